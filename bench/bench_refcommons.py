@@ -1,0 +1,109 @@
+"""Throughput of the reference commons' hottest reads against a bare aiohttp baseline.
+
+Measures ``GET /index/index/{guid}`` and ``GET /ga4gh/drs/v1/objects/{id}`` on a standalone reference
+commons (default settings, JSON access logs on, written to /dev/null) and a bare aiohttp handler that
+returns the very same bytes, each in its own process, driven by the same load tool (``bench/load.py``)
+in a third process. Prints requests/s for each and the ratio commons/bare.
+
+    python bench/bench_refcommons.py [--seconds 5] [--concurrency 32] [--guids 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server at {url} did not come up")
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read()
+
+
+def load(urls: list[str], seconds: float, concurrency: int) -> dict:
+    out = subprocess.run(
+        [PY, str(HERE / "load.py"), *urls, "--seconds", str(seconds), "--concurrency", str(concurrency)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--guids", type=int, default=50)
+    args = parser.parse_args()
+
+    cport, bport = free_port(), free_port()
+    commons_url, bare_url = f"http://127.0.0.1:{cport}", f"http://127.0.0.1:{bport}"
+    procs: list[subprocess.Popen] = []
+    try:
+        procs.append(subprocess.Popen(
+            [PY, "-m", "gateway", "refcommons", "serve", "--port", str(cport), "--prefix", "dg.BEN1",
+             "--seed", "3", "--subjects", "500"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ))
+        wait_until_up(commons_url + "/index/_status")
+        records = json.loads(fetch(f"{commons_url}/index/index?limit={args.guids}"))["records"]
+        guids = [r["did"] for r in records]
+        # the same paths and bytes for the baseline
+        bodies: dict[str, str] = {}
+        targets = {"indexd GET /index/index/{guid}": [], "DRS GET /objects/{id}": []}
+        for guid in guids:
+            quoted = urllib.parse.quote(guid, safe="")
+            for name, path in (
+                ("indexd GET /index/index/{guid}", f"/index/index/{quoted}"),
+                ("DRS GET /objects/{id}", f"/ga4gh/drs/v1/objects/{quoted}"),
+            ):
+                bodies[urllib.parse.unquote(path)] = fetch(commons_url + path).decode()
+                targets[name].append(path)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+            json.dump(bodies, fh)
+        procs.append(subprocess.Popen([PY, str(HERE / "bare_server.py"), str(bport), fh.name]))
+        wait_until_up(bare_url + targets["DRS GET /objects/{id}"][0])
+
+        print(f"{'endpoint':34} {'commons rps':>12} {'bare rps':>10} {'ratio':>7} {'p99 ms (c/b)':>14}")
+        for name, paths in targets.items():
+            c = load([commons_url + p for p in paths], args.seconds, args.concurrency)
+            b = load([bare_url + p for p in paths], args.seconds, args.concurrency)
+            if c["errors"] or b["errors"]:
+                print(f"  errors: commons {c['errors']}, bare {b['errors']}")
+            ratio = c["rps"] / b["rps"] if b["rps"] else float("nan")
+            print(f"{name:34} {c['rps']:12.0f} {b['rps']:10.0f} {ratio:7.2f} {c['p99_ms']:6.1f}/{b['p99_ms']:<6.1f}")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The gateway's aiohttp application factory.
+
+:func:`create_app` opens the store, the cache and (by default) the in-process reference commons,
+wires middlewares and routes, and registers their cleanup. It is a coroutine so ``web.run_app``
+and tests can both await it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+
+from gateway import status
+from gateway.cache import open_cache
+from gateway.config import Settings
+from gateway.state import STATE, GatewayState
+from gateway.store import open_store
+from gateway.web.errors import error_middleware
+from gateway.web.requestid import request_id_middleware
+
+log = logging.getLogger("gateway.app")
+
+
+async def _open_refcommons(settings: Settings):  # type: ignore[no-untyped-def]
+    from refcommons.commons import ReferenceCommons
+    from refcommons.settings import CommonsSettings
+
+    cfg = settings.refcommons
+    return await ReferenceCommons.open(
+        CommonsSettings(
+            prefix=cfg.prefix,
+            seed=cfg.seed,
+            subjects=cfg.subjects,
+            base_url=settings.base_url + cfg.mount,
+            data_dir=cfg.data_dir / cfg.prefix if cfg.data_dir else None,
+            user_yaml=cfg.user_yaml,
+        )
+    )
+
+
+async def create_app(settings: Settings) -> web.Application:
+    """A ready gateway application for ``settings``."""
+    store = await open_store(settings.store.url, key_prefix=settings.store.key_prefix)
+    try:
+        cache = await open_cache(
+            settings.cache.url,
+            max_entries=settings.cache.max_entries,
+            default_ttl=settings.cache.default_ttl,
+            key_prefix=settings.cache.key_prefix,
+        )
+    except Exception:
+        await store.close()
+        raise
+    state = GatewayState(
+        settings=settings,
+        store=store,
+        cache=cache,
+        started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    app = web.Application(
+        middlewares=[request_id_middleware, error_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[STATE] = state
+    app.add_routes(status.routes)
+
+    if settings.refcommons.enabled:
+        from refcommons.app import build_subapp
+
+        state.refcommons = await _open_refcommons(settings)
+        app.add_subapp(settings.refcommons.mount, build_subapp(state.refcommons))
+        log.info(
+            "reference commons in-process",
+            extra={"prefix": settings.refcommons.prefix, "url": settings.base_url + settings.refcommons.mount},
+        )
+
+    async def close_resources(_: web.Application) -> None:
+        if state.refcommons is not None:
+            await state.refcommons.close()
+        await cache.close()
+        await store.close()
+
+    app.on_cleanup.append(close_resources)
+    return app

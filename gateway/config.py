@@ -1,0 +1,167 @@
+"""The gateway's configuration: a YAML file overlaid by environment variables, validated by pydantic.
+
+Precedence, highest first: environment variables (``GATEWAY_<KEY>``, nested keys joined with ``__``,
+e.g. ``GATEWAY_STORE__URL=redis://127.0.0.1:6379/0``), then the YAML file (``--config`` or
+``GATEWAY_CONFIG``), then the defaults below. Unknown keys in the file are errors, so typos surface.
+Every key is documented, with its default, in ``docs/configuration.md`` (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_ENV = "GATEWAY_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreConfig(_Section):
+    url: str = Field("sqlite:///./var/gateway.sqlite3", description="`sqlite:///<path>` or `redis://host:port/db`.")
+    key_prefix: str = Field("gw:", description="Prefix of every Redis key the store writes.")
+
+
+class CacheConfig(_Section):
+    url: str = Field("memory://", description="`memory://` (per process, bounded LRU) or `redis://host:port/db`.")
+    max_entries: int = Field(10_000, ge=1, description="Bound of the in-process LRU cache.")
+    default_ttl: float = Field(300.0, gt=0, description="Seconds an entry lives when the writer gives no TTL.")
+    key_prefix: str = Field("gwc:", description="Prefix of every Redis key the cache writes.")
+
+
+class LogConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level logged.")
+    format: Literal["json", "text"] = Field("json", description="`json`: one JSON object per line.")
+    access: bool = Field(True, description="Log one line per HTTP request.")
+
+
+class RefCommonsConfig(_Section):
+    enabled: bool = Field(True, description="Run the bundled reference commons in-process.")
+    mount: str = Field("/refcommons", description="URL path the in-process reference commons is served under.")
+    prefix: str = Field("dg.REF0", description="GUID prefix of the in-process reference commons.")
+    seed: int = Field(1, description="Seed of its synthetic dataset.")
+    subjects: int = Field(200, ge=1, le=100_000, description="Number of synthetic subjects.")
+    data_dir: Path | None = Field(
+        Path("./var/refcommons"), description="Where its keys, API keys and writes persist; empty: in memory."
+    )
+    user_yaml: Path | None = Field(None, description="A Gen3 user.yaml policy file; empty: the built-in default.")
+
+    @field_validator("mount")
+    @classmethod
+    def _mount_shape(cls, v: str) -> str:
+        if not v.startswith("/") or v.endswith("/") or len(v) < 2:
+            raise ValueError("mount must start with '/' and not end with '/', e.g. /refcommons")
+        return v
+
+
+class ServiceInfoConfig(_Section):
+    id: str = Field("org.example.gateway", description="GA4GH service-info `id` (reverse domain name).")
+    name: str = Field("Federation gateway", description="GA4GH service-info `name`.")
+    description: str = Field(
+        "One GA4GH DRS, passport and search surface over many Gen3-style data commons.",
+        description="GA4GH service-info `description`.",
+    )
+    organization_name: str = Field("Example organization", description="`organization.name`.")
+    organization_url: str = Field("https://example.org", description="`organization.url`.")
+    contact_url: str = Field("mailto:admin@example.org", description="`contactUrl`.")
+    documentation_url: str = Field("https://example.org/docs", description="`documentationUrl`.")
+    environment: str = Field("dev", description="`environment` (dev, test, staging, prod).")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    host: str = Field("127.0.0.1", description="Interface to listen on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port to listen on.")
+    public_url: str | None = Field(
+        None, description="Base URL clients reach the gateway at; empty: `http://<host>:<port>`."
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 beyond).")
+    admin_token: SecretStr | None = Field(None, description="Bearer token for admin routes; empty: admin disabled.")
+    store: StoreConfig = Field(default_factory=StoreConfig, description="Durable shared state.")
+    cache: CacheConfig = Field(default_factory=CacheConfig, description="Caches.")
+    log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
+    refcommons: RefCommonsConfig = Field(default_factory=RefCommonsConfig, description="In-process reference commons.")
+    service_info: ServiceInfoConfig = Field(default_factory=ServiceInfoConfig, description="GA4GH service-info.")
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file's content arrives as init kwargs; the environment overrides it.
+        return (env_settings, init_settings)
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or not a mapping."""
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at top level")
+    return data
+
+
+def load_settings(config_path: Path | str | None = None) -> Settings:
+    """Settings from ``config_path`` (or ``$GATEWAY_CONFIG``) overlaid by ``GATEWAY_*`` environment variables."""
+    path = config_path or os.environ.get(CONFIG_ENV) or None
+    file_values = read_yaml(Path(path)) if path else {}
+    return Settings(**file_values)
+
+
+def iter_keys(model: type[BaseModel], prefix: str = "") -> list[tuple[str, Any, str]]:
+    """Every leaf key as (dotted name, default, description): the source of docs/configuration.md."""
+    out: list[tuple[str, Any, str]] = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out.extend(iter_keys(ann, f"{prefix}{name}."))
+        else:
+            default = field.get_default(call_default_factory=True)
+            out.append((f"{prefix}{name}", default, field.description or ""))
+    return out
+
+
+def _show_default(value: Any) -> str:
+    if value is None:
+        return "*(empty)*"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`"
+
+
+def env_name(dotted: str) -> str:
+    return "GATEWAY_" + dotted.upper().replace(".", "__")
+
+
+def config_reference_table() -> str:
+    """The Markdown table of every key, its environment variable, default and meaning."""
+    rows = ["| key | environment variable | default | meaning |", "|---|---|---|---|"]
+    for key, default, description in iter_keys(Settings):
+        rows.append(f"| `{key}` | `{env_name(key)}` | {_show_default(default)} | {description} |")
+    return "\n".join(rows) + "\n"

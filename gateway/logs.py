@@ -1,0 +1,100 @@
+"""Structured JSON logs: one JSON object per line, carrying the current request id, with secrets scrubbed.
+
+The request id lives in a context variable set by :func:`gateway.web.requestid.request_id_middleware`,
+so every line logged while serving a request carries it, whichever module logs.
+Secrets never reach the output: bearer tokens, JWTs and secret-named query parameters or fields
+are replaced by ``[redacted]`` before formatting (:func:`redact`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+import orjson
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+SECRET_NAMES = ("authorization", "token", "api_key", "apikey", "secret", "password", "passport", "signature", "sig", "cookie")
+_SECRET_PARAM = re.compile(
+    r"(?i)\b(" + "|".join(re.escape(n) for n in SECRET_NAMES) + r"|access_token|refresh_token|passports)=([^&\s]+)"
+)
+REDACTED = "[redacted]"
+
+# Attributes every LogRecord has; anything else passed via ``extra=`` is emitted as a field.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
+
+
+def redact(text: str) -> str:
+    """``text`` with JWTs, bearer/basic credentials and secret query parameters replaced."""
+    text = _JWT.sub(REDACTED, text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+
+
+def _is_secret_field(name: str) -> bool:
+    lowered = name.lower()
+    return any(s in lowered for s in SECRET_NAMES)
+
+
+def redact_value(name: str, value: Any) -> Any:
+    if _is_secret_field(name):
+        return REDACTED
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(name, v) for v in value]
+    return value
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON line: time, level, logger, message, request_id and extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
+        }
+        rid = getattr(record, "request_id", None) or request_id_var.get()
+        if rid:
+            out["request_id"] = rid
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and key != "request_id" and not key.startswith("_"):
+                out[key] = redact_value(key, value)
+        if record.exc_info:
+            out["exc"] = redact(self.formatException(record.exc_info))
+        return orjson.dumps(out, default=str).decode()
+
+
+def configure_logging(level: str = "info", *, fmt: str = "json", access: bool = True, stream: Any = None) -> None:
+    """Send every logger's output through one handler on ``stream`` (stderr by default);
+    ``access=False`` silences the one-line-per-request access log."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.addFilter(_TextRedactionFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # aiohttp's own access logger is replaced by ours (gateway.web.requestid)
+    logging.getLogger("aiohttp.access").disabled = True
+    logging.getLogger("gateway.access").disabled = not access
+
+
+class _TextRedactionFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = ()
+        return True

@@ -1,0 +1,16 @@
+"""Durable document storage behind one contract, with SQLite and Redis backends."""
+
+from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Store, StoreError, Stored
+from gateway.store.factory import open_store
+
+__all__ = [
+    "ABSENT",
+    "ANY",
+    "Conflict",
+    "Document",
+    "LogEntry",
+    "Store",
+    "StoreError",
+    "Stored",
+    "open_store",
+]

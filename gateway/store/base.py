@@ -1,0 +1,94 @@
+"""The store contract: durable JSON documents in namespaces, with revisions, plus append-only logs.
+
+Every backend (SQLite, Redis) implements :class:`Store` and passes the same contract suite
+(``tests/gateway/store/test_store_contract.py``). Documents are plain JSON objects (``dict``).
+Each document carries a revision, an integer that starts at 1 and grows by one on every write;
+writers pass ``expect_rev`` to make a write conditional (optimistic concurrency), so concurrent
+writers never silently overwrite one another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+Document = dict[str, Any]
+
+
+class StoreError(Exception):
+    """Base class of store failures."""
+
+
+class Conflict(StoreError):
+    """A conditional write did not hold: the document exists, is missing, or has another revision."""
+
+    def __init__(self, namespace: str, key: str, expected: int | None, actual: int | None) -> None:
+        super().__init__(f"{namespace}/{key}: expected revision {expected}, found {actual}")
+        self.namespace = namespace
+        self.key = key
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A document as read back: its key, revision and body."""
+
+    key: str
+    rev: int
+    doc: Document
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One entry of an append-only log; ``seq`` is a backend-assigned, increasing string id."""
+
+    seq: str
+    doc: Document
+
+
+# ``expect_rev`` sentinel values: ABSENT means "create only", ANY means unconditional.
+ABSENT = 0
+ANY = -1
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Durable, shared document storage. All methods are coroutine functions."""
+
+    async def get(self, namespace: str, key: str) -> Stored | None:
+        """The document at ``namespace/key``, or ``None``."""
+
+    async def get_many(self, namespace: str, keys: list[str]) -> dict[str, Stored]:
+        """The documents that exist among ``keys`` (missing keys are simply absent)."""
+
+    async def put(self, namespace: str, key: str, doc: Document, *, expect_rev: int = ANY) -> int:
+        """Write ``doc``; return the new revision.
+
+        ``expect_rev=ANY`` writes unconditionally, ``ABSENT`` only creates, and a positive value
+        writes only if the current revision equals it. Otherwise :class:`Conflict` is raised and
+        nothing changes.
+        """
+
+    async def delete(self, namespace: str, key: str, *, expect_rev: int = ANY) -> bool:
+        """Delete; ``True`` if something was deleted. A failed condition raises :class:`Conflict`."""
+
+    async def scan(
+        self, namespace: str, *, prefix: str = "", after: str = "", limit: int = 100
+    ) -> list[Stored]:
+        """Documents in ascending key order, keys starting with ``prefix`` and greater than ``after``."""
+
+    async def count(self, namespace: str) -> int:
+        """How many documents the namespace holds."""
+
+    async def append(self, log: str, doc: Document) -> str:
+        """Append to the log named ``log``; return the new entry's sequence id."""
+
+    async def read_log(self, log: str, *, after: str | None = None, limit: int = 100) -> list[LogEntry]:
+        """Entries in append order, strictly after sequence id ``after`` (from the start if ``None``)."""
+
+    async def ping(self) -> bool:
+        """``True`` when the backend answers."""
+
+    async def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""

@@ -1,0 +1,69 @@
+"""Open a :class:`~gateway.store.base.Store` from a URL.
+
+* ``sqlite:///var/gw.sqlite3`` or ``sqlite:///./var/gw.sqlite3``: a file relative to the working
+  directory (three slashes, as in SQLAlchemy); ``sqlite:////srv/gw.sqlite3``: an absolute path;
+* ``sqlite://:memory:`` or ``sqlite:///:memory:``: a private in-memory database;
+* ``redis://host:port/db`` or ``rediss://…`` (TLS): a Redis server, checked with a PING.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+
+from gateway.store.base import Store, StoreError
+from gateway.store.redis import RedisStore
+from gateway.store.sqlite import MEMORY, SqliteStore
+
+PING_TIMEOUT = 10.0  # seconds open_store waits for a Redis server's first answer
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, fit for error messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def sqlite_path(url: str) -> str:
+    """The file path (or ``:memory:``) a ``sqlite:`` URL names."""
+    if url in ("sqlite://:memory:", "sqlite:///:memory:"):
+        return MEMORY
+    if not url.startswith("sqlite:///") or url == "sqlite:///":
+        raise ValueError(
+            f"bad SQLite store URL {url!r}: expected sqlite:///relative/path.sqlite3, "
+            "sqlite:////absolute/path.sqlite3 or sqlite://:memory:"
+        )
+    return url.removeprefix("sqlite:///")
+
+
+async def connect_redis(url: str) -> aioredis.Redis:
+    """A Redis client for ``url`` whose server has answered a PING (``StoreError`` otherwise)."""
+    try:
+        client = aioredis.from_url(url, socket_connect_timeout=5.0)
+    except ValueError as exc:
+        raise StoreError(f"bad Redis URL {redacted(url)}: {exc}") from exc
+    try:
+        await asyncio.wait_for(client.ping(), PING_TIMEOUT)
+    except (aioredis.RedisError, OSError, TimeoutError) as exc:
+        await client.aclose()
+        raise StoreError(f"no Redis server answers at {redacted(url)}: {exc or type(exc).__name__}") from exc
+    return client
+
+
+async def open_store(url: str, *, key_prefix: str = "gw:") -> Store:
+    """Open the store ``url`` names; ``key_prefix`` applies to Redis keys only."""
+    scheme = url.partition(":")[0].lower()
+    if scheme == "sqlite":
+        return await SqliteStore.open(sqlite_path(url))
+    if scheme in ("redis", "rediss"):
+        return RedisStore(await connect_redis(url), key_prefix=key_prefix)
+    raise ValueError(
+        f"unknown store URL scheme in {redacted(url)!r}: expected sqlite:///path, sqlite://:memory:, "
+        "redis://host:port/db or rediss://host:port/db"
+    )

@@ -1,0 +1,222 @@
+"""SQLite backend of the :class:`~gateway.store.base.Store` contract, on ``aiosqlite``.
+
+One file (or ``:memory:``) holds two tables: ``documents`` (namespace, key, rev, JSON body) and
+``logs`` (an autoincrement ``seq`` shared by all logs, the log's name, a JSON body). The file is
+opened in WAL mode with a busy timeout, so several processes (a server and a CLI, say) can share
+it. Every write runs in a ``BEGIN IMMEDIATE`` transaction, which makes conditional writes atomic
+across connections; within one store, an :class:`asyncio.Lock` keeps the single connection's
+statements from interleaving between tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Stored
+
+MEMORY = ":memory:"
+SEQ_WIDTH = 20  # digits of a zero-padded log sequence id; SQLite rowids fit in 19
+_IN_CHUNK = 500  # keys per "IN (...)" query, well under SQLite's bound-parameter limit
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS logs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    log TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_name ON logs (log, seq);
+"""
+
+
+def _encode(doc: Document) -> str:
+    return orjson.dumps(doc).decode()
+
+
+def _check_rev(expect_rev: int) -> None:
+    if expect_rev < ANY:
+        raise ValueError(f"expect_rev must be ANY (-1), ABSENT (0) or a revision, not {expect_rev}")
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 1:
+        raise ValueError(f"limit must be positive, not {limit}")
+
+
+def _prefix_end(prefix: str) -> str | None:
+    """The smallest string greater than every string that starts with ``prefix`` (``None``: no bound)."""
+    chars = list(prefix)
+    while chars:
+        code = ord(chars.pop()) + 1
+        if 0xD800 <= code <= 0xDFFF:  # surrogates cannot be stored as UTF-8; skip past them
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return "".join(chars) + chr(code)
+    return None
+
+
+@dataclass(eq=False)
+class SqliteStore:
+    """A store on one SQLite connection; ``path`` is the file it holds (or ``:memory:``)."""
+
+    path: str
+    _db: aiosqlite.Connection
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    async def open(cls, path: str | Path, *, busy_timeout_ms: int = 10_000) -> SqliteStore:
+        """Open (creating the file, its parent directory and the tables if missing)."""
+        target = str(path)
+        if target != MEMORY:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(target, isolation_level=None)
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.executescript(_SCHEMA)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(target, db)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Hold the connection inside ``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on error)."""
+        async with self._lock:
+            await self._db.execute("BEGIN")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _rows(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        async with self._lock:
+            async with self._db.execute(sql, params) as cursor:
+                return list(await cursor.fetchall())
+
+    async def get(self, namespace: str, key: str) -> Stored | None:
+        rows = await self._rows(
+            "SELECT key, rev, body FROM documents WHERE namespace = ? AND key = ?", (namespace, key)
+        )
+        return Stored(rows[0][0], rows[0][1], orjson.loads(rows[0][2])) if rows else None
+
+    async def get_many(self, namespace: str, keys: list[str]) -> dict[str, Stored]:
+        found: dict[str, Stored] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._rows(
+                f"SELECT key, rev, body FROM documents WHERE namespace = ? AND key IN ({marks})",
+                (namespace, *chunk),
+            )
+            found.update({k: Stored(k, rev, orjson.loads(body)) for k, rev, body in rows})
+        return found
+
+    async def put(self, namespace: str, key: str, doc: Document, *, expect_rev: int = ANY) -> int:
+        _check_rev(expect_rev)
+        body = _encode(doc)
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT rev FROM documents WHERE namespace = ? AND key = ?", (namespace, key)
+            ) as cursor:
+                row = await cursor.fetchone()
+            current = row[0] if row else None
+            if expect_rev == ABSENT and current is not None:
+                raise Conflict(namespace, key, None, current)
+            if expect_rev > 0 and current != expect_rev:
+                raise Conflict(namespace, key, expect_rev, current)
+            rev = (current or 0) + 1
+            await db.execute(
+                "INSERT INTO documents (namespace, key, rev, body) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (namespace, key) DO UPDATE SET rev = excluded.rev, body = excluded.body",
+                (namespace, key, rev, body),
+            )
+        return rev
+
+    async def delete(self, namespace: str, key: str, *, expect_rev: int = ANY) -> bool:
+        _check_rev(expect_rev)
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT rev FROM documents WHERE namespace = ? AND key = ?", (namespace, key)
+            ) as cursor:
+                row = await cursor.fetchone()
+            current = row[0] if row else None
+            if expect_rev == ABSENT and current is not None:
+                raise Conflict(namespace, key, None, current)
+            if expect_rev > 0 and current != expect_rev:
+                raise Conflict(namespace, key, expect_rev, current)
+            if current is None:
+                return False
+            await db.execute("DELETE FROM documents WHERE namespace = ? AND key = ?", (namespace, key))
+        return True
+
+    async def scan(
+        self, namespace: str, *, prefix: str = "", after: str = "", limit: int = 100
+    ) -> list[Stored]:
+        _check_limit(limit)
+        if after >= prefix:
+            sql = "SELECT key, rev, body FROM documents WHERE namespace = ? AND key > ?"
+            params: tuple[object, ...] = (namespace, after)
+        else:
+            sql = "SELECT key, rev, body FROM documents WHERE namespace = ? AND key >= ?"
+            params = (namespace, prefix)
+        end = _prefix_end(prefix)
+        if prefix and end is not None:
+            sql += " AND key < ?"
+            params += (end,)
+        elif prefix:  # a prefix made only of U+10FFFF: no upper bound string exists
+            sql += " AND substr(key, 1, ?) = ?"
+            params += (len(prefix), prefix)
+        rows = await self._rows(sql + " ORDER BY key LIMIT ?", (*params, limit))
+        return [Stored(k, rev, orjson.loads(body)) for k, rev, body in rows]
+
+    async def count(self, namespace: str) -> int:
+        rows = await self._rows("SELECT COUNT(*) FROM documents WHERE namespace = ?", (namespace,))
+        return int(rows[0][0])
+
+    async def append(self, log: str, doc: Document) -> str:
+        body = _encode(doc)
+        async with self._transaction() as db:
+            cursor = await db.execute("INSERT INTO logs (log, body) VALUES (?, ?)", (log, body))
+            seq = cursor.lastrowid
+            await cursor.close()
+        return f"{seq:0{SEQ_WIDTH}d}"
+
+    async def read_log(self, log: str, *, after: str | None = None, limit: int = 100) -> list[LogEntry]:
+        _check_limit(limit)
+        try:
+            start = int(after) if after is not None else 0
+        except ValueError:
+            raise ValueError(f"not a sequence id of this store: {after!r}") from None
+        rows = await self._rows(
+            "SELECT seq, body FROM logs WHERE log = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (log, start, limit),
+        )
+        return [LogEntry(f"{seq:0{SEQ_WIDTH}d}", orjson.loads(body)) for seq, body in rows]
+
+    async def ping(self) -> bool:
+        try:
+            rows = await self._rows("SELECT 1", ())
+        except (aiosqlite.Error, ValueError):
+            return False
+        return rows == [(1,)]
+
+    async def close(self) -> None:
+        await self._db.close()

@@ -1,0 +1,103 @@
+"""JSON errors for every failure, in the shape the route's clients expect.
+
+Routes under a ``/ga4gh/`` path segment answer with the GA4GH DRS ``Error`` shape
+``{"msg": str, "status_code": int}``; every other route answers ``{"error": str, "status_code": int}``
+(a superset of indexd's ``{"error": str}``). aiohttp's own plain-text 404/405/413 never reach a client:
+:func:`error_middleware` renders them as JSON too.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+log = logging.getLogger("gateway.http")
+
+DRS_SEGMENT = "/ga4gh/"
+
+
+class ApiError(Exception):
+    """An error a handler raises to answer with ``status`` and a human-readable message."""
+
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, message)
+
+
+def unauthorized(message: str = "authentication required") -> ApiError:
+    return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def forbidden(message: str = "forbidden") -> ApiError:
+    return ApiError(403, message)
+
+
+def not_found(message: str = "not found") -> ApiError:
+    return ApiError(404, message)
+
+
+def conflict(message: str) -> ApiError:
+    return ApiError(409, message)
+
+
+def is_drs_path(path: str) -> bool:
+    return DRS_SEGMENT in path or path.startswith(DRS_SEGMENT.rstrip("/") + "/")
+
+
+def error_body(path: str, status: int, message: str) -> dict[str, Any]:
+    """The JSON body of an error on ``path`` (pure: the shape depends only on the route family)."""
+    if is_drs_path(path):
+        return {"msg": message, "status_code": status}
+    return {"error": message, "status_code": status}
+
+
+def error_response(path: str, status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=orjson.dumps(error_body(path, status, message)),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+_REASONS = {
+    404: "no such route",
+    405: "method not allowed on this route",
+    413: "request body too large",
+}
+
+
+def _http_exception_message(exc: web.HTTPException) -> str:
+    text = exc.text or ""
+    if text and not text.startswith(f"{exc.status}:"):
+        return text
+    return _REASONS.get(exc.status, exc.reason)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every error into JSON: :class:`ApiError`, aiohttp's HTTP exceptions and unexpected bugs."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(request.path, exc.status, exc.message, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise  # redirects and the like pass through untouched
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after", "www-authenticate")}
+        if exc.status == 413:
+            return error_response(request.path, 413, "request body too large", headers)
+        return error_response(request.path, exc.status, _http_exception_message(exc), headers)
+    except Exception:  # a bug: log it with the request id, answer JSON 500 without internals
+        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
+        return error_response(request.path, 500, "internal server error")

@@ -1,0 +1,59 @@
+"""Request ids and access logging.
+
+A client's ``X-Request-Id`` is kept when it is a sane token (printable, at most 128 characters);
+otherwise a new one is generated. It is echoed in the response's ``X-Request-Id`` header and set in
+:data:`gateway.logs.request_id_var` so every log line of the request carries it. One access-log line
+per request records method, path (query scrubbed), status and duration, never headers or bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.logs import redact, request_id_var
+
+HEADER = "X-Request-Id"
+_SANE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+access_log = logging.getLogger("gateway.access")
+
+
+def choose_request_id(supplied: str | None) -> str:
+    """The client's id when it is sane, else a fresh random one (pure apart from randomness)."""
+    if supplied and _SANE.match(supplied):
+        return supplied
+    return uuid.uuid4().hex
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    rid = choose_request_id(request.headers.get(HEADER))
+    token = request_id_var.set(rid)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers[HEADER] = rid
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        exc.headers[HEADER] = rid
+        raise
+    finally:
+        access_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": redact(request.path_qs),
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "remote": request.remote,
+            },
+        )
+        request_id_var.reset(token)

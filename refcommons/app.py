@@ -1,0 +1,40 @@
+"""The reference commons' aiohttp application: indexd, DRS, fence subset and MDS routes over one
+:class:`~refcommons.commons.ReferenceCommons`.
+
+:func:`build_app` makes a standalone app (with the gateway's JSON-error and request-id middlewares);
+:func:`build_subapp` makes one to mount inside the gateway, where the parent's middlewares apply.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.web.errors import error_middleware
+from gateway.web.requestid import request_id_middleware
+from refcommons import drs_api, fence_api, indexd_api, mds_api
+from refcommons.commons import COMMONS, ReferenceCommons
+
+DEFAULT_MAX_BODY = 8 * 1024 * 1024
+
+
+def _add_routes(app: web.Application, commons: ReferenceCommons) -> web.Application:
+    app[COMMONS] = commons
+    for module in (indexd_api, drs_api, fence_api, mds_api):
+        app.add_routes(module.routes)
+    return app
+
+
+def build_subapp(commons: ReferenceCommons) -> web.Application:
+    """An app to mount with ``parent.add_subapp(prefix, app)``; the parent owns middlewares and limits."""
+    return _add_routes(web.Application(), commons)
+
+
+def build_app(commons: ReferenceCommons, *, max_body: int = DEFAULT_MAX_BODY) -> web.Application:
+    """A standalone commons app; closes the commons on shutdown."""
+    app = web.Application(middlewares=[request_id_middleware, error_middleware], client_max_size=max_body)
+
+    async def close_commons(_: web.Application) -> None:
+        await commons.close()
+
+    app.on_cleanup.append(close_commons)
+    return _add_routes(app, commons)

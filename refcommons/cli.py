@@ -1,0 +1,159 @@
+"""``gateway refcommons …``: run a standalone reference commons and manage its API keys.
+
+``serve`` writes ``commons.json`` (prefix, seed, subjects, public URL) into ``--data-dir`` so the
+``api-key`` commands, run later against the same directory, mint keys the running server accepts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from refcommons.settings import CommonsSettings
+
+DESCRIPTOR = "commons.json"
+
+
+def add_commands(commands: Any) -> None:
+    """Register ``refcommons`` and its sub-commands on the top-level ``gateway`` parser."""
+    rc = commands.add_parser("refcommons", help="the bundled reference commons")
+    sub = rc.add_subparsers(dest="refcommons_command", required=True, metavar="ACTION")
+
+    serve = sub.add_parser("serve", help="run a standalone reference commons")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8701)
+    serve.add_argument("--prefix", default="dg.TST1", help="GUID prefix, e.g. dg.TST1")
+    serve.add_argument("--seed", type=int, default=7)
+    serve.add_argument("--subjects", type=int, default=500)
+    serve.add_argument("--data-dir", type=Path, help="persist keys, API keys and writes here (default: memory)")
+    serve.add_argument("--public-url", help="base URL clients use (default: http://HOST:PORT)")
+    serve.add_argument("--user-yaml", type=Path, help="Gen3 user.yaml policy (default: built-in users)")
+    serve.add_argument("--drs-profile", choices=("1.5", "1.2"), default="1.5")
+    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    serve.set_defaults(func=_serve)
+
+    keys = sub.add_parser("api-key", help="manage API keys of a commons (by its --data-dir)")
+    key_sub = keys.add_subparsers(dest="api_key_command", required=True, metavar="ACTION")
+    create = key_sub.add_parser("create", help="mint an API key; prints Gen3 credentials JSON")
+    create.add_argument("--data-dir", type=Path, required=True)
+    create.add_argument("--user", required=True, help="user name, as in the policy (e.g. admin@refcommons.example)")
+    create.add_argument("--expires-in-days", type=float, default=30.0)
+    create.add_argument("--out", type=Path, help="write the credentials file here (mode 0600) instead of stdout")
+    create.set_defaults(func=_api_key_create)
+    listing = key_sub.add_parser("list", help="list a user's API keys")
+    listing.add_argument("--data-dir", type=Path, required=True)
+    listing.add_argument("--user", required=True)
+    listing.set_defaults(func=_api_key_list)
+    revoke = key_sub.add_parser("revoke", help="revoke an API key by its key_id")
+    revoke.add_argument("--data-dir", type=Path, required=True)
+    revoke.add_argument("key_id")
+    revoke.set_defaults(func=_api_key_revoke)
+
+
+def settings_from_args(args: argparse.Namespace) -> CommonsSettings:
+    return CommonsSettings(
+        prefix=args.prefix,
+        seed=args.seed,
+        subjects=args.subjects,
+        base_url=(args.public_url or f"http://{args.host}:{args.port}").rstrip("/"),
+        data_dir=args.data_dir,
+        user_yaml=args.user_yaml,
+        drs_profile=args.drs_profile,
+    )
+
+
+def write_descriptor(settings: CommonsSettings) -> None:
+    if settings.data_dir is None:
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    info = {
+        "prefix": settings.prefix,
+        "seed": settings.seed,
+        "subjects": settings.subjects,
+        "base_url": settings.base_url,
+        "user_yaml": str(settings.user_yaml) if settings.user_yaml else None,
+    }
+    (settings.data_dir / DESCRIPTOR).write_text(json.dumps(info, indent=2) + "\n")
+
+
+def read_descriptor(data_dir: Path) -> CommonsSettings:
+    path = data_dir / DESCRIPTOR
+    try:
+        info = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SystemExit(f"no {DESCRIPTOR} in {data_dir}: start the commons once with --data-dir {data_dir}") from None
+    user_yaml = Path(info["user_yaml"]) if info.get("user_yaml") else None
+    return CommonsSettings(
+        prefix=info["prefix"], seed=info["seed"], subjects=info["subjects"], base_url=info["base_url"],
+        data_dir=data_dir, user_yaml=user_yaml,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gateway.logs import configure_logging
+    from refcommons.app import build_app
+    from refcommons.commons import ReferenceCommons
+
+    settings = settings_from_args(args)
+    configure_logging(args.log_level)
+    write_descriptor(settings)
+
+    async def make_app() -> web.Application:
+        return build_app(await ReferenceCommons.open(settings))
+
+    web.run_app(
+        make_app(),
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=lambda _: print(
+            f"reference commons {settings.prefix} listening on {settings.base_url} (Ctrl-C to stop)", file=sys.stderr
+        ),
+    )
+    return 0
+
+
+async def _with_commons(data_dir: Path, action: Any) -> Any:
+    from refcommons.commons import ReferenceCommons
+
+    commons = await ReferenceCommons.open(read_descriptor(data_dir))
+    try:
+        return await action(commons)
+    finally:
+        await commons.close()
+
+
+def _api_key_create(args: argparse.Namespace) -> int:
+    ttl = int(args.expires_in_days * 86400)
+    creds = asyncio.run(_with_commons(args.data_dir, lambda c: c.fence.create_api_key(args.user, ttl_seconds=ttl)))
+    text = json.dumps(creds) + "\n"
+    if args.out:
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        print(f"wrote credentials for {args.user} (key_id {creds['key_id']}) to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _api_key_list(args: argparse.Namespace) -> int:
+    keys = asyncio.run(_with_commons(args.data_dir, lambda c: c.fence.list_api_keys(args.user)))
+    sys.stdout.write(json.dumps(keys, indent=2, default=str) + "\n")
+    return 0
+
+
+def _api_key_revoke(args: argparse.Namespace) -> int:
+    done = asyncio.run(_with_commons(args.data_dir, lambda c: c.fence.revoke_api_key(args.key_id)))
+    if not done:
+        print(f"no API key {args.key_id}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.key_id}", file=sys.stderr)
+    return 0

@@ -1,0 +1,50 @@
+"""One running reference commons: its dataset, indexd records, metadata, and fence (auth + signing).
+
+This object is what the HTTP layer (``refcommons.app``) serves and what the gateway's in-process
+``reference`` adapter calls directly, without HTTP. It holds no global state: everything lives here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.store import Store, open_store
+from refcommons.fence import Fence
+from refcommons.index_store import IndexStore
+from refcommons.mds import MetadataCatalog
+from refcommons.model import Dataset
+from refcommons.settings import CommonsSettings
+from refcommons.synth import generate_dataset
+
+
+@dataclass
+class ReferenceCommons:
+    settings: CommonsSettings
+    store: Store
+    dataset: Dataset
+    index: IndexStore
+    metadata: MetadataCatalog
+    fence: Fence
+
+    @classmethod
+    async def open(cls, settings: CommonsSettings) -> ReferenceCommons:
+        if settings.data_dir is not None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            store = await open_store(f"sqlite:///{settings.data_dir.resolve() / 'commons.sqlite3'}")
+        else:
+            store = await open_store("sqlite:///:memory:")
+        dataset = generate_dataset(prefix=settings.prefix, seed=settings.seed, subjects=settings.subjects)
+        index = await IndexStore.open(store, dataset)
+        metadata = MetadataCatalog.build(dataset)
+        fence = await Fence.open(store, settings, dataset)
+        return cls(settings, store, dataset, index, metadata, fence)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+COMMONS = web.AppKey("refcommons", ReferenceCommons)
+"""Where a reference-commons aiohttp app keeps its :class:`ReferenceCommons` (read with
+``request.config_dict[COMMONS]`` so it also works when the app is mounted as a sub-app)."""

@@ -1,0 +1,43 @@
+"""What one reference commons instance is: its prefix, seed, size, public URL and where it keeps state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CommonsSettings:
+    prefix: str = "dg.REF0"
+    """GUID prefix of every record (``<prefix>/<uuid>``); also salts the GUIDs so prefixes never collide."""
+    seed: int = 1
+    """Seed of the synthetic dataset: the same seed, prefix and size give byte-identical data."""
+    subjects: int = 200
+    """How many subjects to synthesise (files scale with it, a few per subject)."""
+    base_url: str = "http://127.0.0.1:8701"
+    """Public base URL, no trailing slash: token ``iss`` is ``<base_url>/user``; signed URLs and the DRS
+    ``self_uri`` hostname are derived from it."""
+    data_dir: Path | None = None
+    """Where keys, API keys and indexd writes persist (SQLite). ``None``: in memory, gone at exit."""
+    user_yaml: Path | None = None
+    """A Gen3 ``user.yaml``-style policy file; ``None`` uses a default derived from the dataset."""
+    name: str = ""
+    """Human-readable name (defaults to ``Reference commons <prefix>``)."""
+    api_key_ttl_seconds: int = 30 * 24 * 3600
+    access_token_ttl_seconds: int = 20 * 60
+    signed_url_max_ttl_seconds: int = 3600
+    signed_url_default_ttl_seconds: int = 3600
+    drs_profile: str = "1.5"
+    """DRS output profile: ``1.5`` (default) or ``1.2`` (strips 1.3+ fields for older clients)."""
+    max_bulk_request_length: int = 1000
+    """Most ids one DRS bulk request or indexd bulk lookup may carry (413 beyond)."""
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"Reference commons {self.prefix}"
+
+    @property
+    def hostname(self) -> str:
+        """``host[:port]`` of :attr:`base_url` (used in hostname-based ``drs://`` URIs)."""
+        rest = self.base_url.split("://", 1)[-1]
+        return rest.split("/", 1)[0]

@@ -1,0 +1,61 @@
+"""Fixtures shared by every test suite: access to a real Redis server, isolated per test.
+
+Redis tests run against ``redis://127.0.0.1:6379/0`` unless ``GATEWAY_TEST_REDIS_URL`` says
+otherwise. Without a server they are skipped, except under CI (``CI`` set), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _answers(url: str) -> str | None:
+    """``None`` if a Redis server at ``url`` answers a PING, else why not."""
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=2.0)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The URL of a Redis server that answered a PING at the start of the session."""
+    url = os.environ.get("GATEWAY_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    problem = _answers(url)
+    if problem is not None:
+        message = f"no Redis server answers at {url} ({problem})"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI must run the Redis tests", pytrace=False)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture
+def redis_key_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix no other test uses; every key under it is deleted after the test."""
+    prefix = f"test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=f"{prefix}*", count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                client.delete(*batch)
+                batch.clear()
+        if batch:
+            client.delete(*batch)
+    finally:
+        client.close()

@@ -1,0 +1,70 @@
+"""The newcomer's contract: pyproject's console script, the Makefile targets, and docker-compose naming
+only real CLI commands and real configuration keys (no Docker engine runs here, so we parse it)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.cli import build_parser
+from gateway.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_console_script_points_at_the_cli():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["gateway"] == "gateway.cli:main"
+
+
+def test_makefile_and_readme_name_the_two_commands():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\nrun:" in makefile and "\ntest:" in makefile
+    readme = (ROOT / "README.md").read_text()
+    assert readme.index("make run") < readme.index("make test")
+    assert "docs/configuration.md" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_describes_gateway_redis_and_two_commons():
+    services = _compose()["services"]
+    assert {"gateway", "redis"} <= set(services)
+    commons = [s for s in services.values() if s.get("command", [])[:3] == ["gateway", "refcommons", "serve"]]
+    assert len(commons) == 2
+    prefixes = {c["command"][c["command"].index("--prefix") + 1] for c in commons}
+    assert len(prefixes) == 2
+    assert set(services["gateway"]["depends_on"]) >= {"redis"}
+
+
+@pytest.mark.parametrize("name", ["gateway", "commons-a", "commons-b"])
+def test_compose_commands_parse_with_the_real_cli(name):
+    command = _compose()["services"][name]["command"]
+    assert command[0] == "gateway"
+    args = build_parser().parse_args(command[1:])
+    assert callable(args.func)
+
+
+def test_compose_environment_names_real_settings(monkeypatch):
+    env = _compose()["services"]["gateway"]["environment"]
+    for key in list(os.environ):
+        if key.startswith("GATEWAY_"):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(value))
+    settings = Settings()
+    assert settings.store.url == env["GATEWAY_STORE__URL"]
+    assert settings.cache.url == env["GATEWAY_CACHE__URL"]
+    assert str(settings.refcommons.data_dir) == env["GATEWAY_REFCOMMONS__DATA_DIR"]
+
+
+def test_cli_rejects_unknown_commands():
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["refcommons", "serve", "--no-such-flag"])
