@@ -97,7 +97,7 @@ class SqliteStore:
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """Hold the connection inside ``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on error)."""
         async with self._lock:
-            await self._db.execute("BEGIN")
+            await self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:

@@ -139,7 +139,8 @@ async def test_scan_orders_keys_and_filters_by_prefix(store: Store) -> None:
     assert [s.key for s in await store.scan("ns")] == sorted(KEYS)
     assert all(s.doc == {"key": s.key} and s.rev == 1 for s in await store.scan("ns"))
     for prefix in ("a/", "a", "\U0010ffff", "\ud7ff", "zz", "a\U0010ffff"):
-        assert [s.key for s in await store.scan("ns", prefix=prefix)] == sorted(k for k in KEYS if k.startswith(prefix))
+        expected = sorted(k for k in KEYS if k.startswith(prefix))
+        assert [s.key for s in await store.scan("ns", prefix=prefix)] == expected
     assert [s.key for s in await store.scan("ns", limit=3)] == sorted(KEYS)[:3]
     assert [s.key for s in await store.scan("ns", after="b")] == sorted(k for k in KEYS if k > "b")
     in_a_after = sorted(k for k in KEYS if k.startswith("a") and k > "a/2")
@@ -183,9 +184,8 @@ async def test_log_append_read_order_after_and_limit(store: Store) -> None:
 
 
 async def test_concurrent_create_only_has_exactly_one_winner(store: Store) -> None:
-    results = await asyncio.gather(
-        *(store.put("ns", "race", {"writer": i}, expect_rev=ABSENT) for i in range(50)), return_exceptions=True
-    )
+    writes = (store.put("ns", "race", {"writer": i}, expect_rev=ABSENT) for i in range(50))
+    results = await asyncio.gather(*writes, return_exceptions=True)
     winners = [i for i, r in enumerate(results) if r == 1]
     assert len(winners) == 1 and sum(isinstance(r, Conflict) for r in results) == 49
     got = await store.get("ns", "race")
