@@ -42,6 +42,7 @@ class ReferenceCommons:
         return cls(settings, store, dataset, index, metadata, fence)
 
     async def close(self) -> None:
+        await self.fence.close()  # flushes pending download-log writes before the store goes
         await self.store.close()
 
 

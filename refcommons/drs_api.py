@@ -1,4 +1,254 @@
-"""STUB (replaced by its owner): HTTP routes."""
+"""GA4GH DRS 1.5 under ``/ga4gh/drs/v1``: service-info, objects (single and bulk), OPTIONS
+authorizations, signed access URLs (single and bulk), and indexd's non-GA4GH object listing.
+
+Object ids may arrive with a raw ``/``, as ``%2F``, as a bare uuid or in Gen3's compact
+``dg.XXXX:uuid`` form; all resolve. ``expand`` is read case-insensitively; a JSON body on a GET is
+ignored. Every document goes through the commons' DRS profile (``settings.drs_profile``). Object
+metadata is public (as in Gen3); access URLs need ``read-storage`` on the record's authz. Passports
+in POST bodies are accepted but not yet checked: the ``Authorization`` header decides.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
 from aiohttp import web
 
+from gateway.drs.models import (
+    AccessRequest,
+    AccessURL,
+    Authorizations,
+    AuthorizationType,
+    BulkAccessRequest,
+    BulkAccessResponse,
+    BulkAccessURL,
+    BulkAuthorizationsResponse,
+    BulkObjectsRequest,
+    BulkObjectsResponse,
+    DrsObject,
+    DrsObjectList,
+    ObjectRequest,
+    ServiceInfo,
+    Summary,
+    dump,
+    group_unresolved,
+)
+from gateway.drs.profile import service_info_profile, to_profile
+from gateway.web.body import parse_as, read_json
+from gateway.web.errors import ApiError, bad_request, not_found
+from gateway.web.openapi import operation
+from gateway.web.render import json_response
+from refcommons.commons import COMMONS, ReferenceCommons
+from refcommons.drs_render import access_ids, drs_object, service_info
+from refcommons.index_store import DEFAULT_LIMIT, ListQuery
+from refcommons.records import IndexRecord
+
 routes = web.RouteTableDef()
+
+BASE = "/ga4gh/drs/v1"
+TAGS = ("drs",)
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no", "")
+
+
+def _commons(request: web.Request) -> ReferenceCommons:
+    return request.config_dict[COMMONS]
+
+
+def _auth(request: web.Request) -> str | None:
+    return request.headers.get("Authorization")
+
+
+def normalize_id(object_id: str) -> str:
+    """Gen3's compact ``dg.XXXX:uuid`` → ``dg.XXXX/uuid``; anything else unchanged."""
+    head, sep, tail = object_id.partition(":")
+    if sep and "/" not in object_id and head and tail:
+        return f"{head}/{tail}"
+    return object_id
+
+
+def parse_bool(value: str | None, name: str) -> bool:
+    """``true``/``True``/``1`` or ``false``/``False``/``0`` in any case (400 otherwise)."""
+    text = (value or "").strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise bad_request(f"{name} must be true or false, got {value!r}")
+
+
+async def _find(commons: ReferenceCommons, object_id: str) -> IndexRecord | None:
+    return await commons.index.get(normalize_id(object_id))
+
+
+async def _record(commons: ReferenceCommons, object_id: str) -> IndexRecord:
+    record = await _find(commons, object_id)
+    if record is None:
+        raise not_found(f"no DRS object with id {object_id}")
+    return record
+
+
+def _render(commons: ReferenceCommons, record: IndexRecord) -> dict[str, Any]:
+    return to_profile(dump(drs_object(record, commons.settings)), commons.settings.drs_profile)
+
+
+def _check_bulk(commons: ReferenceCommons, count: int) -> None:
+    limit = commons.settings.max_bulk_request_length
+    if count > limit:
+        raise ApiError(413, f"at most {limit} ids per bulk request (maxBulkRequestLength), got {count}")
+
+
+async def _authorizations(commons: ReferenceCommons, record: IndexRecord) -> Authorizations:
+    anonymous = await commons.fence.principal(None)
+    if anonymous.allows("read-storage", record.authz, "fence"):
+        return Authorizations(drs_object_id=record.did, supported_types=[AuthorizationType.none])
+    return Authorizations(
+        drs_object_id=record.did, supported_types=[AuthorizationType.bearer],
+        bearer_auth_issuers=[f"{commons.settings.base_url}/user"],
+    )
+
+
+@routes.get(f"{BASE}/service-info")
+@operation("DRS service-info (GA4GH service-info + maxBulkRequestLength + drs stats)", tags=TAGS,
+           response=ServiceInfo)
+async def get_service_info(request: web.Request) -> web.Response:
+    commons = _commons(request)
+    info = dump(service_info(commons.settings, commons.index.stats()))
+    return json_response(service_info_profile(info, commons.settings.drs_profile))
+
+
+@routes.get(f"{BASE}/objects")
+@operation("List DRS objects, indexd-style (drsclient get_all; not GA4GH)", tags=TAGS, response=DrsObjectList,
+           query=("limit", "start", "page", "form"))
+async def list_objects(request: web.Request) -> web.Response:
+    commons = _commons(request)
+    q = request.query
+    form = q.get("form") or "object"
+    if form not in ("object", "bundle", "all"):
+        raise bad_request(f"form must be object, bundle or all, got {form!r}")
+    try:
+        limit = int(q.get("limit", DEFAULT_LIMIT))
+        page = int(q["page"]) if q.get("page") else None
+    except ValueError:
+        raise bad_request("limit and page must be integers") from None
+    query = ListQuery(limit=limit, start=q.get("start") or None, page=page)
+    records = [] if form == "bundle" else await commons.index.list(query)
+    return json_response({"drs_objects": [_render(commons, r) for r in records]})
+
+
+@routes.post(f"{BASE}/objects")
+@operation("Bulk DRS objects: resolved_drs_object plus unresolved ids grouped by error", tags=TAGS,
+           request=BulkObjectsRequest, response=BulkObjectsResponse, query=("expand",))
+async def bulk_objects(request: web.Request) -> web.Response:
+    commons = _commons(request)
+    body = parse_as(BulkObjectsRequest, await read_json(request))
+    _check_bulk(commons, len(body.bulk_object_ids))
+    parse_bool(request.query.get("expand"), "expand")
+    resolved, failures = [], []
+    for object_id in body.bulk_object_ids:
+        record = await _find(commons, object_id)
+        if record is None:
+            failures.append((404, object_id))
+        else:
+            resolved.append(drs_object(record, commons.settings))
+    out = dump(BulkObjectsResponse(
+        summary=Summary(requested=len(body.bulk_object_ids), resolved=len(resolved), unresolved=len(failures)),
+        unresolved_drs_objects=group_unresolved(failures), resolved_drs_object=resolved,
+    ))
+    out["resolved_drs_object"] = [to_profile(o, commons.settings.drs_profile) for o in out["resolved_drs_object"]]
+    return json_response(out)
+
+
+@routes.route("OPTIONS", f"{BASE}/objects")
+@operation("Bulk authorizations: how to authorize /access for each object", tags=TAGS,
+           request=BulkObjectsRequest, response=BulkAuthorizationsResponse)
+async def bulk_options(request: web.Request) -> web.Response:
+    commons = _commons(request)
+    body = parse_as(BulkObjectsRequest, await read_json(request))
+    _check_bulk(commons, len(body.bulk_object_ids))
+    resolved, failures = [], []
+    for object_id in body.bulk_object_ids:
+        record = await _find(commons, object_id)
+        if record is None:
+            failures.append((404, object_id))
+        else:
+            resolved.append(await _authorizations(commons, record))
+    return json_response(dump(BulkAuthorizationsResponse(
+        summary=Summary(requested=len(body.bulk_object_ids), resolved=len(resolved), unresolved=len(failures)),
+        unresolved_drs_objects=group_unresolved(failures), resolved_drs_object=resolved,
+    )))
+
+
+@routes.post(f"{BASE}/objects/access")
+@operation("Bulk signed URLs; per-item 401/403/404 go to unresolved_drs_objects", tags=TAGS,
+           request=BulkAccessRequest, response=BulkAccessResponse)
+async def bulk_access(request: web.Request) -> web.Response:
+    commons = _commons(request)
+    body = parse_as(BulkAccessRequest, await read_json(request))
+    _check_bulk(commons, len(body.bulk_object_access_ids))
+    resolved: list[BulkAccessURL] = []
+    failures: list[tuple[int, str]] = []
+    requested = 0
+    for item in body.bulk_object_access_ids:
+        requested += len(item.bulk_access_ids)
+        record = await _find(commons, item.bulk_object_id)
+        if record is None:
+            failures.extend((404, item.bulk_object_id) for _ in item.bulk_access_ids)
+            continue
+        try:
+            principal = await commons.fence.require(
+                _auth(request), record.authz, method="read-storage", service="fence"
+            )
+        except ApiError as exc:
+            failures.extend((exc.status, item.bulk_object_id) for _ in item.bulk_access_ids)
+            continue
+        known = access_ids(record)
+        for access_id in item.bulk_access_ids:
+            if access_id not in known:
+                failures.append((404, item.bulk_object_id))
+                continue
+            url = commons.fence.signed_url(record.did, access_id, user=principal.user)
+            resolved.append(BulkAccessURL(drs_object_id=item.bulk_object_id, drs_access_id=access_id, url=url))
+    return json_response(dump(BulkAccessResponse(
+        summary=Summary(requested=requested, resolved=len(resolved), unresolved=len(failures)),
+        unresolved_drs_objects=group_unresolved(failures), resolved_drs_object_access_urls=resolved,
+    )))
+
+
+@routes.get(BASE + "/objects/{object_id:.+}/access/{access_id:[^/]+}")
+@routes.post(BASE + "/objects/{object_id:.+}/access/{access_id:[^/]+}")
+@operation("A signed URL for one access method (needs read-storage on the object's authz)", tags=TAGS,
+           request=AccessRequest, response=AccessURL)
+async def get_access(request: web.Request) -> web.Response:
+    commons = _commons(request)
+    if request.method == "POST":
+        parse_as(AccessRequest, await read_json(request, allow_empty=True) or {})
+    record = await _record(commons, request.match_info["object_id"])
+    access_id = request.match_info["access_id"]
+    if access_id not in access_ids(record):
+        raise not_found(f"no access method {access_id!r} for DRS object {record.did}")
+    principal = await commons.fence.require(_auth(request), record.authz, method="read-storage", service="fence")
+    url = commons.fence.signed_url(record.did, access_id, user=principal.user)
+    return json_response(dump(AccessURL(url=url)))
+
+
+@routes.get(BASE + "/objects/{object_id:.+}")
+@routes.post(BASE + "/objects/{object_id:.+}")
+@operation("One DRS object (public metadata)", tags=TAGS, request=ObjectRequest, response=DrsObject,
+           query=("expand",))
+async def get_object(request: web.Request) -> web.Response:
+    commons = _commons(request)
+    parse_bool(request.query.get("expand"), "expand")
+    if request.method == "POST":
+        parse_as(ObjectRequest, await read_json(request, allow_empty=True) or {})
+    record = await _record(commons, request.match_info["object_id"])
+    return json_response(_render(commons, record))
+
+
+@routes.route("OPTIONS", BASE + "/objects/{object_id:.+}")
+@operation("How to authorize /access for this object (DRS 1.3 Authorizations)", tags=TAGS,
+           response=Authorizations)
+async def object_options(request: web.Request) -> web.Response:
+    commons = _commons(request)
+    record = await _record(commons, request.match_info["object_id"])
+    return json_response(dump(await _authorizations(commons, record)))

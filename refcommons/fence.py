@@ -1,37 +1,255 @@
-"""STUB (helper B replaces): fence subset (policy, tokens, API keys, signed URLs)."""
+"""The reference commons' fence: who a request is (:class:`Principal`), what it may do, and download URLs.
+
+:class:`Fence` ties together the policy (:mod:`refcommons.authz`, :mod:`refcommons.policy_default`),
+JWTs (:mod:`refcommons.tokens`), API keys (:mod:`refcommons.apikeys`) and signed URLs
+(:mod:`refcommons.signing`). It raises :class:`~gateway.web.errors.ApiError` (401/403/400/404) so the
+HTTP layer and the in-process adapter report failures alike. Every download URL it issues is logged
+(logger ``refcommons.fence``: guid, user, protocol, expires; never the URL or its signature) and
+appended to the store log :data:`DOWNLOADS_LOG`.
+"""
+
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from gateway.store import Store
+from gateway.web.errors import ApiError, bad_request, forbidden, unauthorized
+from refcommons import authz
+from refcommons.apikeys import ApiKeys, NoSuchKey
+from refcommons.authz import AuthzMap, PolicyDocument
 from refcommons.model import Dataset
+from refcommons.policy_default import load_policy
 from refcommons.settings import CommonsSettings
+from refcommons.signing import SignatureError, UrlSigner, expiry_for, load_signer
+from refcommons.tokens import ACCESS, CredentialError, TokenService
+
+log = logging.getLogger("refcommons.fence")
+
+DOWNLOADS_LOG = "downloads"
 
 
 @dataclass(frozen=True)
 class Principal:
+    """Who a request acts as: a user (``None``: anonymous) and the authz map in force for them."""
+
     user: str | None
+    authz: AuthzMap = field(default_factory=dict)
+    groups: tuple[str, ...] = ()
+    is_admin: bool = False
+
+    @property
+    def anonymous(self) -> bool:
+        return self.user is None
 
     def allows(self, method: str, resources: Iterable[str], service: str = "*") -> bool:
-        return True
+        """Whether ``method`` on ``service`` is granted for every one of ``resources`` (none: never)."""
+        return authz.allows(self.authz, method, resources, service)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (any case); ``None`` when absent or blank.
+
+    Any other scheme, or ``Bearer`` without a token, is a 401.
+    """
+    if authorization is None or not authorization.strip():
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("expected an Authorization: Bearer <access token> header")
+    return token.strip()
 
 
 class Fence:
-    def __init__(self, store: Store, settings: CommonsSettings, dataset: Dataset) -> None:
+    """Authentication, authorization and download-URL signing for one commons."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: CommonsSettings,
+        dataset: Dataset,
+        *,
+        policy: PolicyDocument,
+        tokens: TokenService,
+        signer: UrlSigner,
+    ) -> None:
+        self.store = store
         self.settings = settings
+        self.dataset = dataset
+        self.policy = policy
+        self.tokens = tokens
+        self.signer = signer
+        self.api_keys = ApiKeys(store, tokens, settings.api_key_ttl_seconds)
+        self._pending: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, store: Store, settings: CommonsSettings, dataset: Dataset) -> Fence:
-        return cls(store, settings, dataset)
+        """Load the policy (``settings.user_yaml`` or the default) and the persisted keys."""
+        return cls(
+            store,
+            settings,
+            dataset,
+            policy=load_policy(settings.user_yaml, dataset),
+            tokens=await TokenService.open(store, settings.base_url, settings.access_token_ttl_seconds),
+            signer=await load_signer(store),
+        )
+
+    # --- who and what -------------------------------------------------------------------------------
+
+    def principal_for(self, user: str | None) -> Principal:
+        """The principal of ``user`` (``None``: anonymous) under the policy, with no credential check."""
+        return Principal(
+            user=user,
+            authz=self.policy.authz_map(user),
+            groups=tuple(self.policy.groups_of(user)),
+            is_admin=self.policy.is_admin(user),
+        )
 
     async def principal(self, authorization: str | None) -> Principal:
-        return Principal(None)
+        """The principal an ``Authorization`` header proves: anonymous without one; 401 for a bad token."""
+        token = bearer_token(authorization)
+        if token is None:
+            return self.principal_for(None)
+        try:
+            claims = self.tokens.verify(token, ACCESS)
+        except CredentialError as exc:
+            raise unauthorized(f"invalid access token: {exc}") from None
+        return self.principal_for(claims["sub"])
 
     async def require(
         self, authorization: str | None, resources: Iterable[str], method: str = "read-storage", service: str = "fence"
     ) -> Principal:
-        return Principal(None)
+        """The caller's principal if it may ``method`` every resource; else 401 (no/bad token) or 403."""
+        wanted = list(resources)
+        principal = await self.principal(authorization)
+        if principal.allows(method, wanted, service):
+            return principal
+        if principal.anonymous:
+            raise unauthorized(f"{method} on {', '.join(wanted) or 'this object'} requires a credential")
+        raise forbidden(f"user {principal.user} may not {method} {', '.join(wanted) or 'this object'}")
+
+    def user_info(self, principal: Principal) -> dict[str, Any]:
+        """Gen3 ``/user/user`` for ``principal``."""
+        return {
+            "username": principal.user,
+            "name": principal.user,
+            "sub": principal.user,
+            "user_id": principal.user,
+            "is_admin": principal.is_admin,
+            "groups": list(principal.groups),
+            "authz": principal.authz,
+            "resources": sorted(principal.authz),
+        }
+
+    # --- keys and tokens ------------------------------------------------------------------------------
+
+    def jwks(self) -> dict[str, Any]:
+        """The public signing keys as a JWK set (``/user/.well-known/jwks``)."""
+        return self.tokens.jwks()
+
+    def public_keys(self) -> dict[str, Any]:
+        """Fence's legacy ``/user/jwt/keys`` shape: ``{"keys": [[kid, public PEM]]}``."""
+        return {"keys": [[self.tokens.key.kid, self.tokens.key.public_pem()]]}
+
+    async def create_api_key(self, user: str, ttl_seconds: int | None = None) -> dict[str, str]:
+        """Mint an API key for ``user``: Gen3 credentials ``{"api_key", "key_id"}`` (a ``credentials.json``)."""
+        try:
+            credentials, record = await self.api_keys.create(user, ttl_seconds)
+        except ValueError as exc:
+            raise bad_request(str(exc)) from None
+        log.info("api key created", extra={"key_id": record.key_id, "user": user, "expires": record.expires})
+        return credentials
+
+    async def list_api_keys(self, user: str | None) -> list[dict[str, Any]]:
+        """``user``'s keys (every user's when ``None``), revoked and expired ones included, as
+        ``{key_id, user, created, expires, revoked}`` dicts (unix seconds)."""
+        return [asdict(r) for r in await self.api_keys.list_keys(user)]
+
+    async def revoke_api_key(self, key_id: str, user: str | None = None) -> bool:
+        """Revoke ``key_id`` (with ``user``: only if it is one of theirs); ``False`` if there is no such key."""
+        try:
+            record = await self.api_keys.revoke(key_id, user)
+        except NoSuchKey:
+            return False
+        log.info("api key revoked", extra={"key_id": key_id, "user": record.user})
+        return True
+
+    async def exchange(self, api_key: str) -> str:
+        """An access token for a valid API key; 401 for a malformed, unknown, revoked or expired one."""
+        try:
+            record = await self.api_keys.check(api_key)
+        except CredentialError as exc:
+            raise unauthorized(f"invalid API key: {exc}") from None
+        return self.tokens.issue_access_token(record.user)
+
+    # --- download URLs --------------------------------------------------------------------------------
+
+    def _expiry(self, expires_in: int | None) -> int:
+        try:
+            return expiry_for(
+                int(time.time()),
+                expires_in,
+                default_ttl=self.settings.signed_url_default_ttl_seconds,
+                max_ttl=self.settings.signed_url_max_ttl_seconds,
+            )
+        except ValueError as exc:
+            raise bad_request(str(exc)) from None
+
+    def _issue(self, guid: str, protocol: str, expires_in: int | None, user: str | None) -> tuple[str, dict[str, Any]]:
+        expires = self._expiry(expires_in)
+        url = self.signer.sign(self.settings.base_url, guid, protocol, expires, user)
+        fields = {"guid": guid, "user": user, "protocol": protocol, "expires": expires}
+        log.info("download url issued", extra=fields)
+        return url, {"ts": int(time.time()), **fields}
 
     def signed_url(self, guid: str, protocol: str, expires_in: int | None = None, user: str | None = None) -> str:
-        return f"{self.settings.base_url}/storage/{guid}?protocol={protocol}"
+        """A signed URL serving ``guid``'s bytes; ``expires_in`` seconds (default and cap from settings).
+
+        The ``downloads`` log entry is appended in the background (await :meth:`flush` to be sure it
+        landed); :meth:`download_url` does the same but waits for it. Callers check authorization first.
+        """
+        url, entry = self._issue(guid, protocol, expires_in, user)
+        try:
+            task = asyncio.get_running_loop().create_task(self._append(entry))
+        except RuntimeError:  # no event loop (a synchronous caller): the log line is the record
+            log.warning("downloads log not written: no running event loop", extra={"guid": guid})
+            return url
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return url
+
+    async def download_url(
+        self, guid: str, protocol: str, expires_in: int | None = None, user: str | None = None
+    ) -> str:
+        """:meth:`signed_url`, returning once the ``downloads`` log entry is stored."""
+        url, entry = self._issue(guid, protocol, expires_in, user)
+        await self._append(entry)
+        return url
+
+    async def _append(self, entry: dict[str, Any]) -> None:
+        try:
+            await self.store.append(DOWNLOADS_LOG, entry)
+        except Exception:  # noqa: BLE001 - the URL is already issued; losing the audit entry is logged
+            log.exception("could not append to the downloads log", extra={"guid": entry["guid"]})
+
+    async def flush(self) -> None:
+        """Wait until every background ``downloads`` log append has finished."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Finish background work (pending ``downloads`` log appends); call before closing the store."""
+        await self.flush()
+
+    def verify_download(self, guid: str, query: Mapping[str, str]) -> int:
+        """The expiry of a valid signed URL for ``guid`` with ``query``; 403 when tampered or expired."""
+        try:
+            return self.signer.verify(
+                guid, query.get("protocol"), query.get("expires"), query.get("user"), query.get("sig")
+            )
+        except SignatureError as exc:
+            raise ApiError(403, f"invalid download URL: {exc}") from None

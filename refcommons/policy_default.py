@@ -88,8 +88,8 @@ def default_policy_document(dataset: Dataset) -> dict[str, Any]:
         "authz": {
             "resources": _resource_tree(paths),
             "roles": [
-                {"id": rid, "permissions": [{"id": f"{rid}_{method}", "action": {"service": service, "method": method}}]}
-                for rid, service, method in _ROLES
+                {"id": rid, "permissions": [{"id": f"{rid}_perm", "action": {"service": svc, "method": method}}]}
+                for rid, svc, method in _ROLES
             ],
             "policies": policies,
             "anonymous_policies": [reader_policy_id(r.path) for r in resources if r.access == "open"],

@@ -2,7 +2,7 @@
 
 Handlers may be annotated with :func:`operation` (summary, tags, request/response models). Undecorated
 handlers are still listed, with their docstring's first line as summary. Sub-applications added with
-``app.add_subapp(prefix, sub)`` are walked too, their paths prefixed.
+``app.add_subapp(prefix, sub)`` are walked too.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def iter_routes(app: web.Application, prefix: str = "") -> Iterator[RouteInfo]:
     """Every (method, path, handler) served by ``app`` and its sub-applications (HEAD twins omitted)."""
     for resource in app.router.resources():
         if isinstance(resource, web.PrefixedSubAppResource):
-            yield from iter_routes(resource._app, prefix + resource.canonical)  # noqa: SLF001
+            # aiohttp's add_subapp already prefixed the sub-app's resources: do not add it twice
+            yield from iter_routes(resource._app, prefix)  # noqa: SLF001
             continue
         for route in resource:
             if route.method in ("HEAD", "*"):
