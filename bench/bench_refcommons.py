@@ -3,7 +3,8 @@
 Measures ``GET /index/index/{guid}`` and ``GET /ga4gh/drs/v1/objects/{id}`` on a standalone reference
 commons (default settings, JSON access logs on, written to /dev/null) and a bare aiohttp handler that
 returns the very same bytes, each in its own process, driven by the same load tool (``bench/load.py``)
-in a third process. Prints requests/s for each and the ratio commons/bare.
+in a third process (``wrk`` when installed, else ``bench/load.py``). Prints requests/s for each and the
+ratio commons/bare.
 
     python bench/bench_refcommons.py [--seconds 5] [--concurrency 32] [--guids 50]
 """
@@ -17,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -47,7 +47,11 @@ def fetch(url: str) -> bytes:
         return r.read()
 
 
-def load(urls: list[str], seconds: float, concurrency: int) -> dict:
+def load(urls: list[str], seconds: float, concurrency: int, tool: str) -> dict:
+    if tool == "wrk":
+        import wrk
+
+        return wrk.run(urls, concurrency, seconds)
     out = subprocess.run(
         [PY, str(HERE / "load.py"), *urls, "--seconds", str(seconds), "--concurrency", str(concurrency)],
         check=True, capture_output=True, text=True,
@@ -60,7 +64,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--guids", type=int, default=50)
+    parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto",
+                        help="load generator: wrk (Debian package) when installed, else bench/load.py")
+    parser.add_argument("--log-level", default="info",
+                        help="commons log level; info (default) includes one JSON access-log line per request")
     args = parser.parse_args()
+    sys.path.insert(0, str(HERE))
+    import wrk
+
+    tool = ("wrk" if wrk.available() else "python") if args.tool == "auto" else args.tool
 
     cport, bport = free_port(), free_port()
     commons_url, bare_url = f"http://127.0.0.1:{cport}", f"http://127.0.0.1:{bport}"
@@ -68,7 +80,7 @@ def main() -> None:
     try:
         procs.append(subprocess.Popen(
             [PY, "-m", "gateway", "refcommons", "serve", "--port", str(cport), "--prefix", "dg.BEN1",
-             "--seed", "3", "--subjects", "500"],
+             "--seed", "3", "--subjects", "500", "--log-level", args.log_level],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ))
         wait_until_up(commons_url + "/index/_status")
@@ -77,23 +89,24 @@ def main() -> None:
         # the same paths and bytes for the baseline
         bodies: dict[str, str] = {}
         targets = {"indexd GET /index/index/{guid}": [], "DRS GET /objects/{id}": []}
-        for guid in guids:
-            quoted = urllib.parse.quote(guid, safe="")
+        for guid in guids:  # prefixed GUIDs with a raw "/", as the gen3 SDK and drsclient send them
             for name, path in (
-                ("indexd GET /index/index/{guid}", f"/index/index/{quoted}"),
-                ("DRS GET /objects/{id}", f"/ga4gh/drs/v1/objects/{quoted}"),
+                ("indexd GET /index/index/{guid}", f"/index/index/{guid}"),
+                ("DRS GET /objects/{id}", f"/ga4gh/drs/v1/objects/{guid}"),
             ):
-                bodies[urllib.parse.unquote(path)] = fetch(commons_url + path).decode()
+                bodies[path] = fetch(commons_url + path).decode()
                 targets[name].append(path)
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
             json.dump(bodies, fh)
         procs.append(subprocess.Popen([PY, str(HERE / "bare_server.py"), str(bport), fh.name]))
         wait_until_up(bare_url + targets["DRS GET /objects/{id}"][0])
 
+        print(f"load tool: {tool}, {args.concurrency} connections, {args.seconds:g} s per run, "
+              f"commons log level {args.log_level}")
         print(f"{'endpoint':34} {'commons rps':>12} {'bare rps':>10} {'ratio':>7} {'p99 ms (c/b)':>14}")
         for name, paths in targets.items():
-            c = load([commons_url + p for p in paths], args.seconds, args.concurrency)
-            b = load([bare_url + p for p in paths], args.seconds, args.concurrency)
+            c = load([commons_url + p for p in paths], args.seconds, args.concurrency, tool)
+            b = load([bare_url + p for p in paths], args.seconds, args.concurrency, tool)
             if c["errors"] or b["errors"]:
                 print(f"  errors: commons {c['errors']}, bare {b['errors']}")
             ratio = c["rps"] / b["rps"] if b["rps"] else float("nan")

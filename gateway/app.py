@@ -17,7 +17,7 @@ from gateway.cache import open_cache
 from gateway.config import Settings
 from gateway.state import STATE, GatewayState
 from gateway.store import open_store
-from gateway.web.errors import error_middleware
+from gateway.web.errors import PARSER_LIMITS, error_middleware
 from gateway.web.requestid import request_id_middleware
 
 log = logging.getLogger("gateway.app")
@@ -62,6 +62,7 @@ async def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[request_id_middleware, error_middleware],
         client_max_size=settings.max_body_bytes,
+        handler_args=PARSER_LIMITS,
     )
     app[STATE] = state
     app.add_routes(status.routes)

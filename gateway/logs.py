@@ -31,8 +31,13 @@ REDACTED = "[redacted]"
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
 
 
+_TRIGGERS = ("eyJ", "earer", "asic", "=")
+
+
 def redact(text: str) -> str:
     """``text`` with JWTs, bearer/basic credentials and secret query parameters replaced."""
+    if not any(t in text for t in _TRIGGERS):  # fast path: nothing that could hold a secret
+        return text
     text = _JWT.sub(REDACTED, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
@@ -58,9 +63,31 @@ def redact_value(name: str, value: Any) -> Any:
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON line: time, level, logger, message, request_id and extras."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._secret_field: dict[str, bool] = {}  # per-key verdicts: extras reuse a handful of names
+        self._second: int = -1
+        self._second_text = ""
+
+    def _timestamp(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._second_text = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int(record.msecs):03d}Z"
+
+    def _extra(self, key: str, value: Any) -> Any:
+        secret = self._secret_field.get(key)
+        if secret is None:
+            secret = self._secret_field.setdefault(key, _is_secret_field(key))
+        if secret:
+            return REDACTED
+        if isinstance(value, (int, float, bool)) or value is None:
+            return value
+        return redact_value(key, value)
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": self._timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": redact(record.getMessage()),
@@ -70,7 +97,7 @@ class JsonFormatter(logging.Formatter):
             out["request_id"] = rid
         for key, value in record.__dict__.items():
             if key not in _STANDARD and key != "request_id" and not key.startswith("_"):
-                out[key] = redact_value(key, value)
+                out[key] = self._extra(key, value)
         if record.exc_info:
             out["exc"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(out, default=str).decode()
@@ -78,7 +105,11 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str = "info", *, fmt: str = "json", access: bool = True, stream: Any = None) -> None:
     """Send every logger's output through one handler on ``stream`` (stderr by default);
-    ``access=False`` silences the one-line-per-request access log."""
+    ``access=False`` silences the one-line-per-request access log.
+
+    Records are formatted and written inline: a queue and listener thread was measured slower under
+    load (GIL contention; bench/bench_refcommons.py), so it is not used.
+    """
     handler = logging.StreamHandler(stream or sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

@@ -114,7 +114,8 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         access_log=None,
         print=lambda _: print(
-            f"reference commons {settings.prefix} listening on {settings.base_url} (Ctrl-C to stop)", file=sys.stderr
+            f"reference commons {settings.prefix} listening on {settings.base_url} (Ctrl-C to stop)",
+            file=sys.stderr,
         ),
     )
     return 0

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway.cache.memory import MemoryCache
 from gateway.store import Store, open_store
 from refcommons.fence import Fence
 from refcommons.index_store import IndexStore
@@ -17,6 +18,10 @@ from refcommons.mds import MetadataCatalog
 from refcommons.model import Dataset
 from refcommons.settings import CommonsSettings
 from refcommons.synth import generate_dataset
+
+
+RENDER_CACHE_ENTRIES = 20_000
+RENDER_CACHE_TTL = 3600.0
 
 
 @dataclass
@@ -27,6 +32,8 @@ class ReferenceCommons:
     index: IndexStore
     metadata: MetadataCatalog
     fence: Fence
+    rendered: MemoryCache
+    """Rendered DRS objects (JSON bytes) keyed by ``did`` and ``rev``: the hot read path skips re-rendering."""
 
     @classmethod
     async def open(cls, settings: CommonsSettings) -> ReferenceCommons:
@@ -39,7 +46,8 @@ class ReferenceCommons:
         index = await IndexStore.open(store, dataset)
         metadata = MetadataCatalog.build(dataset)
         fence = await Fence.open(store, settings, dataset)
-        return cls(settings, store, dataset, index, metadata, fence)
+        rendered = MemoryCache(max_entries=RENDER_CACHE_ENTRIES, default_ttl=RENDER_CACHE_TTL)
+        return cls(settings, store, dataset, index, metadata, fence, rendered)
 
     async def close(self) -> None:
         await self.fence.close()  # flushes pending download-log writes before the store goes

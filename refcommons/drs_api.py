@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from gateway.drs.models import (
@@ -90,6 +91,16 @@ async def _record(commons: ReferenceCommons, object_id: str) -> IndexRecord:
 
 def _render(commons: ReferenceCommons, record: IndexRecord) -> dict[str, Any]:
     return to_profile(dump(drs_object(record, commons.settings)), commons.settings.drs_profile)
+
+
+async def _render_bytes(commons: ReferenceCommons, record: IndexRecord) -> bytes:
+    """The object's JSON bytes, memoised per (did, rev): a write changes ``rev``, so no stale entry is served."""
+    key = f"{record.did}\x00{record.rev}"
+    body = await commons.rendered.get(key)
+    if body is None:
+        body = orjson.dumps(_render(commons, record))
+        await commons.rendered.set(key, body)
+    return body
 
 
 def _check_bulk(commons: ReferenceCommons, count: int) -> None:
@@ -242,7 +253,7 @@ async def get_object(request: web.Request) -> web.Response:
     if request.method == "POST":
         parse_as(ObjectRequest, await read_json(request, allow_empty=True) or {})
     record = await _record(commons, request.match_info["object_id"])
-    return json_response(_render(commons, record))
+    return web.Response(body=await _render_bytes(commons, record), content_type="application/json")
 
 
 @routes.route("OPTIONS", BASE + "/objects/{object_id:.+}")

@@ -6,6 +6,7 @@ Paths follow Fence (``/user/...``) so the unmodified Gen3 SDK works against the 
 
 from __future__ import annotations
 
+import logging
 import time
 from urllib.parse import quote, urlsplit
 
@@ -20,6 +21,7 @@ from refcommons.commons import COMMONS, ReferenceCommons
 from refcommons.fence import Principal
 
 routes = web.RouteTableDef()
+log = logging.getLogger("refcommons.fence")
 
 TAGS = ("fence",)
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -218,6 +220,11 @@ async def storage(request: web.Request) -> web.Response:
     content = await commons.index.content(guid)
     if record is None or content is None:
         raise not_found(f"no file {guid}")
+    log.info(
+        "download served",
+        extra={"guid": guid, "user": request.query.get("user"), "protocol": request.query.get("protocol"),
+               "bytes": len(content), "method": request.method},
+    )
     return web.Response(
         body=content,
         headers={

@@ -19,6 +19,11 @@ log = logging.getLogger("gateway.http")
 
 DRS_SEGMENT = "/ga4gh/"
 
+PARSER_LIMITS = {"max_line_size": 32 * 1024, "max_field_size": 16 * 1024}
+"""``handler_args`` for ``web.Application``: aiohttp answers a request line or header past its parser limits
+(8190 bytes by default) itself, in plain text, before any middleware runs. These limits let realistic long
+ids (an 8 KB id, percent-encoded) and large bearer tokens reach the app, so they get a JSON error."""
+
 
 class ApiError(Exception):
     """An error a handler raises to answer with ``status`` and a human-readable message."""

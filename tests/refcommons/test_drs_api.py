@@ -324,3 +324,24 @@ async def test_profile_1_2_fits_the_compliance_suite_schemas(commons_12):
     open_file = next(x for x in c.files if "/projects/" in x.authz)
     access = await c.request("GET", f"{DRS}/objects/{open_file.guid}/access/s3", json={})
     assert access.status_code == 200 and set(access.json()) == {"url"}
+
+
+async def test_drs_reads_reflect_indexd_writes_at_once(commons_server):
+    """Rendered DRS objects are memoised; an indexd write must still show on the very next DRS read."""
+    from refcommons.policy_default import ADMIN_USER
+
+    c = commons_server.client
+    credentials = await commons_server.commons.fence.create_api_key(ADMIN_USER)
+    token = (await c.post("/user/credentials/api/access_token", json=credentials)).json()["access_token"]
+    record = commons_server.commons.dataset.files[0]
+    url = f"/ga4gh/drs/v1/objects/{record.guid}"
+    before = (await c.get(url)).json()
+    assert (await c.get(url)).json() == before  # served from the memo the second time
+    current = (await c.get(f"/index/index/{record.guid}")).json()
+    put = await c.put(f"/index/index/{record.guid}", params={"rev": current["rev"]},
+                      json={"file_name": "renamed.cram", "version": "v2"},
+                      headers={"Authorization": f"bearer {token}"})
+    assert put.status_code == 200, put.text
+    after = (await c.get(url)).json()
+    assert after["name"] == "renamed.cram" and after["version"] == "v2"
+    assert before["name"] != "renamed.cram"
