@@ -33,7 +33,8 @@ async def run(urls: list[str], concurrency: int, seconds: float, warmup: float =
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     async with aiohttp.ClientSession(connector=connector) as session:
         cycle = itertools.cycle(urls)
-        await asyncio.gather(*[_worker(session, cycle, time.perf_counter() + warmup, [], []) for _ in range(concurrency)])
+        warm_until = time.perf_counter() + warmup
+        await asyncio.gather(*[_worker(session, cycle, warm_until, [], []) for _ in range(concurrency)])
         lat: list[float] = []
         errs: list[int] = []
         start = time.perf_counter()

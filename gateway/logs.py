@@ -21,7 +21,9 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("req
 
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
-SECRET_NAMES = ("authorization", "token", "api_key", "apikey", "secret", "password", "passport", "signature", "sig", "cookie")
+SECRET_NAMES = (
+    "authorization", "token", "api_key", "apikey", "secret", "password", "passport", "signature", "sig", "cookie",
+)
 _SECRET_PARAM = re.compile(
     r"(?i)\b(" + "|".join(re.escape(n) for n in SECRET_NAMES) + r"|access_token|refresh_token|passports)=([^&\s]+)"
 )

@@ -38,6 +38,7 @@ from gateway.drs.profile import service_info_profile, to_profile
 from gateway.web.body import parse_as, read_json
 from gateway.web.errors import ApiError, bad_request, not_found
 from gateway.web.openapi import operation
+from gateway.web.query import query_bool
 from gateway.web.render import json_response
 from refcommons.commons import COMMONS, ReferenceCommons
 from refcommons.drs_render import access_ids, drs_object, service_info
@@ -48,8 +49,6 @@ routes = web.RouteTableDef()
 
 BASE = "/ga4gh/drs/v1"
 TAGS = ("drs",)
-_TRUE = ("true", "1", "yes")
-_FALSE = ("false", "0", "no", "")
 
 
 def _commons(request: web.Request) -> ReferenceCommons:
@@ -68,18 +67,23 @@ def normalize_id(object_id: str) -> str:
     return object_id
 
 
-def parse_bool(value: str | None, name: str) -> bool:
-    """``true``/``True``/``1`` or ``false``/``False``/``0`` in any case (400 otherwise)."""
-    text = (value or "").strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise bad_request(f"{name} must be true or false, got {value!r}")
-
-
 async def _find(commons: ReferenceCommons, object_id: str) -> IndexRecord | None:
     return await commons.index.get(normalize_id(object_id))
+
+
+async def _find_each(
+    commons: ReferenceCommons, object_ids: list[str]
+) -> tuple[list[IndexRecord], list[tuple[int, str]]]:
+    """The records found among ``object_ids`` (in order) and ``(404, id)`` for each one missing."""
+    found: list[IndexRecord] = []
+    missing: list[tuple[int, str]] = []
+    for object_id in object_ids:
+        record = await _find(commons, object_id)
+        if record is None:
+            missing.append((404, object_id))
+        else:
+            found.append(record)
+    return found, missing
 
 
 async def _record(commons: ReferenceCommons, object_id: str) -> IndexRecord:
@@ -154,14 +158,9 @@ async def bulk_objects(request: web.Request) -> web.Response:
     commons = _commons(request)
     body = parse_as(BulkObjectsRequest, await read_json(request))
     _check_bulk(commons, len(body.bulk_object_ids))
-    parse_bool(request.query.get("expand"), "expand")
-    resolved, failures = [], []
-    for object_id in body.bulk_object_ids:
-        record = await _find(commons, object_id)
-        if record is None:
-            failures.append((404, object_id))
-        else:
-            resolved.append(drs_object(record, commons.settings))
+    query_bool(request.query, "expand")
+    records, failures = await _find_each(commons, body.bulk_object_ids)
+    resolved = [drs_object(record, commons.settings) for record in records]
     out = dump(BulkObjectsResponse(
         summary=Summary(requested=len(body.bulk_object_ids), resolved=len(resolved), unresolved=len(failures)),
         unresolved_drs_objects=group_unresolved(failures), resolved_drs_object=resolved,
@@ -177,13 +176,8 @@ async def bulk_options(request: web.Request) -> web.Response:
     commons = _commons(request)
     body = parse_as(BulkObjectsRequest, await read_json(request))
     _check_bulk(commons, len(body.bulk_object_ids))
-    resolved, failures = [], []
-    for object_id in body.bulk_object_ids:
-        record = await _find(commons, object_id)
-        if record is None:
-            failures.append((404, object_id))
-        else:
-            resolved.append(await _authorizations(commons, record))
+    records, failures = await _find_each(commons, body.bulk_object_ids)
+    resolved = [await _authorizations(commons, record) for record in records]
     return json_response(dump(BulkAuthorizationsResponse(
         summary=Summary(requested=len(body.bulk_object_ids), resolved=len(resolved), unresolved=len(failures)),
         unresolved_drs_objects=group_unresolved(failures), resolved_drs_object=resolved,
@@ -249,7 +243,7 @@ async def get_access(request: web.Request) -> web.Response:
            query=("expand",))
 async def get_object(request: web.Request) -> web.Response:
     commons = _commons(request)
-    parse_bool(request.query.get("expand"), "expand")
+    query_bool(request.query, "expand")
     if request.method == "POST":
         parse_as(ObjectRequest, await read_json(request, allow_empty=True) or {})
     record = await _record(commons, request.match_info["object_id"])

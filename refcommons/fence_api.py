@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from gateway.web.body import parse_as, read_json
 from gateway.web.errors import bad_request, not_found, unauthorized
 from gateway.web.openapi import operation
+from gateway.web.query import query_int
 from gateway.web.render import json_response
 from refcommons.commons import COMMONS, ReferenceCommons
 from refcommons.fence import Principal
@@ -61,19 +62,6 @@ async def _caller(request: web.Request) -> tuple[Principal, str]:
     if principal.user is None:
         raise unauthorized("this endpoint needs an Authorization: Bearer <access token> header")
     return principal, principal.user
-
-
-def positive_int(name: str, raw: str | None) -> int | None:
-    """A query parameter that must be a positive integer when present (400 otherwise)."""
-    if raw is None:
-        return None
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise bad_request(f"{name} must be a positive integer, not {raw!r}") from None
-    if value <= 0:
-        raise bad_request(f"{name} must be a positive integer, not {raw!r}")
-    return value
 
 
 def content_disposition(file_name: str) -> str:
@@ -192,7 +180,7 @@ async def download_url(request: web.Request) -> web.Response:
     record = await commons.index.get(guid)
     if record is None:
         raise not_found(f"no record {guid}")
-    expires_in = positive_int("expires_in", request.query.get("expires_in"))
+    expires_in = query_int(request.query, "expires_in", minimum=1)
     principal = await commons.fence.require(request.headers.get("Authorization"), record.authz, "read-storage")
     available = list(dict.fromkeys(urlsplit(u).scheme for u in record.urls if urlsplit(u).scheme))
     if not available:

@@ -14,6 +14,7 @@ from multidict import MultiMapping
 from gateway.web.body import parse_as, read_json, read_model
 from gateway.web.errors import ApiError, bad_request, not_found
 from gateway.web.openapi import operation
+from gateway.web.query import query_int
 from gateway.web.render import json_response
 from refcommons.commons import COMMONS, ReferenceCommons
 from refcommons.index_store import DEFAULT_LIMIT, ListQuery
@@ -31,16 +32,6 @@ LIST_PARAMS = ("limit", "start", "page", "ids", "hash", "authz", "acl", "size", 
 
 def _commons(request: web.Request) -> ReferenceCommons:
     return request.config_dict[COMMONS]
-
-
-def _int(query: MultiMapping[str], name: str) -> int | None:
-    raw = query.get(name)
-    if raw is None:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise bad_request(f"{name} must be an integer") from None
 
 
 def _pairs(values: list[str], name: str) -> dict[str, str]:
@@ -66,8 +57,8 @@ def list_query(query: MultiMapping[str]) -> ListQuery:
     id_list = ids.split(",") if ids else None
     if id_list and any(query.get(k) is not None for k in ("start", "limit", "page")):
         raise bad_request("pagination is not supported when ids is provided")
-    limit = _int(query, "limit")
-    size = _int(query, "size")
+    limit = query_int(query, "limit")
+    size = query_int(query, "size")
     if size is not None and size < 0:
         raise bad_request("size must be >= 0")
     hashes = _pairs(query.getall("hash", []), "hash")
@@ -77,7 +68,7 @@ def list_query(query: MultiMapping[str]) -> ListQuery:
         raise bad_request("invalid hash values specified")
     urls = query.getall("url", []) + query.getall("urls", [])
     return ListQuery(
-        limit=DEFAULT_LIMIT if limit is None else limit, start=query.get("start"), page=_int(query, "page"),
+        limit=DEFAULT_LIMIT if limit is None else limit, start=query.get("start"), page=query_int(query, "page"),
         hashes=hashes or None, authz=_csv(query, "authz"), acl=_csv(query, "acl"), size=size,
         file_name=query.get("file_name"), version=query.get("version"), uploader=query.get("uploader"),
         urls=urls or None, metadata=_pairs(query.getall("metadata", []), "metadata") or None, ids=id_list,

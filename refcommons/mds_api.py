@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.web.errors import bad_request, not_found
+from gateway.web.errors import not_found
 from gateway.web.openapi import operation
+from gateway.web.query import query_bool, query_int
 from gateway.web.render import json_response
 from refcommons.commons import COMMONS
 from refcommons.mds import MetadataCatalog
@@ -26,29 +27,6 @@ _RESERVED = ("data", "limit", "offset")
 
 def _catalog(request: web.Request) -> MetadataCatalog:
     return request.config_dict[COMMONS].metadata
-
-
-def parse_bool(name: str, raw: str | None, default: bool) -> bool:
-    if raw is None:
-        return default
-    lowered = raw.strip().lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no", ""):
-        return False
-    raise bad_request(f"{name} must be true or false, not {raw!r}")
-
-
-def parse_count(name: str, raw: str | None, default: int) -> int:
-    if raw is None:
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise bad_request(f"{name} must be a non-negative integer, not {raw!r}") from None
-    if value < 0:
-        raise bad_request(f"{name} must be a non-negative integer, not {raw!r}")
-    return value
 
 
 @routes.get("/mds/_status")
@@ -72,9 +50,9 @@ async def version(request: web.Request) -> web.Response:
 )
 async def query(request: web.Request) -> web.Response:
     """A repeated filter key ORs its values; different keys AND; results are ordered by GUID."""
-    data = parse_bool("data", request.query.get("data"), False)
-    limit = min(parse_count("limit", request.query.get("limit"), DEFAULT_LIMIT), MAX_LIMIT)
-    offset = parse_count("offset", request.query.get("offset"), 0)
+    data = query_bool(request.query, "data")
+    limit = min(query_int(request.query, "limit", DEFAULT_LIMIT, minimum=0), MAX_LIMIT)
+    offset = query_int(request.query, "offset", 0, minimum=0)
     filters: dict[str, list[str]] = {}
     for key, value in request.query.items():
         if key not in _RESERVED:
