@@ -60,6 +60,63 @@ class RefCommonsConfig(_Section):
         return v
 
 
+class MemberAuthConfig(_Section):
+    type: Literal["none", "bearer", "api_key"] = Field(
+        "none", description="How the gateway authenticates to the member for access calls."
+    )
+    token: SecretStr | None = Field(None, description="Static bearer token (`type: bearer`).")
+    credentials_file: Path | None = Field(
+        None, description="Gen3 credentials JSON `{api_key, key_id}` exchanged for access tokens (`type: api_key`)."
+    )
+
+
+class MemberConfig(_Section):
+    id: str = Field(description="Stable member id (lower-case letters, digits, `-`).")
+    name: str = Field(description="Human-readable name.")
+    base_url: str = Field(description="Root URL of the commons, e.g. `https://commons.example.org`.")
+    kind: Literal["gen3", "drs", "reference"] = Field("gen3", description="Adapter kind.")
+    prefixes: list[str] = Field(default_factory=list, description="GUID prefixes it owns, e.g. `dg.4503`.")
+    hostnames: list[str] = Field(default_factory=list, description="DRS hostnames it answers for.")
+    contact: str = Field("", description="Operator contact (e-mail or URL).")
+    auth: MemberAuthConfig = Field(default_factory=MemberAuthConfig, description="Credentials for access calls.")
+
+
+class RegistryConfig(_Section):
+    members: list[MemberConfig] = Field(
+        default_factory=list, description="Members declared here are loaded as `active` at start."
+    )
+    join_rate_limit: int = Field(10, ge=1, description="Join requests allowed per client address per hour.")
+    join_probe_timeout: float = Field(5.0, gt=0, description="Seconds a candidate has to answer the join check.")
+    join_max_body_bytes: int = Field(65_536, ge=1024, description="Largest body accepted from a candidate's probe.")
+
+
+class HealthConfig(_Section):
+    interval: float = Field(30.0, gt=0, description="Seconds between health probes of each active member.")
+    timeout: float = Field(5.0, gt=0, description="Seconds a probe may take.")
+    failure_threshold: int = Field(3, ge=1, description="Consecutive failures that mark a member unhealthy.")
+    history: int = Field(20, ge=1, description="Recent failures kept per member.")
+
+
+class UpstreamConfig(_Section):
+    connect_timeout: float = Field(3.0, gt=0, description="Seconds to connect to a member.")
+    read_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a member's response.")
+    retries: int = Field(2, ge=0, description="Retries of idempotent calls (connect errors, 429, 502, 503, 504).")
+    backoff: float = Field(0.2, gt=0, description="Base of the jittered exponential backoff, seconds.")
+    max_connections: int = Field(100, ge=1, description="Pooled connections per member.")
+    bulk_concurrency: int = Field(16, ge=1, description="Parallel GETs when a member has no bulk endpoint.")
+
+
+class ResolverConfig(_Section):
+    deadline: float = Field(10.0, gt=0, description="Seconds one resolution may take, retries included.")
+    fanout_concurrency: int = Field(8, ge=1, description="Members asked at once for a prefix-less id.")
+    positive_ttl: float = Field(300.0, gt=0, description="Seconds a resolved id stays cached.")
+    negative_ttl: float = Field(60.0, gt=0, description="Seconds an unresolvable id stays cached.")
+    dist_urls: list[str] = Field(
+        default_factory=list, description="Upstream `/index/_dist` lists for prefixes no member owns."
+    )
+    dist_ttl: float = Field(86_400.0, gt=0, description="Seconds an upstream dist list is cached.")
+
+
 class ServiceInfoConfig(_Section):
     id: str = Field("org.example.gateway", description="GA4GH service-info `id` (reverse domain name).")
     name: str = Field("Federation gateway", description="GA4GH service-info `name`.")
@@ -91,6 +148,10 @@ class Settings(BaseSettings):
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
     refcommons: RefCommonsConfig = Field(default_factory=RefCommonsConfig, description="In-process reference commons.")
     service_info: ServiceInfoConfig = Field(default_factory=ServiceInfoConfig, description="GA4GH service-info.")
+    registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Member commons.")
+    health: HealthConfig = Field(default_factory=HealthConfig, description="Member health probing.")
+    upstream: UpstreamConfig = Field(default_factory=UpstreamConfig, description="Calls to members.")
+    resolver: ResolverConfig = Field(default_factory=ResolverConfig, description="Identifier resolution.")
 
     @property
     def base_url(self) -> str:
