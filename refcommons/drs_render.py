@@ -101,7 +101,7 @@ def service_info(settings: CommonsSettings, stats: tuple[int, int]) -> ServiceIn
         id=f"org.gen3.refcommons.{settings.prefix.lower()}",
         name=f"{settings.display_name} DRS",
         type=ServiceType(),
-        description=f"GA4GH DRS 1.5 over the indexd records of {settings.display_name}.",
+        description=f"GA4GH DRS over the indexd records of {settings.display_name}.",
         organization=Organization(name=settings.display_name, url=settings.base_url),
         environment="test",
         version=SERVICE_VERSION,
