@@ -1,0 +1,87 @@
+"""dataguids-style distribution lists (``/index/_dist``): parse them, match a prefix to an entry, and
+render the registry as one (pure).
+
+A list is ``[{"name", "host": "https://x/index/", "hints": [".*dg\\\\.4503.*"], "type": "indexd"}]``.
+Hints are regular expressions in the wild, but an upstream's regex is never executed here: as gen3's
+own resolver does, a hint is reduced to the literal prefix it names (``.*dg\\.4503.*`` → ``dg.4503``)
+and compared case-insensitively, which also rules out pathological patterns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+_LITERAL = re.compile(r"^[a-z0-9._-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class DistEntry:
+    name: str
+    host: str
+    """Base URL of the indexd service, ending in ``/`` (e.g. ``https://commons.example.org/index/``)."""
+    prefixes: tuple[str, ...]
+    """Lower-case literal prefixes the hints name."""
+    type: str = "indexd"
+
+    @property
+    def root_url(self) -> str:
+        """The commons root: ``host`` without its trailing ``index/``."""
+        host = self.host.rstrip("/")
+        return host[: -len("/index")] if host.endswith("/index") else host
+
+
+def hint_prefix(hint: str) -> str | None:
+    """``.*dg\\.4503.*`` → ``dg.4503``; ``None`` for hints that do not reduce to a plain literal."""
+    literal = hint.replace("\\.", ".").replace(".*", "").replace("^", "").replace("$", "").strip().lower()
+    return literal if literal and _LITERAL.match(literal) else None
+
+
+def parse_dist(data: Any, *, source: str) -> list[DistEntry]:
+    """Entries of a dist list; malformed entries are skipped, a non-list is a ValueError."""
+    if not isinstance(data, list):
+        raise ValueError(f"{source}: a dist list must be a JSON array")
+    out: list[DistEntry] = []
+    for item in data:
+        if not isinstance(item, dict):
+            continue
+        host, hints = item.get("host"), item.get("hints")
+        if not isinstance(host, str) or not isinstance(hints, list):
+            continue
+        parts = urlsplit(host)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            continue
+        prefixes = tuple(p for h in hints if isinstance(h, str) and (p := hint_prefix(h)))
+        if prefixes:
+            name = item.get("name") if isinstance(item.get("name"), str) else parts.netloc
+            out.append(DistEntry(name, host if host.endswith("/") else host + "/", prefixes,
+                                 str(item.get("type") or "indexd")))
+    return out
+
+
+def match(entries: Iterable[DistEntry], prefix: str) -> DistEntry | None:
+    """The first entry naming ``prefix`` (case-insensitive)."""
+    wanted = prefix.lower()
+    return next((e for e in entries if wanted in e.prefixes), None)
+
+
+def spellings(prefix: str) -> list[str]:
+    """How clients may spell a (lower-case) prefix: as stored and with an upper-case name (``dg.TST1``).
+    gen3's drs-pull looks hints up case-sensitively, so the list carries both."""
+    scheme, _, name = prefix.partition(".")
+    conventional = f"{scheme}.{name.upper()}"
+    return [prefix] if conventional == prefix else [prefix, conventional]
+
+
+def render_dist(members: Iterable[tuple[str, str, Iterable[str]]], base_url: str) -> list[dict[str, Any]]:
+    """The gateway's own ``/index/_dist``: one entry per (member name, member id, prefixes), every host
+    pointing at the gateway (``<base>/index/``), so clients resolve through it."""
+    host = base_url.rstrip("/") + "/index/"
+    return [
+        {"name": name, "host": host, "type": "indexd", "member": member_id,
+         "hints": [".*" + re.escape(s) + ".*" for p in prefixes for s in spellings(p)]}
+        for name, member_id, prefixes in members
+    ]
