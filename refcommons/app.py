@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.web.errors import error_middleware
+from gateway.web.errors import PARSER_LIMITS, error_middleware
 from gateway.web.requestid import request_id_middleware
 from refcommons import drs_api, fence_api, indexd_api, mds_api
 from refcommons.commons import COMMONS, ReferenceCommons
@@ -31,7 +31,9 @@ def build_subapp(commons: ReferenceCommons) -> web.Application:
 
 def build_app(commons: ReferenceCommons, *, max_body: int = DEFAULT_MAX_BODY) -> web.Application:
     """A standalone commons app; closes the commons on shutdown."""
-    app = web.Application(middlewares=[request_id_middleware, error_middleware], client_max_size=max_body)
+    app = web.Application(
+        middlewares=[request_id_middleware, error_middleware], client_max_size=max_body, handler_args=PARSER_LIMITS
+    )
 
     async def close_commons(_: web.Application) -> None:
         await commons.close()

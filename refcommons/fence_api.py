@@ -85,7 +85,11 @@ def content_disposition(file_name: str) -> str:
 async def exchange_api_key(request: web.Request) -> web.Response:
     """Body: the credentials JSON ``{"api_key", "key_id"?}`` or a form with ``api_key``."""
     if request.content_type in _FORM_TYPES:
-        api_key = (await request.post()).get("api_key")
+        try:
+            form = await request.post()
+        except (ValueError, UnicodeError):  # no boundary, truncated multipart, bytes that are not text
+            raise bad_request("the form body could not be read") from None
+        api_key = form.get("api_key")
         if not isinstance(api_key, str) or not api_key:
             raise bad_request("the form must carry api_key")
     else:

@@ -148,7 +148,7 @@ class TokenService:
         """The claims of a valid token of kind ``purpose``; :class:`CredentialError` otherwise."""
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, UnicodeError, ValueError):  # bytes that are not a JWT at all
             raise CredentialError("malformed token") from None
         if header.get("kid") != self.key.kid:
             raise CredentialError("token signed with an unknown key")

@@ -36,7 +36,7 @@ def normalize_hostname(hostname: str) -> str:
     value = hostname.strip().lower().rstrip(".")
     if not HOSTNAME_RE.match(value):
         raise ValueError(f"{hostname!r} is not a hostname (optionally with :port)")
-    return value
+    return value.removesuffix(":443")  # DRS hostname URIs imply 443; compare without it
 
 
 @dataclass(frozen=True, slots=True)

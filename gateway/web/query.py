@@ -23,10 +23,19 @@ def query_bool(query: Mapping[str, str], name: str, default: bool = False) -> bo
     raise bad_request(f"{name} must be true or false, not {raw!r}")
 
 
+INT64_MAX = 2**63 - 1
+
+
 def query_int(
-    query: Mapping[str, str], name: str, default: int | None = None, *, minimum: int | None = None
+    query: Mapping[str, str],
+    name: str,
+    default: int | None = None,
+    *,
+    minimum: int | None = None,
+    maximum: int = INT64_MAX,
 ) -> int | None:
-    """An integer parameter (absent → ``default``); 400 when not an integer or below ``minimum``."""
+    """An integer parameter (absent → ``default``); 400 when not an integer or outside
+    [``minimum``, ``maximum``] (by default a 64-bit range, so every value can be echoed as JSON)."""
     raw = query.get(name)
     if raw is None:
         return default
@@ -34,7 +43,8 @@ def query_int(
         value = int(raw.strip())
     except ValueError:
         value = None
-    if value is None or (minimum is not None and value < minimum):
-        bound = "" if minimum is None else f" ≥ {minimum}"
-        raise bad_request(f"{name} must be an integer{bound}, not {raw!r}")
+    if value is None or (minimum is not None and value < minimum) or value > maximum:
+        low = "" if minimum is None else f" ≥ {minimum}"
+        high = "" if maximum == INT64_MAX else f" ≤ {maximum}"
+        raise bad_request(f"{name} must be an integer{low}{high}, not {raw!r}")
     return value

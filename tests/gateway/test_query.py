@@ -29,3 +29,12 @@ def test_query_int_bounds_and_errors():
         with pytest.raises(ApiError) as exc:
             query_int({"limit": raw}, "limit", minimum=0)
         assert exc.value.status == 400 and "limit" in exc.value.message
+
+
+def test_query_int_refuses_values_json_cannot_carry():
+    with pytest.raises(ApiError) as exc:
+        query_int({"page": "99999999999999999999"}, "page")
+    assert exc.value.status == 400
+    assert query_int({"page": str(2**63 - 1)}, "page") == 2**63 - 1
+    with pytest.raises(ApiError, match="≤ 5"):
+        query_int({"n": "6"}, "n", maximum=5)
