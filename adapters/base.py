@@ -93,6 +93,12 @@ class MemberTimeout(UpstreamError):
     status = 504
 
 
+class NotFoundUpstream(UpstreamError):
+    """The member has no such object or access method (its 404) where an answer was required."""
+
+    status = 404
+
+
 class AccessDenied(UpstreamError):
     """The member refused access (its 401 or 403 is passed on)."""
 

@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import logging
 import time
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from adapters.base import MemberAdapter
+from adapters.factory import build_adapter
 from gateway import status
+from gateway.resolver import api as resolver_api
+from gateway.resolver.api import RESOLVER
+from gateway.resolver.service import Resolver
+from gateway.resolver.upstream import UpstreamDist
 from gateway.cache import open_cache
 from gateway.config import Settings
 from gateway.state import STATE, GatewayState
 from gateway.store import open_store
 from gateway.web.errors import PARSER_LIMITS, error_middleware
 from gateway.web.requestid import request_id_middleware
+from registry.api import setup_registry
+from registry.directory import Directory
+from registry.health import adapter_probe
+from registry.model import Member
 
 log = logging.getLogger("gateway.app")
 
@@ -38,6 +49,30 @@ async def _open_refcommons(settings: Settings):  # type: ignore[no-untyped-def]
             user_yaml=cfg.user_yaml,
         )
     )
+
+
+async def _setup_federation(app: web.Application, state: GatewayState) -> Resolver:
+    """Registry (members, health) → directory (routing view, one adapter per member) → resolver."""
+    settings = state.settings
+
+    def adapter_for(member: Member) -> MemberAdapter:
+        return directory.adapter(member)  # bound below; the prober runs only once the app has started
+
+    registry = await setup_registry(app, state, probe=adapter_probe(adapter_for))
+    directory = Directory(
+        registry.repository,
+        registry.health,
+        build_adapter=lambda m: build_adapter(m, settings.upstream, refcommons=state.refcommons),
+    )
+    upstream = (
+        UpstreamDist(settings.resolver.dist_urls, state.cache, settings.resolver.dist_ttl)
+        if settings.resolver.dist_urls else None
+    )
+    own = urlsplit(settings.base_url).netloc.lower().removesuffix(":443")
+    resolver = Resolver(directory, state.cache, settings.resolver, upstream, own_hostnames=frozenset({own}))
+    app[RESOLVER] = resolver
+    app.add_routes(resolver_api.routes)
+    return resolver
 
 
 async def create_app(settings: Settings) -> web.Application:
@@ -77,7 +112,12 @@ async def create_app(settings: Settings) -> web.Application:
             extra={"prefix": settings.refcommons.prefix, "url": settings.base_url + settings.refcommons.mount},
         )
 
+    resolver = await _setup_federation(app, state)
+
     async def close_resources(_: web.Application) -> None:
+        await resolver.directory.close()
+        if resolver.upstream is not None:
+            await resolver.upstream.close()
         if state.refcommons is not None:
             await state.refcommons.close()
         await cache.close()

@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 
 from refcommons import cli as refcommons_cli
+from registry import cli as registry_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     docs.set_defaults(func=_config_docs)
 
     refcommons_cli.add_commands(commands)
+    registry_cli.add_commands(commands)
     return parser
 
 

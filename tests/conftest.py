@@ -7,6 +7,7 @@ otherwise. Without a server they are skipped, except under CI (``CI`` set), wher
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -59,3 +60,19 @@ def redis_key_prefix(redis_url: str) -> Iterator[str]:
             client.delete(*batch)
     finally:
         client.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail loudly when a test leaked an open SQLite store: its worker thread is not a daemon, so the
+    process would otherwise hang at exit (a CI run that never ends instead of a red one)."""
+    import threading
+
+    leaked = [t.name for t in threading.enumerate() if "_connection_worker_thread" in t.name and t.is_alive()]
+    if leaked:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        sys.stderr.write(
+            f"\nERROR: {len(leaked)} SQLite store(s) left open by the tests ({', '.join(leaked)}): "
+            "close every store/commons/gateway a test starts. Exiting now instead of hanging.\n"
+        )
+        sys.stderr.flush()
+        os._exit(int(pytest.ExitCode.TESTS_FAILED))

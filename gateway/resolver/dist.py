@@ -76,12 +76,11 @@ def spellings(prefix: str) -> list[str]:
     return [prefix] if conventional == prefix else [prefix, conventional]
 
 
-def render_dist(members: Iterable[tuple[str, str, Iterable[str]]], base_url: str) -> list[dict[str, Any]]:
-    """The gateway's own ``/index/_dist``: one entry per (member name, member id, prefixes), every host
-    pointing at the gateway (``<base>/index/``), so clients resolve through it."""
-    host = base_url.rstrip("/") + "/index/"
+def render_dist(members: Iterable[tuple[str, str, Iterable[str], str]]) -> list[dict[str, Any]]:
+    """The gateway's ``/index/_dist``: one entry per (name, member id, prefixes, base URL), each host the
+    member's own indexd (``<base>/index/``), as dataguids.org lists the commons it knows."""
     return [
-        {"name": name, "host": host, "type": "indexd", "member": member_id,
+        {"name": name, "host": base_url.rstrip("/") + "/index/", "type": "indexd", "member": member_id,
          "hints": [".*" + re.escape(s) + ".*" for p in prefixes for s in spellings(p)]}
-        for name, member_id, prefixes in members
+        for name, member_id, prefixes, base_url in members
     ]

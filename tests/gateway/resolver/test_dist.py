@@ -34,15 +34,15 @@ def test_parse_and_match():
 
 
 def test_render_dist_round_trips_through_parse():
-    rendered = render_dist([("Commons A", "a", ["dg.tst1"]), ("Commons B", "b", ["dg.tst2", "drs.x"])],
-                           "http://127.0.0.1:8080/")
+    rendered = render_dist([("Commons A", "a", ["dg.tst1"], "http://127.0.0.1:8701"),
+                            ("Commons B", "b", ["dg.tst2", "drs.x"], "http://127.0.0.1:8702/")])
     entries = parse_dist(rendered, source="self")
     assert match(entries, "dg.TST2").name == "Commons B"
-    assert all(e.host == "http://127.0.0.1:8080/index/" for e in entries)
+    assert [e.host for e in entries] == ["http://127.0.0.1:8701/index/", "http://127.0.0.1:8702/index/"]
 
 
 def test_rendered_hints_serve_gen3_drs_pull_case_sensitive_lookup():
     """drs-pull cleans each hint (``\\.`` → ``.``, drops ``.*``) and looks the id's prefix up exactly."""
-    rendered = render_dist([("A", "a", ["dg.tst1"])], "http://gw")
+    rendered = render_dist([("A", "a", ["dg.tst1"], "http://a")])
     cleaned = {h.replace("\\.", ".").replace(".*", "") for h in rendered[0]["hints"]}
     assert cleaned == {"dg.tst1", "dg.TST1"}

@@ -1,0 +1,104 @@
+"""The in-process reference commons as a member: the same protocol as :class:`~adapters.gen3.Gen3Adapter`,
+answered by calling :class:`~refcommons.commons.ReferenceCommons` directly (no HTTP).
+
+Records are indexd records; access is checked by the commons' fence (``read-storage`` on the record's
+authz) exactly as its ``/user/data/download`` route does, and its 401/403/404 become
+:class:`AccessDenied`/:class:`NotFoundUpstream`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import orjson
+
+from adapters.base import (
+    AccessDenied, AccessURL, Deadline, MemberRecord, MemberTimeout, MemberUnavailable, NotFoundUpstream, Probe,
+)
+from adapters.gen3 import gen3_id
+from gateway.drs.models import dump
+from gateway.web.errors import ApiError
+from refcommons.commons import ReferenceCommons
+from refcommons.drs_render import service_info
+from refcommons.records import IndexRecord
+from registry.model import Member
+
+
+class ReferenceAdapter:
+    """A member that is a :class:`ReferenceCommons` running in this process."""
+
+    def __init__(self, member: Member, commons: ReferenceCommons) -> None:
+        self.member = member
+        self.member_id = member.id
+        self.commons = commons
+
+    async def get_record(self, object_id: str, deadline: Deadline) -> MemberRecord | None:
+        self._check(deadline)
+        record = await self.commons.index.get(gen3_id(object_id))
+        return self._record(record) if record is not None else None
+
+    async def get_records(self, object_ids: Sequence[str], deadline: Deadline) -> dict[str, MemberRecord]:
+        self._check(deadline)
+        out: dict[str, MemberRecord] = {}
+        for object_id in dict.fromkeys(object_ids):
+            record = await self.commons.index.get(gen3_id(object_id))
+            if record is not None:
+                out[object_id] = self._record(record)
+        return out
+
+    async def access_url(
+        self, object_id: str, access_id: str, deadline: Deadline, *, authorization: str | None = None
+    ) -> AccessURL:
+        self._check(deadline)
+        record = await self.commons.index.get(gen3_id(object_id))
+        if record is None:
+            raise NotFoundUpstream(self.member_id, f"no object {object_id!r}", upstream_status=404)
+        fence = self.commons.fence
+        if authorization is None:
+            authorization = await self._own_authorization()
+        try:
+            principal = await fence.require(authorization, record.authz, "read-storage")
+        except ApiError as exc:
+            if exc.status in (401, 403):
+                raise AccessDenied(self.member_id, exc.message, upstream_status=exc.status) from None
+            raise MemberUnavailable(self.member_id, exc.message, upstream_status=exc.status) from None
+        if access_id not in protocols(record):
+            raise NotFoundUpstream(self.member_id, f"no access method {access_id!r} for {record.did}",
+                                   upstream_status=404)
+        return AccessURL(url=fence.signed_url(record.did, access_id, user=principal.user))
+
+    async def probe(self, timeout: float) -> Probe:
+        info = dump(service_info(self.commons.settings, self.commons.index.stats()))
+        return Probe(True, 0.0, "in process", 200, info)
+
+    async def close(self) -> None:
+        """Nothing pooled; the commons belongs to whoever opened it."""
+
+    async def _own_authorization(self) -> str | None:
+        """The member's configured credentials: a static bearer token, or an API key exchanged in-process."""
+        auth = self.member.auth
+        if auth.type == "bearer" and auth.token:
+            return f"Bearer {auth.token}"
+        if auth.type == "api_key" and auth.credentials_file:
+            unusable = MemberUnavailable(self.member_id, "the gateway's credentials for this member are unusable")
+            try:
+                doc = orjson.loads(await asyncio.to_thread(Path(auth.credentials_file).read_bytes))
+                return f"Bearer {await self.commons.fence.exchange(doc['api_key'])}"
+            except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ApiError):
+                raise unusable from None
+        return None
+
+    def _check(self, deadline: Deadline) -> None:
+        if deadline.expired:
+            raise MemberTimeout(self.member_id, "no time left before the deadline")
+
+    def _record(self, record: IndexRecord) -> MemberRecord:
+        return MemberRecord(member_id=self.member_id, id=record.did, format="indexd", document=record.to_json())
+
+
+def protocols(record: IndexRecord) -> list[str]:
+    """The storage protocols a record's URLs offer (what fence accepts as ``protocol``)."""
+    return list(dict.fromkeys(s for s in (urlsplit(u).scheme for u in record.urls) if s))

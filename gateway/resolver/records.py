@@ -1,0 +1,30 @@
+"""Views of a member's record in another wire format (pure): a DRS object seen as an indexd record, so
+the dataguids-compatible ``GET /index/{guid}`` answers the same shape whatever kind of member holds it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.base import MemberRecord
+
+_HASH_NAMES = {"sha-256": "sha256", "sha-512": "sha512", "sha-1": "sha1"}
+
+
+def indexd_view(record: MemberRecord) -> dict[str, Any]:
+    """The record as indexd would return it (a copy; indexd records pass through unchanged)."""
+    if record.format == "indexd":
+        return dict(record.document)
+    drs = record.document
+    urls = [
+        m["access_url"]["url"] for m in drs.get("access_methods", [])
+        if isinstance(m, dict) and isinstance(m.get("access_url"), dict) and "url" in m["access_url"]
+    ]
+    return {
+        "did": drs.get("id", record.id), "baseid": None, "rev": None, "form": "object", "size": drs.get("size"),
+        "file_name": drs.get("name"), "version": drs.get("version"), "uploader": None, "urls": urls,
+        "urls_metadata": {}, "acl": [], "authz": [],
+        "hashes": {_HASH_NAMES.get(c["type"], c["type"]): c["checksum"] for c in drs.get("checksums", [])
+                   if isinstance(c, dict) and "type" in c and "checksum" in c},
+        "metadata": {}, "created_date": drs.get("created_time"), "updated_date": drs.get("updated_time"),
+        "description": drs.get("description"), "content_created_date": None, "content_updated_date": None,
+    }

@@ -1,0 +1,154 @@
+"""Resolution: an identifier in any form → the member commons that holds it, and its record.
+
+Routing: a prefixed id goes to the member owning the prefix (or, for prefixes no member owns, to an
+upstream dist list's host); a ``drs://host/id`` goes to the member answering for that hostname; a bare
+UUID or opaque id is asked of every active, healthy member in parallel, first hit wins. A member known
+to be unhealthy is not waited on. Hits and misses are cached in the configured cache under the
+registry's version, so any registry change (on any replica) retires every cached answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from adapters.base import Deadline, MemberRecord, UpstreamError
+from gateway.cache import Cache
+from gateway.config import ResolverConfig
+from gateway.resolver.fanout import first_hit
+from gateway.resolver.identifiers import Identifier, parse_identifier
+from gateway.resolver.upstream import UpstreamDist
+from registry.directory import Directory
+from registry.model import Member
+
+log = logging.getLogger("gateway.resolver")
+
+Route = Literal["prefix", "hostname", "fanout", "upstream"]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    identifier: Identifier
+    member: Member
+    record: MemberRecord
+    route: Route
+    cached: bool = False
+
+
+class ResolutionError(Exception):
+    """Why an id could not be resolved; ``status`` is what to answer (404, 502, 503, 504)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Resolver:
+    directory: Directory
+    cache: Cache
+    config: ResolverConfig
+    upstream: UpstreamDist | None = None
+    own_hostnames: frozenset[str] = frozenset()
+    """The gateway's own ``host[:port]``: ``drs://<gateway>/<id>`` resolves ``<id>`` itself."""
+
+    async def resolve(self, raw: str | Identifier, deadline: Deadline | None = None) -> Resolution:
+        """Resolve one id (``InvalidIdentifier`` for garbage, :class:`ResolutionError` otherwise)."""
+        ident = raw if isinstance(raw, Identifier) else parse_identifier(raw)
+        deadline = deadline or Deadline.after(self.config.deadline)
+        routes = await self.directory.routes()
+        key = _cache_key(routes.version, ident)
+        cached = await self.cache.get(key)
+        if cached is not None:
+            hit = self._from_cache(ident, orjson.loads(cached), routes.members)
+            if hit is not None:
+                return hit
+        try:
+            resolution = await self._resolve(ident, deadline)
+        except ResolutionError as exc:
+            if exc.status == 404:
+                await self.cache.set(key, orjson.dumps({"miss": exc.message}), ttl=self.config.negative_ttl)
+            raise
+        await self.cache.set(key, _to_cache(resolution), ttl=self.config.positive_ttl)
+        return resolution
+
+    async def _resolve(self, ident: Identifier, deadline: Deadline) -> Resolution:
+        routes = await self.directory.routes()
+        if ident.kind == "hostname":
+            member = routes.by_hostname.get(ident.hostname or "")
+            if member is None and ident.hostname in self.own_hostnames:
+                inner = parse_identifier(ident.accession)
+                if inner.kind != "hostname":
+                    return await self._resolve(inner, deadline)
+            if member is None:
+                raise ResolutionError(404, f"no member commons answers for DRS hostname {ident.hostname}")
+            return await self._ask(member, ident, deadline, "hostname")
+        if ident.kind == "prefixed":
+            member = routes.by_prefix.get(ident.prefix or "")
+            if member is not None:
+                return await self._ask(member, ident, deadline, "prefix")
+            upstream = await self.upstream.member_for(ident.prefix or "", deadline) if self.upstream else None
+            if upstream is None:
+                raise ResolutionError(404, f"no member commons owns the prefix {ident.prefix_as_given}")
+            return await self._ask(upstream, ident, deadline, "upstream", check_health=False)
+        return await self._fan_out(ident, deadline)
+
+    async def _ask(
+        self, member: Member, ident: Identifier, deadline: Deadline, route: Route, *, check_health: bool = True
+    ) -> Resolution:
+        if check_health and not await self.directory.health.is_healthy(member.id):
+            raise ResolutionError(503, f"member commons {member.id} is unhealthy; try again later")
+        try:
+            record = await self.directory.adapter(member).get_record(ident.object_id, deadline)
+        except UpstreamError as exc:
+            raise ResolutionError(exc.status, f"member commons {member.id}: {exc.message}") from None
+        if record is None:
+            raise ResolutionError(404, f"{ident.object_id} is not in member commons {member.id}")
+        return Resolution(ident, member, record, route)
+
+    async def _fan_out(self, ident: Identifier, deadline: Deadline) -> Resolution:
+        candidates = await self.directory.candidates()
+        if not candidates:
+            raise ResolutionError(404, "no active, healthy member commons to ask")
+
+        async def lookup(member: Member) -> MemberRecord | None:
+            return await self.directory.adapter(member).get_record(ident.object_id, deadline)
+
+        result = await first_hit(
+            candidates, lookup, concurrency=self.config.fanout_concurrency, deadline=deadline
+        )
+        if result.hit is not None:
+            member, record = result.hit
+            return Resolution(ident, member, record, "fanout")
+        failed = sorted(m.id for m, _ in result.failures)
+        if result.timed_out:
+            raise ResolutionError(504, f"{ident.object_id}: not found before the deadline; members still "
+                                       f"answering or failed: {', '.join(failed) or 'none failed'}")
+        if failed:
+            raise ResolutionError(502, f"{ident.object_id} was not found, but these members failed: "
+                                       f"{', '.join(failed)}")
+        raise ResolutionError(404, f"{ident.object_id} is in none of the {len(candidates)} member commons asked")
+
+    def _from_cache(self, ident: Identifier, doc: dict[str, Any], members: dict[str, Member]) -> Resolution | None:
+        if "miss" in doc:
+            raise ResolutionError(404, doc["miss"])
+        member = members.get(doc["m"])
+        if member is None:  # an upstream pseudo-member or a member since removed: resolve afresh
+            return None
+        record = MemberRecord(member.id, doc["id"], doc["f"], doc["d"])
+        return Resolution(ident, member, record, doc["r"], cached=True)
+
+
+def _cache_key(version: int, ident: Identifier) -> str:
+    # object_id keeps the prefix as the user spelled it: Gen3 GUIDs are case-sensitive upstream
+    return f"resolve:v{version}:{ident.kind}:{ident.hostname or ''}:{ident.object_id}"
+
+
+def _to_cache(resolution: Resolution) -> bytes:
+    r = resolution.record
+    return orjson.dumps({"m": resolution.member.id, "id": r.id, "f": r.format, "d": r.document,
+                         "r": resolution.route})

@@ -1,0 +1,117 @@
+"""``gateway registry list|join|approve|suspend|remove``: the registry API of a running gateway, by hand.
+
+Every command takes ``--url`` (default ``http://127.0.0.1:8080``), ``--token`` (default
+``$GATEWAY_ADMIN_TOKEN``; needed by approve, suspend and remove) and ``--json`` (print the raw answer).
+Failures print one line to stderr (``gateway registry: HTTP 409: prefix dg.abcd is already owned by …``)
+and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+import httpx
+import orjson
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+TOKEN_ENV = "GATEWAY_ADMIN_TOKEN"
+TIMEOUT = 30.0
+API = "/registry/v1/commons"
+
+
+class CliError(Exception):
+    """A failure to report in one line."""
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register ``registry`` and its actions on the ``gateway`` command's subparsers."""
+    registry = subparsers.add_parser("registry", help="list, join, approve, suspend or remove member commons")
+    actions = registry.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = actions.add_parser(name, help=help_text)
+        parser.add_argument("--url", default=DEFAULT_URL, help=f"gateway base URL (default {DEFAULT_URL})")
+        parser.add_argument("--token", default=None, help=f"admin token (default ${TOKEN_ENV})")
+        parser.add_argument("--json", action="store_true", help="print the gateway's JSON answer")
+        parser.set_defaults(func=_run)
+        return parser
+
+    listing = action("list", "list member commons")
+    listing.add_argument("--status", choices=("pending", "active", "suspended"), help="only members in this status")
+    join = action("join", "ask the gateway to register a commons (pending until approved)")
+    join.add_argument("--name", required=True)
+    join.add_argument("--base-url", required=True)
+    join.add_argument("--kind", choices=("gen3", "drs", "reference"), default="gen3")
+    join.add_argument("--prefix", action="append", default=[], help="GUID prefix it owns (repeatable)")
+    join.add_argument("--hostname", action="append", default=None, help="DRS hostname (repeatable)")
+    join.add_argument("--contact", default="")
+    join.add_argument("--id", dest="member_id", default=None, help="member id (default: derived from the name)")
+    for name, text in (("approve", "make a member active"), ("suspend", "suspend a member"),
+                       ("remove", "remove a member and free its prefixes")):
+        action(name, text).add_argument("member_id", metavar="ID")
+
+
+def _request(args: argparse.Namespace, method: str, path: str, *, admin: bool = False, **kw: Any) -> Any:
+    headers = {}
+    if admin:
+        token = args.token or os.environ.get(TOKEN_ENV, "")
+        if not token:
+            raise CliError(f"an admin token is needed: --token or ${TOKEN_ENV}")
+        headers["Authorization"] = f"Bearer {token}"
+    url = args.url.rstrip("/") + path
+    try:
+        response = httpx.request(method, url, headers=headers, timeout=TIMEOUT, trust_env=False, **kw)
+    except httpx.HTTPError as exc:
+        raise CliError(f"cannot reach {args.url}: {exc or type(exc).__name__}") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code >= 400:
+        message = body.get("error") or body.get("msg") if isinstance(body, dict) else None
+        raise CliError(f"HTTP {response.status_code}: {message or response.text[:200] or response.reason_phrase}")
+    return body
+
+
+def _line(member: dict[str, Any]) -> str:
+    return "  ".join([member["id"], member["status"], member["kind"], ",".join(member["prefixes"]) or "-",
+                      member["base_url"]])
+
+
+def _act(args: argparse.Namespace) -> tuple[Any, str]:
+    """(the JSON answer, its one-line human form) for the chosen action."""
+    command = args.registry_command
+    if command == "list":
+        params = {"status": args.status} if args.status else None
+        body = _request(args, "GET", API, params=params)
+        return body, "\n".join(_line(m) for m in body["commons"]) or "(no members)"
+    if command == "join":
+        payload: dict[str, Any] = {"name": args.name, "base_url": args.base_url, "kind": args.kind,
+                                   "prefixes": args.prefix, "contact": args.contact}
+        if args.hostname is not None:
+            payload["hostnames"] = args.hostname
+        if args.member_id:
+            payload["id"] = args.member_id
+        body = _request(args, "POST", API, json=payload)
+        return body, f"joined: {_line(body)} (checked {body['check']['path']})"
+    if command == "remove":
+        body = _request(args, "DELETE", f"{API}/{args.member_id}", admin=True)
+        return body, f"removed: {body['deleted']}"
+    body = _request(args, "POST", f"{API}/{args.member_id}/{command}", admin=True)
+    return body, f"{'approved' if command == 'approve' else 'suspended'}: {_line(body)}"
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        body, text = _act(args)
+    except CliError as exc:
+        print(f"gateway registry: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(text)
+    return 0

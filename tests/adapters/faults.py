@@ -1,0 +1,224 @@
+"""Purpose-built misbehaving members: small aiohttp apps, each served on its own free loopback port.
+
+``async with serve(app) as server`` starts one; ``server.url`` is its root and ``server.hits`` lists every
+request it received as ``(method, path_qs, headers)`` (recorded by a middleware, before the fault acts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+HITS = web.AppKey("hits", list)
+STATE = web.AppKey("state", dict)
+MiB = 1024 * 1024
+
+
+@dataclass
+class Server:
+    url: str
+    app: web.Application
+    hits: list[tuple[str, str, Mapping[str, str]]] = field(default_factory=list)
+
+    def count(self, path_start: str = "/", method: str | None = None) -> int:
+        return sum(1 for m, p, _ in self.hits if p.startswith(path_start) and method in (None, m))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@web.middleware
+async def _record(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request.app[HITS].append((request.method, request.path_qs, dict(request.headers)))
+    return await handler(request)
+
+
+def recording_app(routes: web.RouteTableDef | list[web.RouteDef], **state: Any) -> web.Application:
+    """An app whose every request is recorded in ``app[HITS]``; ``state`` lands in ``app[STATE]``."""
+    app = web.Application(middlewares=[_record])
+    app[HITS] = []
+    app[STATE] = dict(state)
+    app.add_routes(routes)
+    return app
+
+
+@asynccontextmanager
+async def serve(app: web.Application) -> AsyncIterator[Server]:
+    port = free_port()
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2, handler_cancellation=True)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield Server(f"http://127.0.0.1:{port}", app, app[HITS])
+    finally:
+        await runner.cleanup()
+
+
+def _json(doc: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response(doc, status=status, headers=headers)
+
+
+# --- the faults ------------------------------------------------------------------------------------
+
+
+def hanging() -> web.Application:
+    """Accepts every request and never answers."""
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    return recording_app([web.route("*", "/{tail:.*}", handler)])
+
+
+def flaky(failures: int, status: int = 503, body: Any = None) -> web.Application:
+    """Answers ``status`` to the first ``failures`` requests, then 200 with ``body`` (default ``{"ok": true}``)."""
+    async def handler(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        state["seen"] += 1
+        if state["seen"] <= failures:
+            return _json({"error": "try later"}, status=status)
+        return _json(body if body is not None else {"ok": True})
+
+    return recording_app([web.route("*", "/{tail:.*}", handler)], seen=0)
+
+
+def rate_limited(retry_after: str = "1", times: int = 1) -> web.Application:
+    """Answers 429 with ``Retry-After`` to the first ``times`` requests, then 200 ``{"ok": true}``."""
+    async def handler(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        state["seen"] += 1
+        if state["seen"] <= times:
+            return _json({"error": "slow down"}, status=429, headers={"Retry-After": retry_after})
+        return _json({"ok": True})
+
+    return recording_app([web.route("*", "/{tail:.*}", handler)], seen=0)
+
+
+def redirecting(location: Callable[[web.Request], str], status: int = 302) -> web.Application:
+    """``/r/...`` answers ``status`` to ``location(request)``; anything else answers 200 ``{"path": ...}``."""
+    routes = web.RouteTableDef()
+
+    @routes.route("*", "/r/{tail:.*}")
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=status, headers={"Location": location(request)})
+
+    @routes.route("*", "/{tail:.*}")
+    async def landing(request: web.Request) -> web.Response:
+        return _json({"path": request.path, "method": request.method})
+
+    return recording_app(routes)
+
+
+def huge(size: int = 20 * MiB, *, declare_length: bool = False) -> web.Application:
+    """Answers a JSON-looking body of ``size`` bytes, streamed in 64 KiB chunks (``Content-Length`` only if
+    ``declare_length``); records in ``state["sent"]`` how many bytes it managed to write."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if declare_length:
+            response.content_length = size
+        await response.prepare(request)
+        chunk = b" " * (64 * 1024)
+        sent = 0
+        while sent < size:
+            await response.write(chunk[: size - sent])
+            sent += min(len(chunk), size - sent)
+            request.app[STATE]["sent"] = sent
+        await response.write_eof()
+        return response
+
+    return recording_app([web.route("*", "/{tail:.*}", handler)], sent=0)
+
+
+def not_json(
+    body: bytes = b"<html><body>Bad gateway</body></html>", content_type: str = "text/html"
+) -> web.Application:
+    """Answers 200 with a body that is not JSON."""
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type=content_type)
+
+    return recording_app([web.route("*", "/{tail:.*}", handler)])
+
+
+def resetting() -> web.Application:
+    """Reads the request, then resets the TCP connection (RST, via SO_LINGER 0) without answering."""
+    async def handler(request: web.Request) -> web.Response:
+        transport = request.transport
+        assert transport is not None
+        sock = transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    return recording_app([web.route("*", "/{tail:.*}", handler)])
+
+
+# --- a DRS server without bulk -------------------------------------------------------------------
+
+DRS = "/ga4gh/drs/v1"
+
+
+def plain_drs(
+    objects: Mapping[str, dict[str, Any]], *, token: str = "s3cr3t", delay: float = 0.02, bulk_key: str | None = None
+) -> web.Application:
+    """A minimal DRS server: ``GET /objects/{id}`` from ``objects`` (each answer takes ``delay`` s; the most
+    requests in flight at once are kept in ``state["peak"]``) and ``GET /objects/{id}/access/{access_id}``
+    needing ``Bearer <token>``. Without ``bulk_key`` its service-info has no ``maxBulkRequestLength`` and
+    ``POST /objects`` is not routed (405); with it, it advertises 10 and answers bulk calls with the objects
+    it has under that key, listing no unresolved ids (so a client must look for the rest itself)."""
+    routes = web.RouteTableDef()
+
+    @routes.get(f"{DRS}/service-info")
+    async def info(request: web.Request) -> web.Response:
+        doc: dict[str, Any] = {
+            "id": "org.example.plain", "name": "plain DRS", "version": "1",
+            "type": {"group": "org.ga4gh", "artifact": "drs", "version": "1.2.0"},
+            "organization": {"name": "x", "url": "https://x"},
+        }
+        if bulk_key:
+            doc["maxBulkRequestLength"] = 10
+        return _json(doc)
+
+    if bulk_key:
+        @routes.post(f"{DRS}/objects")
+        async def bulk(request: web.Request) -> web.Response:
+            ids = (await request.json())["bulk_object_ids"]
+            if len(ids) > 10:
+                return _json({"msg": "too many", "status_code": 413}, status=413)
+            return _json({bulk_key: [objects[i] for i in ids if i in objects]})
+
+    @routes.get(DRS + "/objects/{object_id}/access/{access_id}")
+    async def access(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {token}":
+            return _json({"msg": "who are you?", "status_code": 401}, status=401)
+        object_id = request.match_info["object_id"]
+        if object_id not in objects:
+            return _json({"msg": "no such object", "status_code": 404}, status=404)
+        return _json({"url": f"https://bucket.example/{object_id}", "headers": ["X-Signed: yes"]})
+
+    @routes.get(DRS + "/objects/{object_id}")
+    async def get_object(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        state["in_flight"] += 1
+        state["peak"] = max(state["peak"], state["in_flight"])
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            state["in_flight"] -= 1
+        doc = objects.get(request.match_info["object_id"])
+        if doc is None:
+            return _json({"msg": "no such object", "status_code": 404}, status=404)
+        return _json(doc)
+
+    return recording_app(routes, in_flight=0, peak=0)
