@@ -168,7 +168,7 @@ async def _hanging_commons() -> tuple[web.AppRunner, str]:
     app.router.add_get("/_status", status)
     app.router.add_get("/index/_status", status)
     app.router.add_route("*", "/{tail:.*}", hang)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)  # don't wait for the hung handlers at teardown
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
