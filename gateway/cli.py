@@ -5,6 +5,8 @@
 ``gateway config docs``           print the reference table of every configuration key
 ``gateway refcommons serve``      run a standalone reference commons
 ``gateway refcommons api-key …``  create, list and revoke a reference commons' API keys
+``gateway registry …``            list, join, approve, suspend, remove member commons
+``gateway resolve ID…``           which member commons holds each id
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import orjson
 
 from refcommons import cli as refcommons_cli
+from gateway.resolver import cli as resolver_cli
 from registry import cli as registry_cli
 
 
@@ -40,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     refcommons_cli.add_commands(commands)
     registry_cli.add_commands(commands)
+    resolver_cli.add_commands(commands)
     return parser
 
 

@@ -4,6 +4,7 @@ seeds) joined through the registry API, resolved in every id form; members that 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from contextlib import AsyncExitStack, asynccontextmanager
 from urllib.parse import quote
@@ -236,3 +237,20 @@ async def test_registrations_survive_a_gateway_restart(tmp_path, backend, reques
             assert r.status_code == 200 and r.json()["member"]["id"] == ids[2]
         finally:
             await again.stop()
+
+
+async def test_resolve_cli_against_a_running_gateway(tmp_path, capsys):
+    from gateway.cli import main
+
+    async with ecosystem(tmp_path) as (gateway, members, ids):
+        guid = a_record(members[0]).guid
+        missing = "dg.TA01/00000000-0000-4000-8000-000000000000"
+        code = await asyncio.to_thread(main, ["resolve", "--url", gateway.base_url, guid])
+        out = capsys.readouterr().out
+        assert code == 0 and f"→  {ids[0]}  {guid}" in out and a_record(members[0]).file_name in out
+        code = await asyncio.to_thread(main, ["resolve", "--url", gateway.base_url, "--json", guid, missing])
+        results = json.loads(capsys.readouterr().out)
+        assert code == 1 and [r["status"] for r in results] == [200, 404]
+        assert results[0]["record"]["did"] == guid
+        code = await asyncio.to_thread(main, ["resolve", "--url", f"http://127.0.0.1:{free_port()}", guid])
+        assert code == 2 and "cannot reach" in capsys.readouterr().err
