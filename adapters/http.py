@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 import jwt
 import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
@@ -189,6 +191,24 @@ class _Schedule:
         return self.wait(state) >= self.deadline.remaining()
 
 
+def _session(config: UpstreamConfig) -> aiohttp.ClientSession:
+    """aiohttp's session for one member, created lazily on the event loop by the transport."""
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=config.max_connections))
+    # aiohttp replays an idempotent request once by itself when a pooled connection drops; our retry policy
+    # (tenacity, bounded by the deadline) must be the only one, so that replay is off. The attribute is
+    # private; test_a_reset_connection_is_unavailable_and_not_retried notices if it ever stops working.
+    session._retry_connection = False  # noqa: SLF001
+    return session
+
+
+def _failed_to_connect(exc: httpx.HTTPError) -> bool:
+    """Did the connection never open (retryable), rather than break mid-request? The aiohttp transport
+    reports every broken connection as a connect error, but keeps aiohttp's own exception as the cause:
+    only ``ClientConnectorError`` means the connection was never made."""
+    cause = exc.__cause__
+    return not isinstance(cause, aiohttp.ClientError) or isinstance(cause, aiohttp.ClientConnectorError)
+
+
 class MemberHttp:
     """One member's pooled HTTP client and its retry/deadline policy."""
 
@@ -201,8 +221,9 @@ class MemberHttp:
         self.max_body = max_body
         self._origin = _origin(httpx.URL(self.base_url))
         self._client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=config.max_connections,
-                                max_keepalive_connections=config.max_connections),
+            # httpx's API over aiohttp's connection engine: ~40% less CPU per upstream call than httpcore
+            # (0.51 vs 0.79 ms a request, 1.75 vs 3.01 ms for five at once; see bench/bench_resolver.py)
+            transport=AiohttpTransport(client=lambda: _session(config)),
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
             follow_redirects=False,
         )
@@ -265,6 +286,9 @@ class MemberHttp:
         except TimeoutError:
             raise MemberTimeout(self.member_id, f"{what}: no answer within the deadline") from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            if not _failed_to_connect(exc):  # a reset or close mid-request: not retried
+                reason = f"{exc.__cause__ or exc or 'reset or closed by the member'}; {type(exc.__cause__).__name__}"
+                raise MemberUnavailable(self.member_id, f"{what}: connection failed ({reason})") from None
             if deadline.expired:
                 raise MemberTimeout(self.member_id, f"{what}: could not connect within the deadline") from None
             reason = str(exc) or type(exc).__name__

@@ -107,6 +107,7 @@ class UpstreamConfig(_Section):
 
 
 class ResolverConfig(_Section):
+    cache: bool = Field(True, description="Cache resolutions (hits and misses); off only to diagnose or benchmark.")
     deadline: float = Field(10.0, gt=0, description="Seconds one resolution may take, retries included.")
     fanout_concurrency: int = Field(8, ge=1, description="Members asked at once for a prefix-less id.")
     positive_ttl: float = Field(300.0, gt=0, description="Seconds a resolved id stays cached.")

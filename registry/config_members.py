@@ -103,7 +103,7 @@ async def _load_one(repository: RegistryRepository, member: Member) -> Member:
                 return current
             status = current.status if current.status == Status.suspended else Status.active
             return await repository.update(
-                member.id, lambda m: replace(member, status=status, created=m.created), actor=ACTOR)
+                member.id, lambda m, s=status: replace(member, status=s, created=m.created), actor=ACTOR)
         except RegistryConflict as exc:
             if exc.owner is not None and exc.owner != member.id:
                 holder = await repository.get(exc.owner)

@@ -2,8 +2,9 @@
 members may be asked at all (active and not known-unhealthy), and one pooled adapter per member.
 
 The store is the source of truth; this is a per-process read-through view, reloaded whenever the
-registry's version counter (bumped on every change, on any replica) moves. The counter is read at most
-every ``recheck`` seconds, so a change made on another replica is seen within that time.
+registry's version counter (bumped on every change, on any replica) moves. The counter, and the shared
+health state, are read at most every ``recheck`` seconds, so a change made on another replica is seen
+within that time.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Directory:
     recheck: float = 1.0
     _routes: Routes = field(default_factory=lambda: Routes(-1, {}, {}, {}), init=False)
     _checked_at: float = field(default=float("-inf"), init=False)
+    _unhealthy: frozenset[str] = field(default=frozenset(), init=False)
+    _health_at: float = field(default=float("-inf"), init=False)
     _adapters: dict[str, tuple[Member, MemberAdapter]] = field(default_factory=dict, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _closing: set[asyncio.Task[None]] = field(default_factory=set, init=False)
@@ -64,10 +67,22 @@ class Directory:
                     self._checked_at = time.monotonic()
         return self._routes
 
+    async def unhealthy(self) -> frozenset[str]:
+        """Ids of active members known to be unhealthy (the shared health state, re-read at most every
+        ``recheck`` seconds: probes run every ``health.interval``, so fresher reads would add nothing)."""
+        routes = await self.routes()
+        if time.monotonic() - self._health_at >= self.recheck:
+            self._unhealthy = frozenset(await self.health.unhealthy(routes.members))
+            self._health_at = time.monotonic()
+        return self._unhealthy
+
+    async def is_healthy(self, member_id: str) -> bool:
+        return member_id not in await self.unhealthy()
+
     async def candidates(self) -> list[Member]:
         """Active members not known to be unhealthy, in id order (who a prefix-less id is asked of)."""
         routes = await self.routes()
-        unhealthy = await self.health.unhealthy(routes.members)
+        unhealthy = await self.unhealthy()
         return [m for mid, m in sorted(routes.members.items()) if mid not in unhealthy]
 
     def adapter(self, member: Member) -> MemberAdapter:

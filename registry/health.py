@@ -141,7 +141,7 @@ class HealthMonitor:
             raise
         except TimeoutError:
             probe = Probe(False, self.config.timeout * 1000, f"no answer within {self.config.timeout:g}s")
-        except Exception as exc:  # a probe must never break the loop
+        except Exception as exc:  # noqa: BLE001 - a probe must never break the loop
             probe = Probe(False, 0.0, f"probe error: {type(exc).__name__}: {exc}")
         await self._record(member.id, probe)
         return True

@@ -12,7 +12,8 @@ AuthType = Literal["none", "bearer", "api_key"]
 
 PREFIX_RE = re.compile(r"^(dg|drs)\.[a-z0-9][a-z0-9_-]{0,31}$")
 """A GUID prefix as owned by a member: ``dg.XXXX`` or ``drs.XXXX`` (compared lower-cased)."""
-HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$")
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*(:\d{{1,5}})?$")
 """A DNS hostname or IPv4 address, optionally with ``:port`` (compared lower-cased)."""
 MEMBER_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 

@@ -291,7 +291,7 @@ class RegistryRepository:
                 await self.store.delete(_CLAIM_NS[claim.kind], claim.value, expect_rev=claim.rev)
             except Conflict:
                 pass  # taken over or re-claimed since: no longer ours to release
-            except Exception:  # the store hiccuped: the claim becomes debris, taken over later
+            except Exception:  # noqa: BLE001 - the store hiccuped: the claim becomes debris, taken over later
                 log.warning("could not release claim", extra={"kind": claim.kind, "value": claim.value})
 
     async def _release_owned(self, keys: list[tuple[ClaimKind, str]], member_id: str, now: Member | None) -> None:

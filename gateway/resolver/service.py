@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import orjson
 
-from adapters.base import Deadline, MemberRecord, UpstreamError
+from adapters.base import Deadline, MemberRecord, MemberTimeout, UpstreamError
 from gateway.cache import Cache
 from gateway.config import ResolverConfig
 from gateway.resolver.fanout import first_hit
@@ -61,6 +61,8 @@ class Resolver:
         ident = raw if isinstance(raw, Identifier) else parse_identifier(raw)
         deadline = deadline or Deadline.after(self.config.deadline)
         routes = await self.directory.routes()
+        if not self.config.cache:
+            return await self._resolve(ident, deadline)
         key = _cache_key(routes.version, ident)
         cached = await self.cache.get(key)
         if cached is not None:
@@ -100,7 +102,7 @@ class Resolver:
     async def _ask(
         self, member: Member, ident: Identifier, deadline: Deadline, route: Route, *, check_health: bool = True
     ) -> Resolution:
-        if check_health and not await self.directory.health.is_healthy(member.id):
+        if check_health and not await self.directory.is_healthy(member.id):
             raise ResolutionError(503, f"member commons {member.id} is unhealthy; try again later")
         try:
             record = await self.directory.adapter(member).get_record(ident.object_id, deadline)
@@ -125,7 +127,7 @@ class Resolver:
             member, record = result.hit
             return Resolution(ident, member, record, "fanout")
         failed = sorted(m.id for m, _ in result.failures)
-        if result.timed_out:
+        if result.timed_out or any(isinstance(exc, MemberTimeout) for _, exc in result.failures):
             raise ResolutionError(504, f"{ident.object_id}: not found before the deadline; members still "
                                        f"answering or failed: {', '.join(failed) or 'none failed'}")
         if failed:

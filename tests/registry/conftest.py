@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-
 from registry_kit import ADMIN_TOKEN, Candidate, fault_app, run_gateway, serve, start_candidate
 
 

@@ -131,10 +131,6 @@ def join_body(candidate_url: str, name: str, prefixes: list[str], **extra: Any) 
             "contact": "ops@example.org", **extra}
 
 
-def dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0, step: float = 0.02) -> None:
     """Wait until ``check()`` holds (AssertionError after ``timeout``)."""
     loop = asyncio.get_running_loop()

@@ -4,7 +4,6 @@ an audit entry for every change with no secret anywhere."""
 from __future__ import annotations
 
 import pytest
-
 from registry_kit import ADMIN, ADMIN_TOKEN, join_body
 
 ADMIN_ROUTES = [

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from gateway.cli import main
 from registry_kit import ADMIN_TOKEN, free_port
+
+from gateway.cli import main
 
 
 async def run(capsys, *argv: str) -> tuple[int, str, str]:

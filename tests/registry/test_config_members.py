@@ -4,12 +4,12 @@ across restarts, updated or removed when the file changes, conflicts with API me
 from __future__ import annotations
 
 import pytest
+from registry_kit import ADMIN, BOTH_BACKENDS, join_body
 
 from gateway.config import Settings
 from gateway.store import open_store
 from registry.config_members import RegistryStartupError, declared_members, load_config_members
 from registry.repository import RegistryRepository
-from registry_kit import ADMIN, BOTH_BACKENDS, join_body
 
 pytestmark = pytest.mark.parametrize("backend", BOTH_BACKENDS, indirect=True)
 

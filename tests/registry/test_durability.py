@@ -7,9 +7,9 @@ import asyncio
 from contextlib import AsyncExitStack
 
 import pytest
+from registry_kit import ADMIN, BOTH_BACKENDS, join_body
 
 from registry.api import REGISTRY
-from registry_kit import ADMIN, BOTH_BACKENDS, join_body
 
 pytestmark = pytest.mark.parametrize("backend", BOTH_BACKENDS, indirect=True)
 

@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import pytest
+from registry_kit import ADMIN, eventually, join_body
 
 from adapters.base import Probe
 from gateway.cache import open_cache
@@ -15,7 +16,6 @@ from gateway.store import open_store
 from registry.health import HealthMonitor, HealthRecord, next_record
 from registry.model import Member, Status
 from registry.repository import RegistryRepository
-from registry_kit import ADMIN, eventually, join_body
 
 OK = Probe(True, 12.5)
 DOWN = Probe(False, 0.0, "connection refused")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from registry_kit import ADMIN, join_body
 
 SECRET = "member-bearer-SECRET-42"

@@ -8,12 +8,12 @@ import random
 from dataclasses import replace
 
 import pytest
+from registry_kit import BOTH_BACKENDS
 
 from gateway.store import open_store
 from registry import repository as repo_module
 from registry.model import Member, Status
 from registry.repository import InvalidTransition, MemberNotFound, RegistryConflict, RegistryRepository
-from registry_kit import BOTH_BACKENDS
 
 pytestmark = pytest.mark.parametrize("backend", BOTH_BACKENDS, indirect=True)
 

@@ -15,7 +15,8 @@ def test_indexd_records_pass_through_as_copies():
 def test_drs_object_maps_onto_indexd_fields():
     drs = {"id": "abc", "name": "a.cram", "size": 10, "created_time": "2024-01-01T00:00:00Z",
            "checksums": [{"type": "md5", "checksum": "m"}, {"type": "sha-256", "checksum": "s"}],
-           "access_methods": [{"type": "https", "access_url": {"url": "https://x/a"}}, {"type": "s3", "access_id": "s3"}]}
+           "access_methods": [{"type": "https", "access_url": {"url": "https://x/a"}},
+                              {"type": "s3", "access_id": "s3"}]}
     view = indexd_view(MemberRecord("m", "abc", "drs", drs))
     assert view["did"] == "abc" and view["file_name"] == "a.cram" and view["size"] == 10
     assert view["hashes"] == {"md5": "m", "sha256": "s"}
