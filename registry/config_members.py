@@ -27,9 +27,12 @@ class RegistryStartupError(Exception):
     """The declared members cannot be loaded; the message says which entry and why."""
 
 
-def _member(cfg: MemberConfig) -> Member:
+def _member(cfg: MemberConfig, *, own_host: bool = True) -> Member:
+    """``own_host=False``: the member shares the gateway's host (the in-process commons) and so claims no
+    DRS hostname of its own: ``drs://<gateway host>/…`` belongs to the gateway."""
     base_url = normalize_base_url(cfg.base_url)
-    hostnames = [normalize_hostname(h) for h in cfg.hostnames] or [h for h in [host_of(base_url)] if h]
+    default = [h for h in [host_of(base_url)] if h] if own_host else []
+    hostnames = [normalize_hostname(h) for h in cfg.hostnames] or default
     auth = MemberAuth(
         cfg.auth.type,
         cfg.auth.token.get_secret_value() if cfg.auth.token else None,
@@ -46,18 +49,18 @@ def _member(cfg: MemberConfig) -> Member:
 def declared_members(settings: Settings) -> list[Member]:
     """Every member the settings declare, validated (pure); :class:`RegistryStartupError` if one is invalid
     or two declare the same id, prefix or hostname."""
-    entries = list(settings.registry.members)
+    entries = [(cfg, True) for cfg in settings.registry.members]
     if settings.refcommons.enabled:
         ref = settings.refcommons
-        entries.append(MemberConfig(
+        entries.append((MemberConfig(
             id=REFCOMMONS_ID, name=f"Reference commons {ref.prefix}", base_url=settings.base_url + ref.mount,
             kind="reference", prefixes=[ref.prefix],
-        ))
+        ), False))
     members: list[Member] = []
     seen: dict[str, str] = {}
-    for cfg in entries:
+    for cfg, own_host in entries:
         try:
-            member = _member(cfg)
+            member = _member(cfg, own_host=own_host)
         except ValueError as exc:
             raise RegistryStartupError(f"registry.members entry {cfg.id!r}: {exc}") from None
         for key in [f"id {member.id}", *(f"prefix {p}" for p in member.prefixes),
