@@ -13,10 +13,12 @@ run: $(VENV)/.installed-run
 	$(BIN)/gateway serve $(if $(CONFIG),--config $(CONFIG))
 
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench_refcommons.py
+	$(BIN)/python bench/bench_resolver.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

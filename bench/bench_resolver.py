@@ -98,7 +98,8 @@ def main() -> None:
         direct_paths = [f"/index/index/{g}" for g in guids]
         bodies = {}
         for path in resolve_paths:  # warm the cache; the bare baseline serves the very same bytes
-            bodies[urllib.parse.unquote(path.split("?")[0] + "/" + path.split("=", 1)[1])] = fetch(gw["cached"] + path).decode()
+            bare_path = urllib.parse.unquote(path.split("?")[0] + "/" + path.split("=", 1)[1])
+            bodies[bare_path] = fetch(gw["cached"] + path).decode()
         bare_port = free_port()
         bare_paths = list(bodies)
         with open(tmp / "bodies.json", "w") as fh:
@@ -120,7 +121,8 @@ def main() -> None:
 
         # 3. fan-out: bare UUIDs that live in the LAST member, uncached gateway, vs each member asked alone
         last = members[-1][1]
-        uuids = [r["did"].split("/", 1)[1] for r in json.loads(fetch(f"{last}/index/index?limit={args.guids}"))["records"]]
+        records = json.loads(fetch(f"{last}/index/index?limit={args.guids}"))["records"]
+        uuids = [r["did"].split("/", 1)[1] for r in records]
         fan, slowest = [], []
         with httpx.Client(timeout=10) as client:
             for i in range(args.samples):

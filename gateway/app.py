@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import AsyncExitStack
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -76,52 +77,51 @@ async def _setup_federation(app: web.Application, state: GatewayState) -> Resolv
 
 
 async def create_app(settings: Settings) -> web.Application:
-    """A ready gateway application for ``settings``."""
-    store = await open_store(settings.store.url, key_prefix=settings.store.key_prefix)
-    try:
+    """A ready gateway application for ``settings``. Whatever it opened is closed again if a later step
+    fails (e.g. a configuration conflict in the registry), and otherwise when the app is cleaned up."""
+    async with AsyncExitStack() as opened:
+        store = await open_store(settings.store.url, key_prefix=settings.store.key_prefix)
+        opened.push_async_callback(store.close)
         cache = await open_cache(
             settings.cache.url,
             max_entries=settings.cache.max_entries,
             default_ttl=settings.cache.default_ttl,
             key_prefix=settings.cache.key_prefix,
         )
-    except Exception:
-        await store.close()
-        raise
-    state = GatewayState(
-        settings=settings,
-        store=store,
-        cache=cache,
-        started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    )
-    app = web.Application(
-        middlewares=[request_id_middleware, error_middleware],
-        client_max_size=settings.max_body_bytes,
-        handler_args=PARSER_LIMITS,
-    )
-    app[STATE] = state
-    app.add_routes(status.routes)
-
-    if settings.refcommons.enabled:
-        from refcommons.app import build_subapp
-
-        state.refcommons = await _open_refcommons(settings)
-        app.add_subapp(settings.refcommons.mount, build_subapp(state.refcommons))
-        log.info(
-            "reference commons in-process",
-            extra={"prefix": settings.refcommons.prefix, "url": settings.base_url + settings.refcommons.mount},
+        opened.push_async_callback(cache.close)
+        state = GatewayState(
+            settings=settings,
+            store=store,
+            cache=cache,
+            started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
+        app = web.Application(
+            middlewares=[request_id_middleware, error_middleware],
+            client_max_size=settings.max_body_bytes,
+            handler_args=PARSER_LIMITS,
+        )
+        app[STATE] = state
+        app.add_routes(status.routes)
 
-    resolver = await _setup_federation(app, state)
+        if settings.refcommons.enabled:
+            from refcommons.app import build_subapp
+
+            state.refcommons = await _open_refcommons(settings)
+            opened.push_async_callback(state.refcommons.close)
+            app.add_subapp(settings.refcommons.mount, build_subapp(state.refcommons))
+            log.info(
+                "reference commons in-process",
+                extra={"prefix": settings.refcommons.prefix, "url": settings.base_url + settings.refcommons.mount},
+            )
+
+        resolver = await _setup_federation(app, state)
+        opened.push_async_callback(resolver.directory.close)
+        if resolver.upstream is not None:
+            opened.push_async_callback(resolver.upstream.close)
+        to_close = opened.pop_all()  # set-up succeeded: the app owns these now
 
     async def close_resources(_: web.Application) -> None:
-        await resolver.directory.close()
-        if resolver.upstream is not None:
-            await resolver.upstream.close()
-        if state.refcommons is not None:
-            await state.refcommons.close()
-        await cache.close()
-        await store.close()
+        await to_close.aclose()  # in reverse order of opening
 
     app.on_cleanup.append(close_resources)
     return app

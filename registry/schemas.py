@@ -142,11 +142,19 @@ class JoinRequest(_Body):
     id: str | None = Field(None, max_length=63, description="Member id; derived from the name when absent.")
     name: str = Field(min_length=1, max_length=200)
     base_url: str = Field(max_length=2048, description="Root URL of the commons (http or https).")
-    kind: Kind = Field(description="Adapter kind: gen3, drs or reference.")
+    kind: Kind = Field(description="Adapter kind: gen3 or drs (reference is the gateway's in-process commons).")
     prefixes: list[str] = Field(default_factory=list, description="GUID prefixes it owns (dg.XXXX, drs.XXXX).")
     hostnames: list[str] | None = Field(None, description="DRS hostnames; default: the base_url's host[:port].")
     contact: str = Field("", max_length=320)
     auth: AuthIn = Field(default_factory=AuthIn)
+
+    @field_validator("kind")
+    @classmethod
+    def _joinable_kind(cls, v: Kind) -> Kind:
+        if v == "reference":
+            raise ValueError("kind 'reference' is the gateway's in-process commons; a standalone reference "
+                             "commons speaks Gen3's wire formats: join it as kind 'gen3'")
+        return v
 
     @field_validator("id")
     @classmethod

@@ -120,9 +120,10 @@ async def test_exchange_refuses_bad_keys(commons_server):
 
 async def test_a_key_expired_by_its_record_is_refused(commons_server):
     fence = commons_server.commons.fence
-    creds = await fence.create_api_key(MEMBER_USER, ttl_seconds=1)
+    # expiry is in whole seconds: a 1 s key can already be expired at its first use, so give it 2 s
+    creds = await fence.create_api_key(MEMBER_USER, ttl_seconds=2)
     assert (await commons_server.client.post("/user/credentials/api/access_token", json=creds)).status_code == 200
-    await _sleep(1.2)
+    await _sleep(2.2)
     r = await commons_server.client.post("/user/credentials/api/access_token", json=creds)
     assert r.status_code == 401
 

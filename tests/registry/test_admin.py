@@ -41,7 +41,8 @@ async def test_patch_reclaims_and_delete_frees(gateway_at, base_settings, common
     b = await commons_factory("dg.TST2")
     async with gateway_at(**base_settings) as gw:
         c = gw.client
-        assert (await c.post("/registry/v1/commons", json=join_body(commons.base_url, "A", ["dg.aaa"]))).status_code == 201
+        joined = await c.post("/registry/v1/commons", json=join_body(commons.base_url, "A", ["dg.aaa"]))
+        assert joined.status_code == 201
         assert (await c.post("/registry/v1/commons", json=join_body(b.base_url, "B", ["dg.bbb"]))).status_code == 201
 
         r = await c.patch("/registry/v1/commons/a", headers=ADMIN, json={"prefixes": ["dg.CCC", "dg.aaa"]})

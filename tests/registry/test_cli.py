@@ -47,7 +47,8 @@ async def test_registry_commands(gateway_at, base_settings, commons, capsys, mon
 
         code, _, err = await run(capsys, "join", *url, "--name", "Again", "--base-url", commons.base_url,
                                  "--prefix", "dg.cli1")
-        assert code == 1 and err == "gateway registry: HTTP 409: prefix dg.cli1 is already owned by member 'cli-commons'\n"
+        assert code == 1
+        assert err == "gateway registry: HTTP 409: prefix dg.cli1 is already owned by member 'cli-commons'\n"
 
         code, out, _ = await run(capsys, "remove", *url, "cli-commons", "--json")
         assert code == 0 and json.loads(out) == {"deleted": "cli-commons"}

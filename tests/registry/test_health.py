@@ -108,7 +108,8 @@ async def test_a_stopped_member_turns_unhealthy_and_recovers(gateway_at, base_se
     settings = {**base_settings, "health": {"interval": 0.05, "timeout": 0.5, "failure_threshold": 3, "history": 4}}
     async with gateway_at(**settings) as gw:
         c = gw.client
-        assert (await c.post("/registry/v1/commons", json=join_body(candidate.base_url, "H", ["dg.hlt1"]))).status_code == 201
+        joined = await c.post("/registry/v1/commons", json=join_body(candidate.base_url, "H", ["dg.hlt1"]))
+        assert joined.status_code == 201
         await asyncio.sleep(0.2)
         assert (await c.get("/registry/v1/commons/h/health")).json()["state"] == "unknown", "pending: not probed"
         await c.post("/registry/v1/commons/h/approve", headers=ADMIN)

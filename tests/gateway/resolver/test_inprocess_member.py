@@ -16,7 +16,8 @@ async def test_in_process_commons_resolves_and_claims_no_hostname(tmp_path):
         assert member["status"] == "active" and member["kind"] == "reference"
         assert member["prefixes"] == ["dg.ref0"] and member["hostnames"] == []
         guid = (await gateway.client.get("/refcommons/index/index", params={"limit": 1})).json()["records"][0]["did"]
-        for form in (guid, f"drs://dg.REF0:{guid.split('/', 1)[1]}", f"drs://{gateway.hostname}/{quote(guid, safe='')}"):
+        uuid = guid.split("/", 1)[1]
+        for form in (guid, f"drs://dg.REF0:{uuid}", f"drs://{gateway.hostname}/{quote(guid, safe='')}"):
             r = await gateway.client.get("/resolver/v1/resolve", params={"id": form})
             assert r.status_code == 200, (form, r.text)
             assert r.json()["member"]["id"] == "refcommons" and r.json()["record"]["did"] == guid
