@@ -44,7 +44,7 @@ def add_commands(subparsers: Any) -> None:
     join = action("join", "ask the gateway to register a commons (pending until approved)")
     join.add_argument("--name", required=True)
     join.add_argument("--base-url", required=True)
-    join.add_argument("--kind", choices=("gen3", "drs", "reference"), default="gen3")
+    join.add_argument("--kind", choices=("gen3", "drs"), default="gen3")
     join.add_argument("--prefix", action="append", default=[], help="GUID prefix it owns (repeatable)")
     join.add_argument("--hostname", action="append", default=None, help="DRS hostname (repeatable)")
     join.add_argument("--contact", default="")
