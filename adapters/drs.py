@@ -20,7 +20,7 @@ from typing import Any
 
 from adapters.base import AccessURL, Deadline, MemberRecord, MemberUnavailable, NotFoundUpstream, Probe, UpstreamError
 from adapters.gen3 import match_back
-from adapters.http import MemberCredentials, MemberHttp, error_for, gather_bounded, quote_id
+from adapters.http import MemberCredentials, MemberHttp, error_for, gather_bounded, gather_chunked, quote_id
 from gateway.config import UpstreamConfig
 from registry.model import Member
 
@@ -62,12 +62,8 @@ class DrsAdapter:
         path_id = quote_id(object_id, keep_slash=False)
         if path_id is None:
             return None
-        response = await self.http.request("GET", f"{API}/objects/{path_id}", deadline, idempotent=True)
-        if response.status == 404:
-            return None
-        if response.status != 200:
-            raise error_for(response, "DRS object")
-        return self._record(response.json_object("DRS object"))
+        doc = await self.http.get_object(f"{API}/objects/{path_id}", deadline, "DRS object")
+        return None if doc is None else self._record(doc)
 
     async def get_records(self, object_ids: Sequence[str], deadline: Deadline) -> dict[str, MemberRecord]:
         asked = list(dict.fromkeys(object_ids))
@@ -76,10 +72,9 @@ class DrsAdapter:
         limit = await self.bulk_limit(deadline)
         if limit <= 0:
             return await self._each(asked, deadline)
-        chunks = [asked[i:i + limit] for i in range(0, len(asked), limit)]
-        parts = await gather_bounded([partial(self._bulk_chunk, c, deadline) for c in chunks],
-                                     self.config.bulk_concurrency)
-        return {k: v for part in parts for k, v in part.items()}
+        return await gather_chunked(
+            asked, limit, partial(self._bulk_chunk, deadline=deadline), self.config.bulk_concurrency
+        )
 
     async def bulk_limit(self, deadline: Deadline) -> int:
         """The member's bulk length (0: none), from its service-info, fetched once. A failed fetch is not

@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 
 from adapters.base import AccessURL, Deadline, MemberRecord, MemberUnavailable, NotFoundUpstream, Probe, UpstreamError
-from adapters.http import MemberCredentials, MemberHttp, error_for, gather_bounded, quote_id
+from adapters.http import MemberCredentials, MemberHttp, error_for, gather_chunked, quote_id
 from gateway.config import UpstreamConfig
 from registry.model import Member
 
@@ -70,22 +70,16 @@ class Gen3Adapter:
         path_id = quote_id(gen3_id(object_id), keep_slash=True)
         if path_id is None:
             return None
-        response = await self.http.request("GET", f"/index/index/{path_id}", deadline, idempotent=True)
-        if response.status == 404:
-            return None
-        if response.status != 200:
-            raise error_for(response, "indexd record")
-        return self._record(response.json_object("indexd record"))
+        doc = await self.http.get_object(f"/index/index/{path_id}", deadline, "indexd record")
+        return None if doc is None else self._record(doc)
 
     async def get_records(self, object_ids: Sequence[str], deadline: Deadline) -> dict[str, MemberRecord]:
         asked = list(dict.fromkeys(object_ids))
         if not asked:
             return {}
-        chunks = [asked[i:i + BULK_CHUNK] for i in range(0, len(asked), BULK_CHUNK)]
-        results = await gather_bounded(
-            [partial(self._bulk, chunk, deadline) for chunk in chunks], self.config.bulk_concurrency
+        return await gather_chunked(
+            asked, BULK_CHUNK, partial(self._bulk, deadline=deadline), self.config.bulk_concurrency
         )
-        return {k: v for part in results for k, v in part.items()}
 
     async def _bulk(self, asked: list[str], deadline: Deadline) -> dict[str, MemberRecord]:
         wire = [gen3_id(i) for i in asked]

@@ -57,6 +57,7 @@ TOKEN_DEFAULT_TTL = 300.0
 EXCHANGE_PATH = "/user/credentials/api/access_token"
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +161,15 @@ async def gather_bounded(calls: Sequence[Callable[[], Awaitable[T]]], limit: int
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def gather_chunked(
+    ids: list[str], size: int, lookup: Callable[[list[str]], Awaitable[dict[str, R]]], limit: int
+) -> dict[str, R]:
+    """``lookup`` over ``ids`` in chunks of ``size``, at most ``limit`` chunks at a time, results merged."""
+    chunks = [ids[i:i + size] for i in range(0, len(ids), size)]
+    parts = await gather_bounded([lambda c=c: lookup(c) for c in chunks], limit)
+    return {key: value for part in parts for key, value in part.items()}
+
+
 class _Transient(Exception):
     """An attempt failed in a way worth retrying (idempotent calls only); ``error`` is raised if not retried."""
 
@@ -230,6 +240,15 @@ class MemberHttp:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+    async def get_object(self, path: str, deadline: Deadline, what: str) -> dict[str, Any] | None:
+        """GET a JSON object: ``None`` for the member's 404, :func:`error_for` for any other non-200."""
+        response = await self.request("GET", path, deadline, idempotent=True)
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise error_for(response, what)
+        return response.json_object(what)
 
     async def request(
         self,
