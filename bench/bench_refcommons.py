@@ -47,6 +47,13 @@ def fetch(url: str) -> bytes:
         return r.read()
 
 
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(timeout=10)
+
+
 def load(urls: list[str], seconds: float, concurrency: int, tool: str) -> dict:
     if tool == "wrk":
         import wrk
@@ -112,10 +119,7 @@ def main() -> None:
             ratio = c["rps"] / b["rps"] if b["rps"] else float("nan")
             print(f"{name:34} {c['rps']:12.0f} {b['rps']:10.0f} {ratio:7.2f} {c['p99_ms']:6.1f}/{b['p99_ms']:<6.1f}")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=10)
+        stop_all(procs)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_refcommons import fetch, free_port, load, wait_until_up  # noqa: E402
+from bench_refcommons import fetch, free_port, load, stop_all, wait_until_up  # noqa: E402
 import wrk  # noqa: E402
 
 PY = sys.executable
@@ -140,10 +140,7 @@ def main() -> None:
         print(f"3. fan-out of a bare UUID over {MEMBERS} members: median {median_ms(fan)} ms | slowest member alone "
               f"median {median_ms(slowest)} ms | ratio {statistics.median(fan) / statistics.median(slowest):.2f}")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=10)
+        stop_all(procs)
 
 
 if __name__ == "__main__":
