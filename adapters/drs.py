@@ -20,7 +20,8 @@ from typing import Any
 
 from adapters.base import AccessURL, Deadline, MemberRecord, MemberUnavailable, NotFoundUpstream, Probe, UpstreamError
 from adapters.gen3 import match_back
-from adapters.http import MemberCredentials, MemberHttp, error_for, gather_bounded, gather_chunked, quote_id
+from adapters.credentials import MemberCredentials
+from adapters.http import MemberHttp, error_for, gather_bounded, gather_chunked, quote_id
 from gateway.config import UpstreamConfig
 from registry.model import Member
 

@@ -19,7 +19,8 @@ from functools import partial
 from typing import Any
 
 from adapters.base import AccessURL, Deadline, MemberRecord, MemberUnavailable, NotFoundUpstream, Probe, UpstreamError
-from adapters.http import MemberCredentials, MemberHttp, error_for, gather_chunked, quote_id
+from adapters.credentials import MemberCredentials
+from adapters.http import MemberHttp, error_for, gather_chunked, quote_id
 from gateway.config import UpstreamConfig
 from registry.model import Member
 

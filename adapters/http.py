@@ -15,6 +15,9 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
 * **Bounded bodies.** A body larger than ``max_body`` bytes is an error (a member cannot make us buffer
   without limit). Malformed JSON is :class:`MemberUnavailable` with a clear message.
 * **No secrets in logs.** Headers are never logged; only member id, method, path and status.
+
+The client is httpx's API over aiohttp's connection engine (``httpx-aiohttp``), with aiohttp's own
+replay of dropped requests switched off so that this retry policy is the only one.
 """
 
 from __future__ import annotations
@@ -25,21 +28,18 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
-import jwt
 import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
 from adapters.base import AccessDenied, Deadline, MemberTimeout, MemberUnavailable, NotFoundUpstream, UpstreamError
 from gateway.config import UpstreamConfig
-from registry.model import Member
 
 log = logging.getLogger("adapters.http")
 
@@ -50,11 +50,6 @@ MAX_BACKOFF = 10.0
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MIN_TIMEOUT = 0.001
-TOKEN_REFRESH_MARGIN = 60.0
-"""Seconds before an exchanged access token's ``exp`` at which a fresh one is fetched."""
-TOKEN_DEFAULT_TTL = 300.0
-"""How long to reuse an access token that carries no ``exp``."""
-EXCHANGE_PATH = "/user/credentials/api/access_token"
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -375,75 +370,3 @@ class MemberHttp:
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     default = {"http": 80, "https": 443}.get(url.scheme)
     return url.scheme, url.host, url.port or default
-
-
-class MemberCredentials:
-    """The ``Authorization`` the gateway sends as itself to a member (``member.auth``): nothing, a static
-    bearer token, or a Gen3 API key (credentials file ``{api_key, key_id}``) exchanged at
-    ``/user/credentials/api/access_token`` for an access token that is reused until shortly before its JWT
-    ``exp`` (read without verifying: the member checks it). One exchange runs at a time."""
-
-    def __init__(self, member: Member, http: MemberHttp) -> None:
-        self.member = member
-        self.http = http
-        self._token: str | None = None
-        self._reuse_until = 0.0
-        self._lock = asyncio.Lock()
-
-    async def authorization(self, deadline: Deadline) -> str | None:
-        auth = self.member.auth
-        if auth.type == "bearer":
-            return f"Bearer {auth.token}" if auth.token else None
-        if auth.type != "api_key":
-            return None
-        token = self._token
-        if token is None or time.time() >= self._reuse_until:
-            async with self._lock:
-                if self._token is None or time.time() >= self._reuse_until:
-                    await self._exchange(deadline)
-                token = self._token
-        return f"Bearer {token}"
-
-    def invalidate(self) -> None:
-        """Forget the cached access token (the member refused it)."""
-        self._token = None
-
-    async def _exchange(self, deadline: Deadline) -> None:
-        credentials = await self._read_credentials()
-        response = await self.http.request("POST", EXCHANGE_PATH, deadline, idempotent=False, json=credentials)
-        if response.status in (401, 403):
-            refused = f"the member refused the gateway's API key (HTTP {response.status})"
-            raise MemberUnavailable(self.member.id, refused, upstream_status=response.status)
-        if response.status != 200:
-            raise error_for(response, "API key exchange")
-        token = response.json_object("API key exchange").get("access_token")
-        if not isinstance(token, str) or not token:
-            raise MemberUnavailable(self.member.id, "API key exchange: no access_token in the answer")
-        now = time.time()
-        try:
-            exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
-        except jwt.PyJWTError:
-            exp = None
-        if not isinstance(exp, (int, float)):
-            reuse_until = now + TOKEN_DEFAULT_TTL
-        elif exp - TOKEN_REFRESH_MARGIN > now:
-            reuse_until = exp - TOKEN_REFRESH_MARGIN
-        else:
-            reuse_until = now + max(0.0, exp - now) / 2
-        self._token, self._reuse_until = token, reuse_until
-
-    async def _read_credentials(self) -> dict[str, str]:
-        path = self.member.auth.credentials_file
-        unusable = MemberUnavailable(self.member.id, "the gateway's credentials for this member are unusable")
-        if not path:
-            raise unusable
-        try:
-            doc = orjson.loads(await asyncio.to_thread(Path(path).read_bytes))
-        except (OSError, orjson.JSONDecodeError) as exc:
-            log.warning("cannot read member credentials file", extra={"member": self.member.id, "path": path,
-                                                                     "reason": type(exc).__name__})
-            raise unusable from None
-        if not isinstance(doc, dict) or not isinstance(doc.get("api_key"), str):
-            log.warning("member credentials file has no api_key", extra={"member": self.member.id, "path": path})
-            raise unusable
-        return {k: doc[k] for k in ("api_key", "key_id") if isinstance(doc.get(k), str)}
