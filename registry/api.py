@@ -258,7 +258,12 @@ async def _transition(request: web.Request, status: Status, allowed: set[Status]
 @operation("Approve a member (admin): pending or suspended → active", tags=TAGS,
            responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member"})
 async def approve(request: web.Request) -> web.Response:
-    return await _transition(request, Status.active, {Status.pending, Status.suspended})
+    response = await _transition(request, Status.active, {Status.pending, Status.suspended})
+    registry = _registry(request)
+    member = await registry.repository.get(_member_id(request))
+    if member is not None and member.status == Status.active:
+        registry.health.probe_soon(member)  # its health is known at once, not after up to one interval
+    return response
 
 
 @routes.post("/registry/v1/commons/{id}/suspend")

@@ -104,6 +104,7 @@ class HealthMonitor:
     probe: ProbeFn = http_probe
     clock: Callable[[], float] = time.time
     _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _soon: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
 
     # --- readers ---------------------------------------------------------------------------------------
 
@@ -134,6 +135,17 @@ class HealthMonitor:
         lock = f"registry:probe:{member.id}:{slot}"
         if not await self.cache.add(lock, b"1", ttl=max(self.config.interval * 2, 1.0)):
             return False
+        await self._probe_and_record(member)
+        return True
+
+    def probe_soon(self, member: Member) -> None:
+        """Probe ``member`` now, in the background (e.g. just approved), so its health is known at once
+        rather than after up to one interval."""
+        task = asyncio.get_running_loop().create_task(self._probe_and_record(member))
+        self._soon.add(task)
+        task.add_done_callback(self._soon.discard)
+
+    async def _probe_and_record(self, member: Member) -> None:
         try:
             grace = self.config.timeout + min(1.0, self.config.timeout)  # a probe overrunning its own timeout
             probe = await asyncio.wait_for(self.probe(member, self.config.timeout), grace)
@@ -144,7 +156,6 @@ class HealthMonitor:
         except Exception as exc:  # noqa: BLE001 - a probe must never break the loop
             probe = Probe(False, 0.0, f"probe error: {type(exc).__name__}: {exc}")
         await self._record(member.id, probe)
-        return True
 
     async def _record(self, member_id: str, probe: Probe) -> None:
         for _ in range(3):
@@ -196,6 +207,9 @@ class HealthMonitor:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="registry-health")
 
     async def stop(self) -> None:
+        for soon in list(self._soon):
+            soon.cancel()
+        await asyncio.gather(*self._soon, return_exceptions=True)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

@@ -137,3 +137,20 @@ async def test_a_stopped_member_turns_unhealthy_and_recovers(gateway_at, base_se
         leaving = time.monotonic()
     assert time.monotonic() - leaving < 2, "the app's cleanup cancels the prober promptly"
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "registry-health"]
+
+
+async def test_an_approved_member_is_probed_at_once(gateway_at, base_settings, commons):
+    """With a one-hour interval, the health of a newly approved member is still known within a second."""
+    settings = {**base_settings, "health": {"interval": 3600, "timeout": 1.0}}
+    async with gateway_at(**settings) as gw:
+        c = gw.client
+        joined = await c.post("/registry/v1/commons", json=join_body(commons.base_url, "Soon", ["dg.soon"]))
+        assert joined.status_code == 201, joined.text
+        member_id = joined.json()["id"]
+        assert (await c.post(f"/registry/v1/commons/{member_id}/approve", headers=ADMIN)).status_code == 200
+        for _ in range(50):
+            health = (await c.get(f"/registry/v1/commons/{member_id}/health")).json()
+            if health["state"] != "unknown":
+                break
+            await asyncio.sleep(0.02)
+        assert health["state"] == "healthy" and health["last_success"]
