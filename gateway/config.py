@@ -8,6 +8,7 @@ Every key is documented, with its default, in ``docs/configuration.md`` (a test 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -88,6 +89,19 @@ class RegistryConfig(_Section):
     join_rate_limit: int = Field(10, ge=1, description="Join requests allowed per client address per hour.")
     join_probe_timeout: float = Field(5.0, gt=0, description="Seconds a candidate has to answer the join check.")
     join_max_body_bytes: int = Field(65_536, ge=1024, description="Largest body accepted from a candidate's probe.")
+    join_deny_networks: list[str] = Field(
+        default_factory=lambda: ["169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                 "100.64.0.0/10", "0.0.0.0/8", "fc00::/7", "fe80::/10"],
+        description="Networks a joining candidate may not resolve into (cloud metadata, private ranges); "
+        "loopback stays allowed for local federations. `[]` allows all.",
+    )
+
+    @field_validator("join_deny_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for network in v:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad entry
+        return v
 
 
 class HealthConfig(_Section):

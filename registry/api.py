@@ -45,7 +45,7 @@ from gateway.web.query import query_int
 from gateway.web.render import json_response
 from registry.config_members import load_config_members
 from registry.health import HealthMonitor, ProbeFn, http_probe
-from registry.join import CandidateRefused, check_candidate
+from registry.join import CandidateRefused, check_candidate, refuse_denied_hosts
 from registry.model import MEMBER_ID_RE, Member, Status
 from registry.repository import InvalidTransition, MemberNotFound, RegistryConflict, RegistryRepository
 from registry.schemas import JoinRequest, UpdateRequest
@@ -174,6 +174,7 @@ async def join(request: web.Request) -> web.Response:
         await registry.repository.precheck(candidate)
     cfg = registry.settings.registry
     try:
+        await refuse_denied_hosts(candidate.base_url, cfg.join_deny_networks)
         check = await check_candidate(candidate.base_url, timeout=cfg.join_probe_timeout,
                                       max_bytes=cfg.join_max_body_bytes)
     except CandidateRefused as exc:

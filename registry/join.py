@@ -14,6 +14,8 @@ The decisions (:func:`judge_answer`, :func:`redirect_verdict`) are pure; :func:`
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -152,6 +154,33 @@ async def _try_path(
             raise _Next(why)
         latency = round((time.perf_counter() - started) * 1000, 1)
         return CheckResult(str(url), path, status, latency, kind, tuple(hops))
+
+
+def forbidden_address(addresses: list[str], deny: list[str]) -> str | None:
+    """The first of ``addresses`` inside a denied network, or ``None`` (pure)."""
+    networks = [ipaddress.ip_network(n, strict=False) for n in deny]
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if any(ip.version == net.version and ip in net for net in networks):
+            return address
+    return None
+
+
+async def refuse_denied_hosts(base_url: str, deny: list[str]) -> None:
+    """:class:`CandidateRefused` when the candidate's host resolves into a denied network (cloud metadata,
+    private ranges…): the join check must not become a way to make the gateway call inside its network.
+    Same-host redirects only, so a redirect cannot lead elsewhere afterwards."""
+    if not deny:
+        return
+    host = httpx.URL(base_url).host
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise CandidateRefused(f"candidate {base_url} refused: unreachable: cannot resolve {host} ({exc})") from None
+    hit = forbidden_address([info[4][0] for info in infos], deny)
+    if hit is not None:
+        raise CandidateRefused(f"candidate {base_url} refused: {host} resolves to {hit}, inside a network the "
+                               "registry does not join (registry.join_deny_networks)")
 
 
 async def check_candidate(

@@ -172,3 +172,22 @@ async def test_joins_are_rate_limited_per_address(gateway_at, base_settings):
         assert "at most 2 per hour" in r.json()["error"]
         assert 0 < int(r.headers["Retry-After"]) <= 3601
         assert (await gw.client.get("/registry/v1/commons")).status_code == 200, "only joins are limited"
+
+
+@pytest.mark.parametrize("host", ["169.254.169.254", "10.1.2.3", "192.168.0.10", "172.20.0.1"])
+async def test_candidates_inside_denied_networks_are_refused(gateway_at, base_settings, host):
+    """Cloud metadata and private ranges are never called by the join check (loopback stays allowed)."""
+    async with gateway_at(**base_settings) as gw:
+        r = await gw.client.post("/registry/v1/commons", json=join_body(f"http://{host}:8080", "Inside", ["dg.in1"]))
+        assert r.status_code == 422, r.text
+        assert "registry.join_deny_networks" in r.json()["error"] and host in r.json()["error"]
+
+
+def test_forbidden_address_is_pure_and_version_aware():
+    from registry.join import forbidden_address
+
+    deny = ["169.254.0.0/16", "fc00::/7"]
+    assert forbidden_address(["127.0.0.1", "169.254.169.254"], deny) == "169.254.169.254"
+    assert forbidden_address(["127.0.0.1", "::1"], deny) is None
+    assert forbidden_address(["fd00::1"], deny) == "fd00::1"
+    assert forbidden_address(["10.0.0.1"], []) is None
