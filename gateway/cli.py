@@ -67,13 +67,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _load(args)
     configure_logging(settings.log.level, fmt=settings.log.format, access=settings.log.access)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        print=lambda msg: print(f"gateway listening on {settings.base_url} (Ctrl-C to stop)", file=sys.stderr),
-    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            access_log=None,
+            print=lambda msg: print(f"gateway listening on {settings.base_url} (Ctrl-C to stop)", file=sys.stderr),
+        )
+    except OSError as exc:  # typically the port is taken: say so in one line, not a traceback
+        raise SystemExit(f"gateway: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
     return 0
 
 

@@ -108,16 +108,20 @@ def _serve(args: argparse.Namespace) -> int:
     async def make_app() -> web.Application:
         return build_app(await ReferenceCommons.open(settings))
 
-    web.run_app(
-        make_app(),
-        host=args.host,
-        port=args.port,
-        access_log=None,
-        print=lambda _: print(
-            f"reference commons {settings.prefix} listening on {settings.base_url} (Ctrl-C to stop)",
-            file=sys.stderr,
-        ),
-    )
+    try:
+        web.run_app(
+            make_app(),
+            host=args.host,
+            port=args.port,
+            access_log=None,
+            print=lambda _: print(
+                f"reference commons {settings.prefix} listening on {settings.base_url} (Ctrl-C to stop)",
+                file=sys.stderr,
+            ),
+        )
+    except OSError as exc:  # typically the port is taken: say so in one line, not a traceback
+        where = f"{args.host}:{args.port}"
+        raise SystemExit(f"gateway refcommons: cannot listen on {where}: {exc.strerror or exc}") from None
     return 0
 
 

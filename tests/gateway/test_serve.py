@@ -99,3 +99,19 @@ async def test_a_failed_start_closes_what_it_opened(tmp_path):
             break
         await asyncio.sleep(0.02)
     assert sqlite_threads() == before
+
+
+def test_a_busy_port_is_one_clear_line_not_a_traceback(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        for args in (["serve", "--port", str(port)],
+                     ["refcommons", "serve", "--port", str(port), "--subjects", "5"]):
+            done = subprocess.run([sys.executable, "-m", "gateway", *args], cwd=tmp_path, env=env,
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 1, done.stderr
+            assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
