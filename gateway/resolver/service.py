@@ -104,8 +104,13 @@ class Resolver:
     ) -> Resolution:
         if check_health and not await self.directory.is_healthy(member.id):
             raise ResolutionError(503, f"member commons {member.id} is unhealthy; try again later")
+        adapter = self.directory.adapter(member)
+        record = None
         try:
-            record = await self.directory.adapter(member).get_record(ident.object_id, deadline)
+            for object_id in _spellings(ident):
+                record = await adapter.get_record(object_id, deadline)
+                if record is not None:
+                    break
         except UpstreamError as exc:
             raise ResolutionError(exc.status, f"member commons {member.id}: {exc.message}") from None
         if record is None:
@@ -143,6 +148,19 @@ class Resolver:
             return None
         record = MemberRecord(member.id, doc["id"], doc["f"], doc["d"])
         return Resolution(ident, member, record, doc["r"], cached=True)
+
+
+def _spellings(ident: Identifier) -> list[str]:
+    """The ids to ask a member for, in order: as typed, then (for a prefixed id) with the prefix in Gen3's
+    conventional spelling, ``dg.`` + upper case (``dg.anv0/x`` → ``dg.ANV0/x``). Prefixes route without
+    regard to case, but indexd matches GUIDs exactly, so a lower-cased prefix would otherwise miss."""
+    ids = [ident.object_id]
+    if ident.kind == "prefixed" and ident.prefix_as_given:
+        scheme, _, name = ident.prefix_as_given.partition(".")
+        conventional = f"{scheme.lower()}.{name.upper()}/{ident.accession}"
+        if conventional != ident.object_id:
+            ids.append(conventional)
+    return ids
 
 
 def _cache_key(version: int, ident: Identifier) -> str:
