@@ -63,6 +63,16 @@ def test_compose_environment_names_real_settings(monkeypatch):
     assert settings.store.url == env["GATEWAY_STORE__URL"]
     assert settings.cache.url == env["GATEWAY_CACHE__URL"]
     assert str(settings.refcommons.data_dir) == env["GATEWAY_REFCOMMONS__DATA_DIR"]
+    # the declared members are exactly the compose file's two commons, by their service URLs and prefixes
+    services = _compose()["services"]
+    declared = {m.base_url: m.prefixes for m in settings.registry.members}
+    for name in ("commons-a", "commons-b"):
+        command = services[name]["command"]
+        url = command[command.index("--public-url") + 1]
+        assert declared[url] == [command[command.index("--prefix") + 1]]
+    from registry.config_members import declared_members
+
+    assert {m.id for m in declared_members(settings)} == {"commons-a", "commons-b", "refcommons"}
 
 
 def test_cli_rejects_unknown_commands():
