@@ -20,8 +20,8 @@ from typing import Any
 
 from adapters.base import AccessURL, Deadline, MemberRecord, MemberUnavailable, NotFoundUpstream, Probe, UpstreamError
 from adapters.gen3 import match_back
-from adapters.credentials import MemberCredentials
-from adapters.http import MemberHttp, error_for, gather_bounded, gather_chunked, quote_id
+from adapters.http import error_for, gather_bounded, gather_chunked, quote_id
+from adapters.remote import RemoteMember
 from gateway.config import UpstreamConfig
 from registry.model import Member
 
@@ -44,15 +44,11 @@ def bulk_length(info: dict[str, Any] | None) -> int:
     return 0
 
 
-class DrsAdapter:
+class DrsAdapter(RemoteMember):
     """A member speaking GA4GH DRS 1.x."""
 
     def __init__(self, member: Member, config: UpstreamConfig) -> None:
-        self.member = member
-        self.member_id = member.id
-        self.config = config
-        self.http = MemberHttp(member.id, member.base_url, config)
-        self.credentials = MemberCredentials(member, self.http)
+        super().__init__(member, config)
         self.service_info: dict[str, Any] | None = None
         """The member's service-info, once fetched (``None`` before, or when it has none)."""
         self._bulk: int | None = None
@@ -163,9 +159,6 @@ class DrsAdapter:
             return Probe(False, _ms(start), f"probe failed: {type(exc).__name__}")
         self._remember(info)
         return Probe(True, _ms(start), str(info.get("name") or "ok"), 200, info)
-
-    async def close(self) -> None:
-        await self.http.close()
 
     def _record(self, doc: dict[str, Any]) -> MemberRecord:
         object_id = doc.get("id")

@@ -19,10 +19,8 @@ from functools import partial
 from typing import Any
 
 from adapters.base import AccessURL, Deadline, MemberRecord, MemberUnavailable, NotFoundUpstream, Probe, UpstreamError
-from adapters.credentials import MemberCredentials
-from adapters.http import MemberHttp, error_for, gather_chunked, quote_id
-from gateway.config import UpstreamConfig
-from registry.model import Member
+from adapters.http import error_for, gather_chunked, quote_id
+from adapters.remote import RemoteMember
 
 BULK_CHUNK = 100
 """Most ids per ``/index/bulk/documents`` call (indexd's advertised limit)."""
@@ -57,15 +55,8 @@ def match_back(
     return out
 
 
-class Gen3Adapter:
+class Gen3Adapter(RemoteMember):
     """A member speaking Gen3's indexd and fence APIs at ``member.base_url``."""
-
-    def __init__(self, member: Member, config: UpstreamConfig) -> None:
-        self.member = member
-        self.member_id = member.id
-        self.config = config
-        self.http = MemberHttp(member.id, member.base_url, config)
-        self.credentials = MemberCredentials(member, self.http)
 
     async def get_record(self, object_id: str, deadline: Deadline) -> MemberRecord | None:
         path_id = quote_id(gen3_id(object_id), keep_slash=True)
@@ -127,9 +118,6 @@ class Gen3Adapter:
         body = response.text.strip()[:200]
         info: dict[str, Any] = {"status": body}
         return Probe(response.status == 200, _ms(start), body or f"HTTP {response.status}", response.status, info)
-
-    async def close(self) -> None:
-        await self.http.close()
 
     def _record(self, doc: dict[str, Any]) -> MemberRecord:
         did = doc.get("did")

@@ -1,0 +1,21 @@
+"""What every adapter that reaches its member over HTTP holds: the member, one pooled client (with the
+deadline/retry rules of :mod:`adapters.http`) and the gateway's own credentials for that member."""
+
+from __future__ import annotations
+
+from adapters.credentials import MemberCredentials
+from adapters.http import MemberHttp
+from gateway.config import UpstreamConfig
+from registry.model import Member
+
+
+class RemoteMember:
+    def __init__(self, member: Member, config: UpstreamConfig) -> None:
+        self.member = member
+        self.member_id = member.id
+        self.config = config
+        self.http = MemberHttp(member.id, member.base_url, config)
+        self.credentials = MemberCredentials(member, self.http)
+
+    async def close(self) -> None:
+        await self.http.close()
