@@ -89,6 +89,8 @@ class JsonFormatter(logging.Formatter):
             return REDACTED
         if isinstance(value, (int, float, bool)) or value is None:
             return value
+        if isinstance(value, str):  # the name was judged above; only the text is left to scrub
+            return redact(value)
         return redact_value(key, value)
 
     def format(self, record: logging.LogRecord) -> str:

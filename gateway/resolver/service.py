@@ -21,7 +21,7 @@ from gateway.config import ResolverConfig
 from gateway.resolver.fanout import first_hit
 from gateway.resolver.identifiers import Identifier, parse_identifier
 from gateway.resolver.upstream import UpstreamDist
-from registry.directory import Directory
+from registry.directory import Directory, Routes
 from registry.model import Member
 
 log = logging.getLogger("gateway.resolver")
@@ -62,7 +62,7 @@ class Resolver:
         deadline = deadline or Deadline.after(self.config.deadline)
         routes = await self.directory.routes()
         if not self.config.cache:
-            return await self._resolve(ident, deadline)
+            return await self._resolve(ident, deadline, routes)
         key = _cache_key(routes.version, ident)
         cached = await self.cache.get(key)
         if cached is not None:
@@ -70,7 +70,7 @@ class Resolver:
             if hit is not None:
                 return hit
         try:
-            resolution = await self._resolve(ident, deadline)
+            resolution = await self._resolve(ident, deadline, routes)
         except ResolutionError as exc:
             if exc.status == 404:
                 await self.cache.set(key, orjson.dumps({"miss": exc.message}), ttl=self.config.negative_ttl)
@@ -78,14 +78,13 @@ class Resolver:
         await self.cache.set(key, _to_cache(resolution), ttl=self.config.positive_ttl)
         return resolution
 
-    async def _resolve(self, ident: Identifier, deadline: Deadline) -> Resolution:
-        routes = await self.directory.routes()
+    async def _resolve(self, ident: Identifier, deadline: Deadline, routes: Routes) -> Resolution:
         if ident.kind == "hostname":
             member = routes.by_hostname.get(ident.hostname or "")
             if member is None and ident.hostname in self.own_hostnames:
                 inner = parse_identifier(ident.accession)
                 if inner.kind != "hostname":
-                    return await self._resolve(inner, deadline)
+                    return await self._resolve(inner, deadline, routes)
             if member is None:
                 raise ResolutionError(404, f"no member commons answers for DRS hostname {ident.hostname}")
             return await self._ask(member, ident, deadline, "hostname")
