@@ -2,47 +2,22 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
-from aiohttp import web
-
-from gateway.app import create_app
-from gateway.config import Settings
-
-
-@dataclass
-class RunningGateway:
-    app: web.Application
-    base_url: str
-    client: httpx.AsyncClient
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from servers import Server, start_gateway
 
 
 @asynccontextmanager
-async def run_gateway(**overrides: Any) -> AsyncIterator[RunningGateway]:
-    port = free_port()
-    settings = Settings(port=port, **overrides)
-    app = await create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    client = httpx.AsyncClient(base_url=settings.base_url, timeout=10)
+async def run_gateway(**overrides: Any) -> AsyncIterator[Server]:
+    """A gateway with these settings overrides, stopped on exit (``.app``, ``.base_url``, ``.client``)."""
+    server = await start_gateway(**overrides)
     try:
-        yield RunningGateway(app, settings.base_url, client)
+        yield server
     finally:
-        await client.aclose()
-        await runner.cleanup()
+        await server.stop()
 
 
 @pytest.fixture
@@ -56,7 +31,7 @@ def gateway_settings(tmp_path) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def gateway(gateway_settings) -> AsyncIterator[RunningGateway]:
+async def gateway(gateway_settings) -> AsyncIterator[Server]:
     async with run_gateway(**gateway_settings) as running:
         yield running
 
