@@ -99,6 +99,16 @@ class NotFoundUpstream(UpstreamError):
     status = 404
 
 
+class NotReady(UpstreamError):
+    """The member accepted the request but has no answer yet (its ``202``); ask again after ``retry_after``."""
+
+    status = 202
+
+    def __init__(self, member_id: str, message: str, *, retry_after: int) -> None:
+        super().__init__(member_id, message, upstream_status=202)
+        self.retry_after = retry_after
+
+
 class AccessDenied(UpstreamError):
     """The member refused access (its 401 or 403 is passed on)."""
 
@@ -121,9 +131,19 @@ class MemberAdapter(Protocol):
         """The objects the member has among ``object_ids``, keyed by the id as asked."""
 
     async def access_url(
-        self, object_id: str, access_id: str, deadline: Deadline, *, authorization: str | None = None
+        self, object_id: str, access_id: str, deadline: Deadline, *, authorization: str | None = None,
+        expires_in: int | None = None,
     ) -> AccessURL:
-        """A URL to fetch the bytes (signed by the member)."""
+        """A URL to fetch the bytes (signed by the member). ``authorization``: the header to send, or
+        ``None`` for the gateway's own credentials for the member (if it has any). ``expires_in``: the
+        lifetime to ask for, where the member's API takes one."""
+
+    async def access_urls(
+        self, pairs: Sequence[tuple[str, str]], deadline: Deadline, *, authorization: str | None = None,
+        expires_in: int | None = None,
+    ) -> dict[tuple[str, str], AccessURL | UpstreamError]:
+        """Many ``(object_id, access_id)`` at once (the member's bulk call where it has one); each pair's
+        URL or the error for that pair. Raises only when the member failed as a whole."""
 
     async def probe(self, timeout: float) -> Probe:
         """Is the member up? Never raises."""

@@ -6,7 +6,9 @@
   that length; the spec's ``resolved_drs_object`` is read (indexd's ``resolved_drs_objects`` too). Ids the
   answer neither resolves nor lists as 404 are fetched one by one. Without bulk: parallel GETs, at most
   ``UpstreamConfig.bulk_concurrency`` at once. Service-info is fetched once and kept (probes refresh it).
-* ``access_url``: ``GET /objects/{id}/access/{access_id}`` → ``{"url", "headers"}``.
+* ``access_url``: ``GET /objects/{id}/access/{access_id}`` → ``{"url", "headers"}``; a ``202`` is
+  :class:`NotReady` with the member's ``Retry-After``.
+* ``access_urls``: bulk ``POST /objects/access`` when the member has bulk, else one call per pair.
 * ``probe``: ``GET /service-info``.
 """
 
@@ -18,7 +20,10 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from adapters.base import AccessURL, Deadline, MemberRecord, MemberUnavailable, NotFoundUpstream, Probe, UpstreamError
+from adapters.access_each import access_each
+from adapters.base import (
+    AccessDenied, AccessURL, Deadline, MemberRecord, MemberUnavailable, NotFoundUpstream, Probe, UpstreamError,
+)
 from adapters.gen3 import match_back
 from adapters.http import error_for, gather_bounded, gather_chunked, quote_id
 from adapters.remote import RemoteMember
@@ -122,8 +127,10 @@ class DrsAdapter(RemoteMember):
         return found
 
     async def access_url(
-        self, object_id: str, access_id: str, deadline: Deadline, *, authorization: str | None = None
+        self, object_id: str, access_id: str, deadline: Deadline, *, authorization: str | None = None,
+        expires_in: int | None = None,
     ) -> AccessURL:
+        """``expires_in`` is not sent: DRS has no way to ask for a lifetime."""
         path_id, path_access = quote_id(object_id, keep_slash=False), quote_id(access_id, keep_slash=False)
         if path_id is None or path_access is None:
             raise NotFoundUpstream(self.member_id, f"no access method {access_id!r} for {object_id!r}",
@@ -135,16 +142,68 @@ class DrsAdapter(RemoteMember):
             headers={"Authorization": auth} if auth else None,
         )
         if response.status == 200:
-            doc = response.json_object("DRS access URL")
-            url, headers = doc.get("url"), doc.get("headers") or []
-            if not isinstance(url, str) or not url or not isinstance(headers, list):
-                raise MemberUnavailable(self.member_id, "DRS access URL: no url (or malformed headers) in the answer")
-            return AccessURL(url=url, headers=tuple(h for h in headers if isinstance(h, str)))
+            return _access_url(self.member_id, response.json_object("DRS access URL"))
         if own and response.status == 401:
             self.credentials.invalidate()
-        if response.status == 202:
-            raise MemberUnavailable(self.member_id, "DRS access URL: not ready yet (HTTP 202)", upstream_status=202)
         raise error_for(response, "DRS access URL")
+
+    async def access_urls(
+        self, pairs: Sequence[tuple[str, str]], deadline: Deadline, *, authorization: str | None = None,
+        expires_in: int | None = None,
+    ) -> dict[tuple[str, str], AccessURL | UpstreamError]:
+        """Bulk ``POST /objects/access`` in chunks of the advertised length when the member has bulk;
+        pairs a bulk answer leaves out (or a member without bulk) are asked one by one."""
+        async def one(object_id: str, access_id: str) -> AccessURL:
+            return await self.access_url(object_id, access_id, deadline, authorization=authorization)
+
+        asked = list(dict.fromkeys(pairs))
+        limit = await self.bulk_limit(deadline) if asked else 0
+        if limit <= 0:
+            return await access_each(one, asked, self.config.bulk_concurrency)
+        auth = authorization if authorization is not None else await self.credentials.authorization(deadline)
+        chunks = [asked[i:i + limit] for i in range(0, len(asked), limit)]
+        parts = await gather_bounded(
+            [partial(self._bulk_access, chunk, deadline, auth) for chunk in chunks], self.config.bulk_concurrency
+        )
+        out = {pair: answer for part in parts for pair, answer in part.items()}
+        rest = [pair for pair in asked if pair not in out]
+        if rest:
+            out.update(await access_each(one, rest, self.config.bulk_concurrency))
+        return out
+
+    async def _bulk_access(
+        self, pairs: list[tuple[str, str]], deadline: Deadline, auth: str | None
+    ) -> dict[tuple[str, str], AccessURL | UpstreamError]:
+        by_object: dict[str, list[str]] = {}
+        for object_id, access_id in pairs:
+            by_object.setdefault(object_id, []).append(access_id)
+        body = {"bulk_object_access_ids": [{"bulk_object_id": o, "bulk_access_ids": a} for o, a in by_object.items()]}
+        response = await self.http.request(
+            "POST", f"{API}/objects/access", deadline, idempotent=True, json=body,
+            headers={"Authorization": auth} if auth else None,
+        )
+        if response.status in BULK_UNSUPPORTED:
+            return {}
+        if response.status != 200:
+            raise error_for(response, "DRS bulk access")
+        doc = response.json_object("DRS bulk access")
+        out: dict[tuple[str, str], AccessURL | UpstreamError] = {}
+        wanted = set(pairs)
+        for item in doc.get("resolved_drs_object_access_urls") or []:
+            if isinstance(item, dict) and (item.get("drs_object_id"), item.get("drs_access_id")) in wanted:
+                pair = (item["drs_object_id"], item["drs_access_id"])
+                try:
+                    out[pair] = _access_url(self.member_id, item)
+                except UpstreamError as exc:
+                    out[pair] = exc
+        for group in doc.get("unresolved_drs_objects") or []:
+            if not isinstance(group, dict) or not isinstance(group.get("object_ids"), list):
+                continue
+            code = group.get("error_code") if isinstance(group.get("error_code"), int) else 502
+            for object_id in group["object_ids"]:
+                for access_id in by_object.get(object_id, []) if isinstance(object_id, str) else []:
+                    out.setdefault((object_id, access_id), _pair_error(self.member_id, code, object_id))
+        return out
 
     async def probe(self, timeout: float) -> Probe:
         start = time.perf_counter()
@@ -165,6 +224,23 @@ class DrsAdapter(RemoteMember):
         if not isinstance(object_id, str) or not object_id:
             raise MemberUnavailable(self.member_id, "DRS object without an id")
         return MemberRecord(member_id=self.member_id, id=object_id, format="drs", document=doc)
+
+
+def _access_url(member_id: str, doc: dict[str, Any]) -> AccessURL:
+    url, headers = doc.get("url"), doc.get("headers") or []
+    if not isinstance(url, str) or not url or not isinstance(headers, list):
+        raise MemberUnavailable(member_id, "DRS access URL: no url (or malformed headers) in the answer")
+    return AccessURL(url=url, headers=tuple(h for h in headers if isinstance(h, str)))
+
+
+def _pair_error(member_id: str, code: int, object_id: str) -> UpstreamError:
+    """What a bulk answer's ``unresolved_drs_objects`` group means for one object."""
+    message = f"DRS bulk access: HTTP {code} for {object_id}"
+    if code in (401, 403):
+        return AccessDenied(member_id, message, upstream_status=code)
+    if code == 404:
+        return NotFoundUpstream(member_id, message, upstream_status=404)
+    return MemberUnavailable(member_id, message, upstream_status=code)
 
 
 def _aliases(record: MemberRecord) -> list[str]:

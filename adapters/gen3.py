@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
+from adapters.access_each import access_each
 from adapters.base import AccessURL, Deadline, MemberRecord, MemberUnavailable, NotFoundUpstream, Probe, UpstreamError
 from adapters.http import error_for, gather_chunked, quote_id
 from adapters.remote import RemoteMember
@@ -84,16 +85,20 @@ class Gen3Adapter(RemoteMember):
         return match_back(asked, [self._record(doc) for doc in docs])
 
     async def access_url(
-        self, object_id: str, access_id: str, deadline: Deadline, *, authorization: str | None = None
+        self, object_id: str, access_id: str, deadline: Deadline, *, authorization: str | None = None,
+        expires_in: int | None = None,
     ) -> AccessURL:
         path_id = quote_id(gen3_id(object_id), keep_slash=True)
         if path_id is None:
             raise NotFoundUpstream(self.member_id, f"no object {object_id!r}", upstream_status=404)
         own = authorization is None
         auth = authorization if not own else await self.credentials.authorization(deadline)
+        params = {"protocol": access_id}
+        if expires_in is not None:
+            params["expires_in"] = str(expires_in)
         response = await self.http.request(
             "GET", f"/user/data/download/{path_id}", deadline, idempotent=True,
-            params={"protocol": access_id}, headers={"Authorization": auth} if auth else None,
+            params=params, headers={"Authorization": auth} if auth else None,
         )
         if response.status == 200:
             url = response.json_object("signed URL").get("url")
@@ -106,6 +111,16 @@ class Gen3Adapter(RemoteMember):
             raise NotFoundUpstream(self.member_id, f"signed URL: {response.message() or 'unknown access method'}",
                                    upstream_status=400)
         raise error_for(response, "signed URL")
+
+    async def access_urls(
+        self, pairs: Sequence[tuple[str, str]], deadline: Deadline, *, authorization: str | None = None,
+        expires_in: int | None = None,
+    ) -> dict[tuple[str, str], AccessURL | UpstreamError]:
+        """fence signs one URL per call: the pairs go out :attr:`UpstreamConfig.bulk_concurrency` at a time."""
+        async def one(object_id: str, access_id: str) -> AccessURL:
+            return await self.access_url(object_id, access_id, deadline, authorization=authorization,
+                                         expires_in=expires_in)
+        return await access_each(one, pairs, self.config.bulk_concurrency)
 
     async def probe(self, timeout: float) -> Probe:
         start = time.perf_counter()

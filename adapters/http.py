@@ -38,7 +38,9 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from adapters.base import AccessDenied, Deadline, MemberTimeout, MemberUnavailable, NotFoundUpstream, UpstreamError
+from adapters.base import (
+    AccessDenied, Deadline, MemberTimeout, MemberUnavailable, NotFoundUpstream, NotReady, UpstreamError,
+)
 from gateway.config import UpstreamConfig
 
 log = logging.getLogger("adapters.http")
@@ -48,6 +50,8 @@ MAX_REDIRECTS = 3
 MAX_BACKOFF = 10.0
 """Upper bound of one backoff window, seconds."""
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+DEFAULT_RETRY_AFTER = 5
+"""Seconds to tell a client to wait when a member's ``202`` names no ``Retry-After``."""
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MIN_TIMEOUT = 0.001
 
@@ -102,10 +106,15 @@ class UpstreamResponse:
 
 
 def error_for(response: UpstreamResponse, what: str) -> UpstreamError:
-    """The error for an unwanted status: 401/403 :class:`AccessDenied`, 404 :class:`NotFoundUpstream`,
-    anything else :class:`MemberUnavailable`. The member's own message is kept when it gave one."""
+    """The error for an unwanted status: 202 :class:`NotReady` (with its ``Retry-After``), 401/403
+    :class:`AccessDenied`, 404 :class:`NotFoundUpstream`, anything else :class:`MemberUnavailable`. The
+    member's own message is kept when it gave one."""
     said = response.message()
     detail = f"{what}: HTTP {response.status}" + (f" ({said})" if said else "")
+    if response.status == 202:
+        wait = retry_after(response.headers)
+        return NotReady(response.member_id, f"{what}: not ready yet" + (f" ({said})" if said else ""),
+                        retry_after=max(1, round(wait)) if wait is not None else DEFAULT_RETRY_AFTER)
     if response.status in (401, 403):
         return AccessDenied(response.member_id, detail, upstream_status=response.status)
     if response.status == 404:

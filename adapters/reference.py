@@ -15,8 +15,10 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from adapters.access_each import access_each
 from adapters.base import (
     AccessDenied, AccessURL, Deadline, MemberRecord, MemberTimeout, MemberUnavailable, NotFoundUpstream, Probe,
+    UpstreamError,
 )
 from adapters.gen3 import gen3_id
 from gateway.drs.models import dump
@@ -25,6 +27,10 @@ from refcommons.commons import ReferenceCommons
 from refcommons.drs_render import service_info
 from refcommons.records import IndexRecord
 from registry.model import Member
+
+
+ACCESS_CONCURRENCY = 8
+"""In-process signing is CPU only; a few at once just interleaves them with other requests."""
 
 
 class ReferenceAdapter:
@@ -50,7 +56,8 @@ class ReferenceAdapter:
         return out
 
     async def access_url(
-        self, object_id: str, access_id: str, deadline: Deadline, *, authorization: str | None = None
+        self, object_id: str, access_id: str, deadline: Deadline, *, authorization: str | None = None,
+        expires_in: int | None = None,
     ) -> AccessURL:
         self._check(deadline)
         record = await self.commons.index.get(gen3_id(object_id))
@@ -68,7 +75,16 @@ class ReferenceAdapter:
         if access_id not in protocols(record):
             raise NotFoundUpstream(self.member_id, f"no access method {access_id!r} for {record.did}",
                                    upstream_status=404)
-        return AccessURL(url=fence.signed_url(record.did, access_id, user=principal.user))
+        return AccessURL(url=fence.signed_url(record.did, access_id, expires_in, user=principal.user))
+
+    async def access_urls(
+        self, pairs: Sequence[tuple[str, str]], deadline: Deadline, *, authorization: str | None = None,
+        expires_in: int | None = None,
+    ) -> dict[tuple[str, str], AccessURL | UpstreamError]:
+        async def one(object_id: str, access_id: str) -> AccessURL:
+            return await self.access_url(object_id, access_id, deadline, authorization=authorization,
+                                         expires_in=expires_in)
+        return await access_each(one, pairs, ACCESS_CONCURRENCY)
 
     async def probe(self, timeout: float) -> Probe:
         info = dump(service_info(self.commons.settings, self.commons.index.stats()))

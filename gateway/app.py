@@ -17,6 +17,9 @@ from aiohttp import web
 from adapters.base import MemberAdapter
 from adapters.factory import build_adapter
 from gateway import status
+from gateway.drs import api as drs_api
+from gateway.drs.api import DRS
+from gateway.drs.service import DrsService
 from gateway.resolver import api as resolver_api
 from gateway.resolver.api import RESOLVER
 from gateway.resolver.service import Resolver
@@ -69,11 +72,26 @@ async def _setup_federation(app: web.Application, state: GatewayState) -> Resolv
         UpstreamDist(settings.resolver.dist_urls, state.cache, settings.resolver.dist_ttl)
         if settings.resolver.dist_urls else None
     )
-    own = urlsplit(settings.base_url).netloc.lower().removesuffix(":443")
-    resolver = Resolver(directory, state.cache, settings.resolver, upstream, own_hostnames=frozenset({own}))
+    resolver = Resolver(directory, state.cache, settings.resolver, upstream, own_hostnames=own_hostnames(settings))
     app[RESOLVER] = resolver
+    app[DRS] = DrsService(resolver, state.cache, settings.drs, settings.drs_profile, drs_hostname(settings))
+    app.add_routes(drs_api.routes)
     app.add_routes(resolver_api.routes)
     return resolver
+
+
+def drs_hostname(settings: Settings) -> str:
+    """``host[:port]`` of the gateway's ``self_uri``s: ``drs.hostname``, else the public URL's host."""
+    return (settings.drs.hostname or urlsplit(settings.base_url).netloc).lower().removesuffix(":443")
+
+
+def own_hostnames(settings: Settings) -> frozenset[str]:
+    """Every ``host[:port]`` a ``drs://`` URI may name to mean the gateway itself."""
+    names = {urlsplit(settings.base_url).netloc.lower().removesuffix(":443"), drs_hostname(settings)}
+    if settings.tls.cert is not None:
+        host = urlsplit(settings.base_url).hostname or settings.host
+        names.add(host if settings.tls.port == 443 else f"{host}:{settings.tls.port}")
+    return frozenset(names)
 
 
 async def create_app(settings: Settings) -> web.Application:

@@ -62,8 +62,10 @@ class RefCommonsConfig(_Section):
 
 
 class MemberAuthConfig(_Section):
-    type: Literal["none", "bearer", "api_key"] = Field(
-        "none", description="How the gateway authenticates to the member for access calls."
+    type: Literal["none", "passthrough", "bearer", "api_key"] = Field(
+        "none", description="How access calls to the member are authorised: `none` (no credentials), "
+        "`passthrough` (the caller's own `Authorization`, sent to this member only), `bearer` or `api_key` "
+        "(the gateway's own credentials).",
     )
     token: SecretStr | None = Field(None, description="Static bearer token (`type: bearer`).")
     credentials_file: Path | None = Field(
@@ -132,6 +134,31 @@ class ResolverConfig(_Section):
     dist_ttl: float = Field(86_400.0, gt=0, description="Seconds an upstream dist list is cached.")
 
 
+class DrsConfig(_Section):
+    deadline: float = Field(
+        55.0, gt=0, description="Seconds one DRS request may take end to end (under Cromwell's 60 s); then 504."
+    )
+    max_bulk_request_length: int = Field(
+        1000, ge=1, le=100_000, description="Most ids one bulk DRS request may carry (413 beyond); advertised."
+    )
+    max_signed_url_ttl: int = Field(
+        3600, ge=1, description="Longest signed-URL lifetime asked of a member, seconds (`expires_in` is clamped)."
+    )
+    object_ttl: float = Field(300.0, gt=0, description="Seconds a rendered DRS object stays cached.")
+    access_concurrency: int = Field(
+        32, ge=1, description="Signed-URL calls in flight at once per member within one bulk access request."
+    )
+    hostname: str | None = Field(
+        None, description="Host[:port] in the `self_uri` of every object; empty: the host of `public_url`."
+    )
+
+
+class TlsConfig(_Section):
+    cert: Path | None = Field(None, description="PEM certificate (chain) to also serve HTTPS; empty: HTTP only.")
+    key: Path | None = Field(None, description="PEM private key of `tls.cert`.")
+    port: int = Field(8443, ge=0, le=65535, description="Port of the HTTPS listener.")
+
+
 class ServiceInfoConfig(_Section):
     id: str = Field("org.example.gateway", description="GA4GH service-info `id` (reverse domain name).")
     name: str = Field("Federation gateway", description="GA4GH service-info `name`.")
@@ -167,6 +194,11 @@ class Settings(BaseSettings):
     health: HealthConfig = Field(default_factory=HealthConfig, description="Member health probing.")
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig, description="Calls to members.")
     resolver: ResolverConfig = Field(default_factory=ResolverConfig, description="Identifier resolution.")
+    drs_profile: Literal["1.5", "1.2"] = Field(
+        "1.5", description="DRS output profile: `1.5`, or `1.2` for strict DRS 1.2.0 clients (compliance suite)."
+    )
+    drs: DrsConfig = Field(default_factory=DrsConfig, description="The federated GA4GH DRS API.")
+    tls: TlsConfig = Field(default_factory=TlsConfig, description="Optional HTTPS listener.")
 
     @property
     def base_url(self) -> str:

@@ -54,7 +54,7 @@ def declared_members(settings: Settings) -> list[Member]:
         ref = settings.refcommons
         entries.append((MemberConfig(
             id=REFCOMMONS_ID, name=f"Reference commons {ref.prefix}", base_url=settings.base_url + ref.mount,
-            kind="reference", prefixes=[ref.prefix],
+            kind="reference", prefixes=[ref.prefix], auth={"type": "passthrough"},
         ), False))
     members: list[Member] = []
     seen: dict[str, str] = {}

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 Kind = Literal["gen3", "drs", "reference"]
-AuthType = Literal["none", "bearer", "api_key"]
+AuthType = Literal["none", "passthrough", "bearer", "api_key"]
 
 PREFIX_RE = re.compile(r"^(dg|drs)\.[a-z0-9][a-z0-9_-]{0,31}$")
 """A GUID prefix as owned by a member: ``dg.XXXX`` or ``drs.XXXX`` (compared lower-cased)."""

@@ -97,7 +97,7 @@ class AuthIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    type: Literal["none", "bearer", "api_key"] = "none"
+    type: Literal["none", "passthrough", "bearer", "api_key"] = "none"
     token: str | None = Field(None, min_length=1, max_length=8192, description="Bearer token (type bearer).")
     credentials_file: str | None = Field(
         None, min_length=1, max_length=4096, description="Gen3 credentials JSON on the gateway host (type api_key)."

@@ -10,12 +10,13 @@ registry's version, so any registry change (on any replica) retires every cached
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 
-from adapters.base import Deadline, MemberRecord, MemberTimeout, UpstreamError
+from adapters.base import Deadline, MemberRecord, MemberTimeout, NotReady, UpstreamError
 from gateway.cache import Cache
 from gateway.config import ResolverConfig
 from gateway.resolver.fanout import first_hit
@@ -39,12 +40,19 @@ class Resolution:
 
 
 class ResolutionError(Exception):
-    """Why an id could not be resolved; ``status`` is what to answer (404, 502, 503, 504)."""
+    """Why an id could not be resolved; ``status`` is what to answer (400, 404, 502, 503, 504; a member's
+    202 with ``retry_after``, its 401/403)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
+
+    @classmethod
+    def upstream(cls, member_id: str, exc: UpstreamError) -> ResolutionError:
+        return cls(exc.status, f"member commons {member_id}: {exc.message}",
+                   retry_after=exc.retry_after if isinstance(exc, NotReady) else None)
 
 
 @dataclass
@@ -63,10 +71,10 @@ class Resolver:
         routes = await self.directory.routes()
         if not self.config.cache:
             return await self._resolve(ident, deadline, routes)
-        key = _cache_key(routes.version, ident)
+        key = cache_key(routes.version, ident)
         cached = await self.cache.get(key)
         if cached is not None:
-            hit = self._from_cache(ident, orjson.loads(cached), routes.members)
+            hit = self.from_cache(ident, orjson.loads(cached), routes.members)
             if hit is not None:
                 return hit
         try:
@@ -75,28 +83,48 @@ class Resolver:
             if exc.status == 404:
                 await self.cache.set(key, orjson.dumps({"miss": exc.message}), ttl=self.config.negative_ttl)
             raise
-        await self.cache.set(key, _to_cache(resolution), ttl=self.config.positive_ttl)
+        await self.cache.set(key, to_cache(resolution), ttl=self.config.positive_ttl)
         return resolution
 
+    async def resolve_many(
+        self, raws: Sequence[str], deadline: Deadline | None = None
+    ) -> dict[str, Resolution | ResolutionError]:
+        """Every distinct id → its resolution or error, each member asked once (see :mod:`.bulk`)."""
+        from gateway.resolver.bulk import resolve_many
+
+        return await resolve_many(self, raws, deadline or Deadline.after(self.config.deadline))
+
     async def _resolve(self, ident: Identifier, deadline: Deadline, routes: Routes) -> Resolution:
+        routed = await self.route(ident, deadline, routes)
+        if routed is None:
+            return await self._fan_out(ident, deadline)
+        member, inner, route = routed
+        return await self._ask(member, inner, deadline, route, check_health=route != "upstream")
+
+    async def route(
+        self, ident: Identifier, deadline: Deadline, routes: Routes
+    ) -> tuple[Member, Identifier, Route] | None:
+        """Which member an id goes to, and the identifier to ask it for (``drs://<gateway>/<id>`` is asked
+        as ``<id>``); ``None`` when every member must be asked (a bare UUID or opaque id).
+        :class:`ResolutionError` 404 when nothing answers for its prefix or hostname."""
         if ident.kind == "hostname":
             member = routes.by_hostname.get(ident.hostname or "")
             if member is None and ident.hostname in self.own_hostnames:
                 inner = parse_identifier(ident.accession)
                 if inner.kind != "hostname":
-                    return await self._resolve(inner, deadline, routes)
+                    return await self.route(inner, deadline, routes)
             if member is None:
                 raise ResolutionError(404, f"no member commons answers for DRS hostname {ident.hostname}")
-            return await self._ask(member, ident, deadline, "hostname")
+            return member, ident, "hostname"
         if ident.kind == "prefixed":
             member = routes.by_prefix.get(ident.prefix or "")
             if member is not None:
-                return await self._ask(member, ident, deadline, "prefix")
+                return member, ident, "prefix"
             upstream = await self.upstream.member_for(ident.prefix or "", deadline) if self.upstream else None
             if upstream is None:
                 raise ResolutionError(404, f"no member commons owns the prefix {ident.prefix_as_given}")
-            return await self._ask(upstream, ident, deadline, "upstream", check_health=False)
-        return await self._fan_out(ident, deadline)
+            return upstream, ident, "upstream"
+        return None
 
     async def _ask(
         self, member: Member, ident: Identifier, deadline: Deadline, route: Route, *, check_health: bool = True
@@ -106,12 +134,12 @@ class Resolver:
         adapter = self.directory.adapter(member)
         record = None
         try:
-            for object_id in _spellings(ident):
+            for object_id in spellings(ident):
                 record = await adapter.get_record(object_id, deadline)
                 if record is not None:
                     break
         except UpstreamError as exc:
-            raise ResolutionError(exc.status, f"member commons {member.id}: {exc.message}") from None
+            raise ResolutionError.upstream(member.id, exc) from None
         if record is None:
             raise ResolutionError(404, f"{ident.object_id} is not in member commons {member.id}")
         return Resolution(ident, member, record, route)
@@ -139,7 +167,7 @@ class Resolver:
                                        f"{', '.join(failed)}")
         raise ResolutionError(404, f"{ident.object_id} is in none of the {len(candidates)} member commons asked")
 
-    def _from_cache(self, ident: Identifier, doc: dict[str, Any], members: dict[str, Member]) -> Resolution | None:
+    def from_cache(self, ident: Identifier, doc: dict[str, Any], members: dict[str, Member]) -> Resolution | None:
         if "miss" in doc:
             raise ResolutionError(404, doc["miss"])
         member = members.get(doc["m"])
@@ -149,7 +177,7 @@ class Resolver:
         return Resolution(ident, member, record, doc["r"], cached=True)
 
 
-def _spellings(ident: Identifier) -> list[str]:
+def spellings(ident: Identifier) -> list[str]:
     """The ids to ask a member for, in order: as typed, then (for a prefixed id) with the prefix in Gen3's
     conventional spelling, ``dg.`` + upper case (``dg.anv0/x`` → ``dg.ANV0/x``). Prefixes route without
     regard to case, but indexd matches GUIDs exactly, so a lower-cased prefix would otherwise miss."""
@@ -162,12 +190,12 @@ def _spellings(ident: Identifier) -> list[str]:
     return ids
 
 
-def _cache_key(version: int, ident: Identifier) -> str:
+def cache_key(version: int, ident: Identifier) -> str:
     # object_id keeps the prefix as the user spelled it: Gen3 GUIDs are case-sensitive upstream
     return f"resolve:v{version}:{ident.kind}:{ident.hostname or ''}:{ident.object_id}"
 
 
-def _to_cache(resolution: Resolution) -> bytes:
+def to_cache(resolution: Resolution) -> bytes:
     r = resolution.record
     return orjson.dumps({"m": resolution.member.id, "id": r.id, "f": r.format, "d": r.document,
                          "r": resolution.route})

@@ -1,0 +1,240 @@
+"""The federated DRS operations: resolve through the resolver, fetch through the member's adapter,
+answer in the gateway's own DRS shape. No HTTP here: handlers in :mod:`gateway.drs.api` parse and render.
+
+Every failure is a :class:`~gateway.resolver.service.ResolutionError` carrying the status to answer (a
+member's 401/403/404 or 202 passed on; 502 for a member that failed or sent something unusable; 504 at
+the deadline). Nothing keeps running after its request's deadline: bulk work is cancelled there, and
+what was answered by then is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from adapters.base import AccessURL, Deadline, UpstreamError
+from gateway.cache import Cache
+from gateway.config import DrsConfig
+from gateway.drs.federate import InvalidRecord, access_ids, drs_object, drs_object_bytes, embedded_access
+from gateway.drs.models import Authorizations, AuthorizationType
+from gateway.resolver.identifiers import InvalidIdentifier
+from gateway.resolver.service import Resolution, ResolutionError, Resolver
+from registry.model import Member
+
+T = TypeVar("T")
+ISSUING_KINDS = ("gen3", "reference")
+"""Member kinds whose bearer tokens come from their own fence at ``<base_url>/user``."""
+
+
+@dataclass
+class BulkObjects:
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[tuple[int, str]] = field(default_factory=list)
+    timed_out: bool = False
+
+
+@dataclass
+class BulkAccess:
+    urls: list[tuple[str, str, AccessURL]] = field(default_factory=list)
+    """``(object id as asked, access id, URL)``."""
+    failures: list[tuple[int, str]] = field(default_factory=list)
+    requested: int = 0
+    timed_out: bool = False
+
+
+@dataclass
+class DrsService:
+    resolver: Resolver
+    cache: Cache
+    config: DrsConfig
+    profile: str
+    hostname: str
+    """``host[:port]`` of every ``self_uri``."""
+
+    def deadline(self) -> Deadline:
+        return Deadline.after(self.config.deadline)
+
+    # -- single objects -------------------------------------------------------------------------------
+
+    async def object_bytes(self, raw: str, deadline: Deadline) -> bytes:
+        """The object's JSON (cached per registry version; a registry change retires every entry)."""
+        version = (await self.resolver.directory.routes()).version
+        key = f"drs:{self.profile}:v{version}:{raw}"
+        body = await self.cache.get(key)
+        if body is None:
+            resolution = await self._resolve(raw, deadline)
+            body = _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile), resolution)
+            await self.cache.set(key, body, ttl=self.config.object_ttl)
+        return body
+
+    async def access(
+        self, raw: str, access_id: str, deadline: Deadline, *, authorization: str | None, expires_in: int | None
+    ) -> AccessURL:
+        resolution = await self._resolve(raw, deadline)
+        obj = _render(lambda: drs_object(resolution.record, self.hostname, "1.5"), resolution)
+        if access_id not in access_ids(obj):
+            raise ResolutionError(404, f"DRS object {raw} has no access method {access_id!r}")
+        embedded = embedded_access(resolution.record, access_id)
+        if embedded is not None:
+            return AccessURL(embedded["url"], tuple(h for h in embedded.get("headers") or [] if isinstance(h, str)))
+        member = resolution.member
+        adapter = self.resolver.directory.adapter(member)
+        try:
+            return await _within(deadline, adapter.access_url(
+                resolution.record.id, access_id, deadline,
+                authorization=self.authorization_for(member, authorization), expires_in=self.lifetime(expires_in),
+            ))
+        except UpstreamError as exc:
+            raise ResolutionError.upstream(member.id, exc) from None
+
+    async def authorizations(self, raw: str, deadline: Deadline) -> Authorizations:
+        resolution = await self._resolve(raw, deadline)
+        return self.authorizations_of(resolution)
+
+    def authorizations_of(self, resolution: Resolution) -> Authorizations:
+        """How to authorise ``/access`` through the gateway: a bearer token of the member's own fence when
+        the member takes the caller's token; nothing otherwise (the gateway brings its own credentials)."""
+        member = resolution.member
+        if member.auth.type != "passthrough":
+            return Authorizations(drs_object_id=resolution.record.id, supported_types=[AuthorizationType.none])
+        issuers = [f"{member.base_url}/user"] if member.kind in ISSUING_KINDS else None
+        return Authorizations(drs_object_id=resolution.record.id, supported_types=[AuthorizationType.bearer],
+                              bearer_auth_issuers=issuers)
+
+    # -- bulk -------------------------------------------------------------------------------------------
+
+    async def objects(self, raws: Sequence[str], deadline: Deadline) -> BulkObjects:
+        """Each id's object, or ``(status, id)``; one bulk call per member (see the resolver's bulk)."""
+        outcomes = await self.resolver.resolve_many(raws, deadline)
+        out = BulkObjects(timed_out=deadline.expired)
+        rendered: dict[str, dict[str, Any] | ResolutionError] = {}
+        for raw in raws:
+            if raw not in rendered:
+                rendered[raw] = self._render_outcome(outcomes[raw])
+            item = rendered[raw]
+            if isinstance(item, ResolutionError):
+                out.failures.append((item.status, raw))
+            else:
+                out.objects.append(item)
+        return out
+
+    async def authorizations_many(self, raws: Sequence[str], deadline: Deadline) -> tuple[list, list]:
+        outcomes = await self.resolver.resolve_many(raws, deadline)
+        found, failures = [], []
+        for raw in raws:
+            outcome = outcomes[raw]
+            if isinstance(outcome, ResolutionError):
+                failures.append((outcome.status, raw))
+            else:
+                found.append(self.authorizations_of(outcome))
+        return found, failures
+
+    async def accesses(
+        self, items: Sequence[tuple[str, Sequence[str]]], deadline: Deadline, *, authorization: str | None,
+        expires_in: int | None,
+    ) -> BulkAccess:
+        """Signed URLs for ``(object id, access ids)`` items: objects resolved in bulk, then each member
+        asked once for all of its pairs (its bulk access call where it has one), members concurrently."""
+        out = BulkAccess(requested=sum(len(ids) for _, ids in items))
+        outcomes = await self.resolver.resolve_many([raw for raw, _ in items], deadline)
+        per_member: dict[str, tuple[Member, list[tuple[str, str, str]]]] = {}
+        for raw, wanted in items:
+            outcome = outcomes[raw]
+            obj = self._render_outcome(outcome)
+            if isinstance(obj, ResolutionError):
+                out.failures.extend((obj.status, raw) for _ in wanted)
+                continue
+            assert isinstance(outcome, Resolution)
+            known = access_ids(obj)
+            for access_id in wanted:
+                embedded = embedded_access(outcome.record, access_id) if access_id in known else None
+                if access_id not in known:
+                    out.failures.append((404, raw))
+                elif embedded is not None:
+                    headers = tuple(h for h in embedded.get("headers") or [] if isinstance(h, str))
+                    out.urls.append((raw, access_id, AccessURL(embedded["url"], headers)))
+                else:
+                    entry = per_member.setdefault(outcome.member.id, (outcome.member, []))
+                    entry[1].append((raw, outcome.record.id, access_id))
+
+        async def ask(member: Member, wanted: list[tuple[str, str, str]]) -> None:
+            adapter = self.resolver.directory.adapter(member)
+            try:
+                answers = await adapter.access_urls(
+                    [(oid, aid) for _, oid, aid in wanted], deadline,
+                    authorization=self.authorization_for(member, authorization), expires_in=self.lifetime(expires_in),
+                )
+            except UpstreamError as exc:
+                out.failures.extend((exc.status, raw) for raw, _, _ in wanted)
+                done.update(id(w) for w in wanted)
+                return
+            for w in wanted:
+                raw, oid, aid = w
+                answer = answers.get((oid, aid))
+                if isinstance(answer, AccessURL):
+                    out.urls.append((raw, aid, answer))
+                else:
+                    out.failures.append((answer.status if answer is not None else 502, raw))
+                done.add(id(w))
+
+        done: set[int] = set()
+        tasks = [asyncio.ensure_future(ask(m, wanted)) for m, wanted in per_member.values()]
+        if tasks:
+            try:
+                await asyncio.wait(tasks, timeout=deadline.remaining())
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        for _, wanted in per_member.values():
+            for w in wanted:
+                if id(w) not in done:
+                    out.failures.append((504, w[0]))
+                    out.timed_out = True
+        out.timed_out = out.timed_out or deadline.expired
+        return out
+
+    # -- shared -----------------------------------------------------------------------------------------
+
+    def authorization_for(self, member: Member, authorization: str | None) -> str | None:
+        """The caller's ``Authorization`` goes to a ``passthrough`` member only; ``None`` lets the adapter
+        use the gateway's own credentials for the member (or none)."""
+        return authorization if member.auth.type == "passthrough" else None
+
+    def lifetime(self, expires_in: int | None) -> int:
+        """The signed-URL lifetime to ask for: the caller's, clamped to the configured maximum."""
+        ceiling = self.config.max_signed_url_ttl
+        return ceiling if expires_in is None else max(1, min(expires_in, ceiling))
+
+    async def _resolve(self, raw: str, deadline: Deadline) -> Resolution:
+        try:
+            return await _within(deadline, self.resolver.resolve(raw, deadline))
+        except InvalidIdentifier as exc:
+            raise ResolutionError(400, str(exc)) from None
+
+    def _render_outcome(self, outcome: Resolution | ResolutionError) -> dict[str, Any] | ResolutionError:
+        if isinstance(outcome, ResolutionError):
+            return outcome
+        try:
+            return _render(lambda: drs_object(outcome.record, self.hostname, self.profile), outcome)
+        except ResolutionError as exc:
+            return exc
+
+
+def _render(make, resolution: Resolution):  # type: ignore[no-untyped-def]
+    try:
+        return make()
+    except InvalidRecord as exc:
+        raise ResolutionError(502, f"member commons {resolution.member.id} sent a record that is not a valid DRS "
+                                   f"object ({exc})") from None
+
+
+async def _within(deadline: Deadline, work: Awaitable[T]) -> T:
+    """``work``, cancelled at the deadline (→ 504): the adapters honour deadlines too; this is the backstop."""
+    try:
+        async with asyncio.timeout(deadline.remaining()):
+            return await work
+    except TimeoutError:
+        raise ResolutionError(504, "no answer before the request's deadline") from None

@@ -1,0 +1,176 @@
+"""Resolving many ids in one go: each member is asked once, with its bulk call, for all of its ids.
+
+1. Each distinct id is parsed (garbage → 400) and looked up in the resolution cache (one ``get_many``).
+2. The rest are routed without I/O (prefix, DRS hostname, the gateway's own hostname; an upstream dist
+   list only for prefixes no member owns) and grouped per member. Ids with no route (bare UUIDs, opaque
+   ids) form one fan-out group that every active, healthy member is asked for in one bulk call each;
+   the first member in registry order that has an id wins it.
+3. Members are asked concurrently. An id a member lacks is asked again in Gen3's conventional prefix
+   spelling (one more bulk call for those). A member's failure fails only its own ids.
+4. At the deadline whatever is still running is cancelled and its ids answer 504; everything already
+   answered is kept. Hits and 404s are cached as the single-id path caches them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import orjson
+
+from adapters.base import Deadline, MemberRecord, MemberTimeout, UpstreamError
+from gateway.resolver.identifiers import Identifier, InvalidIdentifier, parse_identifier
+from gateway.resolver.service import Resolution, ResolutionError, Route, cache_key, spellings, to_cache
+from registry.model import Member
+
+if TYPE_CHECKING:
+    from gateway.resolver.service import Resolver
+
+Outcome = Resolution | ResolutionError
+
+
+async def resolve_many(resolver: Resolver, raws: Sequence[str], deadline: Deadline) -> dict[str, Outcome]:
+    """Every distinct id in ``raws`` → its :class:`Resolution` or :class:`ResolutionError`."""
+    out: dict[str, Outcome] = {}
+    idents: dict[str, Identifier] = {}
+    for raw in dict.fromkeys(raws):
+        try:
+            idents[raw] = parse_identifier(raw)
+        except InvalidIdentifier as exc:
+            out[raw] = ResolutionError(400, str(exc))
+    routes = await resolver.directory.routes()
+    keys = {raw: cache_key(routes.version, ident) for raw, ident in idents.items()}
+    if resolver.config.cache and keys:
+        cached = await resolver.cache.get_many(list(dict.fromkeys(keys.values())))
+        for raw, key in keys.items():
+            if key in cached:
+                try:
+                    hit = resolver.from_cache(idents[raw], orjson.loads(cached[key]), routes.members)
+                except ResolutionError as exc:
+                    out[raw] = exc
+                    continue
+                if hit is not None:
+                    out[raw] = hit
+
+    groups: dict[str, tuple[Member, Route, list[tuple[str, Identifier]]]] = {}
+    fan: list[tuple[str, Identifier]] = []
+    for raw, ident in idents.items():
+        if raw in out:
+            continue
+        try:
+            routed = await resolver.route(ident, deadline, routes)
+        except ResolutionError as exc:
+            out[raw] = exc
+            continue
+        if routed is None:
+            fan.append((raw, ident))
+            continue
+        member, inner, route = routed
+        groups.setdefault(member.id, (member, route, []))[2].append((raw, inner))
+
+    fresh: dict[str, Outcome] = {}
+    unhealthy = await resolver.directory.unhealthy()
+    jobs = []
+    for member, route, items in groups.values():
+        if route != "upstream" and member.id in unhealthy:
+            error = ResolutionError(503, f"member commons {member.id} is unhealthy; try again later")
+            fresh.update((raw, error) for raw, _ in items)
+        else:
+            jobs.append(_ask_member(resolver, member, route, items, deadline, fresh))
+    if fan:
+        jobs.append(_fan_out(resolver, fan, deadline, fresh))
+    await _run_until(jobs, deadline)
+    for raw in idents:
+        if raw not in out and raw not in fresh:
+            fresh[raw] = ResolutionError(504, f"{raw}: no answer from its member commons before the deadline")
+    await _remember(resolver, fresh, keys)
+    out.update(fresh)
+    return out
+
+
+async def _run_until(jobs: list, deadline: Deadline) -> None:
+    """Run ``jobs`` concurrently; at the deadline cancel what is left (and wait for it to stop)."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    if not tasks:
+        return
+    try:
+        await asyncio.wait(tasks, timeout=deadline.remaining())
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _ask_member(
+    resolver: Resolver, member: Member, route: Route, items: list[tuple[str, Identifier]], deadline: Deadline,
+    out: dict[str, Outcome],
+) -> None:
+    adapter = resolver.directory.adapter(member)
+    try:
+        found = await adapter.get_records([ident.object_id for _, ident in items], deadline)
+        retry = {alt: ident.object_id for _, ident in items if ident.object_id not in found
+                 for alt in spellings(ident)[1:]}
+        if retry:
+            again = await adapter.get_records(list(retry), deadline)
+            found.update({retry[alt]: record for alt, record in again.items()})
+    except UpstreamError as exc:
+        error = ResolutionError.upstream(member.id, exc)
+        out.update((raw, error) for raw, _ in items)
+        return
+    for raw, ident in items:
+        record = found.get(ident.object_id)
+        out[raw] = (Resolution(ident, member, record, route) if record is not None
+                    else ResolutionError(404, f"{ident.object_id} is not in member commons {member.id}"))
+
+
+async def _fan_out(
+    resolver: Resolver, items: list[tuple[str, Identifier]], deadline: Deadline, out: dict[str, Outcome]
+) -> None:
+    candidates = await resolver.directory.candidates()
+    if not candidates:
+        error = ResolutionError(404, "no active, healthy member commons to ask")
+        out.update((raw, error) for raw, _ in items)
+        return
+    wanted = list(dict.fromkeys(ident.object_id for _, ident in items))
+    gate = asyncio.Semaphore(resolver.config.fanout_concurrency)
+
+    async def ask(member: Member) -> dict[str, MemberRecord] | UpstreamError:
+        async with gate:
+            try:
+                return await resolver.directory.adapter(member).get_records(wanted, deadline)
+            except UpstreamError as exc:
+                return exc
+
+    answers = await asyncio.gather(*(ask(m) for m in candidates))
+    failed = [(m.id, a) for m, a in zip(candidates, answers) if isinstance(a, UpstreamError)]
+    for raw, ident in items:
+        hit = next(((m, a[ident.object_id]) for m, a in zip(candidates, answers)
+                    if isinstance(a, dict) and ident.object_id in a), None)
+        if hit is not None:
+            out[raw] = Resolution(ident, hit[0], hit[1], "fanout")
+        elif any(isinstance(exc, MemberTimeout) for _, exc in failed):
+            out[raw] = ResolutionError(504, f"{ident.object_id}: not found before the deadline; failed: "
+                                            f"{', '.join(sorted(m for m, _ in failed))}")
+        elif failed:
+            out[raw] = ResolutionError(502, f"{ident.object_id} was not found, but these members failed: "
+                                            f"{', '.join(sorted(m for m, _ in failed))}")
+        else:
+            out[raw] = ResolutionError(404, f"{ident.object_id} is in none of the {len(candidates)} member "
+                                            "commons asked")
+
+
+async def _remember(resolver: Resolver, fresh: dict[str, Outcome], keys: dict[str, str]) -> None:
+    if not resolver.config.cache:
+        return
+    writes = []
+    for raw, outcome in fresh.items():
+        key = keys.get(raw)
+        if key is None:
+            continue
+        if isinstance(outcome, Resolution):
+            writes.append(resolver.cache.set(key, to_cache(outcome), ttl=resolver.config.positive_ttl))
+        elif outcome.status == 404:
+            writes.append(resolver.cache.set(key, orjson.dumps({"miss": outcome.message}),
+                                              ttl=resolver.config.negative_ttl))
+    await asyncio.gather(*writes)
