@@ -7,8 +7,10 @@ and tests can both await it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from urllib.parse import urlsplit
 
@@ -18,14 +20,18 @@ from adapters.base import MemberAdapter
 from adapters.factory import build_adapter
 from gateway import status
 from gateway.drs import api as drs_api
+from gateway.drs import fence_api
+from gateway.drshub import api as drshub_api
 from gateway.drs.api import DRS
 from gateway.drs.service import DrsService
 from gateway.resolver import api as resolver_api
+from gateway.resolver import indexd_api
 from gateway.resolver.api import RESOLVER
 from gateway.resolver.service import Resolver
 from gateway.resolver.upstream import UpstreamDist
 from gateway.cache import open_cache
 from gateway.config import Settings
+from gateway.logs import FLUSH_INTERVAL, flush_logs
 from gateway.state import STATE, GatewayState
 from gateway.store import open_store
 from gateway.web.errors import PARSER_LIMITS, error_middleware
@@ -76,6 +82,9 @@ async def _setup_federation(app: web.Application, state: GatewayState) -> Resolv
     app[RESOLVER] = resolver
     app[DRS] = DrsService(resolver, state.cache, settings.drs, settings.drs_profile, drs_hostname(settings))
     app.add_routes(drs_api.routes)
+    app.add_routes(indexd_api.routes)  # before resolver_api's GET /index/{guid}, which would take /index/index/…
+    app.add_routes(fence_api.routes)
+    app.add_routes(drshub_api.routes)
     app.add_routes(resolver_api.routes)
     return resolver
 
@@ -142,4 +151,19 @@ async def create_app(settings: Settings) -> web.Application:
         await to_close.aclose()  # in reverse order of opening
 
     app.on_cleanup.append(close_resources)
+    app.cleanup_ctx.append(_log_flusher)
     return app
+
+
+async def _log_flusher(_: web.Application) -> AsyncIterator[None]:
+    """Write batched log lines at least every :data:`FLUSH_INTERVAL` seconds, and at shutdown."""
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            flush_logs()
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    flush_logs()

@@ -59,7 +59,11 @@ class DrsService:
     # -- single objects -------------------------------------------------------------------------------
 
     async def object_bytes(self, raw: str, deadline: Deadline) -> bytes:
-        """The object's JSON (cached per registry version; a registry change retires every entry)."""
+        """The object's JSON (cached per registry version, so a registry change retires every entry; not
+        cached when ``resolver.cache`` is off)."""
+        if not self.resolver.config.cache:
+            resolution = await self._resolve(raw, deadline)
+            return _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile), resolution)
         version = (await self.resolver.directory.routes()).version
         key = f"drs:{self.profile}:v{version}:{raw}"
         body = await self.cache.get(key)
