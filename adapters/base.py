@@ -73,6 +73,8 @@ class UpstreamError(Exception):
     """A member could not give an answer. ``status`` is what the gateway should answer with."""
 
     status = 502
+    retry_after: int | None = None
+    """Seconds after which asking again may succeed, when the member said so."""
 
     def __init__(self, member_id: str, message: str, *, upstream_status: int | None = None) -> None:
         super().__init__(f"{member_id}: {message}")
@@ -85,6 +87,17 @@ class MemberUnavailable(UpstreamError):
     """Connection refused or reset, a 5xx after retries, or a malformed answer."""
 
     status = 502
+
+
+class MemberBusy(UpstreamError):
+    """The member kept answering 429 and its ``Retry-After`` did not fit in the deadline: the gateway answers
+    503 with that ``Retry-After`` (the client did nothing wrong, so not 429)."""
+
+    status = 503
+
+    def __init__(self, member_id: str, message: str, *, retry_after: int) -> None:
+        super().__init__(member_id, message, upstream_status=429)
+        self.retry_after = retry_after
 
 
 class MemberTimeout(UpstreamError):

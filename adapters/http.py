@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.wait import wait_random_exponential
 
 from adapters.base import (
-    AccessDenied, Deadline, MemberTimeout, MemberUnavailable, NotFoundUpstream, NotReady, UpstreamError,
+    AccessDenied, Deadline, MemberBusy, MemberTimeout, MemberUnavailable, NotFoundUpstream, NotReady, UpstreamError,
 )
 from gateway.config import UpstreamConfig
 
@@ -282,9 +283,9 @@ class MemberHttp:
                     return await self._attempt(method, url, deadline, json, headers)
         except _Transient as exc:
             error = exc.error
-            if exc.wait is not None and exc.wait >= deadline.remaining():
-                error = MemberUnavailable(self.member_id, f"{error.message}, past the deadline: not retried",
-                                          upstream_status=error.upstream_status)
+            if exc.wait is not None:
+                late = ", past the deadline: not retried" if exc.wait >= deadline.remaining() else ""
+                error = MemberBusy(self.member_id, f"{error.message}{late}", retry_after=max(1, math.ceil(exc.wait)))
             raise error from None
         raise AssertionError("unreachable")  # pragma: no cover
 

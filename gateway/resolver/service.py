@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import orjson
 
-from adapters.base import Deadline, MemberRecord, MemberTimeout, NotReady, UpstreamError
+from adapters.base import Deadline, MemberRecord, MemberTimeout, UpstreamError
 from gateway.cache import Cache
 from gateway.config import ResolverConfig
 from gateway.resolver.fanout import first_hit
@@ -52,7 +52,7 @@ class ResolutionError(Exception):
     @classmethod
     def upstream(cls, member_id: str, exc: UpstreamError) -> ResolutionError:
         return cls(exc.status, f"member commons {member_id}: {exc.message}",
-                   retry_after=exc.retry_after if isinstance(exc, NotReady) else None)
+                   retry_after=exc.retry_after)
 
 
 @dataclass

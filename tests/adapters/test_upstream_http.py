@@ -8,7 +8,7 @@ import time
 import pytest
 
 import faults
-from adapters.base import Deadline, MemberTimeout, MemberUnavailable
+from adapters.base import Deadline, MemberBusy, MemberTimeout, MemberUnavailable
 from adapters.http import MAX_BODY_BYTES, MemberHttp
 from faults import serve
 from gateway.config import UpstreamConfig
@@ -140,10 +140,11 @@ async def test_retry_after_is_honoured_when_it_fits(config):
 async def test_retry_after_past_the_deadline_gives_up_at_once(config, deadline, retry_after):
     async with serve(faults.rate_limited(retry_after)) as server:
         start = time.monotonic()
-        with pytest.raises(MemberUnavailable) as err:
+        with pytest.raises(MemberBusy) as err:
             await call(client(server.url, config), deadline)
         assert time.monotonic() - start < 0.4
     assert err.value.upstream_status == 429
+    assert err.value.status == 503 and err.value.retry_after == int(retry_after)  # passed on to the client
     assert f"Retry-After {retry_after} s, past the deadline: not retried" in err.value.message
     assert server.count() == 1
 
