@@ -19,6 +19,7 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench_refcommons.py
 	$(BIN)/python bench/bench_resolver.py
+	$(BIN)/python bench/bench_drs.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,4 +33,61 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed-run
 
 clean:
-	rm -rf $(VENV) .venv-compliance var .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-compliance .venv-interop var .pytest_cache .hypothesis
+
+# ---------------------------------------------------------------------------------------------------------
+# `make interop`: third-party DRS / Gen3 clients, unmodified from PyPI, against a live gateway federating two
+# standalone reference commons, over HTTP and HTTPS (tests/interop/, docs/interop.md). Not part of `make test`.
+# Each client gets its own venv under .venv-interop/<client>, built once with the workarounds of
+# docs/interop.md (delete .venv-interop to rebuild them).
+
+INTEROP         := .venv-interop
+INTEROP_CLIENTS := drs-compliance-suite gen3 drsclient drs-cli ga4gh-drs-client
+INTEROP_PIP      = $(@D)/bin/python -m pip install --disable-pip-version-check -q --retries 2
+INTEROP_ARGS    ?=
+# gen3 5.x requires Python >= 3.13 (on 3.11 pip resolves 4.28.x): use a 3.13+ interpreter when one runs.
+# (`?=`: evaluated only when the gen3 venv is built.)
+GEN3_PYTHON ?= $(firstword $(foreach p,python3.14 python3.13 $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.1[3-9]*/bin/python3),\
+  $(shell $(p) -c 'import sys; assert sys.version_info >= (3, 13)' >/dev/null 2>&1 && echo $(p))) $(PYTHON))
+
+.PHONY: interop interop-venvs
+
+interop: $(VENV)/.installed-run interop-venvs
+	$(BIN)/python tests/interop/run.py $(INTEROP_ARGS)
+
+interop-venvs: $(foreach c,$(INTEROP_CLIENTS),$(INTEROP)/$(c)/.installed)
+
+# the 1.0.3 wheel: Werkzeug 3 lacks url_quote, jsonschema is undeclared, supported_drs_versions is missing (shim)
+$(INTEROP)/drs-compliance-suite/.installed:
+	rm -rf $(@D) && $(PYTHON) -m venv $(@D)
+	$(INTEROP_PIP) drs-compliance-suite==1.0.3 "werkzeug<2.3" jsonschema
+	mkdir -p $(@D)/shim && echo 'SUPPORTED_DRS_VERSIONS = ["1.2.0"]' > $(@D)/shim/supported_drs_versions.py
+	PYTHONPATH=$(@D)/shim $(@D)/bin/drs-compliance-suite --help >/dev/null
+	@touch $@
+
+$(INTEROP)/gen3/.installed:
+	rm -rf $(@D) && $(GEN3_PYTHON) -m venv $(@D)
+	$(INTEROP_PIP) "gen3>=4.28,<6"
+	$(@D)/bin/gen3 --help >/dev/null
+	@touch $@
+
+# pulls the ancient `asyncio` backport from PyPI: harmless, the standard library's asyncio is found first
+$(INTEROP)/drsclient/.installed:
+	rm -rf $(@D) && $(PYTHON) -m venv $(@D)
+	$(INTEROP_PIP) drsclient==0.3.2
+	$(@D)/bin/python -c 'import drsclient.client'
+	@touch $@
+
+# declares no dependencies but imports pydantic and requests
+$(INTEROP)/drs-cli/.installed:
+	rm -rf $(@D) && $(PYTHON) -m venv $(@D)
+	$(INTEROP_PIP) drs-cli==0.2.3 pydantic requests
+	$(@D)/bin/python -c 'import drs_cli.client'
+	@touch $@
+
+# imports pkg_resources (setuptools < 81); its ga4gh/__init__.py clashes with ga4gh-testbed-lib: own venv
+$(INTEROP)/ga4gh-drs-client/.installed:
+	rm -rf $(@D) && $(PYTHON) -m venv $(@D)
+	$(INTEROP_PIP) ga4gh-drs-client==0.1.7 "setuptools<81"
+	$(@D)/bin/drs --help >/dev/null
+	@touch $@

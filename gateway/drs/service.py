@@ -19,13 +19,12 @@ from gateway.cache import Cache
 from gateway.config import DrsConfig
 from gateway.drs.federate import InvalidRecord, access_ids, drs_object, drs_object_bytes, embedded_access
 from gateway.drs.models import Authorizations, AuthorizationType
+from gateway.drs.passthrough import ISSUING_KINDS, forwarded_authorization, issuer_of
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.service import Resolution, ResolutionError, Resolver
 from registry.model import Member
 
 T = TypeVar("T")
-ISSUING_KINDS = ("gen3", "reference")
-"""Member kinds whose bearer tokens come from their own fence at ``<base_url>/user``."""
 
 
 @dataclass
@@ -103,7 +102,7 @@ class DrsService:
         member = resolution.member
         if member.auth.type != "passthrough":
             return Authorizations(drs_object_id=resolution.record.id, supported_types=[AuthorizationType.none])
-        issuers = [f"{member.base_url}/user"] if member.kind in ISSUING_KINDS else None
+        issuers = [issuer_of(member)] if member.kind in ISSUING_KINDS else None
         return Authorizations(drs_object_id=resolution.record.id, supported_types=[AuthorizationType.bearer],
                               bearer_auth_issuers=issuers)
 
@@ -203,9 +202,9 @@ class DrsService:
     # -- shared -----------------------------------------------------------------------------------------
 
     def authorization_for(self, member: Member, authorization: str | None) -> str | None:
-        """The caller's ``Authorization`` goes to a ``passthrough`` member only; ``None`` lets the adapter
-        use the gateway's own credentials for the member (or none)."""
-        return authorization if member.auth.type == "passthrough" else None
+        """The caller's ``Authorization`` for ``member`` (see :mod:`gateway.drs.passthrough`); ``None`` lets
+        the adapter use the gateway's own credentials for the member (or none)."""
+        return forwarded_authorization(member, authorization)
 
     def lifetime(self, expires_in: int | None) -> int:
         """The signed-URL lifetime to ask for: the caller's, clamped to the configured maximum."""

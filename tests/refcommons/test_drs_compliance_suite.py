@@ -3,12 +3,13 @@
 The commons runs in its own process (``gateway refcommons serve``) and the bearer token comes from the
 admin CLI (``gateway refcommons api-key create``) exchanged at ``/user/credentials/api/access_token``.
 
-The suite cannot share our environment (it pins Flask 2.2, and its 1.0.3 wheel is broken), so it gets a
-dedicated venv, created once and reused: ``<repo>/.venv-compliance/venv`` (the directory can be moved with
-``$GATEWAY_COMPLIANCE_DIR``), guarded by a stamp file that records what was installed; a lock file next to it
-lets concurrent runs wait for one build. Workarounds for the wheel: ``werkzeug<2.3`` (Werkzeug 3 dropped
-``url_quote``) and ``jsonschema`` (imported, not declared) installed next to it, and the missing top-level
-module ``supported_drs_versions`` provided as a one-line shim on ``PYTHONPATH``.
+The venv and the runner are shared with other tests (``tests/drs_compliance.py``). The suite cannot share
+our environment (it pins Flask 2.2, and its 1.0.3 wheel is broken), so it gets a dedicated venv, created
+once and reused: ``<repo>/.venv-compliance/venv`` (the directory can be moved with ``$GATEWAY_COMPLIANCE_DIR``),
+guarded by a stamp file that records what was installed; a lock file next to it lets concurrent runs wait for
+one build. Workarounds for the wheel: ``werkzeug<2.3`` (Werkzeug 3 dropped ``url_quote``) and ``jsonschema``
+(imported, not declared) installed next to it, and the missing top-level module ``supported_drs_versions``
+provided as a one-line shim on ``PYTHONPATH``.
 
 The suite exits 0 even when cases fail, so verdicts come from its report (``status``, ``summary``).
 Without a venv (e.g. no network to PyPI) the tests skip, except under CI (``CI`` set), where they fail.
@@ -16,10 +17,7 @@ Without a venv (e.g. no network to PyPI) the tests skip, except under CI (``CI``
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -31,86 +29,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import drs_compliance
 import pytest
+from drs_compliance import CASES_PER_ACCESS, CASES_PER_OBJECT, CASES_SERVICE_INFO
 
-REPO = Path(__file__).resolve().parents[2]
-COMPLIANCE_DIR = Path(os.environ.get("GATEWAY_COMPLIANCE_DIR") or REPO / ".venv-compliance")
-VENV = COMPLIANCE_DIR / "venv"
-SUITE_REQUIREMENTS = ("drs-compliance-suite==1.0.3", "werkzeug<2.3", "jsonschema")
-# Upstream's module says ["1.2.0", "1.3.0experimental"], but the wheel only ships v1.2.0 schemas.
-SHIM = 'SUPPORTED_DRS_VERSIONS = ["1.2.0"]\n'
 ADMIN = "admin@refcommons.example"
 PREFIX = "dg.TST1"
-
-# Cases the suite (1.0.3) runs: per service-info test, per object-info test (non-bundle), per access test.
-CASES_SERVICE_INFO = 3
-CASES_PER_OBJECT = 5
-CASES_PER_ACCESS = 3
 
 
 # --------------------------------------------------------------------------------------------- venv
 
 
-def _stamp_text() -> str:
-    return json.dumps({"python": sys.version.split()[0], "requirements": SUITE_REQUIREMENTS})
-
-
-def _suite_env(shim_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env["PYTHONPATH"] = str(shim_dir)
-    no_proxy = ",".join(x for x in (env.get("NO_PROXY"), "127.0.0.1", "localhost") if x)
-    env["NO_PROXY"] = env["no_proxy"] = no_proxy
-    return env
-
-
-def _build_venv(venv: Path, shim_dir: Path) -> None:
-    """Create ``venv`` with the suite in it; raises ``RuntimeError`` saying why it could not."""
-    if venv.exists():
-        shutil.rmtree(venv)
-    steps = [
-        [sys.executable, "-m", "venv", str(venv)],
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--retries", "2",
-         *SUITE_REQUIREMENTS],
-        [str(venv / "bin" / "drs-compliance-suite"), "--help"],
-    ]
-    for step in steps:
-        try:
-            done = subprocess.run(step, check=False, capture_output=True, text=True, timeout=900,
-                                  env=_suite_env(shim_dir))
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise RuntimeError(f"{' '.join(step)}: {exc}") from exc
-        if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-15:]
-            raise RuntimeError(f"{' '.join(step)} exited {done.returncode}:\n" + "\n".join(tail))
-
-
 @pytest.fixture(scope="session")
 def shim_dir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("dcs-shim")
-    (d / "supported_drs_versions.py").write_text(SHIM)
-    return d
+    return drs_compliance.make_shim(tmp_path_factory.mktemp("dcs-shim"))
 
 
 @pytest.fixture(scope="session")
 def suite_bin(shim_dir: Path) -> Path:
-    """The suite's console script, in a venv built on first use (under a lock) and reused afterwards."""
-    stamp = VENV / ".installed-stamp"
-    script = VENV / "bin" / "drs-compliance-suite"
-    COMPLIANCE_DIR.mkdir(parents=True, exist_ok=True)
-    with open(COMPLIANCE_DIR / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent pytest runs: one builds, the others wait
-        python = VENV / "bin" / "python"  # a symlink: gone if the base interpreter was removed
-        if not (stamp.is_file() and stamp.read_text() == _stamp_text() and script.exists() and python.exists()):
-            try:
-                _build_venv(VENV, shim_dir)
-            except RuntimeError as exc:
-                shutil.rmtree(VENV, ignore_errors=True)
-                message = f"cannot create the drs-compliance-suite venv at {VENV}: {exc}"
-                if os.environ.get("CI"):
-                    pytest.fail(f"{message}\nCI must run the compliance suite (needs PyPI)", pytrace=False)
-                pytest.skip(message)
-            stamp.write_text(_stamp_text())
-    return script
+    """The suite's console script (venv built on first use; see tests/drs_compliance.py)."""
+    return drs_compliance.suite_script(shim_dir)
 
 
 # ------------------------------------------------------------------------------------------ commons
@@ -207,47 +145,19 @@ def _config(open_ids: list[str], controlled_ids: list[str], token: str, *, acces
     """Suite config: open objects without auth, controlled ones with a bearer token (also for access,
     unless ``access_token`` overrides it; ``""`` means no auth there)."""
     access_token = token if access_token is None else access_token
-
-    def entry(drs_id: str, tok: str) -> dict:
-        return {"drs_id": drs_id, "auth_type": "bearer" if tok else "none", "auth_token": tok}
-
-    return {
-        "service_info": {"auth_type": "none", "auth_token": ""},
-        "drs_object_info": [{**entry(d, ""), "is_bundle": False} for d in open_ids]
-        + [{**entry(d, token), "is_bundle": False} for d in controlled_ids],
-        "drs_object_access": [entry(d, "") for d in open_ids] + [entry(d, access_token) for d in controlled_ids],
-    }
+    return drs_compliance.config(
+        [(d, "") for d in open_ids] + [(d, token) for d in controlled_ids],
+        [(d, "") for d in open_ids] + [(d, access_token) for d in controlled_ids],
+    )
 
 
 def _run_suite(suite_bin: Path, shim_dir: Path, commons: Commons, config: dict, workdir: Path) -> dict:
-    workdir.mkdir(parents=True, exist_ok=True)
-    config_path = workdir / "dcs.json"
-    config_path.write_text(json.dumps(config, indent=1))
-    report_path = workdir / "report.json"  # in an existing directory, else the suite crashes at the end
-    done = subprocess.run(
-        [str(suite_bin), "--server_base_url", commons.drs, "--platform_name", "refcommons",
-         "--platform_description", "gateway reference commons under test", "--drs_version", "1.2.0",
-         "--config_file", str(config_path), "--report_path", str(report_path)],
-        check=False, capture_output=True, text=True, timeout=120, cwd=workdir, env=_suite_env(shim_dir),
-    )
-    # Exit 0 even when cases fail; non-zero (and no report) means the suite itself crashed.
-    assert done.returncode == 0 and report_path.exists(), (
-        f"drs-compliance-suite crashed (exit {done.returncode}):\n{done.stderr[-3000:]}\n"
-        f"server log:\n{commons.log.read_text()[-3000:]}"
-    )
-    return json.loads(report_path.read_text())
+    return drs_compliance.run_suite(suite_bin, shim_dir, commons.drs, config, workdir, platform="refcommons",
+                                    server_log=commons.log.read_text)
 
 
-def _cases(report: dict) -> list[tuple[str, str, str, str]]:
-    """(test_name, case_name, status, message) for every case in the report."""
-    return [
-        (t["test_name"], c["case_name"], c["status"], c.get("message") or "")
-        for p in report["phases"] for t in p["tests"] for c in t["cases"]
-    ]
-
-
-def _failures(report: dict) -> list[tuple[str, str, str]]:
-    return [(t, c, m) for t, c, s, m in _cases(report) if s != "PASS"]
+_cases = drs_compliance.cases
+_failures = drs_compliance.failures
 
 
 def _access_ids(commons: Commons, drs_id: str) -> list[str]:
