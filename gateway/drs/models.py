@@ -89,9 +89,10 @@ class ContentsObject(_Model):
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+    """Naive times are UTC; others are converted to UTC (so every date is written with ``Z``)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class DrsObject(_Model):

@@ -5,6 +5,7 @@ Members send what they send: ``null`` for absent fields, no ``created_time``, in
 ``contents``, self URIs on their own host. The result is a valid DRS 1.5 object whose ``self_uri``
 and bundle ``drs_uri`` point at the gateway, so every follow-up call comes back through it.
 
+Access methods of a type DRS does not define are left out (the rest of the object stays usable).
 An access method that came with an ``access_url`` but no ``access_id`` gets one (its type, made unique),
 because some clients only follow ``access_id`` (drs-pull, ga4gh-drs-client); the gateway answers
 ``/access/<that id>`` from the URL the member embedded (:func:`embedded_urls`).
@@ -15,7 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.drs.indexd import EPOCH, checksum_type, self_uri
-from gateway.drs.models import DrsObject
+from gateway.drs.models import AccessMethodType, DrsObject
+
+KNOWN_TYPES = frozenset(t.value for t in AccessMethodType)
 
 TIME_FALLBACKS = ("created_time", "index_created_time", "updated_time", "index_updated_time")
 """Where ``created_time`` comes from, in order (indexd's DRS view carries the index's own dates)."""
@@ -42,6 +45,8 @@ def _methods(methods: Any) -> tuple[list[dict[str, Any]], dict[str, dict[str, An
             continue
         m = dict(method)
         m["type"] = "https" if m["type"].lower() == "http" else m["type"].lower()
+        if m["type"] not in KNOWN_TYPES:  # e.g. a member's own "azure": no DRS client could use it
+            continue
         if m.get("access_id") not in (None, ""):
             m["access_id"] = str(m["access_id"])
         elif isinstance(m.get("access_url"), dict) and isinstance(m["access_url"].get("url"), str):

@@ -139,50 +139,45 @@ class DrsService:
         expires_in: int | None,
     ) -> BulkAccess:
         """Signed URLs for ``(object id, access ids)`` items: objects resolved in bulk, then each member
-        asked once for all of its pairs (its bulk access call where it has one), members concurrently."""
-        out = BulkAccess(requested=sum(len(ids) for _, ids in items))
+        asked once for all of its pairs (its bulk access call where it has one), members concurrently.
+        URLs and failures are listed in request order, whichever member answered first."""
+        pairs = [(raw, aid) for raw, wanted in items for aid in wanted]
+        answers: list[AccessURL | int | None] = [None] * len(pairs)
+        """Per pair, in request order: its URL, or the status it failed with; ``None`` until answered."""
         outcomes = await self.resolver.resolve_many([raw for raw, _ in items], deadline)
-        per_member: dict[str, tuple[Member, list[tuple[str, str, str]]]] = {}
-        for raw, wanted in items:
+        per_member: dict[str, tuple[Member, list[tuple[int, str, str]]]] = {}
+        for n, (raw, access_id) in enumerate(pairs):
             outcome = outcomes[raw]
             obj = self._render_outcome(outcome)
             if isinstance(obj, ResolutionError):
-                out.failures.extend((obj.status, raw) for _ in wanted)
-                continue
-            assert isinstance(outcome, Resolution)
-            known = access_ids(obj)
-            for access_id in wanted:
-                embedded = embedded_access(outcome.record, access_id) if access_id in known else None
-                if access_id not in known:
-                    out.failures.append((404, raw))
-                elif embedded is not None:
+                answers[n] = obj.status
+            elif access_id not in access_ids(obj):
+                answers[n] = 404
+            else:
+                assert isinstance(outcome, Resolution)
+                embedded = embedded_access(outcome.record, access_id)
+                if embedded is not None:
                     headers = tuple(h for h in embedded.get("headers") or [] if isinstance(h, str))
-                    out.urls.append((raw, access_id, AccessURL(embedded["url"], headers)))
+                    answers[n] = AccessURL(embedded["url"], headers)
                 else:
                     entry = per_member.setdefault(outcome.member.id, (outcome.member, []))
-                    entry[1].append((raw, outcome.record.id, access_id))
+                    entry[1].append((n, outcome.record.id, access_id))
 
-        async def ask(member: Member, wanted: list[tuple[str, str, str]]) -> None:
+        async def ask(member: Member, wanted: list[tuple[int, str, str]]) -> None:
             adapter = self.resolver.directory.adapter(member)
             try:
-                answers = await adapter.access_urls(
+                got = await adapter.access_urls(
                     [(oid, aid) for _, oid, aid in wanted], deadline,
                     authorization=self.authorization_for(member, authorization), expires_in=self.lifetime(expires_in),
                 )
             except UpstreamError as exc:
-                out.failures.extend((exc.status, raw) for raw, _, _ in wanted)
-                done.update(id(w) for w in wanted)
+                for n, _, _ in wanted:
+                    answers[n] = exc.status
                 return
-            for w in wanted:
-                raw, oid, aid = w
-                answer = answers.get((oid, aid))
-                if isinstance(answer, AccessURL):
-                    out.urls.append((raw, aid, answer))
-                else:
-                    out.failures.append((answer.status if answer is not None else 502, raw))
-                done.add(id(w))
+            for n, oid, aid in wanted:
+                answer = got.get((oid, aid))
+                answers[n] = answer if isinstance(answer, AccessURL) else answer.status if answer else 502
 
-        done: set[int] = set()
         tasks = [asyncio.ensure_future(ask(m, wanted)) for m, wanted in per_member.values()]
         if tasks:
             try:
@@ -191,12 +186,12 @@ class DrsService:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-        for _, wanted in per_member.values():
-            for w in wanted:
-                if id(w) not in done:
-                    out.failures.append((504, w[0]))
-                    out.timed_out = True
-        out.timed_out = out.timed_out or deadline.expired
+        out = BulkAccess(requested=len(pairs), timed_out=deadline.expired or None in answers)
+        for (raw, access_id), answer in zip(pairs, answers):
+            if isinstance(answer, AccessURL):
+                out.urls.append((raw, access_id, answer))
+            else:
+                out.failures.append((answer if answer is not None else 504, raw))
         return out
 
     # -- shared -----------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ async def resolve_many(resolver: Resolver, raws: Sequence[str], deadline: Deadli
                 if hit is not None:
                     out[raw] = hit
 
-    groups: dict[str, tuple[Member, Route, list[tuple[str, Identifier]]]] = {}
+    groups: dict[str, tuple[Member, list[tuple[str, Identifier, Route]]]] = {}
     fan: list[tuple[str, Identifier]] = []
     for raw, ident in idents.items():
         if raw in out:
@@ -67,17 +67,17 @@ async def resolve_many(resolver: Resolver, raws: Sequence[str], deadline: Deadli
             fan.append((raw, ident))
             continue
         member, inner, route = routed
-        groups.setdefault(member.id, (member, route, []))[2].append((raw, inner))
+        groups.setdefault(member.id, (member, []))[1].append((raw, inner, route))
 
     fresh: dict[str, Outcome] = {}
     unhealthy = await resolver.directory.unhealthy()
     jobs = []
-    for member, route, items in groups.values():
-        if route != "upstream" and member.id in unhealthy:
+    for member, items in groups.values():
+        if member.id in unhealthy:  # upstream pseudo-members are never probed, so never in this set
             error = ResolutionError(503, f"member commons {member.id} is unhealthy; try again later")
-            fresh.update((raw, error) for raw, _ in items)
+            fresh.update((raw, error) for raw, _, _ in items)
         else:
-            jobs.append(_ask_member(resolver, member, route, items, deadline, fresh))
+            jobs.append(_ask_member(resolver, member, items, deadline, fresh))
     if fan:
         jobs.append(_fan_out(resolver, fan, deadline, fresh))
     await _run_until(jobs, deadline)
@@ -103,22 +103,22 @@ async def _run_until(jobs: list, deadline: Deadline) -> None:
 
 
 async def _ask_member(
-    resolver: Resolver, member: Member, route: Route, items: list[tuple[str, Identifier]], deadline: Deadline,
+    resolver: Resolver, member: Member, items: list[tuple[str, Identifier, Route]], deadline: Deadline,
     out: dict[str, Outcome],
 ) -> None:
     adapter = resolver.directory.adapter(member)
     try:
-        found = await adapter.get_records([ident.object_id for _, ident in items], deadline)
-        retry = {alt: ident.object_id for _, ident in items if ident.object_id not in found
+        found = await adapter.get_records([ident.object_id for _, ident, _ in items], deadline)
+        retry = {alt: ident.object_id for _, ident, _ in items if ident.object_id not in found
                  for alt in spellings(ident)[1:]}
         if retry:
             again = await adapter.get_records(list(retry), deadline)
             found.update({retry[alt]: record for alt, record in again.items()})
     except UpstreamError as exc:
         error = ResolutionError.upstream(member.id, exc)
-        out.update((raw, error) for raw, _ in items)
+        out.update((raw, error) for raw, _, _ in items)
         return
-    for raw, ident in items:
+    for raw, ident, route in items:
         record = found.get(ident.object_id)
         out[raw] = (Resolution(ident, member, record, route) if record is not None
                     else ResolutionError(404, f"{ident.object_id} is not in member commons {member.id}"))
@@ -127,34 +127,60 @@ async def _ask_member(
 async def _fan_out(
     resolver: Resolver, items: list[tuple[str, Identifier]], deadline: Deadline, out: dict[str, Outcome]
 ) -> None:
+    """Every candidate asked for every id at once. Ends when each id has been found or every member has
+    answered; if cancelled at the deadline, what the members said by then still counts (in ``finally``)."""
     candidates = await resolver.directory.candidates()
     if not candidates:
         error = ResolutionError(404, "no active, healthy member commons to ask")
         out.update((raw, error) for raw, _ in items)
         return
     wanted = list(dict.fromkeys(ident.object_id for _, ident in items))
+    answers: dict[str, dict[str, MemberRecord] | UpstreamError] = {}
     gate = asyncio.Semaphore(resolver.config.fanout_concurrency)
+    all_found = asyncio.Event()
 
-    async def ask(member: Member) -> dict[str, MemberRecord] | UpstreamError:
+    async def ask(member: Member) -> None:
         async with gate:
             try:
-                return await resolver.directory.adapter(member).get_records(wanted, deadline)
+                answers[member.id] = await resolver.directory.adapter(member).get_records(wanted, deadline)
             except UpstreamError as exc:
-                return exc
+                answers[member.id] = exc
+        found = {i for a in answers.values() if isinstance(a, dict) for i in a}
+        if found.issuperset(wanted):
+            all_found.set()
 
-    answers = await asyncio.gather(*(ask(m) for m in candidates))
-    failed = [(m.id, a) for m, a in zip(candidates, answers) if isinstance(a, UpstreamError)]
+    tasks = [asyncio.ensure_future(ask(m)) for m in candidates]
+    waiter = asyncio.ensure_future(all_found.wait())
+    everyone = asyncio.gather(*tasks, return_exceptions=True)
+    try:
+        await asyncio.wait([everyone, waiter], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in [*tasks, waiter]:
+            task.cancel()
+        await asyncio.gather(everyone, waiter, return_exceptions=True)
+        _fan_out_outcomes(candidates, answers, items, out)
+
+
+def _fan_out_outcomes(
+    candidates: list[Member], answers: dict[str, dict[str, MemberRecord] | UpstreamError],
+    items: list[tuple[str, Identifier]], out: dict[str, Outcome],
+) -> None:
+    """Each id: the first member in registry order that has it; else 504 if a member timed out or never
+    answered, 502 if one failed, 404 if all answered without it."""
+    failed = sorted(m for m, a in answers.items() if isinstance(a, UpstreamError))
+    silent = sorted(m.id for m in candidates if m.id not in answers)
+    timed_out = silent or any(isinstance(a, MemberTimeout) for a in answers.values())
     for raw, ident in items:
-        hit = next(((m, a[ident.object_id]) for m, a in zip(candidates, answers)
-                    if isinstance(a, dict) and ident.object_id in a), None)
+        hit = next(((m, a[ident.object_id]) for m in candidates
+                    if isinstance(a := answers.get(m.id), dict) and ident.object_id in a), None)
         if hit is not None:
             out[raw] = Resolution(ident, hit[0], hit[1], "fanout")
-        elif any(isinstance(exc, MemberTimeout) for _, exc in failed):
-            out[raw] = ResolutionError(504, f"{ident.object_id}: not found before the deadline; failed: "
-                                            f"{', '.join(sorted(m for m, _ in failed))}")
+        elif timed_out:
+            out[raw] = ResolutionError(504, f"{ident.object_id}: not found before the deadline; still answering or "
+                                            f"failed: {', '.join(silent + failed)}")
         elif failed:
             out[raw] = ResolutionError(502, f"{ident.object_id} was not found, but these members failed: "
-                                            f"{', '.join(sorted(m for m, _ in failed))}")
+                                            f"{', '.join(failed)}")
         else:
             out[raw] = ResolutionError(404, f"{ident.object_id} is in none of the {len(candidates)} member "
                                             "commons asked")
