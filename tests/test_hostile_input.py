@@ -6,7 +6,8 @@ probed the day it is added. Each probe checks the project promise:
 
 * the status is below 500, and the request does not hang (httpx timeout of a few seconds);
 * every 4xx is ``application/json`` with exactly ``{"msg", "status_code"}`` on routes with a
-  ``/ga4gh/`` segment and ``{"error", "status_code"}`` elsewhere, ``status_code`` equal to the status;
+  ``/ga4gh/`` segment, DRSHub's ``{"message", "statusCode"}`` under ``/api/v4/`` and
+  ``{"error", "status_code"}`` elsewhere, the status code in the body equal to the status;
 * after the onslaught, what was stored before (index records, metadata, an API key) is unchanged.
 
 Dimensions: nasty path parameters, hostile bodies (absent, malformed, wrong JSON type, deep nesting,
@@ -49,6 +50,7 @@ TIMEOUT = 5.0
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 DRS_SHAPE = {"msg", "status_code"}
 PLAIN_SHAPE = {"error", "status_code"}
+DRSHUB_SHAPE = {"message", "statusCode"}
 FAKE_KEY_ID = "no-such-key-id"  # never a real key: a DELETE on a real key id would revoke it
 
 HYPOTHESIS = settings(
@@ -193,7 +195,9 @@ def fill(target: Target, template: str, **values: str) -> str:
 
 
 def expected_shape(template: str) -> set[str]:
-    return DRS_SHAPE if "/ga4gh/" in template else PLAIN_SHAPE
+    if "/ga4gh/" in template:
+        return DRS_SHAPE
+    return DRSHUB_SHAPE if template.startswith("/api/v4/") else PLAIN_SHAPE
 
 
 def _excerpt(r: httpx.Response) -> str:
@@ -232,8 +236,9 @@ async def probe(
         if not isinstance(body, dict) or set(body) != shape:
             got = sorted(body) if isinstance(body, dict) else repr(body)
             return f"{where}: {r.status_code} error shape {got}, want {sorted(shape)}"
-        message = body["msg" if shape is DRS_SHAPE else "error"]
-        if body["status_code"] != r.status_code or not isinstance(message, str) or not message:
+        message = body["msg" if shape is DRS_SHAPE else "message" if shape is DRSHUB_SHAPE else "error"]
+        status = body["statusCode" if shape is DRSHUB_SHAPE else "status_code"]
+        if status != r.status_code or not isinstance(message, str) or not message:
             return f"{where}: {r.status_code} bad error body {body!r}"
     elif ctype.startswith("application/json"):
         try:

@@ -29,7 +29,7 @@ def token_issuer(authorization: str) -> str | None:
         return None
     try:
         claims = jwt.decode(token.strip(), options={"verify_signature": False})
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, ValueError):  # undecodable bytes raise UnicodeError, a ValueError
         return None
     iss = claims.get("iss")
     return iss.rstrip("/") if isinstance(iss, str) else None

@@ -1,7 +1,8 @@
 """JSON errors for every failure, in the shape the route's clients expect.
 
 Routes under a ``/ga4gh/`` path segment answer with the GA4GH DRS ``Error`` shape
-``{"msg": str, "status_code": int}``; every other route answers ``{"error": str, "status_code": int}``
+``{"msg": str, "status_code": int}``; the DRSHub-compatible routes under ``/api/v4/`` answer DRSHub's
+``{"message": str, "statusCode": int}``; every other route answers ``{"error": str, "status_code": int}``
 (a superset of indexd's ``{"error": str}``). aiohttp's own plain-text 404/405/413 never reach a client:
 :func:`error_middleware` renders them as JSON too.
 """
@@ -18,6 +19,7 @@ from aiohttp.typedefs import Handler
 log = logging.getLogger("gateway.http")
 
 DRS_SEGMENT = "/ga4gh/"
+DRSHUB_PREFIX = "/api/v4/"
 
 PARSER_LIMITS = {"max_line_size": 32 * 1024, "max_field_size": 16 * 1024}
 """``handler_args`` for ``web.Application``: aiohttp answers a request line or header past its parser limits
@@ -63,6 +65,8 @@ def error_body(path: str, status: int, message: str) -> dict[str, Any]:
     """The JSON body of an error on ``path`` (pure: the shape depends only on the route family)."""
     if is_drs_path(path):
         return {"msg": message, "status_code": status}
+    if path.startswith(DRSHUB_PREFIX):
+        return {"message": message, "statusCode": status}
     return {"error": message, "status_code": status}
 
 

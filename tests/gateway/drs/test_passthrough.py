@@ -42,3 +42,7 @@ def test_drs_members_get_the_header_as_sent():
 def test_unreadable_tokens_have_no_issuer_and_do_not_reach_gen3_members(header):
     assert token_issuer(header) is None
     assert forwarded_authorization(member(), header) is None
+
+
+def test_undecodable_bytes_in_a_header_are_no_token():
+    assert token_issuer("Bearer \udcff\udcfe.x.y") is None

@@ -1,0 +1,1 @@
+"""DRSHub compatibility: Terra's DRS resolver API (``POST /api/v4/drs/resolve``) over the federation."""
