@@ -7,10 +7,8 @@ and tests can both await it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from urllib.parse import urlsplit
 
@@ -31,7 +29,7 @@ from gateway.resolver.service import Resolver
 from gateway.resolver.upstream import UpstreamDist
 from gateway.cache import open_cache
 from gateway.config import Settings
-from gateway.logs import FLUSH_INTERVAL, flush_logs
+from gateway.logs import log_flusher
 from gateway.state import STATE, GatewayState
 from gateway.store import open_store
 from gateway.web.errors import PARSER_LIMITS, error_middleware
@@ -151,19 +149,6 @@ async def create_app(settings: Settings) -> web.Application:
         await to_close.aclose()  # in reverse order of opening
 
     app.on_cleanup.append(close_resources)
-    app.cleanup_ctx.append(_log_flusher)
+    app.cleanup_ctx.append(log_flusher)
     return app
 
-
-async def _log_flusher(_: web.Application) -> AsyncIterator[None]:
-    """Write batched log lines at least every :data:`FLUSH_INTERVAL` seconds, and at shutdown."""
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            flush_logs()
-
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    flush_logs()

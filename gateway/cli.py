@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import asyncio
 import signal
 import sys
@@ -140,6 +141,7 @@ async def _run(settings, ssl_context) -> None:  # type: ignore[no-untyped-def]
                 urls.append(settings.base_url if scheme == "http" and port != 0 else
                             f"{scheme}://{settings.host}:{bound}")
             print(f"gateway listening on {' and '.join(urls)} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+            gc.freeze()  # what start-up built lives as long as the process: keep it out of every GC pass
             await stop.wait()
         finally:
             await runner.cleanup()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.logs import log_flusher
 from gateway.web.errors import PARSER_LIMITS, error_middleware
 from gateway.web.requestid import request_id_middleware
 from refcommons import drs_api, fence_api, indexd_api, mds_api
@@ -39,4 +40,5 @@ def build_app(commons: ReferenceCommons, *, max_body: int = DEFAULT_MAX_BODY) ->
         await commons.close()
 
     app.on_cleanup.append(close_commons)
+    app.cleanup_ctx.append(log_flusher)
     return _add_routes(app, commons)

@@ -169,11 +169,12 @@ async def get_access(request: web.Request) -> web.Response:
            response=DrsObject, query=("expand",), responses={**ERRORS, 202: "the member is not ready"})
 async def get_object(request: web.Request) -> web.Response:
     service = _service(request)
-    query_bool(request.query, "expand")
+    if request.query_string:  # the hot path: most requests carry no query at all
+        query_bool(request.query, "expand")
     if request.method == "POST":
         parse_as(ObjectRequest, await read_json(request, allow_empty=True) or {})
     try:
-        body = await service.object_bytes(request.match_info["object_id"], service.deadline())
+        body = await service.object_bytes(request.match_info["object_id"])
     except ResolutionError as exc:
         raise _error(exc) from None
     return web.Response(body=body, content_type="application/json")

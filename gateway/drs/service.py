@@ -57,17 +57,17 @@ class DrsService:
 
     # -- single objects -------------------------------------------------------------------------------
 
-    async def object_bytes(self, raw: str, deadline: Deadline) -> bytes:
+    async def object_bytes(self, raw: str, deadline: Deadline | None = None) -> bytes:
         """The object's JSON (cached per registry version, so a registry change retires every entry; not
-        cached when ``resolver.cache`` is off)."""
+        cached when ``resolver.cache`` is off). The request's deadline starts now unless given."""
         if not self.resolver.config.cache:
-            resolution = await self._resolve(raw, deadline)
+            resolution = await self._resolve(raw, deadline or self.deadline())
             return _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile), resolution)
         version = (await self.resolver.directory.routes()).version
         key = f"drs:{self.profile}:v{version}:{raw}"
         body = await self.cache.get(key)
         if body is None:
-            resolution = await self._resolve(raw, deadline)
+            resolution = await self._resolve(raw, deadline or self.deadline())
             body = _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile), resolution)
             await self.cache.set(key, body, ttl=self.config.object_ttl)
         return body

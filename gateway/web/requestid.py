@@ -17,7 +17,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.logs import request_id_var
+from gateway.logs import log_access, request_id_var
 
 HEADER = "X-Request-Id"
 _SANE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
@@ -49,22 +49,7 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
         exc.headers[HEADER] = rid
         raise
     finally:
-        if access_log.isEnabledFor(logging.INFO):
-            _log_access(request, status, started)
+        if not access_log.disabled:  # the path is redacted by the formatter, like every other field
+            log_access(access_log, request.method, request.path_qs, status,
+                       round((time.perf_counter() - started) * 1000, 2), request.remote)
         request_id_var.reset(token)
-
-
-def _log_access(request: web.Request, status: int, started: float) -> None:
-    # Built directly rather than through Logger.info: that walks the stack to find the caller on every
-    # request, which was a large share of the hot path (bench/bench_refcommons.py).
-    record = access_log.makeRecord(
-        access_log.name, logging.INFO, __file__, 0, "request", None, None,
-        extra={
-            "method": request.method,
-            "path": request.path_qs,  # redacted by the formatter, like every other field
-            "status": status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            "remote": request.remote,
-        },
-    )
-    access_log.handle(record)

@@ -7,7 +7,7 @@ import logging
 
 import orjson
 
-from gateway.logs import JsonFormatter, configure_logging, redact, request_id_var
+from gateway.logs import JsonFormatter, configure_logging, log_access, redact, request_id_var
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlLXN0dWZm"
 
@@ -52,3 +52,28 @@ async def test_request_lines_carry_request_id_and_never_tokens(gateway):
     assert {a["request_id"] for a in access} >= {"trace-77", "trace-78"}
     assert any(a["status"] == 404 for a in access)
     assert JWT not in stream.getvalue()
+
+
+def test_the_access_fast_path_writes_what_the_formatter_would():
+    fields = {"method": "GET", "path": f"/x?sig=abc&token={JWT}", "status": 200, "duration_ms": 0.5,
+              "remote": "127.0.0.1"}
+    logger = logging.getLogger("gateway.access")
+    lines = {}
+    for name, handler_factory in (("fast", lambda s: None), ("slow", logging.StreamHandler)):
+        stream = io.StringIO()
+        configure_logging("info", stream=stream)
+        if name == "slow":  # a plain handler with the same formatter: the LogRecord path
+            plain = handler_factory(stream)
+            plain.setFormatter(JsonFormatter())
+            logging.getLogger().handlers[:] = [plain]
+        token = request_id_var.set("rid-9")
+        try:
+            log_access(logger, **fields)
+        finally:
+            request_id_var.reset(token)
+            logging.getLogger().handlers.clear()
+        lines[name] = orjson.loads(stream.getvalue())
+    fast, slow = lines["fast"], lines["slow"]
+    assert fast.pop("ts")[-1] == "Z" and slow.pop("ts")[-1] == "Z"
+    assert fast == slow
+    assert fast["request_id"] == "rid-9" and "abc" not in fast["path"] and JWT not in fast["path"]
