@@ -55,15 +55,21 @@ def stop_all(procs: list[subprocess.Popen]) -> None:
 
 
 def load(urls: list[str], seconds: float, concurrency: int, tool: str) -> dict:
+    """Throughput and latency of GETs over ``urls``; an error if any answer was not 2xx (a benchmark of
+    error responses would measure the wrong thing)."""
     if tool == "wrk":
         import wrk
 
-        return wrk.run(urls, concurrency, seconds)
-    out = subprocess.run(
-        [PY, str(HERE / "load.py"), *urls, "--seconds", str(seconds), "--concurrency", str(concurrency)],
-        check=True, capture_output=True, text=True,
-    )
-    return json.loads(out.stdout)
+        result = wrk.run(urls, concurrency, seconds)
+    else:
+        out = subprocess.run(
+            [PY, str(HERE / "load.py"), *urls, "--seconds", str(seconds), "--concurrency", str(concurrency)],
+            check=True, capture_output=True, text=True,
+        )
+        result = json.loads(out.stdout)
+    if result.get("errors"):
+        raise SystemExit(f"load: {result['errors']} of {result.get('requests', '?')} requests to {urls[0]} failed")
+    return result
 
 
 def main() -> None:

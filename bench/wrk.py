@@ -28,7 +28,7 @@ def _ms(text: str) -> float:
 
 def run(urls: list[str], concurrency: int, seconds: float, threads: int = 1) -> dict:
     base = urlsplit(urls[0])
-    paths = [urlsplit(u).path for u in urls]
+    paths = [(lambda p: p.path + (f"?{p.query}" if p.query else ""))(urlsplit(u)) for u in urls]
     script = (
         f"local paths = {json.dumps(paths).replace('[', '{').replace(']', '}')}\n"
         "local i = 0\n"
