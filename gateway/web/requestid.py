@@ -50,6 +50,6 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
         raise
     finally:
         if not access_log.disabled:  # the path is redacted by the formatter, like every other field
-            log_access(access_log, request.method, request.path_qs, status,
+            log_access(access_log, request.method, request.raw_path, status,
                        round((time.perf_counter() - started) * 1000, 2), request.remote)
         request_id_var.reset(token)
