@@ -90,3 +90,15 @@ def test_docs_list_every_key_with_its_default():
     table = text[text.index("\n", begin) + 1 : text.index("<!-- END KEYS -->")]
     assert table == config_reference_table()
     assert len(iter_keys(Settings)) >= 20
+
+
+def test_the_drs_profile_comes_from_GATEWAY_DRS_PROFILE(monkeypatch):
+    from gateway.config import Settings
+
+    monkeypatch.setenv("GATEWAY_DRS_PROFILE", "1.2")
+    monkeypatch.setenv("GATEWAY_DRS__DEADLINE", "12.5")
+    settings = Settings()
+    assert settings.drs_profile == "1.2" and settings.drs.deadline == 12.5
+    monkeypatch.setenv("GATEWAY_DRS_PROFILE", "1.3")
+    with pytest.raises(ValueError):
+        Settings()
