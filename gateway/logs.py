@@ -243,6 +243,9 @@ def configure_logging(level: str = "info", *, fmt: str = "json", access: bool = 
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging.logAsyncioTasks = False
+    # httpx logs every upstream call at info ("HTTP Request: GET …"): noise, and a cost on every call;
+    # the adapters log what matters (retries, failures) themselves
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # aiohttp's own access logger is replaced by ours (gateway.web.requestid)
     logging.getLogger("aiohttp.access").disabled = True
     logging.getLogger("gateway.access").disabled = not access

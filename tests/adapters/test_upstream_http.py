@@ -215,3 +215,27 @@ async def test_a_reset_connection_is_unavailable_and_not_retried(config):
             await call(client(server.url, config), 5.0)
     assert "connection failed" in err.value.message and "reset" in err.value.message.lower()
     assert server.count() == 1
+
+
+async def test_member_cookies_are_never_sent_back(config):
+    """A member's Set-Cookie (say, a session for the caller of one request) must not ride along on the next
+    request, which may be another caller's."""
+    from aiohttp import web
+
+    seen: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Cookie"))
+        response = web.json_response({"ok": True})
+        response.set_cookie("session", "caller-a-secret", path="/")
+        return response
+
+    async with serve(faults.recording_app([web.get("/{tail:.*}", handler)])) as server:
+        http = client(server.url, config)
+        try:
+            for _ in range(3):
+                response = await http.request("GET", "/thing", Deadline.after(5), idempotent=True)
+                assert response.status == 200
+        finally:
+            await http.close()
+    assert seen == [None, None, None]
