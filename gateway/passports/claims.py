@@ -222,8 +222,24 @@ def check_same_person(passports: Sequence[Passport],
 # --- §D passports ------------------------------------------------------------------------------------------------
 
 
+class _Signed:
+    """What Passports and Visas share: who they speak for, and the hash of the exact token."""
+
+    iss: str
+    sub: str
+    jws: ParsedJws
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        return (self.iss, self.sub)
+
+    @property
+    def sha256(self) -> str:
+        return self.jws.raw_sha256
+
+
 @dataclass(frozen=True, eq=False)
-class Passport:
+class Passport(_Signed):
     """A Passport whose claims passed rules 18–21. Its signature is NOT yet verified: see ``jws``."""
 
     iss: str
@@ -235,14 +251,6 @@ class Passport:
     jti: str | None
     visas: tuple[object, ...]  # the raw ga4gh_passport_v1 array; see split_visas
     jws: ParsedJws
-
-    @property
-    def identity(self) -> tuple[str, str]:
-        return (self.iss, self.sub)
-
-    @property
-    def sha256(self) -> str:
-        return self.jws.raw_sha256
 
 
 def parse_passport(token: object, rules: PassportRules = PassportRules()) -> ParsedJws:
@@ -318,7 +326,7 @@ class VisaStatus(Enum):
 
 
 @dataclass(frozen=True, eq=False)
-class Visa:
+class Visa(_Signed):
     """A Visa whose claims passed rules 17, 22–31. Signature and issuer trust are NOT yet checked."""
 
     iss: str
@@ -338,14 +346,6 @@ class Visa:
     expires: int  # min(exp, asserted + max_authz_ttl)
     object: Mapping[str, Any]  # the whole ga4gh_visa_v1 object (custom string claims, for conditions)
     jws: ParsedJws  # payload holds e.g. RAS `ras_dbgap_permissions` and `txn`
-
-    @property
-    def identity(self) -> tuple[str, str]:
-        return (self.iss, self.sub)
-
-    @property
-    def sha256(self) -> str:
-        return self.jws.raw_sha256
 
 
 @dataclass(frozen=True, eq=False)
