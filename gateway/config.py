@@ -17,6 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway.passports.settings import PassportsConfig
+
 CONFIG_ENV = "GATEWAY_CONFIG"
 
 
@@ -199,6 +201,9 @@ class Settings(BaseSettings):
     )
     drs: DrsConfig = Field(default_factory=DrsConfig, description="The federated GA4GH DRS API.")
     tls: TlsConfig = Field(default_factory=TlsConfig, description="Optional HTTPS listener.")
+    passports: PassportsConfig = Field(
+        default_factory=PassportsConfig, description="GA4GH Passports (off by default)."
+    )
 
     @property
     def base_url(self) -> str:

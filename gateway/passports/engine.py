@@ -1,0 +1,370 @@
+"""The Passport engine: from raw Passports to grants and access decisions (rulebook §3 A–I, §5).
+
+:meth:`PassportEngine.evaluate` runs, in this order:
+
+1. the request envelope (rules 1–3);
+2. per Passport: compact-JWS parsing (pure), **broker trust before any key lookup** (an untrusted ``iss`` is a 401
+   with zero requests), the broker's ``typ`` rule, the claims (rules 18–21), its key from the :class:`KeyStore`
+   and the signature. Any failure rejects the request (rule 4): :class:`PassportRejected` with status 401, or 503
+   when a trusted broker's keys are unreachable;
+3. per Passport, its Visas: split and dedup (rules 22, 31), claims (rules 17, 22–30), a registered type (rule 28),
+   **Visa-issuer trust and source trust before any key lookup** (rules 13, 14: ignored, zero requests), key,
+   signature. A bad Visa is ignored, never fatal; a trusted Visa issuer whose keys are unreachable is a 503 (fail
+   closed, retryable);
+4. one person across Passports (rule 5; LinkedIdentities may join identities), strict subject binding for brokers
+   configured with it (rule 40), conditions (rules 32–37; a Visa whose conditions are not met is ignored), and the
+   grants of :func:`gateway.passports.grants.collect_grants` with their per-grant expiry (rule 41).
+
+The :class:`Evaluation` carries the grants, ``valid_until`` (rule 41: the earliest expiry of every Passport and grant
+used), per-Visa report entries (hashes, rules and reasons; never token contents) and the audit records of rule 46.
+:meth:`PassportEngine.decide` turns an evaluation (or a cached one, see :mod:`gateway.passports.decisions`) into an
+all-of :class:`~gateway.passports.resources.Decision` for one object.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.cache.base import Cache
+from gateway.passports import jws, resources
+from gateway.passports.claims import (
+    MAX_PASSPORTS, ClaimError, Passport, PassportError, PassportRules, Visa, VisaResult, VisaRules, VisaStatus,
+    AuditRecord, audit_record, check_envelope, check_same_person, read_visa, split_visas, validate_passport_claims,
+)
+from gateway.passports.conditions import VisaFacts, conditions_met
+from gateway.passports.decisions import CachedDecision, CachedFailure, DecisionCache
+from gateway.passports.grants import RAS_V11, Grant, GrantConfig, collect_grants
+from gateway.passports.keys import KeyLookupError, KeysUnavailable, KeyStore
+from gateway.passports.linked import LINKED_IDENTITIES, IdentityGraph, build_graph
+from gateway.passports.resources import Decision, MemberResourceMap
+from gateway.passports.trust import BrokerTrust, TrustConfig, build_trust, trust_hash
+
+log = logging.getLogger("gateway.passports.engine")
+
+STANDARD_VISA_TYPES = frozenset({
+    "AffiliationAndRole", "AcceptedTermsAndPolicies", "ResearcherStatus", "ControlledAccessGrants",
+    LINKED_IDENTITIES,
+})
+REGISTERED_CUSTOM_TYPES = frozenset({RAS_V11})
+"""Rule 28: custom Visa types are ignored unless a handler exists for that exact type string."""
+_STANDARD_OBJECT_CLAIMS = frozenset({"type", "value", "source", "by", "asserted", "conditions"})
+
+ACCEPTED = "accepted"
+IGNORED = "ignored"
+
+
+class PassportRejected(Exception):
+    """The request's Passports are rejected: ``status`` is 400, 401, 413 or 503 (rule 45); ``rule`` the rulebook
+    number (``None`` when unknown). The message never echoes token contents."""
+
+    def __init__(self, status: int, rule: int | None, reason: str, *, cached: bool = False) -> None:
+        super().__init__(f"rule {rule}: {reason}" if rule is not None else reason)
+        self.status = status
+        self.rule = rule
+        self.reason = reason
+        self.cached = cached
+
+
+@dataclass(frozen=True)
+class VisaReport:
+    """One distinct element of a Passport's ``ga4gh_passport_v1``: accepted, or ignored and why. ``iss``,
+    ``type`` and ``jti`` are filled only for Visas whose signature verified."""
+
+    passport: int
+    sha256: str | None
+    status: str
+    rule: int | None = None
+    reason: str | None = None
+    iss: str | None = None
+    type: str | None = None
+    jti: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The outcome of validating one request's Passports. ``visas`` and ``audit`` are empty for an evaluation
+    served from the decision cache (``cached``)."""
+
+    grants: tuple[Grant, ...]
+    valid_until: int
+    """Rule 41: the earliest expiry of every Passport and every grant (with what its conditions and links used)."""
+    passports_expire: int
+    """The earliest ``exp`` of the Passports."""
+    visas: tuple[VisaReport, ...] = ()
+    audit: tuple[AuditRecord, ...] = field(default=(), repr=False)
+    cached: bool = False
+
+    @property
+    def accepted(self) -> tuple[VisaReport, ...]:
+        return tuple(v for v in self.visas if v.status == ACCEPTED)
+
+    @property
+    def ignored(self) -> tuple[VisaReport, ...]:
+        return tuple(v for v in self.visas if v.status == IGNORED)
+
+
+def visa_facts(visa: Visa) -> VisaFacts:
+    """The claims layer's :class:`Visa` as the :class:`VisaFacts` conditions and grants work on."""
+    extra = tuple((k, v) for k, v in visa.object.items()
+                  if k not in _STANDARD_OBJECT_CLAIMS and isinstance(k, str) and isinstance(v, str))
+    return VisaFacts(
+        iss=visa.iss, sub=visa.sub, type=visa.type, value=visa.value, source=visa.source, by=visa.by,
+        asserted=visa.asserted, expires=visa.expires, conditions=list(visa.conditions) or None, extra=extra,
+        ras_dbgap_permissions=visa.jws.payload.get("ras_dbgap_permissions"),
+    )
+
+
+@dataclass
+class _Checked:
+    """One verified Passport and what became of its Visas."""
+
+    index: int
+    passport: Passport
+    broker: BrokerTrust
+    results: list[VisaResult]
+    accepted: list[tuple[Visa, VisaFacts]]
+
+
+class PassportEngine:
+    """Validates Passports against one trust configuration; optionally caches evaluations."""
+
+    def __init__(
+        self,
+        trust: TrustConfig,
+        keys: KeyStore,
+        grants: GrantConfig,
+        *,
+        max_passports: int = MAX_PASSPORTS,
+        visa_rules: VisaRules | None = None,
+        decisions: DecisionCache | None = None,
+        own_keys: bool = False,
+    ) -> None:
+        if keys.trust is not trust and trust_hash(keys.trust) != trust_hash(trust):
+            raise ValueError("the key store was built for another trust configuration")
+        self.trust = trust
+        self.keys = keys
+        self.grants = grants
+        self.max_passports = max_passports
+        self.visa_rules = visa_rules or VisaRules(leeway=trust.leeway, max_authz_ttl=trust.max_authz_ttl)
+        self.decisions = decisions
+        self._own_keys = own_keys
+        self._broker_rules: dict[str, PassportRules] = {
+            iss: PassportRules(audiences=trust.audiences, require_aud=trust.require_audience,
+                               legacy_typ=broker.legacy_typ, leeway=trust.leeway, algorithms=broker.algorithms)
+            for iss, broker in trust.brokers.items()
+        }
+
+    @property
+    def trust_hash(self) -> str:
+        return trust_hash(self.trust)
+
+    async def aclose(self) -> None:
+        if self._own_keys:
+            await self.keys.aclose()
+
+    # --- the access decision -------------------------------------------------------------------------------------
+
+    async def decide(self, object_authz: Sequence[str], member_map: MemberResourceMap, passports: Any, now: int,
+                     *, has_authorization: bool = False) -> Decision:
+        """All-of access decision for one object; :class:`PassportRejected` for a rejected request."""
+        evaluation = await self.evaluate(passports, now, has_authorization=has_authorization)
+        return self.decide_with(evaluation, object_authz, member_map, now)
+
+    @staticmethod
+    def decide_with(evaluation: Evaluation, object_authz: Sequence[str], member_map: MemberResourceMap,
+                    now: int) -> Decision:
+        """The decision for one object from an evaluation already made (bulk requests: evaluate once). Grants
+        that expired since the evaluation are not counted, and an expired Passport set denies."""
+        return resources.decide(object_authz, member_map, evaluation.grants, now,
+                                passport_expires=evaluation.passports_expire)
+
+    # --- evaluation ----------------------------------------------------------------------------------------------
+
+    async def evaluate(self, passports: Any, now: int, *, has_authorization: bool = False,
+                       use_cache: bool = True) -> Evaluation:
+        """Validate the request's Passports (see the module doc). With ``use_cache`` and a decision cache, a cached
+        evaluation (or rejection) of the same Passports under the same trust configuration is served instead."""
+        try:
+            tokens = check_envelope(passports, has_authorization=has_authorization,
+                                    max_passports=self.max_passports)
+        except ClaimError as exc:
+            raise PassportRejected(exc.status, exc.rule, exc.reason) from None
+        cache = self.decisions if use_cache else None
+        if cache is not None:
+            hit = await cache.get(tokens, now)
+            if isinstance(hit, CachedFailure):
+                raise PassportRejected(hit.status, hit.rule, "the passports were rejected recently", cached=True)
+            if isinstance(hit, CachedDecision):
+                return Evaluation(hit.grants, hit.valid_until, hit.passports_expire, cached=True)
+        try:
+            evaluation = await self._evaluate(tokens, now)
+        except PassportRejected as exc:
+            if cache is not None:
+                await cache.put_failure(tokens, CachedFailure(exc.status, exc.rule), now)
+            raise
+        if cache is not None:
+            await cache.put(tokens, CachedDecision(evaluation.grants, evaluation.valid_until,
+                                                   evaluation.passports_expire), now)
+        return evaluation
+
+    async def _evaluate(self, tokens: list[str], now: int) -> Evaluation:
+        checked = [await self._passport(i, token, now) for i, token in enumerate(tokens)]
+        for item in checked:
+            await self._visas(item, now)
+
+        # rule 5: one person, possibly joined by trusted LinkedIdentities Visas of any of the Passports
+        all_links = [f for item in checked for _, f in item.accepted if f.type == LINKED_IDENTITIES]
+        graph = build_graph(all_links, now)
+        try:
+            check_same_person([c.passport for c in checked], lambda a, b: graph.connected([a, b]))
+        except ClaimError as exc:
+            raise PassportRejected(exc.status, exc.rule, exc.reason) from None
+
+        grants: list[Grant] = []
+        reports: list[VisaReport] = []
+        audits: list[AuditRecord] = []
+        for item in checked:
+            grants.extend(self._grants(item, now))
+            audits.append(audit_record(item.passport, item.results))
+            reports.extend(_report(item.index, r) for r in item.results)
+        passports_expire = min(c.passport.exp for c in checked)
+        valid_until = min([passports_expire, *(g.expires for g in grants)])
+        self._log(audits)
+        return Evaluation(tuple(grants), valid_until, passports_expire, tuple(reports), tuple(audits))
+
+    async def _passport(self, index: int, token: str, now: int) -> _Checked:
+        """One Passport, fully checked; :class:`PassportRejected` otherwise."""
+        try:
+            parsed = jws.parse_compact(token, max_bytes=jws.MAX_PASSPORT_BYTES, algorithms=jws.SUPPORTED_ALGORITHMS)
+        except jws.JwsError as exc:
+            raise PassportRejected(401, exc.rule, exc.reason) from None
+        broker = self.trust.broker(parsed.payload.get("iss"))
+        if broker is None:  # rule 13: before any key lookup, no request at all
+            raise PassportRejected(401, 13, "the passport issuer is not a trusted broker")
+        rules = self._broker_rules[broker.issuer]
+        try:
+            jws.check_typ(parsed.header, jws.TokenKind.PASSPORT, legacy=rules.legacy_typ)
+            passport = validate_passport_claims(parsed, now, rules)
+        except jws.JwsError as exc:
+            raise PassportRejected(401, exc.rule, exc.reason) from None
+        except PassportError as exc:
+            raise PassportRejected(401, exc.rule, exc.reason) from None
+        try:
+            key = await self.keys.broker_key(passport.iss, parsed.header.get("kid"), parsed.header.get("alg"))
+            jws.verify(parsed, key)
+        except KeyLookupError as exc:
+            raise PassportRejected(exc.status, exc.rule, exc.message) from None
+        except jws.JwsError as exc:
+            raise PassportRejected(401, exc.rule, exc.reason) from None
+        return _Checked(index, passport, broker, [], [])
+
+    async def _visas(self, item: _Checked, now: int) -> None:
+        """Read, trust-check and verify the Passport's Visas into ``item.results`` / ``item.accepted``."""
+        unique, item.results = split_visas(item.passport, self.visa_rules)
+        for token in unique:
+            result = read_visa(token, now, self.visa_rules)
+            if result.visa is None:
+                item.results.append(result)
+                continue
+            checked = await self._visa(result, now)
+            item.results.append(checked)
+            if checked.valid:
+                item.accepted.append((result.visa, visa_facts(result.visa)))
+
+    async def _visa(self, result: VisaResult, now: int) -> VisaResult:
+        visa = result.visa
+        assert visa is not None
+        if visa.type not in STANDARD_VISA_TYPES and visa.type not in REGISTERED_CUSTOM_TYPES:
+            return VisaResult.ignored(result.sha256, 28, "visa type has no handler")
+        if self.trust.visa_issuer(visa.iss) is None:  # rule 13: before any key lookup, no request at all
+            return VisaResult.ignored(result.sha256, 13, "visa issuer is not trusted")
+        if not self.trust.visa_source_trusted(visa.iss, visa.type, visa.source):
+            return VisaResult.ignored(result.sha256, 14, "visa source is not trusted for this type")
+        header = visa.jws.header
+        try:
+            key = await self.keys.visa_key(visa.iss, header.get("kid"), header.get("alg"), visa.jku)
+            jws.verify(visa.jws, key)
+        except KeysUnavailable as exc:  # fail closed, retryable: never silently drop a trusted issuer's Visa
+            raise PassportRejected(exc.status, exc.rule, exc.message) from None
+        except KeyLookupError as exc:
+            return VisaResult.ignored(result.sha256, exc.rule, exc.message)
+        except jws.JwsError as exc:
+            return VisaResult.ignored(result.sha256, exc.rule, exc.reason)
+        return result
+
+    def _grants(self, item: _Checked, now: int) -> list[Grant]:
+        """Strict subject binding, conditions, then the grants of one Passport's accepted Visas. Visas dropped
+        here are turned into ignored results (for the report and the audit record)."""
+        facts = [f for _, f in item.accepted]
+        graph = build_graph([f for f in facts if f.type == LINKED_IDENTITIES], now)
+        dropped: dict[int, VisaResult] = {}
+        if item.broker.strict_subject:
+            bound = _bound_roots(item.passport, facts, graph)
+            for i, f in enumerate(facts):
+                if graph.root(f.identity) not in bound:
+                    dropped[i] = VisaResult.ignored(item.accepted[i][0].sha256, 40,
+                                                    "visa subject is not the passport's and not linked to it")
+            graph = build_graph([f for i, f in enumerate(facts) if i not in dropped and f.type == LINKED_IDENTITIES],
+                                now)
+        kept = [f for i, f in enumerate(facts) if i not in dropped]
+        for i, f in enumerate(facts):
+            if i in dropped:
+                continue
+            if f.expires <= now:
+                dropped[i] = VisaResult.ignored(item.accepted[i][0].sha256, 41, "visa assertion has expired")
+            elif f.has_conditions and conditions_met(f, kept, now, graph) is None:
+                dropped[i] = VisaResult.ignored(item.accepted[i][0].sha256, 34,
+                                                "visa conditions are malformed or not met")
+        if dropped:
+            by_sha = {item.accepted[i][0].sha256: r for i, r in dropped.items()}
+            item.results = [by_sha.get(r.sha256, r) if r.valid else r for r in item.results]
+        usable = [f for i, f in enumerate(facts) if i not in dropped]
+        return list(collect_grants(usable, self.grants, now))
+
+    @staticmethod
+    def _log(audits: list[AuditRecord]) -> None:
+        for record in audits:
+            log.info("passport evaluated", extra={
+                "passport_jti": record.passport_jti, "passport_iss": record.passport_identity[0],
+                "passport_sub": record.passport_identity[1], "passport_sha256": record.passport_sha256,
+                "visas": list(record.visas),
+            })
+
+
+def _bound_roots(passport: Passport, facts: list[VisaFacts], graph: IdentityGraph) -> set[tuple[str, str]]:
+    """Rule 40: the identity components a Visa must belong to under strict subject binding: the Passport's own
+    identity, and every Visa identity with the Passport's ``sub``; LinkedIdentities extend them (§G)."""
+    roots = {graph.root(passport.identity)}
+    roots.update(graph.root(f.identity) for f in facts if f.sub == passport.sub)
+    return roots
+
+
+def _report(index: int, result: VisaResult) -> VisaReport:
+    if result.status is VisaStatus.VALID and result.visa is not None:
+        v = result.visa
+        return VisaReport(index, result.sha256, ACCEPTED, iss=v.iss, type=v.type, jti=v.jti)
+    return VisaReport(index, result.sha256, IGNORED, rule=result.rule, reason=result.reason)
+
+
+def build_engine(settings: Any, cache: Cache | None = None) -> PassportEngine:
+    """The engine for a ``passports`` config section (:class:`gateway.passports.settings.PassportsConfig`), with a
+    decision cache in ``cache`` when one is given and ``decision_cache.enabled``. Raises
+    :class:`~gateway.passports.trust.TrustConfigError` (a ``ValueError``) for an unusable trust configuration, so
+    the app refuses to start. Call :meth:`PassportEngine.aclose` on shutdown."""
+    if not settings.enabled:
+        raise ValueError("passports are not enabled")
+    trust = build_trust(settings)
+    grants = settings.grants.to_config()
+    keys = KeyStore(trust, settings.keys)
+    decisions = None
+    if cache is not None and settings.decision_cache.enabled:
+        decisions = DecisionCache(cache, trust_hash=trust_hash(trust), key_prefix=settings.decision_cache.key_prefix,
+                                  negative_ttl=settings.decision_cache.negative_ttl)
+    return PassportEngine(trust, keys, grants, max_passports=settings.max_passports, decisions=decisions,
+                          own_keys=True)
