@@ -8,6 +8,7 @@
 ``gateway registry …``            list, join, approve, suspend, remove member commons
 ``gateway resolve ID…``           which member commons holds each id
 ``gateway tls self-signed``       write a self-signed certificate and key for 127.0.0.1 / localhost
+``gateway passport keys|serve-jwks|mint``  development Passport broker: JWKS, discovery, Passports (NOT FOR PRODUCTION)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import orjson
 
 from refcommons import cli as refcommons_cli
+from gateway.passports import cli as passport_cli
 from gateway.resolver import cli as resolver_cli
 from registry import cli as registry_cli
 
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     refcommons_cli.add_commands(commands)
     registry_cli.add_commands(commands)
     resolver_cli.add_commands(commands)
+    passport_cli.add_commands(commands)
     return parser
 
 
