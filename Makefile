@@ -20,6 +20,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench_refcommons.py
 	$(BIN)/python bench/bench_resolver.py
 	$(BIN)/python bench/bench_drs.py
+	$(BIN)/python bench/bench_passports.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
