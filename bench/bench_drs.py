@@ -27,38 +27,16 @@ import urllib.parse
 from pathlib import Path
 
 import httpx
-import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_refcommons import fetch, free_port, load, stop_all, wait_until_up  # noqa: E402
+from bench_resolver import gateway_config, start  # noqa: E402
 import wrk  # noqa: E402
 
 PY = sys.executable
 MEMBERS = 3
 DRS = "/ga4gh/drs/v1"
-
-
-def start(args: list[str], log: Path | None = None) -> subprocess.Popen:
-    err = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
-    return subprocess.Popen([PY, "-m", "gateway", *args], stdout=subprocess.DEVNULL, stderr=err)
-
-
-def gateway_config(tmp: Path, members: list[tuple[str, str]], name: str, cached: bool) -> Path:
-    cfg = {
-        "store": {"url": f"sqlite:///{tmp / (name + '.sqlite3')}"},
-        "refcommons": {"enabled": False},
-        "health": {"interval": 3600},
-        "registry": {"members": [
-            {"id": f"m{i}", "name": f"Member {i}", "base_url": url, "kind": "gen3", "prefixes": [prefix]}
-            for i, (prefix, url) in enumerate(members)
-        ]},
-    }
-    if not cached:
-        cfg["resolver"] = {"cache": False}
-    path = tmp / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
 
 
 def upstream_calls(logs: list[Path]) -> int:

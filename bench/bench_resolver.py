@@ -38,8 +38,10 @@ PY = sys.executable
 MEMBERS = 5
 
 
-def start(args: list[str], **kw) -> subprocess.Popen:
-    return subprocess.Popen([PY, "-m", "gateway", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+def start(args: list[str], log: Path | None = None) -> subprocess.Popen:
+    """``python -m gateway ARGS`` in the background; stderr (the JSON logs) to ``log`` or discarded."""
+    err = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+    return subprocess.Popen([PY, "-m", "gateway", *args], stdout=subprocess.DEVNULL, stderr=err)
 
 
 def gateway_config(tmp: Path, members: list[tuple[str, str]], name: str, cached: bool) -> Path:

@@ -10,6 +10,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -76,3 +77,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         )
         sys.stderr.flush()
         os._exit(int(pytest.ExitCode.TESTS_FAILED))
+
+
+@pytest.fixture(scope="session")
+def shim_dir(tmp_path_factory) -> Path:
+    """The drs-compliance-suite's missing ``supported_drs_versions`` module (see tests/drs_compliance.py)."""
+    import drs_compliance
+
+    return drs_compliance.make_shim(tmp_path_factory.mktemp("dcs-shim"))
+
+
+@pytest.fixture(scope="session")
+def suite_bin(shim_dir: Path) -> Path:
+    """The suite's console script (venv built on first use; see tests/drs_compliance.py)."""
+    import drs_compliance
+
+    return drs_compliance.suite_script(shim_dir)

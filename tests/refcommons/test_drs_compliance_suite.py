@@ -40,15 +40,6 @@ PREFIX = "dg.TST1"
 # --------------------------------------------------------------------------------------------- venv
 
 
-@pytest.fixture(scope="session")
-def shim_dir(tmp_path_factory) -> Path:
-    return drs_compliance.make_shim(tmp_path_factory.mktemp("dcs-shim"))
-
-
-@pytest.fixture(scope="session")
-def suite_bin(shim_dir: Path) -> Path:
-    """The suite's console script (venv built on first use; see tests/drs_compliance.py)."""
-    return drs_compliance.suite_script(shim_dir)
 
 
 # ------------------------------------------------------------------------------------------ commons

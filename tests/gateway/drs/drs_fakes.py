@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,7 +23,7 @@ from aiohttp.typedefs import Handler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "adapters"))  # faults.py (not on the path by itself)
 
-from faults import HITS, STATE, Server, free_port, recording_app  # noqa: E402
+from faults import HITS, STATE, Server, free_port, recording_app, serve  # noqa: E402,F401  (serve: re-exported)
 from refcommons.app import build_app  # noqa: E402
 from refcommons.commons import ReferenceCommons  # noqa: E402
 from refcommons.settings import CommonsSettings  # noqa: E402
@@ -39,20 +38,6 @@ normal answer; ``202``: 202 with ``Retry-After: 7``; ``hang``: never answers."""
 
 
 # --- serving ------------------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[Server]:
-    """``app`` on a free loopback port; hung handlers are cancelled when their client goes away and are not
-    waited for at shutdown."""
-    port = free_port()
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1, handler_cancellation=True)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield Server(f"http://127.0.0.1:{port}", app, app[HITS])
-    finally:
-        await runner.cleanup()
 
 
 async def start_recorded_commons(prefix: str, seed: int, subjects: int = 10, **settings: Any) -> servers.Server:

@@ -16,20 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import drs_compliance
-import pytest
 from servers import Server, start_commons, start_gateway
 
 ADMIN = "admin@refcommons.example"
 
 
-@pytest.fixture(scope="session")
-def shim_dir(tmp_path_factory) -> Path:
-    return drs_compliance.make_shim(tmp_path_factory.mktemp("dcs-shim"))
-
-
-@pytest.fixture(scope="session")
-def suite_bin(shim_dir: Path) -> Path:
-    return drs_compliance.suite_script(shim_dir)
 
 
 @dataclass
