@@ -54,11 +54,16 @@ class Directory:
     _health_at: float = field(default=float("-inf"), init=False)
     _adapters: dict[str, tuple[Member, MemberAdapter]] = field(default_factory=dict, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _health_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _closing: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
     async def routes(self, *, fresh: bool = False) -> Routes:
-        """The current snapshot (reloaded when the registry version moved; ``fresh`` checks right now)."""
+        """The current snapshot (reloaded when the registry version moved; ``fresh`` checks right now). While one
+        caller rechecks, the others keep using the snapshot they have rather than queue behind the store read
+        (under load that queue was the p99 tail, once a second)."""
         if fresh or time.monotonic() - self._checked_at >= self.recheck:
+            if not fresh and self._lock.locked() and self._routes.version >= 0:
+                return self._routes
             async with self._lock:
                 if fresh or time.monotonic() - self._checked_at >= self.recheck:
                     version = await self.repository.version()
@@ -71,9 +76,10 @@ class Directory:
         """Ids of active members known to be unhealthy (the shared health state, re-read at most every
         ``recheck`` seconds: probes run every ``health.interval``, so fresher reads would add nothing)."""
         routes = await self.routes()
-        if time.monotonic() - self._health_at >= self.recheck:
-            self._unhealthy = frozenset(await self.health.unhealthy(routes.members))
-            self._health_at = time.monotonic()
+        if time.monotonic() - self._health_at >= self.recheck and not self._health_lock.locked():
+            async with self._health_lock:  # one reader at a time; the others use the set they have
+                self._unhealthy = frozenset(await self.health.unhealthy(routes.members))
+                self._health_at = time.monotonic()
         return self._unhealthy
 
     async def is_healthy(self, member_id: str) -> bool:
