@@ -5,23 +5,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
-from adapters.base import AccessURL, UpstreamError
+from adapters.base import AccessURL, Deadline, UpstreamError
 
 Pair = tuple[str, str]
 
 
 async def access_each(
-    access_url: Callable[[str, str], Awaitable[AccessURL]], pairs: Sequence[Pair], limit: int
+    access_url: Callable[..., Awaitable[AccessURL]], pairs: Sequence[Pair], limit: int, deadline: Deadline,
+    **options: Any,
 ) -> dict[Pair, AccessURL | UpstreamError]:
-    """``access_url(object_id, access_id)`` for every distinct pair, at most ``limit`` at once."""
+    """``access_url(object_id, access_id, deadline, **options)`` (an adapter's own method) for every distinct
+    pair, at most ``limit`` at once."""
     gate = asyncio.Semaphore(limit)
     out: dict[Pair, AccessURL | UpstreamError] = {}
 
     async def one(pair: Pair) -> None:
         async with gate:
             try:
-                out[pair] = await access_url(*pair)
+                out[pair] = await access_url(*pair, deadline, **options)
             except UpstreamError as exc:
                 out[pair] = exc
 

@@ -153,13 +153,11 @@ class DrsAdapter(RemoteMember):
     ) -> dict[tuple[str, str], AccessURL | UpstreamError]:
         """Bulk ``POST /objects/access`` in chunks of the advertised length when the member has bulk;
         pairs a bulk answer leaves out (or a member without bulk) are asked one by one."""
-        async def one(object_id: str, access_id: str) -> AccessURL:
-            return await self.access_url(object_id, access_id, deadline, authorization=authorization)
-
         asked = list(dict.fromkeys(pairs))
         limit = await self.bulk_limit(deadline) if asked else 0
         if limit <= 0:
-            return await access_each(one, asked, self.config.bulk_concurrency)
+            return await access_each(self.access_url, asked, self.config.bulk_concurrency, deadline,
+                                     authorization=authorization)
         auth = authorization if authorization is not None else await self.credentials.authorization(deadline)
         chunks = [asked[i:i + limit] for i in range(0, len(asked), limit)]
         parts = await gather_bounded(
@@ -168,7 +166,8 @@ class DrsAdapter(RemoteMember):
         out = {pair: answer for part in parts for pair, answer in part.items()}
         rest = [pair for pair in asked if pair not in out]
         if rest:
-            out.update(await access_each(one, rest, self.config.bulk_concurrency))
+            out.update(await access_each(self.access_url, rest, self.config.bulk_concurrency, deadline,
+                                         authorization=authorization))
         return out
 
     async def _bulk_access(

@@ -117,10 +117,8 @@ class Gen3Adapter(RemoteMember):
         expires_in: int | None = None,
     ) -> dict[tuple[str, str], AccessURL | UpstreamError]:
         """fence signs one URL per call: the pairs go out :attr:`UpstreamConfig.bulk_concurrency` at a time."""
-        async def one(object_id: str, access_id: str) -> AccessURL:
-            return await self.access_url(object_id, access_id, deadline, authorization=authorization,
-                                         expires_in=expires_in)
-        return await access_each(one, pairs, self.config.bulk_concurrency)
+        return await access_each(self.access_url, pairs, self.config.bulk_concurrency, deadline,
+                                 authorization=authorization, expires_in=expires_in)
 
     async def probe(self, timeout: float) -> Probe:
         start = time.perf_counter()

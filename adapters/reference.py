@@ -81,10 +81,8 @@ class ReferenceAdapter:
         self, pairs: Sequence[tuple[str, str]], deadline: Deadline, *, authorization: str | None = None,
         expires_in: int | None = None,
     ) -> dict[tuple[str, str], AccessURL | UpstreamError]:
-        async def one(object_id: str, access_id: str) -> AccessURL:
-            return await self.access_url(object_id, access_id, deadline, authorization=authorization,
-                                         expires_in=expires_in)
-        return await access_each(one, pairs, ACCESS_CONCURRENCY)
+        return await access_each(self.access_url, pairs, ACCESS_CONCURRENCY, deadline,
+                                 authorization=authorization, expires_in=expires_in)
 
     async def probe(self, timeout: float) -> Probe:
         info = dump(service_info(self.commons.settings, self.commons.index.stats()))
