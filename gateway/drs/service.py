@@ -20,6 +20,7 @@ from gateway.config import DrsConfig
 from gateway.drs.federate import InvalidRecord, access_ids, drs_object, drs_object_bytes, embedded_access
 from gateway.drs.models import Authorizations, AuthorizationType
 from gateway.drs.passthrough import ISSUING_KINDS, forwarded_authorization, issuer_of
+from gateway.resolver.fanout import run_until
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.service import Resolution, ResolutionError, Resolver
 from registry.model import Member
@@ -81,7 +82,7 @@ class DrsService:
             raise ResolutionError(404, f"DRS object {raw} has no access method {access_id!r}")
         embedded = embedded_access(resolution.record, access_id)
         if embedded is not None:
-            return AccessURL(embedded["url"], tuple(h for h in embedded.get("headers") or [] if isinstance(h, str)))
+            return embedded
         member = resolution.member
         adapter = self.resolver.directory.adapter(member)
         try:
@@ -157,8 +158,7 @@ class DrsService:
                 assert isinstance(outcome, Resolution)
                 embedded = embedded_access(outcome.record, access_id)
                 if embedded is not None:
-                    headers = tuple(h for h in embedded.get("headers") or [] if isinstance(h, str))
-                    answers[n] = AccessURL(embedded["url"], headers)
+                    answers[n] = embedded
                 else:
                     entry = per_member.setdefault(outcome.member.id, (outcome.member, []))
                     entry[1].append((n, outcome.record.id, access_id))
@@ -178,14 +178,7 @@ class DrsService:
                 answer = got.get((oid, aid))
                 answers[n] = answer if isinstance(answer, AccessURL) else answer.status if answer else 502
 
-        tasks = [asyncio.ensure_future(ask(m, wanted)) for m, wanted in per_member.values()]
-        if tasks:
-            try:
-                await asyncio.wait(tasks, timeout=deadline.remaining())
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+        await run_until([ask(m, wanted) for m, wanted in per_member.values()], deadline)
         out = BulkAccess(requested=len(pairs), timed_out=deadline.expired or None in answers)
         for (raw, access_id), answer in zip(pairs, answers):
             if isinstance(answer, AccessURL):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from adapters.base import Deadline, MemberRecord, MemberTimeout, UpstreamError
+from gateway.resolver.fanout import run_until
 from gateway.resolver.identifiers import Identifier, InvalidIdentifier, parse_identifier
 from gateway.resolver.service import Resolution, ResolutionError, Route, cache_key, spellings, to_cache
 from registry.model import Member
@@ -80,26 +81,13 @@ async def resolve_many(resolver: Resolver, raws: Sequence[str], deadline: Deadli
             jobs.append(_ask_member(resolver, member, items, deadline, fresh))
     if fan:
         jobs.append(_fan_out(resolver, fan, deadline, fresh))
-    await _run_until(jobs, deadline)
+    await run_until(jobs, deadline)
     for raw in idents:
         if raw not in out and raw not in fresh:
             fresh[raw] = ResolutionError(504, f"{raw}: no answer from its member commons before the deadline")
     await _remember(resolver, fresh, keys)
     out.update(fresh)
     return out
-
-
-async def _run_until(jobs: list, deadline: Deadline) -> None:
-    """Run ``jobs`` concurrently; at the deadline cancel what is left (and wait for it to stop)."""
-    tasks = [asyncio.ensure_future(job) for job in jobs]
-    if not tasks:
-        return
-    try:
-        await asyncio.wait(tasks, timeout=deadline.remaining())
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _ask_member(

@@ -1,8 +1,9 @@
-"""Ask many members at once; the first that has the object wins and the others are cancelled.
+"""Asking many members at once, bounded by a deadline.
 
-Pure orchestration over a ``lookup`` callable (no I/O of its own): at most ``concurrency`` lookups run
-at a time, nothing runs past the deadline, and member failures are collected, not raised, so a dead
-member can never hide a hit from a live one.
+:func:`first_hit`: the first member that has the object wins and the others are cancelled. Pure
+orchestration over a ``lookup`` callable (no I/O of its own): at most ``concurrency`` lookups run at a time,
+nothing runs past the deadline, and member failures are collected, not raised, so a dead member can never
+hide a hit from a live one. :func:`run_until`: jobs that record their own results, cancelled at the deadline.
 """
 
 from __future__ import annotations
@@ -27,6 +28,20 @@ class FanoutResult(Generic[C, R]):
     asked: int = 0
     timed_out: bool = False
     """The deadline passed before every candidate had answered."""
+
+
+async def run_until(jobs: Sequence[Awaitable[object]], deadline: Deadline) -> None:
+    """Run ``jobs`` concurrently; at the deadline cancel what is left (and wait for it to stop). Jobs record
+    their own results: whatever they recorded before the deadline stands."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    if not tasks:
+        return
+    try:
+        await asyncio.wait(tasks, timeout=deadline.remaining())
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def first_hit(
