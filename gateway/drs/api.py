@@ -35,6 +35,7 @@ from gateway.drs.models import (
 )
 from gateway.drs.profile import service_info_profile
 from gateway.drs.service import DrsService
+from gateway.resolver.api import api_error
 from gateway.resolver.service import ResolutionError
 from gateway.service_info import service_info
 from gateway.state import STATE
@@ -55,11 +56,6 @@ ERRORS = {400: "not an identifier", 401: "the member wants credentials", 403: "t
 
 def _service(request: web.Request) -> DrsService:
     return request.app[DRS]
-
-
-def _error(exc: ResolutionError) -> ApiError:
-    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-    return ApiError(exc.status, exc.message, headers=headers)
 
 
 def _expires_in(request: web.Request) -> int | None:
@@ -159,7 +155,7 @@ async def get_access(request: web.Request) -> web.Response:
             authorization=request.headers.get("Authorization"), expires_in=_expires_in(request),
         )
     except ResolutionError as exc:
-        raise _error(exc) from None
+        raise api_error(exc) from None
     return json_response(dump(AccessURL(url=url.url, headers=list(url.headers) or None)))
 
 
@@ -176,7 +172,7 @@ async def get_object(request: web.Request) -> web.Response:
     try:
         body = await service.object_bytes(request.match_info["object_id"])
     except ResolutionError as exc:
-        raise _error(exc) from None
+        raise api_error(exc) from None
     return web.Response(body=body, content_type="application/json")
 
 
@@ -188,5 +184,5 @@ async def object_options(request: web.Request) -> web.Response:
     try:
         found = await service.authorizations(request.match_info["object_id"], service.deadline())
     except ResolutionError as exc:
-        raise _error(exc) from None
+        raise api_error(exc) from None
     return json_response(dump(found))

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from adapters.base import MemberRecord
+from adapters.base import AccessURL, MemberRecord
 from gateway.drs.indexd import drs_from_indexd
 from gateway.drs.models import DrsObject, dump
 from gateway.drs.profile import to_profile
@@ -41,9 +41,12 @@ def access_ids(obj: dict[str, Any]) -> list[str]:
     return [m["access_id"] for m in obj.get("access_methods") or [] if "access_id" in m]
 
 
-def embedded_access(record: MemberRecord, access_id: str) -> dict[str, Any] | None:
+def embedded_access(record: MemberRecord, access_id: str) -> AccessURL | None:
     """The ``access_url`` the member embedded for an access id the gateway assigned, if that is one."""
-    return embedded_urls(record.document).get(access_id) if record.format == "drs" else None
+    embedded = embedded_urls(record.document).get(access_id) if record.format == "drs" else None
+    if embedded is None:
+        return None
+    return AccessURL(embedded["url"], tuple(h for h in embedded.get("headers") or [] if isinstance(h, str)))
 
 
 def _reason(exc: Exception) -> str:

@@ -16,8 +16,8 @@ from aiohttp import web
 
 from gateway.drs.api import DRS
 from gateway.drs.federate import access_ids
+from gateway.resolver.api import api_error
 from gateway.resolver.service import ResolutionError
-from gateway.web.errors import ApiError
 from gateway.web.openapi import operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response
@@ -45,8 +45,7 @@ async def download(request: web.Request) -> web.Response:
         url = await service.access(guid, protocol, deadline, authorization=request.headers.get("Authorization"),
                                    expires_in=expires_in)
     except ResolutionError as exc:
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-        raise ApiError(exc.status, exc.message, headers=headers) from None
+        raise api_error(exc) from None
     return json_response({"url": url.url, **({"headers": list(url.headers)} if url.headers else {})})
 
 

@@ -25,7 +25,7 @@ from gateway.drs.api import DRS
 from gateway.drs.federate import InvalidRecord, drs_object
 from gateway.drs.service import DrsService
 from gateway.drshub.fields import ACCESS_URL, UnknownField, access_method, render, requested_fields
-from gateway.resolver.api import RESOLVER
+from gateway.resolver.api import RESOLVER, api_error
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.records import indexd_view
 from gateway.resolver.service import Resolution, ResolutionError
@@ -46,11 +46,6 @@ class ResolveRequest(BaseModel):
     cloudPlatform: Literal["gs", "s3", "azure"] | None = None  # DRSHub's wire name
 
 
-def _error(exc: ResolutionError) -> ApiError:
-    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-    return ApiError(exc.status, exc.message, headers=headers)
-
-
 async def _resolve(request: web.Request, raw: str, service: DrsService) -> Resolution:
     deadline = service.deadline()
     try:
@@ -59,7 +54,7 @@ async def _resolve(request: web.Request, raw: str, service: DrsService) -> Resol
     except InvalidIdentifier as exc:
         raise bad_request(f"not a valid DRS URI: {exc}") from None
     except ResolutionError as exc:
-        raise _error(exc) from None
+        raise api_error(exc) from None
     except TimeoutError:
         raise ApiError(504, "no answer before the request's deadline") from None
 
@@ -75,7 +70,7 @@ async def _access(
     except ResolutionError as exc:
         if method.get("type") == "gs":
             return None
-        raise _error(exc) from None
+        raise api_error(exc) from None
 
 
 @routes.post("/api/v4/drs/resolve")

@@ -37,6 +37,13 @@ class BulkResolve(BaseModel):
     ids: list[str] = Field(min_length=1, max_length=MAX_BULK)
 
 
+def api_error(exc: ResolutionError) -> ApiError:
+    """The HTTP answer for a failed resolution (or a member's failure behind it): its status and message, and the
+    member's ``Retry-After`` when it gave one (a 202 not ready yet, a 429 that outlasted the deadline)."""
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return ApiError(exc.status, exc.message, headers=headers)
+
+
 def _member_view(resolution: Resolution) -> dict[str, Any]:
     m = resolution.member
     return {"id": m.id, "name": m.name, "base_url": m.base_url, "kind": m.kind}
@@ -57,7 +64,7 @@ async def _resolve(request: web.Request, raw: str) -> Resolution:
     except InvalidIdentifier as exc:
         raise bad_request(str(exc)) from None
     except ResolutionError as exc:
-        raise ApiError(exc.status, exc.message) from None
+        raise api_error(exc) from None
 
 
 @routes.get("/resolver/v1/resolve")

@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import __version__
-from gateway.resolver.api import MAX_BULK, RESOLVER
+from gateway.resolver.api import MAX_BULK, RESOLVER, api_error
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.records import indexd_view
 from gateway.resolver.service import Resolution, ResolutionError
@@ -61,8 +61,7 @@ async def get_record(request: web.Request) -> web.Response:
     except ResolutionError as exc:
         if exc.status == 404:
             raise not_found(f"no record found: {guid}") from None
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-        raise ApiError(exc.status, exc.message, headers=headers) from None
+        raise api_error(exc) from None
     return json_response(indexd_view(resolution.record))
 
 

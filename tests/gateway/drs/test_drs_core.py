@@ -14,7 +14,7 @@ from drs_schema_check import OBJECT_SCHEMA, compliance_schema_dir, nulls, schema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.base import MemberRecord
+from adapters.base import AccessURL, MemberRecord
 from gateway.drs.federate import (
     InvalidRecord, access_ids, drs_model, drs_object, drs_object_bytes, embedded_access,
 )
@@ -209,7 +209,7 @@ def test_url_only_methods_get_unique_access_ids():
                         "https-3": {"url": "http://b.example/2"}, "gs": {"url": "gs://c/3"}}
     assert embedded_urls(member(access_methods=methods)) == embedded
     record = MemberRecord("m", DID, "drs", member(access_methods=methods))
-    assert embedded_access(record, "https-3") == {"url": "http://b.example/2"}
+    assert embedded_access(record, "https-3") == AccessURL(url="http://b.example/2", headers=())
     assert embedded_access(record, "https") is None and embedded_access(record, "3") is None
     assert access_ids(drs_object(record, HOST, "1.5")) == ids
 
