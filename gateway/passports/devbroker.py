@@ -21,8 +21,6 @@ Everything it produces passes the gateway's own strict parsing (:mod:`gateway.pa
 from __future__ import annotations
 
 import calendar
-import hashlib
-import json
 import os
 import re
 import stat
@@ -35,19 +33,20 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from gateway.passports.jws import ES256, RS256, TYP_JWT, TYP_PASSPORT, TYP_VISA, b64url_encode
+from gateway.passports.jws import ES256, RS256, TYP_JWT, TYP_PASSPORT, TYP_VISA
 from gateway.passports.linked import LINKED_IDENTITIES
+from gateway.passports.signing import (  # noqa: F401 - re-exported for the CLI and tests
+    RSA_BITS, SigningKey, generate, public_jwk_members, sign_compact, thumbprint,
+)
 
 WARNING = "NOT FOR PRODUCTION: development broker; its keys and tokens must never guard real data"
 JWKS_PATH = "/.well-known/jwks.json"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 KEY_FILES = {RS256: "rs256.key.pem", ES256: "es256.key.pem"}
-RSA_BITS = 2048
 
 CONTROLLED_ACCESS_GRANTS = "ControlledAccessGrants"
 RAS_TYPE = "https://ras.nih.gov/visas/v1.1"
@@ -67,50 +66,7 @@ class DevBrokerError(ValueError):
 # --- keys ---------------------------------------------------------------------------------------------------------
 
 
-def _uint(value: int, size: int | None = None) -> str:
-    length = size if size is not None else max(1, (value.bit_length() + 7) // 8)
-    return b64url_encode(value.to_bytes(length, "big"))
-
-
-def public_jwk_members(public: rsa.RSAPublicKey | ec.EllipticCurvePublicKey) -> dict[str, str]:
-    """The required public members of a key's JWK (RFC 7517/7518), the ones RFC 7638 hashes."""
-    if isinstance(public, rsa.RSAPublicKey):
-        numbers = public.public_numbers()
-        return {"e": _uint(numbers.e), "kty": "RSA", "n": _uint(numbers.n)}
-    numbers = public.public_numbers()
-    return {"crv": "P-256", "kty": "EC", "x": _uint(numbers.x, 32), "y": _uint(numbers.y, 32)}
-
-
-def thumbprint(public: rsa.RSAPublicKey | ec.EllipticCurvePublicKey) -> str:
-    """RFC 7638 JWK SHA-256 thumbprint: required members only, lexicographic order, no whitespace, base64url."""
-    canonical = json.dumps(public_jwk_members(public), sort_keys=True, separators=(",", ":"))
-    return b64url_encode(hashlib.sha256(canonical.encode("ascii")).digest())
-
-
-@dataclass(frozen=True, eq=False)
-class SigningKey:
-    alg: str
-    kid: str
-    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-
-    @property
-    def public_jwk(self) -> dict[str, str]:
-        """The public JWK only: never ``d``, ``p``, ``q`` or any other private member."""
-        return {**public_jwk_members(self.private.public_key()), "kid": self.kid, "alg": self.alg, "use": "sig"}
-
-    def sign(self, signing_input: bytes) -> bytes:
-        if self.alg == RS256:
-            assert isinstance(self.private, rsa.RSAPrivateKey)
-            return self.private.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-        assert isinstance(self.private, ec.EllipticCurvePrivateKey)
-        r, s = decode_dss_signature(self.private.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")  # JWS ES256 is raw r||s (RFC 7518 §3.4)
-
-
-def _generate(alg: str) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
-    if alg == RS256:
-        return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
-    return ec.generate_private_key(ec.SECP256R1())
+_generate = generate
 
 
 def _write_private(path: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> None:
@@ -193,16 +149,6 @@ class KeyRing:
 
 
 # --- tokens -------------------------------------------------------------------------------------------------------
-
-
-def _json_segment(value: Mapping[str, Any]) -> str:
-    return b64url_encode(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode())
-
-
-def sign_compact(key: SigningKey, header: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
-    """A compact JWS of ``payload`` under ``key``; ``alg`` and ``kid`` are set from the key."""
-    signing_input = f"{_json_segment({'alg': key.alg, 'kid': key.kid, **header})}.{_json_segment(payload)}"
-    return f"{signing_input}.{b64url_encode(key.sign(signing_input.encode('ascii')))}"
 
 
 @dataclass(frozen=True)

@@ -180,13 +180,15 @@ class KeyStore:
 
     def __init__(
         self,
-        trust: TrustConfig,
+        trust: TrustConfig | None,
         settings: KeyFetchSettings | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
         client: httpx.AsyncClient | None = None,
+        allow_insecure_loopback: bool = False,
     ) -> None:
         self.trust = trust
+        self.allow_insecure_loopback = trust.allow_insecure_loopback if trust is not None else allow_insecure_loopback
         self.settings = settings or KeyFetchSettings()
         self.clock = clock
         self._states: dict[tuple[str, str, str], _State] = {}
@@ -208,6 +210,8 @@ class KeyStore:
             self._client._cookies = _NoCookies()  # noqa: SLF001 - httpx has no public "no cookie jar" switch
 
     def _all_sources(self) -> list[KeySource]:
+        if self.trust is None:
+            return []
         sources = [b.keys for b in self.trust.brokers.values()]
         for v in self.trust.visa_issuers.values():
             sources += [s for s in (v.pinned, v.discovery) if s is not None] + list(v.jku.values())
@@ -227,7 +231,7 @@ class KeyStore:
     async def broker_key(self, iss: Any, kid: Any, alg: Any) -> PublicKey:
         """The key verifying a Passport from ``iss``; :class:`UntrustedKeySource` (no request) unless ``iss`` is a
         trusted broker and ``alg`` allowed for it."""
-        source = self.trust.broker_key_source(iss)
+        source = self.trust.broker_key_source(iss) if self.trust is not None else None
         if source is None:
             raise UntrustedKeySource("the Passport issuer is not a trusted broker")
         return await self.key(source, kid, alg)
@@ -237,7 +241,7 @@ class KeyStore:
         :class:`UntrustedKeySource` (no request) unless the issuer and ``jku`` are trusted."""
         if jku is not None and not isinstance(jku, str):
             raise UntrustedKeySource("the Visa jku is not a string")
-        if self.trust.visa_issuer(iss) is None:
+        if self.trust is None or self.trust.visa_issuer(iss) is None:
             raise UntrustedKeySource("the Visa issuer is not trusted")
         source = self.trust.visa_key_source(iss, jku)
         if source is None:
@@ -344,13 +348,13 @@ class KeyStore:
         if doc.get("issuer") != source.url:
             raise KeyFetchError(f"OIDC discovery of {source.issuer}: its `issuer` is not the configured issuer")
         jwks_uri = doc.get("jwks_uri")
-        problem = url_problem(jwks_uri, allow_insecure_loopback=self.trust.allow_insecure_loopback)
+        problem = url_problem(jwks_uri, allow_insecure_loopback=self.allow_insecure_loopback)
         if problem:
             raise KeyFetchError(f"OIDC discovery of {source.issuer}: its jwks_uri {problem}")
         return jwks_uri
 
     async def _get_json(self, url: str, what: str) -> Any:
-        problem = url_problem(url, allow_insecure_loopback=self.trust.allow_insecure_loopback)
+        problem = url_problem(url, allow_insecure_loopback=self.allow_insecure_loopback)
         if problem:
             raise KeyFetchError(f"{what}: URL {problem}; not fetched")
         cap = self.settings.max_bytes
