@@ -145,15 +145,16 @@ class MemberAdapter(Protocol):
 
     async def access_url(
         self, object_id: str, access_id: str, deadline: Deadline, *, authorization: str | None = None,
-        expires_in: int | None = None,
+        expires_in: int | None = None, passports: Sequence[str] | None = None,
     ) -> AccessURL:
         """A URL to fetch the bytes (signed by the member). ``authorization``: the header to send, or
         ``None`` for the gateway's own credentials for the member (if it has any). ``expires_in``: the
-        lifetime to ask for, where the member's API takes one."""
+        lifetime to ask for, where the member's API takes one. ``passports``: GA4GH Passports to present in
+        a DRS ``POST`` body instead of any credential (members in ``passport`` mode only)."""
 
     async def access_urls(
         self, pairs: Sequence[tuple[str, str]], deadline: Deadline, *, authorization: str | None = None,
-        expires_in: int | None = None,
+        expires_in: int | None = None, passports: Sequence[str] | None = None,
     ) -> dict[tuple[str, str], AccessURL | UpstreamError]:
         """Many ``(object_id, access_id)`` at once (the member's bulk call where it has one); each pair's
         URL or the error for that pair. Raises only when the member failed as a whole."""

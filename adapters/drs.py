@@ -128,13 +128,22 @@ class DrsAdapter(RemoteMember):
 
     async def access_url(
         self, object_id: str, access_id: str, deadline: Deadline, *, authorization: str | None = None,
-        expires_in: int | None = None,
+        expires_in: int | None = None, passports: Sequence[str] | None = None,
     ) -> AccessURL:
-        """``expires_in`` is not sent: DRS has no way to ask for a lifetime."""
+        """``expires_in`` is not sent: DRS has no way to ask for a lifetime. With ``passports``: a ``POST``
+        with them in the body and no other credential."""
         path_id, path_access = quote_id(object_id, keep_slash=False), quote_id(access_id, keep_slash=False)
         if path_id is None or path_access is None:
             raise NotFoundUpstream(self.member_id, f"no access method {access_id!r} for {object_id!r}",
                                    upstream_status=404)
+        if passports is not None:
+            response = await self.http.request(
+                "POST", f"{API}/objects/{path_id}/access/{path_access}", deadline, idempotent=True,
+                json={"passports": list(passports)},
+            )
+            if response.status == 200:
+                return _access_url(self.member_id, response.json_object("DRS access URL"))
+            raise error_for(response, "DRS access URL (passports)")
         own = authorization is None
         auth = authorization if not own else await self.credentials.authorization(deadline)
         response = await self.http.request(
@@ -149,34 +158,43 @@ class DrsAdapter(RemoteMember):
 
     async def access_urls(
         self, pairs: Sequence[tuple[str, str]], deadline: Deadline, *, authorization: str | None = None,
-        expires_in: int | None = None,
+        expires_in: int | None = None, passports: Sequence[str] | None = None,
     ) -> dict[tuple[str, str], AccessURL | UpstreamError]:
         """Bulk ``POST /objects/access`` in chunks of the advertised length when the member has bulk;
-        pairs a bulk answer leaves out (or a member without bulk) are asked one by one."""
+        pairs a bulk answer leaves out (or a member without bulk) are asked one by one. ``passports`` go in
+        the bulk body (DRS 1.5) instead of any credential."""
         asked = list(dict.fromkeys(pairs))
         limit = await self.bulk_limit(deadline) if asked else 0
         if limit <= 0:
             return await access_each(self.access_url, asked, self.config.bulk_concurrency, deadline,
-                                     authorization=authorization)
-        auth = authorization if authorization is not None else await self.credentials.authorization(deadline)
+                                     authorization=authorization, passports=passports)
+        if passports is not None:
+            auth = None
+        else:
+            auth = authorization if authorization is not None else await self.credentials.authorization(deadline)
         chunks = [asked[i:i + limit] for i in range(0, len(asked), limit)]
         parts = await gather_bounded(
-            [partial(self._bulk_access, chunk, deadline, auth) for chunk in chunks], self.config.bulk_concurrency
+            [partial(self._bulk_access, chunk, deadline, auth, passports) for chunk in chunks],
+            self.config.bulk_concurrency,
         )
         out = {pair: answer for part in parts for pair, answer in part.items()}
         rest = [pair for pair in asked if pair not in out]
         if rest:
             out.update(await access_each(self.access_url, rest, self.config.bulk_concurrency, deadline,
-                                         authorization=authorization))
+                                         authorization=authorization, passports=passports))
         return out
 
     async def _bulk_access(
-        self, pairs: list[tuple[str, str]], deadline: Deadline, auth: str | None
+        self, pairs: list[tuple[str, str]], deadline: Deadline, auth: str | None, passports: Sequence[str] | None
     ) -> dict[tuple[str, str], AccessURL | UpstreamError]:
         by_object: dict[str, list[str]] = {}
         for object_id, access_id in pairs:
             by_object.setdefault(object_id, []).append(access_id)
-        body = {"bulk_object_access_ids": [{"bulk_object_id": o, "bulk_access_ids": a} for o, a in by_object.items()]}
+        body: dict[str, Any] = {
+            "bulk_object_access_ids": [{"bulk_object_id": o, "bulk_access_ids": a} for o, a in by_object.items()]
+        }
+        if passports is not None:
+            body["passports"] = list(passports)
         response = await self.http.request(
             "POST", f"{API}/objects/access", deadline, idempotent=True, json=body,
             headers={"Authorization": auth} if auth else None,

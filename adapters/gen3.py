@@ -86,11 +86,13 @@ class Gen3Adapter(RemoteMember):
 
     async def access_url(
         self, object_id: str, access_id: str, deadline: Deadline, *, authorization: str | None = None,
-        expires_in: int | None = None,
+        expires_in: int | None = None, passports: Sequence[str] | None = None,
     ) -> AccessURL:
         path_id = quote_id(gen3_id(object_id), keep_slash=True)
         if path_id is None:
             raise NotFoundUpstream(self.member_id, f"no object {object_id!r}", upstream_status=404)
+        if passports is not None:
+            return await self._passport_access(path_id, access_id, deadline, passports, expires_in)
         own = authorization is None
         auth = authorization if not own else await self.credentials.authorization(deadline)
         params = {"protocol": access_id}
@@ -112,13 +114,32 @@ class Gen3Adapter(RemoteMember):
                                    upstream_status=400)
         raise error_for(response, "signed URL")
 
+    async def _passport_access(
+        self, path_id: str, access_id: str, deadline: Deadline, passports: Sequence[str], expires_in: int | None
+    ) -> AccessURL:
+        """fence's DRS access route with the Passports in the body (no other credential: rule 2)."""
+        path_access = quote_id(access_id, keep_slash=False)
+        if path_access is None:
+            raise NotFoundUpstream(self.member_id, f"no access method {access_id!r}", upstream_status=404)
+        response = await self.http.request(
+            "POST", f"/ga4gh/drs/v1/objects/{path_id}/access/{path_access}", deadline, idempotent=True,
+            params={"expires_in": str(expires_in)} if expires_in is not None else None,
+            json={"passports": list(passports)},
+        )
+        if response.status == 200:
+            url = response.json_object("DRS access URL").get("url")
+            if not isinstance(url, str) or not url:
+                raise MemberUnavailable(self.member_id, "DRS access URL: no url in the answer")
+            return AccessURL(url=url)
+        raise error_for(response, "DRS access URL (passports)")
+
     async def access_urls(
         self, pairs: Sequence[tuple[str, str]], deadline: Deadline, *, authorization: str | None = None,
-        expires_in: int | None = None,
+        expires_in: int | None = None, passports: Sequence[str] | None = None,
     ) -> dict[tuple[str, str], AccessURL | UpstreamError]:
         """fence signs one URL per call: the pairs go out :attr:`UpstreamConfig.bulk_concurrency` at a time."""
         return await access_each(self.access_url, pairs, self.config.bulk_concurrency, deadline,
-                                 authorization=authorization, expires_in=expires_in)
+                                 authorization=authorization, expires_in=expires_in, passports=passports)
 
     async def probe(self, timeout: float) -> Probe:
         start = time.perf_counter()

@@ -57,17 +57,19 @@ class ReferenceAdapter:
 
     async def access_url(
         self, object_id: str, access_id: str, deadline: Deadline, *, authorization: str | None = None,
-        expires_in: int | None = None,
+        expires_in: int | None = None, passports: Sequence[str] | None = None,
     ) -> AccessURL:
         self._check(deadline)
         record = await self.commons.index.get(gen3_id(object_id))
         if record is None:
             raise NotFoundUpstream(self.member_id, f"no object {object_id!r}", upstream_status=404)
         fence = self.commons.fence
-        if authorization is None:
+        if authorization is None and passports is None:
             authorization = await self._own_authorization()
         try:
-            principal = await fence.require(authorization, record.authz, "read-storage")
+            grant = await fence.authorize_download(
+                authorization, record, passports=list(passports) if passports is not None else None
+            )
         except ApiError as exc:
             if exc.status in (401, 403):
                 raise AccessDenied(self.member_id, exc.message, upstream_status=exc.status) from None
@@ -75,14 +77,15 @@ class ReferenceAdapter:
         if access_id not in protocols(record):
             raise NotFoundUpstream(self.member_id, f"no access method {access_id!r} for {record.did}",
                                    upstream_status=404)
-        return AccessURL(url=fence.signed_url(record.did, access_id, expires_in, user=principal.user))
+        return AccessURL(url=fence.signed_url(record.did, access_id, expires_in, user=grant.user,
+                                              not_after=grant.not_after))
 
     async def access_urls(
         self, pairs: Sequence[tuple[str, str]], deadline: Deadline, *, authorization: str | None = None,
-        expires_in: int | None = None,
+        expires_in: int | None = None, passports: Sequence[str] | None = None,
     ) -> dict[tuple[str, str], AccessURL | UpstreamError]:
         return await access_each(self.access_url, pairs, ACCESS_CONCURRENCY, deadline,
-                                 authorization=authorization, expires_in=expires_in)
+                                 authorization=authorization, expires_in=expires_in, passports=passports)
 
     async def probe(self, timeout: float) -> Probe:
         info = dump(service_info(self.commons.settings, self.commons.index.stats()))

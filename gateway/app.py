@@ -30,6 +30,7 @@ from gateway.resolver.upstream import UpstreamDist
 from gateway.cache import open_cache
 from gateway.config import Settings
 from gateway.logs import log_flusher
+from gateway.passports import web as passports_web
 from gateway.state import STATE, GatewayState
 from gateway.store import open_store
 from gateway.web.errors import PARSER_LIMITS, error_middleware
@@ -59,7 +60,7 @@ async def _open_refcommons(settings: Settings):  # type: ignore[no-untyped-def]
     )
 
 
-async def _setup_federation(app: web.Application, state: GatewayState) -> Resolver:
+async def _setup_federation(app: web.Application, state: GatewayState, opened: AsyncExitStack) -> Resolver:
     """Registry (members, health) → directory (routing view, one adapter per member) → resolver."""
     settings = state.settings
 
@@ -78,7 +79,11 @@ async def _setup_federation(app: web.Application, state: GatewayState) -> Resolv
     )
     resolver = Resolver(directory, state.cache, settings.resolver, upstream, own_hostnames=own_hostnames(settings))
     app[RESOLVER] = resolver
-    app[DRS] = DrsService(resolver, state.cache, settings.drs, settings.drs_profile, drs_hostname(settings))
+    gate = None
+    if settings.passports.enabled:
+        gate = app[passports_web.GATE] = await passports_web.open_gate(state, opened)
+        app.add_routes(passports_web.routes)
+    app[DRS] = DrsService(resolver, state.cache, settings.drs, settings.drs_profile, drs_hostname(settings), gate)
     app.add_routes(drs_api.routes)
     app.add_routes(indexd_api.routes)  # before resolver_api's GET /index/{guid}, which would take /index/index/…
     app.add_routes(fence_api.routes)
@@ -139,7 +144,7 @@ async def create_app(settings: Settings) -> web.Application:
                 extra={"prefix": settings.refcommons.prefix, "url": settings.base_url + settings.refcommons.mount},
             )
 
-        resolver = await _setup_federation(app, state)
+        resolver = await _setup_federation(app, state, opened)
         opened.push_async_callback(resolver.directory.close)
         if resolver.upstream is not None:
             opened.push_async_callback(resolver.upstream.close)

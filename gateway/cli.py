@@ -9,6 +9,7 @@
 ``gateway resolve ID…``           which member commons holds each id
 ``gateway tls self-signed``       write a self-signed certificate and key for 127.0.0.1 / localhost
 ``gateway passport keys|serve-jwks|mint``  development Passport broker: JWKS, discovery, Passports (NOT FOR PRODUCTION)
+``gateway passport inspect TOKEN``  validate Passports against the configured trust and explain every Visa and grant
 """
 
 from __future__ import annotations

@@ -64,10 +64,15 @@ class RefCommonsConfig(_Section):
 
 
 class MemberAuthConfig(_Section):
-    type: Literal["none", "passthrough", "bearer", "api_key"] = Field(
+    type: Literal["none", "passthrough", "bearer", "api_key", "passport", "gateway_token"] = Field(
         "none", description="How access calls to the member are authorised: `none` (no credentials), "
         "`passthrough` (the caller's own `Authorization`, sent to this member only), `bearer` or `api_key` "
-        "(the gateway's own credentials).",
+        "(the gateway's own credentials), `passport` (the gateway decides from the caller's GA4GH Passports, "
+        "then forwards them to this member in a DRS POST) or `gateway_token` (the gateway decides, then signs a "
+        "short-lived token for this member and object).",
+    )
+    audience: str | None = Field(
+        None, description="`gateway_token`: the `aud` of the tokens signed for this member (default: its base URL)."
     )
     token: SecretStr | None = Field(None, description="Static bearer token (`type: bearer`).")
     credentials_file: Path | None = Field(

@@ -37,6 +37,7 @@ def _member(cfg: MemberConfig, *, own_host: bool = True) -> Member:
         cfg.auth.type,
         cfg.auth.token.get_secret_value() if cfg.auth.token else None,
         str(cfg.auth.credentials_file) if cfg.auth.credentials_file else None,
+        cfg.auth.audience,
     )
     return check_member(Member(
         id=cfg.id, name=cfg.name, base_url=base_url, kind=cfg.kind,

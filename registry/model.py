@@ -8,7 +8,9 @@ from enum import StrEnum
 from typing import Any, Literal
 
 Kind = Literal["gen3", "drs", "reference"]
-AuthType = Literal["none", "passthrough", "bearer", "api_key"]
+AuthType = Literal["none", "passthrough", "bearer", "api_key", "passport", "gateway_token"]
+PASSPORT_MODES = frozenset({"passport", "gateway_token"})
+"""Member modes in which access to controlled objects is decided from the caller's GA4GH Passports."""
 
 PREFIX_RE = re.compile(r"^(dg|drs)\.[a-z0-9][a-z0-9_-]{0,31}$")
 """A GUID prefix as owned by a member: ``dg.XXXX`` or ``drs.XXXX`` (compared lower-cased)."""
@@ -47,6 +49,8 @@ class MemberAuth:
     type: AuthType = "none"
     token: str | None = None
     credentials_file: str | None = None
+    audience: str | None = None
+    """``gateway_token``: the ``aud`` of the tokens the gateway signs for this member (default: its base URL)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +81,8 @@ class Member:
             "id": self.id, "name": self.name, "base_url": self.base_url, "kind": self.kind,
             "prefixes": list(self.prefixes), "hostnames": list(self.hostnames), "contact": self.contact,
             "status": self.status.value, "auth": {"type": self.auth.type, "token": self.auth.token,
-                                                  "credentials_file": self.auth.credentials_file},
+                                                  "credentials_file": self.auth.credentials_file,
+                                                  "audience": self.auth.audience},
             "source": self.source, "created": self.created, "updated": self.updated,
         }
 
@@ -88,7 +93,8 @@ class Member:
             id=doc["id"], name=doc["name"], base_url=doc["base_url"], kind=doc["kind"],
             prefixes=tuple(doc.get("prefixes", ())), hostnames=tuple(doc.get("hostnames", ())),
             contact=doc.get("contact", ""), status=Status(doc.get("status", "pending")),
-            auth=MemberAuth(auth.get("type", "none"), auth.get("token"), auth.get("credentials_file")),
+            auth=MemberAuth(auth.get("type", "none"), auth.get("token"), auth.get("credentials_file"),
+                            auth.get("audience")),
             source=doc.get("source", "api"), created=doc.get("created", ""), updated=doc.get("updated", ""),
         )
 
@@ -96,4 +102,11 @@ class Member:
         """What clients may see: everything but credentials (only the auth type is shown)."""
         doc = self.to_doc()
         doc["auth"] = {"type": self.auth.type}
+        if self.auth.type == "gateway_token":
+            doc["auth"]["audience"] = self.token_audience
         return doc
+
+    @property
+    def token_audience(self) -> str:
+        """The ``aud`` of gateway tokens for this member."""
+        return self.auth.audience or self.base_url

@@ -97,14 +97,18 @@ class AuthIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    type: Literal["none", "passthrough", "bearer", "api_key"] = "none"
+    type: Literal["none", "passthrough", "bearer", "api_key", "passport", "gateway_token"] = "none"
     token: str | None = Field(None, min_length=1, max_length=8192, description="Bearer token (type bearer).")
     credentials_file: str | None = Field(
         None, min_length=1, max_length=4096, description="Gen3 credentials JSON on the gateway host (type api_key)."
     )
 
+    audience: str | None = Field(
+        None, min_length=1, max_length=2048, description="`aud` of gateway tokens (type gateway_token)."
+    )
+
     def to_auth(self) -> MemberAuth:
-        return MemberAuth(self.type, self.token, self.credentials_file)
+        return MemberAuth(self.type, self.token, self.credentials_file, self.audience)
 
 
 class _Body(BaseModel):
@@ -171,6 +175,9 @@ class JoinRequest(_Body):
         if self.auth.credentials_file is not None or self.auth.type == "api_key":
             raise ValueError("auth.credentials_file (type api_key) is accepted only from an administrator or the "
                              "configuration file; a joining commons may give a bearer token")
+        if self.auth.type == "passport":
+            raise ValueError("auth type passport (the callers' Passports are forwarded to the member) is set only "
+                             "by an administrator or the configuration file")
         check_member(self.to_member(now=""))
         return self
 

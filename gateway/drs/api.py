@@ -5,8 +5,12 @@ body on a GET is ignored. Errors are DRS ``{"msg", "status_code"}``; a member's 
 ``202`` with its ``Retry-After``. Bulk requests answer ``200`` with per-id failures in
 ``unresolved_drs_objects``, ``413`` above ``maxBulkRequestLength``, and ``504`` (same body, plus ``msg``
 and ``status_code``) when the deadline cut the work short. ``expires_in`` on access calls asks for a
-signed-URL lifetime, clamped to ``drs.max_signed_url_ttl``. Passports in POST bodies are accepted;
-deciding access from them is the passport layer's job.
+signed-URL lifetime, clamped to ``drs.max_signed_url_ttl``.
+
+GA4GH Passports (when ``passports.enabled``) come in the ``passports`` field of POST bodies, or as
+``Authorization: Bearer <passport>`` on any route; both at once is a 400 (rule 2). They are validated once per
+request (401 when refused, 503 when a trusted issuer's keys are unreachable) and decide access at members in
+``passport`` and ``gateway_token`` modes (:mod:`gateway.drs.passport_gate`); 403 when they do not reach an object.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ from gateway.drs.models import (
     dump,
     group_unresolved,
 )
+from gateway.drs.passport_gate import Caller, bearer_passport
 from gateway.drs.profile import service_info_profile
 from gateway.drs.service import DrsService
+from gateway.passports.engine import PassportRejected
 from gateway.resolver.api import api_error
 from gateway.resolver.service import ResolutionError
 from gateway.service_info import service_info
@@ -68,6 +74,29 @@ def _check_bulk(service: DrsService, count: int) -> None:
         raise ApiError(413, f"at most {limit} ids per bulk request (maxBulkRequestLength), got {count}")
 
 
+async def _admit(request: web.Request, service: DrsService, passports: list[str] | None) -> tuple[Caller | None,
+                                                                                                str | None]:
+    """The request's validated Passports (body ``passports`` or a bearer Passport), and the ``Authorization``
+    left for members (``None`` when the header was the Passport itself). With Passports off, a body's
+    ``passports`` are ignored: clients that always send them keep working, and nothing is forwarded."""
+    authorization = request.headers.get("Authorization")
+    gate = service.gate
+    if gate is None:  # Passports off: they are ignored (and go nowhere), as before they were supported
+        return None, authorization
+    bearer = bearer_passport(authorization) if authorization else None
+    if passports is None and bearer is None:
+        return None, authorization
+    if bearer is not None:
+        if passports is not None:
+            raise ApiError(400, "rule 2: passports were sent both in the body and as the Authorization header")
+        passports, authorization = [bearer], None
+    try:
+        return await gate.admit(passports, has_authorization=authorization is not None), authorization
+    except PassportRejected as exc:
+        headers = {"WWW-Authenticate": 'Bearer realm="GA4GH Passport"'} if exc.status == 401 else None
+        raise ApiError(exc.status, f"passports rejected: {exc}", headers=headers) from None
+
+
 def _bulk_response(body: dict[str, Any], timed_out: bool) -> web.Response:
     if timed_out:
         body = {**body, "msg": "the deadline passed before every member answered; partial result",
@@ -96,6 +125,7 @@ async def bulk_objects(request: web.Request) -> web.Response:
     body = parse_as(BulkObjectsRequest, await read_json(request))
     _check_bulk(service, len(body.bulk_object_ids))
     query_bool(request.query, "expand")
+    await _admit(request, service, body.passports)
     result = await service.objects(body.bulk_object_ids, service.deadline())
     return _bulk_response({
         "summary": dump(Summary(requested=len(body.bulk_object_ids), resolved=len(result.objects),
@@ -128,9 +158,11 @@ async def bulk_access(request: web.Request) -> web.Response:
     service = _service(request)
     body = parse_as(BulkAccessRequest, await read_json(request))
     _check_bulk(service, sum(len(i.bulk_access_ids) for i in body.bulk_object_access_ids))
+    expires_in = _expires_in(request)
+    caller, authorization = await _admit(request, service, body.passports)
     result = await service.accesses(
         [(i.bulk_object_id, i.bulk_access_ids) for i in body.bulk_object_access_ids], service.deadline(),
-        authorization=request.headers.get("Authorization"), expires_in=_expires_in(request),
+        authorization=authorization, expires_in=expires_in, caller=caller,
     )
     urls = [BulkAccessURL(drs_object_id=oid, drs_access_id=aid, url=u.url, headers=list(u.headers) or None)
             for oid, aid, u in result.urls]
@@ -147,12 +179,15 @@ async def bulk_access(request: web.Request) -> web.Response:
            responses={**ERRORS, 202: "the member is not ready; see Retry-After"})
 async def get_access(request: web.Request) -> web.Response:
     service = _service(request)
+    passports = None
     if request.method == "POST":
-        parse_as(AccessRequest, await read_json(request, allow_empty=True) or {})
+        passports = parse_as(AccessRequest, await read_json(request, allow_empty=True) or {}).passports
+    expires_in = _expires_in(request)
+    caller, authorization = await _admit(request, service, passports)
     try:
         url = await service.access(
             request.match_info["object_id"], request.match_info["access_id"], service.deadline(),
-            authorization=request.headers.get("Authorization"), expires_in=_expires_in(request),
+            authorization=authorization, expires_in=expires_in, caller=caller,
         )
     except ResolutionError as exc:
         raise api_error(exc) from None
@@ -168,12 +203,15 @@ async def get_object(request: web.Request) -> web.Response:
     if request.query_string:  # the hot path: most requests carry no query at all
         query_bool(request.query, "expand")
     if request.method == "POST":
-        parse_as(ObjectRequest, await read_json(request, allow_empty=True) or {})
+        body = parse_as(ObjectRequest, await read_json(request, allow_empty=True) or {})
+        await _admit(request, service, body.passports)
+    elif service.gate is not None and "Authorization" in request.headers:
+        await _admit(request, service, None)
     try:
-        body = await service.object_bytes(request.match_info["object_id"])
+        found = await service.object_bytes(request.match_info["object_id"])
     except ResolutionError as exc:
         raise api_error(exc) from None
-    return web.Response(body=body, content_type="application/json")
+    return web.Response(body=found, content_type="application/json")
 
 
 @routes.route("OPTIONS", BASE + "/objects/{object_id:.+}")

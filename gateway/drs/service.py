@@ -19,6 +19,7 @@ from gateway.cache import Cache
 from gateway.config import DrsConfig
 from gateway.drs.federate import InvalidRecord, access_ids, drs_object, drs_object_bytes, embedded_access
 from gateway.drs.models import Authorizations, AuthorizationType
+from gateway.drs.passport_gate import AccessRefused, Caller, MemberCall, PassportGate
 from gateway.drs.passthrough import ISSUING_KINDS, forwarded_authorization, issuer_of
 from gateway.resolver.fanout import run_until
 from gateway.resolver.identifiers import InvalidIdentifier
@@ -52,6 +53,8 @@ class DrsService:
     profile: str
     hostname: str
     """``host[:port]`` of every ``self_uri``."""
+    gate: PassportGate | None = None
+    """GA4GH Passports, when enabled."""
 
     def deadline(self) -> Deadline:
         return Deadline.after(self.config.deadline)
@@ -74,7 +77,8 @@ class DrsService:
         return body
 
     async def access(
-        self, raw: str, access_id: str, deadline: Deadline, *, authorization: str | None, expires_in: int | None
+        self, raw: str, access_id: str, deadline: Deadline, *, authorization: str | None, expires_in: int | None,
+        caller: Caller | None = None,
     ) -> AccessURL:
         resolution = await self._resolve(raw, deadline)
         obj = _render(lambda: drs_object(resolution.record, self.hostname, "1.5"), resolution)
@@ -84,14 +88,14 @@ class DrsService:
         if embedded is not None:
             return embedded
         member = resolution.member
+        call = await self._plan(caller, resolution)
         adapter = self.resolver.directory.adapter(member)
         try:
             return await _within(deadline, adapter.access_url(
-                resolution.record.id, access_id, deadline,
-                authorization=self.authorization_for(member, authorization), expires_in=self.lifetime(expires_in),
+                resolution.record.id, access_id, deadline, **self._call_options(member, authorization, expires_in, call)
             ))
         except UpstreamError as exc:
-            raise ResolutionError.upstream(member.id, exc) from None
+            raise _member_refusal(member.id, exc, call, resolution.record.id) from None
 
     async def authorizations(self, raw: str, deadline: Deadline) -> Authorizations:
         resolution = await self._resolve(raw, deadline)
@@ -101,6 +105,11 @@ class DrsService:
         """How to authorise ``/access`` through the gateway: a bearer token of the member's own fence when
         the member takes the caller's token; nothing otherwise (the gateway brings its own credentials)."""
         member = resolution.member
+        issuers = self.gate.issuers_for(member, resolution.record) if self.gate is not None else []
+        if issuers:
+            return Authorizations(drs_object_id=resolution.record.id,
+                                  supported_types=[AuthorizationType.passport, AuthorizationType.none],
+                                  passport_auth_issuers=issuers)
         if member.auth.type != "passthrough":
             return Authorizations(drs_object_id=resolution.record.id, supported_types=[AuthorizationType.none])
         issuers = [issuer_of(member)] if member.kind in ISSUING_KINDS else None
@@ -137,7 +146,7 @@ class DrsService:
 
     async def accesses(
         self, items: Sequence[tuple[str, Sequence[str]]], deadline: Deadline, *, authorization: str | None,
-        expires_in: int | None,
+        expires_in: int | None, caller: Caller | None = None,
     ) -> BulkAccess:
         """Signed URLs for ``(object id, access ids)`` items: objects resolved in bulk, then each member
         asked once for all of its pairs (its bulk access call where it has one), members concurrently.
@@ -146,7 +155,9 @@ class DrsService:
         answers: list[AccessURL | int | None] = [None] * len(pairs)
         """Per pair, in request order: its URL, or the status it failed with; ``None`` until answered."""
         outcomes = await self.resolver.resolve_many([raw for raw, _ in items], deadline)
-        per_member: dict[str, tuple[Member, list[tuple[int, str, str]]]] = {}
+        groups: dict[tuple[str, MemberCall | None], tuple[Member, list[tuple[int, str, str]]]] = {}
+        """Pairs asked of a member together: same member, same way of asking (a gateway token is per object)."""
+        plans: dict[str, MemberCall | None | int] = {}
         for n, (raw, access_id) in enumerate(pairs):
             outcome = outcomes[raw]
             obj = self._render_outcome(outcome)
@@ -159,26 +170,43 @@ class DrsService:
                 embedded = embedded_access(outcome.record, access_id)
                 if embedded is not None:
                     answers[n] = embedded
+                    continue
+                if raw not in plans:
+                    try:
+                        plans[raw] = await self._plan(caller, outcome)
+                    except ResolutionError as exc:
+                        plans[raw] = exc.status
+                plan = plans[raw]
+                if isinstance(plan, int):
+                    answers[n] = plan
                 else:
-                    entry = per_member.setdefault(outcome.member.id, (outcome.member, []))
+                    entry = groups.setdefault((outcome.member.id, plan), (outcome.member, []))
                     entry[1].append((n, outcome.record.id, access_id))
+        gates: dict[str, asyncio.Semaphore] = {}
 
-        async def ask(member: Member, wanted: list[tuple[int, str, str]]) -> None:
+        async def ask(member: Member, call: MemberCall | None, wanted: list[tuple[int, str, str]]) -> None:
             adapter = self.resolver.directory.adapter(member)
+            gate = gates.setdefault(member.id, asyncio.Semaphore(self.config.access_concurrency))
             try:
-                got = await adapter.access_urls(
-                    [(oid, aid) for _, oid, aid in wanted], deadline,
-                    authorization=self.authorization_for(member, authorization), expires_in=self.lifetime(expires_in),
-                )
+                async with gate:
+                    got = await adapter.access_urls([(oid, aid) for _, oid, aid in wanted], deadline,
+                                                    **self._call_options(member, authorization, expires_in, call))
             except UpstreamError as exc:
+                for n, _, _ in wanted:
+                    answers[n] = _member_refusal(member.id, exc, call, "").status
+                return
+            except ResolutionError as exc:
                 for n, _, _ in wanted:
                     answers[n] = exc.status
                 return
             for n, oid, aid in wanted:
                 answer = got.get((oid, aid))
-                answers[n] = answer if isinstance(answer, AccessURL) else answer.status if answer else 502
+                if isinstance(answer, UpstreamError):
+                    answers[n] = _member_refusal(member.id, answer, call, oid).status
+                else:
+                    answers[n] = answer if answer is not None else 502
 
-        await run_until([ask(m, wanted) for m, wanted in per_member.values()], deadline)
+        await run_until([ask(m, call, wanted) for (_, call), (m, wanted) in groups.items()], deadline)
         out = BulkAccess(requested=len(pairs), timed_out=deadline.expired or None in answers)
         for (raw, access_id), answer in zip(pairs, answers):
             if isinstance(answer, AccessURL):
@@ -194,10 +222,34 @@ class DrsService:
         the adapter use the gateway's own credentials for the member (or none)."""
         return forwarded_authorization(member, authorization)
 
-    def lifetime(self, expires_in: int | None) -> int:
-        """The signed-URL lifetime to ask for: the caller's, clamped to the configured maximum."""
+    def lifetime(self, expires_in: int | None, not_after: int | None = None) -> int:
+        """The signed-URL lifetime to ask for: the caller's, clamped to the configured maximum and, for a
+        Passport decision, to the seconds the decision has left (403 when none)."""
         ceiling = self.config.max_signed_url_ttl
+        if not_after is not None:
+            left = not_after - int(self.gate.now() if self.gate is not None else 0)
+            if left < 1:
+                raise ResolutionError(403, "the access decision has expired")
+            ceiling = min(ceiling, left)
         return ceiling if expires_in is None else max(1, min(expires_in, ceiling))
+
+    async def _plan(self, caller: Caller | None, resolution: Resolution) -> MemberCall | None:
+        """How Passports shape the call to the member (``None``: they play no part); 403 when refused."""
+        if caller is None or self.gate is None:
+            return None
+        try:
+            return await self.gate.plan(caller, resolution.member, resolution.record)
+        except AccessRefused as exc:
+            raise ResolutionError(403, str(exc)) from None
+
+    def _call_options(self, member: Member, authorization: str | None, expires_in: int | None,
+                      call: MemberCall | None) -> dict[str, Any]:
+        """The adapter's keywords: the member's usual credentials, or those of a Passport decision."""
+        if call is None:
+            return {"authorization": self.authorization_for(member, authorization),
+                    "expires_in": self.lifetime(expires_in)}
+        return {"authorization": call.authorization, "passports": call.passports,
+                "expires_in": self.lifetime(expires_in, call.not_after)}
 
     async def _resolve(self, raw: str, deadline: Deadline) -> Resolution:
         try:
@@ -212,6 +264,14 @@ class DrsService:
             return _render(lambda: drs_object(outcome.record, self.hostname, self.profile), outcome)
         except ResolutionError as exc:
             return exc
+
+
+def _member_refusal(member_id: str, exc: UpstreamError, call: MemberCall | None, object_id: str) -> ResolutionError:
+    """The member's error as the gateway's; a member refusing an anonymous call made after the gateway itself
+    denied the Passports is that denial (403), not the member's 401."""
+    if call is not None and call.denied is not None and exc.status in (401, 403):
+        return ResolutionError(403, str(AccessRefused(call.denied, object_id)))
+    return ResolutionError.upstream(member_id, exc)
 
 
 def _render(make, resolution: Resolution):  # type: ignore[no-untyped-def]

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.passports.claims import MAX_PASSPORTS
 from gateway.passports.grants import CHARSETS, ExactGrant, GrantConfig, IssuerGrantRules, RasRules, Slot, Template
+from gateway.passports.gateway_token import MAX_TTL
 from gateway.passports.keys import KeyFetchSettings
+from gateway.passports.resources import MemberResourceMap, ResourceTemplate
 from gateway.passports.trust import PassportTrustSettings
 
 Charset = Literal["digits", "alnum", "word"]
@@ -105,6 +107,51 @@ class GrantMappingSettings(_Section):
         )
 
 
+class ExactResourceSettings(_Section):
+    resource: str = Field(min_length=1, max_length=1024, description="The member's `authz` resource path (exact).")
+    authority: str = Field(min_length=1, description="Authority of the dataset, e.g. `dbgap`.")
+    dataset: str = Field(min_length=1, max_length=255, description="The dataset, e.g. `phs000123`.")
+    consent: str = Field(min_length=1, max_length=255, description="Its consent group, e.g. `c1`.")
+
+
+class ResourceTemplateSettings(TemplateSettings):
+    authority: str = Field(min_length=1, description="Authority of the datasets it captures, e.g. `dbgap`.")
+
+
+class ResourceMapSettings(_Section):
+    """One member's `authz` resources → `(authority, dataset, consent)`; a resource matched by neither is
+    unmapped and denies access."""
+
+    exact: list[ExactResourceSettings] = Field([], description="Exact resource paths, tried first.")
+    templates: list[ResourceTemplateSettings] = Field(
+        [], description="Anchored templates with `{dataset}` and `{consent}`, e.g. `/programs/{dataset}.{consent}`."
+    )
+
+    def to_map(self) -> MemberResourceMap:
+        """The frozen map; :class:`ValueError` for a template without `{consent}`."""
+        return MemberResourceMap(
+            exact=tuple((e.resource, (e.authority, e.dataset, e.consent)) for e in self.exact),
+            templates=tuple(ResourceTemplate(t.to_template(), t.authority) for t in self.templates),
+        )
+
+    @model_validator(mode="after")
+    def _valid(self) -> ResourceMapSettings:
+        self.to_map()
+        return self
+
+
+class GatewayTokenSettings(_Section):
+    issuer: str | None = Field(
+        None, description="`iss` of gateway tokens; its JWKS is at `<issuer>/.well-known/jwks.json`. Empty: the "
+        "gateway's `public_url`."
+    )
+    ttl: int = Field(60, ge=1, le=MAX_TTL, description="Seconds a gateway token lives (never past the decision).")
+    rotate_after: int = Field(
+        7 * 24 * 3600, ge=60, description="Seconds after which a new signing key replaces the current one; the old "
+        "key stays published until every token it signed has expired."
+    )
+
+
 class DecisionCacheSettings(_Section):
     enabled: bool = Field(True, description="Cache Passport evaluations in the gateway cache (`cache.url`).")
     negative_ttl: int = Field(60, ge=1, le=600, description="Seconds a rejected Passport set stays cached.")
@@ -119,4 +166,11 @@ class PassportsConfig(PassportTrustSettings):
     grants: GrantMappingSettings = Field(default_factory=GrantMappingSettings, description="Visas to grants.")
     decision_cache: DecisionCacheSettings = Field(
         default_factory=DecisionCacheSettings, description="The decision cache."
+    )
+    resource_maps: dict[str, ResourceMapSettings] = Field(
+        {}, description="Per member id: its objects' `authz` resources → datasets and consent groups. A member "
+        "without a map (or an unmapped resource) denies Passport access."
+    )
+    gateway_tokens: GatewayTokenSettings = Field(
+        default_factory=GatewayTokenSettings, description="Tokens the gateway signs for `gateway_token` members."
     )
