@@ -2,6 +2,12 @@
 
 ``serve`` writes ``commons.json`` (prefix, seed, subjects, public URL) into ``--data-dir`` so the
 ``api-key`` commands, run later against the same directory, mint keys the running server accepts.
+
+GA4GH Passports and gateway tokens: ``--passports-config FILE`` (YAML or JSON holding the ``passports``
+section, the gateway's own format, either bare or under a ``passports`` key), ``--trust-gateway
+ISSUER=JWKS_URL`` (repeatable) and ``--allow-insecure-loopback`` (gateway JWKS over http to a loopback host,
+for development). A bad value is a one-line error and exit status 2. The descriptor records where these
+came from (file path, issuers and JWKS URLs: nothing secret); the ``api-key`` commands do not load them.
 """
 
 from __future__ import annotations
@@ -12,11 +18,20 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import yaml
+from pydantic import ValidationError
 
 from refcommons.settings import CommonsSettings
 
+if TYPE_CHECKING:
+    from gateway.passports.settings import PassportsConfig
+    from refcommons.gateway_trust import TrustedGateway
+
 DESCRIPTOR = "commons.json"
+USAGE_ERROR = 2
 
 
 def add_commands(commands: Any) -> None:
@@ -35,6 +50,12 @@ def add_commands(commands: Any) -> None:
     serve.add_argument("--user-yaml", type=Path, help="Gen3 user.yaml policy (default: built-in users)")
     serve.add_argument("--drs-profile", choices=("1.5", "1.2"), default="1.5")
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    serve.add_argument("--passports-config", type=Path, metavar="FILE",
+                       help="accept GA4GH Passports: YAML or JSON file holding the `passports` section")
+    serve.add_argument("--trust-gateway", action="append", default=[], type=_trusted_gateway,
+                       metavar="ISSUER=JWKS_URL", help="accept this federation gateway's tokens (repeatable)")
+    serve.add_argument("--allow-insecure-loopback", action="store_true",
+                       help="DEVELOPMENT ONLY: fetch gateway JWKS over http from 127.0.0.1, ::1 or localhost")
     serve.set_defaults(func=_serve)
 
     keys = sub.add_parser("api-key", help="manage API keys of a commons (by its --data-dir)")
@@ -55,7 +76,82 @@ def add_commands(commands: Any) -> None:
     revoke.set_defaults(func=_api_key_revoke)
 
 
+def _trusted_gateway(spec: str) -> TrustedGateway:
+    from refcommons.gateway_trust import TrustedGateway
+
+    try:
+        return TrustedGateway.parse(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def load_passports_config(path: Path) -> PassportsConfig:
+    """The ``passports`` section in ``path`` (JSON for ``.json``, else YAML; bare or under ``passports``),
+    validated, with its trust configuration and grant mapping built once; :class:`ValueError` saying what is
+    wrong otherwise."""
+    from gateway.passports.settings import PassportsConfig
+    from gateway.passports.trust import build_trust
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read passports config {path}: {exc.strerror or exc}") from None
+    try:
+        doc = orjson.loads(raw) if path.suffix.lower() == ".json" else yaml.safe_load(raw)
+    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"passports config {path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}"
+                         f": {_parse_problem(exc)}") from None
+    if isinstance(doc, dict) and set(doc) == {"passports"}:
+        doc = doc["passports"]
+    if not isinstance(doc, dict):
+        raise ValueError(f"passports config {path} must hold a mapping (the `passports` section)")
+    try:
+        config = PassportsConfig.model_validate(doc)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'passports'}: {e['msg']}"
+                             for e in exc.errors(include_url=False))
+        raise ValueError(f"passports config {path} is invalid: {problems}") from None
+    if config.enabled:
+        try:
+            build_trust(config)
+            config.grants.to_config()
+        except ValueError as exc:
+            raise ValueError(f"passports config {path} is unusable: {exc}") from None
+    return config
+
+
+def _parse_problem(exc: Exception) -> str:
+    """One line saying what is wrong where, from a JSON or YAML parser error."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"{exc.problem}{where}"
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _usage_error(message: str) -> SystemExit:
+    print(f"gateway refcommons serve: {message}", file=sys.stderr)
+    return SystemExit(USAGE_ERROR)
+
+
 def settings_from_args(args: argparse.Namespace) -> CommonsSettings:
+    """The settings ``serve`` runs with; a bad ``--passports-config`` or ``--trust-gateway`` prints one line and
+    exits with status 2."""
+    from refcommons.gateway_trust import gateway_map
+
+    passports = None
+    if getattr(args, "passports_config", None) is not None:
+        try:
+            passports = load_passports_config(args.passports_config)
+        except ValueError as exc:
+            raise _usage_error(str(exc)) from None
+    gateways = tuple(getattr(args, "trust_gateway", None) or ())
+    loopback = bool(getattr(args, "allow_insecure_loopback", False))
+    try:
+        gateway_map(gateways, allow_insecure_loopback=loopback)
+    except ValueError as exc:
+        raise _usage_error(f"--trust-gateway: {exc}") from None
     return CommonsSettings(
         prefix=args.prefix,
         seed=args.seed,
@@ -64,10 +160,15 @@ def settings_from_args(args: argparse.Namespace) -> CommonsSettings:
         data_dir=args.data_dir,
         user_yaml=args.user_yaml,
         drs_profile=args.drs_profile,
+        passports=passports,
+        trusted_gateways=gateways,
+        allow_insecure_loopback=loopback,
     )
 
 
-def write_descriptor(settings: CommonsSettings) -> None:
+def write_descriptor(settings: CommonsSettings, *, passports_config: Path | None = None) -> None:
+    """``commons.json`` in the data dir: what ``api-key`` commands need, plus where Passport and gateway trust
+    came from (a file path, issuers and JWKS URLs; no secrets)."""
     if settings.data_dir is None:
         return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -77,6 +178,10 @@ def write_descriptor(settings: CommonsSettings) -> None:
         "subjects": settings.subjects,
         "base_url": settings.base_url,
         "user_yaml": str(settings.user_yaml) if settings.user_yaml else None,
+        "passports_config": str(passports_config.resolve()) if passports_config else None,
+        "passports_enabled": settings.passports_enabled,
+        "trusted_gateways": [{"issuer": g.issuer, "jwks_uri": g.jwks_uri} for g in settings.trusted_gateways],
+        "allow_insecure_loopback": settings.allow_insecure_loopback,
     }
     (settings.data_dir / DESCRIPTOR).write_text(json.dumps(info, indent=2) + "\n")
 
@@ -103,7 +208,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     configure_logging(args.log_level)
-    write_descriptor(settings)
+    write_descriptor(settings, passports_config=args.passports_config)
 
     async def make_app() -> web.Application:
         return build_app(await ReferenceCommons.open(settings))

@@ -42,10 +42,14 @@ class ReferenceCommons:
             store = await open_store(f"sqlite:///{settings.data_dir.resolve() / 'commons.sqlite3'}")
         else:
             store = await open_store("sqlite:///:memory:")
-        dataset = generate_dataset(prefix=settings.prefix, seed=settings.seed, subjects=settings.subjects)
-        index = await IndexStore.open(store, dataset)
-        metadata = MetadataCatalog.build(dataset)
-        fence = await Fence.open(store, settings, dataset)
+        try:
+            dataset = generate_dataset(prefix=settings.prefix, seed=settings.seed, subjects=settings.subjects)
+            index = await IndexStore.open(store, dataset)
+            metadata = MetadataCatalog.build(dataset)
+            fence = await Fence.open(store, settings, dataset)  # ValueError: unusable passports/gateway trust
+        except BaseException:
+            await store.close()
+            raise
         rendered = MemoryCache(max_entries=RENDER_CACHE_ENTRIES, default_ttl=RENDER_CACHE_TTL)
         return cls(settings, store, dataset, index, metadata, fence, rendered)
 

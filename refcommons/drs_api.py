@@ -4,8 +4,11 @@ authorizations, signed access URLs (single and bulk), and indexd's non-GA4GH obj
 Object ids may arrive with a raw ``/``, as ``%2F``, as a bare uuid or in Gen3's compact
 ``dg.XXXX:uuid`` form; all resolve. ``expand`` is read case-insensitively; a JSON body on a GET is
 ignored. Every document goes through the commons' DRS profile (``settings.drs_profile``). Object
-metadata is public (as in Gen3); access URLs need ``read-storage`` on the record's authz. Passports
-in POST bodies are accepted but not yet checked: the ``Authorization`` header decides.
+metadata is public (as in Gen3); access URLs need ``read-storage`` on the record's authz, proved by
+the ``Authorization`` header (a fence access token, or a trusted gateway's token) or, when the commons
+has a ``passports`` configuration, by GA4GH Passports in the POST body (``{"passports": [...]}``; for
+bulk access at the top level or per item). Every access decision is :meth:`Fence.authorize_download`,
+and no URL outlives it. Passports and an ``Authorization`` header together are a 400 (rule 2).
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from pydantic import Field
 
 from gateway.drs.models import (
     AccessRequest,
     AccessURL,
     Authorizations,
     AuthorizationType,
+    BulkAccessIds,
     BulkAccessRequest,
     BulkAccessResponse,
     BulkAccessURL,
@@ -42,10 +47,23 @@ from gateway.web.query import query_bool
 from gateway.web.render import json_response
 from refcommons.commons import COMMONS, ReferenceCommons
 from refcommons.drs_render import access_ids, drs_object, service_info
+from refcommons.fence import DownloadGrant
 from refcommons.index_store import DEFAULT_LIMIT, ListQuery
+from refcommons.passport_access import PassportCheck
 from refcommons.records import IndexRecord
 
 routes = web.RouteTableDef()
+
+
+class BulkAccessItem(BulkAccessIds):
+    """One item of a bulk access request; it may carry its own ``passports`` (else the top-level ones apply)."""
+
+    passports: list[str] | None = None
+
+
+class BulkAccessBody(BulkAccessRequest):
+    bulk_object_access_ids: list[BulkAccessItem] = Field(min_length=1)  # type: ignore[assignment]
+
 
 BASE = "/ga4gh/drs/v1"
 TAGS = ("drs",)
@@ -114,12 +132,17 @@ def _check_bulk(commons: ReferenceCommons, count: int) -> None:
 
 
 async def _authorizations(commons: ReferenceCommons, record: IndexRecord) -> Authorizations:
-    anonymous = await commons.fence.principal(None)
+    fence = commons.fence
+    anonymous = await fence.principal(None)
     if anonymous.allows("read-storage", record.authz, "fence"):
         return Authorizations(drs_object_id=record.did, supported_types=[AuthorizationType.none])
+    types = [AuthorizationType.bearer]
+    issuers = fence.passport_issuers(record.authz)
+    if issuers:
+        types.append(AuthorizationType.passport)
     return Authorizations(
-        drs_object_id=record.did, supported_types=[AuthorizationType.bearer],
-        bearer_auth_issuers=[f"{commons.settings.base_url}/user"],
+        drs_object_id=record.did, supported_types=types, passport_auth_issuers=issuers or None,
+        bearer_auth_issuers=[f"{commons.settings.base_url}/user", *fence.gateway_issuers],
     )
 
 
@@ -186,11 +209,19 @@ async def bulk_options(request: web.Request) -> web.Response:
 
 @routes.post(f"{BASE}/objects/access")
 @operation("Bulk signed URLs; per-item 401/403/404 go to unresolved_drs_objects", tags=TAGS,
-           request=BulkAccessRequest, response=BulkAccessResponse)
+           request=BulkAccessBody, response=BulkAccessResponse)
 async def bulk_access(request: web.Request) -> web.Response:
+    """Passports (top level, or an item's own, which replace the top-level ones for that item) are checked at
+    most once per request, and only if a controlled object needs them; a rejection fails the items that needed
+    them. Passports together with an ``Authorization`` header are a 400 for the whole request (rule 2)."""
     commons = _commons(request)
-    body = parse_as(BulkAccessRequest, await read_json(request))
+    fence = commons.fence
+    body = parse_as(BulkAccessBody, await read_json(request))
     _check_bulk(commons, len(body.bulk_object_access_ids))
+    authorization = _auth(request)
+    if body.passports is not None or any(i.passports is not None for i in body.bulk_object_access_ids):
+        fence.refuse_passports_with(authorization)
+    checks = _PassportChecks(commons, authorization)
     resolved: list[BulkAccessURL] = []
     failures: list[tuple[int, str]] = []
     requested = 0
@@ -201,9 +232,11 @@ async def bulk_access(request: web.Request) -> web.Response:
             failures.extend((404, item.bulk_object_id) for _ in item.bulk_access_ids)
             continue
         try:
-            principal = await commons.fence.require(
-                _auth(request), record.authz, method="read-storage", service="fence"
-            )
+            passports = item.passports if item.passports is not None else body.passports
+            if passports is None:
+                grant = await fence.authorize_download(authorization, record)
+            else:
+                grant = await checks.grant(record, passports)
         except ApiError as exc:
             failures.extend((exc.status, item.bulk_object_id) for _ in item.bulk_access_ids)
             continue
@@ -212,12 +245,41 @@ async def bulk_access(request: web.Request) -> web.Response:
             if access_id not in known:
                 failures.append((404, item.bulk_object_id))
                 continue
-            url = commons.fence.signed_url(record.did, access_id, user=principal.user)
+            try:
+                url = fence.signed_url(record.did, access_id, user=grant.user, not_after=grant.not_after)
+            except ApiError as exc:
+                failures.append((exc.status, item.bulk_object_id))
+                continue
             resolved.append(BulkAccessURL(drs_object_id=item.bulk_object_id, drs_access_id=access_id, url=url))
     return json_response(dump(BulkAccessResponse(
         summary=Summary(requested=requested, resolved=len(resolved), unresolved=len(failures)),
         unresolved_drs_objects=group_unresolved(failures), resolved_drs_object_access_urls=resolved,
     )))
+
+
+class _PassportChecks:
+    """The Passport sets of one bulk request, each checked at most once (what :meth:`Fence.authorize_download`
+    does for one object, with the check shared)."""
+
+    def __init__(self, commons: ReferenceCommons, authorization: str | None) -> None:
+        self.fence = commons.fence
+        self.authorization = authorization
+        self._done: dict[tuple[str, ...], PassportCheck | ApiError] = {}
+
+    async def grant(self, record: IndexRecord, passports: list[str]) -> DownloadGrant:
+        if self.fence.open_to_anyone(record):
+            return DownloadGrant(None, None)
+        key = tuple(passports)
+        done = self._done.get(key)
+        if done is None:
+            try:
+                done = await self.fence.check_passports(self.authorization, passports)
+            except ApiError as exc:
+                done = exc
+            self._done[key] = done
+        if isinstance(done, ApiError):
+            raise ApiError(done.status, done.message, headers=done.headers)
+        return self.fence.passport_grant(done, record)
 
 
 @routes.get(BASE + "/objects/{object_id:.+}/access/{access_id:[^/]+}")
@@ -226,14 +288,15 @@ async def bulk_access(request: web.Request) -> web.Response:
            request=AccessRequest, response=AccessURL)
 async def get_access(request: web.Request) -> web.Response:
     commons = _commons(request)
+    passports = None
     if request.method == "POST":
-        parse_as(AccessRequest, await read_json(request, allow_empty=True) or {})
+        passports = parse_as(AccessRequest, await read_json(request, allow_empty=True) or {}).passports
     record = await _record(commons, request.match_info["object_id"])
     access_id = request.match_info["access_id"]
     if access_id not in access_ids(record):
         raise not_found(f"no access method {access_id!r} for DRS object {record.did}")
-    principal = await commons.fence.require(_auth(request), record.authz, method="read-storage", service="fence")
-    url = commons.fence.signed_url(record.did, access_id, user=principal.user)
+    grant = await commons.fence.authorize_download(_auth(request), record, passports=passports)
+    url = commons.fence.signed_url(record.did, access_id, user=grant.user, not_after=grant.not_after)
     return json_response(dump(AccessURL(url=url)))
 
 

@@ -173,26 +173,28 @@ async def user_info(request: web.Request) -> web.Response:
     responses={
         400: "unknown protocol or bad expires_in",
         401: "a credential is needed",
-        403: "not granted",
+        403: "not granted (or a gateway token for another object)",
         404: "unknown guid",
+        503: "a trusted gateway's keys are unreachable",
     },
 )
 async def download_url(request: web.Request) -> web.Response:
-    """``{"url": ...}`` valid for ``expires_in`` seconds (capped at an hour); open files need no token."""
+    """``{"url": ...}`` valid for ``expires_in`` seconds (capped at an hour, and at a gateway token's
+    ``access_until``); open files need no token."""
     commons = _commons(request)
     guid = request.match_info["guid"]
     record = await commons.index.get(guid)
     if record is None:
         raise not_found(f"no record {guid}")
     expires_in = query_int(request.query, "expires_in", minimum=1)
-    principal = await commons.fence.require(request.headers.get("Authorization"), record.authz, "read-storage")
+    grant = await commons.fence.authorize_download(request.headers.get("Authorization"), record)
     available = list(dict.fromkeys(urlsplit(u).scheme for u in record.urls if urlsplit(u).scheme))
     if not available:
         raise not_found(f"record {guid} has no storage locations")
     protocol = request.query.get("protocol") or available[0]
     if protocol not in available:
         raise bad_request(f"protocol {protocol!r} is not available for {guid}; choose from {', '.join(available)}")
-    url = await commons.fence.download_url(guid, protocol, expires_in, principal.user)
+    url = await commons.fence.download_url(guid, protocol, expires_in, grant.user, not_after=grant.not_after)
     return json_response({"url": url})
 
 

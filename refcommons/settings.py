@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: importing the settings stays cheap (the CLI imports this module)
+    from gateway.passports.settings import PassportsConfig
+    from refcommons.gateway_trust import TrustedGateway
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,22 @@ class CommonsSettings:
     """DRS output profile: ``1.5`` (default) or ``1.2`` (strips 1.3+ fields for older clients)."""
     max_bulk_request_length: int = 1000
     """Most ids one DRS bulk request or indexd bulk lookup may carry (413 beyond)."""
+    passports: PassportsConfig | None = None
+    """The commons' own ``passports`` section (the gateway's format). When set and ``enabled``, DRS access
+    requests may carry GA4GH Passports (``{"passports": [...]}``), checked by the commons' own engine; controlled
+    resources ``/programs/<phs>.<consent>`` map to grants ``("dbgap", phs, consent)``."""
+    trusted_gateways: tuple[TrustedGateway, ...] = ()
+    """Federation gateways whose gateway tokens (``Authorization: Bearer``) are accepted for downloads; the token
+    audience expected is :attr:`base_url`."""
+    allow_insecure_loopback: bool = False
+    """DEVELOPMENT ONLY: fetch trusted gateways' JWKS over http from a loopback host."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "trusted_gateways", tuple(self.trusted_gateways))
+
+    @property
+    def passports_enabled(self) -> bool:
+        return self.passports is not None and self.passports.enabled
 
     @property
     def display_name(self) -> str:

@@ -136,7 +136,7 @@ def check(parsed: jws.ParsedJws, now: int, *, issuer: str, audience: str, leeway
         raise GatewayTokenError(401, "gateway token issued in the future")
     if exp <= now - leeway or until <= now:
         raise GatewayTokenError(401, "gateway token has expired")
-    if exp - iat > MAX_TTL or exp > until:
+    if exp <= iat or exp - iat > MAX_TTL or exp > until:
         raise GatewayTokenError(401, "gateway token lifetime is too long")
     resources = need("authz", list)
     if not resources or len(resources) > MAX_RESOURCES or not all(isinstance(r, str) and r for r in resources):
