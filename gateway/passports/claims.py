@@ -116,9 +116,11 @@ def _check_leeway(leeway: int) -> None:
 def numeric_date(value: object) -> int | None:
     """An RFC 7519 NumericDate, strictly: an ``int`` (or a float without fraction), never ``bool`` or ``str``,
     within 0..year 9999. ``None`` if it is not one."""
-    if isinstance(value, bool):
+    if value.__class__ is int:  # the usual case, first: bool (a subclass of int) is not one
+        number = value
+    elif isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    elif isinstance(value, int):
         number = value
     elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
         number = int(value)
@@ -147,7 +149,8 @@ def _string(claims: Mapping[str, Any], name: str, rule: int, *, required: bool, 
     value = claims[name]
     if not isinstance(value, str) or not value:
         raise _Invalid(rule, f"{name} is not a non-empty string")
-    if len(value.encode("utf-8", "surrogatepass")) > limit_bytes:
+    # a code point is at most 4 bytes in UTF-8: only a string that might be too long needs encoding to tell
+    if len(value) * 4 > limit_bytes and len(value.encode("utf-8", "surrogatepass")) > limit_bytes:
         raise _Invalid(rule, f"{name} is too long")
     if limit_chars is not None and len(value) > limit_chars:
         raise _Invalid(rule, f"{name} is longer than {limit_chars} characters")
@@ -181,6 +184,8 @@ def _check_times(claims: Mapping[str, Any], now: int, leeway: int, rule: int) ->
 
 
 def _now(now: float) -> int:
+    if now.__class__ is int:
+        return now
     if isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
         raise ValueError("now must be a finite number of seconds")
     return int(now)
@@ -347,6 +352,15 @@ class Visa(_Signed):
     object: Mapping[str, Any]  # the whole ga4gh_visa_v1 object (custom string claims, for conditions)
     jws: ParsedJws  # payload holds e.g. RAS `ras_dbgap_permissions` and `txn`
 
+    def __init__(self, iss: str, sub: str, iat: int, exp: int, nbf: int | None, jti: str | None, type: str,
+                 value: str, source: str, by: str | None, asserted: int, conditions: tuple[Any, ...],
+                 format: VisaFormat, jku: str | None, expires: int, object: Mapping[str, Any],
+                 jws: ParsedJws) -> None:
+        # the generated frozen __init__ pays one object.__setattr__ call per field (17 here), once per Visa read
+        self.__dict__.update(iss=iss, sub=sub, iat=iat, exp=exp, nbf=nbf, jti=jti, type=type, value=value,
+                             source=source, by=by, asserted=asserted, conditions=conditions, format=format, jku=jku,
+                             expires=expires, object=object, jws=jws)
+
 
 @dataclass(frozen=True, eq=False)
 class VisaResult:
@@ -357,6 +371,11 @@ class VisaResult:
     visa: Visa | None = None
     rule: int | None = None
     reason: str | None = None
+
+    def __init__(self, status: VisaStatus, sha256: str | None, visa: Visa | None = None, rule: int | None = None,
+                 reason: str | None = None) -> None:
+        # as Visa's: one dict update instead of five object.__setattr__ calls, once per Visa
+        self.__dict__.update(status=status, sha256=sha256, visa=visa, rule=rule, reason=reason)
 
     @property
     def valid(self) -> bool:
@@ -376,39 +395,40 @@ def split_visas(passport: Passport, rules: VisaRules = VisaRules()) -> tuple[lis
     and the elements ignored outright (not strings, oversized). Duplicates are dropped silently."""
     unique: list[str] = []
     ignored: list[VisaResult] = []
+    # equal strings have equal sha256 and (barring a collision) only they do: deduplicating on the strings
+    # themselves saves hashing each Visa once more than parsing does
     seen: set[str] = set()
     for element in passport.visas:
         if not isinstance(element, str):
             ignored.append(VisaResult.ignored(None, 22, "visa is not a JWS string"))
             continue
-        digest = _sha256(element)
-        if digest in seen:
+        if element in seen:
             continue
-        seen.add(digest)
+        seen.add(element)
         if len(element) > rules.max_bytes:
-            ignored.append(VisaResult.ignored(digest, 3, "visa exceeds the size limit"))
+            ignored.append(VisaResult.ignored(_sha256(element), 3, "visa exceeds the size limit"))
             continue
         unique.append(element)
     return unique, ignored
 
 
-def read_visa(token: object, now: float, rules: VisaRules = VisaRules()) -> VisaResult:
-    """Parse and validate one Visa (rules 3, 6–12, 17, 22–30). Never raises for a bad Visa."""
+def read_visa(token: object, now: float, rules: VisaRules = VisaRules(), *,
+              headers: jws.HeaderMemo | None = None) -> VisaResult:
+    """Parse and validate one Visa (rules 3, 6–12, 17, 22–30). Never raises for a bad Visa. ``headers``: see
+    :func:`gateway.passports.jws.parse_compact` (one per Passport)."""
     now_s = _now(now)
     if not isinstance(token, str):
         return VisaResult.ignored(None, 22, "visa is not a JWS string")
-    digest = _sha256(token)
     try:
-        parsed = jws.parse_compact(token, max_bytes=rules.max_bytes, algorithms=rules.algorithms)
-    except JwsError as exc:
-        return VisaResult.ignored(digest, exc.rule, exc.reason)
+        parsed = jws.parse_compact(token, max_bytes=rules.max_bytes, algorithms=rules.algorithms, headers=headers)
+    except JwsError as exc:  # parsed tokens carry their hash; only a failure needs it computed here
+        return VisaResult.ignored(_sha256(token), exc.rule, exc.reason)
+    digest = parsed.raw_sha256  # the same value: a parsed token is ASCII
     try:
         visa = _validate_visa(parsed, now_s, rules)
-    except _Invalid as exc:
+    except (_Invalid, JwsError) as exc:
         return VisaResult.ignored(digest, exc.rule, exc.reason)
-    except JwsError as exc:
-        return VisaResult.ignored(digest, exc.rule, exc.reason)
-    return VisaResult(status=VisaStatus.VALID, sha256=digest, visa=visa)
+    return VisaResult(VisaStatus.VALID, digest, visa)
 
 
 def read_visas(passport: Passport, now: float, rules: VisaRules = VisaRules()) -> list[VisaResult]:
@@ -472,11 +492,9 @@ def _validate_visa(parsed: ParsedJws, now: int, rules: VisaRules) -> Visa:
             raise _Invalid(25, "visa assertion is older than the maximum authorization TTL")
     # rule 30: a Visa's own ga4gh_passport_v1 (if any) is never read, and nothing inside a Visa is unwrapped
     assert iss is not None and sub is not None
-    return Visa(
-        iss=iss, sub=sub, iat=iat, exp=exp, nbf=nbf, jti=jti, type=vtype, value=value, source=source, by=by,
-        asserted=asserted, conditions=tuple(conditions), format=fmt, jku=header.get("jku"), expires=expires,
-        object=obj, jws=parsed,
-    )
+    # positional: 17 keywords would cost a quarter of the construction
+    return Visa(iss, sub, iat, exp, nbf, jti, vtype, value, source, by, asserted, tuple(conditions), fmt,
+                header.get("jku"), expires, obj, parsed)
 
 
 # --- §H expiry and caching, §I audit -----------------------------------------------------------------------------
@@ -522,15 +540,17 @@ class AuditRecord:
 def audit_record(passport: Passport, results: Iterable[VisaResult]) -> AuditRecord:
     rows = []
     for result in results:
-        row: dict[str, Any] = {"sha256": result.sha256, "status": result.status.value}
-        if result.visa is not None:
-            visa = result.visa
-            row.update(iss=visa.iss, sub=visa.sub, jti=visa.jti, type=visa.type)
+        visa = result.visa
+        row: dict[str, Any]
+        if visa is not None:
+            row = {"sha256": result.sha256, "status": result.status.value, "iss": visa.iss, "sub": visa.sub,
+                   "jti": visa.jti, "type": visa.type}
             txn = visa.jws.payload.get("txn")
             if isinstance(txn, str) and len(txn) <= MAX_CLAIM_BYTES:
                 row["txn"] = txn
         else:
-            row.update(rule=result.rule, reason=result.reason)
+            row = {"sha256": result.sha256, "status": result.status.value, "rule": result.rule,
+                   "reason": result.reason}
         rows.append(row)
     return AuditRecord(passport_jti=passport.jti, passport_identity=passport.identity,
                        passport_sha256=passport.sha256, visas=tuple(rows))

@@ -61,6 +61,15 @@ class VisaFacts:
     extra: tuple[tuple[str, str], ...] = ()
     ras_dbgap_permissions: Any = field(default=None, compare=False, hash=False)
 
+    def __init__(self, iss: str, sub: str, type: str, value: str, source: str, by: str | None, asserted: int,
+                 expires: int, conditions: Any = None, extra: tuple[tuple[str, str], ...] = (),
+                 ras_dbgap_permissions: Any = None) -> None:
+        # the generated frozen __init__ pays one object.__setattr__ call per field; one of these is built per
+        # accepted Visa of every cold evaluation
+        self.__dict__.update(iss=iss, sub=sub, type=type, value=value, source=source, by=by, asserted=asserted,
+                             expires=expires, conditions=conditions, extra=extra,
+                             ras_dbgap_permissions=ras_dbgap_permissions)
+
     @property
     def has_conditions(self) -> bool:
         """Anything but an absent or empty ``conditions`` counts as conditions (a malformed value too)."""

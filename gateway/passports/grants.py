@@ -8,19 +8,23 @@
 - A grant without a consent group grants nothing unless its study is configured single-consent, which names the
   study's one consent group.
 
-Templates are matched deterministically in one left-to-right pass: a placeholder is a literal prefix plus a run of
-one character class, and must be followed by a literal whose first character is outside that class (checked when
-the template is built), so there is never any backtracking.
+Templates match deterministically: a placeholder is a literal prefix plus a bounded run of one ASCII character
+class, and must be followed by a literal whose first character is outside that class (checked when the template is
+built). So the run is always the longest one, as in a single greedy left-to-right pass, whatever engine matches it.
+Each template is compiled to an anchored regular expression of escaped literals and bounded classes: a shorter run
+is tried only to fail on its first following character, so backtracking stays within ``max_len`` steps per
+placeholder.
 """
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from gateway.passports.conditions import VisaFacts, conditions_met
-from gateway.passports.linked import LINKED_IDENTITIES, build_graph, link_expiries
+from gateway.passports.linked import LINKED_IDENTITIES, IdentityGraph, build_graph, link_expiries
 
 CONTROLLED_ACCESS_GRANTS = "ControlledAccessGrants"
 RAS_V11 = "https://ras.nih.gov/visas/v1.1"
@@ -32,6 +36,8 @@ CHARSETS: dict[str, frozenset[str]] = {
     "alnum": frozenset(string.ascii_letters + string.digits),
     "word": frozenset(string.ascii_letters + string.digits + "-_"),
 }
+# the same sets as regular-expression classes (explicitly ASCII: \d and \w would admit other scripts' digits)
+_CLASSES: dict[str, str] = {"digits": "[0-9]", "alnum": "[A-Za-z0-9]", "word": "[A-Za-z0-9_-]"}
 
 GrantKey = tuple[str, str, str]  # (authority, dataset, consent)
 
@@ -71,37 +77,34 @@ class Template:
     dataset: Slot = Slot(prefix="phs", charset="digits", min_len=6, max_len=6)
     consent: Slot = Slot(prefix="c", charset="digits", min_len=1, max_len=4)
     _parts: tuple[str | tuple[str, Slot], ...] = field(init=False, repr=False, compare=False, hash=False)
+    _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_parts", _compile(self))
+        object.__setattr__(self, "_pattern", _regex(self._parts))
 
     @property
     def has_consent(self) -> bool:
         return any(isinstance(p, tuple) and p[0] == CONSENT for p in self._parts)
 
     def match(self, value: str) -> dict[str, str] | None:
-        """The captured ``dataset``/``consent`` if ``value`` matches the whole template, else ``None``."""
-        pos, n = 0, len(value)
-        got: dict[str, str] = {}
-        for part in self._parts:
-            if isinstance(part, str):
-                if not value.startswith(part, pos):
-                    return None
-                pos += len(part)
-                continue
+        """The captured ``dataset``/``consent`` (each with its slot's prefix) if ``value`` matches the whole
+        template, else ``None``."""
+        found = self._pattern.fullmatch(value)
+        return None if found is None else found.groupdict()
+
+
+def _regex(parts: tuple[str | tuple[str, Slot], ...]) -> re.Pattern[str]:
+    """The anchored expression of compiled template parts: literals escaped, a slot as a named group of its prefix
+    and ``min_len..max_len`` characters of its class (see the module doc on why this is the greedy match)."""
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(re.escape(part))
+        else:
             name, slot = part
-            if not value.startswith(slot.prefix, pos):
-                return None
-            start = pos + len(slot.prefix)
-            end = start
-            chars = CHARSETS[slot.charset]
-            while end < n and value[end] in chars and end - start <= slot.max_len:
-                end += 1
-            if not slot.min_len <= end - start <= slot.max_len:
-                return None
-            got[name] = value[pos:end]
-            pos = end
-        return got if pos == n else None
+            out.append(f"(?P<{name}>{re.escape(slot.prefix)}{_CLASSES[slot.charset]}{{{slot.min_len},{slot.max_len}}})")
+    return re.compile("".join(out))
 
 
 def _compile(t: Template) -> tuple[str | tuple[str, Slot], ...]:
@@ -194,6 +197,12 @@ class Grant:
     expires: int
     issuer: str
     source: str
+
+    def __init__(self, authority: str, dataset: str, consent: str, expires: int, issuer: str, source: str) -> None:
+        # the generated frozen __init__ pays one object.__setattr__ call per field; grants are built per Visa of
+        # every cold evaluation and per cached decision read
+        self.__dict__.update(authority=authority, dataset=dataset, consent=consent, expires=expires, issuer=issuer,
+                             source=source)
 
     @property
     def key(self) -> GrantKey:
@@ -295,15 +304,27 @@ def collect_grants(
         found = grants_of(visa, config)
         if not found:
             continue
-        sat = conditions_met(visa, visas, now, graph)
-        if sat is None:
+        end = _usable_until(visa, visas, now, links, graph)
+        if end is None:
             continue
-        end = sat.expires
-        link_end = link_expiries(links, graph, [visa.identity, *(u.identity for u in sat.used)], now)
-        if link_end is not None:
-            end = min(end, link_end)
         for g in found:
-            expires = min(g.expires, end)
-            if expires > now:
-                out.append(Grant(g.authority, g.dataset, g.consent, expires, g.issuer, g.source))
+            if g.expires <= end:  # the common case: the grant's own end already is the earliest
+                if g.expires > now:
+                    out.append(g)
+            elif end > now:
+                out.append(Grant(g.authority, g.dataset, g.consent, end, g.issuer, g.source))
     return tuple(out)
+
+
+def _usable_until(visa: VisaFacts, visas: Sequence[VisaFacts], now: int, links: list[VisaFacts],
+                  graph: IdentityGraph) -> int | None:
+    """Until when ``visa`` may grant: its own end, that of the visas meeting its conditions and of the links
+    joining their identities; ``None`` when it may not."""
+    if not visa.has_conditions:
+        # what conditions_met and link_expiries come to without conditions: the visa alone, one identity, no link
+        return visa.expires if visa.expires > now else None
+    sat = conditions_met(visa, visas, now, graph)
+    if sat is None:
+        return None
+    link_end = link_expiries(links, graph, [visa.identity, *(u.identity for u in sat.used)], now)
+    return sat.expires if link_end is None else min(sat.expires, link_end)

@@ -14,12 +14,12 @@ import base64
 import binascii
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NoReturn, cast
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -40,7 +40,6 @@ TYP_VISA = "vnd.ga4gh.visa+jwt"
 TYP_ACCESS_TOKEN = "at+jwt"
 TYP_JWT = "jwt"
 
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 # header members that only make sense for JWE (RFC 7516); their presence means this is not a JWS we understand
 _JWE_MEMBERS = frozenset({"enc", "zip", "epk", "apu", "apv", "iv", "tag", "p2s", "p2c"})
 # JWK members that only a private (or symmetric) key has: a JWKS carrying them is a leak or a confusion attempt
@@ -91,6 +90,12 @@ class ParsedJws:
     signature: bytes
     raw_sha256: str  # hex sha256 of the whole compact token: a safe identifier for logs, caches and dedup
 
+    def __init__(self, header: dict[str, Any], payload: dict[str, Any], signing_input: bytes, signature: bytes,
+                 raw_sha256: str) -> None:
+        # the generated frozen __init__ pays one object.__setattr__ call per field; one token parsed is one of these
+        self.__dict__.update(header=header, payload=payload, signing_input=signing_input, signature=signature,
+                             raw_sha256=raw_sha256)
+
     @property
     def alg(self) -> str:
         return self.header["alg"]
@@ -111,16 +116,39 @@ class VerificationKey:
 
 # --- base64url and JSON -------------------------------------------------------------------------------------------
 
+_B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64URL_VALUE = {c: i for i, c in enumerate(_B64URL_ALPHABET)}
+# url-safe → standard alphabet; the standard-only characters and padding become "!", which strict decoding refuses
+_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
+_PADDING = (b"", b"", b"==", b"=")  # by length % 4 (1 is impossible)
+# the low bits of the last character that encode no data, by length % 4: canonical encodings leave them zero
+_SPARE_BITS = (0, 0, 0x0F, 0x03)
+
 
 def b64url_decode(segment: str, *, rule: int = 6, what: str = "segment") -> bytes:
     """Strict base64url (RFC 7515 §2): alphabet ``[A-Za-z0-9_-]``, no padding, canonical trailing bits."""
-    if not isinstance(segment, str) or _B64URL.fullmatch(segment) is None or len(segment) % 4 == 1:
+    if not isinstance(segment, str):
         raise MalformedJws(rule, f"{what} is not base64url")
     try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except (binascii.Error, ValueError):
+        encoded = segment.encode("ascii")
+    except UnicodeEncodeError:
         raise MalformedJws(rule, f"{what} is not base64url") from None
-    if b64url_encode(raw) != segment:  # non-canonical encodings would make one token have many spellings
+    return _b64url_bytes(encoded, rule, what)
+
+
+def _b64url_bytes(segment: bytes, rule: int, what: str) -> bytes:
+    """:func:`b64url_decode` of an ASCII segment. After the translation, the standard decoder's strict mode accepts
+    exactly the url-safe alphabet without padding (this replaces a regex scan and a re-encoding, which together
+    cost more than the decoding itself)."""
+    remainder = len(segment) % 4
+    if remainder == 1:
+        raise MalformedJws(rule, f"{what} is not base64url")
+    try:
+        raw = binascii.a2b_base64(segment.translate(_TO_STANDARD) + _PADDING[remainder], strict_mode=True)
+    except binascii.Error:
+        raise MalformedJws(rule, f"{what} is not base64url") from None
+    # non-canonical encodings would make one token have many spellings
+    if remainder and _B64URL_VALUE[chr(segment[-1])] & _SPARE_BITS[remainder]:
         raise MalformedJws(rule, f"{what} is not canonical base64url")
     return raw
 
@@ -147,7 +175,23 @@ def _no_constant(_name: str) -> Any:
 
 
 def strict_json_object(raw: bytes, *, what: str) -> dict[str, Any]:
-    """UTF-8 JSON object, no duplicate member names at any depth, no NaN/Infinity (rule 7)."""
+    """UTF-8 JSON object, no duplicate member names at any depth, no NaN/Infinity (rule 7).
+
+    Fast path: orjson parses, and re-serialising the value gives back exactly ``raw``. Then ``raw`` *is* orjson's
+    output for a dict, which cannot hold a member name twice, so it has no duplicates, and orjson's value is what
+    the strict parser would build. Anything else (whitespace, other escapes or number spellings, duplicates,
+    errors) takes the strict parser, which alone decides what is rejected and why.
+    """
+    try:
+        value = orjson.loads(raw)
+        if isinstance(value, dict) and orjson.dumps(value) == raw:
+            return value
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        pass
+    return _strict_json_object(raw, what=what)
+
+
+def _strict_json_object(raw: bytes, *, what: str) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -175,16 +219,26 @@ def _allowed(algorithms: Iterable[str] | None) -> frozenset[str]:
     return chosen
 
 
+HeaderMemo = dict[tuple[frozenset[str], bytes], dict[str, Any]]
+"""Headers that passed :func:`check_header`, by allowed algorithms and encoded segment (see :func:`parse_compact`)."""
+
+
 def parse_compact(
     token: object,
     *,
     max_bytes: int = MAX_PASSPORT_BYTES,
     algorithms: Iterable[str] | None = None,
+    headers: HeaderMemo | None = None,
 ) -> ParsedJws:
     """Parse a compact JWS and check its header (rules 3, 6–11). ``typ`` is checked separately (:func:`check_typ`).
 
     ``algorithms`` narrows the accepted ``alg`` values (a non-empty subset of RS256/ES256); the signature is not
     verified here.
+
+    ``headers``, a dict the caller keeps for one batch of tokens (the Visas of one Passport, which usually all carry
+    their issuer's header byte for byte), lets each distinct header be decoded and checked once per batch. A header
+    found there passed exactly the checks it would meet again, so the outcome is the same; each token still gets
+    its own copy of the dict.
     """
     allowed = _allowed(algorithms)
     if not isinstance(token, str):
@@ -193,28 +247,37 @@ def parse_compact(
         raise MalformedJws(3, "token exceeds the size limit")
     if not token.isascii():
         raise MalformedJws(6, "token is not compact serialization")
-    parts = token.split(".")
-    if len(parts) == 5:
-        raise MalformedJws(6, "token is a JWE, not a JWS")
-    if len(parts) != 3:
-        raise MalformedJws(6, "token is not compact serialization (3 segments)")
-    h64, p64, s64 = parts
-    if not h64 or not p64:
+    # find() is a memchr; split() walks a 10 kB Passport character by character
+    h_end = token.find(".")
+    p_end = token.find(".", h_end + 1) if h_end >= 0 else -1
+    if p_end < 0 or token.find(".", p_end + 1) >= 0:
+        _wrong_segments(token)
+    if h_end == 0 or p_end == h_end + 1:
         raise MalformedJws(6, "token has an empty header or payload")
-    if not s64:
+    if p_end == len(token) - 1:
         raise MalformedJws(6, "token is unsigned")
-    header = strict_json_object(b64url_decode(h64, what="header"), what="header")
-    payload_raw = b64url_decode(p64, what="payload")
-    signature = b64url_decode(s64, what="signature")
-    check_header(header, allowed)
+    raw_token = token.encode("ascii")
+    slot = (allowed, raw_token[:h_end])
+    known = headers.get(slot) if headers is not None else None
+    if known is not None:  # decoded and checked before: only the steps that can fail remain, in their order
+        header = dict(known)
+        payload_raw = _b64url_bytes(raw_token[h_end + 1:p_end], 6, "payload")
+        signature = _b64url_bytes(raw_token[p_end + 1:], 6, "signature")
+    else:
+        header = strict_json_object(_b64url_bytes(slot[1], 6, "header"), what="header")
+        payload_raw = _b64url_bytes(raw_token[h_end + 1:p_end], 6, "payload")
+        signature = _b64url_bytes(raw_token[p_end + 1:], 6, "signature")
+        check_header(header, allowed)
+        if headers is not None:
+            headers[slot] = dict(header)
     payload = strict_json_object(payload_raw, what="payload")
-    return ParsedJws(
-        header=header,
-        payload=payload,
-        signing_input=f"{h64}.{p64}".encode("ascii"),
-        signature=signature,
-        raw_sha256=hashlib.sha256(token.encode("ascii")).hexdigest(),
-    )
+    return ParsedJws(header, payload, raw_token[:p_end], signature, hashlib.sha256(raw_token).hexdigest())
+
+
+def _wrong_segments(token: str) -> NoReturn:
+    if token.count(".") == 4:
+        raise MalformedJws(6, "token is a JWE, not a JWS")
+    raise MalformedJws(6, "token is not compact serialization (3 segments)")
 
 
 def check_header(header: Mapping[str, Any], allowed: frozenset[str] = SUPPORTED_ALGORITHMS) -> None:
@@ -258,13 +321,21 @@ _LEGACY_TYPS: dict[TokenKind, frozenset[str | None]] = {
 }
 
 
+_ACCEPTED_TYPS: dict[tuple[TokenKind, bool], frozenset[str | None]] = {
+    (kind, legacy): typs | (_LEGACY_TYPS.get(kind, frozenset()) if legacy else frozenset())
+    for kind, typs in _TYPS.items() for legacy in (False, True)
+}
+
+
 def check_typ(header: Mapping[str, Any], kind: TokenKind, *, legacy: bool = False) -> None:
     """Rule 12: the ``typ`` must name this kind of token; a ``typ`` of another kind is token confusion."""
     raw = header.get("typ")
     if raw is not None and not isinstance(raw, str):
         raise HeaderRejected(12, "typ is not a string")
+    accepted = _ACCEPTED_TYPS[kind, bool(legacy)]
+    if raw in accepted:  # already in normal form (the usual case): normalising would give it back unchanged
+        return
     typ = None if raw is None else _normalise_typ(raw)
-    accepted = _TYPS[kind] | (_LEGACY_TYPS.get(kind, frozenset()) if legacy else frozenset())
     if typ not in accepted:
         raise HeaderRejected(12, f"typ is not acceptable for a {kind.value}")
 
@@ -272,17 +343,34 @@ def check_typ(header: Mapping[str, Any], kind: TokenKind, *, legacy: bool = Fals
 # --- keys ---------------------------------------------------------------------------------------------------------
 
 
+# classes known to implement the public-key ABCs: isinstance() on an ABC costs a Python-level call per check, and
+# every signature check asks (classes only ever gain ABC registrations, so a yes stays true)
+_RSA_CLASSES: set[type] = set()
+_EC_CLASSES: set[type] = set()
+
+
+def _is_a(key: object, abc: type, known: set[type]) -> bool:
+    if key.__class__ in known:
+        return True
+    if isinstance(key, abc):
+        known.add(key.__class__)
+        return True
+    return False
+
+
 def check_key(key: object, alg: str) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
     """Rule 9: RS256 needs an RSA public key of 2048–8192 bits, ES256 an EC P-256 public key. Nothing else."""
     if alg == RS256:
-        if not isinstance(key, rsa.RSAPublicKey):
+        if not _is_a(key, rsa.RSAPublicKey, _RSA_CLASSES):
             raise KeyRejected(9, "RS256 needs an RSA public key")
+        key = cast(rsa.RSAPublicKey, key)
         if not MIN_RSA_BITS <= key.key_size <= MAX_RSA_BITS:
             raise KeyRejected(9, "RSA key size is outside 2048-8192 bits")
         return key
     if alg == ES256:
-        if not isinstance(key, ec.EllipticCurvePublicKey):
+        if not _is_a(key, ec.EllipticCurvePublicKey, _EC_CLASSES):
             raise KeyRejected(9, "ES256 needs an EC public key")
+        key = cast(ec.EllipticCurvePublicKey, key)
         if not isinstance(key.curve, ec.SECP256R1):
             raise KeyRejected(9, "ES256 needs the P-256 curve")
         return key
@@ -369,19 +457,25 @@ def verify(parsed: ParsedJws, key: VerificationKey | rsa.RSAPublicKey | ec.Ellip
         if key.alg != alg:
             raise KeyRejected(9, "key is bound to a different algorithm")
         key = key.key
-    public = check_key(key, alg)
+    public = check_key(key, alg)  # the key's type is the one alg needs from here on
     try:
         if alg == RS256:
-            assert isinstance(public, rsa.RSAPublicKey)
-            if len(parsed.signature) != (public.key_size + 7) // 8:
+            rsa_key = cast(rsa.RSAPublicKey, public)
+            if len(parsed.signature) != (rsa_key.key_size + 7) // 8:
                 raise SignatureInvalid(9, "signature does not verify")
-            public.verify(parsed.signature, parsed.signing_input, padding.PKCS1v15(), hashes.SHA256())
+            rsa_key.verify(parsed.signature, parsed.signing_input, _PKCS1V15, _SHA256)
         else:
-            assert isinstance(public, ec.EllipticCurvePublicKey)
+            ec_key = cast(ec.EllipticCurvePublicKey, public)
             if len(parsed.signature) != 64:  # JWS ES256 is raw r||s (RFC 7518 §3.4), never DER
                 raise SignatureInvalid(9, "signature does not verify")
             r = int.from_bytes(parsed.signature[:32], "big")
             s = int.from_bytes(parsed.signature[32:], "big")
-            public.verify(encode_dss_signature(r, s), parsed.signing_input, ec.ECDSA(hashes.SHA256()))
+            ec_key.verify(encode_dss_signature(r, s), parsed.signing_input, _ECDSA_SHA256)
     except InvalidSignature:
         raise SignatureInvalid(9, "signature does not verify") from None
+
+
+# stateless parameter objects: built once rather than per signature
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())

@@ -234,7 +234,8 @@ class KeyStore:
         source = self.trust.broker_key_source(iss) if self.trust is not None else None
         if source is None:
             raise UntrustedKeySource("the Passport issuer is not a trusted broker")
-        return await self.key(source, kid, alg)
+        ready = self._ready(source, kid, alg)
+        return ready if ready is not None else await self.key(source, kid, alg)
 
     async def visa_key(self, iss: Any, kid: Any, alg: Any, jku: Any = None) -> PublicKey:
         """The key verifying a Visa from ``iss`` carrying this ``jku`` header (``None`` for an Access-Token Visa);
@@ -247,20 +248,15 @@ class KeyStore:
         if source is None:
             raise UntrustedKeySource("the Visa jku is not registered for its issuer" if jku is not None
                                      else "the Visa issuer has no key source for Visas without jku")
-        return await self.key(source, kid, alg)
+        ready = self._ready(source, kid, alg)
+        return ready if ready is not None else await self.key(source, kid, alg)
 
     async def key(self, source: KeySource, kid: Any, alg: Any) -> PublicKey:
         """The key ``kid`` of a trusted ``source``, usable with ``alg``."""
-        if not isinstance(alg, str) or alg not in ALGORITHMS or alg not in source.algorithms:
-            raise UntrustedKeySource(f"alg not allowed for {source.issuer}")
-        if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
-            raise UnknownKey("kid missing or too long")
+        ready = self._ready(source, kid, alg)
+        if ready is not None:
+            return ready
         slot = (kid, alg)
-        if source.kind == "pinned":
-            found = self._pinned[source.cache_key].get(slot)
-            if found is None:
-                raise UnknownKey(f"no {alg} key with that kid in the pinned keys of {source.issuer}")
-            return found.key
         state = self._states.setdefault(source.cache_key, _State())
         keys = await self._current(source, state)
         found = keys.get(slot)
@@ -271,6 +267,28 @@ class KeyStore:
         if found is None:
             raise UnknownKey(f"no {alg} key with that kid in the keys of {source.issuer}")
         return found.key
+
+    def _ready(self, source: KeySource, kid: Any, alg: Any) -> PublicKey | None:
+        """The key when it is at hand: pinned, or in fresh keys with no fetch under way (what :meth:`_current`
+        serves without waiting). ``None`` when :meth:`key` has to decide (fetch, wait, refetch for the kid); the
+        errors of a bad ``alg`` or ``kid`` or of a pinned miss are raised here. Plain code rather than a coroutine:
+        this is every lookup in the steady state, one per token."""
+        if not isinstance(alg, str) or alg not in ALGORITHMS or alg not in source.algorithms:
+            raise UntrustedKeySource(f"alg not allowed for {source.issuer}")
+        if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
+            raise UnknownKey("kid missing or too long")
+        if source.kind == "pinned":
+            found = self._pinned[source.cache_key].get((kid, alg))
+            if found is None:
+                raise UnknownKey(f"no {alg} key with that kid in the pinned keys of {source.issuer}")
+            return found.key
+        state = self._states.get(source.cache_key)
+        if state is None or state.keys is None or state.task is not None:
+            return None
+        if self.clock() - state.fetched_at >= self.settings.ttl:
+            return None
+        found = state.keys.get((kid, alg))
+        return found.key if found is not None else None
 
     def _usable(self, state: _State) -> dict[tuple[str, str], ParsedKey] | None:
         """The cached keys if they may still be served (fresh, or stale within ``max_stale``)."""

@@ -90,6 +90,8 @@ def build_graph(visas: Iterable[VisaFacts], now: int) -> IdentityGraph:
 
     The caller passes only visas whose issuer (and source) is trusted for LinkedIdentities.
     """
+    if isinstance(visas, (list, tuple)) and not visas:  # the usual case, a Passport without links
+        return IdentityGraph()
     parent: dict[Identity, Identity] = {}
 
     def find(x: Identity) -> Identity:

@@ -527,3 +527,52 @@ def test_rules_validate_leeway():
         PassportRules(audiences="https://a")
     with pytest.raises(ValueError):
         read_passport(kit.make_passport(), float("nan"), RULES)
+
+
+# --- fast paths keep the results -----------------------------------------------------------------------------------
+
+
+def test_visa_hashes_are_the_tokens_whether_read_or_ignored():
+    import hashlib
+
+    good, bad_claims, bad_jws = kit.make_visa(), kit.make_visa(sub=""), "not.a.jws+"
+    big = kit.make_visa(pad="x" * 33000)
+    p = read_passport(kit.make_passport([good, bad_claims, bad_jws, big]), NOW, RULES)
+    results = read_visas(p, NOW)
+    assert [r.sha256 for r in results] == [
+        hashlib.sha256(t.encode()).hexdigest() for t in (big, good, bad_claims, bad_jws)]
+    assert [r.valid for r in results] == [False, True, False, False]
+
+
+def test_visas_sharing_a_header_read_the_same_with_or_without_the_memo():
+    tokens = [kit.make_visa(jti=str(n)) for n in range(3)] + [kit.make_visa(sub=""), kit.make_visa(typ="at+jwt")]
+    memo: jws.HeaderMemo = {}
+    shared = [read_visa(t, NOW, headers=memo) for t in tokens]
+    alone = [read_visa(t, NOW) for t in tokens]
+    assert len(memo) == 2  # the typ differs: two distinct headers
+    for a, b in zip(shared, alone):
+        assert (a.status, a.sha256, a.rule, a.reason) == (b.status, b.sha256, b.rule, b.reason)
+        assert (a.visa is None) == (b.visa is None)
+        if a.visa is not None:
+            assert a.visa.jws.header == b.visa.jws.header and a.visa.jti == b.visa.jti
+
+
+def test_string_limits_count_utf8_bytes():
+    three_bytes = "€" * 342  # 1026 bytes in 342 characters: over the 1024-byte cap of iss/sub/jti
+    assert ignored(kit.make_visa(jti=three_bytes), 23).reason == "jti is too long"
+    accepted(kit.make_visa(jti="€" * 341))
+
+
+def test_numeric_dates_and_now_stay_strict():
+    assert [numeric_date(v) for v in (5, 5.0, True, 5.5, "5", -1, 2**40, float("inf"))] == \
+        [5, 5, None, None, None, None, None, None]
+    assert numeric_date(type("Sub", (int,), {})(7)) == 7
+    with pytest.raises(ValueError):
+        read_visa(kit.make_visa(), True)
+
+
+def test_claim_classes_init_take_exactly_their_fields():
+    from test_jws import assert_init_matches_fields
+
+    assert_init_matches_fields(claims.Visa)
+    assert_init_matches_fields(claims.VisaResult)

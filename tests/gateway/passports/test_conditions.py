@@ -213,3 +213,16 @@ def test_tuples_from_an_adapter_are_lists() -> None:
     assert cag(conditions=((clause(value="const:x"),),)).has_conditions
     grant = cag(conditions=((clause(value="const:faculty@uni.example.org"),),))
     assert conditions_met(grant, [grant, visa()], NOW) is not None
+
+
+def test_visa_facts_init_takes_exactly_its_fields() -> None:
+    import dataclasses
+
+    from test_jws import assert_init_matches_fields
+
+    assert_init_matches_fields(VisaFacts)
+    a = visa(conditions=[[{"type": "x"}]], ras_dbgap_permissions=[1])
+    assert a == visa() and hash(a) == hash(visa())  # conditions and permissions stay out of equality
+    assert a != visa(extra=(("k", "v"),))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.value = "other"  # type: ignore[misc]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -439,3 +440,45 @@ async def test_the_documented_example_is_a_valid_config():
         assert engine.grants.ras.issuers == frozenset({"https://sts.nih.gov"})
     finally:
         await engine.aclose()
+
+
+# --- the cold path's shortcuts change no outcome --------------------------------------------------------------------
+
+
+async def test_audit_log_extras_are_built_only_when_info_is_on(caplog, monkeypatch):
+    from gateway.passports import engine as engine_module
+
+    calls: list[dict] = []
+    monkeypatch.setattr(engine_module.log, "info", lambda msg, **kw: calls.append(kw["extra"]))
+    engine = pinned_engine()
+    token = passport([visa(1)])
+    try:
+        caplog.set_level(logging.WARNING, logger="gateway.passports.engine")
+        await engine.evaluate([token], NOW)
+        assert calls == []
+        caplog.set_level(logging.INFO, logger="gateway.passports.engine")
+        result = await engine.evaluate([token], NOW)
+    finally:
+        await engine.aclose()
+    assert [c["passport_sha256"] for c in calls] == [result.audit[0].passport_sha256]
+    assert calls[0]["visas"] == list(result.audit[0].visas)
+
+
+async def test_every_kind_of_visa_is_reported_as_before_in_one_passport():
+    # one Passport mixing shared and distinct headers, duplicates, junk, bad signatures and untrusted visas: each
+    # element's report is what reading it alone gives
+    from gateway.passports.claims import read_visa
+
+    elements = [visa(1), visa(2), visa(1), visa(3, kid="other-kid"), visa(4, key=BROKER_KEY), 7, "a.b.c",
+                visa(5, iss="https://evil.example"), visa(6, typ="at+jwt"), visa(7, access_token=True)]
+    engine = pinned_engine()
+    try:
+        result = await engine.evaluate([passport(elements)], NOW)
+    finally:
+        await engine.aclose()
+    assert [(v.status, v.rule) for v in result.visas] == [
+        ("ignored", 22), ("accepted", None), ("accepted", None), ("ignored", 9), ("ignored", 9), ("ignored", 6),
+        ("ignored", 13), ("ignored", 12), ("accepted", None)]  # pinned keys serve Access-Token Visas too
+    alone = [read_visa(e, NOW) for e in elements if isinstance(e, str)]
+    assert {r.sha256 for r in alone} == {v.sha256 for v in result.visas if v.sha256}
+    assert keys_of(result) == {("dbgap", f"phs00000{n}", "c1") for n in (1, 2, 7)}

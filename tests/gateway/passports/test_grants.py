@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.passports.conditions import VisaFacts
 from gateway.passports.grants import (
+    CHARSETS,
     RAS_V11,
     ExactGrant,
+    Grant,
     GrantConfig,
     IssuerGrantRules,
     RasRules,
@@ -239,3 +244,84 @@ def test_template_matching_is_linear_on_hostile_values() -> None:
         assert t.match("https://x/" + "a" * 100_000 + ".c1") is None
         assert t.match("https://x/" + "a-" * 20 + ".c" + "1" * 50_000) is None
     assert time.perf_counter() - start < 2.0
+
+
+# --- the compiled matcher and the grant fast path ------------------------------------------------------------------
+
+
+def match_by_scanning(t: Template, value: str) -> dict[str, str] | None:
+    """The template semantics as one greedy left-to-right pass (the matcher before templates were compiled)."""
+    pos, n = 0, len(value)
+    got: dict[str, str] = {}
+    for part in t._parts:
+        if isinstance(part, str):
+            if not value.startswith(part, pos):
+                return None
+            pos += len(part)
+            continue
+        name, slot = part
+        if not value.startswith(slot.prefix, pos):
+            return None
+        start = end = pos + len(slot.prefix)
+        while end < n and value[end] in CHARSETS[slot.charset] and end - start <= slot.max_len:
+            end += 1
+        if not slot.min_len <= end - start <= slot.max_len:
+            return None
+        got[name] = value[pos:end]
+        pos = end
+    return got if pos == n else None
+
+
+TEMPLATES = [
+    Template("https://dac.example.org/datasets/{dataset}.{consent}"),
+    Template("urn:{dataset}", dataset=Slot("EGAD", "digits", 1, 11)),
+    Template("x/{dataset}-{consent}/y", dataset=Slot("", "alnum", 2, 5), consent=Slot("c", "digits", 1, 2)),
+    Template("{dataset}", dataset=Slot("", "word", 1, 8)),
+    Template("a.b{dataset}", dataset=Slot("p.", "digits", 1, 3)),  # the prefix's "." is literal, not "any"
+]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(TEMPLATES), st.text(alphabet="https:/dac.exmplorgtsEGADurnxyc0123456789-_.éAp٣b",
+                                           max_size=60))
+def test_compiled_templates_match_as_the_greedy_scan(t, value):
+    assert t.match(value) == match_by_scanning(t, value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(TEMPLATES), st.data())
+def test_compiled_templates_match_what_they_should(t, data):
+    # values built from the template itself, so that matches (not only misses) are compared
+    value = ""
+    for part in t._parts:
+        if isinstance(part, str):
+            value += part
+        else:
+            _, slot = part
+            value += slot.prefix + data.draw(st.text(alphabet=sorted(CHARSETS[slot.charset]) + ["x", "."],
+                                                     min_size=slot.min_len - 1, max_size=slot.max_len + 1))
+    assert t.match(value) == match_by_scanning(t, value)
+
+
+def test_collect_without_conditions_keeps_each_grants_own_end() -> None:
+    perms = [{"phs_id": "phs000123", "consent_group": "c1", "expiration": NOW + HOUR},
+             {"phs_id": "phs000124", "consent_group": "c1", "expiration": NOW + 20 * HOUR}]
+    visas = [cag("https://dac.example.org/datasets/phs000001.c1"), ras(perms),
+             cag("https://dac.example.org/datasets/phs000002.c1", expires=NOW)]  # expired: nothing
+    got = collect_grants(visas, CONFIG, NOW)
+    assert [(g.key, g.expires) for g in got] == [
+        (("dbgap", "phs000001", "c1"), NOW + 10 * HOUR),
+        (("dbgap", "phs000123", "c1"), NOW + HOUR),
+        (("dbgap", "phs000124", "c1"), NOW + 10 * HOUR),  # capped by its visa
+    ]
+
+
+def test_grant_init_takes_exactly_its_fields() -> None:
+    from test_jws import assert_init_matches_fields
+
+    assert_init_matches_fields(Grant)
+    g = Grant("dbgap", "phs000001", "c1", NOW, "i", "s")
+    assert g == Grant(authority="dbgap", dataset="phs000001", consent="c1", expires=NOW, issuer="i", source="s")
+    assert hash(g) == hash(Grant("dbgap", "phs000001", "c1", NOW, "i", "s"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        g.expires = 0  # type: ignore[misc]

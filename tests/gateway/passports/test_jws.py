@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import inspect
 import json
+import re
 
+import orjson
 import pytest
 import tokens_kit as kit
 from hypothesis import given, settings
@@ -479,3 +484,164 @@ def test_arbitrary_headers_parse_only_when_valid(h):
     assert parsed.header["alg"] in {"RS256", "ES256"}
     assert isinstance(parsed.kid, str) and 0 < len(parsed.kid) <= 128
     assert "crit" not in parsed.header
+
+
+# --- the fast paths decide exactly as the strict definitions -----------------------------------------------------
+
+_B64URL_DEFINITION = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def b64url_by_definition(segment: str) -> bytes | None:
+    """RFC 7515 §2 spelled out slowly: url-safe alphabet, no padding, and the one canonical spelling."""
+    if _B64URL_DEFINITION.fullmatch(segment) is None or len(segment) % 4 == 1:
+        return None
+    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    return raw if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == segment else None
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=. \n%\x00Ä", max_size=24))
+def test_b64url_decode_is_the_definition(segment):
+    expected = b64url_by_definition(segment)
+    try:
+        assert jws.b64url_decode(segment) == expected
+    except MalformedJws as exc:
+        assert expected is None and exc.rule == 6
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40))
+def test_every_canonical_encoding_decodes_and_no_twin_does(raw):
+    text = kit.b64url(raw)
+    assert jws.b64url_decode(text) == raw
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    if len(text) % 4:  # flipping the lowest bit of the last character touches only bits that carry no data
+        twin = text[:-1] + alphabet[alphabet.index(text[-1]) ^ 1]
+        with pytest.raises(MalformedJws, match="canonical"):
+            jws.b64url_decode(twin)
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+def json_spellings(value) -> list[bytes]:
+    out = [
+        json.dumps(value).encode(),
+        json.dumps(value, separators=(",", ":")).encode(),
+        json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"),
+    ]
+    try:  # orjson's own spelling, the fast path's case, exists unless an integer or a surrogate is out of its range
+        out.append(orjson.dumps(value))
+    except orjson.JSONEncodeError:
+        pass
+    return out
+
+
+def outcome(parse, raw: bytes) -> tuple[str, str]:
+    try:
+        return "ok", repr(parse(raw, what="payload"))  # repr tells 1 from 1.0 and shows member order
+    except MalformedJws as exc:
+        return "rejected", f"{exc.rule} {exc.reason}"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.text(max_size=4), _JSON_VALUES, max_size=4))
+def test_strict_json_fast_path_agrees_with_the_strict_parser(obj):
+    for raw in json_spellings(obj):
+        assert outcome(jws.strict_json_object, raw) == outcome(jws._strict_json_object, raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=30) | st.sampled_from([b'{"a":1}', b'{"a":{"b":[1,2.5,"x"]}}']).map(lambda b: b[:-1]))
+def test_strict_json_agrees_on_arbitrary_bytes(raw):
+    assert outcome(jws.strict_json_object, raw) == outcome(jws._strict_json_object, raw)
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"a":1,"a":1}', b'{"a":{"b":1,"b":1}}', b'[{"a":1,"a":2}]', b'{"a":[{"x":true,"x":true}]}',
+    b'{"a":1,"b":2,"a":1}', b'{"a":"\\u00e9","a":"\\u00e9"}',
+])
+def test_compact_duplicates_are_still_caught(raw):
+    with pytest.raises(MalformedJws) as exc:
+        jws.strict_json_object(raw, what="payload")
+    assert exc.value.rule == 7
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"n":123456789012345678901234567890}', b'{"n":-0}', b'{"n":1E5}', b'{"s":"\\/"}', b'{"s":"\\u00e9"}',
+    b'{ "a" : 1 }', b'{"a":1.0}', b'{"a":' + b"[" * 300 + b"]" * 300 + b"}",
+])
+def test_other_spellings_give_the_strict_parsers_values(raw):
+    assert outcome(jws.strict_json_object, raw) == outcome(jws._strict_json_object, raw)
+    assert outcome(jws.strict_json_object, raw)[0] == "ok"
+
+
+def test_shared_headers_are_parsed_once_and_give_the_same_result():
+    tokens = [kit.sign(kit.header("RS256", "k1", kit.TYP_PASSPORT), dict(PAYLOAD, jti=str(n))) for n in range(3)]
+    memo: jws.HeaderMemo = {}
+    shared = [parse_compact(t, headers=memo) for t in tokens]
+    alone = [parse_compact(t) for t in tokens]
+    assert len(memo) == 1
+    for a, b in zip(shared, alone):
+        assert (a.header, a.payload, a.signing_input, a.signature, a.raw_sha256) == \
+            (b.header, b.payload, b.signing_input, b.signature, b.raw_sha256)
+    shared[0].header["alg"] = "tampered"  # each token has its own header dict: nothing leaks between them
+    assert shared[1].header["alg"] == "RS256"
+    assert parse_compact(tokens[2], headers=memo).header["alg"] == "RS256"
+
+
+def test_shared_headers_keep_every_check_and_its_order():
+    memo: jws.HeaderMemo = {}
+    good = token()
+    h, p, s = good.split(".")
+    parse_compact(good, headers=memo)
+    for bad, rule in ((f"{h}.{p}+.{s}", 6), (f"{h}.{p}.{s}=", 6), (f"{h}.{kit.segment('[1]')}.{s}", 7)):
+        with pytest.raises(MalformedJws) as with_memo:
+            parse_compact(bad, headers=memo)
+        with pytest.raises(MalformedJws) as without:
+            parse_compact(bad)
+        assert (with_memo.value.rule, with_memo.value.reason) == (without.value.rule, without.value.reason) == \
+            (rule, without.value.reason)
+    with pytest.raises(HeaderRejected) as exc:  # a header checked for one algorithm set is not for another
+        parse_compact(good, algorithms=["ES256"], headers=memo)
+    assert rule_of(exc) == 8
+    refused = token(crit=["exp"])
+    for _ in range(2):  # a refused header is never remembered
+        with pytest.raises(HeaderRejected):
+            parse_compact(refused, headers=memo)
+    assert all(key[1] != refused.split(".")[0].encode() for key in memo)
+
+
+def test_check_key_remembers_only_real_key_classes():
+    class Impostor:
+        key_size = 2048
+
+    verify(parse_compact(token()), kit.rsa_key().public_key())  # an RSA key class is now known
+    for alg in ("RS256", "ES256"):
+        with pytest.raises(KeyRejected):
+            jws.check_key(Impostor(), alg)
+    with pytest.raises(KeyRejected):
+        jws.check_key(kit.ec_key().public_key(), "RS256")
+    with pytest.raises(KeyRejected):
+        jws.check_key(kit.rsa_key().public_key(), "ES256")
+
+
+def test_parsed_jws_init_takes_exactly_its_fields():
+    assert_init_matches_fields(jws.ParsedJws)
+    parsed = parse_compact(token())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parsed.header = {}  # type: ignore[misc]
+
+
+def assert_init_matches_fields(cls: type) -> None:
+    """A hand-written ``__init__`` of a dataclass takes its fields, in order, with their defaults."""
+    params = list(inspect.signature(cls).parameters.values())
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    assert [p.name for p in params] == [f.name for f in fields]
+    assert [p.default for p in params] == [
+        inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in fields]

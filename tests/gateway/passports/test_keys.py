@@ -543,3 +543,67 @@ async def test_warm_fetches_every_source_once():
         finally:
             await store.aclose()
     assert server.count("/jwks") == 2
+
+
+def finished_without_waiting(coro):
+    """The value of ``coro`` if it completes on its first step (no await suspended it); fails otherwise."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    pytest.fail("the lookup suspended")
+
+
+async def test_keys_at_hand_are_served_without_suspending():
+    async with serve(jwks_app(GOOD)) as server:
+        clock = Clock()
+        store = store_for(server.url, KeyFetchSettings(ttl=300), clock, broker_discovery=False)
+        jku = server.url + "/jwks"
+        try:
+            assert same(finished_without_waiting(store.broker_key("urn:broker", "e1", "ES256")), EC_KEY)  # pinned
+            await store.visa_key("urn:visas", "r1", "RS256", jku)  # the first lookup fetches
+            assert same(finished_without_waiting(store.visa_key("urn:visas", "r1", "RS256", jku)), rsa_key())
+            clock.now += 299
+            assert same(finished_without_waiting(store.key(store.trust.visa_key_source("urn:visas", jku), "r1",
+                                                           "RS256")), rsa_key())
+            with pytest.raises(UnknownKey):  # a pinned miss is decided at once too
+                finished_without_waiting(store.broker_key("urn:broker", "nope", "ES256"))
+        finally:
+            await store.aclose()
+    assert server.count("/jwks") == 1
+
+
+async def test_lookups_during_a_refresh_wait_for_it_together():
+    clock = Clock()
+    async with serve(jwks_app(GOOD, delay=0.2)) as server:
+        store = store_for(server.url, KeyFetchSettings(ttl=300), clock)
+        jku = server.url + "/jwks"
+        try:
+            await store.visa_key("urn:visas", "r1", "RS256", jku)
+            server.app[STATE]["jwks"] = {"keys": [rsa_jwk(rsa_key(2048, 1), "r1")]}  # rotated under the same kid
+            clock.now += 301  # stale: the next lookups refresh, all through one fetch, none served the old key
+            keys = await asyncio.gather(*(store.visa_key("urn:visas", "r1", "RS256", jku) for _ in range(10)))
+            assert all(same(k, rsa_key(2048, 1)) for k in keys)
+            assert server.count("/jwks") == 2
+        finally:
+            await store.aclose()
+
+
+async def test_a_lookup_of_fresh_keys_joins_a_fetch_under_way():
+    clock = Clock()
+    async with serve(jwks_app(GOOD, delay=0.2)) as server:
+        store = store_for(server.url, KeyFetchSettings(ttl=300, kid_miss_cooldown=30), clock)
+        jku = server.url + "/jwks"
+        try:
+            await store.visa_key("urn:visas", "r1", "RS256", jku)
+            server.app[STATE]["jwks"] = {"keys": [rsa_jwk(rsa_key(2048, 1), "r1"), rsa_jwk(rsa_key(2048, 2), "new")]}
+            clock.now += 31  # keys still fresh, but an unknown kid may refetch
+            miss = asyncio.ensure_future(store.visa_key("urn:visas", "new", "RS256", jku))
+            await asyncio.sleep(0.05)  # the refetch is under way
+            known = await store.visa_key("urn:visas", "r1", "RS256", jku)
+            assert same(known, rsa_key(2048, 1))  # waited for the fetch, as before the fast path existed
+            assert same(await miss, rsa_key(2048, 2))
+            assert server.count("/jwks") == 2
+        finally:
+            await store.aclose()

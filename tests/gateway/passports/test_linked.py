@@ -124,3 +124,9 @@ def test_link_expiries_bound_the_combination() -> None:
     graph = build_graph(links, NOW)
     assert link_expiries(links, graph, [A, C], NOW) == NOW + 50
     assert link_expiries(links, graph, [A, A], NOW) is None
+
+
+def test_no_links_make_an_empty_graph_whatever_the_iterable() -> None:
+    for empty in ([], (), iter([]), (v for v in [link(A, B)] if v.expires < NOW)):
+        graph = build_graph(empty, NOW)
+        assert graph == IdentityGraph() and graph.root(A) == A and not graph.connected([A, B])
