@@ -1,0 +1,116 @@
+"""The cohort-search data model and the merge across members (gateway.aggregate.counts): pure, no I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.aggregate.counts import (
+    ANSWERED,
+    MISSING_ALIAS,
+    ZERO,
+    Cell,
+    Count,
+    MemberAnswer,
+    SourceStatus,
+    Status,
+    buckets,
+    merge,
+    total,
+)
+
+
+def answer(commons: str, status: str = "ok", n: Count | None = Count(10, 4), **histograms) -> MemberAnswer:
+    return MemberAnswer(commons, Status(status), 12, n if Status(status) in ANSWERED else None, histograms)
+
+
+def test_count_parts_and_validation():
+    c = Count(10, 3)
+    assert (c.all, c.accessible, c.inaccessible) == (10, 3, 7)
+    assert c + Count(5, 5) == Count(15, 8)
+    assert total([c, Count(1, 0), ZERO]) == Count(11, 3)
+    assert total([]) == ZERO
+    assert Count(0, 0).inaccessible == 0
+    for bad in [(-1, 0), (3, 4), (3, -1)]:
+        with pytest.raises(ValueError):
+            Count(*bad)
+    for bad in [(True, 0), (1.0, 1), ("2", 1)]:
+        with pytest.raises(TypeError):
+            Count(*bad)
+
+
+def test_status_vocabulary_is_exact():
+    assert [s.value for s in Status] == ["ok", "partial", "timeout", "error", "unsupported", "stale"]
+    assert ANSWERED == {Status.OK, Status.PARTIAL, Status.STALE}
+    assert Status("stale") is Status.STALE
+    with pytest.raises(ValueError):
+        Status("failed")
+
+
+def test_member_answer_validation():
+    a = MemberAnswer("m1", "partial", 5, Count(2, 1))
+    assert a.status is Status.PARTIAL and a.answered
+    with pytest.raises(ValueError, match="needs a total"):
+        MemberAnswer("m1", "ok", 5)
+    with pytest.raises(ValueError):
+        MemberAnswer("m1", "nope", 5, Count(1, 1))
+    with pytest.raises(ValueError):
+        MemberAnswer("m1", "ok", -1, Count(1, 1))
+    timeout = MemberAnswer("m1", "timeout", 30000, error="deadline exceeded")
+    assert not timeout.answered and timeout.total is None
+
+
+def test_buckets_file_missing_values_under_the_alias():
+    got = buckets({None: Count(2, 1), "no data": Count(3, 3), "a": Count(1, 0)})
+    assert got == {"no data": Count(5, 4), "a": Count(1, 0)}
+    assert buckets({None: Count(2, 1)}, "unknown") == {"unknown": Count(2, 1)}
+    assert MISSING_ALIAS == "no data"
+
+
+def test_merge_sums_totals_and_buckets_over_answered_members():
+    answers = [
+        answer("m1", n=Count(10, 4), sex={"female": Count(6, 2), "male": Count(4, 2)}),
+        answer("m2", "partial", n=Count(5, 5), sex={"male": Count(3, 3), None: Count(2, 2)}),
+        answer("m3", "stale", n=Count(7, 0), sex={"female": Count(7, 0)}, race={"x": Count(7, 0)}),
+        answer("m4", "timeout"),
+        answer("m5", "error"),
+        answer("m6", "unsupported"),
+    ]
+    m = merge(answers)
+    assert [a.commons for a in m.answers] == ["m1", "m2", "m3", "m4", "m5", "m6"]
+    assert [a.commons for a in m.counted] == ["m1", "m2", "m3"]
+    assert m.total.count == Count(22, 9)
+    assert m.total.parts == (("m1", Count(10, 4)), ("m2", Count(5, 5)), ("m3", Count(7, 0)))
+    assert list(m.histograms) == ["sex", "race"]
+    sex = m.histograms["sex"]
+    assert list(sex) == ["female", "male", "no data"]
+    assert {k: c.count for k, c in sex.items()} == {
+        "female": Count(13, 2),
+        "male": Count(7, 5),
+        "no data": Count(2, 2),
+    }
+    assert sex["female"].parts == (("m1", Count(6, 2)), ("m3", Count(7, 0)))
+    assert m.histograms["race"]["x"].parts == (("m3", Count(7, 0)),)
+
+
+def test_merge_ignores_counts_of_members_that_did_not_answer():
+    failed = MemberAnswer("m2", "error", 3, Count(100, 0), {"sex": {"a": Count(100, 0)}}, error="boom")
+    m = merge([answer("m1", n=Count(1, 1)), failed])
+    assert m.total.count == Count(1, 1)
+    assert m.histograms == {}
+
+
+def test_merge_custom_alias_and_empty():
+    m = merge([answer("m1", n=Count(2, 0), f={None: Count(2, 0)})], missing_alias="unknown")
+    assert list(m.histograms["f"]) == ["unknown"] and m.missing_alias == "unknown"
+    empty = merge([])
+    assert empty.total == Cell() and empty.total.count == ZERO and empty.counted == ()
+
+
+def test_merge_rejects_two_answers_from_one_member():
+    with pytest.raises(ValueError, match="two answers"):
+        merge([answer("m1"), answer("m1", "timeout")])
+
+
+def test_source_status_defaults():
+    s = SourceStatus("m1", Status.TIMEOUT, 5000, error="deadline")
+    assert (s.count, s.hidden) == (None, False)
