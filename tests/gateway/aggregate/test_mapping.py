@@ -1,10 +1,9 @@
-"""Per-member field mappings (gateway.aggregate.mapping): selectors, filters, defaults, coercion, start-up
-checks, and the reference commons' default mapping."""
+"""Per-member field mappings (gateway.aggregate.mapping): applying rules, defaults, coercion to the schema's
+types, start-up checks, and the reference commons' default mapping."""
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -14,25 +13,18 @@ from pydantic import ValidationError
 
 from gateway.aggregate.mapping import (
     DEFAULT_STUDY_SCHEMA,
-    FILTERS,
-    MAX_MATCHES,
-    MAX_SELECTOR_LENGTH,
-    MAX_STEPS,
-    MISSING,
     AggregateMappingSettings,
     FieldSpec,
     MappingError,
     MemberMappingSettings,
-    SelectorError,
     apply,
     apply_all,
-    coerce,
-    parse_selector,
     refcommons_mapping,
-    run_filters,
     schema_json,
     selected,
 )
+from gateway.aggregate.selectors import MISSING
+from gateway.aggregate.value_filters import FILTERS
 from refcommons.mds import MetadataCatalog
 from refcommons.synth import generate_dataset
 
@@ -59,298 +51,11 @@ def one(rule: Any, record: Any, schema: dict[str, FieldSpec] | None = None, **kw
     return apply(compile_({"out": rule}, schema, **kw), record)["out"]
 
 
-# --- selectors ------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("$", DOC),
-        ("$.a.b", 1),
-        ("a.b", 1),
-        ("a", DOC["a"]),
-        ("$.a.c[0]", 10),
-        ("a.c[2]", 30),
-        ("$.a.c[-1]", 30),
-        ("$.a.c[-3]", 10),
-        ("$.a.c[3]", MISSING),
-        ("$.a.c[-4]", MISSING),
-        ("$.list[1].name", "y"),
-        ("$['a b']", "spaced"),
-        ('$["a b"]', "spaced"),
-        ("$['it\\'s']", "quoted"),
-        ('$["say \\"hi\\""]', "double"),
-        ("$['a']['b']", 1),
-        ("$.0", "zero-key"),
-        ("$.@id", "at"),
-        ("$.null", None),
-        ("$.nope", MISSING),
-        ("$.a.b.c", MISSING),
-        ("$.a.c.x", MISSING),
-        ("$.a[0]", MISSING),
-        ("$.list.name", MISSING),
-    ],
-)
-def test_definite_selectors(text: str, expected: Any) -> None:
-    sel = parse_selector(text)
-    assert sel.definite
-    if expected is MISSING:
-        assert sel.get(DOC) is MISSING
-    else:
-        assert sel.get(DOC) == expected
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("$.a.c[*]", [10, 20, 30]),
-        ("$.list[*].name", ["x", "y"]),
-        ("$.list[*].n", [1, 3]),
-        ("$.list[*]['name']", ["x", "y"]),
-        ("$.a.*", [1, [10, 20, 30]]),
-        ("$.a[*]", [1, [10, 20, 30]]),
-        ("$.a.*[*]", [10, 20, 30]),
-        ("$.list[*].*", ["x", 1, "y", 3]),
-    ],
-)
-def test_wildcard_selectors_yield_lists(text: str, expected: list[Any]) -> None:
-    sel = parse_selector(text)
-    assert not sel.definite
-    assert sel.get(DOC) == expected
-
-
-def test_wildcard_single_match_stays_a_list_and_no_match_is_missing() -> None:
-    assert parse_selector("$.x[*]").get({"x": ["only"]}) == ["only"]
-    assert parse_selector("$.empty[*]").get(DOC) is MISSING
-    assert parse_selector("$.a.b[*]").get(DOC) is MISSING
-    assert parse_selector("$[*]").get("scalar") is MISSING
-
-
-def test_selector_steps() -> None:
-    assert parse_selector("$.a[0]['b c'][*].*").steps == (
-        ("key", "a"), ("index", 0), ("key", "b c"), ("all", None), ("all", None),
-    )
-    assert parse_selector("[0]").steps == (("index", 0),)
-    assert parse_selector("$").steps == ()
-
-
-def test_matches_are_capped() -> None:
-    assert len(parse_selector("$[*]").find(list(range(MAX_MATCHES + 50)))) == MAX_MATCHES
-    nested = [[1] * 1000 for _ in range(200)]
-    assert len(parse_selector("$[*][*]").find(nested)) == MAX_MATCHES
-
-
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        ("", "empty"),
-        ("$..a", "recursive descent"),
-        ("a..b", "recursive descent"),
-        ("$.a[?(@.b)]", "filter expressions"),
-        ("$.a[0:2]", "slices"),
-        ("$.a[0,1]", "slices and unions"),
-        ("$.a[", "unclosed"),
-        ("$.a[x]", "unexpected"),
-        ("$.", "expected a field name"),
-        ("$.a.", "expected a field name"),
-        ("$['a", "unclosed quote"),
-        ("$['a\\x']", "bad escape"),
-        ("$['a'", "expected ']'"),
-        ("a b", "unexpected"),
-        ("$a", "unexpected"),
-        ("$.a]", "unexpected"),
-        ("$.a*", "unexpected"),
-        ("$[-]", "bad array index"),
-        ("$[1234567890]", "bad array index"),
-        ("x" * (MAX_SELECTOR_LENGTH + 1), "longer than"),
-        ("$" + ".a" * (MAX_STEPS + 1), "more than"),
-    ],
-)
-def test_bad_selectors(text: str, message: str) -> None:
-    with pytest.raises(SelectorError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        parse_selector(text)
-
-
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=5), children, max_size=5),
     max_leaves=40,
 )
-
-_names = st.text(alphabet="abc_0-é", min_size=1, max_size=4)
-_steps = st.one_of(
-    _names.map(lambda n: (f".{n}", ("key", n))),
-    st.text(max_size=5).map(lambda n: ("['" + n.replace("\\", "\\\\").replace("'", "\\'") + "']", ("key", n))),
-    st.integers(-5, 5).map(lambda i: (f"[{i}]", ("index", i))),
-    st.just(("[*]", ("all", None))),
-    st.just((".*", ("all", None))),
-)
-
-
-def _count_nodes(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + sum(_count_nodes(v) for v in value.values())
-    if isinstance(value, list):
-        return 1 + sum(_count_nodes(v) for v in value)
-    return 1
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(_steps, max_size=8), json_values)
-def test_generated_selectors_parse_back_and_never_raise(steps: list[tuple[str, Any]], doc: Any) -> None:
-    text = "$" + "".join(t for t, _ in steps)
-    sel = parse_selector(text)
-    assert sel.steps == tuple(s for _, s in steps)
-    found = sel.find(doc)
-    assert len(found) <= _count_nodes(doc)
-    sel.get(doc)
-
-
-@settings(max_examples=500, deadline=None)
-@given(st.text(alphabet="$.[]*'\"\\?:,-0123456789ab \t", max_size=40), json_values)
-def test_arbitrary_selector_text_fails_cleanly_or_evaluates(text: str, doc: Any) -> None:
-    started = time.perf_counter()
-    try:
-        sel = parse_selector(text)
-    except SelectorError:
-        return
-    sel.find(doc)
-    sel.get(doc)
-    assert time.perf_counter() - started < 1.0
-
-
-# --- coercion -------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "value, type_, expected",
-    [
-        ("x", "string", "x"),
-        (12, "string", "12"),
-        (1.5, "string", "1.5"),
-        (True, "string", "true"),
-        (["a", "b"], "string", "a, b"),
-        ([1], "string", MISSING),
-        ({"a": 1}, "string", MISSING),
-        (float("inf"), "string", MISSING),
-        (7, "integer", 7),
-        (7.0, "integer", 7),
-        (7.5, "integer", MISSING),
-        (" -42 ", "integer", -42),
-        ("4.2", "integer", MISSING),
-        ("12abc", "integer", MISSING),
-        ("1_000", "integer", MISSING),
-        ("9" * 31, "integer", MISSING),
-        (True, "integer", MISSING),
-        ([1], "integer", MISSING),
-        (3, "number", 3),
-        (2.5, "number", 2.5),
-        ("2.5e3", "number", 2500.0),
-        (".5", "number", 0.5),
-        ("1e999", "number", MISSING),
-        ("nan", "number", MISSING),
-        ("inf", "number", MISSING),
-        (float("nan"), "number", MISSING),
-        (False, "number", MISSING),
-        (True, "boolean", True),
-        ("Yes", "boolean", True),
-        (" FALSE ", "boolean", False),
-        ("0", "boolean", False),
-        (1, "boolean", True),
-        (2, "boolean", MISSING),
-        ("maybe", "boolean", MISSING),
-        ([1, 2], "array", [1, 2]),
-        ("", "array", []),
-        ("a", "array", ["a"]),
-        ({"k": 1}, "array", [{"k": 1}]),
-        (0, "array", [0]),
-        ({"k": 1}, "object", {"k": 1}),
-        ('{"k": [1]}', "object", {"k": [1]}),
-        ("[1]", "object", MISSING),
-        ("{bad", "object", MISSING),
-        ("[" * 100_000, "object", MISSING),
-        (5, "object", MISSING),
-        (None, "integer", None),
-        ("anything", None, "anything"),
-    ],
-)
-def test_coerce(value: Any, type_: str | None, expected: Any) -> None:
-    got = coerce(value, type_)
-    if expected is MISSING:
-        assert got is MISSING
-    else:
-        assert got == expected and type(got) is type(expected)
-
-
-def test_coerce_passes_missing_through() -> None:
-    assert coerce(MISSING, "string") is MISSING
-
-
-# --- filters --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "name, params, value, expected",
-    [
-        ("strip_html", None, "<p>Hi <b>there</b> &amp; all</p>", "Hi there & all"),
-        ("strip_html", None, "a < b and c > d", "a < b and c > d"),
-        ("strip_html", None, "<<<x", "<<<x"),
-        ("strip_html", None, ["<i>a</i>", 3], ["a", 3]),
-        ("strip_html", None, 7, 7),
-        ("strip_email", None, "mail me at a.b+c@ex-ample.org now", "mail me at  now"),
-        ("strip_email", None, "no address @ here", "no address @ here"),
-        ("trim", None, "  a \n\t b  ", "a b"),
-        ("uppercase", None, "abc", "ABC"),
-        ("lowercase", None, ["AbC", None], ["abc", None]),
-        ("normalize_value", {"2": "Stage 2"}, "2", "Stage 2"),
-        ("normalize_value", {"2": "Stage 2"}, "3", "3"),
-        ("normalize_value", {"2": "Stage 2"}, ["2", "3", 2], ["Stage 2", "3", 2]),
-        ("normalize_value", {"2": "Stage 2"}, 2, 2),
-        (
-            "normalize_tags",
-            {"Stage": {"II": "2"}},
-            [{"name": "II", "category": "Stage"}, {"name": "II", "category": "Other"}, {"name": "II"}, "x"],
-            [{"name": "2", "category": "Stage"}, {"name": "II", "category": "Other"}, {"name": "II"}, "x"],
-        ),
-        ("normalize_tags", {"Stage": {"II": "2"}}, "II", "II"),
-        ("first", None, [4, 5], 4),
-        ("first", None, [], MISSING),
-        ("first", None, "s", "s"),
-        ("length", None, [1, 2, 3], 3),
-        ("length", None, {"a": 1}, 1),
-        ("length", None, "abc", "abc"),
-        ("sum", None, [1, 2.5, "3", True, None, float("inf")], 3.5),
-        ("sum", None, [], 0),
-        ("sum", None, [1e308, 1e308], MISSING),
-        ("sum", None, 4, 4),
-        ("join", None, ["a", 1, True, None, [2], 1.5], "a, 1, true, 1.5"),
-        ("join", None, "a", "a"),
-        ("unique", None, ["a", "b", "a", 1, 1.0, True, {"k": 1}, {"k": 1}, [1], [1]],
-         ["a", "b", 1, 1.0, True, {"k": 1}, [1]]),
-        ("unique", None, "a", "a"),
-    ],
-)
-def test_filters(name: str, params: Any, value: Any, expected: Any) -> None:
-    got = run_filters(value, [(name, params)])
-    if expected is MISSING:
-        assert got is MISSING
-    else:
-        assert got == expected
-
-
-def test_filters_skip_missing_and_chain_in_order() -> None:
-    assert run_filters(MISSING, [("trim", None)]) is MISSING
-    assert run_filters("  <b>x</b>  ", [("strip_html", None), ("trim", None), ("uppercase", None)]) == "X"
-    assert run_filters([], [("first", None), ("uppercase", None)]) is MISSING
-
-
-def test_text_filters_are_linear_on_hostile_input() -> None:
-    hostile = ["a" * 200_000, "<" * 200_000, "a." * 100_000 + "@", "x@" * 100_000]
-    started = time.perf_counter()
-    for text in hostile:
-        for name in ("strip_html", "strip_email", "trim"):
-            run_filters(text, [(name, None)])
-    assert time.perf_counter() - started < 5.0
 
 
 # --- applying a mapping ---------------------------------------------------------------------------------
