@@ -12,7 +12,7 @@ from aiohttp import web
 from gateway.logs import log_flusher
 from gateway.web.errors import PARSER_LIMITS, error_middleware
 from gateway.web.requestid import request_id_middleware
-from refcommons import drs_api, fence_api, indexd_api, mds_api
+from refcommons import drs_api, fence_api, guppy_api, indexd_api, mds_api
 from refcommons.commons import COMMONS, ReferenceCommons
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
@@ -20,7 +20,7 @@ DEFAULT_MAX_BODY = 8 * 1024 * 1024
 
 def _add_routes(app: web.Application, commons: ReferenceCommons) -> web.Application:
     app[COMMONS] = commons
-    for module in (indexd_api, drs_api, fence_api, mds_api):
+    for module in (indexd_api, drs_api, fence_api, mds_api, guppy_api):
         app.add_routes(module.routes)
     return app
 
