@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway.aggregate.settings import AggregateConfig
 from gateway.passports.settings import PassportsConfig
 
 CONFIG_ENV = "GATEWAY_CONFIG"
@@ -208,6 +209,9 @@ class Settings(BaseSettings):
     tls: TlsConfig = Field(default_factory=TlsConfig, description="Optional HTTPS listener.")
     passports: PassportsConfig = Field(
         default_factory=PassportsConfig, description="GA4GH Passports (off by default)."
+    )
+    aggregate: AggregateConfig = Field(
+        default_factory=AggregateConfig, description="Federated search, tiered access and export."
     )
 
     @property
