@@ -274,6 +274,8 @@ def _show_default(value: Any) -> str:
         return "*(empty)*"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
+    if isinstance(value, dict) and value and isinstance(next(iter(value.values())), BaseModel):
+        return f"*{len(value)} entries: {', '.join(f'`{k}`' for k in value)}*"
     return f"`{value}`"
 
 
