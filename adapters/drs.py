@@ -10,6 +10,8 @@
   :class:`NotReady` with the member's ``Retry-After``.
 * ``access_urls``: bulk ``POST /objects/access`` when the member has bulk, else one call per pair.
 * ``probe``: ``GET /service-info``.
+* search: none (DRS has no cohort or discovery API): every :class:`~adapters.search.Searchable` method raises
+  :class:`SearchUnsupported`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from adapters.base import (
 from adapters.gen3 import match_back
 from adapters.http import error_for, gather_bounded, gather_chunked, quote_id
 from adapters.remote import RemoteMember
+from adapters.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
 from gateway.config import UpstreamConfig
 from registry.model import Member
 
@@ -235,6 +238,17 @@ class DrsAdapter(RemoteMember):
             return Probe(False, _ms(start), f"probe failed: {type(exc).__name__}")
         self._remember(info)
         return Probe(True, _ms(start), str(info.get("name") or "ok"), 200, info)
+
+    async def cohort_counts(self, query: CohortQuery, deadline: Deadline, *,
+                            authorization: str | None = None) -> MemberCounts:
+        raise SearchUnsupported(self.member_id, "a DRS server offers no cohort search")
+
+    async def cohort_rows(self, query: CohortQuery, fields: Sequence[str], offset: int, limit: int,
+                          deadline: Deadline, *, authorization: str | None = None) -> RowsPage:
+        raise SearchUnsupported(self.member_id, "a DRS server offers no cohort search")
+
+    async def discovery_records(self, deadline: Deadline) -> list[tuple[str, dict[str, Any]]]:
+        raise SearchUnsupported(self.member_id, "a DRS server offers no discovery metadata")
 
     def _record(self, doc: dict[str, Any]) -> MemberRecord:
         object_id = doc.get("id")

@@ -6,6 +6,10 @@
 * ``access_url``: ``GET /user/data/download/{id}?protocol={access_id}`` → ``{"url"}``, with the caller's
   ``Authorization`` or else the gateway's own credentials for the member (:class:`MemberCredentials`).
 * ``probe``: ``GET /index/_status``.
+* search (:class:`~adapters.search.Searchable`): ``cohort_counts`` and ``cohort_rows`` ``POST /guppy/graphql``
+  (:mod:`adapters.guppy_wire`) with the *caller's* ``Authorization`` only (anonymous without one: counts are the
+  caller's, never the gateway's); ``discovery_records`` pages ``GET /mds/metadata?data=true&_guid_type=
+  discovery_metadata`` until a short page. A 404 (or 405/501) on either route is :class:`SearchUnsupported`.
 
 Gen3 accepts ``dg.XXXX/uuid`` or a bare uuid but not the compact ``dg.XXXX:uuid`` (drs-resolver.md §2.7.8),
 so compact ids are translated before any call.
@@ -18,13 +22,23 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
+from adapters import guppy_wire
 from adapters.access_each import access_each
 from adapters.base import AccessURL, Deadline, MemberRecord, MemberUnavailable, NotFoundUpstream, Probe, UpstreamError
-from adapters.http import error_for, gather_chunked, quote_id
+from adapters.http import UpstreamResponse, error_for, gather_chunked, quote_id
 from adapters.remote import RemoteMember
+from adapters.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
 
 BULK_CHUNK = 100
 """Most ids per ``/index/bulk/documents`` call (indexd's advertised limit)."""
+GUPPY = "/guppy/graphql"
+MDS = "/mds/metadata"
+DISCOVERY_PAGE = 500
+"""Records per MDS page asked for (MDS allows up to 2000)."""
+DISCOVERY_MAX_PAGES = 200
+"""Most MDS pages read for one ``discovery_records`` (more: :class:`MemberUnavailable`, never a silent cut)."""
+NO_SEARCH = frozenset({404, 405, 501})
+"""Answers on a search route that mean the member has no such service."""
 
 
 def gen3_id(object_id: str) -> str:
@@ -153,11 +167,77 @@ class Gen3Adapter(RemoteMember):
         info: dict[str, Any] = {"status": body}
         return Probe(response.status == 200, _ms(start), body or f"HTTP {response.status}", response.status, info)
 
+    # --- search ---------------------------------------------------------------------------------------
+
+    discovery_page = DISCOVERY_PAGE
+    discovery_max_pages = DISCOVERY_MAX_PAGES
+
+    async def cohort_counts(self, query: CohortQuery, deadline: Deadline, *,
+                            authorization: str | None = None) -> MemberCounts:
+        return await guppy_wire.cohort_counts(
+            self.member_id, query, partial(self._graphql, deadline=deadline, authorization=authorization))
+
+    async def cohort_rows(self, query: CohortQuery, fields: Sequence[str], offset: int, limit: int,
+                          deadline: Deadline, *, authorization: str | None = None) -> RowsPage:
+        text, variables = guppy_wire.rows_request(query, fields, offset, limit)
+        answer = await self._graphql(text, variables, deadline=deadline, authorization=authorization)
+        return guppy_wire.parse_rows(self.member_id, query, offset, limit, answer)
+
+    async def _graphql(self, text: str, variables: dict[str, Any], *, deadline: Deadline,
+                       authorization: str | None) -> Any:
+        """One Guppy GraphQL call as the caller (anonymous without ``authorization``); the decoded answer.
+        A 400 carrying GraphQL ``errors`` (Apollo's validation answer) is returned for the parser to report."""
+        response = await self.http.request(
+            "POST", GUPPY, deadline, idempotent=True, json={"query": text, "variables": variables},
+            headers={"Authorization": authorization} if authorization else None,
+        )
+        if response.status == 200:
+            return response.json()
+        if response.status == 400:
+            doc = _json_or_none(response)
+            if isinstance(doc, dict) and doc.get("errors"):
+                raise guppy_wire.GuppyQueryError(self.member_id, doc["errors"], upstream_status=400)
+        raise self._search_error(response, "Guppy GraphQL")
+
+    async def discovery_records(self, deadline: Deadline) -> list[tuple[str, dict[str, Any]]]:
+        """Every ``discovery_metadata`` record, :attr:`discovery_page` at a time until a short page."""
+        size = self.discovery_page
+        out: dict[str, dict[str, Any]] = {}
+        for number in range(self.discovery_max_pages):
+            params = {"data": "true", "_guid_type": "discovery_metadata", "limit": str(size),
+                      "offset": str(number * size)}
+            response = await self.http.request("GET", MDS, deadline, idempotent=True, params=params)
+            if response.status != 200:
+                raise self._search_error(response, "MDS discovery metadata")
+            page = response.json()
+            if not isinstance(page, dict) or not all(isinstance(v, dict) for v in page.values()):
+                raise MemberUnavailable(self.member_id, "MDS discovery metadata: expected a JSON object of "
+                                                        "{guid: record}", upstream_status=200)
+            for guid, record in page.items():
+                out.setdefault(guid, record)
+            if len(page) < size:
+                return list(out.items())
+        raise MemberUnavailable(self.member_id, f"MDS discovery metadata: more than {self.discovery_max_pages} "
+                                                f"pages of {size} records; not read")
+
+    def _search_error(self, response: UpstreamResponse, what: str) -> UpstreamError:
+        if response.status in NO_SEARCH:
+            return SearchUnsupported(self.member_id, f"{what}: HTTP {response.status} (no such service)",
+                                     upstream_status=response.status)
+        return error_for(response, what)
+
     def _record(self, doc: dict[str, Any]) -> MemberRecord:
         did = doc.get("did")
         if not isinstance(did, str) or not did:
             raise MemberUnavailable(self.member_id, "indexd record without a did")
         return MemberRecord(member_id=self.member_id, id=did, format="indexd", document=doc)
+
+
+def _json_or_none(response: UpstreamResponse) -> Any:
+    try:
+        return response.json()
+    except MemberUnavailable:
+        return None
 
 
 def _ms(start: float) -> float:

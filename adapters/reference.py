@@ -4,6 +4,11 @@ answered by calling :class:`~refcommons.commons.ReferenceCommons` directly (no H
 Records are indexd records; access is checked by the commons' fence (``read-storage`` on the record's
 authz) exactly as its ``/user/data/download`` route does, and its 401/403/404 become
 :class:`AccessDenied`/:class:`NotFoundUpstream`.
+
+Search runs the commons' own Guppy schema (:func:`refcommons.guppy_api.run`, the code behind its
+``/guppy/graphql``) on the same GraphQL text the Gen3 adapter sends, for the caller the ``Authorization`` header
+names (fence, as the route does), but with nothing hidden: the gateway's tiering decides what to show, so
+``hidden`` is always empty. Discovery records come from the commons' MDS catalogue.
 """
 
 from __future__ import annotations
@@ -11,26 +16,34 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
+from adapters import guppy_wire
 from adapters.access_each import access_each
 from adapters.base import (
     AccessDenied, AccessURL, Deadline, MemberRecord, MemberTimeout, MemberUnavailable, NotFoundUpstream, Probe,
     UpstreamError,
 )
 from adapters.gen3 import gen3_id
+from adapters.search import CohortQuery, MemberCounts, RowsPage
 from gateway.drs.models import dump
 from gateway.web.errors import ApiError
 from refcommons.commons import ReferenceCommons
 from refcommons.drs_render import service_info
+from refcommons.guppy_api import GuppyService, run
+from refcommons.guppy_schema import GuppyContext
 from refcommons.records import IndexRecord
 from registry.model import Member
 
 
 ACCESS_CONCURRENCY = 8
 """In-process signing is CPU only; a few at once just interleaves them with other requests."""
+EXACT_LIMIT = 0
+"""The tier limit the in-process Guppy runs with: under ``regular`` a count is hidden when its inaccessible part
+is in ``(0, limit)``, so with 0 nothing is hidden while ``accessible`` still narrows to the caller's rows."""
 
 
 class ReferenceAdapter:
@@ -40,6 +53,7 @@ class ReferenceAdapter:
         self.member = member
         self.member_id = member.id
         self.commons = commons
+        self._guppy: GuppyService | None = None
 
     async def get_record(self, object_id: str, deadline: Deadline) -> MemberRecord | None:
         self._check(deadline)
@@ -93,6 +107,54 @@ class ReferenceAdapter:
 
     async def close(self) -> None:
         """Nothing pooled; the commons belongs to whoever opened it."""
+
+    # --- search ---------------------------------------------------------------------------------------
+
+    async def cohort_counts(self, query: CohortQuery, deadline: Deadline, *,
+                            authorization: str | None = None) -> MemberCounts:
+        self._check(deadline)
+        ctx = await self._guppy_context(authorization)
+
+        async def send(text: str, variables: dict[str, Any]) -> Any:
+            return await self._run(ctx, text, variables, deadline)
+
+        return await guppy_wire.cohort_counts(self.member_id, query, send)
+
+    async def cohort_rows(self, query: CohortQuery, fields: Sequence[str], offset: int, limit: int,
+                          deadline: Deadline, *, authorization: str | None = None) -> RowsPage:
+        self._check(deadline)
+        text, variables = guppy_wire.rows_request(query, fields, offset, limit)
+        ctx = await self._guppy_context(authorization)
+        answer = await self._run(ctx, text, variables, deadline)
+        return guppy_wire.parse_rows(self.member_id, query, offset, limit, answer)
+
+    async def discovery_records(self, deadline: Deadline) -> list[tuple[str, dict[str, Any]]]:
+        self._check(deadline)
+        catalog = self.commons.metadata
+        hits = catalog.query({"_guid_type": ["discovery_metadata"]}, limit=len(catalog.records))
+        # copies: the catalogue's records are shared and callers may change what they get
+        return [(guid, orjson.loads(orjson.dumps(record))) for guid, record in hits]
+
+    async def _guppy_context(self, authorization: str | None) -> GuppyContext:
+        """The caller's view of the commons' Guppy (its fence principal; a bad token is the route's 401)."""
+        try:
+            principal = await self.commons.fence.principal(authorization)
+        except ApiError as exc:
+            if exc.status in (401, 403):
+                raise AccessDenied(self.member_id, exc.message, upstream_status=exc.status) from None
+            raise MemberUnavailable(self.member_id, exc.message, upstream_status=exc.status) from None
+        if self._guppy is None:
+            self._guppy = GuppyService.build(self.commons)
+        return GuppyContext(self._guppy.access(principal), "regular", EXACT_LIMIT)
+
+    async def _run(self, ctx: GuppyContext, text: str, variables: dict[str, Any], deadline: Deadline) -> Any:
+        """The commons' GraphQL execution, off the event loop (as its route runs it), within the deadline."""
+        assert self._guppy is not None
+        try:
+            async with asyncio.timeout(deadline.remaining()):
+                return await asyncio.to_thread(run, self._guppy.schema, ctx, text, variables, None)
+        except TimeoutError:
+            raise MemberTimeout(self.member_id, "Guppy query: no answer within the deadline") from None
 
     async def _own_authorization(self) -> str | None:
         """The member's configured credentials: a static bearer token, or an API key exchanged in-process."""
