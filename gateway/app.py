@@ -17,6 +17,8 @@ from aiohttp import web
 from adapters.base import MemberAdapter
 from adapters.factory import build_adapter
 from gateway import status
+from gateway.aggregate.api import setup_search
+from gateway.aggregate.mds_api import setup_discovery
 from gateway.drs import api as drs_api
 from gateway.drs import fence_api
 from gateway.drshub import api as drshub_api
@@ -84,6 +86,8 @@ async def _setup_federation(app: web.Application, state: GatewayState, opened: A
         gate = app[passports_web.GATE] = await passports_web.open_gate(state, opened)
         app.add_routes(passports_web.routes)
     app[DRS] = DrsService(resolver, state.cache, settings.drs, settings.drs_profile, drs_hostname(settings), gate)
+    setup_discovery(app, state, directory, settings.aggregate)
+    setup_search(app, state, directory, settings.aggregate)
     app.add_routes(drs_api.routes)
     app.add_routes(indexd_api.routes)  # before resolver_api's GET /index/{guid}, which would take /index/index/…
     app.add_routes(fence_api.routes)

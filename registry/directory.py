@@ -50,6 +50,7 @@ class Directory:
     recheck: float = 1.0
     _routes: Routes = field(default_factory=lambda: Routes(-1, {}, {}, {}), init=False)
     _checked_at: float = field(default=float("-inf"), init=False)
+    _seen_changes: int = field(default=-1, init=False)
     _unhealthy: frozenset[str] = field(default=frozenset(), init=False)
     _health_at: float = field(default=float("-inf"), init=False)
     _adapters: dict[str, tuple[Member, MemberAdapter]] = field(default_factory=dict, init=False)
@@ -61,15 +62,18 @@ class Directory:
         """The current snapshot (reloaded when the registry version moved; ``fresh`` checks right now). While one
         caller rechecks, the others keep using the snapshot they have rather than queue behind the store read
         (under load that queue was the p99 tail, once a second)."""
+        fresh = fresh or self.repository.local_changes != self._seen_changes  # a change made here: see it now
         if fresh or time.monotonic() - self._checked_at >= self.recheck:
             if not fresh and self._lock.locked() and self._routes.version >= 0:
                 return self._routes
             async with self._lock:
                 if fresh or time.monotonic() - self._checked_at >= self.recheck:
+                    changes = self.repository.local_changes
                     version = await self.repository.version()
                     if version != self._routes.version:
                         self._routes = Routes.build(version, await self.repository.members())
                     self._checked_at = time.monotonic()
+                    self._seen_changes = changes
         return self._routes
 
     async def unhealthy(self) -> frozenset[str]:

@@ -108,6 +108,9 @@ class RegistryRepository:
     def __init__(self, store: Store, *, clock: Callable[[], str] = utc_now) -> None:
         self.store = store
         self.clock = clock
+        self.local_changes = 0
+        """Changes written through this process: a reader here may skip its recheck interval when it moved (other
+        replicas' changes are seen within that interval)."""
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -316,6 +319,7 @@ class RegistryRepository:
         """Bump the version and append the audit entry (public forms only: no secret ever reaches the log)."""
         at = self.clock()
         await self.store.put(NS_META, VERSION_KEY, {"at": at, "member_id": member_id})
+        self.local_changes += 1
         entry: dict[str, Any] = {"at": at, "actor": actor, "action": action, "member_id": member_id}
         if before is not None:
             entry["before"] = before.public()

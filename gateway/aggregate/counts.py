@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 MISSING_ALIAS = "no data"
 """The histogram key for records without a value (Guppy's ``missing_data_alias`` default)."""
 
+MEMBER_TOTAL = "_total"
+"""In :attr:`MemberAnswer.hidden`, the member's total (buckets are ``(facet, key)`` pairs); the same key as
+:data:`adapters.search.TOTAL`."""
+
+HiddenCell = str | tuple[str, str | None]
+
 
 class Status(StrEnum):
     """The exact vocabulary of ``sources[].status``."""
@@ -87,6 +93,10 @@ class MemberAnswer:
     counts of any other answer are ignored. ``tier`` is an optional tier known for this answer (e.g. a per-index
     level); it can only make the gateway's configured tier for the member stricter (see
     :func:`gateway.aggregate.tiering.member_tier`).
+
+    ``hidden`` lists the cells the member hid itself (:data:`MEMBER_TOTAL` or ``(facet, key)``, a ``None`` key
+    being the missing bucket): their values are unknown, so any merged cell they are part of is hidden too, and
+    whatever number the answer carries for them is ignored.
     """
 
     commons: str
@@ -96,9 +106,11 @@ class MemberAnswer:
     histograms: Mapping[str, Mapping[str | None, Count]] = field(default_factory=dict)
     error: str | None = None
     tier: Tier | None = None
+    hidden: frozenset[HiddenCell] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))
+        object.__setattr__(self, "hidden", frozenset(self.hidden))
         if not _is_int(self.took_ms) or self.took_ms < 0:
             raise ValueError(f"took_ms must be a non-negative integer, got {self.took_ms!r}")
         if self.answered and self.total is None:
@@ -108,12 +120,26 @@ class MemberAnswer:
     def answered(self) -> bool:
         return self.status in ANSWERED
 
+    @property
+    def total_hidden(self) -> bool:
+        """Whether the member hid its own total."""
+        return MEMBER_TOTAL in self.hidden
+
+    def hidden_buckets(self, facet: str) -> frozenset[str | None]:
+        return frozenset(c[1] for c in self.hidden if isinstance(c, tuple) and c[0] == facet)
+
+    def reports(self, facet: str) -> bool:
+        """Whether the answer has ``facet``'s histogram (some of its buckets may be hidden)."""
+        return facet in self.histograms or bool(self.hidden_buckets(facet))
+
 
 @dataclass(frozen=True)
 class Cell:
-    """One merged count with each counted member's contribution, in answer order."""
+    """One merged count with each counted member's contribution, in answer order. ``hidden_by`` lists the members
+    that hid their part themselves: it is unknown, so is the cell's value, and it is not in ``parts``."""
 
     parts: tuple[tuple[str, Count], ...] = ()
+    hidden_by: tuple[str, ...] = ()
 
     @property
     def count(self) -> Count:
@@ -168,14 +194,29 @@ def merge(answers: Iterable[MemberAnswer], *, missing_alias: str = MISSING_ALIAS
         seen.add(a.commons)
     counted = [a for a in answers if a.answered]
     parts: dict[str, dict[str, list[tuple[str, Count]]]] = {}
+    hidden: dict[str, dict[str, list[str]]] = {}
     for a in counted:
         for facet, histogram in a.histograms.items():
             cells = parts.setdefault(facet, {})
+            unknown = {missing_alias if k is None else k for k in a.hidden_buckets(facet)}
             for key, count in buckets(histogram, missing_alias).items():
-                cells.setdefault(key, []).append((a.commons, count))
+                if key not in unknown:
+                    cells.setdefault(key, []).append((a.commons, count))
+        for cell in sorted(a.hidden, key=repr):
+            if isinstance(cell, tuple):
+                facet, key = cell
+                k = missing_alias if key is None else key
+                parts.setdefault(facet, {}).setdefault(k, [])
+                hidden.setdefault(facet, {}).setdefault(k, []).append(a.commons)
     return Merged(
         answers=answers,
-        total=Cell(tuple((a.commons, a.total) for a in counted if a.total is not None)),
-        histograms={f: {k: Cell(tuple(p)) for k, p in cells.items()} for f, cells in parts.items()},
+        total=Cell(
+            tuple((a.commons, a.total) for a in counted if a.total is not None and not a.total_hidden),
+            tuple(a.commons for a in counted if a.total_hidden),
+        ),
+        histograms={
+            f: {k: Cell(tuple(p), tuple(hidden.get(f, {}).get(k, ()))) for k, p in cells.items()}
+            for f, cells in parts.items()
+        },
         missing_alias=missing_alias,
     )

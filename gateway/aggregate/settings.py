@@ -35,6 +35,7 @@ class BreakerSettings(_Section):
 
 
 class HarvestSettings(_Section):
+    enabled: bool = Field(True, description="Harvest members' study discovery records in the background.")
     interval: float = Field(300.0, gt=0, description="Seconds between study-discovery harvests of each member.")
     timeout: float = Field(30.0, gt=0, description="Seconds one member's harvest may take.")
 

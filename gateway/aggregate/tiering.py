@@ -29,6 +29,8 @@ member count ``M_i`` and each bucket ``B_fk``. The adversary knows every accessi
   forgotten leaks.
 
 1. Primary: hide every cell whose protected part is in ``(0, limit)``; public member counts are never hidden.
+   A cell with a part some member hid itself (``MemberAnswer.hidden``: the value is unknown, in every mode) is
+   hidden too, and counts as already hidden below (its unknown part adds nothing to its protected sum).
 2. Complementary: restrict the equations to the hidden cells and row-reduce them (exact rationals). A hidden cell
    is derivable from the visible ones exactly when some reduced row has it as its only non-zero entry. While one
    is, hide one more cell from an equation in which it is the only hidden cell (else any equation containing it,
@@ -225,12 +227,14 @@ def suppress(
     *,
     public: Collection[K] = (),
     reluctant: Collection[K] = (),
+    forced: Collection[K] = (),
 ) -> frozenset[K]:
     """The cells to hide: primary (protected part in ``(0, limit)``) plus complementary, until none is derivable.
 
     ``protected`` lists every cell (in a stable order: ties go to the first); ``public`` cells are known to
-    everyone and are never hidden; ``reluctant`` cells are hidden only when nothing else will do."""
-    hidden = {c: None for c, s in protected.items() if 0 < s < limit and c not in public}
+    everyone and are never hidden unless ``forced``; ``reluctant`` cells are hidden only when nothing else will do;
+    ``forced`` cells are hidden whatever their protected part (a member hid part of them)."""
+    hidden = {c: None for c, s in protected.items() if c in forced or (0 < s < limit and c not in public)}
     exposed: set[K] = set()
     while True:
         x = next((c for c in derivable(list(hidden), equations) if c not in exposed), None)
@@ -303,18 +307,23 @@ def render(
         return [(t, n) for t, n in out if not (t is Tier.PRIVATE and n.accessible == 0)]
 
     cells: dict[tuple[str, ...], list[tuple[Tier, Count]]] = {TOTAL: kept(merged.total.parts)}
+    unknown: set[tuple[str, ...]] = {TOTAL} if merged.total.hidden_by else set()  # a member hid part of these
     for a in counted:
-        cells[member_cell(a.commons)] = [(tiers[a.commons], a.total or ZERO)]
+        cells[member_cell(a.commons)] = [] if a.total_hidden else [(tiers[a.commons], a.total or ZERO)]
+        if a.total_hidden:
+            unknown.add(member_cell(a.commons))
     facets: dict[str, list[str]] = {}
     for facet, histogram in merged.histograms.items():
         facets[facet] = []
         for key, cell in histogram.items():
             parts = kept(cell.parts)
-            if parts:
+            if parts or cell.hidden_by:
                 facets[facet].append(key)
                 cells[bucket_cell(facet, key)] = parts
+                if cell.hidden_by:
+                    unknown.add(bucket_cell(facet, key))
 
-    hidden: frozenset[tuple[str, ...]] = frozenset()
+    hidden: frozenset[tuple[str, ...]] = frozenset(unknown)
     if mode is not Accessibility.ACCESSIBLE:
         equations: list[dict[tuple[str, ...], int]] = []
         if counted:
@@ -322,7 +331,7 @@ def render(
         for facet, keys in facets.items():
             if facet in non_partitioning:
                 continue
-            reporters = [a.commons for a in counted if facet in a.histograms]
+            reporters = [a.commons for a in counted if a.reports(facet)]
             eq = {bucket_cell(facet, k): 1 for k in keys}
             if len(reporters) == len(counted):
                 eq[TOTAL] = -1
@@ -331,7 +340,7 @@ def render(
             equations.append(eq)
         protected = {cell: sum(_protected(n, t) for t, n in parts) for cell, parts in cells.items()}
         public = {member_cell(c) for c, t in tiers.items() if t is not Tier.REGULAR}
-        hidden = suppress(protected, policy.limit, equations, public=public, reluctant={TOTAL})
+        hidden = suppress(protected, policy.limit, equations, public=public, reluctant={TOTAL}, forced=unknown)
 
     def shown(cell: tuple[str, ...]) -> Shown:
         if cell in hidden:

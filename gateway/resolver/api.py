@@ -3,15 +3,15 @@
 - ``GET /resolver/v1/resolve?id=…`` and ``POST /resolver/v1/resolve`` (``{"ids": [...]}``): which member
   holds an id, the normalised id, and the member's record.
 - dataguids-compatible: ``GET /index/{guid}`` (the member's indexd record plus ``from_index_service``),
-  ``GET /index/_dist`` (the registry as a dist list), ``GET /mds/aggregate/info/{prefix}``, so
-  ``gen3 drs-pull`` can use the gateway as its resolver (``DRS_RESOLVER_HOSTNAME``).
+  ``GET /index/_dist`` (the registry as a dist list), so ``gen3 drs-pull`` can use the gateway as its resolver
+  (``DRS_RESOLVER_HOSTNAME``); its ``GET /mds/aggregate/info/{prefix}`` is part of the aggregate-MDS surface
+  (:mod:`gateway.aggregate.mds_api`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,10 +21,9 @@ from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.records import indexd_view
 from gateway.resolver.service import Resolution, ResolutionError, Resolver
 from gateway.web.body import parse_as, read_json
-from gateway.web.errors import ApiError, bad_request, not_found
+from gateway.web.errors import ApiError, bad_request
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
-from registry.model import normalize_prefix
 
 routes = web.RouteTableDef()
 RESOLVER = web.AppKey("resolver", Resolver)
@@ -108,18 +107,3 @@ async def global_get(request: web.Request) -> web.Response:
     record = indexd_view(resolution.record)
     record["from_index_service"] = {"host": resolution.member.base_url + "/index/", "name": resolution.member.name}
     return json_response(record)
-
-
-@routes.get("/mds/aggregate/info/{prefix}")
-@operation("Which commons hosts a GUID prefix (gen3 drs-pull's commons_mds resolver)", tags=("dataguids",),
-           responses={404: "no member owns the prefix"})
-async def aggregate_info(request: web.Request) -> web.Response:
-    raw = request.match_info["prefix"]
-    try:
-        prefix = normalize_prefix(raw)
-    except ValueError as exc:
-        raise bad_request(str(exc)) from None
-    member = (await request.app[RESOLVER].directory.routes()).by_prefix.get(prefix)
-    if member is None:
-        raise not_found(f"no member commons owns the prefix {raw}")
-    return json_response({"host": urlsplit(member.base_url).netloc, "name": member.name, "type": "indexd"})

@@ -114,3 +114,32 @@ def test_merge_rejects_two_answers_from_one_member():
 def test_source_status_defaults():
     s = SourceStatus("m1", Status.TIMEOUT, 5000, error="deadline")
     assert (s.count, s.hidden) == (None, False)
+
+
+# --- cells a member hid itself ----------------------------------------------------------------------------------
+
+
+def test_member_total_key_matches_the_adapter_contract():
+    from adapters.search import TOTAL
+    from gateway.aggregate.counts import MEMBER_TOTAL
+
+    assert MEMBER_TOTAL == TOTAL
+
+
+def test_merge_marks_member_hidden_cells_and_ignores_their_numbers():
+    a = MemberAnswer("a", Status.OK, 3, Count(100, 90), {"sex": {"F": Count(60, 60), "M": Count(5, 0)}},
+                     hidden=frozenset({("sex", "M"), ("sex", None)}))
+    b = MemberAnswer("b", Status.OK, 3, Count(0, 0), {"sex": {"M": Count(70, 70)}}, hidden=frozenset({"_total"}))
+    m = merge([a, b])
+    assert m.histograms["sex"]["F"] == Cell((("a", Count(60, 60)),))
+    assert m.histograms["sex"]["M"] == Cell((("b", Count(70, 70)),), ("a",))  # a's 5 is not counted
+    assert m.histograms["sex"][MISSING_ALIAS] == Cell((), ("a",))
+    assert m.total == Cell((("a", Count(100, 90)),), ("b",))
+    assert a.reports("sex") and not a.reports("race")
+    assert MemberAnswer("c", Status.OK, 1, Count(1, 1), hidden={("race", "x")}).reports("race")
+
+
+def test_hidden_cells_of_an_answer_that_did_not_count_are_ignored():
+    a = MemberAnswer("a", Status.TIMEOUT, 3, hidden=frozenset({"_total", ("sex", "M")}))
+    m = merge([a])
+    assert m.total == Cell() and m.histograms == {}

@@ -559,3 +559,51 @@ def test_property_study_counts_with_a_total_leak_nothing(parts, limit):
         for k, s in v.values.items():
             if not s.hidden:
                 assert not 0 < counts[k].inaccessible < limit
+
+
+# --- cells a member hid itself (its value is unknown) ------------------------------------------------------------
+
+
+def test_a_merged_cell_with_a_member_hidden_part_is_hidden_in_every_mode_and_tier():
+    a = MemberAnswer("a", Status.OK, 1, Count(500, 500), {"sex": {"F": Count(200, 200), "M": Count(300, 300)}},
+                     hidden=frozenset({("sex", "X")}))
+    b = ans("b", 400, 400, sex={"F": (100, 100), "M": (250, 250), "X": (50, 50)})
+    for policy in (REGULAR, TierPolicy(Tier.LIBRE), TierPolicy(Tier.PRIVATE)):
+        for mode in Accessibility:
+            r = render(merge([a, b]), policy, mode)
+            assert r.histograms["sex"]["X"] == HIDDEN, (policy.level, mode)
+
+
+def test_suppression_treats_a_member_hidden_cell_as_already_hidden():
+    # a hid its "X" bucket; with the total and "F" visible, "M" would give X away: X = T - F - M
+    a = MemberAnswer("a", Status.OK, 1, Count(500, 500), {"sex": {"F": Count(200, 200), "M": Count(297, 297)}},
+                     hidden=frozenset({("sex", "X")}))
+    b = ans("b", 400, 400, sex={"F": (100, 100), "M": (300, 300)})
+    answers = [a, b]
+    for mode in (ALL, UNACC):
+        r = render(merge(answers), REGULAR, mode)
+        known = knowledge(r)
+        assert known[bucket_cell("sex", "X")] is None
+        assert sum(v is None for v in known.values()) >= 2  # at least one complementary cell
+        facets = {f: list(h) for f, h in r.histograms.items()}
+        assert attack(known, equations(answers, facets, set(facets))) == {}
+
+
+def test_a_member_hidden_total_hides_the_merged_total_and_the_members_own_count():
+    a = MemberAnswer("a", Status.OK, 1, Count(0, 0), {"sex": {"F": Count(80, 80)}},
+                     hidden=frozenset({"_total", ("sex", "M")}))
+    b = ans("b", 400, 400, sex={"F": (100, 100), "M": (300, 300)})
+    answers = [a, b]
+    r = render(merge(answers), REGULAR, ALL)
+    assert r.total == HIDDEN
+    assert members(r)["a"] == HIDDEN and members(r)["b"] == Shown(400)
+    facets = {f: list(h) for f, h in r.histograms.items()}
+    assert attack(knowledge(r), equations(answers, facets, set(facets))) == {}
+    acc = render(merge(answers), REGULAR, ACC)
+    assert acc.total == HIDDEN and acc.histograms["sex"]["F"] == Shown(180)
+
+
+def test_suppress_forced_cells_are_hidden_even_when_public():
+    eqs = [{"T": 1, "a": -1, "b": -1}]
+    hidden = suppress({"T": 0, "a": 0, "b": 0}, 50, eqs, public={"a", "b"}, reluctant={"T"}, forced={"a"})
+    assert hidden == {"a", "T"}

@@ -114,7 +114,7 @@ async def faulty() -> AsyncIterator[Faulty]:
             store={"url": "sqlite:///:memory:"}, refcommons={"subjects": 8, "data_dir": None},
             registry={"members": members}, drs={"deadline": DEADLINE},
             upstream={"retries": 1, "backoff": 0.05, "read_timeout": 30.0},
-            health={"interval": 3600.0},
+            health={"interval": 3600.0}, aggregate={"harvest": {"enabled": False}},  # count only DRS calls
         )
         stack.push_async_callback(gateway.stop)
         yield Faulty(gateway, ok, {mid: srv for mid, (srv, _) in fakes.items()})

@@ -1,0 +1,223 @@
+"""Gen3 Aggregate MDS over the harvested discovery snapshots, under ``/mds/aggregate``.
+
+Routes (shapes of metadata-service's ``src/mds/agg_mds/query.py``; see :mod:`gateway.aggregate.mds_query`):
+
+* ``GET /mds/aggregate/commons`` → ``{"commons": [member id, ...]}``
+* ``GET /mds/aggregate/metadata?limit=&offset=&flatten=&pagination=&counts=`` → ``{commons: [{guid: doc}]}``,
+  ``[{guid: doc}]`` with ``flatten``, wrapped in ``{"results", "pagination"}`` with ``pagination``
+* ``GET /mds/aggregate/metadata/{commons}`` → ``[doc, ...]``; ``…/{commons}/info`` → ``{"commons_url"}``
+* ``GET /mds/aggregate/metadata/guid/{guid}`` → ``doc`` (``{"gen3_discovery": {...}}``)
+* ``GET /mds/aggregate/tags`` → ``{category: {"total", "names": [{name: n}]}}``
+* ``GET /mds/aggregate/info/{what}`` → ``schema``, a member's ``{"commons_url"}``, or a GUID prefix's
+  ``{host, name, type}``
+
+Additions: ``GET /mds/aggregate/search?q=…&<dotted.field>=<value>…`` (full text and field filters, a repeated
+field ORs, different fields AND; same parameters and shapes as ``/metadata``) and ``GET /mds/aggregate/status``
+(per member: status, count, age, last success and attempt, error).
+
+Errors are the gateway's plain JSON errors ``{"error", "status_code"}`` (as on every non-GA4GH route): 400 for
+a bad parameter, 404 for an unknown commons, GUID or info key.
+
+Tiered counts: a handler asks ``app[COUNT_HIDER]`` (when set) for the request's
+:data:`~gateway.aggregate.mds_query.CountHider`; nothing sets it yet, so no count is hidden (the tiering of
+study counts is wired elsewhere).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from gateway.aggregate import mds_query as q
+from gateway.aggregate.harvest import DiscoveryView, Harvester
+from gateway.aggregate.settings import AggregateConfig
+from gateway.state import GatewayState
+from gateway.web.errors import ApiError, bad_request
+from gateway.web.openapi import operation
+from gateway.web.query import query_bool, query_int
+from gateway.web.render import json_response
+from registry.directory import Directory
+
+BASE = "/mds/aggregate"
+TAGS = ("mds",)
+HARVESTER = web.AppKey("mds_harvester", Harvester)
+COUNT_HIDER = web.AppKey("mds_count_hider", Callable[[web.Request], q.CountHider | None])
+"""Optional: the request's count hider (tiered study counts); absent → nothing hidden."""
+COUNTED_FIELDS = ("_subjects_count", "_samples_count", "_files_count")
+PAGE_PARAMS = ("limit", "offset", "flatten", "pagination", "counts")
+RESERVED = frozenset({*PAGE_PARAMS, "q"})
+ERRORS = {400: "bad parameter", 404: "not found"}
+
+routes = web.RouteTableDef()
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _mds_errors(handler: Handler) -> Handler:
+    """A query :mod:`mds_query` refuses (over its limits, malformed) is the caller's 400."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+
+    return wrapped
+
+
+def _not_found(message: str) -> ApiError:
+    return ApiError(404, message)
+
+
+async def _view(request: web.Request) -> DiscoveryView:
+    return await request.app[HARVESTER].view()
+
+
+def _hider(request: web.Request) -> q.CountHider | None:
+    factory = request.app.get(COUNT_HIDER)
+    return factory(request) if factory is not None else None
+
+
+def _page(request: web.Request) -> dict[str, Any]:
+    query = request.query
+    return {
+        "limit": query_int(query, "limit", q.DEFAULT_LIMIT, minimum=0),
+        "offset": query_int(query, "offset", 0, minimum=0),
+        "flatten": query_bool(query, "flatten"),
+        "pagination": query_bool(query, "pagination"),
+        "counts": q.parse_counts(query.get("counts")),
+        "count_hider": _hider(request),
+        "counted_fields": COUNTED_FIELDS,
+    }
+
+
+@routes.get(f"{BASE}/commons")
+@operation("Aggregate MDS: the commons (members) with discovery records", tags=TAGS)
+@_mds_errors
+async def get_commons(request: web.Request) -> web.Response:
+    return json_response(q.list_commons((await _view(request)).snapshots))
+
+
+@routes.get(f"{BASE}/metadata")
+@operation("Aggregate MDS: one page of every member's discovery records", tags=TAGS, query=PAGE_PARAMS,
+           responses=ERRORS)
+@_mds_errors
+async def get_metadata(request: web.Request) -> web.Response:
+    page = _page(request)
+    return json_response(q.metadata((await _view(request)).snapshots, **page))
+
+
+@routes.get(BASE + "/metadata/guid/{guid:.+}")
+@operation("Aggregate MDS: one discovery record by GUID", tags=TAGS, responses=ERRORS)
+@_mds_errors
+async def get_by_guid(request: web.Request) -> web.Response:
+    guid = request.match_info["guid"]
+    found = q.by_guid((await _view(request)).snapshots, guid, count_hider=_hider(request),
+                      counted_fields=COUNTED_FIELDS)
+    if found is None:
+        raise _not_found(f"no discovery record with GUID {guid!r}")
+    return json_response(found)
+
+
+@routes.get(BASE + "/metadata/{name}/info")
+@operation("Aggregate MDS: a commons' info ({commons_url})", tags=TAGS, responses=ERRORS)
+@_mds_errors
+async def get_commons_info(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    found = q.commons_info((await _view(request)).snapshots, name)
+    if found is None:
+        raise _not_found(f"no commons named {name!r}")
+    return json_response(found)
+
+
+@routes.get(BASE + "/metadata/{name}")
+@operation("Aggregate MDS: every discovery record of one commons", tags=TAGS, responses=ERRORS)
+@_mds_errors
+async def get_by_commons(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    found = q.by_commons((await _view(request)).snapshots, name, count_hider=_hider(request),
+                         counted_fields=COUNTED_FIELDS)
+    if found is None:
+        raise _not_found(f"no commons named {name!r}")
+    return json_response(found)
+
+
+@routes.get(f"{BASE}/tags")
+@operation("Aggregate MDS: tag counts per category over every discovery record", tags=TAGS)
+@_mds_errors
+async def get_tags(request: web.Request) -> web.Response:
+    return json_response(q.tags((await _view(request)).snapshots))
+
+
+@routes.get(BASE + "/info/{what}")
+@operation("Aggregate MDS: `schema`, a commons' info, or a GUID prefix's {host, name, type}", tags=TAGS,
+           responses=ERRORS)
+@_mds_errors
+async def get_info(request: web.Request) -> web.Response:
+    what = request.match_info["what"]
+    harvester = request.app[HARVESTER]
+    member = (await harvester.directory.routes()).by_prefix.get(what.lower())  # live: a member may just have joined
+    if member is not None:  # gen3 drs-pull's commons_mds resolver
+        return json_response({"host": urlsplit(member.base_url).netloc, "name": member.name, "type": "indexd"})
+    view = await _view(request)
+    found = q.info(view.snapshots, what, schema=harvester.config.mappings.study_schema, extra=view.prefixes)
+    if found is None:
+        raise _not_found(f"no information about {what!r}")
+    return json_response(found)
+
+
+def _filters(request: web.Request) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key in request.query:
+        if key not in RESERVED and key not in out:
+            out[key] = request.query.getall(key)
+    return out
+
+
+@routes.get(f"{BASE}/search")
+@operation("Search discovery records: full text `q` and `<dotted.field>=<value>` filters (an addition)",
+           tags=TAGS, query=("q", *PAGE_PARAMS), responses=ERRORS)
+@_mds_errors
+async def get_search(request: web.Request) -> web.Response:
+    page = _page(request)
+    text = request.query.getall("q", [])
+    if len(text) > 1:
+        raise bad_request("give q at most once")
+    found = q.search((await _view(request)).snapshots, q=text[0] if text else None, filters=_filters(request),
+                     **page)
+    return json_response(found)
+
+
+@routes.get(f"{BASE}/status")
+@operation("Per member: harvest status, record count, age, last success and attempt, error (an addition)",
+           tags=TAGS)
+@_mds_errors
+async def get_status(request: web.Request) -> web.Response:
+    harvester = request.app[HARVESTER]
+    view = await _view(request)
+    return json_response({
+        "sources": view.status(harvester.clock()),
+        "harvest": {"interval": harvester.config.harvest.interval, "timeout": harvester.config.harvest.timeout},
+    })
+
+
+def setup_discovery(app: web.Application, state: GatewayState, directory: Directory,
+                    config: AggregateConfig) -> None:
+    """Register the Aggregate MDS routes and the background harvester (started with the app, a first round
+    at once without delaying start-up; stopped on cleanup). The harvester is ``app[HARVESTER]``."""
+    harvester = Harvester(state.store, directory, config)
+    app[HARVESTER] = harvester
+    app.add_routes(routes)
+
+    async def run_harvester(_: web.Application) -> AsyncIterator[None]:
+        if config.harvest.enabled:
+            harvester.start()
+        yield
+        await harvester.stop()
+
+    app.cleanup_ctx.append(run_harvester)
