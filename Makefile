@@ -21,6 +21,8 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench_resolver.py
 	$(BIN)/python bench/bench_drs.py
 	$(BIN)/python bench/bench_passports.py
+	$(BIN)/python bench/bench_fanout.py
+	$(BIN)/python bench/bench_pfb.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -81,7 +81,8 @@ async def run(args: argparse.Namespace) -> None:
                         "prefixes": [f"dg.FAN{i}"], "auth": {"type": "none"}})
     port = free_port()
     settings = Settings(port=port, store={"url": "sqlite:///:memory:"}, refcommons={"enabled": False},
-                        registry={"members": members}, log={"level": "warning"})
+                        registry={"members": members}, log={"level": "warning"},
+                        aggregate={"harvest": {"enabled": False}})
     runners.append(await serve(await create_app(settings), port))
     body = {"index": "subject", "facets": list(FACETS), "accessibility": "accessible"}
     try:
