@@ -7,6 +7,8 @@
 ``gateway refcommons api-key …``  create, list and revoke a reference commons' API keys
 ``gateway registry …``            list, join, approve, suspend, remove member commons
 ``gateway resolve ID…``           which member commons holds each id
+``gateway search``                federated cohort counts (total, facets, per-member status) through a running gateway
+``gateway export``                stream a PFB file or a file manifest of accessible data from a running gateway
 ``gateway tls self-signed``       write a self-signed certificate and key for 127.0.0.1 / localhost
 ``gateway passport keys|serve-jwks|mint``  development Passport broker: JWKS, discovery, Passports (NOT FOR PRODUCTION)
 ``gateway passport inspect TOKEN``  validate Passports against the configured trust and explain every Visa and grant
@@ -25,6 +27,7 @@ from pathlib import Path
 import orjson
 
 from refcommons import cli as refcommons_cli
+from gateway.aggregate import cli as aggregate_cli
 from gateway.passports import cli as passport_cli
 from gateway.resolver import cli as resolver_cli
 from registry import cli as registry_cli
@@ -68,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     registry_cli.add_commands(commands)
     resolver_cli.add_commands(commands)
     passport_cli.add_commands(commands)
+    aggregate_cli.add_commands(commands)
     return parser
 
 

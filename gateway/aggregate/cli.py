@@ -1,0 +1,291 @@
+"""``gateway search`` and ``gateway export``: federated cohort search and export through a running gateway.
+
+``search``  ``POST /search/v1/cohort``: the total, one table per facet and the per-member ``sources`` table
+            (``--json``: the gateway's answer as is)
+``export``  ``POST /search/v1/export``: stream a PFB file or a file manifest of accessible data to ``--out``
+            (written to ``OUT.part`` with a progress bar, renamed when complete, removed on failure)
+
+Exit codes: 0 the gateway answered 200; 1 no member answered (503/504) or the download broke off; 2 usage
+errors, an unreachable gateway or a 4xx answer (the gateway's message on stderr).
+
+The rendering helpers (:func:`render_search`, :func:`count_text`, …) are pure (answer → ``rich`` renderables) and
+:func:`save_stream` writes any iterable of byte chunks to a file; only ``_search`` and ``_export`` do I/O.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from rich.console import Console, Group
+from rich.progress import (
+    BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TransferSpeedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+SEARCH_PATH = "/search/v1/cohort"
+EXPORT_PATH = "/search/v1/export"
+OK, UNANSWERED, USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A bad option value (exit 2)."""
+
+
+def add_commands(commands: Any) -> None:
+    """Register ``search`` and ``export`` on the top-level ``gateway`` parser."""
+    search = commands.add_parser(
+        "search", help="federated cohort counts through a running gateway (POST /search/v1/cohort)",
+        description="Ask every member of a running gateway one cohort question; print the (tiered) total, one "
+                    "table per facet and each member's status. Exit 0 when answered, 1 when no member answered, "
+                    "2 on usage or request errors.")
+    _common(search)
+    search.add_argument("--facet", action="append", default=[], metavar="FIELD",
+                        help="histogram this field (repeatable)")
+    search.add_argument("--accessibility", choices=("all", "accessible", "unaccessible"), default="all",
+                        help="which data to count (default all)")
+    search.add_argument("--json", action="store_true", help="print the gateway's answer as JSON")
+    search.set_defaults(func=_search)
+
+    export = commands.add_parser(
+        "export", help="export accessible data as PFB or a file manifest (POST /search/v1/export)",
+        description="Stream a PFB file or a file manifest (for `gen3 drs-pull`) of the accessible data matching "
+                    "the filter to --out. Exit 0 when complete, 1 when no member answered or the download broke "
+                    "off, 2 on usage or request errors.")
+    _common(export)
+    export.add_argument("--format", choices=("pfb", "manifest"), required=True, help="pfb or manifest (JSON)")
+    export.add_argument("--out", type=Path, required=True, help="file to write (via OUT.part)")
+    export.set_defaults(func=_export)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default=DEFAULT_URL, help=f"gateway base URL (default {DEFAULT_URL})")
+    parser.add_argument("--index", choices=("subject", "file"), default="subject", help="default subject")
+    parser.add_argument("--filter", metavar="JSON|@FILE", help="a Guppy JSON filter, inline or @file")
+    token = parser.add_mutually_exclusive_group()
+    token.add_argument("--token", help="bearer token (a Passport or access token) sent as Authorization")
+    token.add_argument("--token-file", type=Path, help="file holding the bearer token")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
+
+
+# --- pure helpers -------------------------------------------------------------------------------------------------
+
+def parse_filter(value: str | None) -> dict[str, Any] | None:
+    """``--filter``: inline JSON or ``@path`` to a JSON file; ``UsageError`` when it is not a JSON object."""
+    if value is None:
+        return None
+    source = value
+    if value.startswith("@"):
+        try:
+            source = Path(value[1:]).read_text()
+        except OSError as exc:
+            raise UsageError(f"--filter: cannot read {value[1:]}: {exc.strerror or exc}") from None
+    try:
+        parsed = orjson.loads(source)
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(f"--filter: not JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise UsageError("--filter: must be a JSON object")
+    return parsed
+
+
+def read_token(token: str | None, token_file: Path | None) -> str | None:
+    if token_file is not None:
+        try:
+            token = token_file.read_text().strip()
+        except OSError as exc:
+            raise UsageError(f"--token-file: cannot read {token_file}: {exc.strerror or exc}") from None
+        if not token:
+            raise UsageError(f"--token-file: {token_file} is empty")
+    return token or None
+
+
+def headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def count_text(count: Mapping[str, Any], limit: int | None) -> str:
+    """A count as printed: the number, or ``hidden (< limit)`` (or ``—`` when nobody answered)."""
+    if count.get("hidden"):
+        return f"hidden (< {limit})" if limit is not None else "hidden"
+    value = count.get("count")
+    return "—" if value is None else f"{value:,}"
+
+
+def exit_code(status: int) -> int:
+    """0 for 200, 1 when no member answered (503/504), 2 for any other answer."""
+    if status == 200:
+        return OK
+    return UNANSWERED if status in (503, 504) else USAGE
+
+
+def error_message(status: int, body: bytes) -> str:
+    """The gateway's message in an error answer (``msg``, ``error`` or ``detail``), or the start of the body."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        doc = None
+    if isinstance(doc, dict):
+        for key in ("msg", "error", "detail", "message"):
+            if isinstance(doc.get(key), str):
+                return f"HTTP {status}: {doc[key]}"
+    return f"HTTP {status}: {body[:300].decode(errors='replace')}".rstrip()
+
+
+def facet_table(name: str, buckets: list[Mapping[str, Any]], limit: int | None) -> Table:
+    table = Table(title=f"facet: {name}", title_justify="left")
+    table.add_column("key")
+    table.add_column("count", justify="right")
+    for bucket in buckets:
+        table.add_row(str(bucket.get("key")), count_text(bucket, limit))
+    if not buckets:
+        table.add_row(Text("(no values)", style="dim"), "")
+    return table
+
+
+STATUS_STYLE = {"ok": "green", "partial": "yellow", "stale": "yellow", "timeout": "red", "error": "red",
+                "unsupported": "dim"}
+
+
+def sources_table(sources: list[Mapping[str, Any]], limit: int | None) -> Table:
+    table = Table(title="sources", title_justify="left")
+    for column, justify in (("commons", "left"), ("status", "left"), ("took_ms", "right"), ("count", "right"),
+                            ("error", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for s in sources:
+        status = str(s.get("status"))
+        table.add_row(str(s.get("commons")), Text(status, style=STATUS_STYLE.get(status, "")),
+                      str(s.get("took_ms", "")), count_text(s, limit), s.get("error") or "")
+    return table
+
+
+def render_search(doc: Mapping[str, Any]) -> Group:
+    """The answer of ``POST /search/v1/cohort`` (200, 503 or 504) as rich renderables: summary, facets, sources."""
+    tier = doc.get("tier") or {}
+    limit = tier.get("limit")
+    summary = Text()
+    if doc.get("msg"):
+        summary.append(f"{doc['msg']}\n", style="bold red")
+    summary.append("total: ", style="bold")
+    summary.append(count_text(doc.get("total") or {}, limit))
+    summary.append(f"  ({doc.get('index')}, accessibility {doc.get('accessibility')}, "
+                   f"tier {tier.get('level')}, limit {limit})", style="dim")
+    parts: list[Any] = [summary]
+    parts += [facet_table(name, buckets, limit) for name, buckets in (doc.get("facets") or {}).items()]
+    parts.append(sources_table(doc.get("sources") or [], limit))
+    return Group(*parts)
+
+
+def save_stream(chunks: Iterable[bytes], out: Path, on_chunk: Callable[[int], None] | None = None) -> int:
+    """Write ``chunks`` to ``out`` through ``out.part``: renamed to ``out`` once every chunk is written, removed
+    when anything fails (the exception propagates). Returns the number of bytes written."""
+    part = out.with_name(out.name + ".part")
+    written = 0
+    try:
+        with part.open("wb") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+                written += len(chunk)
+                if on_chunk is not None:
+                    on_chunk(len(chunk))
+        part.replace(out)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def progress_bar(total: int | None, console: Console) -> Progress:
+    """A byte progress bar; a spinner with bytes and rate when the size is unknown."""
+    if total:
+        columns: tuple[Any, ...] = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                                    TransferSpeedColumn(), TimeElapsedColumn())
+    else:
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), DownloadColumn(), TransferSpeedColumn(),
+                   TimeElapsedColumn())
+    return Progress(*columns, console=console, transient=False)
+
+
+# --- I/O ------------------------------------------------------------------------------------------------------------
+
+def _fail(command: str, message: str) -> None:
+    print(f"gateway {command}: {message}", file=sys.stderr)
+
+
+def _request(args: argparse.Namespace) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    flt = parse_filter(args.filter)
+    return flt, headers(read_token(args.token, args.token_file))
+
+
+def _search(args: argparse.Namespace) -> int:
+    try:
+        flt, hdrs = _request(args)
+    except UsageError as exc:
+        _fail("search", str(exc))
+        return USAGE
+    body = {"index": args.index, "filter": flt, "facets": args.facet, "accessibility": args.accessibility}
+    try:
+        response = httpx.post(args.url.rstrip("/") + SEARCH_PATH, json=body, headers=hdrs, timeout=args.timeout)
+    except httpx.HTTPError as exc:
+        _fail("search", f"cannot reach {args.url}: {exc}")
+        return USAGE
+    code = exit_code(response.status_code)
+    doc = None
+    if response.status_code in (200, 503, 504):
+        try:
+            doc = response.json()
+        except ValueError:
+            doc = None
+    if doc is None or not isinstance(doc, dict):
+        _fail("search", error_message(response.status_code, response.content))
+        return code if code != OK else USAGE
+    if args.json:
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        Console(soft_wrap=False).print(render_search(doc))
+    if code != OK:
+        _fail("search", error_message(response.status_code, response.content))
+    return code
+
+
+def _export(args: argparse.Namespace) -> int:
+    try:
+        flt, hdrs = _request(args)
+    except UsageError as exc:
+        _fail("export", str(exc))
+        return USAGE
+    if args.out.is_dir():
+        _fail("export", f"--out: {args.out} is a directory")
+        return USAGE
+    body = {"index": args.index, "filter": flt, "format": args.format, "accessibility": "accessible"}
+    console = Console(stderr=True)
+    try:
+        with httpx.stream("POST", args.url.rstrip("/") + EXPORT_PATH, json=body, headers=hdrs,
+                          timeout=args.timeout) as response:
+            if response.status_code != 200:
+                _fail("export", error_message(response.status_code, response.read()))
+                return exit_code(response.status_code)
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            with progress_bar(total, console) as progress:
+                task = progress.add_task(args.out.name, total=total)
+                written = save_stream(response.iter_bytes(), args.out,
+                                      lambda n: progress.advance(task, n))
+    except httpx.ConnectError as exc:
+        _fail("export", f"cannot reach {args.url}: {exc}")
+        return USAGE
+    except httpx.HTTPError as exc:
+        _fail("export", f"download failed: {exc}")
+        return UNANSWERED
+    except OSError as exc:
+        _fail("export", f"cannot write {args.out}: {exc.strerror or exc}")
+        return USAGE
+    console.print(f"wrote {written:,} bytes to {args.out}")
+    return OK
