@@ -209,7 +209,10 @@ async def cohort(request: web.Request) -> web.Response:
 
 
 def setup_search(app: web.Application, state: GatewayState, directory: Any, config: AggregateConfig) -> None:
-    """Register ``POST /search/v1/cohort`` on ``app`` with its service (kept under :data:`COHORT`)."""
-    del state  # reserved: the service needs nothing more of the gateway's state yet
+    """Register ``POST /search/v1/cohort`` (and ``/search/v1/export``) on ``app`` with its service (kept under
+    :data:`COHORT`)."""
     app[COHORT] = CohortService(directory, config)
     app.add_routes(routes)
+    from gateway.aggregate.export_api import setup_export  # here: export_api imports this module
+
+    setup_export(app, state, directory, config)  # POST /search/v1/export, on the same service

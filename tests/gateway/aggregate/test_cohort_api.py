@@ -57,7 +57,8 @@ async def start_search_gateway(members: list[dict[str, Any]], **aggregate: Any) 
     settings = Settings(
         port=port, store={"url": "sqlite:///:memory:"}, refcommons={"enabled": False},
         registry={"members": members}, health={"interval": 3600.0},
-        upstream={"retries": 0, "backoff": 0.01}, aggregate={"deadline": DEADLINE, **aggregate},
+        upstream={"retries": 0, "backoff": 0.01},
+        aggregate={"deadline": DEADLINE, "harvest": {"enabled": False}, **aggregate},  # members see search calls only
     )
     app = await create_app(settings)
     runner, client, base = await _serve(app, port)
