@@ -65,6 +65,16 @@ async def start_search_gateway(members: list[dict[str, Any]], **aggregate: Any) 
     return Server(base, port, client, runner, app)
 
 
+async def start_all(stack: AsyncExitStack, specs: Any, subjects: int) -> dict[str, Server]:
+    """A standalone reference commons per ``(prefix, seed)``, stopped with ``stack``; keyed ``dg.AAA1`` → ``aaa1``."""
+    commons = {}
+    for prefix, seed in specs:
+        s = await start_commons(prefix, seed, subjects)
+        stack.push_async_callback(s.stop)
+        commons[prefix.split(".")[1].lower()] = s
+    return commons
+
+
 def gen3(mid: str, url: str, prefix: str, kind: str = "gen3") -> dict[str, Any]:
     return {"id": mid, "name": mid, "base_url": url, "kind": kind, "prefixes": [prefix]}
 
@@ -79,11 +89,7 @@ class Env:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def env() -> AsyncIterator[Env]:
     async with AsyncExitStack() as stack:
-        commons = {}
-        for prefix, seed in COMMONS:
-            s = await start_commons(prefix, seed, SUBJECTS)
-            stack.push_async_callback(s.stop)
-            commons[prefix.split(".")[1].lower()] = s
+        commons = await start_all(stack, COMMONS, SUBJECTS)
         faults = {name: await stack.enter_async_context(serve(app())) for name, app in
                   (("hung", hanging), ("garbage", not_json), ("broken", server_error), ("partial", partial_guppy),
                    ("plain", not_json))}

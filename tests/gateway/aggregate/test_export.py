@@ -25,12 +25,12 @@ from gateway.aggregate.api import COHORT
 from gateway.aggregate.api import PATH as COHORT_PATH
 from gateway.aggregate import export_api
 from gateway.aggregate.export_api import PATH
-from servers import Server, start_commons
+from servers import Server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "adapters"))  # faults.py
 
 from faults import recording_app, serve  # noqa: E402
-from test_cohort_api import gen3, start_search_gateway  # noqa: E402
+from test_cohort_api import gen3, start_all, start_search_gateway  # noqa: E402
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
@@ -62,11 +62,7 @@ class Env:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def env() -> AsyncIterator[Env]:
     async with AsyncExitStack() as stack:
-        commons = {}
-        for prefix, seed in COMMONS:
-            s = await start_commons(prefix, seed, SUBJECTS)
-            stack.push_async_callback(s.stop)
-            commons[prefix.split(".")[1].lower()] = s
+        commons = await start_all(stack, COMMONS, SUBJECTS)
         bad = await stack.enter_async_context(serve(broken()))
         members = [gen3(mid, s.base_url, f"dg.{mid}") for mid, s in commons.items()]
         members.append(gen3("z-broken", bad.url, "dg.zbro"))
