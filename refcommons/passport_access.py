@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.cache.memory import MemoryCache
-from gateway.passports import jws
 from gateway.passports.engine import Evaluation, PassportEngine, PassportRejected, build_engine
 from gateway.passports.grants import CONTROLLED_ACCESS_GRANTS, Template
 from gateway.passports.resources import Decision, MemberResourceMap, ResourceTemplate
@@ -64,16 +63,6 @@ def rejected(exc: PassportRejected) -> ApiError:
     return ApiError(exc.status, f"passports rejected{where}: {exc.reason}", headers=headers)
 
 
-def _identity(tokens: Sequence[str]) -> tuple[str, str] | None:
-    """``(iss, sub)`` of the first Passport: call only once the engine has verified it."""
-    try:
-        payload = jws.parse_compact(tokens[0], max_bytes=jws.MAX_PASSPORT_BYTES).payload
-    except (jws.JwsError, IndexError):
-        return None
-    iss, sub = payload.get("iss"), payload.get("sub")
-    return (iss, sub) if isinstance(iss, str) and isinstance(sub, str) else None
-
-
 class PassportAccess:
     """The commons' Passport clearinghouse: validate a request's Passports, decide per object, name issuers."""
 
@@ -96,7 +85,7 @@ class PassportAccess:
             evaluation = await self.engine.evaluate(passports, now, has_authorization=has_authorization)
         except PassportRejected as exc:
             raise rejected(exc) from None
-        return PassportCheck(evaluation, _identity(passports))
+        return PassportCheck(evaluation, evaluation.identity)
 
     def decide(self, check: PassportCheck, object_authz: Sequence[str], now: int) -> Decision:
         """All-of decision for one object's ``authz`` under the checked Passports."""

@@ -123,7 +123,8 @@ class PassportGate:
     async def admit(self, passports: Any, *, has_authorization: bool) -> Caller:
         """Validate the request's Passports; :class:`PassportRejected` when they are refused."""
         evaluation = await self.engine.evaluate(passports, self.now(), has_authorization=has_authorization)
-        return Caller(tuple(passports), evaluation, _identity(passports[0]))
+        assert evaluation.identity is not None  # the engine sets it on every evaluation it returns
+        return Caller(tuple(passports), evaluation, evaluation.identity)
 
     def decide(self, caller: Caller, member: Member, record: MemberRecord) -> Decision:
         """The all-of decision for one object at ``member`` (a member without a resource map maps nothing)."""
@@ -184,8 +185,3 @@ def record_authz(record: MemberRecord) -> list[str]:
     """The object's ``authz`` resources (indexd records carry them; plain DRS objects do not)."""
     authz = record.document.get("authz")
     return [a for a in authz if isinstance(a, str)] if isinstance(authz, list) else []
-
-
-def _identity(token: str) -> tuple[str, str]:
-    payload = jws.parse_compact(token).payload  # already verified by the engine: this only reads iss/sub
-    return str(payload.get("iss")), str(payload.get("sub"))

@@ -26,7 +26,7 @@ from gateway.passports.grants import Grant
 
 log = logging.getLogger("gateway.passports.decisions")
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 NEGATIVE_TTL = 60
 MAX_CACHED_GRANTS = 10_000
 
@@ -38,6 +38,8 @@ class CachedDecision:
     grants: tuple[Grant, ...]
     valid_until: int
     passports_expire: int
+    identity: tuple[str, str] | None = None
+    """``(iss, sub)`` of the first Passport (whose grants these are; never a token)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ def encode_decision(decision: CachedDecision) -> bytes:
     return orjson.dumps({
         "v": FORMAT_VERSION, "kind": "ok", "valid_until": decision.valid_until,
         "passports_expire": decision.passports_expire,
+        "identity": list(decision.identity) if decision.identity is not None else None,
         "grants": [[g.authority, g.dataset, g.consent, g.expires, g.issuer, g.source] for g in decision.grants],
     })
 
@@ -98,7 +101,11 @@ def decode(raw: bytes, now: int) -> CachedDecision | CachedFailure | None:
                 return None
             grants.append(Grant(_str(row[0]), _str(row[1]), _str(row[2]), _int(row[3]), _str(row[4]),
                                 _str(row[5])))
-        return CachedDecision(tuple(grants), valid_until, _int(doc["passports_expire"]))
+        identity = doc.get("identity")
+        if identity is not None and (not isinstance(identity, list) or len(identity) != 2):
+            return None
+        return CachedDecision(tuple(grants), valid_until, _int(doc["passports_expire"]),
+                              None if identity is None else (_str(identity[0]), _str(identity[1])))
     except (orjson.JSONDecodeError, KeyError, ValueError, TypeError):
         return None
 

@@ -100,6 +100,9 @@ class Evaluation:
     visas: tuple[VisaReport, ...] = ()
     audit: tuple[AuditRecord, ...] = field(default=(), repr=False)
     cached: bool = False
+    identity: tuple[str, str] | None = None
+    """Verified ``(iss, sub)`` of the first Passport: whose they all are (rule 5). Set by the engine, cached
+    evaluations included."""
 
     @property
     def accepted(self) -> tuple[VisaReport, ...]:
@@ -204,7 +207,7 @@ class PassportEngine:
             if isinstance(hit, CachedFailure):
                 raise PassportRejected(hit.status, hit.rule, "the passports were rejected recently", cached=True)
             if isinstance(hit, CachedDecision):
-                return Evaluation(hit.grants, hit.valid_until, hit.passports_expire, cached=True)
+                return Evaluation(hit.grants, hit.valid_until, hit.passports_expire, cached=True, identity=hit.identity)
         try:
             evaluation = await self._evaluate(tokens, now)
         except PassportRejected as exc:
@@ -213,7 +216,7 @@ class PassportEngine:
             raise
         if cache is not None:
             await cache.put(tokens, CachedDecision(evaluation.grants, evaluation.valid_until,
-                                                   evaluation.passports_expire), now)
+                                                   evaluation.passports_expire, evaluation.identity), now)
         return evaluation
 
     async def _evaluate(self, tokens: list[str], now: int) -> Evaluation:
@@ -239,7 +242,8 @@ class PassportEngine:
         passports_expire = min(c.passport.exp for c in checked)
         valid_until = min([passports_expire, *(g.expires for g in grants)])
         self._log(audits)
-        return Evaluation(tuple(grants), valid_until, passports_expire, tuple(reports), tuple(audits))
+        return Evaluation(tuple(grants), valid_until, passports_expire, tuple(reports), tuple(audits),
+                          identity=checked[0].passport.identity)
 
     async def _passport(self, index: int, token: str, now: int) -> _Checked:
         """One Passport, fully checked; :class:`PassportRejected` otherwise."""

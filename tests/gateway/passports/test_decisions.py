@@ -10,12 +10,13 @@ from pathlib import Path
 import orjson
 import pytest
 from test_engine import MAP, NOW, VISA_KEY, key_server, loopback_settings, passport, visa
+from tokens_kit import SUB
 
 from gateway.cache.factory import open_cache
 from gateway.cache.memory import MemoryCache
 from gateway.passports import jws
 from gateway.passports.decisions import (
-    CachedDecision, CachedFailure, DecisionCache, decode, encode_decision, encode_failure,
+    FORMAT_VERSION, CachedDecision, CachedFailure, DecisionCache, decode, encode_decision, encode_failure,
 )
 from gateway.passports.engine import PassportEngine, PassportRejected, build_engine
 from gateway.passports.grants import Grant
@@ -79,6 +80,7 @@ async def test_a_hit_skips_verification_and_key_fetches(cache, verifications):
             await second_engine.aclose()
     assert second.cached and second.grants == first.grants and second.valid_until == first.valid_until
     assert second.visas == () and second.audit == ()
+    assert second.identity == first.identity == (server.url + "/broker", SUB)  # whose: from the cache too
     assert len(verifications) == 3 and len(server.hits) == 3  # nothing verified, nothing fetched
     assert decision.allowed and decision.valid_until == NOW + 3600
 
@@ -197,15 +199,17 @@ async def test_inspection_bypasses_the_cache(cache, verifications):
 
 def test_encoding_round_trip_and_garbage_is_a_miss():
     grants = (Grant("dbgap", "phs000001", "c1", NOW + 100, "https://v", "https://s"),)
-    raw = encode_decision(CachedDecision(grants, NOW + 100, NOW + 200))
-    assert decode(raw, NOW) == CachedDecision(grants, NOW + 100, NOW + 200)
+    raw = encode_decision(CachedDecision(grants, NOW + 100, NOW + 200, ("https://b", "alice")))
+    assert decode(raw, NOW) == CachedDecision(grants, NOW + 100, NOW + 200, ("https://b", "alice"))
+    assert decode(encode_decision(CachedDecision(grants, NOW + 100, NOW + 200)), NOW).identity is None
     assert decode(raw, NOW + 100) is None
     assert decode(encode_failure(CachedFailure(401, 13), NOW + 60), NOW) == CachedFailure(401, 13)
     assert decode(encode_failure(CachedFailure(401, 13), NOW + 60), NOW + 60) is None
     doc = orjson.loads(raw)
-    for broken in (b"", b"[]", b"{}", orjson.dumps({**doc, "v": 2}), orjson.dumps({**doc, "grants": [[1]]}),
+    for broken in (b"", b"[]", b"{}", orjson.dumps({**doc, "v": FORMAT_VERSION + 1}),
+                   orjson.dumps({**doc, "grants": [[1]]}),
                    orjson.dumps({**doc, "valid_until": "soon"}), orjson.dumps({**doc, "grants": "x"}),
-                   orjson.dumps({**doc, "kind": "other"})):
+                   orjson.dumps({**doc, "kind": "other"}), orjson.dumps({**doc, "identity": ["only-iss"]})):
         assert decode(broken, NOW) is None
 
 
