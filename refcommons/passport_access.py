@@ -21,7 +21,7 @@ from typing import Any
 
 from gateway.cache.memory import MemoryCache
 from gateway.passports.engine import Evaluation, PassportEngine, PassportRejected, build_engine
-from gateway.passports.grants import CONTROLLED_ACCESS_GRANTS, Template
+from gateway.passports.grants import Template
 from gateway.passports.resources import Decision, MemberResourceMap, ResourceTemplate
 from gateway.passports.settings import PassportsConfig
 from gateway.web.errors import ApiError
@@ -101,12 +101,4 @@ class PassportAccess:
         if not self.grantable(object_authz):
             return []
         authorities = {key[0] for r in object_authz if (key := self.resource_map.lookup(r)) is not None}
-        trust, grants = self.engine.trust, self.engine.grants
-        found = {
-            rules.issuer for rules in grants.rules
-            if rules.authority in authorities
-            and trust.visa_source_trusted(rules.issuer, CONTROLLED_ACCESS_GRANTS, rules.source)
-        }
-        if grants.ras.authority in authorities:
-            found.update(iss for iss in grants.ras.issuers if trust.visa_issuer(iss) is not None)
-        return sorted(found)
+        return self.engine.issuers_granting(authorities)

@@ -31,7 +31,6 @@ import orjson
 from adapters.base import MemberRecord
 from gateway.passports import gateway_token, jws
 from gateway.passports.engine import Evaluation, PassportEngine
-from gateway.passports.grants import GrantConfig
 from gateway.passports.resources import ALLOWED, NO_RESOURCES, UNMAPPED, Decision, MemberResourceMap
 from gateway.passports.settings import GatewayTokenSettings
 from gateway.passports.token_keys import TokenKeyRing
@@ -161,7 +160,8 @@ class PassportGate:
 
     def issuers_for(self, member: Member, record: MemberRecord) -> list[str]:
         """The trusted Visa issuers whose grants can reach this object (``passport_auth_issuers``): issuers with
-        a grant rule for the authority of each of its mapped resources; every trusted Visa issuer when the
+        a grant rule for the authority of its mapped resources (:meth:`PassportEngine.issuers_granting`); every
+        trusted Visa issuer when the
         member decides itself."""
         if member.auth.type not in PASSPORT_MODES:
             return []
@@ -170,15 +170,7 @@ class PassportGate:
             return sorted(self.engine.trust.visa_issuers) if member.auth.type == "passport" else []
         lookup = self.maps.get(member.id, EMPTY_MAP).lookup
         authorities = {key[0] for key in (lookup(r) for r in authz) if key is not None}
-        return issuers_of(self.engine.grants, authorities, frozenset(self.engine.trust.visa_issuers))
-
-
-def issuers_of(grants: GrantConfig, authorities: set[str], trusted: frozenset[str]) -> list[str]:
-    """Trusted Visa issuers with a grant rule (standard or RAS) for one of ``authorities``."""
-    found = {r.issuer for r in grants.rules if r.authority in authorities}
-    if grants.ras.authority in authorities:
-        found |= set(grants.ras.issuers)
-    return sorted(found & trusted)
+        return self.engine.issuers_granting(authorities)
 
 
 def record_authz(record: MemberRecord) -> list[str]:

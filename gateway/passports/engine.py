@@ -24,7 +24,7 @@ all-of :class:`~gateway.passports.resources.Decision` for one object.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,7 @@ from gateway.passports.claims import (
 )
 from gateway.passports.conditions import VisaFacts, conditions_met
 from gateway.passports.decisions import CachedDecision, CachedFailure, DecisionCache
-from gateway.passports.grants import RAS_V11, Grant, GrantConfig, collect_grants
+from gateway.passports.grants import CONTROLLED_ACCESS_GRANTS, RAS_V11, Grant, GrantConfig, collect_grants
 from gateway.passports.keys import KeyLookupError, KeysUnavailable, KeyStore
 from gateway.passports.linked import LINKED_IDENTITIES, IdentityGraph, build_graph
 from gateway.passports.resources import Decision, MemberResourceMap
@@ -181,6 +181,16 @@ class PassportEngine:
         """All-of access decision for one object; :class:`PassportRejected` for a rejected request."""
         evaluation = await self.evaluate(passports, now, has_authorization=has_authorization)
         return self.decide_with(evaluation, object_authz, member_map, now)
+
+    def issuers_granting(self, authorities: Collection[str]) -> list[str]:
+        """The trusted Visa issuers whose grants can reach datasets of ``authorities`` (DRS
+        ``passport_auth_issuers``): the issuer of a ControlledAccessGrants rule whose issuer and source are both
+        trusted, or a trusted RAS issuer."""
+        found = {r.issuer for r in self.grants.rules if r.authority in authorities
+                 and self.trust.visa_source_trusted(r.issuer, CONTROLLED_ACCESS_GRANTS, r.source)}
+        if self.grants.ras.authority in authorities:
+            found.update(i for i in self.grants.ras.issuers if self.trust.visa_issuer(i) is not None)
+        return sorted(found)
 
     @staticmethod
     def decide_with(evaluation: Evaluation, object_authz: Sequence[str], member_map: MemberResourceMap,

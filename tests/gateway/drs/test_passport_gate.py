@@ -9,11 +9,11 @@ import pytest
 
 from adapters.base import MemberRecord
 from gateway.drs.passport_gate import (
-    AccessRefused, Caller, MemberCall, PassportGate, bearer_passport, issuers_of, record_authz,
+    AccessRefused, Caller, MemberCall, PassportGate, bearer_passport, record_authz,
 )
 from gateway.passports import gateway_token
 from gateway.passports.engine import Evaluation, build_engine
-from gateway.passports.grants import GrantConfig, Grant, IssuerGrantRules, RasRules
+from gateway.passports.grants import Grant
 from gateway.passports.jws import b64url_encode
 from gateway.passports.settings import GatewayTokenSettings, PassportsConfig, ResourceMapSettings
 from gateway.passports.token_keys import TokenKeyRing
@@ -62,13 +62,27 @@ def test_record_authz_reads_only_string_resources():
     assert record_authz(MemberRecord("m", "x", "drs", {"authz": "/a"})) == []
 
 
-def test_issuers_are_those_with_a_grant_rule_for_the_authority_and_trusted():
-    grants = GrantConfig(rules=(IssuerGrantRules(VISAS, "dac", "dbgap"), IssuerGrantRules("https://other", "d", "ega")),
-                         ras=RasRules(issuers=frozenset({RAS, "https://untrusted-ras"}), authority="dbgap"))
-    trusted = frozenset({VISAS, RAS, "https://other"})
-    assert issuers_of(grants, {"dbgap"}, trusted) == [RAS, VISAS]
-    assert issuers_of(grants, {"ega"}, trusted) == ["https://other"]
-    assert issuers_of(grants, set(), trusted) == []
+async def test_issuers_are_those_with_a_grant_rule_for_the_authority_and_trusted():
+    def trusted(issuer: str, source: str) -> dict:
+        return {"issuer": issuer, "discovery": True, "sources": {"ControlledAccessGrants": [source]}}
+
+    def rule(issuer: str, source: str, authority: str) -> dict:
+        return {"issuer": issuer, "source": source, "authority": authority}
+
+    engine = build_engine(PassportsConfig.model_validate({
+        "enabled": True, "trusted_brokers": [{"issuer": BROKER, "discovery": True}],
+        "trusted_visa_issuers": [trusted(VISAS, "dac"), trusted(RAS, "nih"), trusted("https://other", "d"),
+                                 trusted("https://wrong-source", "z")],
+        "grants": {"issuers": [rule(VISAS, "dac", "dbgap"), rule("https://other", "d", "ega"),
+                               rule("https://wrong-source", "not-z", "dbgap")],
+                   "ras": {"issuers": [RAS, "https://untrusted-ras"], "authority": "dbgap"}},
+    }))
+    try:
+        assert engine.issuers_granting({"dbgap"}) == [RAS, VISAS]
+        assert engine.issuers_granting({"ega"}) == ["https://other"]
+        assert engine.issuers_granting(set()) == []
+    finally:
+        await engine.aclose()
 
 
 @pytest.fixture
