@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from pydantic import ValidationError
+
+from test_selectors import DOC, json_values
 
 from gateway.aggregate.mapping import (
     DEFAULT_STUDY_SCHEMA,
@@ -28,17 +29,6 @@ from gateway.aggregate.value_filters import FILTERS
 from refcommons.mds import MetadataCatalog
 from refcommons.synth import generate_dataset
 
-DOC = {
-    "a": {"b": 1, "c": [10, 20, 30]},
-    "list": [{"name": "x", "n": 1}, {"name": "y"}, {"n": 3}],
-    "a b": "spaced",
-    "it's": "quoted",
-    'say "hi"': "double",
-    "0": "zero-key",
-    "@id": "at",
-    "empty": [],
-    "null": None,
-}
 
 
 def compile_(field_mappings: dict[str, Any], schema: dict[str, FieldSpec] | None = None, **kw: Any):
@@ -51,11 +41,6 @@ def one(rule: Any, record: Any, schema: dict[str, FieldSpec] | None = None, **kw
     return apply(compile_({"out": rule}, schema, **kw), record)["out"]
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=5), children, max_size=5),
-    max_leaves=40,
-)
 
 
 # --- applying a mapping ---------------------------------------------------------------------------------
