@@ -59,7 +59,7 @@ def bearer_passport(authorization: str | None) -> str | None:
     except (jws.JwsError, orjson.JSONDecodeError):
         return None
     typ = header.get("typ") if isinstance(header, dict) else None
-    if not isinstance(typ, str) or typ.strip().lower().removeprefix("application/") != jws.TYP_PASSPORT:
+    if not isinstance(typ, str) or jws.normalise_typ(typ) != jws.TYP_PASSPORT:
         return None
     return token
 

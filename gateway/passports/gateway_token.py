@@ -102,7 +102,7 @@ def parse(token: object) -> jws.ParsedJws:
     try:
         parsed = jws.parse_compact(token, max_bytes=MAX_TOKEN_BYTES, algorithms=ALGORITHMS)
         typ = parsed.header.get("typ")
-        if not isinstance(typ, str) or typ.strip().lower().removeprefix("application/") != TYP:
+        if not isinstance(typ, str) or jws.normalise_typ(typ) != TYP:
             raise jws.HeaderRejected(12, "typ is not at+jwt")
     except jws.JwsError as exc:
         raise GatewayTokenError(401, f"not a gateway token: {exc.reason}") from None

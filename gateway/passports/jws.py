@@ -302,7 +302,7 @@ def check_header(header: Mapping[str, Any], allowed: frozenset[str] = SUPPORTED_
         raise HeaderRejected(11, "jku is not a non-empty string")
 
 
-def _normalise_typ(typ: str) -> str:
+def normalise_typ(typ: str) -> str:
     # RFC 7515 §4.1.9: media types are case-insensitive and "application/" may be omitted
     typ = typ.strip().lower()
     return typ.removeprefix("application/")
@@ -335,7 +335,7 @@ def check_typ(header: Mapping[str, Any], kind: TokenKind, *, legacy: bool = Fals
     accepted = _ACCEPTED_TYPS[kind, bool(legacy)]
     if raw in accepted:  # already in normal form (the usual case): normalising would give it back unchanged
         return
-    typ = None if raw is None else _normalise_typ(raw)
+    typ = None if raw is None else normalise_typ(raw)
     if typ not in accepted:
         raise HeaderRejected(12, f"typ is not acceptable for a {kind.value}")
 
