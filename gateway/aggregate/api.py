@@ -24,6 +24,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.search import CohortQuery
+from gateway.aggregate.caller import SearchCaller
 from gateway.aggregate.cohort import BadCursor, CohortResult, CohortService, RowsRequest, sources_doc
 from gateway.aggregate.settings import AggregateConfig
 from gateway.aggregate.tiering import RowsForbidden
@@ -193,8 +194,9 @@ async def cohort(request: web.Request) -> web.Response:
     if body.rows is not None:
         rows = RowsRequest(check_names(body.rows.fields, "field"), body.rows.limit, body.rows.cursor)
     try:
-        result = await service.search(query, body.accessibility, authorization=request.headers.get("Authorization"),
-                                      deadline_seconds=body.deadline, rows=rows)
+        caller = SearchCaller(request.headers.get("Authorization"))
+        result = await service.search(query, body.accessibility, caller=caller, deadline_seconds=body.deadline,
+                                      rows=rows)
     except RowsForbidden as exc:
         raise ApiError(403, str(exc)) from None
     except BadCursor as exc:

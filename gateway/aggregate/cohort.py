@@ -11,8 +11,8 @@ Circuit breaking (:class:`Breaker`) is per process: each replica keeps its own v
 ``breaker.failures`` consecutive failures (errors and timeouts; ``unsupported`` is an answer) a member is skipped for
 ``breaker.cooldown`` seconds and reported ``error`` with ``circuit open``; then one request tries it again.
 
-Credentials: the caller's ``Authorization`` goes to a member only under the DRS passthrough rules
-(:func:`gateway.drs.passthrough.forwarded_authorization`); otherwise the member is asked anonymously.
+Credentials: every member call asks the request's :class:`~gateway.aggregate.caller.SearchCaller` what to send
+that member (:meth:`~gateway.aggregate.caller.SearchCaller.authorization_for`).
 
 Rows (accessible data only, :func:`~gateway.aggregate.tiering.check_rows`) come from the members in registry order
 (member id order), each tagged with its ``commons``; the opaque cursor (:func:`encode_cursor`) is base64url JSON
@@ -38,10 +38,10 @@ import orjson
 
 from adapters.base import Deadline, MemberTimeout, UpstreamError
 from adapters.search import CohortQuery, MemberCounts, SearchUnsupported
+from gateway.aggregate.caller import ANONYMOUS, SearchCaller
 from gateway.aggregate.counts import MemberAnswer, Status, merge
 from gateway.aggregate.settings import AggregateConfig
 from gateway.aggregate.tiering import Accessibility, Rendered, TierPolicy, check_rows, render
-from gateway.drs.passthrough import forwarded_authorization
 from gateway.resolver.fanout import run_until
 from registry.model import Member
 
@@ -212,14 +212,14 @@ class CohortService:
     # --- counts --------------------------------------------------------------------------------------------
 
     async def counts(self, query: CohortQuery, members: Sequence[Member], deadline: Deadline, *,
-                     authorization: str | None = None) -> tuple[MemberAnswer, ...]:
+                     caller: SearchCaller = ANONYMOUS) -> tuple[MemberAnswer, ...]:
         """Every member's answer, in ``members`` order; nothing runs past ``deadline``."""
         results: dict[str, MemberAnswer] = {}
         started: dict[str, float] = {}
 
         async def ask(member: Member) -> None:
             started[member.id] = time.monotonic()
-            results[member.id] = await self._ask_counts(member, query, deadline, authorization)
+            results[member.id] = await self._ask_counts(member, query, deadline, caller)
 
         jobs = []
         for m in members:
@@ -239,14 +239,13 @@ class CohortService:
         return tuple(out)
 
     async def _ask_counts(self, member: Member, query: CohortQuery, deadline: Deadline,
-                          authorization: str | None) -> MemberAnswer:
+                          caller: SearchCaller) -> MemberAnswer:
         start = time.monotonic()
         adapter = self.directory.adapter(member)
         if not callable(getattr(adapter, "cohort_counts", None)):
             return MemberAnswer(member.id, Status.UNSUPPORTED, 0, error="the member offers no cohort search")
         try:
-            counts = await adapter.cohort_counts(
-                query, deadline, authorization=forwarded_authorization(member, authorization))
+            counts = await adapter.cohort_counts(query, deadline, authorization=await caller.authorization_for(member))
         except asyncio.CancelledError:
             raise
         except SearchUnsupported as exc:
@@ -268,7 +267,7 @@ class CohortService:
 
     async def rows(self, query: CohortQuery, members: Sequence[Member], fields: Sequence[str], limit: int,
                    cursor: str | None, accessibility: str, deadline: Deadline, *,
-                   authorization: str | None = None) -> RowsResult:
+                   caller: SearchCaller = ANONYMOUS) -> RowsResult:
         """One page of accessible rows, from the cursor's member and offset onwards (``check_rows`` first)."""
         digest = question_digest(query, fields, accessibility)
         position = Cursor(0, members[0].id if members else "", 0) if cursor is None else decode_cursor(cursor, digest)
@@ -283,8 +282,7 @@ class CohortService:
         while index < len(members) and len(rows) < size:
             member = members[index]
             start = time.monotonic()
-            page, problem = await self._ask_rows(member, query, fields, offset, size - len(rows), deadline,
-                                                 authorization)
+            page, problem = await self._ask_rows(member, query, fields, offset, size - len(rows), deadline, caller)
             if problem is not None:
                 sources.append(RowsSource(member.id, problem[0], _ms(start), problem[1]))
                 index, offset = index + 1, 0  # skipped (and reported), so that paging always moves on
@@ -307,7 +305,7 @@ class CohortService:
         return RowsResult(tuple(rows), next_cursor, tuple(sources))
 
     async def _ask_rows(self, member: Member, query: CohortQuery, fields: Sequence[str], offset: int, limit: int,
-                        deadline: Deadline, authorization: str | None) -> tuple[Any, tuple[Status, str] | None]:
+                        deadline: Deadline, caller: SearchCaller) -> tuple[Any, tuple[Status, str] | None]:
         if not self.breaker.allows(member.id):
             return None, (Status.ERROR, CIRCUIT_OPEN)
         adapter = self.directory.adapter(member)
@@ -315,8 +313,8 @@ class CohortService:
             return None, (Status.UNSUPPORTED, "the member offers no cohort search")
         try:
             async with asyncio.timeout(deadline.remaining()):  # not wait_for: on 3.11 it can swallow a cancel
-                page = await adapter.cohort_rows(query, fields, offset, limit, deadline,
-                                                 authorization=forwarded_authorization(member, authorization))
+                authorization = await caller.authorization_for(member)
+                page = await adapter.cohort_rows(query, fields, offset, limit, deadline, authorization=authorization)
         except asyncio.CancelledError:
             raise
         except SearchUnsupported as exc:
@@ -337,7 +335,7 @@ class CohortService:
     # --- the whole search ----------------------------------------------------------------------------------
 
     async def search(self, query: CohortQuery, accessibility: Accessibility | str, *,
-                     authorization: str | None = None, deadline_seconds: float | None = None,
+                     caller: SearchCaller = ANONYMOUS, deadline_seconds: float | None = None,
                      rows: RowsRequest | None = None, non_partitioning: Sequence[str] = ()) -> CohortResult:
         """Counts (always) and, when asked, a page of rows, both under the one deadline. Raises
         :class:`~gateway.aggregate.tiering.RowsForbidden` (before asking anyone) and :class:`BadCursor`."""
@@ -348,13 +346,13 @@ class CohortService:
             check_rows(mode, self.policy, [m.id for m in members])
             if rows.cursor is not None:
                 decode_cursor(rows.cursor, question_digest(query, rows.fields, mode))  # 400 before any work
-        counting = self.counts(query, members, deadline, authorization=authorization)
+        counting = self.counts(query, members, deadline, caller=caller)
         if rows is None:
             answers = await counting
             page = None
         else:
             answers, page = await asyncio.gather(counting, self.rows(
-                query, members, rows.fields, rows.limit, rows.cursor, mode, deadline, authorization=authorization))
+                query, members, rows.fields, rows.limit, rows.cursor, mode, deadline, caller=caller))
         rendered = render(merge(answers), self.policy, mode, non_partitioning=non_partitioning)
         return CohortResult(rendered, answers, page)
 

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.search import CohortQuery
 from gateway.aggregate.api import COHORT, check_filter
+from gateway.aggregate.caller import SearchCaller
 from gateway.aggregate.cohort import CohortService
 from gateway.aggregate.counts import Status
 from gateway.aggregate.dictionary import refcommons_dictionary
@@ -85,9 +86,9 @@ class _Pages:
     """The accessible rows of the cohort, page by page, fetched on the event loop for a worker thread."""
 
     def __init__(self, service: CohortService, query: CohortQuery, members: Sequence[Member], fields: Sequence[str],
-                 authorization: str | None, max_rows: int, loop: asyncio.AbstractEventLoop) -> None:
+                 caller: SearchCaller, max_rows: int, loop: asyncio.AbstractEventLoop) -> None:
         self.service, self.query, self.members, self.fields = service, query, members, tuple(fields)
-        self.authorization, self.max_rows, self.loop = authorization, max_rows, loop
+        self.caller, self.max_rows, self.loop = caller, max_rows, loop
         self.cursor: str | None = None
         self.done = not members
         self.count = 0
@@ -98,7 +99,7 @@ class _Pages:
             return None
         result = await self.service.rows(self.query, self.members, self.fields, self.service.config.max_page,
                                          self.cursor, "accessible", self.service.deadline(),
-                                         authorization=self.authorization)
+                                         caller=self.caller)
         bad = next((s for s in result.sources if s.status is not Status.OK), None)
         if bad is not None:
             raise ExportFailed(f"member {bad.commons} failed while paging rows: {bad.status.value}: {bad.error}")
@@ -159,9 +160,9 @@ async def export(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, "a manifest lists files: use index: file")
     if body.filter is not None:
         check_filter(body.filter)
-    authorization = request.headers.get("Authorization")
+    caller = SearchCaller(request.headers.get("Authorization"))
     query = CohortQuery(body.index, body.filter or None, ("project_id",))
-    result = await service.search(query, "accessible", authorization=authorization)
+    result = await service.search(query, "accessible", caller=caller)
     if not result.answered:
         status = 504 if result.only_timeouts else 503
         raise ApiError(status, "no member answered the export's cohort search")
@@ -178,7 +179,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
     loop = asyncio.get_running_loop()
     pages = _Pages(service, CohortQuery(body.index, body.filter or None), members, ROW_FIELDS[body.index],
-                   authorization, settings.max_entities, loop)
+                   caller, settings.max_entities, loop)
     if body.format == "pfb":
         builder = EntityBuilder(refcommons_dictionary(), body.index)
 

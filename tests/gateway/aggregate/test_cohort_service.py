@@ -14,6 +14,7 @@ import pytest
 
 from adapters.base import Deadline, MemberUnavailable
 from adapters.search import TOTAL, CohortQuery, MemberCounts, RowsPage, SearchUnsupported
+from gateway.aggregate.caller import SearchCaller
 from gateway.aggregate.cohort import (
     CIRCUIT_OPEN,
     BadCursor,
@@ -186,13 +187,13 @@ async def test_authorization_goes_only_where_passthrough_rules_allow():
     directory = FakeDirectory({"plain": plain, "pt": passthrough}, kinds={"plain": "drs", "pt": "drs"})
     directory.by_id["pt"] = member("pt", "drs", "passthrough")
     svc = CohortService(directory, AggregateConfig())
-    await svc.search(Q, "all", authorization="Bearer abc")
+    await svc.search(Q, "all", caller=SearchCaller("Bearer abc"))
     assert plain.seen_auth == [None] and passthrough.seen_auth == ["Bearer abc"]
     # a gen3 member gets a token only if its own fence issued it (an opaque token is not a JWT it issued)
     g = Fake()
     directory = FakeDirectory({"g": g})
     directory.by_id["g"] = member("g", "gen3", "passthrough")
-    await CohortService(directory, AggregateConfig()).search(Q, "all", authorization="Bearer abc")
+    await CohortService(directory, AggregateConfig()).search(Q, "all", caller=SearchCaller("Bearer abc"))
     assert g.seen_auth == [None]
 
 
