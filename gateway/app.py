@@ -58,6 +58,8 @@ async def _open_refcommons(settings: Settings):  # type: ignore[no-untyped-def]
             base_url=settings.base_url + cfg.mount,
             data_dir=cfg.data_dir / cfg.prefix if cfg.data_dir else None,
             user_yaml=cfg.user_yaml,
+            tier_access_level=cfg.tier_access_level,
+            tier_access_limit=cfg.tier_access_limit,
         )
     )
 

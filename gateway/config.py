@@ -55,6 +55,11 @@ class RefCommonsConfig(_Section):
         Path("./var/refcommons"), description="Where its keys, API keys and writes persist; empty: in memory."
     )
     user_yaml: Path | None = Field(None, description="A Gen3 user.yaml policy file; empty: the built-in default.")
+    tier_access_level: Literal["private", "regular", "libre"] = Field(
+        "regular", description="Tiered access of its own Guppy API (`private`, `regular` or `libre`); the gateway's "
+        "search tiers its answers itself (`aggregate.tier`)."
+    )
+    tier_access_limit: int = Field(50, ge=0, description="Its Guppy's tier limit under `regular`.")
 
     @field_validator("mount")
     @classmethod

@@ -8,6 +8,9 @@ section, the gateway's own format, either bare or under a ``passports`` key), ``
 ISSUER=JWKS_URL`` (repeatable) and ``--allow-insecure-loopback`` (gateway JWKS over http to a loopback host,
 for development). A bad value is a one-line error and exit status 2. The descriptor records where these
 came from (file path, issuers and JWKS URLs: nothing secret); the ``api-key`` commands do not load them.
+
+Guppy's tiered access: ``--tier-access-level private|regular|libre`` (default ``regular``) and
+``--tier-access-limit N`` (default 50, not Guppy's 1000).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
-from refcommons.settings import CommonsSettings
+from refcommons.guppy_index import TIER_LEVELS
+from refcommons.settings import DEFAULT_TIER_LEVEL, DEFAULT_TIER_LIMIT, CommonsSettings
 
 if TYPE_CHECKING:
     from gateway.passports.settings import PassportsConfig
@@ -56,6 +60,11 @@ def add_commands(commands: Any) -> None:
                        metavar="ISSUER=JWKS_URL", help="accept this federation gateway's tokens (repeatable)")
     serve.add_argument("--allow-insecure-loopback", action="store_true",
                        help="DEVELOPMENT ONLY: fetch gateway JWKS over http from 127.0.0.1, ::1 or localhost")
+    serve.add_argument("--tier-access-level", choices=TIER_LEVELS, default=DEFAULT_TIER_LEVEL,
+                       help="Guppy tiered access: private (only the caller's data), regular (summary counts of "
+                            "everything, small ones hidden) or libre (everything)")
+    serve.add_argument("--tier-access-limit", type=_tier_limit, default=DEFAULT_TIER_LIMIT, metavar="N",
+                       help="under regular, hide counts whose inaccessible part is in (0, N)")
     serve.set_defaults(func=_serve)
 
     keys = sub.add_parser("api-key", help="manage API keys of a commons (by its --data-dir)")
@@ -74,6 +83,16 @@ def add_commands(commands: Any) -> None:
     revoke.add_argument("--data-dir", type=Path, required=True)
     revoke.add_argument("key_id")
     revoke.set_defaults(func=_api_key_revoke)
+
+
+def _tier_limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
 
 
 def _trusted_gateway(spec: str) -> TrustedGateway:
@@ -163,6 +182,8 @@ def settings_from_args(args: argparse.Namespace) -> CommonsSettings:
         passports=passports,
         trusted_gateways=gateways,
         allow_insecure_loopback=loopback,
+        tier_access_level=getattr(args, "tier_access_level", DEFAULT_TIER_LEVEL),
+        tier_access_limit=getattr(args, "tier_access_limit", DEFAULT_TIER_LIMIT),
     )
 
 

@@ -4,7 +4,8 @@ and ``GET /guppy/_version``, over the commons' dataset as Guppy indices (:mod:`r
 Who is asking comes from the ``Authorization`` header as for the commons' other routes (none: anonymous,
 who reads the open resources; a bad token: 401). A caller may read the rows whose ``auth_resource_path`` it
 holds ``read`` on (service ``guppy`` or ``*``), Guppy's rule. :class:`GuppyApi` takes the commons' tier
-level and limit; :data:`routes` is the reference commons' (``regular``, limit 50).
+level and limit; each commons app builds its own from its settings (:meth:`GuppyApi.for_settings`:
+``tier_access_level``, default ``regular``, and ``tier_access_limit``, default 50).
 
 ``/guppy/graphql`` answers GraphQL results as JSON: a request that is not ``{"query": str, "variables":
 object?, "operationName": str?}`` is a 400 in the commons' error shape; anything GraphQL rejects (syntax,
@@ -48,12 +49,10 @@ from refcommons.guppy_index import (
 )
 from refcommons.guppy_schema import GuppyContext, build_schema
 from refcommons.model import Dataset
+from refcommons.settings import DEFAULT_TIER_LEVEL, DEFAULT_TIER_LIMIT, CommonsSettings
 
 log = logging.getLogger("refcommons.guppy")
 
-DEFAULT_TIER_LEVEL: TierLevel = "regular"
-DEFAULT_TIER_LIMIT = 50
-"""The reference commons' tier limit (Guppy's own default is 1000; see docs/research, §3.1)."""
 MAX_QUERY_TOKENS = 5_000
 """Most tokens a query may have (the introspection query has a few hundred)."""
 VERSION = {"version": "2026.07-refcommons", "commit": "refcommons-synthetic"}
@@ -110,6 +109,11 @@ class GuppyApi:
         self.level, self.limit, self.whitelist = level, limit, frozenset(whitelist)
         self._services: dict[int, tuple[weakref.ref[ReferenceCommons], GuppyService]] = {}
         self.routes = self._routes()
+
+    @classmethod
+    def for_settings(cls, settings: CommonsSettings) -> GuppyApi:
+        """The routes of a commons with ``settings`` (its ``tier_access_level`` and ``tier_access_limit``)."""
+        return cls(settings.tier_access_level, settings.tier_access_limit)
 
     def service(self, commons: ReferenceCommons) -> GuppyService:
         key = id(commons)
@@ -232,6 +236,3 @@ def run(schema: GraphQLSchema, ctx: GuppyContext, query: str, variables: dict[st
         out["data"] = result.data
     return out
 
-
-routes = GuppyApi().routes
-"""The reference commons' Guppy routes: tier level :data:`DEFAULT_TIER_LEVEL`, limit :data:`DEFAULT_TIER_LIMIT`."""

@@ -6,9 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from refcommons.guppy_index import TIER_LEVELS, TierLevel
+
 if TYPE_CHECKING:  # annotations only: importing the settings stays cheap (the CLI imports this module)
     from gateway.passports.settings import PassportsConfig
     from refcommons.gateway_trust import TrustedGateway
+
+DEFAULT_TIER_LEVEL: TierLevel = "regular"
+DEFAULT_TIER_LIMIT = 50
+"""The reference commons' tier limit (Guppy's own default is 1000; see docs/research, §3.1)."""
 
 
 @dataclass(frozen=True)
@@ -45,9 +51,22 @@ class CommonsSettings:
     audience expected is :attr:`base_url`."""
     allow_insecure_loopback: bool = False
     """DEVELOPMENT ONLY: fetch trusted gateways' JWKS over http from a loopback host."""
+    tier_access_level: TierLevel = DEFAULT_TIER_LEVEL
+    """Its Guppy's tiered access (Guppy's ``TIER_ACCESS_LEVEL``): ``private`` (every query narrowed to the
+    caller's data, whatever its ``accessibility``), ``regular`` (aggregations over everything with counts whose
+    inaccessible part is in ``(0, limit)`` answered ``-1``; raw rows only of readable data) or ``libre``
+    (everything, to anyone)."""
+    tier_access_limit: int = DEFAULT_TIER_LIMIT
+    """Guppy's ``TIER_ACCESS_LIMIT`` under ``regular``."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trusted_gateways", tuple(self.trusted_gateways))
+        if self.tier_access_level not in TIER_LEVELS:
+            raise ValueError(f"tier_access_level must be one of {', '.join(TIER_LEVELS)}, "
+                             f"not {self.tier_access_level!r}")
+        limit = self.tier_access_limit
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise ValueError(f"tier_access_limit must be a non-negative integer, not {limit!r}")
 
     @property
     def passports_enabled(self) -> bool:
