@@ -3,9 +3,10 @@ discovery harvesting, field mappings and exports."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.aggregate.mapping import AggregateMappingSettings
 from gateway.aggregate.tiering import TierPolicy
@@ -44,9 +45,31 @@ class ExportSettings(_Section):
     max_entities: int = Field(1_000_000, ge=1, description="Most entities one export may hold.")
     inline_limit: int = Field(
         10_000, ge=0, description="Exports up to this many entities stream in the response; larger ones run as "
-        "background jobs with a status URL."
+        "background jobs with a status URL (`delivery: auto`)."
     )
     job_ttl: float = Field(3600.0, gt=0, description="Seconds a finished export job and its file are kept.")
+    max_running: int = Field(2, ge=1, description="Export jobs one replica runs at once; beyond, new jobs get 429.")
+    max_duration: float = Field(
+        21_600.0, gt=0, description="Seconds an export job may run before it fails (also bounds how long a file "
+        "in the cache outlives its job)."
+    )
+    heartbeat: float = Field(5.0, gt=0, description="Seconds between a running job's progress updates.")
+    lost_after: float = Field(
+        30.0, gt=0, description="A running job not heard of for this many seconds is reported failed (its "
+        "replica stopped)."
+    )
+    sweep_interval: float = Field(60.0, gt=0, description="Seconds between sweeps of expired jobs and files.")
+    storage: Literal["auto", "cache", "directory"] = Field(
+        "auto", description="Where job files live: `cache` (chunks in the shared Redis cache), `directory`, or "
+        "`auto` (the cache when it is Redis, else the directory)."
+    )
+    directory: Path = Field(Path("var/exports"), description="Directory of job files (`storage: directory`).")
+
+    @model_validator(mode="after")
+    def _heartbeat_below_lost_after(self) -> ExportSettings:
+        if self.lost_after <= self.heartbeat:
+            raise ValueError("export.lost_after must be longer than export.heartbeat")
+        return self
 
 
 class AggregateConfig(_Section):

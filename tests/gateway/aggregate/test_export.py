@@ -23,7 +23,7 @@ from pfb.reader import PFBReader
 
 from gateway.aggregate.api import COHORT
 from gateway.aggregate.api import PATH as COHORT_PATH
-from gateway.aggregate import export_api
+from gateway.aggregate import export_plan
 from gateway.aggregate.export_api import PATH
 from servers import Server
 
@@ -223,7 +223,7 @@ async def test_a_failure_mid_stream_aborts_the_transfer(env, monkeypatch):
         return await real(*args, **kw)
 
     monkeypatch.setattr(service, "rows", failing)
-    monkeypatch.setattr(export_api, "CHUNK_SIZE", 512)  # the header goes out before the failure
+    monkeypatch.setattr(export_plan, "CHUNK_SIZE", 512)  # the header goes out before the failure
     with pytest.raises(httpx.HTTPError):  # a truncated transfer, never a short file that looks complete
         await env.gateway.client.post(PATH, json={"index": "subject", "filter": OPEN})
     assert calls == 2
