@@ -16,6 +16,13 @@ parsed token whose signature the caller has verified with the issuer's published
 
 The member accepts the token for a download of ``drs_object_id`` only when every one of the object's own ``authz``
 resources is among the token's ``authz`` (:func:`covers`).
+
+Search tokens are a second, distinct kind, for what a member's search (Guppy) may count and list as the caller's:
+the same header, ``iss``, ``aud``, ``sub``, ``passport_iss``, ``iat``, ``exp``, ``jti`` and ``access_until``, but
+``scope: "gateway_search"``, **no** ``drs_object_id``, ``authz`` every resource path of the member the Passports'
+grants reach (at most :data:`SEARCH_MAX_RESOURCES`), and a lifetime of at most :data:`SEARCH_MAX_TTL` seconds.
+:func:`check` refuses a search token (wrong scope) and :func:`check_search` refuses an object token (wrong scope, and
+a ``drs_object_id``), so neither can stand in for the other.
 """
 
 from __future__ import annotations
@@ -35,6 +42,11 @@ MAX_TOKEN_BYTES = 16 * 1024
 MAX_TTL = 300
 """No gateway token lives longer than this, whatever the configuration says."""
 MAX_RESOURCES = 64
+SEARCH_SCOPE = "gateway_search"
+SEARCH_MAX_TTL = 60
+"""No search token lives longer than this."""
+SEARCH_MAX_RESOURCES = 256
+"""Most resource paths one search token names (they must fit :data:`MAX_TOKEN_BYTES`)."""
 
 
 class GatewayTokenError(Exception):
@@ -56,6 +68,21 @@ class GatewayGrant:
     subject: str
     passport_issuer: str
     object_id: str
+    resources: tuple[str, ...]
+    issued_at: int
+    expires: int
+    access_until: int
+    jti: str
+
+
+@dataclass(frozen=True)
+class SearchGrant:
+    """A checked search token: the member resources the gateway vouches the caller may read, until when."""
+
+    issuer: str
+    audience: str
+    subject: str
+    passport_issuer: str
     resources: tuple[str, ...]
     issued_at: int
     expires: int
@@ -89,6 +116,31 @@ def claims(
     }
 
 
+def search_claims(
+    *,
+    issuer: str,
+    audience: str,
+    resources: Sequence[str],
+    identity: tuple[str, str],
+    now: int,
+    ttl: int,
+    access_until: int,
+    jti: str | None = None,
+) -> dict[str, Any]:
+    """The payload of a search token: ``exp`` is ``now + ttl`` (capped at :data:`SEARCH_MAX_TTL`), never past
+    ``access_until``; :class:`ValueError` when the decision has ended, or for no or too many resources."""
+    if access_until <= now:
+        raise ValueError("the access decision has already ended")
+    paths = list(dict.fromkeys(resources))
+    if not paths or len(paths) > SEARCH_MAX_RESOURCES:
+        raise ValueError(f"a search token names 1 to {SEARCH_MAX_RESOURCES} resources")
+    exp = min(now + max(1, min(ttl, SEARCH_MAX_TTL)), access_until)
+    return {
+        "iss": issuer, "aud": audience, "sub": identity[1], "passport_iss": identity[0], "iat": now, "exp": exp,
+        "jti": jti or uuid.uuid4().hex, "scope": SEARCH_SCOPE, "authz": paths, "access_until": access_until,
+    }
+
+
 def mint(key: SigningKey, payload: dict[str, Any]) -> str:
     """The signed compact token (RS256 keys only)."""
     if key.alg not in ALGORITHMS:
@@ -115,36 +167,60 @@ def issuer_of(parsed: jws.ParsedJws) -> str | None:
     return iss if isinstance(iss, str) else None
 
 
-def check(parsed: jws.ParsedJws, now: int, *, issuer: str, audience: str, leeway: int = 30) -> GatewayGrant:
-    """The claims of a token whose signature the caller verified with ``issuer``'s key."""
+def _need(payload: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = payload.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise GatewayTokenError(401, f"gateway token claim {name} is missing or mistyped")
+    return value
+
+
+def _common(parsed: jws.ParsedJws, now: int, *, issuer: str, audience: str, scope: str, max_ttl: int,
+            max_resources: int, leeway: int) -> tuple[int, int, int, tuple[str, ...]]:
+    """The checks both kinds share: ``(iat, exp, access_until, authz)``."""
     p = parsed.payload
-
-    def need(name: str, kind: type | tuple[type, ...]) -> Any:
-        value = p.get(name)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise GatewayTokenError(401, f"gateway token claim {name} is missing or mistyped")
-        return value
-
-    if need("iss", str) != issuer:
+    if _need(p, "iss", str) != issuer:
         raise GatewayTokenError(401, "gateway token from another issuer")
-    if need("aud", str) != audience:
+    if _need(p, "aud", str) != audience:
         raise GatewayTokenError(401, "gateway token for another audience")
-    if need("scope", str) != SCOPE:
+    if _need(p, "scope", str) != scope:
         raise GatewayTokenError(401, "gateway token has the wrong scope")
-    iat, exp, until = need("iat", int), need("exp", int), need("access_until", int)
+    iat, exp, until = _need(p, "iat", int), _need(p, "exp", int), _need(p, "access_until", int)
     if iat > now + leeway:
         raise GatewayTokenError(401, "gateway token issued in the future")
     if exp <= now - leeway or until <= now:
         raise GatewayTokenError(401, "gateway token has expired")
-    if exp <= iat or exp - iat > MAX_TTL or exp > until:
+    if exp <= iat or exp - iat > max_ttl or exp > until:
         raise GatewayTokenError(401, "gateway token lifetime is too long")
-    resources = need("authz", list)
-    if not resources or len(resources) > MAX_RESOURCES or not all(isinstance(r, str) and r for r in resources):
+    resources = _need(p, "authz", list)
+    if not resources or len(resources) > max_resources or not all(isinstance(r, str) and r for r in resources):
         raise GatewayTokenError(401, "gateway token authz is not a list of resources")
+    return iat, exp, until, tuple(resources)
+
+
+def check(parsed: jws.ParsedJws, now: int, *, issuer: str, audience: str, leeway: int = 30) -> GatewayGrant:
+    """The claims of an object token whose signature the caller verified with ``issuer``'s key (a search token is
+    refused: wrong scope)."""
+    iat, exp, until, resources = _common(parsed, now, issuer=issuer, audience=audience, scope=SCOPE,
+                                         max_ttl=MAX_TTL, max_resources=MAX_RESOURCES, leeway=leeway)
+    p = parsed.payload
     return GatewayGrant(
-        issuer=issuer, audience=audience, subject=need("sub", str), passport_issuer=need("passport_iss", str),
-        object_id=need("drs_object_id", str), resources=tuple(resources), issued_at=iat, expires=exp,
-        access_until=until, jti=need("jti", str),
+        issuer=issuer, audience=audience, subject=_need(p, "sub", str), passport_issuer=_need(p, "passport_iss", str),
+        object_id=_need(p, "drs_object_id", str), resources=resources, issued_at=iat, expires=exp,
+        access_until=until, jti=_need(p, "jti", str),
+    )
+
+
+def check_search(parsed: jws.ParsedJws, now: int, *, issuer: str, audience: str, leeway: int = 30) -> SearchGrant:
+    """The claims of a search token whose signature the caller verified with ``issuer``'s key (an object token is
+    refused: wrong scope, and it names an object)."""
+    if "drs_object_id" in parsed.payload:
+        raise GatewayTokenError(401, "an object token is not a search token")
+    iat, exp, until, resources = _common(parsed, now, issuer=issuer, audience=audience, scope=SEARCH_SCOPE,
+                                         max_ttl=SEARCH_MAX_TTL, max_resources=SEARCH_MAX_RESOURCES, leeway=leeway)
+    p = parsed.payload
+    return SearchGrant(
+        issuer=issuer, audience=audience, subject=_need(p, "sub", str), passport_issuer=_need(p, "passport_iss", str),
+        resources=resources, issued_at=iat, expires=exp, access_until=until, jti=_need(p, "jti", str),
     )
 
 

@@ -93,6 +93,18 @@ class Template:
         found = self._pattern.fullmatch(value)
         return None if found is None else found.groupdict()
 
+    def render(self, dataset: str, consent: str | None = None) -> str | None:
+        """The value this template gives for ``dataset`` (and ``consent``, each with its slot's prefix), or
+        ``None`` when :meth:`match` would not read exactly them back from it (a value outside its slot, a consent
+        given to a template without ``{consent}`` or missing for one with it)."""
+        if (consent is not None) != self.has_consent:
+            return None
+        values = {DATASET: dataset, CONSENT: consent}
+        text = "".join(part if isinstance(part, str) else str(values[part[0]]) for part in self._parts)
+        back = self.match(text)
+        wanted = {DATASET: dataset} if consent is None else {DATASET: dataset, CONSENT: consent}
+        return text if back == wanted else None
+
 
 def _regex(parts: tuple[str | tuple[str, Slot], ...]) -> re.Pattern[str]:
     """The anchored expression of compiled template parts: literals escaped, a slot as a named group of its prefix

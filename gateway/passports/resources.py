@@ -47,6 +47,33 @@ class MemberResourceMap:
                 return (rt.authority, got[DATASET], got[CONSENT])
         return None
 
+    def granted(self, grants: Iterable[Grant], now: int) -> dict[str, int]:
+        """The resource paths of this map that ``grants`` reach at ``now``, each with the latest expiry of a grant
+        reaching it: every exact entry whose key is granted, and every template rendered with each granted
+        ``(dataset, consent)`` of its authority (:meth:`Template.render`; a grant it cannot render exactly, e.g. a
+        dataset outside its slot, reaches nothing). Exact paths only: no prefix or substring matching."""
+        best: dict[GrantKey, int] = {}
+        for g in grants:
+            if g.expires > now and g.expires > best.get(g.key, now):
+                best[g.key] = g.expires
+        out: dict[str, int] = {}
+
+        def add(path: str, until: int) -> None:
+            if until > out.get(path, now):
+                out[path] = until
+
+        for path, key in self.exact:
+            if key in best:
+                add(path, best[key])
+        for rt in self.templates:
+            for (authority, dataset, consent), until in best.items():
+                if authority != rt.authority:
+                    continue
+                path = rt.template.render(dataset, consent)
+                if path is not None and self.lookup(path) == (authority, dataset, consent):
+                    add(path, until)
+        return out
+
 
 @dataclass(frozen=True)
 class Decision:
