@@ -3,10 +3,13 @@
 ``search``  ``POST /search/v1/cohort``: the total, one table per facet and the per-member ``sources`` table
             (``--json``: the gateway's answer as is)
 ``export``  ``POST /search/v1/export``: stream a PFB file or a file manifest of accessible data to ``--out``
-            (written to ``OUT.part`` with a progress bar, renamed when complete, removed on failure)
+            (written to ``OUT.part`` with a progress bar, renamed when complete, removed on failure). When the
+            gateway makes it a background job (202; ``--job`` asks for one), poll its status URL with a progress
+            bar of entities, then download the file; Ctrl-C while it runs cancels the job (``DELETE``).
 
-Exit codes: 0 the gateway answered 200; 1 no member answered (503/504) or the download broke off; 2 usage
-errors, an unreachable gateway or a 4xx answer (the gateway's message on stderr).
+Exit codes: 0 the gateway answered 200 (or the job's file was saved); 1 no member answered (503/504), the
+download broke off, or the job failed, was cancelled or expired; 2 usage errors, an unreachable gateway or a 4xx
+answer (the gateway's message on stderr); 130 interrupted (Ctrl-C).
 
 The rendering helpers (:func:`render_search`, :func:`count_text`, …) are pure (answer → ``rich`` renderables) and
 :func:`save_stream` writes any iterable of byte chunks to a file; only ``_search`` and ``_export`` do I/O.
@@ -16,15 +19,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 import orjson
 from rich.console import Console, Group
 from rich.progress import (
-    BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TransferSpeedColumn,
+    BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
+    TransferSpeedColumn,
 )
 from rich.table import Table
 from rich.text import Text
@@ -32,7 +38,8 @@ from rich.text import Text
 DEFAULT_URL = "http://127.0.0.1:8080"
 SEARCH_PATH = "/search/v1/cohort"
 EXPORT_PATH = "/search/v1/export"
-OK, UNANSWERED, USAGE = 0, 1, 2
+OK, UNANSWERED, USAGE, INTERRUPTED = 0, 1, 2, 130
+ACTIVE = ("queued", "running")
 
 
 class UsageError(Exception):
@@ -62,6 +69,10 @@ def add_commands(commands: Any) -> None:
     _common(export)
     export.add_argument("--format", choices=("pfb", "manifest"), required=True, help="pfb or manifest (JSON)")
     export.add_argument("--out", type=Path, required=True, help="file to write (via OUT.part)")
+    export.add_argument("--job", action="store_true",
+                        help="run the export as a background job (polled, then downloaded) whatever its size")
+    export.add_argument("--poll", type=float, default=1.0, metavar="SECONDS",
+                        help="seconds between job status checks (default 1)")
     export.set_defaults(func=_export)
 
 
@@ -213,6 +224,25 @@ def progress_bar(total: int | None, console: Console) -> Progress:
     return Progress(*columns, console=console, transient=False)
 
 
+def job_progress(doc: Mapping[str, Any]) -> tuple[int, int]:
+    """A job document's ``(entities, total)`` for a progress bar (the total never below what is done: the
+    expected count is a lower bound when a member hid its total)."""
+    progress = doc.get("progress") or {}
+    done = int(progress.get("entities") or 0)
+    return done, max(done, int(progress.get("expected") or 0))
+
+
+def job_failure(doc: Mapping[str, Any]) -> str:
+    """Why a job that is not ``done`` gave no file."""
+    reason = f": {doc['error']}" if doc.get("error") else ""
+    return f"export job {doc.get('status')}{reason}"
+
+
+def job_bar(console: Console) -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("entities"), TimeElapsedColumn(), console=console, transient=False)
+
+
 # --- I/O ------------------------------------------------------------------------------------------------------------
 
 def _fail(command: str, message: str) -> None:
@@ -265,19 +295,18 @@ def _export(args: argparse.Namespace) -> int:
         _fail("export", f"--out: {args.out} is a directory")
         return USAGE
     body = {"index": args.index, "filter": flt, "format": args.format, "accessibility": "accessible"}
+    if args.job:
+        body["delivery"] = "job"
     console = Console(stderr=True)
     try:
         with httpx.stream("POST", args.url.rstrip("/") + EXPORT_PATH, json=body, headers=hdrs,
                           timeout=args.timeout) as response:
+            if response.status_code == 202:
+                return _follow_job(args, orjson.loads(response.read()), console)
             if response.status_code != 200:
                 _fail("export", error_message(response.status_code, response.read()))
                 return exit_code(response.status_code)
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            with progress_bar(total, console) as progress:
-                task = progress.add_task(args.out.name, total=total)
-                written = save_stream(response.iter_bytes(), args.out,
-                                      lambda n: progress.advance(task, n))
+            written = _download(response, args.out, console)
     except httpx.ConnectError as exc:
         _fail("export", f"cannot reach {args.url}: {exc}")
         return USAGE
@@ -287,5 +316,58 @@ def _export(args: argparse.Namespace) -> int:
     except OSError as exc:
         _fail("export", f"cannot write {args.out}: {exc.strerror or exc}")
         return USAGE
+    except KeyboardInterrupt:  # a job being polled was cancelled in _follow_job; a download just stops
+        _fail("export", "interrupted")
+        return INTERRUPTED
     console.print(f"wrote {written:,} bytes to {args.out}")
     return OK
+
+
+def _download(response: httpx.Response, out: Path, console: Console) -> int:
+    length = response.headers.get("Content-Length")
+    total = int(length) if length and length.isdigit() else None
+    with progress_bar(total, console) as progress:
+        task = progress.add_task(out.name, total=total)
+        return save_stream(response.iter_bytes(), out, lambda n: progress.advance(task, n))
+
+
+def _follow_job(args: argparse.Namespace, doc: dict[str, Any], console: Console) -> int:
+    """Poll an export job until it ends, then download its file; Ctrl-C before it is done cancels it."""
+    status_url = urljoin(args.url.rstrip("/") + "/", str(doc["status_url"]))
+    console.print(f"export job {doc.get('status')}: {status_url}", soft_wrap=True, markup=False)
+    try:
+        doc = _poll(status_url, doc, args, console)
+    except KeyboardInterrupt:
+        httpx.delete(status_url, timeout=args.timeout)
+        _fail("export", "interrupted: the export job was cancelled")
+        return INTERRUPTED
+    if doc is None:
+        return UNANSWERED
+    if doc.get("status") != "done":
+        _fail("export", job_failure(doc))
+        return UNANSWERED
+    with httpx.stream("GET", urljoin(status_url, str(doc["file"]["url"])), timeout=args.timeout) as response:
+        if response.status_code != 200:
+            _fail("export", error_message(response.status_code, response.read()))
+            return UNANSWERED
+        written = _download(response, args.out, console)
+    console.print(f"wrote {written:,} bytes to {args.out}")
+    return OK
+
+
+def _poll(status_url: str, doc: dict[str, Any], args: argparse.Namespace, console: Console) -> dict[str, Any] | None:
+    """The job document once the job ended (``None`` when the status URL stops answering 200). The job id is the
+    capability: no token is sent."""
+    with httpx.Client(timeout=args.timeout) as client, job_bar(console) as progress:
+        done, total = job_progress(doc)
+        task = progress.add_task(args.out.name, completed=done, total=total or None)
+        while doc.get("status") in ACTIVE:
+            time.sleep(args.poll)
+            answer = client.get(status_url)
+            if answer.status_code != 200:
+                _fail("export", error_message(answer.status_code, answer.content))
+                return None
+            doc = answer.json()
+            done, total = job_progress(doc)
+            progress.update(task, completed=done, total=total or None)
+    return doc
