@@ -334,8 +334,8 @@ def _download(response: httpx.Response, out: Path, console: Console) -> int:
 def _follow_job(args: argparse.Namespace, doc: dict[str, Any], console: Console) -> int:
     """Poll an export job until it ends, then download its file; Ctrl-C before it is done cancels it."""
     status_url = urljoin(args.url.rstrip("/") + "/", str(doc["status_url"]))
-    console.print(f"export job {doc.get('status')}: {status_url}", soft_wrap=True, markup=False)
     try:
+        console.print(f"export job {doc.get('status')}: {status_url}", soft_wrap=True, markup=False)
         doc = _poll(status_url, doc, args, console)
     except KeyboardInterrupt:
         httpx.delete(status_url, timeout=args.timeout)

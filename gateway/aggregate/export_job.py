@@ -17,7 +17,7 @@ and a finish cannot both win) is the caller's business.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -73,7 +73,8 @@ class ExportJob:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> ExportJob:
-        values = dict(doc)
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in doc.items() if k in names}  # a newer replica's record may hold more
         values["sources"] = tuple(values.get("sources") or ())
         if values.get("file") is not None:
             values["file"] = FileInfo(**values["file"])

@@ -172,8 +172,11 @@ class ExportJobs:
             await writer.abort()
             raise
         except Exception as exc:  # noqa: BLE001 - the job's failure, reported in its record
+            halted = worker.halted  # then the producer only gave up because it was told to
             worker.halt()
             await writer.abort()
+            if halted:
+                return
             log.info("export job %s… failed: %s", job_id[:8], exc)
             error = f"the export failed: {exc}"
             with contextlib.suppress(InvalidTransition, JobMissing, StoreError):

@@ -95,6 +95,7 @@ def test_the_record_round_trips_through_plain_json():
     for job in (queued(), jobs.finish(running(), FILE, 5, T0 + 3, TTL)):
         doc = json.loads(json.dumps(job.to_doc()))
         assert ExportJob.from_doc(doc) == job
+        assert ExportJob.from_doc({**doc, "added_later": 1}) == job  # a newer replica's record
 
 
 def test_the_public_document_has_iso_times_progress_urls_and_no_replica():

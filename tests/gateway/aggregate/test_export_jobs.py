@@ -40,9 +40,15 @@ SUBJECTS = 40
 class Env:
     main: Server
     tiny: Server
+    """inline_limit 5, job_ttl 0.5 s, no sweeps while the tests run"""
+    swept: Server
+    """job_ttl and sweep_interval 0.2 s"""
     proxy: Any
-    main_dir: Path
-    tiny_dir: Path
+    tmp: Path
+
+    @property
+    def main_dir(self) -> Path:
+        return self.tmp / "main"
 
     @property
     def state(self) -> dict[str, Any]:
@@ -65,10 +71,13 @@ async def env(tmp_path_factory) -> AsyncIterator[Env]:
                                           directory=tmp / "main", max_running=1)
         stack.push_async_callback(main.stop)
         tiny = await start_export_gateway(members, store={"url": f"sqlite:///{tmp / 'tiny.sqlite3'}"},
-                                          directory=tmp / "tiny", inline_limit=5, job_ttl=0.5, sweep_interval=0.2)
+                                          directory=tmp / "tiny", inline_limit=5, job_ttl=0.5, sweep_interval=3600)
         stack.push_async_callback(tiny.stop)
+        swept = await start_export_gateway(members, store={"url": f"sqlite:///{tmp / 'swept.sqlite3'}"},
+                                           directory=tmp / "swept", job_ttl=0.2, sweep_interval=0.2)
+        stack.push_async_callback(swept.stop)
         try:
-            yield Env(main, tiny, proxy, tmp / "main", tmp / "tiny")
+            yield Env(main, tiny, swept, proxy, tmp)
         finally:
             proxy.app[STATE]["gate"].set()
 
@@ -141,26 +150,41 @@ async def test_auto_delivery_streams_up_to_the_inline_limit_and_makes_a_job_beyo
     assert big.status_code == 200 and big.headers["content-type"] == "avro/binary"
 
 
-async def test_an_expired_job_answers_410_and_is_then_swept_with_its_file(env):
+async def test_an_expired_job_answers_410_until_a_sweep_deletes_it_and_its_file(env):
     url, doc = await start_job(env.tiny, {"index": "subject", "filter": OPEN})
+    await job_in(env.tiny, url, "done")
+    assert (env.tmp / "tiny" / doc["id"]).is_file()
 
     async def gone() -> bool:
         return (await env.tiny.client.get(url)).status_code == 410
 
     await eventually(gone, "410 after job_ttl")
-    assert (await env.tiny.client.get(url + "/file")).status_code == 410
+    r = await env.tiny.client.get(url + "/file")
+    assert r.status_code == 410 and "expired" in r.json()["error"]
+    assert await env.tiny.app[JOBS].sweep() >= 1
+    assert (await env.tiny.client.get(url)).status_code == 404
+    assert (await env.tiny.client.get(url + "/file")).status_code == 404
+    assert not (env.tmp / "tiny" / doc["id"]).exists()
+
+
+async def test_the_sweeper_runs_by_itself_on_every_replica(env):
+    url, doc = await start_job(env.swept, {"index": "subject", "filter": OPEN})
 
     async def swept() -> bool:
-        return (await env.tiny.client.get(url)).status_code == 404
+        return (await env.swept.client.get(url)).status_code == 404
 
     await eventually(swept, "the sweeper to delete the job")
-    assert not (env.tiny_dir / doc["id"]).exists()
-    assert (await env.tiny.client.get(url + "/file")).status_code == 404
+    assert not any((env.tmp / "swept").glob(doc["id"] + "*"))
 
 
 async def test_cancelling_a_running_job_stops_its_worker_and_leaves_no_file(env, held):
+    before = held["rows"]
     url, doc = await start_job(env.main, {"index": "subject", "filter": OPEN})
-    await eventually(lambda: _rows_asked(held), "a row page to be asked for")
+
+    async def page_held() -> bool:
+        return held["rows"] > before
+
+    await eventually(page_held, "a row page to be held back")
     assert (await job_in(env.main, url, "running"))["progress"]["expected"] > 0
     early = await env.main.client.get(url + "/file")
     assert early.status_code == 409 and "running" in early.json()["error"]
@@ -174,10 +198,6 @@ async def test_cancelling_a_running_job_stops_its_worker_and_leaves_no_file(env,
     assert not any(env.main_dir.glob(doc["id"] + "*"))
     assert (await env.main.client.delete(url)).status_code == 204  # a finished job: deleted
     assert (await env.main.client.get(url)).status_code == 404
-
-
-async def _rows_asked(state: dict[str, Any]) -> bool:
-    return state["rows"] > 0
 
 
 async def test_a_replica_runs_at_most_max_running_jobs_then_answers_429(env, held):
