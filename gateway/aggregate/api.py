@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.search import CohortQuery
 from gateway.aggregate.caller import SearchCaller
 from gateway.aggregate.cohort import BadCursor, CohortResult, CohortService, RowsRequest, sources_doc
+from gateway.aggregate.cohort_translate import UntranslatableQuery
 from gateway.aggregate.settings import AggregateConfig
 from gateway.aggregate.tiering import RowsForbidden
 from gateway.state import GatewayState
@@ -199,7 +200,7 @@ async def cohort(request: web.Request) -> web.Response:
                                       rows=rows)
     except RowsForbidden as exc:
         raise ApiError(403, str(exc)) from None
-    except BadCursor as exc:
+    except (BadCursor, UntranslatableQuery) as exc:  # a cursor of another question, or a member's mapping
         raise ApiError(400, str(exc)) from None
     doc = response_doc(body, service, result)
     if result.answered:

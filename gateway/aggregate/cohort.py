@@ -40,6 +40,8 @@ from adapters.base import Deadline, MemberTimeout, UpstreamError
 from adapters.search import CohortQuery, MemberCounts, SearchUnsupported
 from gateway.aggregate.caller import ANONYMOUS, SearchCaller
 from gateway.aggregate.counts import MemberAnswer, Status, merge
+from gateway.aggregate.mapped_member import check as check_mappings
+from gateway.aggregate.mapped_member import mapped
 from gateway.aggregate.settings import AggregateConfig
 from gateway.aggregate.tiering import Accessibility, Rendered, TierPolicy, check_rows, render
 from gateway.resolver.fanout import run_until
@@ -200,6 +202,11 @@ class CohortService:
         self.config = config
         self.policy: TierPolicy = config.tier.policy()
         self.breaker = Breaker(config.breaker.failures, config.breaker.cooldown, clock)
+        self.mappings = config.mappings.cohort_compiled()
+
+    def adapter(self, member: Member) -> Any:
+        """The member's adapter, through its cohort mapping if it has one (:mod:`gateway.aggregate.mapped_member`)."""
+        return mapped(self.directory.adapter(member), self.mappings.get(member.id))
 
     def deadline(self, requested: float | None = None) -> Deadline:
         seconds = self.config.deadline if requested is None else min(self.config.deadline, requested)
@@ -241,7 +248,7 @@ class CohortService:
     async def _ask_counts(self, member: Member, query: CohortQuery, deadline: Deadline,
                           caller: SearchCaller) -> MemberAnswer:
         start = time.monotonic()
-        adapter = self.directory.adapter(member)
+        adapter = self.adapter(member)
         if not callable(getattr(adapter, "cohort_counts", None)):
             return MemberAnswer(member.id, Status.UNSUPPORTED, 0, error="the member offers no cohort search")
         try:
@@ -308,7 +315,7 @@ class CohortService:
                         deadline: Deadline, caller: SearchCaller) -> tuple[Any, tuple[Status, str] | None]:
         if not self.breaker.allows(member.id):
             return None, (Status.ERROR, CIRCUIT_OPEN)
-        adapter = self.directory.adapter(member)
+        adapter = self.adapter(member)
         if not callable(getattr(adapter, "cohort_rows", None)):
             return None, (Status.UNSUPPORTED, "the member offers no cohort search")
         try:
@@ -338,10 +345,13 @@ class CohortService:
                      caller: SearchCaller = ANONYMOUS, deadline_seconds: float | None = None,
                      rows: RowsRequest | None = None, non_partitioning: Sequence[str] = ()) -> CohortResult:
         """Counts (always) and, when asked, a page of rows, both under the one deadline. Raises
-        :class:`~gateway.aggregate.tiering.RowsForbidden` (before asking anyone) and :class:`BadCursor`."""
+        :class:`~gateway.aggregate.tiering.RowsForbidden` and
+        :class:`~gateway.aggregate.cohort_translate.UntranslatableQuery` (before asking anyone) and
+        :class:`BadCursor`."""
         mode = Accessibility(accessibility)
         members = await self.members()
         deadline = self.deadline(deadline_seconds)
+        check_mappings(self.mappings, [m.id for m in members], query, rows.fields if rows is not None else ())
         if rows is not None:
             check_rows(mode, self.policy, [m.id for m in members])
             if rows.cursor is not None:

@@ -51,6 +51,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from gateway.aggregate.cohort_mapping import CohortIndex, CohortIndexSettings, CohortMapping, compile_cohort
 from gateway.aggregate.selectors import MISSING, Selector, SelectorError, parse_selector
 from gateway.aggregate.value_filters import FILTERS, FieldType, FilterName, coerce, run_filters
 
@@ -481,13 +482,23 @@ class AggregateMappingSettings(_Section):
         default_factory=lambda: dict(DEFAULT_STUDY_SCHEMA), description="The common study schema."
     )
     members: dict[str, MemberMappingSettings] = Field({}, description="Per member id: its field mapping.")
+    cohort: dict[str, dict[CohortIndex, CohortIndexSettings]] = Field(
+        {}, description="Per member id, per index (`subject`, `file`): cohort-search field renames (`fields`: "
+        "gateway field → member field) and value maps (`values`: gateway field → {member value → gateway value})."
+    )
     _compiled: dict[str, CompiledMapping] = PrivateAttr(default_factory=dict)
+    _cohort: dict[str, CohortMapping] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _compile(self) -> AggregateMappingSettings:
         self._compiled = {name: m.compile(name, self.study_schema) for name, m in self.members.items()}
+        self._cohort = {name: compile_cohort(name, m) for name, m in self.cohort.items()}
         return self
 
     def compiled(self) -> dict[str, CompiledMapping]:
         """Member id → its :class:`CompiledMapping`."""
         return dict(self._compiled)
+
+    def cohort_compiled(self) -> dict[str, CohortMapping]:
+        """Member id → its cohort-search :class:`~gateway.aggregate.cohort_mapping.CohortMapping`."""
+        return dict(self._cohort)
