@@ -10,6 +10,7 @@
   (:mod:`adapters.guppy_wire`) with the *caller's* ``Authorization`` only (anonymous without one: counts are the
   caller's, never the gateway's); ``discovery_records`` pages ``GET /mds/metadata?data=true&_guid_type=
   discovery_metadata`` until a short page. A 404 (or 405/501) on either route is :class:`SearchUnsupported`.
+* ``user_authz``: the caller's authz map from ``GET /user/user`` (what the search's readable resources come from).
 
 Gen3 accepts ``dg.XXXX/uuid`` or a bare uuid but not the compact ``dg.XXXX:uuid`` (drs-resolver.md §2.7.8),
 so compact ids are translated before any call.
@@ -33,6 +34,7 @@ BULK_CHUNK = 100
 """Most ids per ``/index/bulk/documents`` call (indexd's advertised limit)."""
 GUPPY = "/guppy/graphql"
 MDS = "/mds/metadata"
+USER = "/user/user"
 DISCOVERY_PAGE = 500
 """Records per MDS page asked for (MDS allows up to 2000)."""
 DISCOVERY_MAX_PAGES = 200
@@ -198,6 +200,18 @@ class Gen3Adapter(RemoteMember):
             if isinstance(doc, dict) and doc.get("errors"):
                 raise guppy_wire.GuppyQueryError(self.member_id, doc["errors"], upstream_status=400)
         raise self._search_error(response, "Guppy GraphQL")
+
+    async def user_authz(self, authorization: str, deadline: Deadline) -> dict[str, Any]:
+        """The caller's Arborist authz map, ``{resource_path: [{"method", "service"}, ...]}``, from fence's
+        ``GET /user/user`` with the caller's ``Authorization`` (its 401/403 as :func:`error_for` raises them)."""
+        response = await self.http.request("GET", USER, deadline, idempotent=True,
+                                           headers={"Authorization": authorization})
+        if response.status != 200:
+            raise error_for(response, "fence user info")
+        authz = response.json_object("fence user info").get("authz")
+        if not isinstance(authz, dict):
+            raise MemberUnavailable(self.member_id, "fence user info: no authz map", upstream_status=200)
+        return authz
 
     async def discovery_records(self, deadline: Deadline) -> list[tuple[str, dict[str, Any]]]:
         """Every ``discovery_metadata`` record, :attr:`discovery_page` at a time until a short page."""

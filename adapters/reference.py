@@ -33,7 +33,9 @@ from gateway.drs.models import dump
 from gateway.web.errors import ApiError
 from refcommons.commons import ReferenceCommons
 from refcommons.drs_render import service_info
+from refcommons import search_access
 from refcommons.guppy_api import GuppyService, run
+from refcommons.guppy_index import Access
 from refcommons.guppy_schema import GuppyContext
 from refcommons.records import IndexRecord
 from registry.model import Member
@@ -135,17 +137,29 @@ class ReferenceAdapter:
         # copies: the catalogue's records are shared and callers may change what they get
         return [(guid, orjson.loads(orjson.dumps(record))) for guid, record in hits]
 
-    async def _guppy_context(self, authorization: str | None) -> GuppyContext:
-        """The caller's view of the commons' Guppy (its fence principal; a bad token is the route's 401)."""
+    async def user_authz(self, authorization: str, deadline: Deadline) -> dict[str, Any]:
+        """The caller's authz map, as the commons' ``GET /user/user`` answers it (its fence, in process)."""
+        self._check(deadline)
         try:
             principal = await self.commons.fence.principal(authorization)
+        except ApiError as exc:
+            raise AccessDenied(self.member_id, exc.message, upstream_status=exc.status) from None
+        return dict(self.commons.fence.user_info(principal)["authz"])
+
+    async def _guppy_context(self, authorization: str | None) -> GuppyContext:
+        """The caller's view of the commons' Guppy, decided as its route decides it
+        (:func:`refcommons.search_access.readable`: a gateway search token, a bearer Passport, or fence; a bad
+        credential is the route's 401)."""
+        if self._guppy is None:
+            self._guppy = GuppyService.build(self.commons)
+        resources = self._guppy.resources
+        try:
+            readable = await search_access.readable(self.commons.fence, authorization, resources)
         except ApiError as exc:
             if exc.status in (401, 403):
                 raise AccessDenied(self.member_id, exc.message, upstream_status=exc.status) from None
             raise MemberUnavailable(self.member_id, exc.message, upstream_status=exc.status) from None
-        if self._guppy is None:
-            self._guppy = GuppyService.build(self.commons)
-        return GuppyContext(self._guppy.access(principal), "regular", EXACT_LIMIT)
+        return GuppyContext(Access(readable, resources - readable), "regular", EXACT_LIMIT)
 
     async def _run(self, ctx: GuppyContext, text: str, variables: dict[str, Any], deadline: Deadline) -> Any:
         """The commons' GraphQL execution, off the event loop (as its route runs it), within the deadline."""

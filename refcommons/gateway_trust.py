@@ -8,8 +8,9 @@ trusts a gateway by exact ``iss`` with the URL of its JWKS (:class:`TrustedGatew
 configured gateways. Anything that is not a gateway token, or claims an issuer not configured, gives ``None`` before
 any network I/O, so the caller falls through to its other credentials. :class:`GatewayTokens` is the edge: the
 gateways' keys through one :class:`~gateway.passports.keys.KeyStore` (single flight, TTL, cooldowns), the signature,
-then the claims. Errors are :class:`~gateway.passports.gateway_token.GatewayTokenError` (401, 403, or 503 when a
-trusted gateway's keys are unreachable); their messages never echo token contents.
+then the claims (object tokens for downloads, :meth:`GatewayTokens.verify_search` for search tokens). Errors are
+:class:`~gateway.passports.gateway_token.GatewayTokenError` (401, 403, or 503 when a trusted gateway's keys are
+unreachable); their messages never echo token contents.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from gateway.passports import gateway_token, jws
-from gateway.passports.gateway_token import GatewayGrant, GatewayTokenError
+from gateway.passports.gateway_token import GatewayGrant, GatewayTokenError, SearchGrant
 from gateway.passports.keys import KeyLookupError, KeyStore
 from gateway.passports.trust import KeySource, url_problem
 
@@ -105,8 +106,18 @@ class GatewayTokens:
         return claimed_gateway(token, self.gateways)
 
     async def verify(self, parsed: jws.ParsedJws, gateway: TrustedGateway) -> GatewayGrant:
-        """The checked claims of a token claimed by ``gateway``: key (fetched from the gateway's JWKS URL only),
-        signature, then :func:`gateway.passports.gateway_token.check` against this commons' audience."""
+        """The checked claims of an object token claimed by ``gateway``: key (fetched from the gateway's JWKS URL
+        only), signature, then :func:`gateway.passports.gateway_token.check` against this commons' audience."""
+        await self._signature(parsed, gateway)
+        return gateway_token.check(parsed, int(self.clock()), issuer=gateway.issuer, audience=self.audience)
+
+    async def verify_search(self, parsed: jws.ParsedJws, gateway: TrustedGateway) -> SearchGrant:
+        """The checked claims of a search token claimed by ``gateway`` (as :meth:`verify`, then
+        :func:`gateway.passports.gateway_token.check_search`: an object token is refused)."""
+        await self._signature(parsed, gateway)
+        return gateway_token.check_search(parsed, int(self.clock()), issuer=gateway.issuer, audience=self.audience)
+
+    async def _signature(self, parsed: jws.ParsedJws, gateway: TrustedGateway) -> None:
         try:
             key = await self.keys.key(gateway.key_source, parsed.header.get("kid"), parsed.header.get("alg"))
             jws.verify(parsed, key)
@@ -114,7 +125,6 @@ class GatewayTokens:
             raise GatewayTokenError(exc.status, f"gateway token key: {exc.message}") from None
         except jws.JwsError as exc:
             raise GatewayTokenError(401, f"gateway token signature: {exc.reason}") from None
-        return gateway_token.check(parsed, int(self.clock()), issuer=gateway.issuer, audience=self.audience)
 
     async def aclose(self) -> None:
         if self._own_keys:

@@ -29,6 +29,7 @@ from gateway.web.body import read_json
 from gateway.web.errors import ApiError, bad_request
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
+from refcommons import search_access
 from refcommons.commons import COMMONS, ReferenceCommons
 from refcommons.fence import Principal
 from refcommons.guppy_filter import Filter, FilterError
@@ -125,10 +126,14 @@ class GuppyApi:
         return built
 
     async def context(self, request: web.Request) -> tuple[GuppyService, GuppyContext]:
+        """The commons' service and the caller's view of it: readable resources from a trusted gateway's search
+        token, a bearer Passport, or fence (:func:`refcommons.search_access.readable`; a bad credential is a 401)."""
         commons = request.config_dict[COMMONS]
-        principal = await commons.fence.principal(request.headers.get("Authorization"))
         service = self.service(commons)
-        return service, GuppyContext(service.access(principal), self.level, self.limit, self.whitelist)
+        readable = await search_access.readable(commons.fence, request.headers.get("Authorization"),
+                                                service.resources)
+        access = Access(readable, service.resources - readable)
+        return service, GuppyContext(access, self.level, self.limit, self.whitelist)
 
     async def graphql(self, request: web.Request) -> web.Response:
         body = await read_json(request)
