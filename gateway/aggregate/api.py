@@ -5,14 +5,17 @@ Request (pydantic, unknown fields refused)::
     {"index": "subject" | "file", "filter": {Guppy filter} | null, "facets": ["sex", ...],
      "accessibility": "accessible" | "unaccessible" | "all",            (default "all")
      "rows": {"limit": n, "cursor": str | null, "fields": ["subject_id", ...]} | null,
-     "deadline": seconds | null}                                         (at most aggregate.deadline)
+     "deadline": seconds | null,                                         (at most aggregate.deadline)
+     "passports": [passport, ...] | null}                                (or Authorization: Bearer <passport>)
 
 Response: ``{"index", "accessibility", "tier": {"level", "limit"}, "total": {"count", "hidden"},
 "facets": {name: [{"key", "count", "hidden"}]}, "sources": [{"commons", "status", "took_ms", "count", "hidden",
 "error"}]}``, plus ``rows``, ``next_cursor`` and ``rows_sources`` when rows were asked for. A hidden count is
 ``null`` with ``hidden: true``. 200 when at least one member answered; otherwise 503 (504 when the members that
 failed all timed out) with the same body plus ``msg`` and ``status_code``. 400: invalid body, filter, facet or field
-names, or cursor; 403: rows of anything but ``accessible`` data (unless every member is ``libre``).
+names, or cursor, or Passports sent both ways or while ``passports.enabled`` is false; 401/413/503: Passports the
+engine rejects; 403: rows of anything but ``accessible`` data (unless every member is ``libre``). Who the caller is
+at each member: :mod:`gateway.aggregate.caller`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.search import CohortQuery
-from gateway.aggregate.caller import SearchCaller
+from gateway.aggregate.caller import caller_from_request, setup_callers
 from gateway.aggregate.cohort import BadCursor, CohortResult, CohortService, RowsRequest, sources_doc
 from gateway.aggregate.cohort_translate import UntranslatableQuery
 from gateway.aggregate.settings import AggregateConfig
@@ -69,6 +72,9 @@ class CohortRequest(_Body):
     accessibility: Literal["accessible", "unaccessible", "all"] = "all"
     rows: RowsSpec | None = None
     deadline: float | None = Field(None, gt=0, description="Seconds to wait for members (capped by config).")
+    passports: list[str] | None = Field(
+        None, description="GA4GH Passports (or one as `Authorization: Bearer`, not both); needs passports.enabled."
+    )
 
 
 class CountOut(BaseModel):
@@ -194,8 +200,8 @@ async def cohort(request: web.Request) -> web.Response:
     rows = None
     if body.rows is not None:
         rows = RowsRequest(check_names(body.rows.fields, "field"), body.rows.limit, body.rows.cursor)
+    caller = await caller_from_request(request, body.passports)
     try:
-        caller = SearchCaller(request.headers.get("Authorization"))
         result = await service.search(query, body.accessibility, caller=caller, deadline_seconds=body.deadline,
                                       rows=rows)
     except RowsForbidden as exc:
@@ -215,6 +221,7 @@ def setup_search(app: web.Application, state: GatewayState, directory: Any, conf
     """Register ``POST /search/v1/cohort`` (and ``/search/v1/export``) on ``app`` with its service (kept under
     :data:`COHORT`)."""
     app[COHORT] = CohortService(directory, config)
+    setup_callers(app, state, directory.adapter)
     app.add_routes(routes)
     from gateway.aggregate.export_api import setup_export  # here: export_api imports this module
 

@@ -41,7 +41,7 @@ from aiohttp import web
 
 from gateway.aggregate import export_jobs_api
 from gateway.aggregate.api import COHORT, check_filter
-from gateway.aggregate.caller import SearchCaller
+from gateway.aggregate.caller import caller_from_request
 from gateway.aggregate.export_job import delivers_as_job, public_doc, status_path
 from gateway.aggregate.export_jobs_api import JOBS
 from gateway.aggregate.export_plan import ExportFailed, ExportRequest, Production, plan_export
@@ -84,7 +84,7 @@ async def export(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, "a manifest lists files: use index: file")
     if body.filter is not None:
         check_filter(body.filter)
-    caller = SearchCaller(request.headers.get("Authorization"))
+    caller = await caller_from_request(request, body.passports)
     try:
         plan = await plan_export(service, body, caller, settings)
     except ExportFailed as exc:

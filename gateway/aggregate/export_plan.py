@@ -53,6 +53,9 @@ class ExportRequest(BaseModel):
     delivery: Literal["auto", "stream", "job"] = Field(
         "auto", description="`stream` answers with the file; `job` starts a background job (202 and a status "
         "URL); `auto` streams up to `aggregate.export.inline_limit` entities and starts a job beyond.")
+    passports: list[str] | None = Field(
+        None, description="GA4GH Passports (or one as `Authorization: Bearer`, not both); needs passports.enabled. "
+        "Never stored with a job.")
 
 
 class ExportFailed(Exception):
