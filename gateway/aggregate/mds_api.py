@@ -18,13 +18,17 @@ field ORs, different fields AND; same parameters and shapes as ``/metadata``) an
 Errors are the gateway's plain JSON errors ``{"error", "status_code"}`` (as on every non-GA4GH route): 400 for
 a bad parameter, 404 for an unknown commons, GUID or info key.
 
-Tiered counts: a handler asks ``app[COUNT_HIDER]`` (when set) for the request's
-:data:`~gateway.aggregate.mds_query.CountHider`; nothing sets it yet, so no count is hidden (the tiering of
-study counts is wired elsewhere).
+Tiered study counts: every route returning studies asks ``app[COUNT_HIDER]`` for the request's
+:data:`~gateway.aggregate.mds_query.CountHider`. :func:`setup_discovery` sets :func:`study_count_hider`: the
+caller (a bearer token, or a bearer GA4GH Passport; :func:`gateway.aggregate.caller.caller_from_request`) reads
+some resources at each member (:meth:`~gateway.aggregate.caller.SearchCaller.readable_at`; anonymous: none, and
+no member call), and :mod:`gateway.aggregate.study_tiering` hides the counts of the studies that are not the
+caller's under each member's tier. A hidden count is ``null`` and the study lists it in ``_hidden_counts``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -34,6 +38,10 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from gateway.aggregate import mds_query as q
+from gateway.aggregate.caller import caller_from_request, setup_callers
+from gateway.aggregate.readable import NOTHING
+from gateway.aggregate.study_tiering import MemberStudies, StudyCountHider, member_studies
+from gateway.aggregate.tiering import Tier
 from gateway.aggregate.harvest import DiscoveryView, Harvester
 from gateway.aggregate.settings import AggregateConfig
 from gateway.state import GatewayState
@@ -46,8 +54,10 @@ from registry.directory import Directory
 BASE = "/mds/aggregate"
 TAGS = ("mds",)
 HARVESTER = web.AppKey("mds_harvester", Harvester)
-COUNT_HIDER = web.AppKey("mds_count_hider", Callable[[web.Request], q.CountHider | None])
-"""Optional: the request's count hider (tiered study counts); absent → nothing hidden."""
+HiderFactory = Callable[[web.Request, q.SnapshotSet], Awaitable[q.CountHider | None]]
+COUNT_HIDER = web.AppKey("mds_count_hider", HiderFactory)
+"""The request's count hider over the snapshots it is served from (tiered study counts); absent → nothing
+hidden."""
 COUNTED_FIELDS = ("_subjects_count", "_samples_count", "_files_count")
 PAGE_PARAMS = ("limit", "offset", "flatten", "pagination", "counts")
 RESERVED = frozenset({*PAGE_PARAMS, "q"})
@@ -78,22 +88,39 @@ async def _view(request: web.Request) -> DiscoveryView:
     return await request.app[HARVESTER].view()
 
 
-def _hider(request: web.Request) -> q.CountHider | None:
+async def _hider(request: web.Request, snapshots: q.SnapshotSet) -> q.CountHider | None:
     factory = request.app.get(COUNT_HIDER)
-    return factory(request) if factory is not None else None
+    return await factory(request, snapshots) if factory is not None else None
 
 
-def _page(request: web.Request) -> dict[str, Any]:
+async def _page(request: web.Request, snapshots: q.SnapshotSet) -> dict[str, Any]:
     query = request.query
-    return {
+    page = {
         "limit": query_int(query, "limit", q.DEFAULT_LIMIT, minimum=0),
         "offset": query_int(query, "offset", 0, minimum=0),
         "flatten": query_bool(query, "flatten"),
         "pagination": query_bool(query, "pagination"),
         "counts": q.parse_counts(query.get("counts")),
-        "count_hider": _hider(request),
-        "counted_fields": COUNTED_FIELDS,
     }
+    return {**page, "count_hider": await _hider(request, snapshots), "counted_fields": COUNTED_FIELDS}
+
+
+async def study_count_hider(request: web.Request, snapshots: q.SnapshotSet) -> q.CountHider:
+    """The request's :class:`~gateway.aggregate.study_tiering.StudyCountHider`: per member with studies, the
+    caller's readable resources there (looked up concurrently) and the tiered view of its studies."""
+    harvester = request.app[HARVESTER]
+    policy = harvester.config.tier.policy()
+    caller = await caller_from_request(request)
+    members = (await harvester.directory.routes()).members
+    listed = [s for s in snapshots if s.records and policy.tier_for(s.commons) is not Tier.LIBRE]
+
+    async def view(snapshot: q.Snapshot) -> tuple[str, MemberStudies]:
+        member = members.get(snapshot.commons)
+        readable = await caller.readable_at(member) if member is not None else NOTHING
+        return snapshot.commons, member_studies(snapshot.records, readable.covers_all,
+                                                policy.tier_for(snapshot.commons), policy.limit, COUNTED_FIELDS)
+
+    return StudyCountHider(policy, dict(await asyncio.gather(*(view(s) for s in listed))))
 
 
 @routes.get(f"{BASE}/commons")
@@ -108,8 +135,8 @@ async def get_commons(request: web.Request) -> web.Response:
            responses=ERRORS)
 @_mds_errors
 async def get_metadata(request: web.Request) -> web.Response:
-    page = _page(request)
-    return json_response(q.metadata((await _view(request)).snapshots, **page))
+    snapshots = (await _view(request)).snapshots
+    return json_response(q.metadata(snapshots, **await _page(request, snapshots)))
 
 
 @routes.get(BASE + "/metadata/guid/{guid:.+}")
@@ -117,8 +144,8 @@ async def get_metadata(request: web.Request) -> web.Response:
 @_mds_errors
 async def get_by_guid(request: web.Request) -> web.Response:
     guid = request.match_info["guid"]
-    found = q.by_guid((await _view(request)).snapshots, guid, count_hider=_hider(request),
-                      counted_fields=COUNTED_FIELDS)
+    snapshots = (await _view(request)).snapshots
+    found = q.by_guid(snapshots, guid, count_hider=await _hider(request, snapshots), counted_fields=COUNTED_FIELDS)
     if found is None:
         raise _not_found(f"no discovery record with GUID {guid!r}")
     return json_response(found)
@@ -140,8 +167,8 @@ async def get_commons_info(request: web.Request) -> web.Response:
 @_mds_errors
 async def get_by_commons(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    found = q.by_commons((await _view(request)).snapshots, name, count_hider=_hider(request),
-                         counted_fields=COUNTED_FIELDS)
+    snapshots = (await _view(request)).snapshots
+    found = q.by_commons(snapshots, name, count_hider=await _hider(request, snapshots), counted_fields=COUNTED_FIELDS)
     if found is None:
         raise _not_found(f"no commons named {name!r}")
     return json_response(found)
@@ -184,12 +211,12 @@ def _filters(request: web.Request) -> dict[str, list[str]]:
            tags=TAGS, query=("q", *PAGE_PARAMS), responses=ERRORS)
 @_mds_errors
 async def get_search(request: web.Request) -> web.Response:
-    page = _page(request)
     text = request.query.getall("q", [])
     if len(text) > 1:
         raise bad_request("give q at most once")
-    found = q.search((await _view(request)).snapshots, q=text[0] if text else None, filters=_filters(request),
-                     **page)
+    snapshots = (await _view(request)).snapshots
+    page = await _page(request, snapshots)
+    found = q.search(snapshots, q=text[0] if text else None, filters=_filters(request), **page)
     return json_response(found)
 
 
@@ -212,6 +239,8 @@ def setup_discovery(app: web.Application, state: GatewayState, directory: Direct
     at once without delaying start-up; stopped on cleanup). The harvester is ``app[HARVESTER]``."""
     harvester = Harvester(state.store, directory, config)
     app[HARVESTER] = harvester
+    app[COUNT_HIDER] = study_count_hider
+    setup_callers(app, state, directory.adapter)
     app.add_routes(routes)
 
     async def run_harvester(_: web.Application) -> AsyncIterator[None]:

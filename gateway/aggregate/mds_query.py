@@ -54,8 +54,11 @@ Additions Aggregate MDS lacks (:func:`search`, same shapes as :func:`metadata`):
 
 Tiered counts hook: every function returning documents takes ``count_hider`` and ``counted_fields``. With
 a hider, each integer value of a ``counts`` field (after the length replacement) and of each field named in
-``counted_fields`` (e.g. ``_subjects_count``) is replaced by ``count_hider(commons, guid, field, value)``
-(whatever it returns, e.g. the value, ``-1`` or ``None``). Without one, nothing is hidden.
+``counted_fields`` (e.g. ``_subjects_count``) is replaced by ``count_hider(commons, guid, field, value)``.
+When that is ``None`` the count is hidden: the study lists such fields, in order, in :data:`HIDDEN_COUNTS`
+(``"_hidden_counts": ["_subjects_count"]``; absent when nothing is hidden), and :func:`search` filters see the
+count as null (a filter on a hidden count never matches, so ``hits`` cannot reveal it; full text looks at
+strings only). Without a hider, nothing is hidden.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ Document = dict[str, Any]
 CountHider = Callable[[str, str, str, int], Any]
 """``(commons, guid, field, count) -> value shown``; see the module docstring."""
 
+HIDDEN_COUNTS = "_hidden_counts"
 EMPTY_HARVEST = "harvest returned no records; keeping the last good snapshot"
 
 _WORD = re.compile(r"\w+")
@@ -287,11 +291,31 @@ class _Presenter:
             if name in out:
                 out[name] = _count(out[name])
         if self.hider is not None:
+            hidden = []
             for name in dict.fromkeys((*self.counts, *self.counted)):
                 value = out.get(name)
                 if isinstance(value, int) and not isinstance(value, bool):
                     out[name] = self.hider(commons, guid, name, value)
+                    if out[name] is None:
+                        hidden.append(name)
+            if hidden:
+                out[HIDDEN_COUNTS] = hidden
         return {STUDY_FIELD: out}
+
+    def masked(self, commons: str, guid: str, study: Study) -> Study:
+        """``study`` as filters may see it: each integer count the hider hides is ``None`` (so no filter matches
+        it, and ``hits`` cannot reveal it)."""
+        if self.hider is None:
+            return study
+        out = None
+        for name in dict.fromkeys((*self.counts, *self.counted)):
+            value = study.get(name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                continue
+            if self.hider(commons, guid, name, value) is None:
+                out = dict(study) if out is None else out
+                out[name] = None
+        return study if out is None else out
 
 
 def _presenter(counts: Iterable[str], count_hider: CountHider | None, counted_fields: Iterable[str]) -> _Presenter:
@@ -532,7 +556,10 @@ def compile_query(q: str | None, filters: Mapping[str, Any] | None) -> Query:
     return Query(words, tuple(compiled))
 
 
-def _matching(snapshots: Iterable[Snapshot], query: Query) -> Iterator[tuple[str, str, Study]]:
+def _matching(snapshots: Iterable[Snapshot], query: Query,
+              present: _Presenter | None = None) -> Iterator[tuple[str, str, Study]]:
+    """``(commons, guid, study)`` of the records matching; with ``present``, filters see hidden counts as null."""
+    masked = present is not None and present.hider is not None and bool(query.filters)
     for s in snapshots:
         if not query.words and not query.filters:
             for guid, study in s.records:
@@ -540,7 +567,8 @@ def _matching(snapshots: Iterable[Snapshot], query: Query) -> Iterator[tuple[str
             continue
         texts = s.texts if query.words else None
         for i, (guid, study) in enumerate(s.records):
-            if query.matches(study, texts[i] if texts is not None else ""):
+            seen = present.masked(s.commons, guid, study) if masked and present is not None else study
+            if query.matches(seen, texts[i] if texts is not None else ""):
                 yield s.commons, guid, study
 
 
@@ -563,7 +591,7 @@ def search(
     present = _presenter(counts, count_hider, counted_fields)
     rows: list[tuple[str, str, Document]] = []
     hits = 0
-    for commons, guid, study in _matching(snapshots, query):
+    for commons, guid, study in _matching(snapshots, query, present):
         if offset <= hits < offset + limit:
             rows.append((commons, guid, present(commons, guid, study)))
         hits += 1

@@ -67,7 +67,9 @@ async def env(monkeypatch) -> AsyncIterator[Env]:
         port = free_port()
         settings = Settings(
             port=port, store={"url": "sqlite:///:memory:"}, refcommons={"subjects": 10, "data_dir": None},
-            upstream={"retries": 0}, aggregate={"harvest": {"interval": 3600.0, "timeout": 5.0}},
+            upstream={"retries": 0},
+            # libre: every study count shown (their tiering is tests/gateway/aggregate/test_study_counts.py)
+            aggregate={"harvest": {"interval": 3600.0, "timeout": 5.0}, "tier": {"level": "libre"}},
             registry={"members": [
                 {"id": mid, "name": mid.upper(), "base_url": s.base_url, "kind": "gen3", "prefixes": [p],
                  "auth": {"type": "none"}} for mid, s, p in (("ma", a, "dg.MA01"), ("mb", b, "dg.MB02"))
