@@ -21,9 +21,9 @@ the answer is ``partial``; such a row field is not asked and its rows lack it.
 
 Answers: :func:`counts_to_gateway` renames facets and maps bucket keys, SUMMING buckets that become one gateway key
 (``all`` and ``accessible`` alike; for an array field, a record holding two member values of one gateway value
-counts once per value, as the member's own buckets count it); a bucket the member hid hides the whole gateway bucket it becomes part of (its
-visible parts are dropped: the sum is unknown). :func:`rows_to_gateway` renames row keys (nested objects too) and
-maps values (text values, numbers by their text form, list elements).
+counts once per value, as the member's own buckets count it); a bucket the member hid hides the whole gateway
+bucket it becomes part of (its visible parts are dropped: the sum is unknown). :func:`rows_to_gateway` renames
+row keys (nested objects too) and maps values (text values, numbers by their text form, list elements).
 """
 
 from __future__ import annotations
