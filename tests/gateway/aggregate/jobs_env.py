@@ -7,6 +7,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,11 @@ from gateway.aggregate.api import PATH as COHORT_PATH
 from gateway.aggregate.export_api import PATH
 from gateway.app import create_app
 from gateway.config import Settings
-from servers import Server, _serve, free_port
+from servers import Server, _serve, free_port, start_commons
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "adapters"))  # faults.py
 
-from faults import STATE, recording_app  # noqa: E402
+from faults import STATE, recording_app, serve  # noqa: E402
 
 OPEN_PROJECTS = ("AAA1-OPEN", "BBB2-OPEN", "CCC3-OPEN")
 OPEN = {"in": {"project_id": list(OPEN_PROJECTS)}}
@@ -59,6 +60,19 @@ def gated(upstream: str) -> web.Application:
 
     app.cleanup_ctx.append(session)
     return app
+
+
+async def members_behind_gate(stack: AsyncExitStack, seeds: tuple[int, int, int],
+                              subjects: int) -> tuple[list[dict[str, Any]], Any]:
+    """Three reference commons (``dg.AAA1``, ``dg.BBB2``, ``dg.CCC3`` with ``seeds``), the third behind
+    :func:`gated`, all stopped with ``stack``: the members' settings and the proxy (``proxy.app[STATE]``)."""
+    commons = []
+    for prefix, seed in zip(("dg.AAA1", "dg.BBB2", "dg.CCC3"), seeds, strict=True):
+        server = await start_commons(prefix, seed, subjects)
+        stack.push_async_callback(server.stop)
+        commons.append(server)
+    proxy = await stack.enter_async_context(serve(gated(commons[2].base_url)))
+    return [member("aaa1", commons[0].base_url), member("bbb2", commons[1].base_url), member("ccc3", proxy.url)], proxy
 
 
 def member(mid: str, url: str) -> dict[str, Any]:

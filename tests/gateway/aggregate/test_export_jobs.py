@@ -21,11 +21,11 @@ from pfb.reader import PFBReader
 from gateway.aggregate.export_api import PATH
 from gateway.aggregate.export_jobs_api import JOBS
 from jobs_env import (
-    NOTHING, OPEN, accessible_total, eventually, gated, job_in, member, start_export_gateway, start_job,
+    NOTHING, OPEN, accessible_total, eventually, job_in, members_behind_gate, start_export_gateway, start_job,
 )
-from servers import Server, start_commons
+from servers import Server
 
-from faults import STATE, serve  # noqa: E402  (on the path through jobs_env)
+from faults import STATE  # noqa: E402  (on the path through jobs_env)
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
@@ -59,14 +59,7 @@ class Env:
 async def env(tmp_path_factory) -> AsyncIterator[Env]:
     tmp = tmp_path_factory.mktemp("export-jobs")
     async with AsyncExitStack() as stack:
-        commons = []
-        for prefix, seed in (("dg.AAA1", 1), ("dg.BBB2", 2), ("dg.CCC3", 3)):
-            server = await start_commons(prefix, seed, SUBJECTS)
-            stack.push_async_callback(server.stop)
-            commons.append(server)
-        proxy = await stack.enter_async_context(serve(gated(commons[2].base_url)))
-        members = [member("aaa1", commons[0].base_url), member("bbb2", commons[1].base_url),
-                   member("ccc3", proxy.url)]
+        members, proxy = await members_behind_gate(stack, (1, 2, 3), SUBJECTS)
         main = await start_export_gateway(members, store={"url": f"sqlite:///{tmp / 'main.sqlite3'}"},
                                           directory=tmp / "main", max_running=1)
         stack.push_async_callback(main.stop)

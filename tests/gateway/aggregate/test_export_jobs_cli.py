@@ -20,10 +20,10 @@ from pfb.reader import PFBReader
 
 from gateway.aggregate import cli
 from gateway.cli import main
-from jobs_env import OPEN, accessible_total, eventually, gated, member, start_export_gateway
-from servers import Server, start_commons
+from jobs_env import OPEN, accessible_total, eventually, members_behind_gate, start_export_gateway
+from servers import Server
 
-from faults import STATE, serve  # noqa: E402  (on the path through jobs_env)
+from faults import STATE  # noqa: E402  (on the path through jobs_env)
 
 ASYNC = pytest.mark.asyncio(loop_scope="module")
 pytestmark = [
@@ -44,14 +44,7 @@ class Env:
 async def env(tmp_path_factory) -> AsyncIterator[Env]:
     tmp = tmp_path_factory.mktemp("export-cli")
     async with AsyncExitStack() as stack:
-        servers = []
-        for prefix, seed in (("dg.AAA1", 21), ("dg.BBB2", 22), ("dg.CCC3", 23)):
-            server = await start_commons(prefix, seed, 30)
-            stack.push_async_callback(server.stop)
-            servers.append(server)
-        proxy = await stack.enter_async_context(serve(gated(servers[2].base_url)))
-        members = [member("aaa1", servers[0].base_url), member("bbb2", servers[1].base_url),
-                   member("ccc3", proxy.url)]
+        members, proxy = await members_behind_gate(stack, (21, 22, 23), 30)
         gateways = []
         for name, extra in (("default", {}), ("tiny", {"inline_limit": 0})):
             gateway = await start_export_gateway(members, store={"url": "sqlite:///:memory:"},

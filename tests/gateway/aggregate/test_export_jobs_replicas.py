@@ -25,11 +25,11 @@ from pfb.reader import PFBReader
 from gateway.aggregate.export_api import PATH
 from gateway.aggregate.export_job import LOST
 from gateway.aggregate.export_jobs_api import JOBS
-from jobs_env import OPEN, accessible_total, eventually, gated, job_in, member, settings, start_export_gateway
-from jobs_env import start_job
-from servers import Server, free_port, start_commons
+from jobs_env import OPEN, accessible_total, eventually, job_in, settings, start_export_gateway
+from jobs_env import members_behind_gate, start_job
+from servers import Server, free_port
 
-from faults import STATE, serve  # noqa: E402  (on the path through jobs_env)
+from faults import STATE  # noqa: E402  (on the path through jobs_env)
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
@@ -51,14 +51,7 @@ class Env:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def env() -> AsyncIterator[Env]:
     async with AsyncExitStack() as stack:
-        servers = []
-        for prefix, seed in (("dg.AAA1", 11), ("dg.BBB2", 12), ("dg.CCC3", 13)):
-            server = await start_commons(prefix, seed, 30)
-            stack.push_async_callback(server.stop)
-            servers.append(server)
-        proxy = await stack.enter_async_context(serve(gated(servers[2].base_url)))
-        members = [member("aaa1", servers[0].base_url), member("bbb2", servers[1].base_url),
-                   member("ccc3", proxy.url)]
+        members, proxy = await members_behind_gate(stack, (11, 12, 13), 30)
         try:
             yield Env(members, proxy)
         finally:
