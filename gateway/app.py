@@ -87,7 +87,7 @@ async def _setup_federation(app: web.Application, state: GatewayState, opened: A
     if settings.passports.enabled:
         gate = app[passports_web.GATE] = await passports_web.open_gate(state, opened)
         app.add_routes(passports_web.routes)
-    app[DRS] = DrsService(resolver, state.cache, settings.drs, settings.drs_profile, drs_hostname(settings), gate)
+    app[DRS] = DrsService(resolver, state.cache, settings.drs, settings.drs_profile, settings.drs_hostname, gate)
     setup_discovery(app, state, directory, settings.aggregate)
     setup_search(app, state, directory, settings.aggregate)
     app.add_routes(drs_api.routes)
@@ -98,14 +98,9 @@ async def _setup_federation(app: web.Application, state: GatewayState, opened: A
     return resolver
 
 
-def drs_hostname(settings: Settings) -> str:
-    """``host[:port]`` of the gateway's ``self_uri``s: ``drs.hostname``, else the public URL's host."""
-    return (settings.drs.hostname or urlsplit(settings.base_url).netloc).lower().removesuffix(":443")
-
-
 def own_hostnames(settings: Settings) -> frozenset[str]:
     """Every ``host[:port]`` a ``drs://`` URI may name to mean the gateway itself."""
-    names = {urlsplit(settings.base_url).netloc.lower().removesuffix(":443"), drs_hostname(settings)}
+    names = {urlsplit(settings.base_url).netloc.lower().removesuffix(":443"), settings.drs_hostname}
     if settings.tls.cert is not None:
         host = urlsplit(settings.base_url).hostname or settings.host
         names.add(host if settings.tls.port == 443 else f"{host}:{settings.tls.port}")

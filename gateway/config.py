@@ -8,6 +8,8 @@ Every key is documented, with its default, in ``docs/configuration.md`` (a test 
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import ipaddress
 import os
 from pathlib import Path
@@ -222,6 +224,11 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def drs_hostname(self) -> str:
+        """``host[:port]`` of the gateway's ``self_uri``s: ``drs.hostname``, else the public URL's host."""
+        return (self.drs.hostname or urlsplit(self.base_url).netloc).lower().removesuffix(":443")
 
     @classmethod
     def settings_customise_sources(

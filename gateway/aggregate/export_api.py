@@ -27,7 +27,8 @@ truncated transfer, never a short file that looks complete.
 
 PFB: ``Content-Type: avro/binary``, ``Content-Disposition: attachment; filename=cohort.pfb``; entities as
 :mod:`gateway.aggregate.export` builds them (programs and projects first). Manifest: ``application/json``, a
-JSON array of ``{object_id, commons_url, file_name, file_size, md5sum}`` (``commons_url`` the member's host).
+JSON array of ``{object_id, commons_url, file_name, file_size, md5sum}`` (``commons_url`` the member's host, or
+the gateway's DRS host for a member without one).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ from gateway.web.render import json_response
 log = logging.getLogger("gateway.aggregate.export")
 routes = web.RouteTableDef()
 EXPORT = web.AppKey("cohort_export", ExportSettings)
+OWN_HOST = web.AppKey("export_own_host", str)
+"""The gateway's DRS ``host[:port]``: a manifest's ``commons_url`` for members that have no bare host."""
 PATH = "/search/v1/export"
 RETRY_AFTER = 30
 """Seconds a client is told to wait when this replica's job slots are full."""
@@ -89,7 +92,7 @@ async def export(request: web.Request) -> web.StreamResponse:
         plan = await plan_export(service, body, caller, settings)
     except ExportFailed as exc:
         raise ApiError(exc.status, str(exc)) from None
-    production = plan.produce(service, caller, settings, asyncio.get_running_loop())
+    production = plan.produce(service, caller, settings, asyncio.get_running_loop(), request.app[OWN_HOST])
     if not delivers_as_job(body.delivery, plan.entities, settings.inline_limit):
         return await _stream(request, production)
     try:
@@ -140,6 +143,7 @@ def setup_export(app: web.Application, state: GatewayState, directory: Any, conf
     replica's running jobs are marked failed when it stops."""
     del directory
     app[EXPORT] = config.export
+    app[OWN_HOST] = state.settings.drs_hostname
     jobs = app[JOBS] = ExportJobs(state.store, open_files(config.export, state.cache), config.export)
     app.add_routes(routes)
     app.add_routes(export_jobs_api.routes)

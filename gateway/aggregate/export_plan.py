@@ -175,7 +175,10 @@ class ExportPlan:
                  "exported": a.answered} for a in self.answers]
 
     def produce(self, service: CohortService, caller: SearchCaller, settings: ExportSettings,
-                loop: asyncio.AbstractEventLoop) -> Production:
+                loop: asyncio.AbstractEventLoop, own_host: str | None = None) -> Production:
+        """The export's chunks; a manifest lists a member's files under its host (``commons_url``), or under
+        ``own_host`` (the gateway's DRS host, which routes them) when its base URL is not a bare host (the
+        in-process commons)."""
         body = self.body
         pages = Pages(service, CohortQuery(body.index, body.filter or None), self.members, ROW_FIELDS[body.index],
                       caller, settings.max_entities, loop)
@@ -192,7 +195,7 @@ class ExportPlan:
             misc = {"index": body.index, "filter": body.filter, "sources": self.sources()}
             chunks = pfb_chunks(refcommons_dictionary(), _counted(stream(), counter), misc, CHUNK_SIZE)
             return Production(chunks, pages, PFB_TYPE, "cohort.pfb", counter)
-        hosts = {m.id: host_of(m.base_url) for m in self.members}
+        hosts = {m.id: host_of(m.base_url) or own_host for m in self.members}
         entries = (e for row in pages.rows() if (e := manifest_entry(row, hosts.get(row.get("commons")))))
         chunks = manifest_chunks(_counted(entries, counter), CHUNK_SIZE)
         return Production(chunks, pages, MANIFEST_TYPE, "manifest.json", counter)

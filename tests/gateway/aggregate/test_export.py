@@ -25,7 +25,7 @@ from gateway.aggregate.api import COHORT
 from gateway.aggregate.api import PATH as COHORT_PATH
 from gateway.aggregate import export_plan
 from gateway.aggregate.export_api import PATH
-from servers import Server
+from servers import Server, start_gateway
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "adapters"))  # faults.py
 
@@ -227,3 +227,22 @@ async def test_a_failure_mid_stream_aborts_the_transfer(env, monkeypatch):
     with pytest.raises(httpx.HTTPError):  # a truncated transfer, never a short file that looks complete
         await env.gateway.client.post(PATH, json={"index": "subject", "filter": OPEN})
     assert calls == 2
+
+
+async def test_a_manifest_of_the_in_process_commons_points_at_the_gateway(tmp_path):
+    """The in-process commons has no host of its own (it lives under the gateway's path), so its files are listed
+    under the gateway's DRS host, and the gateway resolves every one of them there."""
+    gateway = await start_gateway(store={"url": f"sqlite:///{tmp_path / 'g.sqlite3'}"},
+                                  refcommons={"subjects": 20, "data_dir": None},
+                                  aggregate={"harvest": {"enabled": False}})
+    try:
+        r = await gateway.client.post(PATH, json={"index": "file", "format": "manifest"})
+        assert r.status_code == 200, r.text
+        entries = r.json()
+        assert entries and {e["commons_url"] for e in entries} == {f"127.0.0.1:{gateway.port}"}
+        for e in entries[:5]:
+            drs = await gateway.client.get(f"/ga4gh/drs/v1/objects/{e['object_id']}")
+            assert drs.status_code == 200, drs.text
+            assert drs.json()["size"] == e["file_size"]
+    finally:
+        await gateway.stop()
