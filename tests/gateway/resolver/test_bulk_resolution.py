@@ -76,8 +76,8 @@ async def federation(*, cache: dict[str, Any] | None = None, extra_members: dict
         gateway = await start_gateway(
             store={"url": "sqlite:///:memory:"}, refcommons={"enabled": False}, registry={"members": members},
             upstream={"retries": 0}, **({"cache": cache} if cache else {}),
-            **{"health": {"interval": 3600.0}, **settings},
-        )
+            **{"health": {"interval": 3600.0}, "aggregate": {"harvest": {"enabled": False}}, **settings},
+        )  # no study harvest: the tests count what resolution asks the members
         stack.push_async_callback(gateway.stop)
         yield Fed(gateway, gateway.app[RESOLVER], x, y, s, extra)
 
