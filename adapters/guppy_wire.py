@@ -5,7 +5,9 @@ answers. Pure: no I/O (:func:`cohort_counts` drives a ``send`` callable it is gi
   ``all`` and ``accessible`` (``accessibility: all`` / ``accessible``), each with ``_totalCount`` and, per
   facet, ``asTextHistogram { key count }`` (Guppy's text buckets for text *and* number fields; for a text
   field it is the same as ``histogram``). :func:`parse_counts` pairs the two into :class:`Count` s; a ``-1``
-  (Guppy's hidden count) puts the cell in :attr:`MemberCounts.hidden` and leaves it out of the numbers.
+  (Guppy's hidden count) puts the cell in :attr:`MemberCounts.hidden` and leaves it out of the numbers. Guppy
+  hides ``all`` counts in ``regular`` but never ``accessible`` ones, so a hidden cell's accessible count (a bucket
+  missing from the accessible histogram has none: 0) goes into :attr:`MemberCounts.hidden_accessible`.
 * **Rows** (:func:`rows_request`): ``accessibility: accessible`` raw rows (``first``/``offset``) and the
   accessible ``_totalCount`` of the same filter in one request; :func:`parse_rows` makes a :class:`RowsPage`.
 
@@ -17,11 +19,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from adapters.base import MemberUnavailable
 from adapters.search import TOTAL, CohortQuery, MemberCounts, RowsPage
-from gateway.aggregate.counts import ZERO, Count
+from gateway.aggregate.counts import ZERO, Count, HiddenCell
 
 NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 HIDDEN = -1
@@ -104,10 +107,17 @@ def parse_counts(member_id: str, query: CohortQuery, answer: Any) -> MemberCount
             raise GuppyQueryError(member_id, errors)
         raise MemberUnavailable(member_id, f"Guppy answer: no {query.index} aggregation with a _totalCount")
     partial = bool(errors)
-    hidden: set[str | tuple[str, str | None]] = set()
+    hidden: set[HiddenCell] = set()
+    told: dict[HiddenCell, int] = {}
+
+    def hide(cell: HiddenCell, accessible_count: int) -> None:
+        hidden.add(cell)
+        if accessible_count != HIDDEN:
+            told[cell] = accessible_count
+
     total = _pair(member_id, everything["_totalCount"], accessible["_totalCount"])
     if total is None:
-        hidden.add(TOTAL)
+        hide(TOTAL, accessible["_totalCount"])
         total = ZERO
     histograms: dict[str, dict[str | None, Count]] = {}
     for facet in dict.fromkeys(query.facets):
@@ -121,15 +131,18 @@ def parse_counts(member_id: str, query: CohortQuery, answer: Any) -> MemberCount
             acc = accessible_buckets.get(key, 0)
             count = _pair(member_id, all_buckets.get(key, acc), acc)
             if count is None:
-                hidden.add((facet, key))
+                hide((facet, key), acc)
             else:
                 cells[key] = count
         histograms[facet] = cells
-    return MemberCounts(total=total, histograms=histograms, hidden=frozenset(hidden), partial=partial)
+    return MemberCounts(total=total, histograms=histograms, hidden=frozenset(hidden), hidden_accessible=told,
+                        partial=partial)
 
 
 def _pair(member_id: str, everything: int, accessible: int) -> Count | None:
-    """The cell's :class:`Count`, or ``None`` when the member hid it."""
+    """The cell's :class:`Count`, or ``None`` when the member hid it (the accessible part may still be known)."""
+    if accessible < 0 and accessible != HIDDEN:
+        raise MemberUnavailable(member_id, f"Guppy answer: a negative accessible count ({accessible})")
     if everything == HIDDEN or accessible == HIDDEN:
         return None
     if everything < 0 or accessible < 0 or accessible > everything:
@@ -178,7 +191,7 @@ async def cohort_counts(member_id: str, query: CohortQuery, send: Send) -> Membe
     fewer = CohortQuery(query.index, query.filter, tuple(f for f in query.facets if f not in unknown))
     text, variables = counts_request(fewer)
     counts = parse_counts(member_id, fewer, await send(text, variables))
-    return MemberCounts(counts.total, counts.histograms, counts.hidden, partial=True)
+    return replace(counts, partial=True)
 
 
 # --- rows -----------------------------------------------------------------------------------------------

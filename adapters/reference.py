@@ -8,7 +8,7 @@ authz) exactly as its ``/user/data/download`` route does, and its 401/403/404 be
 Search runs the commons' own Guppy schema (:func:`refcommons.guppy_api.run`, the code behind its
 ``/guppy/graphql``) on the same GraphQL text the Gen3 adapter sends, for the caller the ``Authorization`` header
 names (fence, as the route does), but with nothing hidden: the gateway's tiering decides what to show, so
-``hidden`` is always empty. Discovery records come from the commons' MDS catalogue.
+``hidden`` (and so ``hidden_accessible``) is always empty. Discovery records come from the commons' MDS catalogue.
 """
 
 from __future__ import annotations

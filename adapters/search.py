@@ -8,7 +8,9 @@ which the gateway reports as ``unsupported`` in ``sources`` rather than as a fai
 Counts always come split by the caller's access: ``all`` and ``accessible`` (see
 :class:`gateway.aggregate.counts.Count`). Where the member itself hid a count (Guppy answers ``-1`` for a bucket whose
 inaccessible part is small), the adapter reports the cell in :attr:`MemberCounts.hidden` and leaves it out of the
-numbers: nobody, the gateway included, knows its value.
+numbers: nobody, the gateway included, knows its ``all`` value. Guppy never hides an ``accessible`` aggregation, so
+the caller's own part of such a cell is usually still known: the adapter gives it in
+:attr:`MemberCounts.hidden_accessible` (the gateway shows it when asked for accessible data only).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from adapters.base import Deadline, UpstreamError
-from gateway.aggregate.counts import Count
+from gateway.aggregate.counts import Count, HiddenCell
 
 Index = Literal["subject", "file"]
 TOTAL = "_total"
@@ -45,8 +47,11 @@ class MemberCounts:
     total: Count
     histograms: Mapping[str, Mapping[str | None, Count]] = field(default_factory=dict)
     """Facet → bucket key (``None``: records without a value) → count."""
-    hidden: frozenset[str | tuple[str, str | None]] = frozenset()
+    hidden: frozenset[HiddenCell] = frozenset()
     """Cells the member hid itself: :data:`TOTAL` or ``(facet, key)``; their counts are not in the numbers."""
+    hidden_accessible: Mapping[HiddenCell, int] = field(default_factory=dict)
+    """Of the cells in :attr:`hidden`, those whose accessible part the member still gave: cell → that accessible
+    count (cells it hid entirely are absent)."""
     partial: bool = False
     """The member answered only part of the question (e.g. some facets failed)."""
 

@@ -189,7 +189,7 @@ def answer_of(member_id: str, counts: object, took_ms: int) -> MemberAnswer:
     try:
         return MemberAnswer(
             member_id, Status.PARTIAL if counts.partial else Status.OK, took_ms, counts.total,
-            counts.histograms, hidden=counts.hidden,
+            counts.histograms, hidden=counts.hidden, hidden_accessible=counts.hidden_accessible,
         )
     except (TypeError, ValueError) as exc:
         return MemberAnswer(member_id, Status.ERROR, took_ms, error=f"unexpected answer: {exc}"[:500])

@@ -22,7 +22,9 @@ the answer is ``partial``; such a row field is not asked and its rows lack it.
 Answers: :func:`counts_to_gateway` renames facets and maps bucket keys, SUMMING buckets that become one gateway key
 (``all`` and ``accessible`` alike; for an array field, a record holding two member values of one gateway value
 counts once per value, as the member's own buckets count it); a bucket the member hid hides the whole gateway
-bucket it becomes part of (its visible parts are dropped: the sum is unknown). :func:`rows_to_gateway` renames
+bucket it becomes part of (its visible parts are dropped: the sum is unknown), whose accessible part is known
+(``hidden_accessible``: the visible parts' and the hidden ones' accessible counts summed) only when the member
+told the accessible part of every hidden bucket in it. :func:`rows_to_gateway` renames
 row keys (nested objects too) and maps values (text values, numbers by their text form, list elements).
 """
 
@@ -34,7 +36,7 @@ from typing import Any
 
 from adapters.search import TOTAL, CohortQuery, MemberCounts, RowsPage
 from gateway.aggregate.cohort_mapping import IndexMapping
-from gateway.aggregate.counts import ZERO, Count
+from gateway.aggregate.counts import ZERO, Count, HiddenCell
 
 CONJUNCTIONS = ("and", "or")
 EQ = frozenset({"=", "eq", "EQ"})
@@ -213,7 +215,8 @@ def _mapped_leaf(mapping: IndexMapping, op: str, full: str, name: str, operand: 
 def counts_to_gateway(mapping: IndexMapping, question: MemberQuery, counts: MemberCounts) -> MemberCounts:
     """The member's counts in the gateway's facet names and values (see the module docstring)."""
     histograms: dict[str, dict[str | None, Count]] = {}
-    hidden: set[str | tuple[str, str | None]] = {TOTAL} if TOTAL in counts.hidden else set()
+    # gateway hidden cell → the accessible part of its member cells, None once one of them was hidden untold
+    told: dict[HiddenCell, int | None] = {TOTAL: counts.hidden_accessible.get(TOTAL)} if TOTAL in counts.hidden else {}
 
     def gateway(facet: str) -> str:
         return question.facet_names.get(facet) or mapping.gateway_field(facet) or facet
@@ -221,18 +224,23 @@ def counts_to_gateway(mapping: IndexMapping, question: MemberQuery, counts: Memb
     def key_of(facet: str, key: str | None) -> str | None:
         return None if key is None else mapping.gateway_value(facet, key)
 
-    for cell in counts.hidden:
+    for cell in sorted(counts.hidden, key=repr):
         if isinstance(cell, tuple):
             facet = gateway(cell[0])
-            hidden.add((facet, key_of(facet, cell[1])))
+            target = (facet, key_of(facet, cell[1]))
+            given, so_far = counts.hidden_accessible.get(cell), told.get(target, 0)
+            told[target] = None if given is None or so_far is None else so_far + given
     for member_facet, buckets in counts.histograms.items():
         facet = gateway(member_facet)
         out = histograms.setdefault(facet, {})
         for key, count in buckets.items():
             mapped = key_of(facet, key)
-            if (facet, mapped) not in hidden:
+            if (facet, mapped) not in told:
                 out[mapped] = out.get(mapped, ZERO) + count
-    return MemberCounts(counts.total, histograms, frozenset(hidden),
+            elif (member_facet, key) not in counts.hidden and (so_far := told[(facet, mapped)]) is not None:
+                told[(facet, mapped)] = so_far + count.accessible  # a visible part of a hidden gateway bucket
+    return MemberCounts(counts.total, histograms, frozenset(told),
+                        hidden_accessible={cell: n for cell, n in told.items() if n is not None},
                         partial=counts.partial or bool(question.dropped_facets))
 
 

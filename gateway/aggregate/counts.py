@@ -96,7 +96,10 @@ class MemberAnswer:
 
     ``hidden`` lists the cells the member hid itself (:data:`MEMBER_TOTAL` or ``(facet, key)``, a ``None`` key
     being the missing bucket): their values are unknown, so any merged cell they are part of is hidden too, and
-    whatever number the answer carries for them is ignored.
+    whatever number the answer carries for them is ignored. ``hidden_accessible`` gives, for hidden cells whose
+    *accessible* part the member still told (Guppy hides an ``all`` count, never an ``accessible`` one), that
+    accessible count: such a cell stays hidden in ``all`` and ``unaccessible`` answers, but is known in
+    ``accessible`` ones.
     """
 
     commons: str
@@ -107,10 +110,17 @@ class MemberAnswer:
     error: str | None = None
     tier: Tier | None = None
     hidden: frozenset[HiddenCell] = frozenset()
+    hidden_accessible: Mapping[HiddenCell, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))
         object.__setattr__(self, "hidden", frozenset(self.hidden))
+        object.__setattr__(self, "hidden_accessible", dict(self.hidden_accessible))
+        for cell, n in self.hidden_accessible.items():
+            if cell not in self.hidden:
+                raise ValueError(f"{self.commons}: an accessible count for {cell!r}, which is not hidden")
+            if not _is_int(n) or n < 0:
+                raise ValueError(f"{self.commons}: the accessible count of {cell!r} must be a non-negative integer")
         if not _is_int(self.took_ms) or self.took_ms < 0:
             raise ValueError(f"took_ms must be a non-negative integer, got {self.took_ms!r}")
         if self.answered and self.total is None:
@@ -125,6 +135,13 @@ class MemberAnswer:
         """Whether the member hid its own total."""
         return MEMBER_TOTAL in self.hidden
 
+    @property
+    def accessible_total(self) -> int | None:
+        """The member's accessible total: ``None`` only if it did not answer, or hid its total entirely."""
+        if not self.answered or self.total is None:
+            return None
+        return self.hidden_accessible.get(MEMBER_TOTAL) if self.total_hidden else self.total.accessible
+
     def hidden_buckets(self, facet: str) -> frozenset[str | None]:
         return frozenset(c[1] for c in self.hidden if isinstance(c, tuple) and c[0] == facet)
 
@@ -136,10 +153,21 @@ class MemberAnswer:
 @dataclass(frozen=True)
 class Cell:
     """One merged count with each counted member's contribution, in answer order. ``hidden_by`` lists the members
-    that hid their part themselves: it is unknown, so is the cell's value, and it is not in ``parts``."""
+    that hid their part themselves: it is unknown, so is the cell's value, and it is not in ``parts``.
+    ``hidden_accessible`` gives the accessible part of those hidden parts whose member told it."""
 
     parts: tuple[tuple[str, Count], ...] = ()
     hidden_by: tuple[str, ...] = ()
+    hidden_accessible: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def accessible_hidden(self) -> int | None:
+        """The accessible part of the hidden contributions, known only if every member in ``hidden_by`` told its
+        own (0 when nothing is hidden)."""
+        given = dict(self.hidden_accessible)
+        if any(c not in given for c in self.hidden_by):
+            return None
+        return sum(given[c] for c in self.hidden_by)
 
     @property
     def count(self) -> Count:
@@ -195,6 +223,7 @@ def merge(answers: Iterable[MemberAnswer], *, missing_alias: str = MISSING_ALIAS
     counted = [a for a in answers if a.answered]
     parts: dict[str, dict[str, list[tuple[str, Count]]]] = {}
     hidden: dict[str, dict[str, list[str]]] = {}
+    known: dict[str, dict[str, list[tuple[str, int]]]] = {}
     for a in counted:
         for facet, histogram in a.histograms.items():
             cells = parts.setdefault(facet, {})
@@ -202,21 +231,44 @@ def merge(answers: Iterable[MemberAnswer], *, missing_alias: str = MISSING_ALIAS
             for key, count in buckets(histogram, missing_alias).items():
                 if key not in unknown:
                     cells.setdefault(key, []).append((a.commons, count))
-        for cell in sorted(a.hidden, key=repr):
-            if isinstance(cell, tuple):
-                facet, key = cell
-                k = missing_alias if key is None else key
-                parts.setdefault(facet, {}).setdefault(k, [])
-                hidden.setdefault(facet, {}).setdefault(k, []).append(a.commons)
+        for (facet, k), accessible in _hidden_buckets(a, missing_alias).items():
+            parts.setdefault(facet, {}).setdefault(k, [])
+            hidden.setdefault(facet, {}).setdefault(k, []).append(a.commons)
+            if accessible is not None:
+                known.setdefault(facet, {}).setdefault(k, []).append((a.commons, accessible))
+    hid_total = [a for a in counted if a.total_hidden]
     return Merged(
         answers=answers,
         total=Cell(
             tuple((a.commons, a.total) for a in counted if a.total is not None and not a.total_hidden),
-            tuple(a.commons for a in counted if a.total_hidden),
+            tuple(a.commons for a in hid_total),
+            tuple((a.commons, a.hidden_accessible[MEMBER_TOTAL]) for a in hid_total
+                  if MEMBER_TOTAL in a.hidden_accessible),
         ),
         histograms={
-            f: {k: Cell(tuple(p), tuple(hidden.get(f, {}).get(k, ()))) for k, p in cells.items()}
+            f: {k: Cell(tuple(p), tuple(hidden.get(f, {}).get(k, ())), tuple(known.get(f, {}).get(k, ())))
+                for k, p in cells.items()}
             for f, cells in parts.items()
         },
         missing_alias=missing_alias,
     )
+
+
+def _hidden_buckets(answer: MemberAnswer, missing_alias: str) -> dict[tuple[str, str], int | None]:
+    """The member's hidden buckets under their merged keys → the accessible part of its contribution to each
+    (``None`` when some hidden part of it came without one). A visible bucket filed under the same key (the
+    ``None`` bucket next to an explicit one named ``missing_alias``) is dropped from the merge with it, so its
+    accessible part is added here."""
+    out: dict[tuple[str, str], int | None] = {}
+    for cell in sorted(answer.hidden, key=repr):
+        if isinstance(cell, tuple):
+            facet, key = cell
+            merged_key = (facet, missing_alias if key is None else key)
+            given, so_far = answer.hidden_accessible.get(cell), out.get(merged_key, 0)
+            out[merged_key] = None if given is None or so_far is None else so_far + given
+    for (facet, k), accessible in out.items():
+        if accessible is not None:
+            out[(facet, k)] = accessible + sum(
+                c.accessible for key, c in answer.histograms.get(facet, {}).items()
+                if (missing_alias if key is None else key) == k and (facet, key) not in answer.hidden)
+    return out

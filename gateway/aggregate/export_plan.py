@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.search import CohortQuery
 from gateway.aggregate.caller import SearchCaller
 from gateway.aggregate.cohort import CohortService
-from gateway.aggregate.counts import Status
+from gateway.aggregate.counts import Count, MemberAnswer, Status
 from gateway.aggregate.dictionary import refcommons_dictionary
 from gateway.aggregate.export import ROW_FIELDS, EntityBuilder, host_of, manifest_entry
 from gateway.aggregate.manifest import manifest_chunks
@@ -138,18 +138,29 @@ class Production:
         return self.counter[0]
 
 
-def member_count(answer: Any) -> int | None:
-    """The member's accessible total; ``None`` if it did not answer or hid its total (then the cap is enforced
-    while streaming)."""
-    if not answer.answered or answer.total is None or answer.total_hidden:
-        return None
-    return answer.total.accessible
+def member_count(answer: MemberAnswer) -> int | None:
+    """The member's accessible total (an export holds accessible data only, so a total the member hid is still
+    known when it told its accessible part, as Guppy does); ``None`` if it did not answer or hid its total
+    entirely (then the cap is enforced while streaming)."""
+    return answer.accessible_total
 
 
-def _projects(answer: Any) -> list[str]:
-    histogram: Mapping[Any, Any] = answer.histograms.get("project_id", {})
-    hidden = answer.hidden_buckets("project_id")
-    return sorted(k for k, c in histogram.items() if isinstance(k, str) and k and (k in hidden or c.accessible > 0))
+def _projects(answer: MemberAnswer) -> list[str]:
+    """The member's projects with accessible records in the cohort; a hidden bucket whose accessible part the
+    member did not tell may have some, so it is listed too."""
+    histogram: Mapping[str | None, Count] = answer.histograms.get("project_id", {})
+    keys = dict.fromkeys([*histogram, *sorted(k for k in answer.hidden_buckets("project_id") if k is not None)])
+    out = []
+    for k in keys:
+        if not isinstance(k, str) or not k:
+            continue
+        if ("project_id", k) in answer.hidden:
+            accessible = answer.hidden_accessible.get(("project_id", k))
+            if accessible is None or accessible > 0:
+                out.append(k)
+        elif histogram[k].accessible > 0:
+            out.append(k)
+    return sorted(out)
 
 
 def _counted(items: Iterator[Any], counter: list[int]) -> Iterator[Any]:

@@ -29,8 +29,11 @@ member count ``M_i`` and each bucket ``B_fk``. The adversary knows every accessi
   forgotten leaks.
 
 1. Primary: hide every cell whose protected part is in ``(0, limit)``; public member counts are never hidden.
-   A cell with a part some member hid itself (``MemberAnswer.hidden``: the value is unknown, in every mode) is
-   hidden too, and counts as already hidden below (its unknown part adds nothing to its protected sum).
+   A cell with a part some member hid itself (``MemberAnswer.hidden``: its ``all`` value is unknown) is hidden
+   too, and counts as already hidden below (its unknown part adds nothing to its protected sum). In
+   ``accessible`` mode nothing is suppressed: such a cell is shown with its accessible parts summed when every
+   member that hid part of it told its accessible part (``MemberAnswer.hidden_accessible``, as Guppy's
+   ``accessible`` aggregation does), and hidden only otherwise.
 2. Complementary: restrict the equations to the hidden cells and row-reduce them (exact rationals). A hidden cell
    is derivable from the visible ones exactly when some reduced row has it as its only non-zero entry. While one
    is, hide one more cell from an equation in which it is the only hidden cell (else any equation containing it,
@@ -58,7 +61,7 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import TypeVar
 
-from gateway.aggregate.counts import ZERO, Count, MemberAnswer, Merged, SourceStatus
+from gateway.aggregate.counts import MEMBER_TOTAL, ZERO, Count, MemberAnswer, Merged, SourceStatus
 
 K = TypeVar("K", bound=Hashable)
 
@@ -307,11 +310,14 @@ def render(
         return [(t, n) for t, n in out if not (t is Tier.PRIVATE and n.accessible == 0)]
 
     cells: dict[tuple[str, ...], list[tuple[Tier, Count]]] = {TOTAL: kept(merged.total.parts)}
-    unknown: set[tuple[str, ...]] = {TOTAL} if merged.total.hidden_by else set()  # a member hid part of these
+    # cells a member hid part of → the accessible part of those hidden parts, when every such member told it
+    unknown: dict[tuple[str, ...], int | None] = {}
+    if merged.total.hidden_by:
+        unknown[TOTAL] = merged.total.accessible_hidden
     for a in counted:
         cells[member_cell(a.commons)] = [] if a.total_hidden else [(tiers[a.commons], a.total or ZERO)]
         if a.total_hidden:
-            unknown.add(member_cell(a.commons))
+            unknown[member_cell(a.commons)] = a.hidden_accessible.get(MEMBER_TOTAL)
     facets: dict[str, list[str]] = {}
     for facet, histogram in merged.histograms.items():
         facets[facet] = []
@@ -321,9 +327,10 @@ def render(
                 facets[facet].append(key)
                 cells[bucket_cell(facet, key)] = parts
                 if cell.hidden_by:
-                    unknown.add(bucket_cell(facet, key))
+                    unknown[bucket_cell(facet, key)] = cell.accessible_hidden
 
-    hidden: frozenset[tuple[str, ...]] = frozenset(unknown)
+    # accessible answers hide nothing of the caller's own data: only what a member hid without telling its part
+    hidden = frozenset(c for c, known in unknown.items() if known is None)
     if mode is not Accessibility.ACCESSIBLE:
         equations: list[dict[tuple[str, ...], int]] = []
         if counted:
@@ -340,12 +347,13 @@ def render(
             equations.append(eq)
         protected = {cell: sum(_protected(n, t) for t, n in parts) for cell, parts in cells.items()}
         public = {member_cell(c) for c, t in tiers.items() if t is not Tier.REGULAR}
-        hidden = suppress(protected, policy.limit, equations, public=public, reluctant={TOTAL}, forced=unknown)
+        hidden = suppress(protected, policy.limit, equations, public=public, reluctant={TOTAL}, forced=set(unknown))
 
     def shown(cell: tuple[str, ...]) -> Shown:
         if cell in hidden:
             return Shown(None, True)
-        return Shown(sum(_value(n, t, mode) for t, n in cells[cell]))
+        told = unknown.get(cell) or 0  # only ever reached in accessible mode: elsewhere such cells are forced hidden
+        return Shown(sum(_value(n, t, mode) for t, n in cells[cell]) + told)
 
     sources = []
     for a in merged.answers:

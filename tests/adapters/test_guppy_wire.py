@@ -82,6 +82,21 @@ def test_hidden_cells_are_reported_and_left_out():
     assert got.total == ZERO
     assert got.hidden == {TOTAL, ("sex", "female"), ("project_id", "7")}
     assert got.histograms == {"sex": {"male": Count(4, 3)}, "project_id": {None: Count(2, 0)}}
+    # Guppy never hides accessible aggregations: the caller's own part of each hidden cell is still known
+    assert got.hidden_accessible == {TOTAL: 5, ("sex", "female"): 2, ("project_id", "7"): 1}
+
+
+def test_a_hidden_cell_keeps_its_accessible_part_only_when_the_member_gave_it():
+    got = parse_counts("m", Q, answer(
+        {"_totalCount": -1, "sex": hist(female=-1, male=-1, other=3), "project_id": hist(A=-1)},
+        {"_totalCount": -1, "sex": hist(male=3, other=-1), "project_id": hist(A=-1)},
+    ))
+    assert got.hidden == {TOTAL, ("sex", "female"), ("sex", "male"), ("sex", "other"), ("project_id", "A")}
+    # female: no accessible bucket, so none of it is accessible; the cells hidden in both parts stay unknown
+    assert got.hidden_accessible == {("sex", "female"): 0, ("sex", "male"): 3}
+    assert got.histograms == {"sex": {}, "project_id": {}}
+    with pytest.raises(MemberUnavailable):  # a negative accessible count other than Guppy's -1 is no answer
+        parse_counts("m", Q, answer({"_totalCount": -1}, {"_totalCount": -2}))
 
 
 def test_graphql_errors():
@@ -143,10 +158,11 @@ async def test_unknown_facets_are_dropped_and_asked_again():
         sent.append(text)
         if "nope" in text:
             return {"errors": [{"message": "Cannot query field 'nope' on type 'SubjectAggregation'."}]}
-        return answer({"_totalCount": 3, "sex": hist(a=3)}, {"_totalCount": 1, "sex": hist(a=1)})
+        return answer({"_totalCount": -1, "sex": hist(a=3, b=-1)}, {"_totalCount": 2, "sex": hist(a=1, b=1)})
 
     got = await cohort_counts("m", CohortQuery("subject", None, ("sex", "nope")), send)
     assert len(sent) == 2 and got.partial and got.histograms == {"sex": {"a": Count(3, 1)}}
+    assert got.hidden_accessible == {TOTAL: 2, ("sex", "b"): 1}  # kept through the second question
 
     async def broken(text: str, variables: dict) -> dict:
         return {"errors": [{"message": "Cannot query field 'subject' on type 'Aggregation'."}]}

@@ -201,6 +201,13 @@ def test_buckets_that_become_one_are_summed_and_a_hidden_part_hides_the_whole():
                           frozenset({("gender", "f")}))
     out = counts_to_gateway(MAPPING, question, hiding)
     assert out.histograms["sex"] == {} and out.hidden == {("sex", "female")}
+    assert out.hidden_accessible == {}  # the member did not say how much of "f" is accessible: nobody knows
+    # it did: the gateway bucket's accessible part is its visible parts' plus the hidden one's
+    told = MemberCounts(Count(0, 0), hiding.histograms, frozenset({TOTAL, ("gender", "f"), ("gender", "U")}),
+                        hidden_accessible={TOTAL: 40, ("gender", "f"): 1})
+    out = counts_to_gateway(MAPPING, question, told)
+    assert out.hidden_accessible == {TOTAL: 40, ("sex", "female"): 25}
+    assert out.hidden == {TOTAL, ("sex", "female"), ("sex", "unknown")}
 
 
 def test_a_facet_the_member_has_no_name_for_makes_the_answer_partial():
@@ -343,21 +350,31 @@ def histogram(rows: Iterable[Mapping[str, Any]], field: str) -> dict[str | None,
     return {k: Count(n, accessible[k]) for k, n in everything.items()}
 
 
+CELLS = st.tuples(st.sampled_from(["gender", "race_label"]), st.sampled_from([*GENDERS, "w", "b", "a", None]))
+
+
 @settings(max_examples=300, deadline=None)
-@given(rows=member_rows, hide=st.sets(st.tuples(st.sampled_from(["gender", "race_label"]),
-                                                st.sampled_from([*GENDERS, "w", "b", "a", None])), max_size=3))
-def test_translated_histograms_equal_the_mapped_rows_histograms_and_hidden_cells_stay_hidden(rows, hide):
+@given(rows=member_rows, hide=st.sets(CELLS, max_size=3), untold=st.sets(CELLS, max_size=2))
+def test_translated_histograms_equal_the_mapped_rows_histograms_and_hidden_cells_stay_hidden(rows, hide, untold):
     facets = ("sex", "race")  # single-valued fields
     question = to_member(MAPPING, "m", CohortQuery("subject", None, facets))
     member = {m: histogram(rows, m) for m in question.query.facets}
     hidden = frozenset(c for c in hide if c[1] in member[c[0]])
     numbers = {m: {k: c for k, c in h.items() if (m, k) not in hidden} for m, h in member.items()}
-    out = counts_to_gateway(MAPPING, question, MemberCounts(Count(len(rows), 0), numbers, hidden))
+    told = {c: member[c[0]][c[1]].accessible for c in hidden if c not in untold}  # as Guppy's accessible answer
+    out = counts_to_gateway(MAPPING, question, MemberCounts(Count(len(rows), 0), numbers, hidden, told))
     mapped = [row_to_gateway(MAPPING, r) | {"acc": r.get("acc")} for r in rows]
     for facet in facets:
         expected = histogram(mapped, facet)
         member_facet = MAPPING.member_field(facet)
-        hidden_keys = {MAPPING.gateway_value(facet, k) if k is not None else None
-                       for m, k in hidden if m == member_facet}
+
+        def gateway_key(key: str | None, facet: str = facet) -> str | None:
+            return MAPPING.gateway_value(facet, key) if key is not None else None
+
+        hidden_keys = {gateway_key(k) for m, k in hidden if m == member_facet}
         assert {k for f, k in out.hidden if f == facet} == hidden_keys
         assert out.histograms[facet] == {k: c for k, c in expected.items() if k not in hidden_keys}
+        # a hidden gateway bucket's accessible part is known exactly when every hidden part of it was told
+        untold_keys = {gateway_key(k) for m, k in hidden - set(told) if m == member_facet}
+        assert {k: n for (f, k), n in out.hidden_accessible.items() if f == facet} == {
+            k: expected[k].accessible for k in hidden_keys - untold_keys}

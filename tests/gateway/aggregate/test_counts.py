@@ -143,3 +143,34 @@ def test_hidden_cells_of_an_answer_that_did_not_count_are_ignored():
     a = MemberAnswer("a", Status.TIMEOUT, 3, hidden=frozenset({"_total", ("sex", "M")}))
     m = merge([a])
     assert m.total == Cell() and m.histograms == {}
+
+
+def test_an_answer_keeps_the_accessible_part_of_its_hidden_cells_only_for_hidden_cells():
+    a = MemberAnswer("a", Status.OK, 3, Count(0, 0), hidden=frozenset({"_total", ("sex", "M")}),
+                     hidden_accessible={"_total": 40})
+    assert a.accessible_total == 40 and a.hidden_accessible == {"_total": 40}
+    assert MemberAnswer("b", Status.OK, 3, Count(0, 0), hidden=frozenset({"_total"})).accessible_total is None
+    assert MemberAnswer("c", Status.OK, 3, Count(9, 4)).accessible_total == 4
+    assert MemberAnswer("d", Status.TIMEOUT, 3).accessible_total is None
+    with pytest.raises(ValueError):  # not a hidden cell
+        MemberAnswer("e", Status.OK, 3, Count(9, 4), hidden_accessible={("sex", "M"): 1})
+    for bad in (-1, 1.5, True, None):
+        with pytest.raises(ValueError):
+            MemberAnswer("e", Status.OK, 3, Count(9, 4), hidden=frozenset({"_total"}),
+                         hidden_accessible={"_total": bad})
+
+
+def test_merge_keeps_the_told_accessible_parts_of_member_hidden_cells():
+    a = MemberAnswer("a", Status.OK, 3, Count(0, 0), {"sex": {"F": Count(60, 60), None: Count(9, 2)}},
+                     hidden=frozenset({"_total", ("sex", "M"), ("sex", MISSING_ALIAS)}),
+                     hidden_accessible={"_total": 70, ("sex", "M"): 4, ("sex", MISSING_ALIAS): 1})
+    b = MemberAnswer("b", Status.OK, 3, Count(0, 0), {"sex": {"F": Count(5, 5)}},
+                     hidden=frozenset({"_total", ("sex", "M"), ("sex", "X")}), hidden_accessible={("sex", "M"): 6})
+    m = merge([a, b])
+    assert m.total == Cell((), ("a", "b"), (("a", 70),)) and m.total.accessible_hidden is None  # b did not tell
+    assert m.histograms["sex"]["M"] == Cell((), ("a", "b"), (("a", 4), ("b", 6)))
+    assert m.histograms["sex"]["M"].accessible_hidden == 10
+    assert m.histograms["sex"]["X"].accessible_hidden is None
+    # a's None bucket is filed with its hidden "no data" one, so dropped from the merge: its accessible 2 joins
+    assert m.histograms["sex"][MISSING_ALIAS] == Cell((), ("a",), (("a", 3),))
+    assert merge([MemberAnswer("c", Status.OK, 1, Count(1, 1))]).total.accessible_hidden == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -192,11 +193,50 @@ async def test_too_many_entities_is_refused_before_any_byte(env):
     assert "max_entities" in r.text
 
 
-async def test_the_cap_holds_mid_stream_when_members_hide_their_totals(env):
-    # unfiltered, the members hide their totals (tier access): the cap can only be enforced while streaming
+async def test_the_cap_counts_the_accessible_totals_of_members_that_hide_their_all_totals(env):
+    # unfiltered, the members hide their `all` totals (tier access), never their accessible ones: an export holds
+    # accessible data only, so the pre-count knows its size and refuses before streaming
+    for s in env.commons.values():
+        r = await s.client.post("/guppy/graphql", json={"query": "{ _aggregation { subject { _totalCount } } }"})
+        assert r.json()["data"]["_aggregation"]["subject"]["_totalCount"] == -1
+    total = await accessible_total(env.small, "subject", None)
+    assert total > 10
     r = await env.small.client.post(PATH, json={"index": "subject"})
+    assert r.status_code == 413
+    held = re.search(r"would hold (\d+) entities", r.json()["error"])
+    assert held is not None and int(held.group(1)) >= total  # the plan's refusal, with the subjects counted
+
+
+def hiding_guppy(upstream: str) -> web.Application:
+    """A member's Guppy behind a proxy that hides the total of every counts answer entirely (``-1`` in the
+    ``accessible`` part too): nobody knows its size before its rows are read."""
+    async def handler(request: web.Request) -> web.Response:
+        async with httpx.AsyncClient() as client:
+            r = await client.request(request.method, upstream + request.path_qs, content=await request.read(),
+                                     headers={"Content-Type": request.headers.get("Content-Type", "")})
+        doc = r.json()
+        data = doc.get("data") if isinstance(doc, dict) else None
+        if isinstance(data, dict) and {"all", "accessible"} <= set(data):
+            for alias in ("all", "accessible"):
+                data[alias]["subject"]["_totalCount"] = -1
+        return web.json_response(doc, status=r.status_code)
+
+    return recording_app([web.route("*", "/{tail:.*}", handler)])
+
+
+async def test_the_cap_holds_mid_stream_when_a_member_hides_its_total_entirely(env):
+    upstream = next(iter(env.commons.values()))
+    async with serve(hiding_guppy(upstream.base_url)) as proxy:
+        small = await start_search_gateway([gen3("hider", proxy.url, "dg.hide")], export={"max_entities": 10})
+        try:
+            doc = (await small.client.post(COHORT_PATH, json={"index": "subject", "filter": OPEN,
+                                                              "accessibility": "accessible"})).json()
+            assert doc["total"] == {"count": None, "hidden": True}  # the pre-count cannot know
+            r = await small.client.post(PATH, json={"index": "subject", "filter": OPEN})
+        finally:
+            await small.stop()
     assert r.status_code == 413  # before the first chunk went out: still an answer
-    assert "max_entities" in r.text
+    assert "would hold more than the 10 entities" in r.json()["error"]  # the streaming cap, not the plan's
 
 
 async def test_a_member_failing_before_the_first_chunk_is_a_json_error(env, monkeypatch):

@@ -607,3 +607,42 @@ def test_suppress_forced_cells_are_hidden_even_when_public():
     eqs = [{"T": 1, "a": -1, "b": -1}]
     hidden = suppress({"T": 0, "a": 0, "b": 0}, 50, eqs, public={"a", "b"}, reluctant={"T"}, forced={"a"})
     assert hidden == {"a", "T"}
+
+
+def test_accessible_mode_shows_a_member_hidden_cell_whose_accessible_part_the_member_told():
+    """Guppy hides ``all`` counts but never ``accessible`` ones: the caller's own data stays visible to them."""
+    a = MemberAnswer("a", Status.OK, 1, Count(0, 0), {"sex": {"F": Count(200, 150)}},
+                     hidden=frozenset({"_total", ("sex", "M"), ("sex", "X")}),
+                     hidden_accessible={"_total": 170, ("sex", "M"): 20})
+    b = ans("b", 400, 300, sex={"F": (100, 100), "M": (250, 150), "X": (50, 50)})
+    acc = render(merge([a, b]), REGULAR, ACC)
+    assert acc.total == Shown(470)
+    assert members(acc) == {"a": Shown(170), "b": Shown(300)}
+    assert acc.histograms["sex"] == {"F": Shown(250), "M": Shown(170), "X": HIDDEN}  # X: a did not tell
+    for mode in (ALL, UNACC):  # nothing changes where inaccessible data counts
+        r = render(merge([a, b]), REGULAR, mode)
+        assert r.total == HIDDEN and members(r)["a"] == HIDDEN
+        assert r.histograms["sex"]["M"] == HIDDEN and r.histograms["sex"]["X"] == HIDDEN
+
+
+def test_told_accessible_parts_change_nothing_in_all_and_unaccessible_modes_and_leak_nothing():
+    def answers(told: bool) -> list[MemberAnswer]:
+        a = MemberAnswer("a", Status.OK, 1, Count(500, 480), {"sex": {"F": Count(200, 200), "M": Count(297, 280)}},
+                         hidden=frozenset({("sex", "X")}), hidden_accessible={("sex", "X"): 0} if told else {})
+        return [a, ans("b", 400, 400, sex={"F": (100, 100), "M": (300, 300)})]
+
+    for mode in (ALL, UNACC):
+        with_told, without = (render(merge(answers(t)), REGULAR, mode) for t in (True, False))
+        assert with_told == without, mode
+        known = knowledge(with_told)
+        assert known[bucket_cell("sex", "X")] is None
+        facets = {f: list(h) for f, h in with_told.histograms.items()}
+        assert attack(known, equations(answers(True), facets, set(facets))) == {}
+    acc = render(merge(answers(True)), REGULAR, ACC)
+    assert acc.histograms["sex"]["X"] == Shown(0) and not acc.any_hidden
+    # what the user learns of X's inaccessible part from all three modes: still nothing
+    out = {m: render(merge(answers(True)), REGULAR, m) for m in Accessibility}
+    learnt = inaccessible_knowledge(out[ALL], out[ACC], out[UNACC])
+    facets = {f: list(h) for f, h in out[ALL].histograms.items()}
+    assert learnt[bucket_cell("sex", "X")] is None
+    assert attack(learnt, equations(answers(True), facets, set(facets))) == {}
