@@ -11,6 +11,8 @@
   caller's, never the gateway's); ``discovery_records`` pages ``GET /mds/metadata?data=true&_guid_type=
   discovery_metadata`` until a short page. A 404 (or 405/501) on either route is :class:`SearchUnsupported`.
 * ``user_authz``: the caller's authz map from ``GET /user/user`` (what the search's readable resources come from).
+* ``anonymous_authz``: what anyone may do there, Arborist's ``GET /authz/mapping`` asked with no ``Authorization``
+  (the commons' open resources).
 
 Gen3 accepts ``dg.XXXX/uuid`` or a bare uuid but not the compact ``dg.XXXX:uuid`` (drs-resolver.md §2.7.8),
 so compact ids are translated before any call.
@@ -35,6 +37,7 @@ BULK_CHUNK = 100
 GUPPY = "/guppy/graphql"
 MDS = "/mds/metadata"
 USER = "/user/user"
+AUTHZ_MAPPING = "/authz/mapping"
 DISCOVERY_PAGE = 500
 """Records per MDS page asked for (MDS allows up to 2000)."""
 DISCOVERY_MAX_PAGES = 200
@@ -212,6 +215,14 @@ class Gen3Adapter(RemoteMember):
         if not isinstance(authz, dict):
             raise MemberUnavailable(self.member_id, "fence user info: no authz map", upstream_status=200)
         return authz
+
+    async def anonymous_authz(self, deadline: Deadline) -> dict[str, Any]:
+        """Arborist's mapping for the anonymous user, ``{resource_path: [{"service", "method"}, ...]}``, from
+        ``GET /authz/mapping`` sent without any ``Authorization``."""
+        response = await self.http.request("GET", AUTHZ_MAPPING, deadline, idempotent=True)
+        if response.status != 200:
+            raise error_for(response, "arborist auth mapping")
+        return response.json_object("arborist auth mapping")
 
     async def discovery_records(self, deadline: Deadline) -> list[tuple[str, dict[str, Any]]]:
         """Every ``discovery_metadata`` record, :attr:`discovery_page` at a time until a short page."""

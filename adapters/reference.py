@@ -146,6 +146,12 @@ class ReferenceAdapter:
             raise AccessDenied(self.member_id, exc.message, upstream_status=exc.status) from None
         return dict(self.commons.fence.user_info(principal)["authz"])
 
+    async def anonymous_authz(self, deadline: Deadline) -> dict[str, Any]:
+        """What anyone may do at the commons, as its ``GET /authz/mapping`` answers without a token."""
+        self._check(deadline)
+        fence = self.commons.fence
+        return fence.auth_mapping(fence.principal_for(None))
+
     async def _guppy_context(self, authorization: str | None) -> GuppyContext:
         """The caller's view of the commons' Guppy, decided as its route decides it
         (:func:`refcommons.search_access.readable`: a gateway search token, a bearer Passport, or fence; a bad

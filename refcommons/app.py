@@ -1,5 +1,5 @@
-"""The reference commons' aiohttp application: indexd, DRS, fence subset, MDS and Guppy routes over one
-:class:`~refcommons.commons.ReferenceCommons` (Guppy with the commons' own tier level and limit).
+"""The reference commons' aiohttp application: indexd, DRS, fence subset, Arborist's auth mapping, MDS and Guppy
+routes over one :class:`~refcommons.commons.ReferenceCommons` (Guppy with the commons' own tier level and limit).
 
 :func:`build_app` makes a standalone app (with the gateway's JSON-error and request-id middlewares);
 :func:`build_subapp` makes one to mount inside the gateway, where the parent's middlewares apply.
@@ -12,7 +12,7 @@ from aiohttp import web
 from gateway.logs import log_flusher
 from gateway.web.errors import PARSER_LIMITS, error_middleware
 from gateway.web.requestid import request_id_middleware
-from refcommons import drs_api, fence_api, indexd_api, mds_api
+from refcommons import authz_api, drs_api, fence_api, indexd_api, mds_api
 from refcommons.commons import COMMONS, ReferenceCommons
 from refcommons.guppy_api import GuppyApi
 
@@ -21,7 +21,7 @@ DEFAULT_MAX_BODY = 8 * 1024 * 1024
 
 def _add_routes(app: web.Application, commons: ReferenceCommons) -> web.Application:
     app[COMMONS] = commons
-    for module in (indexd_api, drs_api, fence_api, mds_api):
+    for module in (indexd_api, drs_api, fence_api, authz_api, mds_api):
         app.add_routes(module.routes)
     app.add_routes(GuppyApi.for_settings(commons.settings).routes)  # its tier level and limit, per commons
     return app

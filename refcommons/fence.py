@@ -273,6 +273,12 @@ class Fence:
             "resources": sorted(principal.authz),
         }
 
+    @staticmethod
+    def auth_mapping(principal: Principal) -> dict[str, list[dict[str, str]]]:
+        """Arborist's ``GET /auth/mapping`` for ``principal``: ``{path: [{"service", "method"}]}`` (a copy)."""
+        return {path: [{"service": g["service"], "method": g["method"]} for g in grants]
+                for path, grants in principal.authz.items()}
+
     # --- keys and tokens ------------------------------------------------------------------------------
 
     def jwks(self) -> dict[str, Any]:

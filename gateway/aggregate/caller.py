@@ -15,7 +15,9 @@ shared store: callers are never persisted.
 
 :meth:`SearchCaller.readable_at` answers what the caller may read at a member (:mod:`gateway.aggregate.readable`):
 the Passports' granted paths at ``gateway_token``/``passport`` members, or the member's own ``/user/user`` authz for
-a token that would be forwarded to it. Anonymous callers read nothing and cost no member call.
+a token that would be forwarded to it; and, for every caller (anonymous, token or Passport), what anyone may read
+there, the member's open resources (:mod:`gateway.aggregate.open_readable`: Arborist's anonymous auth mapping,
+cached, so an anonymous caller normally costs no member call).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.aggregate.open_readable import OpenAuthz
 from gateway.aggregate.readable import NOTHING, Readable, UserAuthz
 from gateway.drs.passport_gate import Caller, PassportGate, bearer_passport
 from gateway.drs.passthrough import ISSUING_KINDS, forwarded_authorization
@@ -39,6 +42,7 @@ from registry.model import Member
 TOKEN_REUSE_MARGIN = 15
 """A search token is signed again once it has fewer seconds than this left (exports page for a long time)."""
 USER_AUTHZ = web.AppKey("search_user_authz", UserAuthz)
+OPEN_AUTHZ = web.AppKey("search_open_authz", OpenAuthz)
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class SearchCaller:
     passports: PassportHolder | None = None
     user_authz: UserAuthz | None = None
     """Looks up a forwarded token's readable resources at its member (``None``: nothing is readable)."""
+    open_authz: OpenAuthz | None = None
+    """Looks up what anyone may read at a member (``None``: nothing more)."""
     _tokens: dict[str, tuple[str, int]] = field(default_factory=dict, repr=False, compare=False)
     """This request's search tokens by member id, with their ``exp`` (per request, never shared)."""
 
@@ -80,7 +86,13 @@ class SearchCaller:
         return forwarded_authorization(member, self.authorization)
 
     async def readable_at(self, member: Member) -> Readable:
-        """What the caller may read at ``member`` (see the module doc)."""
+        """What the caller may read at ``member``: its own, and the member's open resources (see the module doc)."""
+        own = await self._own_readable_at(member)
+        if self.open_authz is None:
+            return own
+        return own | await self.open_authz.readable(member)
+
+    async def _own_readable_at(self, member: Member) -> Readable:
         if self.passports is not None:
             if member.auth.type not in ("gateway_token", "passport"):
                 return NOTHING
@@ -122,10 +134,11 @@ async def caller_from_request(request: web.Request, body_passports: list[str] | 
     engine's status (400/401/413/503) when they are rejected."""
     authorization = request.headers.get("Authorization")
     gate = request.config_dict.get(GATE)
-    user_authz = _user_authz(request)
+    user_authz = request.config_dict.get(USER_AUTHZ)
+    open_authz = request.config_dict.get(OPEN_AUTHZ)
     bearer = bearer_passport(authorization) if authorization else None
     if body_passports is None and bearer is None:
-        return SearchCaller(authorization, user_authz=user_authz)
+        return SearchCaller(authorization, user_authz=user_authz, open_authz=open_authz)
     if gate is None:
         raise ApiError(400, "GA4GH Passports are not enabled at this gateway (passports.enabled is false); "
                             "send no passports")
@@ -139,14 +152,13 @@ async def caller_from_request(request: web.Request, body_passports: list[str] | 
     except PassportRejected as exc:
         headers = {"WWW-Authenticate": 'Bearer realm="GA4GH Passport"'} if exc.status == 401 else None
         raise ApiError(exc.status, f"passports rejected: {exc}", headers=headers) from None
-    return SearchCaller(None, PassportHolder(gate, caller), user_authz)
-
-
-def _user_authz(request: web.Request) -> UserAuthz | None:
-    return request.config_dict.get(USER_AUTHZ)
+    return SearchCaller(None, PassportHolder(gate, caller), user_authz, open_authz)
 
 
 def setup_callers(app: web.Application, state: GatewayState, adapter_of: Callable[[Member], Any]) -> None:
-    """Keep the ``/user/user`` lookups (:class:`UserAuthz`, over the gateway cache) on ``app`` (once)."""
+    """Keep the ``/user/user`` and anonymous-mapping lookups (:class:`UserAuthz`, :class:`OpenAuthz`, over the
+    gateway cache) on ``app`` (once)."""
     if USER_AUTHZ not in app:
         app[USER_AUTHZ] = UserAuthz(state.cache, adapter_of)
+    if OPEN_AUTHZ not in app:
+        app[OPEN_AUTHZ] = OpenAuthz(state.cache, adapter_of)

@@ -21,9 +21,10 @@ a bad parameter, 404 for an unknown commons, GUID or info key.
 Tiered study counts: every route returning studies asks ``app[COUNT_HIDER]`` for the request's
 :data:`~gateway.aggregate.mds_query.CountHider`. :func:`setup_discovery` sets :func:`study_count_hider`: the
 caller (a bearer token, or a bearer GA4GH Passport; :func:`gateway.aggregate.caller.caller_from_request`) reads
-some resources at each member (:meth:`~gateway.aggregate.caller.SearchCaller.readable_at`; anonymous: none, and
-no member call), and :mod:`gateway.aggregate.study_tiering` hides the counts of the studies that are not the
-caller's under each member's tier. A hidden count is ``null`` and the study lists it in ``_hidden_counts``.
+some resources at each member (:meth:`~gateway.aggregate.caller.SearchCaller.readable_at`: its own and the
+member's open ones; anonymous: the open ones, cached), and :mod:`gateway.aggregate.study_tiering` hides the
+counts of the studies that are not the caller's under each member's tier. A hidden count is ``null`` and the study
+lists it in ``_hidden_counts``.
 """
 
 from __future__ import annotations

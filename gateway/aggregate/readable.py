@@ -63,6 +63,10 @@ class Readable:
     def __bool__(self) -> bool:
         return bool(self.exact or self.trees)
 
+    def __or__(self, other: Readable) -> Readable:
+        """What either one may read."""
+        return Readable(self.exact | other.exact, self.trees | other.trees)
+
     def covers(self, resource: str) -> bool:
         if resource in self.exact:
             return True
