@@ -11,6 +11,8 @@ statements from interleaving between tasks.
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,6 +23,8 @@ import aiosqlite
 import orjson
 
 from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Stored
+
+log = logging.getLogger("gateway.store.sqlite")
 
 MEMORY = ":memory:"
 SEQ_WIDTH = 20  # digits of a zero-padded log sequence id; SQLite rowids fit in 19
@@ -97,13 +101,26 @@ class SqliteStore:
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """Hold the connection inside ``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on error)."""
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 yield self._db
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
+
+    async def _begin(self) -> None:
+        """``BEGIN IMMEDIATE``. A caller cancelled while its ``BEGIN`` was on the way leaves a transaction open with
+        nothing in it (the statement still runs in the connection's thread, after the lock was let go): roll that
+        one back, then begin. Statements run in order, so by the time ours runs, any such ``BEGIN`` has."""
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if not self._db.in_transaction:
+                raise
+            log.warning("sqlite store: rolling back a transaction a cancelled caller left open (%s)", exc)
+            await self._db.execute("ROLLBACK")
+            await self._db.execute("BEGIN IMMEDIATE")
 
     async def _rows(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         async with self._lock:

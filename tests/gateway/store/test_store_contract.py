@@ -317,3 +317,19 @@ async def test_open_store_unreachable_redis_fails_fast() -> None:
     with pytest.raises(StoreError, match="127.0.0.1:1"):
         await open_store("redis://127.0.0.1:1/0")
     assert time.monotonic() - started < 5
+
+
+async def test_writers_cancelled_at_any_point_leave_the_store_working(store: Store) -> None:
+    """A writer cancelled anywhere (e.g. an export job stopped mid-write) neither loses what is stored nor leaves
+    the store unusable: with SQLite, a ``BEGIN`` already handed to the connection's thread still runs after its
+    caller is gone, and must not wedge every later transaction."""
+    await store.put("ns", "kept", {"v": 0})
+    for ticks in range(40):
+        task = asyncio.create_task(store.put("ns", f"k{ticks}", {"v": ticks}))
+        for _ in range(ticks):
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert await store.put("ns", "after", {"v": ticks}) > 0, ticks
+    assert (await store.get("ns", "kept")).doc == {"v": 0}
+    assert (await store.get("ns", "after")).doc == {"v": 39}
