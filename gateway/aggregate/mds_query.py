@@ -72,6 +72,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from gateway.aggregate.mapping import FieldSpec, schema_json
+from gateway.aggregate.value_filters import scalar_text
 
 STUDY_FIELD = "gen3_discovery"
 COMMONS_NAME = "commons_name"
@@ -472,17 +473,10 @@ def info(snapshots: Iterable[Snapshot], what: str, *, schema: Mapping[str, Field
 
 
 def _as_text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        try:
-            return str(value)
-        except ValueError:
-            return None
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else None
+    """A leaf as filter text: :func:`~gateway.aggregate.value_filters.scalar_text`, or a tag as ``category:name``."""
+    text = scalar_text(value)
+    if text is not None:
+        return text
     if isinstance(value, dict) and isinstance(value.get("category"), str) and isinstance(value.get("name"), str):
         return f"{value['category']}:{value['name']}"
     return None

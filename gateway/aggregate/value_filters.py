@@ -58,6 +58,23 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def scalar_text(value: Any) -> str | None:
+    """A scalar as text: strings as is, booleans ``"true"``/``"false"``, integers and finite floats as decimal
+    text (``repr``); ``None`` for anything else (an integer too long for ``str``, a non-finite float, a container)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        try:
+            return str(value)
+        except ValueError:  # more digits than int→str allows
+            return None
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else None
+    return None
+
+
 def coerce(value: Any, type_: str | None) -> Any:
     """``value`` as ``type_``, or :data:`MISSING` when it cannot be; ``None``/missing pass through.
 
@@ -73,20 +90,10 @@ def coerce(value: Any, type_: str | None) -> Any:
     if value is None or value is MISSING or type_ is None:
         return value
     if type_ == "string":
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int):
-            try:
-                return str(value)
-            except ValueError:  # more digits than int→str allows
-                return MISSING
-        if isinstance(value, float):
-            return repr(value) if math.isfinite(value) else MISSING
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return ", ".join(value)
-        return MISSING
+        text = scalar_text(value)
+        return MISSING if text is None else text
     if type_ == "integer":
         if isinstance(value, bool):
             return MISSING
@@ -203,21 +210,10 @@ def _sum(value: Any, params: Any = None) -> Any:
     return total
 
 
-def _scalar_text(v: Any) -> str | None:
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if _is_number(v):
-        text = coerce(v, "string")
-        return None if text is MISSING else text
-    return None
-
-
 def _join(value: Any, params: Any = None) -> Any:
     if not isinstance(value, list):
         return value
-    return ", ".join(t for t in (_scalar_text(v) for v in value) if t is not None)
+    return ", ".join(t for t in (scalar_text(v) for v in value) if t is not None)
 
 
 def _unique(value: Any, params: Any = None) -> Any:
