@@ -104,16 +104,11 @@ def claims(
 ) -> dict[str, Any]:
     """The payload of a gateway token. ``exp`` is ``now + ttl`` (``ttl`` capped at :data:`MAX_TTL`), never past
     ``access_until``; :class:`ValueError` if the decision has already ended."""
-    if access_until <= now:
-        raise ValueError("the access decision has already ended")
+    exp = _expiry(now, ttl, MAX_TTL, access_until)
     if not resources:
         raise ValueError("a gateway token names the object's resources")
-    exp = min(now + max(1, min(ttl, MAX_TTL)), access_until)
-    return {
-        "iss": issuer, "aud": audience, "sub": identity[1], "passport_iss": identity[0], "iat": now, "exp": exp,
-        "jti": jti or uuid.uuid4().hex, "scope": SCOPE, "drs_object_id": object_id,
-        "authz": list(dict.fromkeys(resources)), "access_until": access_until,
-    }
+    return {**_signed_for(issuer, audience, identity, now, exp, jti, SCOPE), "drs_object_id": object_id,
+            "authz": list(dict.fromkeys(resources)), "access_until": access_until}
 
 
 def search_claims(
@@ -129,16 +124,27 @@ def search_claims(
 ) -> dict[str, Any]:
     """The payload of a search token: ``exp`` is ``now + ttl`` (capped at :data:`SEARCH_MAX_TTL`), never past
     ``access_until``; :class:`ValueError` when the decision has ended, or for no or too many resources."""
-    if access_until <= now:
-        raise ValueError("the access decision has already ended")
+    exp = _expiry(now, ttl, SEARCH_MAX_TTL, access_until)
     paths = list(dict.fromkeys(resources))
     if not paths or len(paths) > SEARCH_MAX_RESOURCES:
         raise ValueError(f"a search token names 1 to {SEARCH_MAX_RESOURCES} resources")
-    exp = min(now + max(1, min(ttl, SEARCH_MAX_TTL)), access_until)
-    return {
-        "iss": issuer, "aud": audience, "sub": identity[1], "passport_iss": identity[0], "iat": now, "exp": exp,
-        "jti": jti or uuid.uuid4().hex, "scope": SEARCH_SCOPE, "authz": paths, "access_until": access_until,
-    }
+    return {**_signed_for(issuer, audience, identity, now, exp, jti, SEARCH_SCOPE), "authz": paths,
+            "access_until": access_until}
+
+
+def _expiry(now: int, ttl: int, max_ttl: int, access_until: int) -> int:
+    """``now + ttl`` (``ttl`` within 1..``max_ttl``), never past ``access_until``; :class:`ValueError` when the
+    decision has already ended."""
+    if access_until <= now:
+        raise ValueError("the access decision has already ended")
+    return min(now + max(1, min(ttl, max_ttl)), access_until)
+
+
+def _signed_for(issuer: str, audience: str, identity: tuple[str, str], now: int, exp: int, jti: str | None,
+                scope: str) -> dict[str, Any]:
+    """The claims both token kinds carry: who signs, for which member, on whose behalf, when, and the kind."""
+    return {"iss": issuer, "aud": audience, "sub": identity[1], "passport_iss": identity[0], "iat": now, "exp": exp,
+            "jti": jti or uuid.uuid4().hex, "scope": scope}
 
 
 def mint(key: SigningKey, payload: dict[str, Any]) -> str:
