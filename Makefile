@@ -13,6 +13,7 @@ run: $(VENV)/.installed-run
 	$(BIN)/gateway serve $(if $(CONFIG),--config $(CONFIG))
 
 test: $(VENV)/.installed-test
+	@bash .ci/redis
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
