@@ -19,8 +19,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from adapters.base import Deadline, UpstreamError
 from gateway.aggregate.readable import NOTHING, Readable, from_authz_map
 from gateway.cache.base import Cache
@@ -57,26 +55,16 @@ class OpenAuthz:
         key = self.key(member)
         hit = await self.cache.get(key)
         if hit is not None:
-            return _decode(hit)
+            return Readable.from_cached(hit)
         async with self._locks.setdefault(member.id, asyncio.Lock()):
             hit = await self.cache.get(key)  # another request of this process may have just asked
             if hit is not None:
-                return _decode(hit)
+                return Readable.from_cached(hit)
             try:
                 found, ttl = from_authz_map(await lookup(Deadline.after(LOOKUP_SECONDS))), OPEN_TTL
             except (UpstreamError, TimeoutError) as exc:
                 log.info("search: the member's anonymous auth mapping failed; nothing more readable",
                          extra={"member": member.id, "error": str(exc)[:300]})
                 found, ttl = NOTHING, FAILED_TTL
-            await self.cache.set(key, orjson.dumps(sorted(found.trees)), ttl=ttl)
+            await self.cache.set(key, found.cached(), ttl=ttl)
             return found
-
-
-def _decode(raw: bytes) -> Readable:
-    try:
-        paths = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return NOTHING
-    if not isinstance(paths, list):
-        return NOTHING
-    return Readable(trees=frozenset(p for p in paths if isinstance(p, str)))

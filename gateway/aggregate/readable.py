@@ -84,6 +84,21 @@ class Readable:
         wanted = list(resources)
         return bool(wanted) and all(self.covers(r) for r in wanted)
 
+    def cached(self) -> bytes:
+        """The cache entry of a looked-up map (its ``trees``: what members' authz maps give)."""
+        return orjson.dumps(sorted(self.trees))
+
+    @classmethod
+    def from_cached(cls, raw: bytes) -> Readable:
+        """A :meth:`cached` entry back; nothing readable for an entry that is not one."""
+        try:
+            paths = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return cls()
+        if not isinstance(paths, list):
+            return cls()
+        return cls(trees=frozenset(p for p in paths if isinstance(p, str)))
+
 
 NOTHING = Readable()
 
@@ -146,7 +161,7 @@ class UserAuthz:
         key = self.key(member, authorization)
         hit = await self.cache.get(key)
         if hit is not None:
-            return Readable(trees=frozenset(orjson.loads(hit)))
+            return Readable.from_cached(hit)
         lookup = getattr(self.adapter_of(member), "user_authz", None)
         if not callable(lookup):
             return NOTHING
@@ -158,5 +173,5 @@ class UserAuthz:
             log.info("search: the member's user info failed; nothing readable",
                      extra={"member": member.id, "error": str(exc)[:300]})
             return NOTHING
-        await self.cache.set(key, orjson.dumps(sorted(found.trees)), ttl=ttl)
+        await self.cache.set(key, found.cached(), ttl=ttl)
         return found
