@@ -24,7 +24,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gateway.app import create_app  # noqa: E402
-from gateway.config import Settings  # noqa: E402
+from gateway.settings.gateway import Settings  # noqa: E402
 
 FACETS = ("sex", "population", "project_id")
 

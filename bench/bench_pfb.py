@@ -2,7 +2,7 @@
 
 1. Throughput: ``--entities`` realistic reference-commons entities (3 programs, 3 projects and their project-level
    files, then subjects, each with one or two samples and four files per sample, values drawn from
-   ``refcommons.synth``'s vocabularies) through :func:`gateway.aggregate.pfb.write_pfb` to a null sink, vs
+   ``refcommons.synth``'s vocabularies) through :func:`gateway.export.formats.pfb.write_pfb` to a null sink, vs
    ``fastavro.writer`` writing the very same Avro records, already built (Metadata first, symbols escaped,
    relations), with the same schema to a null sink: entities/s both ways and the ratio. Both files must come out
    the same size. Best of ``--repeat`` runs; the export is also timed straight from the entity generator.
@@ -28,8 +28,8 @@ from typing import Any
 
 import fastavro
 
-from gateway.aggregate.dictionary import Dictionary, refcommons_dictionary
-from gateway.aggregate.pfb import Entity, avro_schema, encode_symbol, metadata_object, write_pfb
+from gateway.export.dictionary import Dictionary, refcommons_dictionary
+from gateway.export.formats.pfb import Entity, avro_schema, encode_symbol, metadata_object, write_pfb
 from refcommons.synth import OPEN_PHENOTYPES, POPULATIONS, RACES, SAMPLE_TYPES, SEXES, SMOKING, TUMOR_TISSUES
 
 PREFIX = "dg.BNCH"

@@ -27,12 +27,12 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
-from refcommons.guppy_index import TIER_LEVELS
+from refcommons.guppy.index import TIER_LEVELS
 from refcommons.settings import DEFAULT_TIER_LEVEL, DEFAULT_TIER_LIMIT, CommonsSettings
 
 if TYPE_CHECKING:
-    from gateway.passports.settings import PassportsConfig
-    from refcommons.gateway_trust import TrustedGateway
+    from gateway.settings.passports import PassportsConfig
+    from refcommons.fence.gateway_trust import TrustedGateway
 
 DESCRIPTOR = "commons.json"
 USAGE_ERROR = 2
@@ -96,7 +96,7 @@ def _tier_limit(text: str) -> int:
 
 
 def _trusted_gateway(spec: str) -> TrustedGateway:
-    from refcommons.gateway_trust import TrustedGateway
+    from refcommons.fence.gateway_trust import TrustedGateway
 
     try:
         return TrustedGateway.parse(spec)
@@ -108,8 +108,8 @@ def load_passports_config(path: Path) -> PassportsConfig:
     """The ``passports`` section in ``path`` (JSON for ``.json``, else YAML; bare or under ``passports``),
     validated, with its trust configuration and grant mapping built once; :class:`ValueError` saying what is
     wrong otherwise."""
-    from gateway.passports.settings import PassportsConfig
-    from gateway.passports.trust import build_trust
+    from gateway.settings.passports import PassportsConfig
+    from gateway.passports.trust.issuers import build_trust
 
     try:
         raw = path.read_bytes()
@@ -157,7 +157,7 @@ def _usage_error(message: str) -> SystemExit:
 def settings_from_args(args: argparse.Namespace) -> CommonsSettings:
     """The settings ``serve`` runs with; a bad ``--passports-config`` or ``--trust-gateway`` prints one line and
     exits with status 2."""
-    from refcommons.gateway_trust import gateway_map
+    from refcommons.fence.gateway_trust import gateway_map
 
     passports = None
     if getattr(args, "passports_config", None) is not None:
@@ -223,7 +223,7 @@ def read_descriptor(data_dir: Path) -> CommonsSettings:
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from gateway.logs import configure_logging
+    from gateway.core.logs import configure_logging
     from refcommons.app import build_app
     from refcommons.commons import ReferenceCommons
 

@@ -12,9 +12,9 @@ from aiohttp import web
 
 from gateway.cache.memory import MemoryCache
 from gateway.store import Store, open_store
-from refcommons.fence import Fence
-from refcommons.index_store import IndexStore
-from refcommons.mds import MetadataCatalog
+from refcommons.fence.service import Fence
+from refcommons.indexd.store import IndexStore
+from refcommons.mds.catalog import MetadataCatalog
 from refcommons.model import Dataset
 from refcommons.settings import CommonsSettings
 from refcommons.synth import generate_dataset

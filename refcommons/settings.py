@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from refcommons.guppy_index import TIER_LEVELS, TierLevel
+from refcommons.guppy.index import TIER_LEVELS, TierLevel
 
 if TYPE_CHECKING:  # annotations only: importing the settings stays cheap (the CLI imports this module)
-    from gateway.passports.settings import PassportsConfig
-    from refcommons.gateway_trust import TrustedGateway
+    from gateway.settings.passports import PassportsConfig
+    from refcommons.fence.gateway_trust import TrustedGateway
 
 DEFAULT_TIER_LEVEL: TierLevel = "regular"
 DEFAULT_TIER_LIMIT = 50

@@ -17,6 +17,11 @@ import redis
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
+SUPPORT = Path(__file__).resolve().parent / "support"
+sys.path.insert(0, str(SUPPORT))
+"""Every shared test helper (real servers, fault servers, token kits) lives in ``tests/support/`` and is
+imported by its module name from any test (test directories are not packages)."""
+
 
 def _answers(url: str) -> str | None:
     """``None`` if a Redis server at ``url`` answers a PING, else why not."""
@@ -79,7 +84,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture(scope="session")
 def shim_dir(tmp_path_factory) -> Path:
-    """The drs-compliance-suite's missing ``supported_drs_versions`` module (see tests/drs_compliance.py)."""
+    """The drs-compliance-suite's missing ``supported_drs_versions`` module (see tests/support/drs_compliance.py)."""
     import drs_compliance
 
     return drs_compliance.make_shim(tmp_path_factory.mktemp("dcs-shim"))
@@ -87,7 +92,7 @@ def shim_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def suite_bin(shim_dir: Path) -> Path:
-    """The suite's console script (venv built on first use; see tests/drs_compliance.py)."""
+    """The suite's console script (venv built on first use; see tests/support/drs_compliance.py)."""
     import drs_compliance
 
     return drs_compliance.suite_script(shim_dir)

@@ -35,12 +35,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.app import create_app
-from gateway.config import Settings
-from gateway.state import STATE
+from gateway.settings.gateway import Settings
+from gateway.web.state import STATE
 from gateway.web.openapi import RouteInfo, iter_routes
 from refcommons.app import build_app
 from refcommons.commons import ReferenceCommons
-from refcommons.policy_default import ADMIN_USER
+from refcommons.authz.default_policy import ADMIN_USER
 from refcommons.settings import CommonsSettings
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.cli import build_parser
-from gateway.config import Settings
+from gateway.cli.main import build_parser
+from gateway.settings.gateway import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_console_script_points_at_the_cli():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["gateway"] == "gateway.cli:main"
+    assert project["scripts"]["gateway"] == "gateway.cli.main:main"
 
 
 def test_makefile_and_readme_name_the_two_commands():
@@ -70,7 +70,7 @@ def test_compose_environment_names_real_settings(monkeypatch):
         command = services[name]["command"]
         url = command[command.index("--public-url") + 1]
         assert declared[url] == [command[command.index("--prefix") + 1]]
-    from registry.config_members import declared_members
+    from gateway.registry.config_members import declared_members
 
     assert {m.id for m in declared_members(settings)} == {"commons-a", "commons-b", "refcommons"}
 

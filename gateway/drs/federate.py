@@ -7,10 +7,10 @@ from typing import Any
 
 import orjson
 
-from adapters.base import AccessURL, MemberRecord
-from gateway.drs.indexd import drs_from_indexd
-from gateway.drs.models import DrsObject, dump
-from gateway.drs.profile import to_profile
+from gateway.core.records import AccessURL, MemberRecord
+from gateway.wire.indexd import drs_from_indexd
+from gateway.wire.drs import DrsObject, dump
+from gateway.wire.drs_profile import to_profile
 from gateway.drs.sanitize import drs_from_member, embedded_urls
 
 

@@ -1,5 +1,5 @@
 """The federated DRS operations: resolve through the resolver, fetch through the member's adapter,
-answer in the gateway's own DRS shape. No HTTP here: handlers in :mod:`gateway.drs.api` parse and render.
+answer in the gateway's own DRS shape. No HTTP here: handlers in :mod:`gateway.web.drs` parse and render.
 
 Every failure is a :class:`~gateway.resolver.service.ResolutionError` carrying the status to answer (a
 member's 401/403/404 or 202 passed on; 502 for a member that failed or sent something unusable; 504 at
@@ -14,17 +14,19 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from adapters.base import AccessURL, Deadline, UpstreamError
+from gateway.core.records import AccessURL
+from gateway.core.deadline import Deadline
+from gateway.core.errors import UpstreamError
 from gateway.cache import Cache
-from gateway.config import DrsConfig
+from gateway.settings.gateway import DrsConfig
 from gateway.drs.federate import InvalidRecord, access_ids, drs_object, drs_object_bytes, embedded_access
-from gateway.drs.models import Authorizations, AuthorizationType
-from gateway.drs.passport_gate import AccessRefused, Caller, MemberCall, PassportGate
-from gateway.drs.passthrough import ISSUING_KINDS, forwarded_authorization, issuer_of
-from gateway.resolver.fanout import run_until
+from gateway.wire.drs import Authorizations, AuthorizationType
+from gateway.passports.gate import AccessRefused, Caller, MemberCall, PassportGate
+from gateway.members.passthrough import ISSUING_KINDS, forwarded_authorization, issuer_of
+from gateway.core.concurrency import run_until
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.service import Resolution, ResolutionError, Resolver
-from registry.model import Member
+from gateway.core.member import Member
 
 T = TypeVar("T")
 
@@ -218,7 +220,7 @@ class DrsService:
     # -- shared -----------------------------------------------------------------------------------------
 
     def authorization_for(self, member: Member, authorization: str | None) -> str | None:
-        """The caller's ``Authorization`` for ``member`` (see :mod:`gateway.drs.passthrough`); ``None`` lets
+        """The caller's ``Authorization`` for ``member`` (see :mod:`gateway.members.passthrough`); ``None`` lets
         the adapter use the gateway's own credentials for the member (or none)."""
         return forwarded_authorization(member, authorization)
 

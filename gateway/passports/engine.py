@@ -13,12 +13,12 @@
    closed, retryable);
 4. one person across Passports (rule 5; LinkedIdentities may join identities), strict subject binding for brokers
    configured with it (rule 40), conditions (rules 32–37; a Visa whose conditions are not met is ignored), and the
-   grants of :func:`gateway.passports.grants.collect_grants` with their per-grant expiry (rule 41).
+   grants of :func:`gateway.passports.rules.grants.collect_grants` with their per-grant expiry (rule 41).
 
 The :class:`Evaluation` carries the grants, ``valid_until`` (rule 41: the earliest expiry of every Passport and grant
 used), per-Visa report entries (hashes, rules and reasons; never token contents) and the audit records of rule 46.
 :meth:`PassportEngine.decide` turns an evaluation (or a cached one, see :mod:`gateway.passports.decisions`) into an
-all-of :class:`~gateway.passports.resources.Decision` for one object.
+all-of :class:`~gateway.passports.rules.resources.Decision` for one object.
 """
 
 from __future__ import annotations
@@ -29,18 +29,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.cache.base import Cache
-from gateway.passports import jws, resources
-from gateway.passports.claims import (
+from gateway.passports.jose import jws
+from gateway.passports.rules import resources
+from gateway.passports.rules.claims import (
     MAX_PASSPORTS, ClaimError, Passport, PassportError, PassportRules, Visa, VisaResult, VisaRules, VisaStatus,
     AuditRecord, audit_record, check_envelope, check_same_person, read_visa, split_visas, validate_passport_claims,
 )
-from gateway.passports.conditions import VisaFacts, conditions_met
+from gateway.passports.rules.conditions import VisaFacts, conditions_met
 from gateway.passports.decisions import CachedDecision, CachedFailure, DecisionCache
-from gateway.passports.grants import CONTROLLED_ACCESS_GRANTS, RAS_V11, Grant, GrantConfig, collect_grants
-from gateway.passports.keys import KeyLookupError, KeysUnavailable, KeyStore
-from gateway.passports.linked import LINKED_IDENTITIES, IdentityGraph, build_graph
-from gateway.passports.resources import Decision, MemberResourceMap
-from gateway.passports.trust import BrokerTrust, TrustConfig, build_trust, trust_hash
+from gateway.passports.rules.grants import CONTROLLED_ACCESS_GRANTS, RAS_V11, Grant, GrantConfig, collect_grants
+from gateway.passports.trust.keys import KeyLookupError, KeysUnavailable, KeyStore
+from gateway.passports.rules.linked import LINKED_IDENTITIES, IdentityGraph, build_graph
+from gateway.passports.rules.resources import Decision, MemberResourceMap
+from gateway.passports.trust.issuers import BrokerTrust, TrustConfig, build_trust, trust_hash
 
 log = logging.getLogger("gateway.passports.engine")
 
@@ -374,9 +375,9 @@ def _report(index: int, result: VisaResult) -> VisaReport:
 
 
 def build_engine(settings: Any, cache: Cache | None = None) -> PassportEngine:
-    """The engine for a ``passports`` config section (:class:`gateway.passports.settings.PassportsConfig`), with a
+    """The engine for a ``passports`` config section (:class:`gateway.settings.passports.PassportsConfig`), with a
     decision cache in ``cache`` when one is given and ``decision_cache.enabled``. Raises
-    :class:`~gateway.passports.trust.TrustConfigError` (a ``ValueError``) for an unusable trust configuration, so
+    :class:`~gateway.passports.trust.issuers.TrustConfigError` (a ``ValueError``) for an unusable trust configuration, so
     the app refuses to start. Call :meth:`PassportEngine.aclose` on shutdown."""
     if not settings.enabled:
         raise ValueError("passports are not enabled")

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
 
-from registry.model import PREFIX_RE, normalize_hostname
+from gateway.core.member import PREFIX_RE, normalize_hostname
 
 Kind = Literal["uuid", "prefixed", "hostname", "opaque"]
 

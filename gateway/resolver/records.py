@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.base import MemberRecord
+from gateway.core.records import MemberRecord
 
 _HASH_NAMES = {"sha-256": "sha256", "sha-512": "sha512", "sha-1": "sha1"}
 

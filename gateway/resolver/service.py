@@ -16,14 +16,16 @@ from typing import Any, Literal
 
 import orjson
 
-from adapters.base import Deadline, MemberRecord, MemberTimeout, UpstreamError
+from gateway.core.deadline import Deadline
+from gateway.core.records import MemberRecord
+from gateway.core.errors import MemberTimeout, UpstreamError
 from gateway.cache import Cache
-from gateway.config import ResolverConfig
-from gateway.resolver.fanout import first_hit
+from gateway.settings.gateway import ResolverConfig
+from gateway.core.concurrency import first_hit
 from gateway.resolver.identifiers import Identifier, parse_identifier
 from gateway.resolver.upstream import UpstreamDist
-from registry.directory import Directory, Routes
-from registry.model import Member
+from gateway.registry.directory import Directory, Routes
+from gateway.core.member import Member
 
 log = logging.getLogger("gateway.resolver")
 

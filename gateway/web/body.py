@@ -9,7 +9,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from gateway.web.errors import ApiError
+from gateway.core.errors import ApiError
 
 M = TypeVar("M")
 

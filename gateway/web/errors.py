@@ -9,6 +9,8 @@ Routes under a ``/ga4gh/`` path segment answer with the GA4GH DRS ``Error`` shap
 
 from __future__ import annotations
 
+from gateway.core.errors import ApiError
+
 import logging
 from typing import Any
 
@@ -25,36 +27,6 @@ PARSER_LIMITS = {"max_line_size": 32 * 1024, "max_field_size": 16 * 1024}
 """``handler_args`` for ``web.Application``: aiohttp answers a request line or header past its parser limits
 (8190 bytes by default) itself, in plain text, before any middleware runs. These limits let realistic long
 ids (an 8 KB id, percent-encoded) and large bearer tokens reach the app, so they get a JSON error."""
-
-
-class ApiError(Exception):
-    """An error a handler raises to answer with ``status`` and a human-readable message."""
-
-    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, message)
-
-
-def unauthorized(message: str = "authentication required") -> ApiError:
-    return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
-
-
-def forbidden(message: str = "forbidden") -> ApiError:
-    return ApiError(403, message)
-
-
-def not_found(message: str = "not found") -> ApiError:
-    return ApiError(404, message)
-
-
-def conflict(message: str) -> ApiError:
-    return ApiError(409, message)
 
 
 def is_drs_path(path: str) -> bool:

@@ -11,5 +11,5 @@ JSON = "application/json"
 
 
 def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """A JSON response of plain data (dump pydantic models first, e.g. with :func:`gateway.drs.models.dump`)."""
+    """A JSON response of plain data (dump pydantic models first, e.g. with :func:`gateway.wire.drs.dump`)."""
     return web.Response(body=orjson.dumps(data), status=status, content_type=JSON, headers=headers)

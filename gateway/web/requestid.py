@@ -2,7 +2,7 @@
 
 A client's ``X-Request-Id`` is kept when it is a sane token (printable, at most 128 characters);
 otherwise a new one is generated. It is echoed in the response's ``X-Request-Id`` header and set in
-:data:`gateway.logs.request_id_var` so every log line of the request carries it. One access-log line
+:data:`gateway.core.logs.request_id_var` so every log line of the request carries it. One access-log line
 per request records method, path (query scrubbed), status and duration, never headers or bodies.
 """
 
@@ -17,7 +17,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.logs import log_access, request_id_var
+from gateway.core.logs import log_access, request_id_var
 
 HEADER = "X-Request-Id"
 _SANE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from servers import Server, start_commons, start_gateway
 
-from refcommons.policy_default import ADMIN_USER
+from refcommons.authz.default_policy import ADMIN_USER
 
 
 @dataclass

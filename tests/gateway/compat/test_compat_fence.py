@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from refcommons.policy_default import RESEARCHER_USER
+from refcommons.authz.default_policy import RESEARCHER_USER
 
 DOWNLOAD = "/user/data/download/"
 

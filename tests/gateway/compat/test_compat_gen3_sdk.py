@@ -12,7 +12,7 @@ from gen3.auth import Gen3Auth
 from gen3.file import Gen3File
 from gen3.index import Gen3Index
 
-from refcommons.policy_default import ADMIN_USER
+from refcommons.authz.default_policy import ADMIN_USER
 
 NOBODY = "nobody@refcommons.example"
 

@@ -1,5 +1,5 @@
 """The federated DRS core, pure: indexd records and members' DRS objects made spec-clean and re-homed on the
-gateway (gateway.drs.indexd, .sanitize, .federate, .profile), examples and properties (hypothesis)."""
+gateway (gateway.wire.indexd, .sanitize, .federate, .profile), examples and properties (hypothesis)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from drs_schema_check import OBJECT_SCHEMA, compliance_schema_dir, nulls, schema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.base import AccessURL, MemberRecord
+from gateway.core.records import AccessURL, MemberRecord
 from gateway.drs.federate import (
     InvalidRecord, access_ids, drs_model, drs_object, drs_object_bytes, embedded_access,
 )
-from gateway.drs.indexd import EPOCH, drs_from_indexd
-from gateway.drs.models import DrsObject, dump
-from gateway.drs.profile import service_info_profile, to_profile
+from gateway.wire.indexd import EPOCH, drs_from_indexd
+from gateway.wire.drs import DrsObject, dump
+from gateway.wire.drs_profile import service_info_profile, to_profile
 from gateway.drs.sanitize import drs_from_member, embedded_urls
 
 HOST = "gateway.example:8443"

@@ -20,7 +20,7 @@ from drs_fakes import STATE, Server as FakeServer, drs_doc, drs_member, fault_ev
     strict_indexd
 from servers import Server, start_commons, start_gateway
 
-from gateway.state import STATE as GATEWAY_STATE
+from gateway.web.state import STATE as GATEWAY_STATE
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

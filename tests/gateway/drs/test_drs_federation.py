@@ -20,13 +20,13 @@ import pytest_asyncio
 from drs_fakes import Server as FakeServer, drs_doc, drs_member, serve
 from servers import Server, start_commons, start_gateway
 
-from gateway.drs.models import (
+from gateway.wire.drs import (
     AccessURL, Authorizations, BulkAccessResponse, BulkAuthorizationsResponse, BulkObjectsResponse, DrsObject,
     ServiceInfo,
 )
-from gateway.state import STATE
+from gateway.web.state import STATE
 from refcommons.commons import ReferenceCommons
-from refcommons.policy_default import ADMIN_USER, RESEARCHER_USER
+from refcommons.authz.default_policy import ADMIN_USER, RESEARCHER_USER
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -24,9 +24,9 @@ import pytest
 from passport_kit import Broker, dev_broker, expires_of, files, passports_config
 from servers import Server, free_port, start_commons, start_gateway
 
-from gateway.passports.token_keys import JWKS_PATH
-from refcommons.gateway_trust import TrustedGateway
-from refcommons.records import IndexRecord
+from gateway.passports.tokens.token_keys import JWKS_PATH
+from refcommons.fence.gateway_trust import TrustedGateway
+from refcommons.indexd.records import IndexRecord
 
 DRS = "/ga4gh/drs/v1"
 RESOURCES = {"templates": [{"template": "/programs/{dataset}.{consent}", "authority": "dbgap"}]}

@@ -3,9 +3,7 @@ of the key, expiry is checked on read, rejections are cached briefly, and no raw
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import orjson
 import pytest
@@ -14,15 +12,14 @@ from tokens_kit import SUB
 
 from gateway.cache.factory import open_cache
 from gateway.cache.memory import MemoryCache
-from gateway.passports import jws
+from gateway.passports.jose import jws
 from gateway.passports.decisions import (
     FORMAT_VERSION, CachedDecision, CachedFailure, DecisionCache, decode, encode_decision, encode_failure,
 )
 from gateway.passports.engine import PassportEngine, PassportRejected, build_engine
-from gateway.passports.grants import Grant
-from gateway.passports.settings import PassportsConfig
+from gateway.passports.rules.grants import Grant
+from gateway.settings.passports import PassportsConfig
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "adapters"))
 from faults import STATE, serve  # noqa: E402
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,16 +11,15 @@ from aiohttp import web
 from tokens_kit import BROKER, CAG, DAC, JKU, NOW, SUB, VISA_ISSUER, jwk, make_passport, make_visa, visa_object
 
 from gateway.cache.memory import MemoryCache
-from gateway.config import Settings
-from gateway.passports import resources
+from gateway.settings.gateway import Settings
+from gateway.passports.rules import resources
 from gateway.passports.engine import PassportEngine, PassportRejected, build_engine, visa_facts
-from gateway.passports.grants import RAS_V11, GrantConfig, IssuerGrantRules, RasRules, Template
-from gateway.passports.keys import KeyFetchSettings, KeyStore
-from gateway.passports.resources import MemberResourceMap
-from gateway.passports.settings import PassportsConfig
-from gateway.passports.trust import PassportTrustSettings, build_trust
+from gateway.passports.rules.grants import RAS_V11, GrantConfig, IssuerGrantRules, RasRules, Template
+from gateway.passports.trust.keys import KeyFetchSettings, KeyStore
+from gateway.passports.rules.resources import MemberResourceMap
+from gateway.settings.passports import PassportsConfig
+from gateway.passports.trust.issuers import PassportTrustSettings, build_trust
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "adapters"))
 from faults import STATE, recording_app, serve  # noqa: E402
 
 BROKER_KEY = kit.rsa_key(2048, 1)
@@ -290,7 +288,7 @@ async def test_decide_is_all_of_and_carries_the_validity():
 
 
 def test_visa_facts_adapter_keeps_custom_string_claims_only():
-    from gateway.passports.claims import read_visa
+    from gateway.passports.rules.claims import read_visa
 
     token = visa(1, obj=visa_object(value=dataset(1), custom="x", number=3, conditions=[]))
     facts = visa_facts(read_visa(token, NOW).visa)
@@ -467,7 +465,7 @@ async def test_audit_log_extras_are_built_only_when_info_is_on(caplog, monkeypat
 async def test_every_kind_of_visa_is_reported_as_before_in_one_passport():
     # one Passport mixing shared and distinct headers, duplicates, junk, bad signatures and untrusted visas: each
     # element's report is what reading it alone gives
-    from gateway.passports.claims import read_visa
+    from gateway.passports.rules.claims import read_visa
 
     elements = [visa(1), visa(2), visa(1), visa(3, kid="other-kid"), visa(4, key=BROKER_KEY), 7, "a.b.c",
                 visa(5, iss="https://evil.example"), visa(6, typ="at+jwt"), visa(7, access_token=True)]

@@ -6,23 +6,20 @@ unhealthy member that answers 503 for its own ids only and is never asked."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "drs"))  # drs_fakes.py
 
 from drs_fakes import STATE, count, fault_everywhere, indexd_doc, serve, start_recorded_commons, strict_indexd  # noqa: E402
 from servers import Server, start_gateway  # noqa: E402
 
-from adapters.base import Deadline  # noqa: E402
-from gateway.resolver.api import RESOLVER  # noqa: E402
+from gateway.core.deadline import Deadline  # noqa: E402
+from gateway.web.resolver import RESOLVER  # noqa: E402
 from gateway.resolver.service import Resolution, ResolutionError, Resolver  # noqa: E402
 
 DRS = "/ga4gh/drs/v1"

@@ -240,7 +240,7 @@ async def test_registrations_survive_a_gateway_restart(tmp_path, backend, reques
 
 
 async def test_resolve_cli_against_a_running_gateway(tmp_path, capsys):
-    from gateway.cli import main
+    from gateway.cli.main import main
 
     async with ecosystem(tmp_path) as (gateway, members, ids):
         guid = a_record(members[0]).guid

@@ -18,7 +18,7 @@ from gateway.resolver.identifiers import (
     parse_identifier,
     parse_many,
 )
-from registry.model import PREFIX_RE
+from gateway.core.member import PREFIX_RE
 
 U = "6f1c0e2a-9b1d-4c3e-8f00-0123456789ab"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.base import MemberRecord
+from gateway.core.records import MemberRecord
 from gateway.resolver.records import indexd_view
 
 

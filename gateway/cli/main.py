@@ -1,0 +1,193 @@
+"""The ``gateway`` command line.
+
+``gateway serve``                 run the gateway (in-process reference commons by default; HTTPS too with --tls-*)
+``gateway config show``           print the effective configuration (secrets hidden)
+``gateway config docs``           print the reference table of every configuration key
+``gateway refcommons serve``      run a standalone reference commons
+``gateway refcommons api-key …``  create, list and revoke a reference commons' API keys
+``gateway registry …``            list, join, approve, suspend, remove member commons
+``gateway resolve ID…``           which member commons holds each id
+``gateway search``                federated cohort counts (total, facets, per-member status) through a running gateway
+``gateway export``                stream a PFB file or a file manifest of accessible data from a running gateway
+``gateway tls self-signed``       write a self-signed certificate and key for 127.0.0.1 / localhost
+``gateway passport keys|serve-jwks|mint``  development Passport broker: JWKS, discovery, Passports (NOT FOR PRODUCTION)
+``gateway passport inspect TOKEN``  validate Passports against the configured trust and explain every Visa and grant
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from refcommons import cli as refcommons_cli
+from gateway.cli import search as aggregate_cli
+from gateway.passports.tools import cli as passport_cli
+from gateway.cli import resolve as resolver_cli
+from gateway.cli import registry as registry_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", type=Path, help="YAML configuration file (default: $GATEWAY_CONFIG)")
+    serve.add_argument("--host", help="override the configured host")
+    serve.add_argument("--port", type=int, help="override the configured port")
+    serve.add_argument("--tls-cert", type=Path, help="PEM certificate (chain): also serve HTTPS (tls.cert)")
+    serve.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert (tls.key)")
+    serve.add_argument("--tls-port", type=int, help="port of the HTTPS listener (tls.port, default 8443)")
+    serve.set_defaults(func=_serve)
+
+    config = commands.add_parser("config", help="inspect configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    show = config_commands.add_parser("show", help="print the effective configuration as JSON")
+    show.add_argument("--config", type=Path, help="YAML configuration file (default: $GATEWAY_CONFIG)")
+    show.set_defaults(func=_config_show)
+    docs = config_commands.add_parser("docs", help="print the Markdown reference table of every key")
+    docs.set_defaults(func=_config_docs)
+
+    tls = commands.add_parser("tls", help="TLS helpers")
+    tls_commands = tls.add_subparsers(dest="tls_command", required=True, metavar="ACTION")
+    self_signed = tls_commands.add_parser(
+        "self-signed", help="write DIR/cert.pem and DIR/key.pem: a self-signed certificate for local HTTPS"
+    )
+    self_signed.add_argument("--out", type=Path, required=True, help="directory to write cert.pem and key.pem to")
+    self_signed.add_argument("--hostname", action="append", help="DNS name in the certificate (repeatable; "
+                             "default: localhost)")
+    self_signed.add_argument("--ip", action="append", help="IP address in the certificate (repeatable; "
+                             "default: 127.0.0.1)")
+    self_signed.add_argument("--days", type=int, default=365, help="validity in days (default 365)")
+    self_signed.set_defaults(func=_tls_self_signed)
+
+    refcommons_cli.add_commands(commands)
+    registry_cli.add_commands(commands)
+    resolver_cli.add_commands(commands)
+    passport_cli.add_commands(commands)
+    aggregate_cli.add_commands(commands)
+    return parser
+
+
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from gateway.settings.gateway import ConfigError, load_settings
+    from pydantic import ValidationError
+
+    try:
+        settings = load_settings(args.config)
+    except (ConfigError, ValidationError) as exc:
+        raise SystemExit(f"gateway: invalid configuration: {exc}") from None
+    overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
+    tls = {k: v for k in ("cert", "key", "port") if (v := getattr(args, f"tls_{k}", None)) is not None}
+    if tls:
+        try:
+            overrides["tls"] = type(settings.tls).model_validate({**settings.tls.model_dump(), **tls})
+        except ValidationError as exc:
+            raise SystemExit(f"gateway: invalid --tls-* option: {exc}") from None
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+class _ListenError(Exception):
+    def __init__(self, host: str, port: int, exc: OSError) -> None:
+        super().__init__(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gateway.core.logs import configure_logging
+    from gateway.app.tls import TlsError, server_context
+
+    settings = _load(args)
+    ssl_context = None
+    if settings.tls.cert or settings.tls.key:  # checked before anything is opened: a bad file is one line
+        if not (settings.tls.cert and settings.tls.key):
+            raise SystemExit("gateway: HTTPS needs both a certificate and a key (--tls-cert and --tls-key, "
+                             "or tls.cert and tls.key)")
+        try:
+            ssl_context = server_context(settings.tls.cert, settings.tls.key)
+        except TlsError as exc:
+            raise SystemExit(f"gateway: {exc}") from None
+    configure_logging(settings.log.level, fmt=settings.log.format, access=settings.log.access)
+    try:
+        asyncio.run(_run(settings, ssl_context))
+    except _ListenError as exc:  # typically the port is taken: say so in one line, not a traceback
+        raise SystemExit(f"gateway: {exc}") from None
+    return 0
+
+
+async def _run(settings, ssl_context) -> None:  # type: ignore[no-untyped-def]
+    """Serve HTTP (and HTTPS when ``ssl_context`` is given) until SIGINT or SIGTERM, then shut down gracefully:
+    stop accepting, let in-flight requests finish, run the app's shutdown and cleanup hooks."""
+    from aiohttp import web
+
+    from gateway.app import create_app
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        app = await create_app(settings)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        try:
+            await runner.setup()
+            listeners = [("http", settings.port, None)]
+            if ssl_context is not None:
+                listeners.append(("https", settings.tls.port, ssl_context))
+            urls = []
+            for scheme, port, context in listeners:
+                try:
+                    await web.TCPSite(runner, settings.host, port, ssl_context=context).start()
+                except OSError as exc:
+                    raise _ListenError(settings.host, port, exc) from None
+                bound = runner.addresses[-1][1] if port == 0 else port
+                urls.append(settings.base_url if scheme == "http" and port != 0 else
+                            f"{scheme}://{settings.host}:{bound}")
+            print(f"gateway listening on {' and '.join(urls)} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+            gc.freeze()  # what start-up built lives as long as the process: keep it out of every GC pass
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def _tls_self_signed(args: argparse.Namespace) -> int:
+    from gateway.app.tls import write_self_signed
+
+    hostnames = args.hostname or ["localhost"]
+    ips = args.ip or ["127.0.0.1"]
+    try:
+        cert, key = write_self_signed(args.out, hostnames, ips, days=args.days)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"gateway tls self-signed: {exc}") from None
+    print(f"wrote {cert} and {key} (valid for {', '.join([*hostnames, *ips])}, {args.days} days)", file=sys.stderr)
+    return 0
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    sys.stdout.write(orjson.dumps(settings.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+def _config_docs(args: argparse.Namespace) -> int:
+    from gateway.settings.gateway import config_reference_table
+
+    sys.stdout.write(config_reference_table())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

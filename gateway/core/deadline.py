@@ -1,0 +1,28 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """An absolute point in ``time.monotonic()`` time by which a whole operation must finish."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        """Seconds left (0 when passed)."""
+        return max(0.0, self.at - time.monotonic())
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() >= self.at
+
+    def cap(self, seconds: float) -> float:
+        """``seconds``, but never beyond the deadline."""
+        return min(seconds, self.remaining())

@@ -1,0 +1,39 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+RecordFormat = Literal["indexd", "drs"]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    """One object as a member describes it."""
+
+    member_id: str
+    id: str
+    """The id as the member knows it (e.g. ``dg.4503/<uuid>`` for a Gen3 commons)."""
+    format: RecordFormat
+    """``indexd`` for Gen3/reference members (an indexd record), ``drs`` for DRS members (a DRS object)."""
+    document: dict[str, Any]
+    """The member's own JSON for the object, untouched."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessURL:
+    url: str
+    headers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """Outcome of one health probe."""
+
+    ok: bool
+    latency_ms: float
+    detail: str = ""
+    status: int | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    """What the member said about itself (e.g. its service-info), when it answered."""

@@ -1,0 +1,45 @@
+"""Which caller credentials may travel to which member (pure).
+
+A ``passthrough`` member receives the caller's ``Authorization``, and no other member ever does. For
+members that issue their own tokens (Gen3 and reference commons: fence at ``<base_url>/user``) the bearer
+token goes only to the member whose fence issued it (its ``iss``, read without verifying: the member
+verifies). So a token from commons A is never shown to commons B, where it would be refused anyway and
+could be replayed against A; B's open data stays reachable with A's token in hand. Other members (plain
+DRS servers) get the header as sent: the operator chose to trust them with it.
+"""
+
+from __future__ import annotations
+
+import jwt
+
+from gateway.core.member import Member
+
+ISSUING_KINDS = ("gen3", "reference")
+"""Member kinds whose bearer tokens come from their own fence at ``<base_url>/user``."""
+
+
+def issuer_of(member: Member) -> str:
+    return f"{member.base_url.rstrip('/')}/user"
+
+
+def token_issuer(authorization: str) -> str | None:
+    """The unverified ``iss`` of a ``Bearer <JWT>`` header; ``None`` for anything else."""
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        claims = jwt.decode(token.strip(), options={"verify_signature": False})
+    except (jwt.PyJWTError, ValueError):  # undecodable bytes raise UnicodeError, a ValueError
+        return None
+    iss = claims.get("iss")
+    return iss.rstrip("/") if isinstance(iss, str) else None
+
+
+def forwarded_authorization(member: Member, authorization: str | None) -> str | None:
+    """The ``Authorization`` to send ``member`` on the caller's behalf, or ``None`` (the adapter then uses
+    the gateway's own credentials for the member, if it has any)."""
+    if authorization is None or member.auth.type != "passthrough":
+        return None
+    if member.kind in ISSUING_KINDS and token_issuer(authorization) != issuer_of(member):
+        return None
+    return authorization

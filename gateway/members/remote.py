@@ -1,0 +1,21 @@
+"""What every adapter that reaches its member over HTTP holds: the member, one pooled client (with the
+deadline/retry rules of :mod:`gateway.members.http`) and the gateway's own credentials for that member."""
+
+from __future__ import annotations
+
+from gateway.members.credentials import MemberCredentials
+from gateway.members.http import MemberHttp
+from gateway.settings.gateway import UpstreamConfig
+from gateway.core.member import Member
+
+
+class RemoteMember:
+    def __init__(self, member: Member, config: UpstreamConfig) -> None:
+        self.member = member
+        self.member_id = member.id
+        self.config = config
+        self.http = MemberHttp(member.id, member.base_url, config)
+        self.credentials = MemberCredentials(member, self.http)
+
+    async def close(self) -> None:
+        await self.http.close()

@@ -1,0 +1,112 @@
+"""What the gateway asks a member for federated search, and the plain types the answers come back in.
+
+A member adapter that can search implements the :class:`Searchable` methods next to its
+:class:`~gateway.members.protocols.MemberAdapter` ones (``gateway.members.gen3``: Guppy GraphQL and MDS over HTTP; ``gateway.app.inprocess``:
+the in-process commons directly). A member that cannot (a plain DRS server) raises :class:`SearchUnsupported`,
+which the gateway reports as ``unsupported`` in ``sources`` rather than as a failure.
+
+Counts always come split by the caller's access: ``all`` and ``accessible`` (see
+:class:`gateway.members.search.Count`). Where the member itself hid a count (Guppy answers ``-1`` for a bucket whose
+inaccessible part is small), the adapter reports the cell in :attr:`MemberCounts.hidden` and leaves it out of the
+numbers: nobody, the gateway included, knows its ``all`` value. Guppy never hides an ``accessible`` aggregation, so
+the caller's own part of such a cell is usually still known: the adapter gives it in
+:attr:`MemberCounts.hidden_accessible` (the gateway shows it when asked for accessible data only).
+"""
+
+from __future__ import annotations
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from gateway.core.deadline import Deadline
+from gateway.core.errors import UpstreamError
+
+Index = Literal["subject", "file"]
+TOTAL = "_total"
+"""The key of the total in :attr:`MemberCounts.hidden` (buckets are ``(facet, key)`` pairs)."""
+
+
+class SearchUnsupported(UpstreamError):
+    """The member offers no search of this kind (answered ``unsupported``, never an error)."""
+
+    status = 501
+
+
+@dataclass(frozen=True)
+class CohortQuery:
+    """One cohort question, in the shared schema: Guppy's JSON filter language over the index's fields."""
+
+    index: Index
+    filter: Mapping[str, Any] | None = None
+    facets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MemberCounts:
+    total: Count
+    histograms: Mapping[str, Mapping[str | None, Count]] = field(default_factory=dict)
+    """Facet → bucket key (``None``: records without a value) → count."""
+    hidden: frozenset[HiddenCell] = frozenset()
+    """Cells the member hid itself: :data:`TOTAL` or ``(facet, key)``; their counts are not in the numbers."""
+    hidden_accessible: Mapping[HiddenCell, int] = field(default_factory=dict)
+    """Of the cells in :attr:`hidden`, those whose accessible part the member still gave: cell → that accessible
+    count (cells it hid entirely are absent)."""
+    partial: bool = False
+    """The member answered only part of the question (e.g. some facets failed)."""
+
+
+@dataclass(frozen=True)
+class RowsPage:
+    """Accessible rows only. ``next_offset`` is ``None`` on the last page."""
+
+    rows: tuple[Mapping[str, Any], ...]
+    next_offset: int | None
+    total: int | None = None
+
+
+@runtime_checkable
+class Searchable(Protocol):
+    async def cohort_counts(self, query: CohortQuery, deadline: Deadline, *,
+                            authorization: str | None = None) -> MemberCounts:
+        """Total and facet histograms of the query, split by the caller's access (``authorization`` is the
+        caller's credential for this member, or ``None`` for anonymous)."""
+
+    async def cohort_rows(self, query: CohortQuery, fields: Sequence[str], offset: int, limit: int,
+                          deadline: Deadline, *, authorization: str | None = None) -> RowsPage:
+        """A page of the caller's accessible rows matching the query."""
+
+    async def discovery_records(self, deadline: Deadline) -> list[tuple[str, dict[str, Any]]]:
+        """Every study-level discovery record ``(guid, metadata)`` the member's MDS publishes (all pages)."""
+
+
+HiddenCell = str | tuple[str, str | None]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Count:
+    """One count, split by the user's access: ``all`` records and the ``accessible`` ones among them."""
+
+    all: int
+    accessible: int
+
+    def __post_init__(self) -> None:
+        if not (_is_int(self.all) and _is_int(self.accessible)):
+            raise TypeError(f"counts must be integers, got {self.all!r}, {self.accessible!r}")
+        if not 0 <= self.accessible <= self.all:
+            raise ValueError(f"need 0 <= accessible <= all, got all={self.all}, accessible={self.accessible}")
+
+    @property
+    def inaccessible(self) -> int:
+        return self.all - self.accessible
+
+    def __add__(self, other: Count) -> Count:
+        return Count(self.all + other.all, self.accessible + other.accessible)
+
+
+ZERO = Count(0, 0)

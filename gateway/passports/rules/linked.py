@@ -1,0 +1,140 @@
+"""LinkedIdentities visas and identity connectivity (rulebook rules 38-39).
+
+A LinkedIdentities ``value`` is ``;``-separated entries, each ``uri(sub),uri(iss)``. The visa's own ``(iss, sub)``
+is linked to every listed identity. Any malformed entry makes the whole visa ignored.
+
+Connectivity is union-find over the *set* of identities, never a count (DAM compared counts of a list with
+duplicates against a set that included identities outside the decision, and could pass or fail wrongly). A
+decision that uses visas of several identities needs all of them in one component.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+if TYPE_CHECKING:
+    from gateway.passports.rules.conditions import VisaFacts
+
+LINKED_IDENTITIES = "LinkedIdentities"
+MAX_LINKED_ENTRIES = 256
+
+Identity = tuple[str, str]  # (iss, sub)
+
+# a percent sign must start a complete %XX escape; anything else is a malformed URI encoding
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+class LinkedIdentitiesError(ValueError):
+    """The LinkedIdentities value is malformed: the visa must be ignored."""
+
+
+def _decode(part: str) -> str:
+    if not part or _BAD_PERCENT.search(part):
+        raise LinkedIdentitiesError("malformed URI encoding in a linked identity")
+    try:
+        text = unquote(part, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise LinkedIdentitiesError("linked identity is not UTF-8") from exc
+    if not text:
+        raise LinkedIdentitiesError("empty linked identity part")
+    return text
+
+
+def parse_linked_value(value: str) -> tuple[Identity, ...]:
+    """The ``(iss, sub)`` identities listed in a LinkedIdentities value; raises on any malformed entry."""
+    entries = value.split(";")
+    if len(entries) > MAX_LINKED_ENTRIES:
+        raise LinkedIdentitiesError("too many linked identities")
+    out = []
+    for entry in entries:
+        parts = entry.split(",")
+        if len(parts) != 2:
+            raise LinkedIdentitiesError("linked identity entry is not sub,iss")
+        sub, iss = _decode(parts[0]), _decode(parts[1])
+        out.append((iss, sub))
+    return tuple(out)
+
+
+def links_of(visa: VisaFacts) -> tuple[Identity, ...] | None:
+    """The identities one LinkedIdentities visa joins (its own first), or ``None`` if it is not one or malformed."""
+    if visa.type != LINKED_IDENTITIES or visa.has_conditions:
+        return None
+    try:
+        listed = parse_linked_value(visa.value)
+    except LinkedIdentitiesError:
+        return None
+    return (visa.identity, *listed)
+
+
+@dataclass(frozen=True)
+class IdentityGraph:
+    """Connected components of identities; ``component`` maps each identity that appears in a link to its root."""
+
+    component: dict[Identity, Identity] = field(default_factory=dict)
+
+    def root(self, ident: Identity) -> Identity:
+        return self.component.get(ident, ident)  # an identity in no link is its own component
+
+    def connected(self, identities: Iterable[Identity]) -> bool:
+        """Whether all ``identities`` (duplicates allowed, empty allowed) lie in one component."""
+        roots = {self.root(i) for i in set(identities)}
+        return len(roots) <= 1
+
+
+def build_graph(visas: Iterable[VisaFacts], now: int) -> IdentityGraph:
+    """Union-find over the identities joined by the unexpired, well-formed LinkedIdentities visas given.
+
+    The caller passes only visas whose issuer (and source) is trusted for LinkedIdentities.
+    """
+    if isinstance(visas, (list, tuple)) and not visas:  # the usual case, a Passport without links
+        return IdentityGraph()
+    parent: dict[Identity, Identity] = {}
+
+    def find(x: Identity) -> Identity:
+        parent.setdefault(x, x)
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    for visa in visas:
+        if visa.expires <= now:
+            continue
+        joined = links_of(visa)
+        if joined is None:
+            continue
+        first = find(joined[0])
+        for other in joined[1:]:
+            r = find(other)
+            if r != first:
+                parent[r] = first
+    return IdentityGraph({k: find(k) for k in list(parent)})
+
+
+def link_expiries(
+    visas: Iterable[VisaFacts], graph: IdentityGraph, identities: Iterable[Identity], now: int
+) -> int | None:
+    """The earliest expiry among the LinkedIdentities visas of the component joining ``identities``.
+
+    Those links are what made the combination legitimate, so they count toward the decision's validity (a
+    conservative bound: every link of the component, not just one path). ``None`` when at most one identity is
+    involved (no link is needed).
+    """
+    wanted = set(identities)
+    if len(wanted) <= 1:
+        return None
+    roots = {graph.root(i) for i in wanted}
+    ends = []
+    for visa in visas:
+        if visa.expires <= now:
+            continue
+        joined = links_of(visa)
+        if joined is not None and graph.root(joined[0]) in roots:
+            ends.append(visa.expires)
+    return min(ends) if ends else None

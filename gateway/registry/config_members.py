@@ -1,0 +1,118 @@
+"""Members declared in the configuration file (and the in-process reference commons), loaded at start.
+
+Loading is idempotent: a restart with the same file changes nothing; a changed entry updates its record;
+an entry no longer in the file is removed (config members belong to the file). Config members are
+created ``active``; a later start keeps an administrator's suspension (the audit log says who). A declared
+id, prefix or hostname that an API-joined member holds is a startup error naming both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+
+from gateway.settings.gateway import MemberConfig, Settings
+from gateway.core.member import Member, MemberAuth, Status, normalize_hostname, normalize_prefix
+from gateway.registry.repository import RegistryConflict, RegistryRepository, same_record
+from gateway.registry.schemas import check_member, host_of, normalize_base_url
+
+log = logging.getLogger("gateway.registry.config_members")
+
+REFCOMMONS_ID = "refcommons"
+ACTOR = "config"
+
+
+class RegistryStartupError(Exception):
+    """The declared members cannot be loaded; the message says which entry and why."""
+
+
+def _member(cfg: MemberConfig, *, own_host: bool = True) -> Member:
+    """``own_host=False``: the member shares the gateway's host (the in-process commons) and so claims no
+    DRS hostname of its own: ``drs://<gateway host>/…`` belongs to the gateway."""
+    base_url = normalize_base_url(cfg.base_url)
+    default = [h for h in [host_of(base_url)] if h] if own_host else []
+    hostnames = [normalize_hostname(h) for h in cfg.hostnames] or default
+    auth = MemberAuth(
+        cfg.auth.type,
+        cfg.auth.token.get_secret_value() if cfg.auth.token else None,
+        str(cfg.auth.credentials_file) if cfg.auth.credentials_file else None,
+        cfg.auth.audience,
+    )
+    return check_member(Member(
+        id=cfg.id, name=cfg.name, base_url=base_url, kind=cfg.kind,
+        prefixes=tuple(dict.fromkeys(normalize_prefix(p) for p in cfg.prefixes)),
+        hostnames=tuple(dict.fromkeys(hostnames)), contact=cfg.contact, status=Status.active, auth=auth,
+        source="config",
+    ))
+
+
+def declared_members(settings: Settings) -> list[Member]:
+    """Every member the settings declare, validated (pure); :class:`RegistryStartupError` if one is invalid
+    or two declare the same id, prefix or hostname."""
+    entries = [(cfg, True) for cfg in settings.registry.members]
+    if settings.refcommons.enabled:
+        ref = settings.refcommons
+        entries.append((MemberConfig(
+            id=REFCOMMONS_ID, name=f"Reference commons {ref.prefix}", base_url=settings.base_url + ref.mount,
+            kind="reference", prefixes=[ref.prefix], auth={"type": "passthrough"},
+        ), False))
+    members: list[Member] = []
+    seen: dict[str, str] = {}
+    for cfg, own_host in entries:
+        try:
+            member = _member(cfg, own_host=own_host)
+        except ValueError as exc:
+            raise RegistryStartupError(f"registry.members entry {cfg.id!r}: {exc}") from None
+        for key in [f"id {member.id}", *(f"prefix {p}" for p in member.prefixes),
+                    *(f"hostname {h}" for h in member.hostnames)]:
+            if key in seen:
+                raise RegistryStartupError(f"registry.members: {key} is declared by both {seen[key]!r} and "
+                                           f"{member.id!r}")
+            seen[key] = member.id
+        members.append(member)
+    return members
+
+
+async def load_config_members(repository: RegistryRepository, settings: Settings) -> list[Member]:
+    """Bring the registry in line with the declared members; the records as stored afterwards."""
+    declared = declared_members(settings)
+    wanted = {m.id: m for m in declared}
+    for current in await repository.members():
+        if current.source != "config":
+            continue
+        if current.id not in wanted:
+            await repository.remove(current.id, actor=ACTOR)
+            log.info("config member removed (no longer declared)", extra={"member_id": current.id})
+        else:  # first let go of keys another declared member now wants, so keys can move in any order
+            moving = {k for m in declared if m.id != current.id for k in (*m.prefixes, *m.hostnames)}
+            if moving & {*current.prefixes, *current.hostnames}:
+                await repository.update(current.id, lambda m, gone=moving: replace(
+                    m, prefixes=tuple(p for p in m.prefixes if p not in gone),
+                    hostnames=tuple(h for h in m.hostnames if h not in gone)), actor=ACTOR)
+    return [await _load_one(repository, member) for member in declared]
+
+
+async def _load_one(repository: RegistryRepository, member: Member) -> Member:
+    for attempt in range(5):  # replicas starting together: whoever loses a race re-reads
+        current = await repository.get(member.id)
+        try:
+            if current is None:
+                return await repository.create(member, actor=ACTOR)
+            if current.source != "config":
+                raise RegistryStartupError(
+                    f"registry.members entry {member.id!r}: that id is already registered through the API; "
+                    "remove it (DELETE /registry/v1/commons/{id}) or declare another id")
+            if same_record(current, member) and current.status != Status.pending:
+                return current
+            status = current.status if current.status == Status.suspended else Status.active
+            return await repository.update(
+                member.id, lambda m, s=status: replace(member, status=s, created=m.created), actor=ACTOR)
+        except RegistryConflict as exc:
+            if exc.owner is not None and exc.owner != member.id:
+                holder = await repository.get(exc.owner)
+                origin = "registered through the API" if holder is not None else "being registered"
+                raise RegistryStartupError(
+                    f"registry.members entry {member.id!r}: {exc} ({origin}); remove one of them") from None
+            await asyncio.sleep(0.05 * (attempt + 1))
+    raise RegistryStartupError(f"registry.members entry {member.id!r}: could not be loaded (concurrent changes)")

@@ -1,0 +1,220 @@
+"""Member health: a background prober per gateway, its state shared by every replica through the store.
+
+Every ``health.interval`` seconds (aligned on wall-clock slots, so replicas agree on what "this interval"
+is), each ``active`` member is probed by whichever replica first takes the cache lock
+``registry:probe:<id>:<slot>`` (``Cache.add``), so one replica probes a member per interval. The outcome
+goes to the store namespace ``gateway.registry.health`` (key: member id):
+``{state, consecutive_failures, last_success, last_failure, latency_ms, recent_failures, checked_at}``.
+A member becomes ``unhealthy`` after ``failure_threshold`` consecutive failures and ``healthy`` again after
+one success; never probed, it is ``unknown``, which readers treat as healthy.
+
+How a member is probed is a callable (:data:`ProbeFn`) handed in, so the gateway can probe through its
+adapters (:func:`adapter_probe`); :func:`http_probe` is a minimal stand-in over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from gateway.members.protocols import MemberAdapter
+from gateway.core.records import Probe
+from gateway.cache import Cache
+from gateway.settings.gateway import HealthConfig
+from gateway.store.base import ABSENT, Conflict, Store
+from gateway.registry.join import CandidateRefused, check_candidate
+from gateway.core.member import Member, Status
+from gateway.registry.repository import NS_HEALTH, RegistryRepository, utc_now
+
+log = logging.getLogger("gateway.registry.health")
+
+ProbeFn = Callable[[Member, float], Awaitable[Probe]]
+"""Probe one member within a timeout (seconds)."""
+HealthState = Literal["healthy", "unhealthy", "unknown"]
+PROBE_BODY_CAP = 65_536
+_CONCURRENCY = 32
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRecord:
+    state: HealthState = "unknown"
+    consecutive_failures: int = 0
+    last_success: str | None = None
+    last_failure: str | None = None
+    latency_ms: float | None = None
+    recent_failures: tuple[dict[str, str], ...] = ()
+    checked_at: str | None = None
+
+    def to_doc(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["recent_failures"] = list(self.recent_failures)
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> HealthRecord:
+        return cls(
+            state=doc.get("state", "unknown"), consecutive_failures=int(doc.get("consecutive_failures", 0)),
+            last_success=doc.get("last_success"), last_failure=doc.get("last_failure"),
+            latency_ms=doc.get("latency_ms"), recent_failures=tuple(doc.get("recent_failures", ())),
+            checked_at=doc.get("checked_at"),
+        )
+
+
+def next_record(prev: HealthRecord, probe: Probe, *, at: str, threshold: int, history: int) -> HealthRecord:
+    """The record after one probe (pure)."""
+    if probe.ok:
+        return HealthRecord("healthy", 0, at, prev.last_failure, probe.latency_ms, prev.recent_failures, at)
+    failures = prev.consecutive_failures + 1
+    recent = (*prev.recent_failures, {"at": at, "detail": probe.detail or "probe failed"})[-history:]
+    state: HealthState = "unhealthy" if failures >= threshold else ("healthy" if prev.state == "healthy" else
+                                                                   "unknown")
+    return HealthRecord(state, failures, prev.last_success, at, prev.latency_ms, recent, at)
+
+
+async def http_probe(member: Member, timeout: float) -> Probe:
+    """The join check's status GETs as a probe (a stand-in until probing goes through adapters)."""
+    started = time.perf_counter()
+    try:
+        result = await check_candidate(member.base_url, timeout=timeout, max_bytes=PROBE_BODY_CAP)
+    except CandidateRefused as exc:
+        return Probe(False, round((time.perf_counter() - started) * 1000, 1), str(exc))
+    return Probe(True, result.latency_ms, f"{result.path} answered", result.status)
+
+
+def adapter_probe(adapter_for: Callable[[Member], MemberAdapter]) -> ProbeFn:
+    """A :data:`ProbeFn` asking each member's adapter (e.g. built and pooled by ``gateway.members.factory``)."""
+
+    async def probe(member: Member, timeout: float) -> Probe:
+        return await adapter_for(member).probe(timeout)
+
+    return probe
+
+
+@dataclass
+class HealthMonitor:
+    """Probes active members in the background and answers "is this member healthy?"."""
+
+    store: Store
+    cache: Cache
+    repository: RegistryRepository
+    config: HealthConfig
+    probe: ProbeFn = http_probe
+    clock: Callable[[], float] = time.time
+    _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _soon: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+
+    # --- readers ---------------------------------------------------------------------------------------
+
+    async def record(self, member_id: str) -> HealthRecord:
+        found = await self.store.get(NS_HEALTH, member_id)
+        return HealthRecord.from_doc(found.doc) if found else HealthRecord()
+
+    async def is_healthy(self, member_id: str) -> bool:
+        """``False`` only for a member known to be unhealthy (unknown counts as healthy)."""
+        return (await self.record(member_id)).state != "unhealthy"
+
+    async def unhealthy(self, member_ids: Iterable[str]) -> set[str]:
+        """Which of ``member_ids`` are known unhealthy, in one store read (for fan-outs)."""
+        found = await self.store.get_many(NS_HEALTH, list(member_ids))
+        return {key for key, stored in found.items() if stored.doc.get("state") == "unhealthy"}
+
+    async def snapshot(self, member: Member) -> dict[str, Any]:
+        """The health route's body."""
+        return {
+            "member_id": member.id, "status": member.status.value, **(await self.record(member.id)).to_doc(),
+            "interval": self.config.interval, "failure_threshold": self.config.failure_threshold,
+        }
+
+    # --- probing ---------------------------------------------------------------------------------------
+
+    async def probe_member(self, member: Member, slot: int) -> bool:
+        """Probe ``member`` if no replica has this slot yet; ``True`` when this call probed."""
+        lock = f"registry:probe:{member.id}:{slot}"
+        if not await self.cache.add(lock, b"1", ttl=max(self.config.interval * 2, 1.0)):
+            return False
+        await self._probe_and_record(member)
+        return True
+
+    def probe_soon(self, member: Member) -> None:
+        """Probe ``member`` now, in the background (e.g. just approved), so its health is known at once
+        rather than after up to one interval."""
+        task = asyncio.get_running_loop().create_task(self._probe_and_record(member))
+        self._soon.add(task)
+        task.add_done_callback(self._soon.discard)
+
+    async def _probe_and_record(self, member: Member) -> None:
+        try:
+            grace = self.config.timeout + min(1.0, self.config.timeout)  # a probe overrunning its own timeout
+            probe = await asyncio.wait_for(self.probe(member, self.config.timeout), grace)
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError:
+            probe = Probe(False, self.config.timeout * 1000, f"no answer within {self.config.timeout:g}s")
+        except Exception as exc:  # noqa: BLE001 - a probe must never break the loop
+            probe = Probe(False, 0.0, f"probe error: {type(exc).__name__}: {exc}")
+        await self._record(member.id, probe)
+
+    async def _record(self, member_id: str, probe: Probe) -> None:
+        for _ in range(3):
+            found = await self.store.get(NS_HEALTH, member_id)
+            prev = HealthRecord.from_doc(found.doc) if found else HealthRecord()
+            new = next_record(prev, probe, at=utc_now(), threshold=self.config.failure_threshold,
+                              history=self.config.history)
+            try:
+                await self.store.put(NS_HEALTH, member_id, new.to_doc(), expect_rev=found.rev if found else ABSENT)
+            except Conflict:
+                continue
+            if new.state != prev.state and new.state != "unknown":
+                log.info("member health changed", extra={"member_id": member_id, "state": new.state,
+                                                         "detail": probe.detail})
+            return
+
+    async def run_once(self, slot: int) -> int:
+        """Probe every active member for ``slot``; how many this replica probed."""
+        members = await self.repository.members(Status.active)
+        gate = asyncio.Semaphore(_CONCURRENCY)
+
+        async def one(member: Member) -> bool:
+            async with gate:
+                try:
+                    return await self.probe_member(member, slot)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # store or cache trouble for one member: log, keep going
+                    log.warning("health probe not recorded", extra={"member_id": member.id}, exc_info=True)
+                    return False
+
+        return sum(await asyncio.gather(*(one(m) for m in members)))
+
+    async def _loop(self) -> None:
+        interval = self.config.interval
+        while True:
+            now = self.clock()
+            slot = int(now // interval) + 1
+            await asyncio.sleep(max(0.0, slot * interval - now))
+            try:
+                await self.run_once(slot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the registry itself could not be read: try again next interval
+                log.warning("health round failed", exc_info=True)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="registry-health")
+
+    async def stop(self) -> None:
+        for soon in list(self._soon):
+            soon.cancel()
+        await asyncio.gather(*self._soon, return_exceptions=True)
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass

@@ -1,0 +1,381 @@
+"""The federated cohort search: one question fanned out to every active member, merged, tiered, and paged rows.
+
+:class:`CohortService` asks each active member's adapter (:class:`gateway.members.search.Searchable`) for its counts under
+ONE shared deadline (``aggregate.deadline``, or less when the request asks) and turns each outcome into a
+:class:`~gateway.search.counts.MemberAnswer`: ``ok``/``partial`` (counted), ``timeout`` (not done by the
+deadline), ``error`` (the member failed, answered garbage, or its circuit is open) and ``unsupported`` (the member has
+no faceted search). The answers are merged and rendered under the configured :class:`TierPolicy`
+(:mod:`gateway.search.tiering`).
+
+Circuit breaking (:class:`Breaker`) is per process: each replica keeps its own view of member health. After
+``breaker.failures`` consecutive failures (errors and timeouts; ``unsupported`` is an answer) a member is skipped for
+``breaker.cooldown`` seconds and reported ``error`` with ``circuit open``; then one request tries it again.
+
+Credentials: every member call asks the request's :class:`~gateway.access.caller.SearchCaller` what to send
+that member (:meth:`~gateway.access.caller.SearchCaller.authorization_for`).
+
+Rows (accessible data only, :func:`~gateway.search.tiering.check_rows`) come from the members in registry order
+(member id order), each tagged with its ``commons``; the opaque cursor (:func:`encode_cursor`) is base64url JSON
+holding the member's index and id, that member's offset, and a digest of the question, so a cursor is refused (400)
+when tampered with or replayed against another question. A member that fails or times out while paging is
+reported in ``rows_sources`` and skipped (paging goes on with the next member; a member that hangs cannot stall
+paging forever); when the deadline passes, the page ends and the cursor resumes at the next member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.core.deadline import Deadline
+from gateway.core.errors import MemberTimeout, UpstreamError
+from gateway.members.search import CohortQuery, MemberCounts, SearchUnsupported
+from gateway.access.caller import ANONYMOUS, SearchCaller
+from gateway.search.counts import MemberAnswer, Status, merge
+from gateway.search.mapping.member import check as check_mappings
+from gateway.search.mapping.member import mapped
+from gateway.settings.aggregate import AggregateConfig
+from gateway.search.tiering import Accessibility, Rendered, check_rows, render
+from gateway.access.tiers import TierPolicy
+from gateway.core.concurrency import run_until
+from gateway.core.member import Member
+
+log = logging.getLogger("gateway.search.cohort")
+
+CIRCUIT_OPEN = "circuit open"
+CURSOR_VERSION = 1
+
+
+class MemberDirectory(Protocol):
+    """What the service needs of :class:`gateway.registry.directory.Directory`."""
+
+    async def routes(self, *, fresh: bool = False) -> Any: ...
+
+    def adapter(self, member: Member) -> Any: ...
+
+
+class BadCursor(ValueError):
+    """A rows cursor that this gateway did not issue for this question (400)."""
+
+
+# --- circuit breaking --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Breaker:
+    """Per-member consecutive-failure counting with a cooldown (process-local)."""
+
+    failures: int
+    cooldown: float
+    clock: Callable[[], float] = time.monotonic
+    _failed: dict[str, int] = field(default_factory=dict)
+    _opened_at: dict[str, float] = field(default_factory=dict)
+
+    def allows(self, member_id: str) -> bool:
+        """Whether to ask the member now: closed, or open for ``cooldown`` already (then one trial goes through;
+        while it runs, others go through too, which is harmless: they share its fate)."""
+        opened = self._opened_at.get(member_id)
+        return opened is None or self.clock() - opened >= self.cooldown
+
+    def record(self, member_id: str, ok: bool) -> None:
+        if ok:
+            self._failed.pop(member_id, None)
+            self._opened_at.pop(member_id, None)
+            return
+        n = self._failed[member_id] = self._failed.get(member_id, 0) + 1
+        if n >= self.failures:
+            self._opened_at[member_id] = self.clock()
+
+    def is_open(self, member_id: str) -> bool:
+        return not self.allows(member_id)
+
+
+# --- cursors -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cursor:
+    member: int
+    """Index of the member in registry (id) order."""
+    member_id: str
+    offset: int
+
+
+def question_digest(query: CohortQuery, fields: Sequence[str], accessibility: str) -> str:
+    doc = {"index": query.index, "filter": query.filter, "fields": list(fields), "accessibility": accessibility}
+    return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def encode_cursor(cursor: Cursor, digest: str) -> str:
+    raw = orjson.dumps({"v": CURSOR_VERSION, "m": cursor.member, "id": cursor.member_id, "o": cursor.offset,
+                        "q": digest})
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(text: str, digest: str) -> Cursor:
+    """The cursor in ``text``; :class:`BadCursor` if it is malformed or was issued for another question."""
+    if not isinstance(text, str) or not text or len(text) > 2048:
+        raise BadCursor("invalid cursor")
+    try:
+        doc = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (binascii.Error, ValueError):
+        raise BadCursor("invalid cursor: not a cursor this gateway issued") from None
+    if not isinstance(doc, dict) or set(doc) != {"v", "m", "id", "o", "q"} or doc["v"] != CURSOR_VERSION:
+        raise BadCursor("invalid cursor: not a cursor this gateway issued")
+    m, mid, o = doc["m"], doc["id"], doc["o"]
+    if not (type(m) is int and type(o) is int and isinstance(mid, str) and m >= 0 and o >= 0):
+        raise BadCursor("invalid cursor: not a cursor this gateway issued")
+    if doc["q"] != digest:
+        raise BadCursor("invalid cursor: it was issued for another question (index, filter, fields or accessibility)")
+    return Cursor(m, mid, o)
+
+
+# --- results -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowsSource:
+    commons: str
+    status: Status
+    took_ms: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RowsResult:
+    rows: tuple[dict[str, Any], ...]
+    next_cursor: str | None
+    sources: tuple[RowsSource, ...]
+
+
+@dataclass(frozen=True)
+class CohortResult:
+    rendered: Rendered
+    answers: tuple[MemberAnswer, ...]
+    rows: RowsResult | None = None
+
+    @property
+    def answered(self) -> bool:
+        return any(a.answered for a in self.answers)
+
+    @property
+    def only_timeouts(self) -> bool:
+        """Nobody answered, and at least one member timed out while no other failed (504 rather than 503)."""
+        failed = [a for a in self.answers if not a.answered and a.status is not Status.UNSUPPORTED]
+        return bool(failed) and all(a.status is Status.TIMEOUT for a in failed)
+
+
+def _ms(start: float) -> int:
+    return max(0, int((time.monotonic() - start) * 1000))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, UpstreamError):
+        return exc.message[:500]
+    return f"unexpected answer: {type(exc).__name__}: {exc}"[:500]
+
+
+def answer_of(member_id: str, counts: object, took_ms: int) -> MemberAnswer:
+    """A member's :class:`MemberCounts` as an answer (``error`` if the adapter gave something else)."""
+    if not isinstance(counts, MemberCounts):
+        return MemberAnswer(member_id, Status.ERROR, took_ms, error="unexpected answer from the adapter")
+    try:
+        return MemberAnswer(
+            member_id, Status.PARTIAL if counts.partial else Status.OK, took_ms, counts.total,
+            counts.histograms, hidden=counts.hidden, hidden_accessible=counts.hidden_accessible,
+        )
+    except (TypeError, ValueError) as exc:
+        return MemberAnswer(member_id, Status.ERROR, took_ms, error=f"unexpected answer: {exc}"[:500])
+
+
+class CohortService:
+    def __init__(self, directory: MemberDirectory, config: AggregateConfig, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.directory = directory
+        self.config = config
+        self.policy: TierPolicy = config.tier.policy()
+        self.breaker = Breaker(config.breaker.failures, config.breaker.cooldown, clock)
+        self.mappings = config.mappings.cohort_compiled()
+
+    def adapter(self, member: Member) -> Any:
+        """The member's adapter, through its cohort mapping if it has one (:mod:`gateway.search.mapping.member`)."""
+        return mapped(self.directory.adapter(member), self.mappings.get(member.id))
+
+    def deadline(self, requested: float | None = None) -> Deadline:
+        seconds = self.config.deadline if requested is None else min(self.config.deadline, requested)
+        return Deadline.after(seconds)
+
+    async def members(self) -> list[Member]:
+        routes = await self.directory.routes()
+        return [m for _, m in sorted(routes.members.items())]
+
+    # --- counts --------------------------------------------------------------------------------------------
+
+    async def counts(self, query: CohortQuery, members: Sequence[Member], deadline: Deadline, *,
+                     caller: SearchCaller = ANONYMOUS) -> tuple[MemberAnswer, ...]:
+        """Every member's answer, in ``members`` order; nothing runs past ``deadline``."""
+        results: dict[str, MemberAnswer] = {}
+        started: dict[str, float] = {}
+
+        async def ask(member: Member) -> None:
+            started[member.id] = time.monotonic()
+            results[member.id] = await self._ask_counts(member, query, deadline, caller)
+
+        jobs = []
+        for m in members:
+            if not self.breaker.allows(m.id):
+                results[m.id] = MemberAnswer(m.id, Status.ERROR, 0, error=CIRCUIT_OPEN)
+            else:
+                jobs.append(ask(m))
+        await run_until(jobs, deadline)
+        out = []
+        for m in members:
+            answer = results.get(m.id)
+            if answer is None:
+                took = _ms(started[m.id]) if m.id in started else 0
+                answer = MemberAnswer(m.id, Status.TIMEOUT, took, error="no answer before the deadline")
+                self.breaker.record(m.id, ok=False)
+            out.append(answer)
+        return tuple(out)
+
+    async def _ask_counts(self, member: Member, query: CohortQuery, deadline: Deadline,
+                          caller: SearchCaller) -> MemberAnswer:
+        start = time.monotonic()
+        adapter = self.adapter(member)
+        if not callable(getattr(adapter, "cohort_counts", None)):
+            return MemberAnswer(member.id, Status.UNSUPPORTED, 0, error="the member offers no cohort search")
+        try:
+            counts = await adapter.cohort_counts(query, deadline, authorization=await caller.authorization_for(member))
+        except asyncio.CancelledError:
+            raise
+        except SearchUnsupported as exc:
+            self.breaker.record(member.id, ok=True)
+            return MemberAnswer(member.id, Status.UNSUPPORTED, _ms(start), error=_describe(exc))
+        except (MemberTimeout, TimeoutError) as exc:
+            self.breaker.record(member.id, ok=False)
+            return MemberAnswer(member.id, Status.TIMEOUT, _ms(start), error=_describe(exc))
+        except Exception as exc:  # noqa: BLE001 - a member's failure is data, not an error of the search
+            if not isinstance(exc, UpstreamError):
+                log.warning("cohort counts: unexpected failure", extra={"member": member.id}, exc_info=True)
+            self.breaker.record(member.id, ok=False)
+            return MemberAnswer(member.id, Status.ERROR, _ms(start), error=_describe(exc))
+        answer = answer_of(member.id, counts, _ms(start))
+        self.breaker.record(member.id, ok=answer.status is not Status.ERROR)
+        return answer
+
+    # --- rows ----------------------------------------------------------------------------------------------
+
+    async def rows(self, query: CohortQuery, members: Sequence[Member], fields: Sequence[str], limit: int,
+                   cursor: str | None, accessibility: str, deadline: Deadline, *,
+                   caller: SearchCaller = ANONYMOUS) -> RowsResult:
+        """One page of accessible rows, from the cursor's member and offset onwards (``check_rows`` first)."""
+        digest = question_digest(query, fields, accessibility)
+        position = Cursor(0, members[0].id if members else "", 0) if cursor is None else decode_cursor(cursor, digest)
+        index, offset = position.member, position.offset
+        if index < len(members) and members[index].id != position.member_id:
+            # the member list changed since the cursor was issued: find the member again, else start its slot afresh
+            moved = next((i for i, m in enumerate(members) if m.id == position.member_id), None)
+            index, offset = (moved, offset) if moved is not None else (index, 0)
+        size = max(1, min(limit, self.config.max_page))
+        rows: list[dict[str, Any]] = []
+        sources: list[RowsSource] = []
+        while index < len(members) and len(rows) < size:
+            member = members[index]
+            start = time.monotonic()
+            page, problem = await self._ask_rows(member, query, fields, offset, size - len(rows), deadline, caller)
+            if problem is not None:
+                sources.append(RowsSource(member.id, problem[0], _ms(start), problem[1]))
+                index, offset = index + 1, 0  # skipped (and reported), so that paging always moves on
+                if deadline.expired:
+                    break  # out of time: the cursor resumes at the next member
+                continue
+            assert page is not None
+            sources.append(RowsSource(member.id, Status.OK, _ms(start)))
+            taken = list(page.rows[: size - len(rows)])
+            rows.extend({**dict(r), "commons": member.id} for r in taken)
+            if len(taken) < len(page.rows):  # more than asked for: resume right after what was kept
+                offset += len(taken)
+            elif page.next_offset is None:
+                index, offset = index + 1, 0
+            else:
+                offset = page.next_offset
+        next_cursor = None
+        if index < len(members):
+            next_cursor = encode_cursor(Cursor(index, members[index].id, offset), digest)
+        return RowsResult(tuple(rows), next_cursor, tuple(sources))
+
+    async def _ask_rows(self, member: Member, query: CohortQuery, fields: Sequence[str], offset: int, limit: int,
+                        deadline: Deadline, caller: SearchCaller) -> tuple[Any, tuple[Status, str] | None]:
+        if not self.breaker.allows(member.id):
+            return None, (Status.ERROR, CIRCUIT_OPEN)
+        adapter = self.adapter(member)
+        if not callable(getattr(adapter, "cohort_rows", None)):
+            return None, (Status.UNSUPPORTED, "the member offers no cohort search")
+        try:
+            async with asyncio.timeout(deadline.remaining()):  # not wait_for: on 3.11 it can swallow a cancel
+                authorization = await caller.authorization_for(member)
+                page = await adapter.cohort_rows(query, fields, offset, limit, deadline, authorization=authorization)
+        except asyncio.CancelledError:
+            raise
+        except SearchUnsupported as exc:
+            return None, (Status.UNSUPPORTED, _describe(exc))
+        except (MemberTimeout, TimeoutError) as exc:
+            self.breaker.record(member.id, ok=False)
+            return None, (Status.TIMEOUT, _describe(exc) if str(exc) else "no answer before the deadline")
+        except Exception as exc:  # noqa: BLE001 - a member's failure is data
+            self.breaker.record(member.id, ok=False)
+            return None, (Status.ERROR, _describe(exc))
+        if not hasattr(page, "rows") or not hasattr(page, "next_offset"):
+            return None, (Status.ERROR, "unexpected answer from the adapter")
+        if page.next_offset is not None and (type(page.next_offset) is not int or page.next_offset <= offset):
+            return None, (Status.ERROR, f"the member's paging did not advance (offset {offset})")
+        self.breaker.record(member.id, ok=True)
+        return page, None
+
+    # --- the whole search ----------------------------------------------------------------------------------
+
+    async def search(self, query: CohortQuery, accessibility: Accessibility | str, *,
+                     caller: SearchCaller = ANONYMOUS, deadline_seconds: float | None = None,
+                     rows: RowsRequest | None = None, non_partitioning: Sequence[str] = ()) -> CohortResult:
+        """Counts (always) and, when asked, a page of rows, both under the one deadline. Raises
+        :class:`~gateway.search.tiering.RowsForbidden` and
+        :class:`~gateway.search.mapping.translate.UntranslatableQuery` (before asking anyone) and
+        :class:`BadCursor`."""
+        mode = Accessibility(accessibility)
+        members = await self.members()
+        deadline = self.deadline(deadline_seconds)
+        check_mappings(self.mappings, [m.id for m in members], query, rows.fields if rows is not None else ())
+        if rows is not None:
+            check_rows(mode, self.policy, [m.id for m in members])
+            if rows.cursor is not None:
+                decode_cursor(rows.cursor, question_digest(query, rows.fields, mode))  # 400 before any work
+        counting = self.counts(query, members, deadline, caller=caller)
+        if rows is None:
+            answers = await counting
+            page = None
+        else:
+            answers, page = await asyncio.gather(counting, self.rows(
+                query, members, rows.fields, rows.limit, rows.cursor, mode, deadline, caller=caller))
+        rendered = render(merge(answers), self.policy, mode, non_partitioning=non_partitioning)
+        return CohortResult(rendered, answers, page)
+
+
+@dataclass(frozen=True)
+class RowsRequest:
+    fields: tuple[str, ...]
+    limit: int
+    cursor: str | None = None
+
+
+def sources_doc(result: CohortResult) -> list[Mapping[str, Any]]:
+    return [{"commons": s.commons, "status": s.status.value, "took_ms": s.took_ms, "count": s.count,
+             "hidden": s.hidden, "error": s.error} for s in result.rendered.sources]

@@ -1,0 +1,83 @@
+"""A member's search adapter seen through its cohort mapping: a :class:`~gateway.members.search.Searchable` that asks the
+real adapter in the member's names and answers in the gateway's (:mod:`gateway.search.mapping.translate`).
+
+:func:`mapped` wraps an adapter only when the member has a cohort mapping and can search; anything else the
+adapter does goes to it unchanged. A question that cannot be translated exactly for this member is answered
+:class:`~gateway.members.search.SearchUnsupported` (the member is reported ``unsupported`` with the reason, and its circuit
+is not charged); :class:`~gateway.search.cohort.CohortService` checks every member's translation before fanning
+out, so a cohort search gets a 400 instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from gateway.core.deadline import Deadline
+from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
+from gateway.search.mapping.model import CohortMapping
+from gateway.search.mapping.translate import (
+    MemberQuery, UntranslatableQuery, counts_to_gateway, rows_to_gateway, to_member,
+)
+
+
+class MappedMember:
+    """``inner`` (a member adapter that can search) translated through ``mapping``."""
+
+    def __init__(self, inner: Any, mapping: CohortMapping) -> None:
+        self.inner = inner
+        self.mapping = mapping
+
+    def __getattr__(self, name: str) -> Any:  # the adapter's other methods and attributes, unchanged
+        return getattr(self.inner, name)
+
+    def _question(self, query: CohortQuery, fields: Sequence[str] = ()) -> MemberQuery | None:
+        index = self.mapping.index(query.index)
+        if index is None:
+            return None
+        try:
+            return to_member(index, self.mapping.member, query, fields)
+        except UntranslatableQuery as exc:
+            raise SearchUnsupported(self.mapping.member, str(exc), upstream_status=400) from None
+
+    async def cohort_counts(self, query: CohortQuery, deadline: Deadline, *,
+                            authorization: str | None = None) -> MemberCounts:
+        question = self._question(query)
+        if question is None:
+            return await self.inner.cohort_counts(query, deadline, authorization=authorization)
+        counts = await self.inner.cohort_counts(question.query, deadline, authorization=authorization)
+        if not isinstance(counts, MemberCounts):
+            return counts  # the service reports it as an unexpected answer
+        index = self.mapping.index(query.index)
+        assert index is not None
+        return counts_to_gateway(index, question, counts)
+
+    async def cohort_rows(self, query: CohortQuery, fields: Sequence[str], offset: int, limit: int,
+                          deadline: Deadline, *, authorization: str | None = None) -> RowsPage:
+        question = self._question(query, fields)
+        if question is None:
+            return await self.inner.cohort_rows(query, fields, offset, limit, deadline, authorization=authorization)
+        page = await self.inner.cohort_rows(question.query, question.fields, offset, limit, deadline,
+                                            authorization=authorization)
+        if not isinstance(page, RowsPage):
+            return page
+        index = self.mapping.index(query.index)
+        assert index is not None
+        return rows_to_gateway(index, question, page)
+
+
+def mapped(adapter: Any, mapping: CohortMapping | None) -> Any:
+    """``adapter`` through ``mapping`` when there is one and the adapter can search, else ``adapter`` itself."""
+    if mapping is None or not all(callable(getattr(adapter, m, None)) for m in ("cohort_counts", "cohort_rows")):
+        return adapter
+    return MappedMember(adapter, mapping)
+
+
+def check(mappings: dict[str, CohortMapping], member_ids: Sequence[str], query: CohortQuery,
+          fields: Sequence[str] = ()) -> None:
+    """:class:`UntranslatableQuery` if ``query`` cannot be put exactly to one of ``member_ids``."""
+    for member_id in member_ids:
+        mapping = mappings.get(member_id)
+        index = mapping.index(query.index) if mapping is not None else None
+        if index is not None:
+            to_member(index, member_id, query, fields)

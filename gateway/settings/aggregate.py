@@ -1,0 +1,84 @@
+"""The ``aggregate`` configuration section: tiered access, cohort-search deadlines and circuit breaking, study
+discovery harvesting, field mappings and exports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gateway.discovery.mapping.records import AggregateMappingSettings
+from gateway.access.tiers import TierPolicy
+
+TierName = Literal["private", "regular", "libre"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TierSettings(_Section):
+    level: TierName = Field(
+        "regular", description="`private` (accessible data only), `regular` (summary counts of everything, small "
+        "inaccessible counts hidden) or `libre` (everything visible)."
+    )
+    limit: int = Field(50, ge=0, description="`tier_access_limit`: inaccessible parts in (0, limit) are hidden.")
+    per_member: dict[str, TierName] = Field({}, description="Member id → its tier, overriding `level`.")
+
+    def policy(self) -> TierPolicy:
+        return TierPolicy(self.level, self.limit, dict(self.per_member))
+
+
+class BreakerSettings(_Section):
+    failures: int = Field(3, ge=1, description="Consecutive failures that open a member's circuit.")
+    cooldown: float = Field(30.0, gt=0, description="Seconds an open circuit skips the member before trying again.")
+
+
+class HarvestSettings(_Section):
+    enabled: bool = Field(True, description="Harvest members' study discovery records in the background.")
+    interval: float = Field(300.0, gt=0, description="Seconds between study-discovery harvests of each member.")
+    timeout: float = Field(30.0, gt=0, description="Seconds one member's harvest may take.")
+
+
+class ExportSettings(_Section):
+    max_entities: int = Field(1_000_000, ge=1, description="Most entities one export may hold.")
+    inline_limit: int = Field(
+        10_000, ge=0, description="Exports up to this many entities stream in the response; larger ones run as "
+        "background jobs with a status URL (`delivery: auto`)."
+    )
+    job_ttl: float = Field(3600.0, gt=0, description="Seconds a finished export job and its file are kept.")
+    max_running: int = Field(2, ge=1, description="Export jobs one replica runs at once; beyond, new jobs get 429.")
+    max_duration: float = Field(
+        21_600.0, gt=0, description="Seconds an export job may run before it fails (also bounds how long a file "
+        "in the cache outlives its job)."
+    )
+    heartbeat: float = Field(5.0, gt=0, description="Seconds between a running job's progress updates.")
+    lost_after: float = Field(
+        30.0, gt=0, description="A running job not heard of for this many seconds is reported failed (its "
+        "replica stopped)."
+    )
+    sweep_interval: float = Field(60.0, gt=0, description="Seconds between sweeps of expired jobs and files.")
+    storage: Literal["auto", "cache", "directory"] = Field(
+        "auto", description="Where job files live: `cache` (chunks in the shared Redis cache), `directory`, or "
+        "`auto` (the cache when it is Redis, else the directory)."
+    )
+    directory: Path = Field(Path("var/exports"), description="Directory of job files (`storage: directory`).")
+
+    @model_validator(mode="after")
+    def _heartbeat_below_lost_after(self) -> ExportSettings:
+        if self.lost_after <= self.heartbeat:
+            raise ValueError("export.lost_after must be longer than export.heartbeat")
+        return self
+
+
+class AggregateConfig(_Section):
+    tier: TierSettings = Field(default_factory=TierSettings, description="Tiered access.")
+    deadline: float = Field(10.0, gt=0, description="Seconds a cohort search waits for members, shared by all.")
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings, description="Per-member circuit breaking.")
+    max_page: int = Field(100, ge=1, le=10_000, description="Most rows one cohort page may hold.")
+    harvest: HarvestSettings = Field(default_factory=HarvestSettings, description="Study discovery harvesting.")
+    mappings: AggregateMappingSettings = Field(
+        default_factory=AggregateMappingSettings, description="Per-member field mappings into the study schema."
+    )
+    export: ExportSettings = Field(default_factory=ExportSettings, description="Cohort exports.")

@@ -1,0 +1,102 @@
+"""indexd-compatible federated reads under ``/index``, so indexd clients (the gen3 SDK's ``Gen3Index``,
+indexclient) can point at the gateway as if it were one indexd holding every member's records.
+
+- ``GET /index/_status`` → text ``Healthy`` (``Gen3Index.is_healthy`` compares the body exactly);
+- ``GET /index/_version`` → ``{"version", "commit"}``;
+- ``GET /index/index/{guid}`` → the record, from whichever member holds it, in indexd's shape (a DRS
+  member's object converted); anything not found, including a malformed id, is indexd's 404;
+- ``POST /index/bulk/documents`` with a JSON list of ids → the list of records found, in the order asked
+  (each record once), one bulk call per member; ids nobody holds are left out, as indexd does. At most
+  :data:`MAX_BULK` ids (413 beyond). When a member failed (or the deadline passed) for some id, the whole
+  request fails with that status rather than answer a list silently missing records.
+
+These routes must be registered before the dataguids-style ``GET /index/{guid}`` of :mod:`.api`, which
+would otherwise take ``/index/index/…`` and ``/index/_status`` for ids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway import __version__
+from gateway.web.resolver import MAX_BULK, RESOLVER, api_error
+from gateway.resolver.identifiers import InvalidIdentifier
+from gateway.resolver.records import indexd_view
+from gateway.resolver.service import Resolution, ResolutionError
+from gateway.web.body import read_json
+from gateway.core.errors import ApiError, bad_request, not_found
+from gateway.web.openapi import operation
+from gateway.web.render import json_response
+
+routes = web.RouteTableDef()
+TAGS = ("indexd",)
+NOT_FOUND = (400, 404)
+"""Per-id outcomes indexd would simply not find (a malformed id, an id no member holds)."""
+
+
+@routes.get("/index/_status")
+@operation("indexd health: the text Healthy", tags=TAGS)
+async def status(request: web.Request) -> web.Response:
+    return web.Response(text="Healthy", content_type="text/plain")
+
+
+@routes.get("/index/_version")
+@operation("indexd version document of the gateway", tags=TAGS)
+async def version(request: web.Request) -> web.Response:
+    return json_response({"version": __version__, "commit": ""})
+
+
+@routes.get("/index/index/{guid:.+}")
+@operation("The indexd record of any GUID, from whichever member holds it", tags=TAGS,
+           responses={404: "no record found", 502: "the member failed", 503: "the member is unhealthy",
+                      504: "deadline passed"})
+async def get_record(request: web.Request) -> web.Response:
+    guid = request.match_info["guid"]
+    try:
+        resolution = await request.app[RESOLVER].resolve(guid)
+    except InvalidIdentifier:
+        raise not_found(f"no record found: {guid}") from None
+    except ResolutionError as exc:
+        if exc.status == 404:
+            raise not_found(f"no record found: {guid}") from None
+        raise api_error(exc) from None
+    return json_response(indexd_view(resolution.record))
+
+
+def _ids(body: Any) -> list[str]:
+    if not body:
+        raise bad_request("No ids provided")
+    if not isinstance(body, list):
+        raise bad_request("ids is not a list")
+    if len(body) > MAX_BULK:
+        raise ApiError(413, f"at most {MAX_BULK} ids per bulk request, got {len(body)}")
+    if not all(isinstance(i, str) for i in body):
+        raise bad_request("every id must be a string")
+    return body
+
+
+@routes.post("/index/bulk/documents")
+@operation("indexd bulk lookup: the records found for a JSON list of ids, across every member", tags=TAGS,
+           responses={400: "not a non-empty JSON list of strings", 413: "more than 1000 ids",
+                      502: "a member failed", 503: "a member is unhealthy", 504: "deadline passed"})
+async def bulk_documents(request: web.Request) -> web.Response:
+    ids = _ids(await read_json(request))
+    outcomes = await request.app[RESOLVER].resolve_many(ids)
+    records: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for raw in ids:
+        outcome = outcomes[raw]
+        if isinstance(outcome, ResolutionError):
+            if outcome.status in NOT_FOUND:
+                continue
+            failed = sum(1 for o in outcomes.values() if isinstance(o, ResolutionError) and o.status not in NOT_FOUND)
+            raise ApiError(outcome.status if outcome.status >= 400 else 503,
+                           f"{failed} of the ids could not be looked up (first: {outcome.message})")
+        assert isinstance(outcome, Resolution)
+        key = (outcome.member.id, outcome.record.id)
+        if key not in seen:
+            seen.add(key)
+            records.append(indexd_view(outcome.record))
+    return json_response(records)

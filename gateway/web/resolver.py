@@ -1,0 +1,109 @@
+"""The resolver's HTTP surface.
+
+- ``GET /resolver/v1/resolve?id=…`` and ``POST /resolver/v1/resolve`` (``{"ids": [...]}``): which member
+  holds an id, the normalised id, and the member's record.
+- dataguids-compatible: ``GET /index/{guid}`` (the member's indexd record plus ``from_index_service``),
+  ``GET /index/_dist`` (the registry as a dist list), so ``gen3 drs-pull`` can use the gateway as its resolver
+  (``DRS_RESOLVER_HOSTNAME``); its ``GET /mds/aggregate/info/{prefix}`` is part of the aggregate-MDS surface
+  (:mod:`gateway.web.discovery`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.resolver.dist import render_dist
+from gateway.resolver.identifiers import InvalidIdentifier
+from gateway.resolver.records import indexd_view
+from gateway.resolver.service import Resolution, ResolutionError, Resolver
+from gateway.web.body import parse_as, read_json
+from gateway.core.errors import ApiError, bad_request
+from gateway.web.openapi import operation
+from gateway.web.render import json_response
+
+routes = web.RouteTableDef()
+RESOLVER = web.AppKey("resolver", Resolver)
+TAGS = ("resolver",)
+MAX_BULK = 1000
+
+
+class BulkResolve(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] = Field(min_length=1, max_length=MAX_BULK)
+
+
+def api_error(exc: ResolutionError) -> ApiError:
+    """The HTTP answer for a failed resolution (or a member's failure behind it): its status and message, and the
+    member's ``Retry-After`` when it gave one (a 202 not ready yet, a 429 that outlasted the deadline)."""
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return ApiError(exc.status, exc.message, headers=headers)
+
+
+def _member_view(resolution: Resolution) -> dict[str, Any]:
+    m = resolution.member
+    return {"id": m.id, "name": m.name, "base_url": m.base_url, "kind": m.kind}
+
+
+def render(resolution: Resolution) -> dict[str, Any]:
+    ident = resolution.identifier
+    return {
+        "id": ident.raw, "normalized": ident.object_id, "kind": ident.kind, "member": _member_view(resolution),
+        "route": resolution.route, "cached": resolution.cached, "format": resolution.record.format,
+        "record": resolution.record.document,
+    }
+
+
+async def _resolve(request: web.Request, raw: str) -> Resolution:
+    try:
+        return await request.app[RESOLVER].resolve(raw)
+    except InvalidIdentifier as exc:
+        raise bad_request(str(exc)) from None
+    except ResolutionError as exc:
+        raise api_error(exc) from None
+
+
+@routes.get("/resolver/v1/resolve")
+@operation("Which member commons holds an id, and its record", tags=TAGS, query=("id",),
+           responses={400: "not an identifier", 404: "in no member", 502: "a member failed",
+                      503: "the owning member is unhealthy", 504: "deadline passed"})
+async def resolve_one(request: web.Request) -> web.Response:
+    raw = request.query.get("id")
+    if not raw:
+        raise bad_request("give the identifier as ?id=<GUID, UUID or drs:// URI>")
+    return json_response(render(await _resolve(request, raw)))
+
+
+@routes.post("/resolver/v1/resolve")
+@operation("Resolve many ids at once (each result carries its own status)", tags=TAGS, request=BulkResolve)
+async def resolve_many(request: web.Request) -> web.Response:
+    body = parse_as(BulkResolve, await read_json(request))
+
+    async def one(raw: str) -> dict[str, Any]:
+        try:
+            return {"status": 200, **render(await _resolve(request, raw))}
+        except ApiError as exc:
+            return {"id": raw, "status": exc.status, "error": exc.message}
+
+    return json_response({"results": await asyncio.gather(*(one(raw) for raw in body.ids))})
+
+
+@routes.get("/index/_dist")
+@operation("The registry as a dataguids-style distribution list", tags=("dataguids",))
+async def dist(request: web.Request) -> web.Response:
+    members = (await request.app[RESOLVER].directory.routes()).members.values()
+    listed = [(m.name, m.id, m.prefixes, m.base_url) for m in sorted(members, key=lambda m: m.id) if m.prefixes]
+    return json_response(render_dist(listed))
+
+
+@routes.get("/index/{guid:.+}")
+@operation("dataguids global lookup: the member's indexd record plus from_index_service", tags=("dataguids",),
+           query=("no_dist",), responses={400: "not an identifier", 404: "in no member"})
+async def global_get(request: web.Request) -> web.Response:
+    resolution = await _resolve(request, request.match_info["guid"])
+    record = indexd_view(resolution.record)
+    record["from_index_service"] = {"host": resolution.member.base_url + "/index/", "name": resolution.member.name}
+    return json_response(record)

@@ -1,0 +1,228 @@
+"""``POST /search/v1/cohort``: one cohort question to every active member, merged and tiered.
+
+Request (pydantic, unknown fields refused)::
+
+    {"index": "subject" | "file", "filter": {Guppy filter} | null, "facets": ["sex", ...],
+     "accessibility": "accessible" | "unaccessible" | "all",            (default "all")
+     "rows": {"limit": n, "cursor": str | null, "fields": ["subject_id", ...]} | null,
+     "deadline": seconds | null,                                         (at most aggregate.deadline)
+     "passports": [passport, ...] | null}                                (or Authorization: Bearer <passport>)
+
+Response: ``{"index", "accessibility", "tier": {"level", "limit"}, "total": {"count", "hidden"},
+"facets": {name: [{"key", "count", "hidden"}]}, "sources": [{"commons", "status", "took_ms", "count", "hidden",
+"error"}]}``, plus ``rows``, ``next_cursor`` and ``rows_sources`` when rows were asked for. A hidden count is
+``null`` with ``hidden: true``. 200 when at least one member answered; otherwise 503 (504 when the members that
+failed all timed out) with the same body plus ``msg`` and ``status_code``. 400: invalid body, filter, facet or field
+names, or cursor, or Passports sent both ways or while ``passports.enabled`` is false; 401/413/503: Passports the
+engine rejects; 403: rows of anything but ``accessible`` data (unless every member is ``libre``). Who the caller is
+at each member: :mod:`gateway.access.caller`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.members.search import CohortQuery
+from gateway.access.caller import caller_from_request, setup_callers
+from gateway.search.cohort import BadCursor, CohortResult, CohortService, RowsRequest, sources_doc
+from gateway.search.mapping.translate import UntranslatableQuery
+from gateway.settings.aggregate import AggregateConfig
+from gateway.search.tiering import RowsForbidden
+from gateway.web.state import GatewayState
+from gateway.web.body import parse_as, read_json
+from gateway.core.errors import ApiError
+from gateway.web.openapi import operation
+from gateway.web.render import json_response
+
+routes = web.RouteTableDef()
+COHORT = web.AppKey("cohort_search", CohortService)
+PATH = "/search/v1/cohort"
+TAGS = ("search",)
+
+NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+"""A facet or row field: a GraphQL name (what Guppy accepts)."""
+FILTER_FIELD = re.compile(r"[_A-Za-z][_0-9A-Za-z]*(\.[_A-Za-z][_0-9A-Za-z]*)*")
+MAX_NAMES = 100
+MAX_DEPTH = 32
+LEAF_OPS = frozenset({
+    "=", "eq", "EQ", "in", "IN", "contains_any", "CONTAINS_ANY", "contains_all", "CONTAINS_ALL", "!=",
+    "excludes_any", "EXCLUDES_ANY", "excludes_all", "EXCLUDES_ALL", ">", "gt", "GT", ">=", "gte", "GTE", "<", "lt",
+    "LT", "<=", "lte", "LTE",
+})
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RowsSpec(_Body):
+    limit: int = Field(..., ge=1, description="Rows wanted; at most aggregate.max_page are returned.")
+    cursor: str | None = Field(None, description="`next_cursor` of the previous page (opaque).")
+    fields: list[str] = Field(..., min_length=1, max_length=MAX_NAMES, description="Fields of each row.")
+
+
+class CohortRequest(_Body):
+    index: Literal["subject", "file"]
+    filter: dict[str, Any] | None = Field(None, description="Guppy's JSON filter language.")
+    facets: list[str] = Field([], max_length=MAX_NAMES, description="Fields to histogram.")
+    accessibility: Literal["accessible", "unaccessible", "all"] = "all"
+    rows: RowsSpec | None = None
+    deadline: float | None = Field(None, gt=0, description="Seconds to wait for members (capped by config).")
+    passports: list[str] | None = Field(
+        None, description="GA4GH Passports (or one as `Authorization: Bearer`, not both); needs passports.enabled."
+    )
+
+
+class CountOut(BaseModel):
+    count: int | None
+    hidden: bool
+
+
+class BucketOut(CountOut):
+    key: str
+
+
+class TierOut(BaseModel):
+    level: str
+    limit: int
+
+
+class SourceOut(BaseModel):
+    commons: str
+    status: Literal["ok", "partial", "timeout", "error", "unsupported", "stale"]
+    took_ms: int
+    count: int | None
+    hidden: bool
+    error: str | None
+
+
+class CohortResponse(BaseModel):
+    index: str
+    accessibility: str
+    tier: TierOut
+    total: CountOut
+    facets: dict[str, list[BucketOut]]
+    sources: list[SourceOut]
+    rows: list[dict[str, Any]] | None = None
+    next_cursor: str | None = None
+    rows_sources: list[dict[str, Any]] | None = None
+    msg: str | None = None
+    status_code: int | None = None
+
+
+def check_filter(value: Any, depth: int = 0) -> None:
+    """Guppy filter syntax (shape, operators, field names); values and field types are the members' business."""
+    if depth > MAX_DEPTH:
+        raise ApiError(400, f"invalid filter: nested more than {MAX_DEPTH} levels")
+    if not isinstance(value, dict):
+        raise ApiError(400, "invalid filter: each filter must be a JSON object")
+    if not value:
+        return
+    if len(value) != 1:
+        raise ApiError(400, f"invalid filter: one operator per object, got {sorted(value)}"[:300])
+    ((op, arg),) = value.items()
+    if op.upper() in ("AND", "OR"):
+        if not isinstance(arg, list):
+            raise ApiError(400, f"invalid filter: {op} takes a list of filters")
+        for item in arg:
+            check_filter(item, depth + 1)
+        return
+    if op == "nested":
+        if not isinstance(arg, dict) or not isinstance(arg.get("path"), str) or not FILTER_FIELD.fullmatch(arg["path"]):
+            raise ApiError(400, "invalid filter: nested takes {\"path\": <field>, <op>: {...}}")
+        check_filter({k: v for k, v in arg.items() if k != "path"}, depth + 1)
+        return
+    if op == "search":
+        if not isinstance(arg, dict) or not isinstance(arg.get("keyword"), str):
+            raise ApiError(400, "invalid filter: search takes {\"keyword\": str, \"fields\": [...]}")
+        fields = arg.get("fields", [])
+        fields = [fields] if isinstance(fields, str) else fields
+        if not isinstance(fields, list) or not all(isinstance(f, str) and FILTER_FIELD.fullmatch(f) for f in fields):
+            raise ApiError(400, "invalid filter: search fields must be field names")
+        return
+    if op not in LEAF_OPS:
+        raise ApiError(400, f"invalid filter: unknown operator {op!r}"[:300])
+    if not isinstance(arg, dict) or len(arg) != 1:
+        raise ApiError(400, f"invalid filter: {op} takes {{<field>: <value>}}")
+    ((name, operand),) = arg.items()
+    if not FILTER_FIELD.fullmatch(name):
+        raise ApiError(400, f"invalid filter: not a field name: {name!r}"[:300])
+    items = operand if isinstance(operand, list) else [operand]
+    if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in items):
+        raise ApiError(400, f"invalid filter: {op} on {name} takes strings or numbers")
+
+
+def check_names(names: list[str], what: str) -> tuple[str, ...]:
+    bad = [n for n in names if not NAME.fullmatch(n)]
+    if bad:
+        raise ApiError(400, f"invalid {what} name: {bad[0]!r}"[:300])
+    if len(set(names)) != len(names):
+        raise ApiError(400, f"duplicate {what} names")
+    return tuple(names)
+
+
+def response_doc(body: CohortRequest, service: CohortService, result: CohortResult) -> dict[str, Any]:
+    r = result.rendered
+    doc: dict[str, Any] = {
+        "index": body.index,
+        "accessibility": r.accessibility.value,
+        "tier": {"level": service.policy.level.value, "limit": r.limit},
+        "total": {"count": r.total.value if result.answered else None, "hidden": r.total.hidden},
+        "facets": {f: [{"key": k, "count": b.value, "hidden": b.hidden} for k, b in h.items()]
+                   for f, h in r.histograms.items()},
+        "sources": sources_doc(result),
+    }
+    for facet in body.facets:  # a facet no member answered for is still listed
+        doc["facets"].setdefault(facet, [])
+    if result.rows is not None:
+        doc["rows"] = list(result.rows.rows)
+        doc["next_cursor"] = result.rows.next_cursor
+        doc["rows_sources"] = [{"commons": s.commons, "status": s.status.value, "took_ms": s.took_ms,
+                                "error": s.error} for s in result.rows.sources]
+    return doc
+
+
+@routes.post(PATH)
+@operation("Federated cohort counts (total and facet histograms, tiered) and accessible rows across members",
+           tags=TAGS, request=CohortRequest, response=CohortResponse,
+           responses={400: "invalid request, filter, names or cursor", 403: "rows need accessibility: accessible",
+                      503: "no member answered", 504: "no member answered before the deadline"})
+async def cohort(request: web.Request) -> web.Response:
+    service = request.app[COHORT]
+    body = parse_as(CohortRequest, await read_json(request))
+    if body.filter is not None:
+        check_filter(body.filter)
+    query = CohortQuery(body.index, body.filter or None, check_names(body.facets, "facet"))
+    rows = None
+    if body.rows is not None:
+        rows = RowsRequest(check_names(body.rows.fields, "field"), body.rows.limit, body.rows.cursor)
+    caller = await caller_from_request(request, body.passports)
+    try:
+        result = await service.search(query, body.accessibility, caller=caller, deadline_seconds=body.deadline,
+                                      rows=rows)
+    except RowsForbidden as exc:
+        raise ApiError(403, str(exc)) from None
+    except (BadCursor, UntranslatableQuery) as exc:  # a cursor of another question, or a member's mapping
+        raise ApiError(400, str(exc)) from None
+    doc = response_doc(body, service, result)
+    if result.answered:
+        return json_response(doc)
+    status = 504 if result.only_timeouts else 503
+    reason = ("no member answered before the deadline" if status == 504 else
+              "no member answered the search" if result.answers else "no active member can be searched")
+    return json_response({**doc, "msg": reason, "status_code": status}, status=status)
+
+
+def setup_search(app: web.Application, state: GatewayState, directory: Any, config: AggregateConfig) -> None:
+    """Register ``POST /search/v1/cohort`` (and ``/search/v1/export``) on ``app`` with its service (kept under
+    :data:`COHORT`)."""
+    app[COHORT] = CohortService(directory, config)
+    setup_callers(app, state, directory.adapter)
+    app.add_routes(routes)
+    from gateway.web.export import setup_export  # here: export_api imports this module
+
+    setup_export(app, state, directory, config)  # POST /search/v1/export, on the same service

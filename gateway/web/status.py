@@ -1,0 +1,61 @@
+"""Operational routes: ``/_status`` (liveness and dependencies), GA4GH ``/service-info``, ``/openapi.json``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from gateway import __version__
+from gateway.web.service_info import service_info
+from gateway.web.state import STATE
+from gateway.web.openapi import build_openapi, operation
+from gateway.web.render import json_response
+
+routes = web.RouteTableDef()
+PING_TIMEOUT = 2.0
+
+
+async def _answers(ping: object) -> bool:
+    try:
+        return bool(await asyncio.wait_for(ping(), PING_TIMEOUT))  # type: ignore[operator]
+    except Exception:  # any failure to answer is "down"
+        return False
+
+
+@routes.get("/_status")
+@operation("Gateway health: the gateway and its store and cache", tags=("operations",), responses={503: "degraded"})
+async def get_status(request: web.Request) -> web.Response:
+    """Gateway health."""
+    state = request.app[STATE]
+    store_ok, cache_ok = await asyncio.gather(_answers(state.store.ping), _answers(state.cache.ping))
+    healthy = store_ok and cache_ok
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "version": __version__,
+        "checks": {"store": "ok" if store_ok else "down", "cache": "ok" if cache_ok else "down"},
+    }
+    return json_response(body, status=200 if healthy else 503)
+
+
+@routes.get("/service-info")
+@operation("GA4GH service-info of the gateway", tags=("operations",))
+async def get_service_info(request: web.Request) -> web.Response:
+    """GA4GH service-info."""
+    state = request.app[STATE]
+    return json_response(service_info(state.settings, started_at=state.started_at))
+
+
+@routes.get("/openapi.json")
+@operation("OpenAPI description of every route this gateway serves", tags=("operations",))
+async def get_openapi(request: web.Request) -> web.Response:
+    """OpenAPI document."""
+    state = request.app[STATE]
+    if state.openapi is None:
+        state.openapi = build_openapi(
+            request.app,
+            title=state.settings.service_info.name,
+            version=__version__,
+            description=state.settings.service_info.description,
+        )
+    return json_response(state.openapi)

@@ -1,0 +1,1 @@
+"""refcommons.fence.service."""

@@ -1,0 +1,1 @@
+"""refcommons.mds.catalog."""

@@ -1,0 +1,242 @@
+"""The shared upstream HTTP layer against purpose-built fault servers: deadlines, retries, redirects, caps."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+import faults
+from gateway.core.deadline import Deadline
+from gateway.core.errors import MemberBusy, MemberTimeout, MemberUnavailable
+from gateway.members.http import MAX_BODY_BYTES, MemberHttp
+from faults import serve
+from gateway.settings.gateway import UpstreamConfig
+
+EPSILON = 0.5
+
+
+def client(server_url: str, config: UpstreamConfig, **kw) -> MemberHttp:
+    return MemberHttp("m1", server_url, config, **kw)
+
+
+async def call(http: MemberHttp, deadline: float, method: str = "GET", *, idempotent: bool = True, path: str = "/thing",
+               **kw):
+    try:
+        return await http.request(method, path, Deadline.after(deadline), idempotent=idempotent, **kw)
+    finally:
+        await http.close()
+
+
+# --- deadlines -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method,idempotent", [("GET", True), ("POST", False)])
+async def test_a_hanging_member_costs_at_most_the_deadline(config, method, idempotent):
+    slow = config.model_copy(update={"read_timeout": 30.0})  # the deadline, not the read timeout, must end it
+    async with serve(faults.hanging()) as server:
+        start = time.monotonic()
+        with pytest.raises(MemberTimeout) as err:
+            await call(client(server.url, slow), 1.0, method, idempotent=idempotent, json={"a": 1})
+        elapsed = time.monotonic() - start
+    assert 0.9 <= elapsed <= 1.0 + EPSILON
+    assert err.value.status == 504 and "deadline" in err.value.message
+    assert server.count() == 1  # a timeout is never retried
+
+
+async def test_a_read_timeout_shorter_than_the_deadline_is_not_retried(config):
+    quick = config.model_copy(update={"read_timeout": 0.3})
+    async with serve(faults.hanging()) as server:
+        start = time.monotonic()
+        with pytest.raises(MemberTimeout):
+            await call(client(server.url, quick), 5.0)
+        assert time.monotonic() - start < 0.3 + EPSILON
+    assert server.count() == 1
+
+
+async def test_a_passed_deadline_fails_without_calling(config):
+    async with serve(faults.flaky(0)) as server:
+        with pytest.raises(MemberTimeout):
+            await call(client(server.url, config), 0.0)
+    assert server.hits == []
+
+
+async def test_no_backoff_sleep_runs_past_the_deadline(config):
+    patient = config.model_copy(update={"backoff": 5.0, "retries": 5})  # windows of 5, 10, 20 s
+    async with serve(faults.flaky(100)) as server:
+        start = time.monotonic()
+        with pytest.raises(MemberUnavailable) as err:
+            await call(client(server.url, patient), 1.0)
+        assert time.monotonic() - start <= 1.0 + EPSILON
+    assert err.value.upstream_status == 503
+    assert 1 <= server.count() <= 6
+
+
+# --- retries -------------------------------------------------------------------------------------
+
+
+async def test_503_then_200_is_retried_and_succeeds(config):
+    async with serve(faults.flaky(2)) as server:
+        response = await call(client(server.url, config), 5.0)
+    assert response.status == 200 and response.json() == {"ok": True}
+    assert server.count() == 3
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+@pytest.mark.parametrize("retries", [0, 1, 3])
+async def test_never_more_than_retries_plus_one_attempts(config, status, retries):
+    async with serve(faults.flaky(100, status=status)) as server:
+        with pytest.raises(MemberUnavailable) as err:
+            await call(client(server.url, config.model_copy(update={"retries": retries})), 10.0)
+    assert server.count() == retries + 1
+    assert err.value.upstream_status == status and err.value.status == 502
+
+
+async def test_other_statuses_are_answers_not_retries(config):
+    async with serve(faults.flaky(100, status=500)) as server:
+        response = await call(client(server.url, config), 5.0)
+    assert response.status == 500 and server.count() == 1
+
+
+async def test_non_idempotent_calls_are_never_retried(config):
+    async with serve(faults.flaky(1)) as server:
+        with pytest.raises(MemberUnavailable) as err:
+            await call(client(server.url, config), 5.0, "POST", idempotent=False, json={"x": 1})
+    assert err.value.upstream_status == 503
+    assert server.count() == 1
+
+
+async def test_an_idempotent_post_is_retried(config):
+    async with serve(faults.flaky(1)) as server:
+        response = await call(client(server.url, config), 5.0, "POST", json=["a"])
+    assert response.status == 200 and server.count(method="POST") == 2
+
+
+async def test_connect_errors_are_retried_then_reported(config, caplog):
+    port = faults.free_port()  # nothing listens there
+    caplog.set_level(logging.INFO, logger="gateway.members.http")
+    secret = "Bearer sup3r-s3cret-t0ken"
+    with pytest.raises(MemberUnavailable) as err:
+        await call(client(f"http://127.0.0.1:{port}", config), 5.0, headers={"Authorization": secret})
+    assert "could not connect" in err.value.message
+    retries = [r for r in caplog.records if r.getMessage() == "retrying upstream call"]
+    assert len(retries) == config.retries
+    assert "sup3r" not in caplog.text and all("sup3r" not in str(r.__dict__) for r in caplog.records)
+
+
+# --- 429 -----------------------------------------------------------------------------------------
+
+
+async def test_retry_after_is_honoured_when_it_fits(config):
+    async with serve(faults.rate_limited("1")) as server:
+        start = time.monotonic()
+        response = await call(client(server.url, config), 3.0)
+        elapsed = time.monotonic() - start
+    assert response.status == 200 and server.count() == 2
+    assert 1.0 <= elapsed < 1.0 + EPSILON
+
+
+@pytest.mark.parametrize("deadline,retry_after", [(0.5, "1"), (5.0, "120")])
+async def test_retry_after_past_the_deadline_gives_up_at_once(config, deadline, retry_after):
+    async with serve(faults.rate_limited(retry_after)) as server:
+        start = time.monotonic()
+        with pytest.raises(MemberBusy) as err:
+            await call(client(server.url, config), deadline)
+        assert time.monotonic() - start < 0.4
+    assert err.value.upstream_status == 429
+    assert err.value.status == 503 and err.value.retry_after == int(retry_after)  # passed on to the client
+    assert f"Retry-After {retry_after} s, past the deadline: not retried" in err.value.message
+    assert server.count() == 1
+
+
+# --- redirects -----------------------------------------------------------------------------------
+
+
+async def test_a_redirect_to_another_host_is_not_followed(config):
+    async with serve(faults.flaky(0)) as elsewhere, serve(faults.redirecting(lambda r: f"{elsewhere.url}/x")) as server:
+        with pytest.raises(MemberUnavailable) as err:
+            await call(client(server.url, config), 5.0, path="/r/x", headers={"Authorization": "Bearer t"})
+    assert "another host" in err.value.message and err.value.upstream_status == 302
+    assert elsewhere.hits == []
+
+
+async def test_a_same_host_redirect_is_followed(config):
+    async with serve(faults.redirecting(lambda r: "/landing?x=1", status=307)) as server:
+        http = client(server.url, config)
+        response = await http.request("POST", "/r/x", Deadline.after(5), idempotent=False, json={"a": 1})
+        await http.close()
+    assert response.json() == {"path": "/landing", "method": "POST"}
+    assert [(m, p) for m, p, _ in server.hits] == [("POST", "/r/x"), ("POST", "/landing?x=1")]
+
+
+async def test_at_most_three_redirects_are_followed(config):
+    async with serve(faults.redirecting(lambda r: "/r/again")) as server:
+        with pytest.raises(MemberUnavailable) as err:
+            await call(client(server.url, config), 5.0, path="/r/x")
+    assert "more than 3 redirects" in err.value.message
+    assert server.count() == 4
+
+
+# --- bodies and connections ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("declare_length", [False, True])
+async def test_a_huge_body_is_capped(config, declare_length):
+    async with serve(faults.huge(MAX_BODY_BYTES + 4 * faults.MiB, declare_length=declare_length)) as server:
+        with pytest.raises(MemberUnavailable) as err:
+            await call(client(server.url, config), 10.0)
+    assert f"larger than {MAX_BODY_BYTES} bytes" in err.value.message
+
+
+async def test_a_smaller_cap_can_be_chosen(config):
+    async with serve(faults.huge(2 * faults.MiB)) as server:
+        with pytest.raises(MemberUnavailable):
+            await call(client(server.url, config, max_body=faults.MiB), 10.0)
+        response = await call(client(server.url, config, max_body=3 * faults.MiB), 10.0)
+    assert len(response.body) == 2 * faults.MiB
+
+
+@pytest.mark.parametrize("body,content_type", [
+    (b"<html><body>Bad gateway</body></html>", "text/html"),
+    (b'{"did": "dg.X/1", "size":', "application/json"),
+])
+async def test_non_json_bodies_are_a_clear_error(config, body, content_type):
+    async with serve(faults.not_json(body, content_type)) as server:
+        response = await call(client(server.url, config), 5.0)
+    with pytest.raises(MemberUnavailable) as err:
+        response.json()
+    assert "not valid JSON" in err.value.message and content_type in err.value.message
+    assert err.value.status == 502
+
+
+async def test_a_reset_connection_is_unavailable_and_not_retried(config):
+    async with serve(faults.resetting()) as server:
+        with pytest.raises(MemberUnavailable) as err:
+            await call(client(server.url, config), 5.0)
+    assert "connection failed" in err.value.message and "reset" in err.value.message.lower()
+    assert server.count() == 1
+
+
+async def test_member_cookies_are_never_sent_back(config):
+    """A member's Set-Cookie (say, a session for the caller of one request) must not ride along on the next
+    request, which may be another caller's."""
+    from aiohttp import web
+
+    seen: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Cookie"))
+        response = web.json_response({"ok": True})
+        response.set_cookie("session", "caller-a-secret", path="/")
+        return response
+
+    async with serve(faults.recording_app([web.get("/{tail:.*}", handler)])) as server:
+        http = client(server.url, config)
+        try:
+            for _ in range(3):
+                response = await http.request("GET", "/thing", Deadline.after(5), idempotent=True)
+                assert response.status == 200
+        finally:
+            await http.close()
+    assert seen == [None, None, None]

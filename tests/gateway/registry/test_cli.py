@@ -1,0 +1,59 @@
+"""``gateway registry …`` against a running gateway (``main`` runs in a thread; the gateway in the loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from registry_kit import ADMIN_TOKEN, free_port
+
+from gateway.cli.main import main
+
+
+async def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = await asyncio.to_thread(main, ["registry", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def test_registry_commands(gateway_at, base_settings, commons, capsys, monkeypatch):
+    monkeypatch.delenv("GATEWAY_ADMIN_TOKEN", raising=False)
+    async with gateway_at(**base_settings) as gw:
+        url = ("--url", gw.base_url)
+        code, out, _ = await run(capsys, "list", *url)
+        assert (code, out) == (0, "(no members)\n")
+
+        code, out, err = await run(capsys, "join", *url, "--name", "CLI Commons", "--base-url", commons.base_url,
+                                   "--kind", "gen3", "--prefix", "dg.CLI1", "--prefix", "dg.cli2",
+                                   "--hostname", "cli.example.org", "--contact", "ops@example.org")
+        assert code == 0, err
+        assert out == (f"joined: cli-commons  pending  gen3  dg.cli1,dg.cli2  {commons.base_url} "
+                       "(checked /index/_status)\n")
+
+        code, _, err = await run(capsys, "approve", *url, "cli-commons")
+        assert code == 1 and err == "gateway registry: an admin token is needed: --token or $GATEWAY_ADMIN_TOKEN\n"
+        code, _, err = await run(capsys, "approve", *url, "--token", "wrong", "cli-commons")
+        assert code == 1 and err == "gateway registry: HTTP 401: invalid admin token\n"
+
+        monkeypatch.setenv("GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN)
+        code, out, _ = await run(capsys, "approve", *url, "cli-commons")
+        assert code == 0 and out.startswith("approved: cli-commons  active  gen3")
+        code, out, _ = await run(capsys, "list", *url, "--status", "active", "--json")
+        listed = json.loads(out)
+        assert code == 0 and [m["id"] for m in listed["commons"]] == ["cli-commons"]
+        assert listed["commons"][0]["hostnames"] == ["cli.example.org"]
+        code, out, _ = await run(capsys, "suspend", *url, "cli-commons")
+        assert code == 0 and out.startswith("suspended: cli-commons  suspended")
+
+        code, _, err = await run(capsys, "join", *url, "--name", "Again", "--base-url", commons.base_url,
+                                 "--prefix", "dg.cli1")
+        assert code == 1
+        assert err == "gateway registry: HTTP 409: prefix dg.cli1 is already owned by member 'cli-commons'\n"
+
+        code, out, _ = await run(capsys, "remove", *url, "cli-commons", "--json")
+        assert code == 0 and json.loads(out) == {"deleted": "cli-commons"}
+        code, _, err = await run(capsys, "remove", *url, "cli-commons")
+        assert code == 1 and err == "gateway registry: HTTP 404: no member commons 'cli-commons'\n"
+
+    code, _, err = await run(capsys, "list", "--url", f"http://127.0.0.1:{free_port()}")
+    assert code == 1 and err.startswith("gateway registry: cannot reach http://127.0.0.1:")
