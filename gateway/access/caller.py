@@ -34,7 +34,7 @@ from gateway.passports.gate import Caller, PassportGate, bearer_passport
 from gateway.members.passthrough import ISSUING_KINDS, forwarded_authorization
 from gateway.passports.tokens import gateway_token
 from gateway.passports.engine import PassportRejected
-from gateway.web.passports import GATE
+from gateway.web.routes.passports import GATE
 from gateway.web.state import GatewayState
 from gateway.core.errors import ApiError
 from gateway.core.member import Member

@@ -1,5 +1,5 @@
 """The federated DRS operations: resolve through the resolver, fetch through the member's adapter,
-answer in the gateway's own DRS shape. No HTTP here: handlers in :mod:`gateway.web.drs` parse and render.
+answer in the gateway's own DRS shape. No HTTP here: handlers in :mod:`gateway.web.routes.drs` parse and render.
 
 Every failure is a :class:`~gateway.resolver.service.ResolutionError` carrying the status to answer (a
 member's 401/403/404 or 202 passed on; 502 for a member that failed or sent something unusable; 504 at

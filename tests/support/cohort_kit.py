@@ -3,7 +3,7 @@
 from __future__ import annotations
 from contextlib import AsyncExitStack
 from typing import Any
-from gateway.web.search import PATH
+from gateway.web.routes.search import PATH
 from gateway.app import create_app
 from gateway.settings.gateway import Settings
 from servers import Server, _serve, free_port, start_commons

@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from gateway.web.search import PATH as COHORT_PATH
-from gateway.web.export import PATH
+from gateway.web.routes.search import PATH as COHORT_PATH
+from gateway.web.routes.export import PATH
 from gateway.app import create_app
 from gateway.settings.gateway import Settings
 from servers import Server, _serve, free_port, start_commons

@@ -17,10 +17,10 @@ from servers import Server, free_port, start_commons
 
 from gateway.discovery.harvest import NS_SNAPSHOTS, Harvester, Outcome, merged_doc
 from gateway.discovery.mapping.records import REFCOMMONS_FIELD_MAPPINGS, apply_all, refcommons_mapping
-from gateway.web.discovery import HARVESTER
+from gateway.web.routes.discovery import HARVESTER
 from gateway import app as gateway_app
 from gateway.settings.gateway import Settings
-from gateway.web.resolver import RESOLVER
+from gateway.web.routes.resolver import RESOLVER
 from gateway.web.state import STATE
 from gateway.core.member import Member
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from servers import Server, free_port, start_commons
 
 from gateway.discovery.mapping.records import DEFAULT_STUDY_SCHEMA, schema_json
-from gateway.web.discovery import HARVESTER, setup_discovery
+from gateway.web.routes.discovery import HARVESTER, setup_discovery
 from gateway import app as gateway_app
 from gateway.settings.gateway import Settings
 

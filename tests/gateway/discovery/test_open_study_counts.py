@@ -15,9 +15,9 @@ import pytest
 import pytest_asyncio
 from servers import Server, free_port, start_commons, start_gateway
 
-from gateway.web.search import COHORT
+from gateway.web.routes.search import COHORT
 from gateway.discovery.mapping.records import REFCOMMONS_FIELD_MAPPINGS
-from gateway.web.discovery import COUNTED_FIELDS, HARVESTER
+from gateway.web.routes.discovery import COUNTED_FIELDS, HARVESTER
 from gateway.access.open_readable import FAILED_TTL, OPEN_TTL, OpenAuthz
 from gateway.access.readable import from_authz_map
 from gateway.cache import open_cache

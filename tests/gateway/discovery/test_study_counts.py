@@ -13,8 +13,8 @@ import pytest
 import pytest_asyncio
 from search_eco import Eco, search_eco
 
-from gateway.web.search import COHORT
-from gateway.web.discovery import COUNTED_FIELDS
+from gateway.web.routes.search import COHORT
+from gateway.web.routes.discovery import COUNTED_FIELDS
 from gateway.access.readable import UserAuthz, from_authz_map
 from gateway.cache import open_cache
 from gateway.cache.redis import RedisCache

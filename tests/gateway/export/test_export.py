@@ -22,10 +22,10 @@ from aiohttp import web
 from gen3.tools.download.drs_download import Manifest
 from pfb.reader import PFBReader
 
-from gateway.web.search import COHORT
-from gateway.web.search import PATH as COHORT_PATH
+from gateway.web.routes.search import COHORT
+from gateway.web.routes.search import PATH as COHORT_PATH
 from gateway.export import plan as export_plan
-from gateway.web.export import PATH
+from gateway.web.routes.export import PATH
 from servers import Server, start_gateway
 
 

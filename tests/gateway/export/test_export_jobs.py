@@ -18,8 +18,8 @@ import pytest_asyncio
 from gen3.tools.download.drs_download import Manifest
 from pfb.reader import PFBReader
 
-from gateway.web.export import PATH
-from gateway.web.export_jobs import JOBS
+from gateway.web.routes.export import PATH
+from gateway.web.routes.export_jobs import JOBS
 from jobs_env import (
     NOTHING, OPEN, accessible_total, eventually, job_in, members_behind_gate, start_export_gateway, start_job,
 )

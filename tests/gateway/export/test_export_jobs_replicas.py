@@ -22,9 +22,9 @@ import redis.asyncio as aioredis
 import yaml
 from pfb.reader import PFBReader
 
-from gateway.web.export import PATH
+from gateway.web.routes.export import PATH
 from gateway.export.job import LOST
-from gateway.web.export_jobs import JOBS
+from gateway.web.routes.export_jobs import JOBS
 from jobs_env import OPEN, accessible_total, eventually, job_in, settings, start_export_gateway
 from jobs_env import members_behind_gate, start_job
 from servers import Server, free_port

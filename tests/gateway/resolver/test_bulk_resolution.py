@@ -19,7 +19,7 @@ from drs_fakes import STATE, count, fault_everywhere, indexd_doc, serve, start_r
 from servers import Server, start_gateway  # noqa: E402
 
 from gateway.core.deadline import Deadline  # noqa: E402
-from gateway.web.resolver import RESOLVER  # noqa: E402
+from gateway.web.routes.resolver import RESOLVER  # noqa: E402
 from gateway.resolver.service import Resolution, ResolutionError, Resolver  # noqa: E402
 
 DRS = "/ga4gh/drs/v1"

@@ -223,6 +223,6 @@ def setup_search(app: web.Application, state: GatewayState, directory: Any, conf
     app[COHORT] = CohortService(directory, config)
     setup_callers(app, state, directory.adapter)
     app.add_routes(routes)
-    from gateway.web.export import setup_export  # here: export_api imports this module
+    from gateway.web.routes.export import setup_export  # here: export_api imports this module
 
     setup_export(app, state, directory, config)  # POST /search/v1/export, on the same service

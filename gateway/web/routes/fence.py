@@ -14,9 +14,9 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from gateway.web.drs import DRS
+from gateway.web.routes.drs import DRS
 from gateway.drs.federate import access_ids
-from gateway.web.resolver import api_error
+from gateway.web.routes.resolver import api_error
 from gateway.resolver.service import ResolutionError
 from gateway.web.openapi import operation
 from gateway.web.query import query_int

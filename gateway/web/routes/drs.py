@@ -28,7 +28,7 @@ from gateway.passports.gate import Caller, bearer_passport
 from gateway.wire.drs_profile import service_info_profile
 from gateway.drs.service import DrsService
 from gateway.passports.engine import PassportRejected
-from gateway.web.resolver import api_error
+from gateway.web.routes.resolver import api_error
 from gateway.resolver.service import ResolutionError
 from gateway.web.service_info import service_info
 from gateway.web.state import STATE

@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import __version__
-from gateway.web.resolver import MAX_BULK, RESOLVER, api_error
+from gateway.web.routes.resolver import MAX_BULK, RESOLVER, api_error
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.records import indexd_view
 from gateway.resolver.service import Resolution, ResolutionError

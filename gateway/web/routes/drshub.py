@@ -21,11 +21,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from gateway.core.records import AccessURL
-from gateway.web.drs import DRS
+from gateway.web.routes.drs import DRS
 from gateway.drs.federate import InvalidRecord, drs_object
 from gateway.drs.service import DrsService
 from gateway.drs.drshub import ACCESS_URL, UnknownField, access_method, render, requested_fields
-from gateway.web.resolver import RESOLVER, api_error
+from gateway.web.routes.resolver import RESOLVER, api_error
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.records import indexd_view
 from gateway.resolver.service import Resolution, ResolutionError

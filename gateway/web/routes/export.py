@@ -16,7 +16,7 @@ exported}``). A member that hides its own total (Guppy's tier access on an unfil
 there: the cap is then also enforced while producing.
 
 ``delivery``: ``stream`` answers 200 with the file; ``job`` answers ``202 Accepted`` with ``Location:
-/search/v1/export/jobs/{id}`` and the job document (:mod:`gateway.web.export_jobs`; 429 with
+/search/v1/export/jobs/{id}`` and the job document (:mod:`gateway.web.routes.export_jobs`; 429 with
 ``Retry-After`` when this replica already runs ``aggregate.export.max_running`` jobs); ``auto`` streams when the
 pre-count is at most ``aggregate.export.inline_limit`` entities, else starts a job.
 
@@ -40,11 +40,11 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.web import export_jobs as export_jobs_api
-from gateway.web.search import COHORT, check_filter
+from gateway.web.routes import export_jobs as export_jobs_api
+from gateway.web.routes.search import COHORT, check_filter
 from gateway.access.caller import caller_from_request
 from gateway.export.job import delivers_as_job, public_doc, status_path
-from gateway.web.export_jobs import JOBS
+from gateway.web.routes.export_jobs import JOBS
 from gateway.export.plan import ExportFailed, ExportRequest, Production, plan_export
 from gateway.export.runner import ExportJobs, JobsFull
 from gateway.export.storage import open_files
@@ -56,7 +56,7 @@ from gateway.core.errors import ApiError
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
 
-log = logging.getLogger("gateway.web.export")
+log = logging.getLogger("gateway.web.routes.export")
 routes = web.RouteTableDef()
 EXPORT = web.AppKey("cohort_export", ExportSettings)
 OWN_HOST = web.AppKey("export_own_host", str)
@@ -139,7 +139,7 @@ async def _stream(request: web.Request, production: Production) -> web.StreamRes
 
 def setup_export(app: web.Application, state: GatewayState, directory: Any, config: AggregateConfig) -> None:
     """Register ``POST /search/v1/export`` and the export job routes (needs the cohort service of
-    :func:`gateway.web.search.setup_search`); the jobs' sweeper starts and stops with the app, and this
+    :func:`gateway.web.routes.search.setup_search`); the jobs' sweeper starts and stops with the app, and this
     replica's running jobs are marked failed when it stops."""
     del directory
     app[EXPORT] = config.export

@@ -5,7 +5,7 @@
 - dataguids-compatible: ``GET /index/{guid}`` (the member's indexd record plus ``from_index_service``),
   ``GET /index/_dist`` (the registry as a dist list), so ``gen3 drs-pull`` can use the gateway as its resolver
   (``DRS_RESOLVER_HOSTNAME``); its ``GET /mds/aggregate/info/{prefix}`` is part of the aggregate-MDS surface
-  (:mod:`gateway.web.discovery`).
+  (:mod:`gateway.web.routes.discovery`).
 """
 
 from __future__ import annotations
