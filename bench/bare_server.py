@@ -25,4 +25,6 @@ def make_app(bodies: dict[str, str]) -> web.Application:
 
 if __name__ == "__main__":
     port, bodies_file = int(sys.argv[1]), sys.argv[2]
-    web.run_app(make_app(json.load(open(bodies_file))), host="127.0.0.1", port=port, access_log=None, print=None)
+    with open(bodies_file) as f:
+        bodies = json.load(f)
+    web.run_app(make_app(bodies), host="127.0.0.1", port=port, access_log=None, print=None)

@@ -30,9 +30,9 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import wrk  # noqa: E402
 from bench_refcommons import fetch, free_port, load, stop_all, wait_until_up  # noqa: E402
 from bench_resolver import gateway_config, start  # noqa: E402
-import wrk  # noqa: E402
 
 PY = sys.executable
 MEMBERS = 3

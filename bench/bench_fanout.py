@@ -23,8 +23,8 @@ import httpx
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from gateway.app import create_app  # noqa: E402
-from gateway.settings.gateway import Settings  # noqa: E402
+from gateway.app import create_app
+from gateway.settings.gateway import Settings
 
 FACETS = ("sex", "population", "project_id")
 

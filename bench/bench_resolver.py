@@ -31,8 +31,8 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_refcommons import fetch, free_port, load, stop_all, wait_until_up  # noqa: E402
 import wrk  # noqa: E402
+from bench_refcommons import fetch, free_port, load, stop_all, wait_until_up  # noqa: E402
 
 PY = sys.executable
 MEMBERS = 5

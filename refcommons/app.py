@@ -13,12 +13,12 @@ from gateway.core.logs import log_flusher
 from gateway.web.errors import PARSER_LIMITS, error_middleware
 from gateway.web.requestid import request_id_middleware
 from refcommons.authz import api as authz_api
+from refcommons.commons import COMMONS, ReferenceCommons
 from refcommons.drs import api as drs_api
 from refcommons.fence import api as fence_api
+from refcommons.guppy.api import GuppyApi
 from refcommons.indexd import api as indexd_api
 from refcommons.mds import api as mds_api
-from refcommons.commons import COMMONS, ReferenceCommons
-from refcommons.guppy.api import GuppyApi
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 

@@ -87,7 +87,7 @@ def _vcf(rng: random.Random, file_name: str) -> bytes:
     while size < target:
         bits = rng.getrandbits(64)
         pos += 50 + (bits & 0xFFFF)
-        if pos >= CONTIGS[contig][1] or (bits >> 60) == 0 and contig < len(CONTIGS) - 1:
+        if pos >= CONTIGS[contig][1] or ((bits >> 60) == 0 and contig < len(CONTIGS) - 1):
             contig = min(contig + 1, len(CONTIGS) - 1)
             pos = 10_000 + ((bits >> 16) & 0xFFFF)
         ref = BASES[(bits >> 32) & 3]

@@ -108,8 +108,8 @@ def load_passports_config(path: Path) -> PassportsConfig:
     """The ``passports`` section in ``path`` (JSON for ``.json``, else YAML; bare or under ``passports``),
     validated, with its trust configuration and grant mapping built once; :class:`ValueError` saying what is
     wrong otherwise."""
-    from gateway.settings.passports import PassportsConfig
     from gateway.passports.trust.issuers import build_trust
+    from gateway.settings.passports import PassportsConfig
 
     try:
         raw = path.read_bytes()

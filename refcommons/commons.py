@@ -19,7 +19,6 @@ from refcommons.model import Dataset
 from refcommons.settings import CommonsSettings
 from refcommons.synth import generate_dataset
 
-
 RENDER_CACHE_ENTRIES = 20_000
 RENDER_CACHE_TTL = 3600.0
 

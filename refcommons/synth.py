@@ -115,7 +115,7 @@ class _Builder:
             guid=f"{self.prefix}/{self.uuid()}",
             file_name=name,
             size=len(data),
-            md5=hashlib.md5(data).hexdigest(),  # noqa: S324 - a checksum, not security
+            md5=hashlib.md5(data).hexdigest(),
             sha256=hashlib.sha256(data).hexdigest(),
             data_category=category,
             data_type=data_type,

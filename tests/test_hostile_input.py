@@ -36,11 +36,11 @@ from hypothesis import strategies as st
 
 from gateway.app import create_app
 from gateway.settings.gateway import Settings
-from gateway.web.state import STATE
 from gateway.web.openapi import RouteInfo, iter_routes
+from gateway.web.state import STATE
 from refcommons.app import build_app
-from refcommons.commons import ReferenceCommons
 from refcommons.authz.default_policy import ADMIN_USER
+from refcommons.commons import ReferenceCommons
 from refcommons.settings import CommonsSettings
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -464,7 +464,7 @@ async def test_routes_are_enumerated_from_the_live_app(hostile_gateway):
     assert ("GET", "/refcommons/index/index") in served
     assert any("/ga4gh/" in p for _, p in served)
     # iter_routes must give paths the server actually answers on (no doubled sub-app prefix)
-    for method, path in served:
+    for _method, path in served:
         assert not path.startswith("/refcommons/refcommons/"), path
     # and fill() builds paths that reach each route's handler, so the probes below test handlers, not the router
     misrouted = []

@@ -30,14 +30,14 @@ from aiohttp import web
 
 from gateway.access.open_readable import OpenAuthz
 from gateway.access.readable import NOTHING, Readable, UserAuthz
-from gateway.passports.gate import Caller, PassportGate, bearer_passport
-from gateway.members.passthrough import ISSUING_KINDS, forwarded_authorization
-from gateway.passports.tokens import gateway_token
-from gateway.passports.engine import PassportRejected
-from gateway.web.routes.passports import GATE
-from gateway.web.state import GatewayState
 from gateway.core.errors import ApiError
 from gateway.core.member import Member
+from gateway.members.passthrough import ISSUING_KINDS, forwarded_authorization
+from gateway.passports.engine import PassportRejected
+from gateway.passports.gate import Caller, PassportGate, bearer_passport
+from gateway.passports.tokens import gateway_token
+from gateway.web.routes.passports import GATE
+from gateway.web.state import GatewayState
 
 TOKEN_REUSE_MARGIN = 15
 """A search token is signed again once it has fewer seconds than this left (exports page for a long time)."""

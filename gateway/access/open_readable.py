@@ -19,10 +19,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from gateway.core.deadline import Deadline
-from gateway.core.errors import UpstreamError
 from gateway.access.readable import NOTHING, Readable, from_authz_map
 from gateway.cache.base import Cache
+from gateway.core.deadline import Deadline
+from gateway.core.errors import UpstreamError
 from gateway.core.member import Member
 
 log = logging.getLogger("gateway.access.open_readable")

@@ -28,12 +28,12 @@ from typing import Any
 import jwt
 import orjson
 
-from gateway.core.errors import AccessDenied, UpstreamError
-from gateway.core.deadline import Deadline
 from gateway.cache.base import Cache
+from gateway.core.deadline import Deadline
+from gateway.core.errors import AccessDenied, UpstreamError
+from gateway.core.member import Member
 from gateway.passports.rules.grants import Grant
 from gateway.passports.rules.resources import MemberResourceMap
-from gateway.core.member import Member
 
 log = logging.getLogger("gateway.access.readable")
 

@@ -1,12 +1,12 @@
 """TODO docstring."""
 
 from __future__ import annotations
+
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 from typing import TypeVar
-
 
 K = TypeVar("K", bound=Hashable)
 

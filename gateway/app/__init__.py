@@ -14,33 +14,33 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from gateway.members.protocols import MemberAdapter
-from gateway.members.factory import build_adapter
-from gateway.web.routes import status
-from gateway.web.routes.search import setup_search
-from gateway.web.routes.discovery import setup_discovery
-from gateway.web.routes import drs as drs_api
-from gateway.web.routes import fence as fence_api
-from gateway.web.routes import drshub as drshub_api
-from gateway.web.routes.drs import DRS
+from gateway.cache import open_cache
+from gateway.core.logs import log_flusher
+from gateway.core.member import Member
 from gateway.drs.service import DrsService
-from gateway.web.routes import resolver as resolver_api
-from gateway.web.routes import indexd as indexd_api
-from gateway.web.routes.resolver import RESOLVER
+from gateway.members.factory import build_adapter
+from gateway.members.protocols import MemberAdapter
+from gateway.registry.directory import Directory
+from gateway.registry.health import adapter_probe
 from gateway.resolver.service import Resolver
 from gateway.resolver.upstream import UpstreamDist
-from gateway.cache import open_cache
 from gateway.settings.gateway import Settings
-from gateway.core.logs import log_flusher
-from gateway.web.routes import passports as passports_web
-from gateway.web.state import STATE, GatewayState
 from gateway.store import open_store
 from gateway.web.errors import PARSER_LIMITS, error_middleware
 from gateway.web.requestid import request_id_middleware
+from gateway.web.routes import drs as drs_api
+from gateway.web.routes import drshub as drshub_api
+from gateway.web.routes import fence as fence_api
+from gateway.web.routes import indexd as indexd_api
+from gateway.web.routes import passports as passports_web
+from gateway.web.routes import resolver as resolver_api
+from gateway.web.routes import status
+from gateway.web.routes.discovery import setup_discovery
+from gateway.web.routes.drs import DRS
 from gateway.web.routes.registry import setup_registry
-from gateway.registry.directory import Directory
-from gateway.registry.health import adapter_probe
-from gateway.core.member import Member
+from gateway.web.routes.resolver import RESOLVER
+from gateway.web.routes.search import setup_search
+from gateway.web.state import STATE, GatewayState
 
 log = logging.getLogger("gateway.app")
 

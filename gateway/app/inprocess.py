@@ -21,15 +21,22 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from gateway.core.deadline import Deadline
+from gateway.core.errors import (
+    AccessDenied,
+    ApiError,
+    MemberTimeout,
+    MemberUnavailable,
+    NotFoundUpstream,
+    UpstreamError,
+)
+from gateway.core.member import Member
+from gateway.core.records import AccessURL, MemberRecord, Probe
 from gateway.members import guppy_wire
 from gateway.members.access_each import access_each
-from gateway.core.errors import AccessDenied, MemberTimeout, MemberUnavailable, NotFoundUpstream, UpstreamError
-from gateway.core.records import AccessURL, MemberRecord, Probe
-from gateway.core.deadline import Deadline
 from gateway.members.gen3 import gen3_id
 from gateway.members.search import CohortQuery, MemberCounts, RowsPage
 from gateway.wire.drs import dump
-from gateway.core.errors import ApiError
 from refcommons.commons import ReferenceCommons
 from refcommons.drs.render import service_info
 from refcommons.guppy import access as search_access
@@ -37,8 +44,6 @@ from refcommons.guppy.api import GuppyService, run
 from refcommons.guppy.index import Access
 from refcommons.guppy.schema import GuppyContext
 from refcommons.indexd.records import IndexRecord
-from gateway.core.member import Member
-
 
 ACCESS_CONCURRENCY = 8
 """In-process signing is CPU only; a few at once just interleaves them with other requests."""

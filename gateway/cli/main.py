@@ -17,8 +17,8 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import asyncio
+import gc
 import signal
 import sys
 from collections.abc import Sequence
@@ -26,11 +26,11 @@ from pathlib import Path
 
 import orjson
 
-from refcommons import cli as refcommons_cli
+from gateway.cli import registry as registry_cli
+from gateway.cli import resolve as resolver_cli
 from gateway.cli import search as aggregate_cli
 from gateway.passports.tools import cli as passport_cli
-from gateway.cli import resolve as resolver_cli
-from gateway.cli import registry as registry_cli
+from refcommons import cli as refcommons_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from gateway.settings.gateway import ConfigError, load_settings
     from pydantic import ValidationError
+
+    from gateway.settings.gateway import ConfigError, load_settings
 
     try:
         settings = load_settings(args.config)
@@ -99,8 +100,8 @@ class _ListenError(Exception):
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway.core.logs import configure_logging
     from gateway.app.tls import TlsError, server_context
+    from gateway.core.logs import configure_logging
 
     settings = _load(args)
     ssl_context = None

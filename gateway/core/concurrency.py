@@ -7,15 +7,13 @@ hide a hit from a live one. :func:`run_until`: jobs that record their own result
 """
 
 from __future__ import annotations
+
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
 from gateway.core.deadline import Deadline
-
-from dataclasses import field
-from typing import Generic
-
 
 T = TypeVar("T")
 C = TypeVar("C")

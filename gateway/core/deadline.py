@@ -1,6 +1,7 @@
 """TODO docstring."""
 
 from __future__ import annotations
+
 import time
 from dataclasses import dataclass
 

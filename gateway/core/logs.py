@@ -156,7 +156,7 @@ class BatchedStreamHandler(logging.StreamHandler):
             if record.levelno >= logging.WARNING or now - self._flushed >= FLUSH_INTERVAL:
                 self._flushed = now
                 self.flush()
-        except Exception:  # noqa: BLE001 - logging must never break a request
+        except Exception:
             self.handleError(record)
 
 
@@ -168,7 +168,7 @@ class BatchedStreamHandler(logging.StreamHandler):
             if now - self._flushed >= FLUSH_INTERVAL:
                 self._flushed = now
                 self.flush()
-        except Exception:  # noqa: BLE001 - logging must never break a request
+        except Exception:
             pass
 
 

@@ -1,9 +1,9 @@
 """TODO docstring."""
 
 from __future__ import annotations
+
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
 
 RecordFormat = Literal["indexd", "drs"]
 

@@ -42,13 +42,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.core.deadline import Deadline
-from gateway.members.search import SearchUnsupported
+from gateway.core.member import Member
 from gateway.discovery.mapping.records import CompiledMapping, MemberMappingSettings, apply_all, refcommons_mapping
 from gateway.discovery.mds_query import PENDING, Snapshot, SnapshotSet, sources
+from gateway.members.search import SearchUnsupported
+from gateway.registry.directory import Directory
 from gateway.settings.aggregate import AggregateConfig
 from gateway.store import ABSENT, Conflict, Store, Stored
-from gateway.registry.directory import Directory
-from gateway.core.member import Member
 
 log = logging.getLogger("gateway.discovery.harvest")
 
@@ -222,7 +222,7 @@ class Harvester:
             return Outcome(self.clock(), error=exc.message or "study discovery unsupported", unsupported=True)
         except TimeoutError:
             return Outcome(self.clock(), error=f"no complete answer within {timeout:g}s")
-        except Exception as exc:  # noqa: BLE001 - one member's failure must not break the round
+        except Exception as exc:
             return Outcome(self.clock(), error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
     async def record(self, member: Member, outcome: Outcome) -> None:

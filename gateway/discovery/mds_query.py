@@ -473,7 +473,8 @@ def info(snapshots: Iterable[Snapshot], what: str, *, schema: Mapping[str, Field
 
 
 def _as_text(value: Any) -> str | None:
-    """A leaf as filter text: :func:`~gateway.discovery.mapping.value_filters.scalar_text`, or a tag as ``category:name``."""
+    """A leaf as filter text: :func:`~gateway.discovery.mapping.value_filters.scalar_text`, or a tag as
+    ``category:name``."""
     text = scalar_text(value)
     if text is not None:
         return text
@@ -512,10 +513,7 @@ class Query:
         for word in self.words:
             if word not in text:
                 return False
-        for path, wanted in self.filters:
-            if not any(_as_text(v) in wanted for v in _leaves(study, path)):
-                return False
-        return True
+        return all(any(_as_text(v) in wanted for v in _leaves(study, path)) for path, wanted in self.filters)
 
 
 def compile_query(q: str | None, filters: Mapping[str, Any] | None) -> Query:

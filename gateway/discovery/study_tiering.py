@@ -54,7 +54,7 @@ def complementary(studies: Sequence[tuple[str, Study]], accessible: frozenset[st
         return frozenset()
     protected = {**cells, TOTAL: sum(cells.values())}
     public = {TOTAL, *(("study", g) for g, _ in studies if g in accessible)}
-    equation = {TOTAL: 1, **{cell: -1 for cell in cells}}
+    equation = {TOTAL: 1, **dict.fromkeys(cells, -1)}
     hidden = suppress(protected, limit, [equation], public=public, reluctant={TOTAL})
     return frozenset(cell[1] for cell in hidden if cell != TOTAL)
 

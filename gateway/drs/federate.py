@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 
 from gateway.core.records import AccessURL, MemberRecord
-from gateway.wire.indexd import drs_from_indexd
+from gateway.drs.sanitize import drs_from_member, embedded_urls
 from gateway.wire.drs import DrsObject, dump
 from gateway.wire.drs_profile import to_profile
-from gateway.drs.sanitize import drs_from_member, embedded_urls
+from gateway.wire.indexd import drs_from_indexd
 
 
 class InvalidRecord(ValueError):

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.wire.indexd import EPOCH, checksum_type, self_uri
 from gateway.wire.drs import AccessMethodType, DrsObject
+from gateway.wire.indexd import EPOCH, checksum_type, self_uri
 
 KNOWN_TYPES = frozenset(t.value for t in AccessMethodType)
 

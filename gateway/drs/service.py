@@ -14,19 +14,19 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gateway.core.records import AccessURL
+from gateway.cache import Cache
+from gateway.core.concurrency import run_until
 from gateway.core.deadline import Deadline
 from gateway.core.errors import UpstreamError
-from gateway.cache import Cache
-from gateway.settings.gateway import DrsConfig
+from gateway.core.member import Member
+from gateway.core.records import AccessURL
 from gateway.drs.federate import InvalidRecord, access_ids, drs_object, drs_object_bytes, embedded_access
-from gateway.wire.drs import Authorizations, AuthorizationType
-from gateway.passports.gate import AccessRefused, Caller, MemberCall, PassportGate
 from gateway.members.passthrough import ISSUING_KINDS, forwarded_authorization, issuer_of
-from gateway.core.concurrency import run_until
+from gateway.passports.gate import AccessRefused, Caller, MemberCall, PassportGate
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.service import Resolution, ResolutionError, Resolver
-from gateway.core.member import Member
+from gateway.settings.gateway import DrsConfig
+from gateway.wire.drs import Authorizations, AuthorizationType
 
 T = TypeVar("T")
 
@@ -159,7 +159,7 @@ class DrsService:
         outcomes = await self.resolver.resolve_many([raw for raw, _ in items], deadline)
         groups: dict[tuple[str, MemberCall | None], tuple[Member, list[tuple[int, str, str]]]] = {}
         """Pairs asked of a member together: same member, same way of asking (a gateway token is per object)."""
-        plans: dict[str, MemberCall | None | int] = {}
+        plans: dict[str, MemberCall | int | None] = {}
         for n, (raw, access_id) in enumerate(pairs):
             outcome = outcomes[raw]
             obj = self._render_outcome(outcome)

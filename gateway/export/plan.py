@@ -26,17 +26,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.members.search import CohortQuery
 from gateway.access.caller import SearchCaller
-from gateway.search.cohort import CohortService
-from gateway.members.search import Count
-from gateway.search.counts import MemberAnswer, Status
+from gateway.core.member import Member
 from gateway.export.dictionary import refcommons_dictionary
 from gateway.export.entities import ROW_FIELDS, EntityBuilder, host_of, manifest_entry
 from gateway.export.formats.manifest import manifest_chunks
 from gateway.export.formats.pfb import Entity, pfb_chunks
+from gateway.members.search import CohortQuery, Count
+from gateway.search.cohort import CohortService
+from gateway.search.counts import MemberAnswer, Status
 from gateway.settings.aggregate import ExportSettings
-from gateway.core.member import Member
 
 CHUNK_SIZE = 64 * 1024
 PFB_TYPE = "avro/binary"

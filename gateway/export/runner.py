@@ -171,7 +171,7 @@ class ExportJobs:
             worker.halt()
             await writer.abort()
             raise
-        except Exception as exc:  # noqa: BLE001 - the job's failure, reported in its record
+        except Exception as exc:
             halted = worker.halted  # then the producer only gave up because it was told to
             worker.halt()
             await writer.abort()
@@ -192,7 +192,7 @@ class ExportJobs:
             except (InvalidTransition, JobMissing):
                 worker.halt()  # cancelled, failed or deleted elsewhere: stop at the next page
                 return
-            except Exception:  # noqa: BLE001 - the store may be back at the next beat
+            except Exception:
                 log.warning("export job %s…: heartbeat not written", job_id[:8], exc_info=True)
 
     # --- the sweeper and the replica's lifetime --------------------------------------------------------------------
@@ -227,7 +227,7 @@ class ExportJobs:
             await asyncio.sleep(self.settings.sweep_interval)
             try:
                 await self.sweep()
-            except Exception:  # noqa: BLE001 - the next round tries again
+            except Exception:
                 log.warning("export job sweep failed", exc_info=True)
 
     def start(self) -> None:

@@ -24,9 +24,9 @@ from typing import BinaryIO, Protocol
 
 import orjson
 
-from gateway.settings.aggregate import ExportSettings
 from gateway.cache import Cache
 from gateway.cache.redis import RedisCache
+from gateway.settings.aggregate import ExportSettings
 
 BLOB_SIZE = 1024 * 1024
 READ_SIZE = 256 * 1024

@@ -7,9 +7,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from gateway.core.records import AccessURL
 from gateway.core.deadline import Deadline
 from gateway.core.errors import UpstreamError
+from gateway.core.records import AccessURL
 
 Pair = tuple[str, str]
 

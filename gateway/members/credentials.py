@@ -14,8 +14,8 @@ import orjson
 
 from gateway.core.deadline import Deadline
 from gateway.core.errors import MemberUnavailable
-from gateway.members.http import MemberHttp, error_for
 from gateway.core.member import Member
+from gateway.members.http import MemberHttp, error_for
 
 log = logging.getLogger("gateway.members.credentials")
 

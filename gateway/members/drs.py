@@ -22,17 +22,17 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from gateway.members.access_each import access_each
-from gateway.core.errors import AccessDenied, MemberUnavailable, NotFoundUpstream, UpstreamError
-from gateway.core.records import AccessURL, MemberRecord, Probe
+from gateway.core.concurrency import gather_bounded, gather_chunked
 from gateway.core.deadline import Deadline
+from gateway.core.errors import AccessDenied, MemberUnavailable, NotFoundUpstream, UpstreamError
+from gateway.core.member import Member
+from gateway.core.records import AccessURL, MemberRecord, Probe
+from gateway.members.access_each import access_each
 from gateway.members.gen3 import match_back
 from gateway.members.http import error_for, quote_id
-from gateway.core.concurrency import gather_bounded, gather_chunked
 from gateway.members.remote import RemoteMember
 from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
 from gateway.settings.gateway import UpstreamConfig
-from gateway.core.member import Member
 
 API = "/ga4gh/drs/v1"
 MAX_BULK_CHUNK = 1000
@@ -235,7 +235,7 @@ class DrsAdapter(RemoteMember):
             info = response.json_object("DRS service-info")
         except UpstreamError as exc:
             return Probe(False, _ms(start), exc.message, exc.upstream_status)
-        except Exception as exc:  # noqa: BLE001 - a probe never raises
+        except Exception as exc:
             return Probe(False, _ms(start), f"probe failed: {type(exc).__name__}")
         self._remember(info)
         return Probe(True, _ms(start), str(info.get("name") or "ok"), 200, info)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gateway.members.protocols import MemberAdapter
+from gateway.core.member import Member
 from gateway.members.drs import DrsAdapter
 from gateway.members.gen3 import Gen3Adapter
+from gateway.members.protocols import MemberAdapter
 from gateway.settings.gateway import UpstreamConfig
-from gateway.core.member import Member
 
 if TYPE_CHECKING:
     from refcommons.commons import ReferenceCommons

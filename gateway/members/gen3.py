@@ -25,13 +25,13 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
-from gateway.members import guppy_wire
-from gateway.members.access_each import access_each
-from gateway.core.records import AccessURL, MemberRecord, Probe
+from gateway.core.concurrency import gather_chunked
 from gateway.core.deadline import Deadline
 from gateway.core.errors import MemberUnavailable, NotFoundUpstream, UpstreamError
+from gateway.core.records import AccessURL, MemberRecord, Probe
+from gateway.members import guppy_wire
+from gateway.members.access_each import access_each
 from gateway.members.http import UpstreamResponse, error_for, quote_id
-from gateway.core.concurrency import gather_chunked
 from gateway.members.remote import RemoteMember
 from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
 
@@ -169,7 +169,7 @@ class Gen3Adapter(RemoteMember):
             response = await self.http.request("GET", "/index/_status", Deadline.after(timeout), idempotent=False)
         except UpstreamError as exc:
             return Probe(False, _ms(start), exc.message, exc.upstream_status)
-        except Exception as exc:  # noqa: BLE001 - a probe never raises
+        except Exception as exc:
             return Probe(False, _ms(start), f"probe failed: {type(exc).__name__}")
         body = response.text.strip()[:200]
         info: dict[str, Any] = {"status": body}

@@ -23,8 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from gateway.core.errors import MemberUnavailable
-from gateway.members.search import TOTAL, CohortQuery, MemberCounts, RowsPage
-from gateway.members.search import ZERO, Count, HiddenCell
+from gateway.members.search import TOTAL, ZERO, CohortQuery, Count, HiddenCell, MemberCounts, RowsPage
 
 NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 HIDDEN = -1

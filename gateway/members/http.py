@@ -34,15 +34,21 @@ from urllib.parse import quote
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 import orjson
+from httpx_aiohttp import AiohttpTransport
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from gateway.core.errors import (
-    AccessDenied, MemberBusy, MemberTimeout, MemberUnavailable, NotFoundUpstream, NotReady, UpstreamError,
-)
 from gateway.core.deadline import Deadline
+from gateway.core.errors import (
+    AccessDenied,
+    MemberBusy,
+    MemberTimeout,
+    MemberUnavailable,
+    NotFoundUpstream,
+    NotReady,
+    UpstreamError,
+)
 from gateway.settings.gateway import UpstreamConfig
 
 log = logging.getLogger("gateway.members.http")
@@ -197,7 +203,7 @@ def _session(config: UpstreamConfig) -> aiohttp.ClientSession:
     # aiohttp replays an idempotent request once by itself when a pooled connection drops; our retry policy
     # (tenacity, bounded by the deadline) must be the only one, so that replay is off. The attribute is
     # private; test_a_reset_connection_is_unavailable_and_not_retried notices if it ever stops working.
-    session._retry_connection = False  # noqa: SLF001
+    session._retry_connection = False
     return session
 
 
@@ -229,7 +235,7 @@ class MemberHttp:
         )
         # httpx has no public switch for "no cookie jar"; its setter copies into a plain jar. The private
         # attribute is checked by test_member_cookies_are_never_sent_back.
-        self._client._cookies = _NoCookies()  # noqa: SLF001
+        self._client._cookies = _NoCookies()
 
     async def close(self) -> None:
         await self._client.aclose()

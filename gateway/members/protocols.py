@@ -7,14 +7,12 @@ so that retries inside an adapter never run past the caller's budget.
 
 from __future__ import annotations
 
-from gateway.core.errors import UpstreamError
-
-from gateway.core.records import AccessURL, MemberRecord, Probe
-
-from gateway.core.deadline import Deadline
-
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
+
+from gateway.core.deadline import Deadline
+from gateway.core.errors import UpstreamError
+from gateway.core.records import AccessURL, MemberRecord, Probe
 
 
 @runtime_checkable

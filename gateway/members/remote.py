@@ -3,10 +3,10 @@ deadline/retry rules of :mod:`gateway.members.http`) and the gateway's own crede
 
 from __future__ import annotations
 
+from gateway.core.member import Member
 from gateway.members.credentials import MemberCredentials
 from gateway.members.http import MemberHttp
 from gateway.settings.gateway import UpstreamConfig
-from gateway.core.member import Member
 
 
 class RemoteMember:

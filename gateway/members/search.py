@@ -1,9 +1,9 @@
 """What the gateway asks a member for federated search, and the plain types the answers come back in.
 
 A member adapter that can search implements the :class:`Searchable` methods next to its
-:class:`~gateway.members.protocols.MemberAdapter` ones (``gateway.members.gen3``: Guppy GraphQL and MDS over HTTP; ``gateway.app.inprocess``:
-the in-process commons directly). A member that cannot (a plain DRS server) raises :class:`SearchUnsupported`,
-which the gateway reports as ``unsupported`` in ``sources`` rather than as a failure.
+:class:`~gateway.members.protocols.MemberAdapter` ones (``gateway.members.gen3``: Guppy GraphQL and MDS over HTTP;
+``gateway.app.inprocess``: the in-process commons directly). A member that cannot (a plain DRS server) raises
+:class:`SearchUnsupported`, which the gateway reports as ``unsupported`` in ``sources`` rather than as a failure.
 
 Counts always come split by the caller's access: ``all`` and ``accessible`` (see
 :class:`gateway.members.search.Count`). Where the member itself hid a count (Guppy answers ``-1`` for a bucket whose
@@ -14,10 +14,9 @@ the caller's own part of such a cell is usually still known: the adapter gives i
 """
 
 from __future__ import annotations
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from gateway.core.deadline import Deadline

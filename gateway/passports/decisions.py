@@ -1,7 +1,7 @@
 """The Passport decision cache (rulebook rule 44, §6), in the gateway's :class:`~gateway.cache.base.Cache`.
 
-* **Key**: :func:`gateway.passports.rules.claims.decision_cache_key`: sha256 over the sha256 of each raw Passport and the
-  trust-config hash, so a decision is never reused across trust-config versions. No raw token is ever stored.
+* **Key**: :func:`gateway.passports.rules.claims.decision_cache_key`: sha256 over the sha256 of each raw Passport
+  and the trust-config hash, so a decision is never reused across trust-config versions. No raw token is ever stored.
 * **Positive entries**: the normalised grants, the decision's ``valid_until`` and the Passports' earliest ``exp``,
   orjson-encoded; TTL :func:`~gateway.passports.rules.claims.cache_ttl` (``min(validity − 60 s, 15 min)``; nothing is
   stored when that is 0). On read an entry is refused once ``now >= valid_until``, whatever the backend's TTL says.

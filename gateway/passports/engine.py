@@ -29,19 +29,33 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.cache.base import Cache
+from gateway.passports.decisions import CachedDecision, CachedFailure, DecisionCache
 from gateway.passports.jose import jws
 from gateway.passports.rules import resources
 from gateway.passports.rules.claims import (
-    MAX_PASSPORTS, ClaimError, Passport, PassportError, PassportRules, Visa, VisaResult, VisaRules, VisaStatus,
-    AuditRecord, audit_record, check_envelope, check_same_person, read_visa, split_visas, validate_passport_claims,
+    MAX_PASSPORTS,
+    AuditRecord,
+    ClaimError,
+    Passport,
+    PassportError,
+    PassportRules,
+    Visa,
+    VisaResult,
+    VisaRules,
+    VisaStatus,
+    audit_record,
+    check_envelope,
+    check_same_person,
+    read_visa,
+    split_visas,
+    validate_passport_claims,
 )
 from gateway.passports.rules.conditions import VisaFacts, conditions_met
-from gateway.passports.decisions import CachedDecision, CachedFailure, DecisionCache
 from gateway.passports.rules.grants import CONTROLLED_ACCESS_GRANTS, RAS_V11, Grant, GrantConfig, collect_grants
-from gateway.passports.trust.keys import KeyLookupError, KeysUnavailable, KeyStore
 from gateway.passports.rules.linked import LINKED_IDENTITIES, IdentityGraph, build_graph
 from gateway.passports.rules.resources import Decision, MemberResourceMap
 from gateway.passports.trust.issuers import BrokerTrust, TrustConfig, build_trust, trust_hash
+from gateway.passports.trust.keys import KeyLookupError, KeyStore, KeysUnavailable
 
 log = logging.getLogger("gateway.passports.engine")
 
@@ -377,8 +391,8 @@ def _report(index: int, result: VisaResult) -> VisaReport:
 def build_engine(settings: Any, cache: Cache | None = None) -> PassportEngine:
     """The engine for a ``passports`` config section (:class:`gateway.settings.passports.PassportsConfig`), with a
     decision cache in ``cache`` when one is given and ``decision_cache.enabled``. Raises
-    :class:`~gateway.passports.trust.issuers.TrustConfigError` (a ``ValueError``) for an unusable trust configuration, so
-    the app refuses to start. Call :meth:`PassportEngine.aclose` on shutdown."""
+    :class:`~gateway.passports.trust.issuers.TrustConfigError` (a ``ValueError``) for an unusable trust configuration,
+    so the app refuses to start. Call :meth:`PassportEngine.aclose` on shutdown."""
     if not settings.enabled:
         raise ValueError("passports are not enabled")
     trust = build_trust(settings)

@@ -28,14 +28,14 @@ from typing import Any
 
 import orjson
 
-from gateway.core.records import MemberRecord
-from gateway.passports.tokens import gateway_token
-from gateway.passports.jose import jws
-from gateway.passports.engine import Evaluation, PassportEngine
-from gateway.passports.rules.resources import ALLOWED, NO_RESOURCES, UNMAPPED, Decision, MemberResourceMap
-from gateway.settings.passports import GatewayTokenSettings
-from gateway.passports.tokens.token_keys import TokenKeyRing
 from gateway.core.member import PASSPORT_MODES, Member
+from gateway.core.records import MemberRecord
+from gateway.passports.engine import Evaluation, PassportEngine
+from gateway.passports.jose import jws
+from gateway.passports.rules.resources import ALLOWED, NO_RESOURCES, UNMAPPED, Decision, MemberResourceMap
+from gateway.passports.tokens import gateway_token
+from gateway.passports.tokens.token_keys import TokenKeyRing
+from gateway.settings.passports import GatewayTokenSettings
 
 EMPTY_MAP = MemberResourceMap()
 _REASONS = {

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.core.member import Member, Status
 from gateway.members.protocols import MemberAdapter
 from gateway.registry.health import HealthMonitor
-from gateway.core.member import Member, Status
 from gateway.registry.repository import RegistryRepository
 
 AdapterFactory = Callable[[Member], MemberAdapter]

@@ -15,20 +15,21 @@ adapters (:func:`adapter_probe`); :func:`http_probe` is a minimal stand-in over 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from gateway.members.protocols import MemberAdapter
-from gateway.core.records import Probe
 from gateway.cache import Cache
+from gateway.core.member import Member, Status
+from gateway.core.records import Probe
+from gateway.members.protocols import MemberAdapter
+from gateway.registry.join import CandidateRefused, check_candidate
+from gateway.registry.repository import NS_HEALTH, RegistryRepository, utc_now
 from gateway.settings.gateway import HealthConfig
 from gateway.store.base import ABSENT, Conflict, Store
-from gateway.registry.join import CandidateRefused, check_candidate
-from gateway.core.member import Member, Status
-from gateway.registry.repository import NS_HEALTH, RegistryRepository, utc_now
 
 log = logging.getLogger("gateway.registry.health")
 
@@ -154,7 +155,7 @@ class HealthMonitor:
             raise
         except TimeoutError:
             probe = Probe(False, self.config.timeout * 1000, f"no answer within {self.config.timeout:g}s")
-        except Exception as exc:  # noqa: BLE001 - a probe must never break the loop
+        except Exception as exc:
             probe = Probe(False, 0.0, f"probe error: {type(exc).__name__}: {exc}")
         await self._record(member.id, probe)
 
@@ -214,7 +215,5 @@ class HealthMonitor:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass

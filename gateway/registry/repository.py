@@ -19,6 +19,7 @@ a crashed writer (its member missing or not listing it) is taken over after :dat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -26,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from gateway.store.base import ABSENT, Conflict, LogEntry, Store, Stored
 from gateway.core.member import Member, Status
+from gateway.store.base import ABSENT, Conflict, LogEntry, Store, Stored
 
 log = logging.getLogger("gateway.registry.repository")
 
@@ -294,7 +295,7 @@ class RegistryRepository:
                 await self.store.delete(_CLAIM_NS[claim.kind], claim.value, expect_rev=claim.rev)
             except Conflict:
                 pass  # taken over or re-claimed since: no longer ours to release
-            except Exception:  # noqa: BLE001 - the store hiccuped: the claim becomes debris, taken over later
+            except Exception:
                 log.warning("could not release claim", extra={"kind": claim.kind, "value": claim.value})
 
     async def _release_owned(self, keys: list[tuple[ClaimKind, str]], member_id: str, now: Member | None) -> None:
@@ -305,10 +306,8 @@ class RegistryRepository:
             found = await self.store.get(_CLAIM_NS[kind], value)
             if found is None or found.doc.get("member_id") != member_id:
                 continue
-            try:
+            with contextlib.suppress(Conflict):
                 await self.store.delete(_CLAIM_NS[kind], value, expect_rev=found.rev)
-            except Conflict:
-                pass
 
     # --- bookkeeping -----------------------------------------------------------------------------------
 

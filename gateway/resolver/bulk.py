@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from gateway.core.deadline import Deadline
-from gateway.core.records import MemberRecord
-from gateway.core.errors import MemberTimeout, UpstreamError
 from gateway.core.concurrency import run_until
+from gateway.core.deadline import Deadline
+from gateway.core.errors import MemberTimeout, UpstreamError
+from gateway.core.member import Member
+from gateway.core.records import MemberRecord
 from gateway.resolver.identifiers import Identifier, InvalidIdentifier, parse_identifier
 from gateway.resolver.service import Resolution, ResolutionError, Route, cache_key, spellings, to_cache
-from gateway.core.member import Member
 
 if TYPE_CHECKING:
     from gateway.resolver.service import Resolver

@@ -16,16 +16,16 @@ from typing import Any, Literal
 
 import orjson
 
-from gateway.core.deadline import Deadline
-from gateway.core.records import MemberRecord
-from gateway.core.errors import MemberTimeout, UpstreamError
 from gateway.cache import Cache
-from gateway.settings.gateway import ResolverConfig
 from gateway.core.concurrency import first_hit
+from gateway.core.deadline import Deadline
+from gateway.core.errors import MemberTimeout, UpstreamError
+from gateway.core.member import Member
+from gateway.core.records import MemberRecord
+from gateway.registry.directory import Directory, Routes
 from gateway.resolver.identifiers import Identifier, parse_identifier
 from gateway.resolver.upstream import UpstreamDist
-from gateway.registry.directory import Directory, Routes
-from gateway.core.member import Member
+from gateway.settings.gateway import ResolverConfig
 
 log = logging.getLogger("gateway.resolver")
 

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from gateway.core.deadline import Deadline
 from gateway.cache import Cache
-from gateway.resolver.dist import DistEntry, match, parse_dist
+from gateway.core.deadline import Deadline
 from gateway.core.member import Member, Status
+from gateway.resolver.dist import DistEntry, match, parse_dist
 
 log = logging.getLogger("gateway.resolver.upstream")
 MAX_LIST_BYTES = 4 * 1024 * 1024

@@ -1,11 +1,10 @@
 """The federated cohort search: one question fanned out to every active member, merged, tiered, and paged rows.
 
-:class:`CohortService` asks each active member's adapter (:class:`gateway.members.search.Searchable`) for its counts under
-ONE shared deadline (``aggregate.deadline``, or less when the request asks) and turns each outcome into a
-:class:`~gateway.search.counts.MemberAnswer`: ``ok``/``partial`` (counted), ``timeout`` (not done by the
-deadline), ``error`` (the member failed, answered garbage, or its circuit is open) and ``unsupported`` (the member has
-no faceted search). The answers are merged and rendered under the configured :class:`TierPolicy`
-(:mod:`gateway.search.tiering`).
+:class:`CohortService` asks each active member's adapter (:class:`gateway.members.search.Searchable`) for its counts
+under ONE shared deadline (``aggregate.deadline``, or less when the request asks) and turns each outcome into a
+:class:`~gateway.search.counts.MemberAnswer`: ``ok``/``partial`` (counted), ``timeout`` (not done by the deadline),
+``error`` (the member failed, answered garbage, or its circuit is open) and ``unsupported`` (the member has no faceted
+search). The answers are merged and rendered under the configured :class:`TierPolicy` (:mod:`gateway.search.tiering`).
 
 Circuit breaking (:class:`Breaker`) is per process: each replica keeps its own view of member health. After
 ``breaker.failures`` consecutive failures (errors and timeouts; ``unsupported`` is an answer) a member is skipped for
@@ -36,18 +35,18 @@ from typing import Any, Protocol
 
 import orjson
 
+from gateway.access.caller import ANONYMOUS, SearchCaller
+from gateway.access.tiers import TierPolicy
+from gateway.core.concurrency import run_until
 from gateway.core.deadline import Deadline
 from gateway.core.errors import MemberTimeout, UpstreamError
+from gateway.core.member import Member
 from gateway.members.search import CohortQuery, MemberCounts, SearchUnsupported
-from gateway.access.caller import ANONYMOUS, SearchCaller
 from gateway.search.counts import MemberAnswer, Status, merge
 from gateway.search.mapping.member import check as check_mappings
 from gateway.search.mapping.member import mapped
-from gateway.settings.aggregate import AggregateConfig
 from gateway.search.tiering import Accessibility, Rendered, check_rows, render
-from gateway.access.tiers import TierPolicy
-from gateway.core.concurrency import run_until
-from gateway.core.member import Member
+from gateway.settings.aggregate import AggregateConfig
 
 log = logging.getLogger("gateway.search.cohort")
 
@@ -263,7 +262,7 @@ class CohortService:
         except (MemberTimeout, TimeoutError) as exc:
             self.breaker.record(member.id, ok=False)
             return MemberAnswer(member.id, Status.TIMEOUT, _ms(start), error=_describe(exc))
-        except Exception as exc:  # noqa: BLE001 - a member's failure is data, not an error of the search
+        except Exception as exc:
             if not isinstance(exc, UpstreamError):
                 log.warning("cohort counts: unexpected failure", extra={"member": member.id}, exc_info=True)
             self.breaker.record(member.id, ok=False)
@@ -331,7 +330,7 @@ class CohortService:
         except (MemberTimeout, TimeoutError) as exc:
             self.breaker.record(member.id, ok=False)
             return None, (Status.TIMEOUT, _describe(exc) if str(exc) else "no answer before the deadline")
-        except Exception as exc:  # noqa: BLE001 - a member's failure is data
+        except Exception as exc:
             self.breaker.record(member.id, ok=False)
             return None, (Status.ERROR, _describe(exc))
         if not hasattr(page, "rows") or not hasattr(page, "next_offset"):

@@ -13,12 +13,12 @@ silently. Nothing here does I/O or reads a clock.
 
 from __future__ import annotations
 
-from gateway.members.search import Count, HiddenCell, ZERO, _is_int
-
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
+
+from gateway.members.search import ZERO, Count, HiddenCell, _is_int
 
 if TYPE_CHECKING:
     from gateway.access.tiers import Tier

@@ -55,14 +55,13 @@ unless every member involved is ``libre``.
 
 from __future__ import annotations
 
-from gateway.access.tiers import Tier, TierPolicy, strictest, suppress
-
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gateway.search.counts import MEMBER_TOTAL, MemberAnswer, Merged, SourceStatus
+from gateway.access.tiers import Tier, TierPolicy, strictest, suppress
 from gateway.members.search import ZERO, Count
+from gateway.search.counts import MEMBER_TOTAL, MemberAnswer, Merged, SourceStatus
 
 
 class Accessibility(StrEnum):

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.discovery.mapping.records import AggregateMappingSettings
 from gateway.access.tiers import TierPolicy
+from gateway.discovery.mapping.records import AggregateMappingSettings
 
 TierName = Literal["private", "regular", "libre"]
 

@@ -8,12 +8,11 @@ Every key is documented, with its default, in ``docs/configuration.md`` (a test 
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator

@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.passports.rules.claims import MAX_PASSPORTS
 from gateway.passports.rules.grants import CHARSETS, ExactGrant, GrantConfig, IssuerGrantRules, RasRules, Slot, Template
-from gateway.passports.tokens.gateway_token import MAX_TTL
-from gateway.passports.trust.keys import KeyFetchSettings
 from gateway.passports.rules.resources import MemberResourceMap, ResourceTemplate
+from gateway.passports.tokens.gateway_token import MAX_TTL
 from gateway.passports.trust.issuers import PassportTrustSettings
+from gateway.passports.trust.keys import KeyFetchSettings
 
 Charset = Literal["digits", "alnum", "word"]
 assert set(CHARSETS) == {"digits", "alnum", "word"}

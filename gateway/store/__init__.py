@@ -1,6 +1,6 @@
 """Durable document storage behind one contract, with SQLite and Redis backends."""
 
-from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Store, StoreError, Stored
+from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Store, Stored, StoreError
 from gateway.store.factory import open_store
 
 __all__ = [

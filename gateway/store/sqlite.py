@@ -123,9 +123,8 @@ class SqliteStore:
             await self._db.execute("BEGIN IMMEDIATE")
 
     async def _rows(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
-        async with self._lock:
-            async with self._db.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
+        async with self._lock, self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
 
     async def get(self, namespace: str, key: str) -> Stored | None:
         rows = await self._rows(

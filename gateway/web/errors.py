@@ -9,14 +9,14 @@ Routes under a ``/ga4gh/`` path segment answer with the GA4GH DRS ``Error`` shap
 
 from __future__ import annotations
 
-from gateway.core.errors import ApiError
-
 import logging
 from typing import Any
 
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
+from gateway.core.errors import ApiError
 
 log = logging.getLogger("gateway.http")
 

@@ -68,7 +68,7 @@ def iter_routes(app: web.Application, prefix: str = "") -> Iterator[RouteInfo]:
     for resource in app.router.resources():
         if isinstance(resource, web.PrefixedSubAppResource):
             # aiohttp's add_subapp already prefixed the sub-app's resources: do not add it twice
-            yield from iter_routes(resource._app, prefix)  # noqa: SLF001
+            yield from iter_routes(resource._app, prefix)
             continue
         for route in resource:
             if route.method in ("HEAD", "*"):

@@ -19,23 +19,38 @@ import orjson
 from aiohttp import web
 from pydantic import Field
 
-from gateway.wire.drs import (
-    AccessRequest, AccessURL, Authorizations, AuthorizationType, BulkAccessIds, BulkAccessRequest, BulkAccessResponse,
-    BulkAccessURL, BulkAuthorizationsResponse, BulkObjectsRequest, BulkObjectsResponse, DrsObject, DrsObjectList,
-    ObjectRequest, ServiceInfo, Summary, dump, group_unresolved,
-)
-from gateway.wire.drs_profile import service_info_profile, to_profile
-from gateway.web.body import parse_as, read_json
 from gateway.core.errors import ApiError, bad_request, not_found
+from gateway.web.body import parse_as, read_json
 from gateway.web.openapi import operation
 from gateway.web.query import query_bool
 from gateway.web.render import json_response
+from gateway.wire.drs import (
+    AccessRequest,
+    AccessURL,
+    Authorizations,
+    AuthorizationType,
+    BulkAccessIds,
+    BulkAccessRequest,
+    BulkAccessResponse,
+    BulkAccessURL,
+    BulkAuthorizationsResponse,
+    BulkObjectsRequest,
+    BulkObjectsResponse,
+    DrsObject,
+    DrsObjectList,
+    ObjectRequest,
+    ServiceInfo,
+    Summary,
+    dump,
+    group_unresolved,
+)
+from gateway.wire.drs_profile import service_info_profile, to_profile
 from refcommons.commons import COMMONS, ReferenceCommons
 from refcommons.drs.render import access_ids, drs_object, service_info
-from refcommons.fence.service import DownloadGrant
-from refcommons.indexd.store import DEFAULT_LIMIT, ListQuery
 from refcommons.fence.passports import PassportCheck
+from refcommons.fence.service import DownloadGrant
 from refcommons.indexd.records import IndexRecord
+from refcommons.indexd.store import DEFAULT_LIMIT, ListQuery
 
 routes = web.RouteTableDef()
 

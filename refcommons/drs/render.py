@@ -7,9 +7,9 @@ storage protocol whose ``access_id`` is the protocol (``s3``, ``gs``), as fence 
 
 from __future__ import annotations
 
+from gateway.wire.drs import DrsObject, DrsServiceStats, Organization, ServiceInfo, ServiceType
 from gateway.wire.indexd import access_ids as indexd_access_ids
 from gateway.wire.indexd import drs_from_indexd
-from gateway.wire.drs import DrsObject, DrsServiceStats, Organization, ServiceInfo, ServiceType
 from refcommons.indexd.records import IndexRecord
 from refcommons.settings import CommonsSettings
 

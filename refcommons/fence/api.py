@@ -13,8 +13,8 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
-from gateway.web.body import parse_as, read_json
 from gateway.core.errors import bad_request, not_found, unauthorized
+from gateway.web.body import parse_as, read_json
 from gateway.web.openapi import operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response

@@ -1,14 +1,14 @@
 """Gateway tokens at the reference commons: which federation gateways it trusts, and checking their tokens.
 
-A gateway in ``gateway_token`` member mode decides from a caller's Passports, then signs a short-lived RS256 token
-for this commons and one object (wire format and claim rules: :mod:`gateway.passports.tokens.gateway_token`). The commons
+A gateway in ``gateway_token`` member mode decides from a caller's Passports, then signs a short-lived RS256 token for
+this commons and one object (wire format and claim rules: :mod:`gateway.passports.tokens.gateway_token`). The commons
 trusts a gateway by exact ``iss`` with the URL of its JWKS (:class:`TrustedGateway`).
 
 :func:`claimed_gateway` is the cheap, pure first step: a strict parse and the *claimed* issuer, looked up among the
-configured gateways. Anything that is not a gateway token, or claims an issuer not configured, gives ``None`` before
-any network I/O, so the caller falls through to its other credentials. :class:`GatewayTokens` is the edge: the
-gateways' keys through one :class:`~gateway.passports.trust.keys.KeyStore` (single flight, TTL, cooldowns), the signature,
-then the claims (object tokens for downloads, :meth:`GatewayTokens.verify_search` for search tokens). Errors are
+configured gateways. Anything that is not a gateway token, or claims an issuer not configured, gives ``None`` before any
+network I/O, so the caller falls through to its other credentials. :class:`GatewayTokens` is the edge: the gateways'
+keys through one :class:`~gateway.passports.trust.keys.KeyStore` (single flight, TTL, cooldowns), the signature, then
+the claims (object tokens for downloads, :meth:`GatewayTokens.verify_search` for search tokens). Errors are
 :class:`~gateway.passports.tokens.gateway_token.GatewayTokenError` (401, 403, or 503 when a trusted gateway's keys are
 unreachable); their messages never echo token contents.
 """
@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from gateway.passports.tokens import gateway_token
 from gateway.passports.jose import jws
+from gateway.passports.tokens import gateway_token
 from gateway.passports.tokens.gateway_token import GatewayGrant, GatewayTokenError, SearchGrant
-from gateway.passports.trust.keys import KeyLookupError, KeyStore
 from gateway.passports.trust.issuers import KeySource, url_problem
+from gateway.passports.trust.keys import KeyLookupError, KeyStore
 
 ALGORITHMS = frozenset({jws.RS256})
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.cache.memory import MemoryCache
+from gateway.core.errors import ApiError
 from gateway.passports.engine import Evaluation, PassportEngine, PassportRejected, build_engine
 from gateway.passports.rules.grants import Template
 from gateway.passports.rules.resources import Decision, MemberResourceMap, ResourceTemplate
 from gateway.settings.passports import PassportsConfig
-from gateway.core.errors import ApiError
 
 AUTHORITY = "dbgap"
 RESOURCE_TEMPLATE = "/programs/{dataset}.{consent}"

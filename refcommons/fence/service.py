@@ -23,23 +23,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gateway.passports.tokens import gateway_token
-from gateway.passports.rules.resources import EXPIRED, NO_RESOURCES, UNMAPPED
-from gateway.passports.tokens.gateway_token import GatewayTokenError
-from gateway.passports.jose.jws import ParsedJws
-from gateway.store import Store
 from gateway.core.errors import ApiError, bad_request, forbidden, unauthorized
+from gateway.passports.jose.jws import ParsedJws
+from gateway.passports.rules.resources import EXPIRED, NO_RESOURCES, UNMAPPED
+from gateway.passports.tokens import gateway_token
+from gateway.passports.tokens.gateway_token import GatewayTokenError
+from gateway.store import Store
 from refcommons.authz import policy as authz
-from refcommons.fence.apikeys import ApiKeys, NoSuchKey
-from refcommons.authz.policy import AuthzMap, PolicyDocument
-from refcommons.fence.gateway_trust import GatewayTokens, TrustedGateway
-from refcommons.model import Dataset
-from refcommons.fence.passports import PassportAccess, PassportCheck, user_label
 from refcommons.authz.default_policy import load_policy
-from refcommons.indexd.records import IndexRecord
-from refcommons.settings import CommonsSettings
+from refcommons.authz.policy import AuthzMap, PolicyDocument
+from refcommons.fence.apikeys import ApiKeys, NoSuchKey
+from refcommons.fence.gateway_trust import GatewayTokens, TrustedGateway
+from refcommons.fence.passports import PassportAccess, PassportCheck, user_label
 from refcommons.fence.signing import SignatureError, UrlSigner, expiry_for, load_signer
 from refcommons.fence.tokens import ACCESS, CredentialError, TokenService
+from refcommons.indexd.records import IndexRecord
+from refcommons.model import Dataset
+from refcommons.settings import CommonsSettings
 
 log = logging.getLogger("refcommons.fence")
 
@@ -380,7 +380,7 @@ class Fence:
     async def _append(self, entry: dict[str, Any]) -> None:
         try:
             await self.store.append(DOWNLOADS_LOG, entry)
-        except Exception:  # noqa: BLE001 - the URL is already issued; losing the audit entry is logged
+        except Exception:
             log.exception("could not append to the downloads log", extra={"guid": entry["guid"]})
 
     async def flush(self) -> None:

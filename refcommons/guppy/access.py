@@ -21,9 +21,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from gateway.core.errors import ApiError
 from gateway.passports.gate import bearer_passport
 from gateway.passports.tokens.gateway_token import GatewayTokenError
-from gateway.core.errors import ApiError
 from refcommons.authz import policy as authz
 from refcommons.fence.service import Fence, Principal, bearer_token
 

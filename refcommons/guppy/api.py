@@ -25,18 +25,28 @@ from typing import Any
 from aiohttp import web
 from graphql import ExecutionResult, GraphQLError, GraphQLSchema, execute, parse, validate
 
-from gateway.web.body import read_json
 from gateway.core.errors import ApiError, bad_request
+from gateway.web.body import read_json
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
-from refcommons.guppy import access as search_access
 from refcommons.commons import COMMONS, ReferenceCommons
 from refcommons.fence.service import Principal
+from refcommons.guppy import access as search_access
 from refcommons.guppy.filter import Filter, FilterError
 from refcommons.guppy.filter import parse as parse_filter
 from refcommons.guppy.index import (
-    ACCESSIBILITIES, TIER_LEVELS, Access, Accessibility, GuppyIndex, OutOfScope, QueryError, TierLevel, build_indices,
-    download_plan, parse_sort, sort_rows,
+    ACCESSIBILITIES,
+    TIER_LEVELS,
+    Access,
+    Accessibility,
+    GuppyIndex,
+    OutOfScope,
+    QueryError,
+    TierLevel,
+    build_indices,
+    download_plan,
+    parse_sort,
+    sort_rows,
 )
 from refcommons.guppy.schema import GuppyContext, build_schema
 from refcommons.model import Dataset

@@ -41,9 +41,28 @@ from graphql import (
 
 from refcommons.guppy.filter import Filter, FilterError, Search, drop_field, parse, searches, values_of
 from refcommons.guppy.index import (
-    AUTH_FIELD, ENCRYPT_COUNT, Access, GuppyIndex, OutOfScope, Plan, QueryError, Row, TierLevel, cardinality,
-    field_count, hide_buckets, hidden, hide_total, numeric_bucket_count, numeric_histogram, page, parse_sort, plan,
-    sort_rows, sub_aggregations, text_histogram,
+    AUTH_FIELD,
+    ENCRYPT_COUNT,
+    Access,
+    GuppyIndex,
+    OutOfScope,
+    Plan,
+    QueryError,
+    Row,
+    TierLevel,
+    cardinality,
+    field_count,
+    hidden,
+    hide_buckets,
+    hide_total,
+    numeric_bucket_count,
+    numeric_histogram,
+    page,
+    parse_sort,
+    plan,
+    sort_rows,
+    sub_aggregations,
+    text_histogram,
 )
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
@@ -298,7 +317,7 @@ def _index_types(index: GuppyIndex) -> tuple[GraphQLObjectType, GraphQLObjectTyp
 
 def _mapping_resolver(index: GuppyIndex) -> Callable[..., list[str]]:
     @_guarded
-    def resolve(_root: Any, _info: Any, searchInput: str | None = None) -> list[str]:  # noqa: N803
+    def resolve(_root: Any, _info: Any, searchInput: str | None = None) -> list[str]:
         if searchInput is None:
             return index.mapping()
         if len(searchInput) > MAX_SEARCH_INPUT:

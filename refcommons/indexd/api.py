@@ -11,14 +11,14 @@ from __future__ import annotations
 from aiohttp import web
 from multidict import MultiMapping
 
-from gateway.web.body import parse_as, read_json, read_model
 from gateway.core.errors import ApiError, bad_request, not_found
+from gateway.web.body import parse_as, read_json, read_model
 from gateway.web.openapi import operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response
 from refcommons.commons import COMMONS, ReferenceCommons
-from refcommons.indexd.store import DEFAULT_LIMIT, ListQuery
 from refcommons.indexd.records import HASH_FORMATS, IndexCreate, IndexRecord, IndexStats, IndexUpdate, WriteResult
+from refcommons.indexd.store import DEFAULT_LIMIT, ListQuery
 
 routes = web.RouteTableDef()
 

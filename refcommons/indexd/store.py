@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.store import ABSENT, Conflict, Document, Store
 from gateway.core.errors import ApiError, bad_request, conflict, not_found
+from gateway.store import ABSENT, Conflict, Document, Store
 from refcommons.blobs import file_bytes
-from refcommons.model import Dataset
 from refcommons.indexd.records import IndexCreate, IndexRecord, IndexUpdate, check_content_dates
+from refcommons.model import Dataset
 
 NAMESPACE = "index.records"
 DEFAULT_LIMIT = 100

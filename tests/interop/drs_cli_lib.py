@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import check, driver_main, md5  # noqa: E402
+from common import check, driver_main, md5
 
 CLIENT = "drs-cli"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import check, driver_main, md5  # noqa: E402
+from common import check, driver_main, md5
 
 CLIENT = "drsclient"
 
@@ -71,17 +71,17 @@ def _drive(p: dict) -> dict:
             DrsClient(base, token=tokens["b"])
 
         did = ids["open_b"]
-        verify(scheme, "anonymously", did, anonymous.get(did), lambda aid, d=did: anonymous.download(d, aid))
+        verify(scheme, "anonymously", did, anonymous.get(did), lambda aid, d=did, c=anonymous: c.download(d, aid))
         did = ids["controlled_a"]
-        verify(scheme, "with its member's token", did, with_a.get(did), lambda aid, d=did: with_a.download(d, aid))
+        verify(scheme, "with its member's token", did, with_a.get(did), lambda aid, d=did, c=with_a: c.download(d, aid))
 
         did = ids["controlled_b"]
 
-        async def both(d: str = did):  # type: ignore[no-untyped-def]
-            obj = await with_b.async_get(d)
+        async def both(d: str = did, client: DrsClient = with_b):  # type: ignore[no-untyped-def]
+            obj = await client.async_get(d)
             aid = (obj.json().get("access_methods") or [{}])[0].get("access_id", "s3") if obj.status_code == 200 \
                 else "s3"
-            return obj, await with_b.async_download(d, aid)
+            return obj, await client.async_download(d, aid)
 
         obj, access = asyncio.run(both())
         verify(scheme, "with its member's token (async)", did, obj, lambda aid, a=access: a)

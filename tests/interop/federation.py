@@ -220,9 +220,10 @@ class Federation:
             except OSError as exc:
                 if proc.poll() is not None:
                     tail = log.read_text().strip().splitlines()[-1:] or ["no output"]
-                    raise Failure(f"{name} exited {proc.returncode} before answering {url}: {tail[0]} (log: {log})")
+                    raise Failure(f"{name} exited {proc.returncode} before answering {url}: {tail[0]} (log: {log})") \
+                        from None
                 if time.monotonic() > deadline:
-                    raise Failure(f"{name} did not answer {url} within {timeout:.0f} s: {exc} (log: {log})")
+                    raise Failure(f"{name} did not answer {url} within {timeout:.0f} s: {exc} (log: {log})") from None
                 time.sleep(0.2)
 
     # -- what clients need -------------------------------------------------------------------------------

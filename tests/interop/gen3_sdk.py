@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Failure, check, driver_main, md5  # noqa: E402
+from common import Failure, check, driver_main, md5
 
 CLIENT = "gen3"
 
@@ -104,7 +104,7 @@ def _drive(p: dict) -> dict:
     class Anonymous(Gen3Auth):
         """A Gen3Auth that adds no credentials (the SDK has no anonymous mode; Gen3File needs an auth)."""
 
-        def __init__(self, endpoint: str) -> None:  # noqa: D107 — deliberately no super().__init__
+        def __init__(self, endpoint: str) -> None:
             self.endpoint = endpoint
 
         def __call__(self, request):  # type: ignore[no-untyped-def]

@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import INTEROP_DIR, Failure, one_line  # noqa: E402
-from federation import Federation  # noqa: E402
+from common import INTEROP_DIR, Failure, one_line
+from federation import Federation
 
 CLIENTS = {  # client (= its venv's name) → module with run(fed, workdir) -> "what was checked"
     "drs-compliance-suite": "compliance_suite",

@@ -2,28 +2,27 @@
 (started the way ``tests/refcommons/conftest.py`` starts one, plus a middleware recording every request)."""
 
 from __future__ import annotations
-from collections.abc import AsyncIterator
-from aiohttp import web
-from gateway.members.search import Count
-from refcommons.guppy.filter import MISSING_DATA_ALIAS
-from refcommons.guppy.index import AUTH_FIELD, build_indices
-from gateway.core.member import MemberAuth
-from servers import Server
 
 import json
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiohttp import web
 from aiohttp.typedefs import Handler
-
 from faults import free_port
+from servers import Server
+
+from gateway.core.member import Kind, Member, MemberAuth, Status
+from gateway.members.search import Count
 from refcommons.app import build_app
 from refcommons.commons import ReferenceCommons
 from refcommons.fence.service import Principal
+from refcommons.guppy.filter import MISSING_DATA_ALIAS
+from refcommons.guppy.index import AUTH_FIELD, build_indices
 from refcommons.model import DataFile
 from refcommons.settings import CommonsSettings
-from gateway.core.member import Kind, Member, Status
 
 PREFIX = "dg.TST1"
 

@@ -1,13 +1,15 @@
 """The federated cohort search under test: a gateway wired to given members, and direct questions to them."""
 
 from __future__ import annotations
+
 from contextlib import AsyncExitStack
 from typing import Any
-from gateway.web.routes.search import PATH
-from gateway.app import create_app
-from gateway.settings.gateway import Settings
+
 from servers import Server, _serve, free_port, start_commons
 
+from gateway.app import create_app
+from gateway.settings.gateway import Settings
+from gateway.web.routes.search import PATH
 
 DEADLINE = 1.5
 

@@ -1,6 +1,7 @@
 """The GA4GH drs-compliance-suite (from PyPI, unmodified) for tests in any folder: its venv and running it.
 
-Importable as ``drs_compliance`` from every test module (``tests/support/`` is on ``sys.path`` through ``tests/conftest.py``).
+Importable as ``drs_compliance`` from every test module (``tests/support/`` is on ``sys.path`` through
+``tests/conftest.py``).
 
 The suite cannot share our environment (it pins Flask 2.2, and its 1.0.3 wheel is broken), so it gets a
 dedicated venv, created once and reused: ``<repo>/.venv-compliance/venv`` (the directory can be moved with

@@ -16,15 +16,14 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import servers
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from faults import HITS, STATE, Server, free_port, recording_app, serve  # noqa: F401  (serve: re-exported)
 
-
-from faults import HITS, STATE, Server, free_port, recording_app, serve  # noqa: E402,F401  (serve: re-exported)
-from refcommons.app import build_app  # noqa: E402
-from refcommons.commons import ReferenceCommons  # noqa: E402
-from refcommons.settings import CommonsSettings  # noqa: E402
-import servers  # noqa: E402
+from refcommons.app import build_app
+from refcommons.commons import ReferenceCommons
+from refcommons.settings import CommonsSettings
 
 DRS = "/ga4gh/drs/v1"
 MODES = ("500", "garbage", "truncated", "list", "429", "429-once", "202", "hang")

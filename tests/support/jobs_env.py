@@ -11,15 +11,13 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-
-from gateway.web.routes.search import PATH as COHORT_PATH
-from gateway.web.routes.export import PATH
-from gateway.app import create_app
-from gateway.settings.gateway import Settings
+from faults import STATE, recording_app, serve
 from servers import Server, _serve, free_port, start_commons
 
-
-from faults import STATE, recording_app, serve  # noqa: E402
+from gateway.app import create_app
+from gateway.settings.gateway import Settings
+from gateway.web.routes.export import PATH
+from gateway.web.routes.search import PATH as COHORT_PATH
 
 OPEN_PROJECTS = ("AAA1-OPEN", "BBB2-OPEN", "CCC3-OPEN")
 OPEN = {"in": {"project_id": list(OPEN_PROJECTS)}}

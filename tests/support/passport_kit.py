@@ -18,10 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 from aiohttp import web
 from servers import Server, free_port
 
+from gateway.passports.jose.signing import SigningKey
 from gateway.passports.tokens import gateway_token
 from gateway.passports.tools.devbroker import JWKS_PATH, DevBroker, KeyRing, jwks_app
 from gateway.settings.passports import PassportsConfig
-from gateway.passports.jose.signing import SigningKey
 from refcommons.indexd.records import IndexRecord
 
 DRS = "/ga4gh/drs/v1"

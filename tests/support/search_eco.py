@@ -23,10 +23,10 @@ from passport_kit import Broker, dev_broker, passports_config
 from servers import Server, free_port, start_commons, start_gateway
 
 from gateway.discovery.mapping.records import REFCOMMONS_FIELD_MAPPINGS
-from gateway.web.routes.discovery import HARVESTER
 from gateway.passports.tokens.token_keys import JWKS_PATH
-from refcommons.fence.gateway_trust import TrustedGateway
+from gateway.web.routes.discovery import HARVESTER
 from refcommons.authz.default_policy import ADMIN_USER
+from refcommons.fence.gateway_trust import TrustedGateway
 
 SUBJECTS = 150
 RESOURCES = {"templates": [{"template": "/programs/{dataset}.{consent}", "authority": "dbgap"}]}

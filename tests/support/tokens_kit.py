@@ -35,13 +35,13 @@ DAC = "https://dac.example.org"
 # --- keys --------------------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def rsa_key(bits: int = 2048, n: int = 0) -> rsa.RSAPrivateKey:
     """An RSA private key, cached per ``(bits, n)``: pass ``n`` to get distinct keys of one size."""
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def ec_key(curve: str = "P-256", n: int = 0) -> ec.EllipticCurvePrivateKey:
     curves = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1(), "secp256k1": ec.SECP256K1()}
     return ec.generate_private_key(curves[curve])

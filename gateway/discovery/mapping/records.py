@@ -51,9 +51,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from gateway.search.mapping.model import CohortIndex, CohortIndexSettings, CohortMapping, compile_cohort
 from gateway.discovery.mapping.selectors import MISSING, Selector, SelectorError, parse_selector
 from gateway.discovery.mapping.value_filters import FILTERS, FieldType, FilterName, coerce, run_filters
+from gateway.search.mapping.model import CohortIndex, CohortIndexSettings, CohortMapping, compile_cohort
 
 # --- limits ---------------------------------------------------------------------------------------------
 

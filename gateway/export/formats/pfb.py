@@ -340,7 +340,7 @@ class _WriteOnly:
     """The caller's file object as fastavro sees it: never seekable, so that fastavro does not take a file at a
     non-zero position for an Avro file to append to."""
 
-    __slots__ = ("write", "_fo")
+    __slots__ = ("_fo", "write")
 
     def __init__(self, fo: IO[bytes]) -> None:
         self._fo = fo

@@ -482,9 +482,9 @@ def _validate_visa(parsed: ParsedJws, now: int, rules: VisaRules) -> Visa:
         raise _Invalid(25, "asserted is after iat")
     if asserted > now + rules.leeway:
         raise _Invalid(25, "asserted is in the future")
-    if fmt is VisaFormat.ACCESS_TOKEN and rules.access_token_max_age is not None:
-        if iat < now - rules.access_token_max_age:
-            raise _Invalid(29, "visa access token is older than the allowed age")
+    if fmt is VisaFormat.ACCESS_TOKEN and rules.access_token_max_age is not None \
+            and iat < now - rules.access_token_max_age:
+        raise _Invalid(29, "visa access token is older than the allowed age")
     expires = exp
     if rules.max_authz_ttl is not None:
         expires = min(expires, asserted + rules.max_authz_ttl)

@@ -18,6 +18,7 @@ placeholder.
 
 from __future__ import annotations
 
+import itertools
 import re
 import string
 from collections.abc import Iterable, Sequence
@@ -147,7 +148,7 @@ def _compile(t: Template) -> tuple[str | tuple[str, Slot], ...]:
         i = close + 1
     if DATASET not in seen:
         raise ValueError(f"template has no {{dataset}}: {text!r}")
-    for here, after in zip(parts, parts[1:]):
+    for here, after in itertools.pairwise(parts):
         if isinstance(here, tuple):
             if isinstance(after, tuple):
                 raise ValueError(f"adjacent placeholders in template {text!r}")

@@ -24,12 +24,20 @@ from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from gateway.passports.tools.devbroker import (
-    DEFAULT_TTL, VISA_FORMATS, WARNING, DevBroker, DevBrokerError, KeyRing, RasPermission, jwks_app, set_issuer,
-)
 from gateway.passports.engine import Evaluation, PassportRejected, build_engine
-from gateway.passports.tools.explain import KEYS_UNAVAILABLE, Outcome, explain, render_text
 from gateway.passports.jose.jws import ES256, RS256
+from gateway.passports.tools.devbroker import (
+    DEFAULT_TTL,
+    VISA_FORMATS,
+    WARNING,
+    DevBroker,
+    DevBrokerError,
+    KeyRing,
+    RasPermission,
+    jwks_app,
+    set_issuer,
+)
+from gateway.passports.tools.explain import KEYS_UNAVAILABLE, Outcome, explain, render_text
 from gateway.settings.passports import PassportsConfig
 
 if TYPE_CHECKING:
@@ -123,7 +131,7 @@ def _mint(args: argparse.Namespace) -> int:
                            visa_format=args.visa_format)
         visas = []
         for grant in args.grant:
-            value, at, source = grant.rpartition("@") if "@" in grant else (grant, "", "")
+            value, _at, source = grant.rpartition("@") if "@" in grant else (grant, "", "")
             if not value:
                 raise DevBrokerError(f"--grant {grant!r} has an empty value")
             visas.append(broker.controlled_access_grant(sub=args.sub, value=value, source=source or None,

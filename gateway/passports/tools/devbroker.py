@@ -37,8 +37,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from gateway.passports.jose.jws import ES256, RS256, TYP_JWT, TYP_PASSPORT, TYP_VISA
-from gateway.passports.rules.linked import LINKED_IDENTITIES
 from gateway.passports.jose.signing import RSA_BITS, SigningKey, generate, sign_compact, thumbprint
+from gateway.passports.rules.linked import LINKED_IDENTITIES
 
 WARNING = "NOT FOR PRODUCTION: development broker; its keys and tokens must never guard real data"
 JWKS_PATH = "/.well-known/jwks.json"

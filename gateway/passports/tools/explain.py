@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.passports.engine import ACCEPTED, IGNORED, Evaluation, PassportRejected, VisaReport
 from gateway.passports.jose import jws
 from gateway.passports.rules.claims import numeric_date
-from gateway.passports.engine import ACCEPTED, IGNORED, Evaluation, PassportRejected, VisaReport
 from gateway.passports.rules.grants import Grant
 
 Outcome = Evaluation | PassportRejected

@@ -207,7 +207,7 @@ class KeyStore:
             follow_redirects=False,
         )
         if self._own_client:
-            self._client._cookies = _NoCookies()  # noqa: SLF001 - httpx has no public "no cookie jar" switch
+            self._client._cookies = _NoCookies()
 
     def _all_sources(self) -> list[KeySource]:
         if self.trust is None:

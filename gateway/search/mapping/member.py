@@ -1,10 +1,10 @@
-"""A member's search adapter seen through its cohort mapping: a :class:`~gateway.members.search.Searchable` that asks the
-real adapter in the member's names and answers in the gateway's (:mod:`gateway.search.mapping.translate`).
+"""A member's search adapter seen through its cohort mapping: a :class:`~gateway.members.search.Searchable` that asks
+the real adapter in the member's names and answers in the gateway's (:mod:`gateway.search.mapping.translate`).
 
-:func:`mapped` wraps an adapter only when the member has a cohort mapping and can search; anything else the
-adapter does goes to it unchanged. A question that cannot be translated exactly for this member is answered
-:class:`~gateway.members.search.SearchUnsupported` (the member is reported ``unsupported`` with the reason, and its circuit
-is not charged); :class:`~gateway.search.cohort.CohortService` checks every member's translation before fanning
+:func:`mapped` wraps an adapter only when the member has a cohort mapping and can search; anything else the adapter does
+goes to it unchanged. A question that cannot be translated exactly for this member is answered
+:class:`~gateway.members.search.SearchUnsupported` (the member is reported ``unsupported`` with the reason, and its
+circuit is not charged); :class:`~gateway.search.cohort.CohortService` checks every member's translation before fanning
 out, so a cohort search gets a 400 instead.
 """
 
@@ -17,7 +17,11 @@ from gateway.core.deadline import Deadline
 from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
 from gateway.search.mapping.model import CohortMapping
 from gateway.search.mapping.translate import (
-    MemberQuery, UntranslatableQuery, counts_to_gateway, rows_to_gateway, to_member,
+    MemberQuery,
+    UntranslatableQuery,
+    counts_to_gateway,
+    rows_to_gateway,
+    to_member,
 )
 
 

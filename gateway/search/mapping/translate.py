@@ -34,9 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.members.search import TOTAL, CohortQuery, MemberCounts, RowsPage
+from gateway.members.search import TOTAL, ZERO, CohortQuery, Count, HiddenCell, MemberCounts, RowsPage
 from gateway.search.mapping.model import IndexMapping
-from gateway.members.search import ZERO, Count, HiddenCell
 
 CONJUNCTIONS = ("and", "or")
 EQ = frozenset({"=", "eq", "EQ"})

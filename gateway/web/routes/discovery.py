@@ -33,24 +33,23 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from gateway.discovery import mds_query as q
 from gateway.access.caller import caller_from_request, setup_callers
 from gateway.access.readable import NOTHING
-from gateway.discovery.study_tiering import MemberStudies, StudyCountHider, member_studies
 from gateway.access.tiers import Tier
-from gateway.discovery.harvest import DiscoveryView, Harvester
-from gateway.settings.aggregate import AggregateConfig
-from gateway.web.state import GatewayState
 from gateway.core.errors import ApiError, bad_request
+from gateway.discovery import mds_query as q
+from gateway.discovery.harvest import DiscoveryView, Harvester
+from gateway.discovery.study_tiering import MemberStudies, StudyCountHider, member_studies
+from gateway.registry.directory import Directory
+from gateway.settings.aggregate import AggregateConfig
 from gateway.web.openapi import operation
 from gateway.web.query import query_bool, query_int
 from gateway.web.render import json_response
-from gateway.registry.directory import Directory
+from gateway.web.state import GatewayState
 
 BASE = "/mds/aggregate"
 TAGS = ("mds",)

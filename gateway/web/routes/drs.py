@@ -19,24 +19,37 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.wire.drs import (
-    AccessRequest, AccessURL, Authorizations, BulkAccessRequest, BulkAccessResponse, BulkAccessURL,
-    BulkAuthorizationsResponse, BulkObjectsRequest, BulkObjectsResponse, DrsObject, DrsServiceStats, ObjectRequest,
-    ServiceInfo, Summary, dump, group_unresolved,
-)
-from gateway.passports.gate import Caller, bearer_passport
-from gateway.wire.drs_profile import service_info_profile
+from gateway.core.errors import ApiError
 from gateway.drs.service import DrsService
 from gateway.passports.engine import PassportRejected
-from gateway.web.routes.resolver import api_error
+from gateway.passports.gate import Caller, bearer_passport
 from gateway.resolver.service import ResolutionError
-from gateway.web.service_info import service_info
-from gateway.web.state import STATE
 from gateway.web.body import parse_as, read_json
-from gateway.core.errors import ApiError
 from gateway.web.openapi import operation
 from gateway.web.query import query_bool, query_int
 from gateway.web.render import json_response
+from gateway.web.routes.resolver import api_error
+from gateway.web.service_info import service_info
+from gateway.web.state import STATE
+from gateway.wire.drs import (
+    AccessRequest,
+    AccessURL,
+    Authorizations,
+    BulkAccessRequest,
+    BulkAccessResponse,
+    BulkAccessURL,
+    BulkAuthorizationsResponse,
+    BulkObjectsRequest,
+    BulkObjectsResponse,
+    DrsObject,
+    DrsServiceStats,
+    ObjectRequest,
+    ServiceInfo,
+    Summary,
+    dump,
+    group_unresolved,
+)
+from gateway.wire.drs_profile import service_info_profile
 
 routes = web.RouteTableDef()
 DRS = web.AppKey("drs", DrsService)

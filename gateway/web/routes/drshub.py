@@ -20,19 +20,19 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
+from gateway.core.errors import ApiError, bad_request
 from gateway.core.records import AccessURL
-from gateway.web.routes.drs import DRS
+from gateway.drs.drshub import ACCESS_URL, UnknownField, access_method, render, requested_fields
 from gateway.drs.federate import InvalidRecord, drs_object
 from gateway.drs.service import DrsService
-from gateway.drs.drshub import ACCESS_URL, UnknownField, access_method, render, requested_fields
-from gateway.web.routes.resolver import RESOLVER, api_error
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.records import indexd_view
 from gateway.resolver.service import Resolution, ResolutionError
 from gateway.web.body import parse_as, read_json
-from gateway.core.errors import ApiError, bad_request
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
+from gateway.web.routes.drs import DRS
+from gateway.web.routes.resolver import RESOLVER, api_error
 
 routes = web.RouteTableDef()
 TAGS = ("drshub",)

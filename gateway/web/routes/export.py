@@ -40,21 +40,21 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.web.routes import export_jobs as export_jobs_api
-from gateway.web.routes.search import COHORT, check_filter
 from gateway.access.caller import caller_from_request
+from gateway.core.errors import ApiError
 from gateway.export.job import delivers_as_job, public_doc, status_path
-from gateway.web.routes.export_jobs import JOBS
 from gateway.export.plan import ExportFailed, ExportRequest, Production, plan_export
 from gateway.export.runner import ExportJobs, JobsFull
 from gateway.export.storage import open_files
-from gateway.settings.aggregate import AggregateConfig, ExportSettings
 from gateway.search.tiering import RowsForbidden
-from gateway.web.state import GatewayState
+from gateway.settings.aggregate import AggregateConfig, ExportSettings
 from gateway.web.body import parse_as, read_json
-from gateway.core.errors import ApiError
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
+from gateway.web.routes import export_jobs as export_jobs_api
+from gateway.web.routes.export_jobs import JOBS
+from gateway.web.routes.search import COHORT, check_filter
+from gateway.web.state import GatewayState
 
 log = logging.getLogger("gateway.web.routes.export")
 routes = web.RouteTableDef()
@@ -111,7 +111,7 @@ async def _stream(request: web.Request, production: Production) -> web.StreamRes
         while True:
             try:
                 chunk = await asyncio.to_thread(next, production.chunks, None)
-            except Exception as exc:  # noqa: BLE001 - reported to the client (before) or by aborting (after)
+            except Exception as exc:
                 if response is None:
                     log.info("export failed before its first byte: %s", exc)
                     status = exc.status if isinstance(exc, ExportFailed) else 502

@@ -19,10 +19,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway.export.job import JOB_ID, JOBS_PATH, ExportJob, iso, is_expired, public_doc
+from gateway.core.errors import ApiError
+from gateway.export.job import JOB_ID, JOBS_PATH, ExportJob, is_expired, iso, public_doc
 from gateway.export.runner import ExportJobs, JobMissing
 from gateway.export.storage import FileGone
-from gateway.core.errors import ApiError
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from gateway.web.routes.drs import DRS
 from gateway.drs.federate import access_ids
-from gateway.web.routes.resolver import api_error
 from gateway.resolver.service import ResolutionError
 from gateway.web.openapi import operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response
+from gateway.web.routes.drs import DRS
+from gateway.web.routes.resolver import api_error
 
 routes = web.RouteTableDef()
 

@@ -21,14 +21,14 @@ from typing import Any
 from aiohttp import web
 
 from gateway import __version__
-from gateway.web.routes.resolver import MAX_BULK, RESOLVER, api_error
+from gateway.core.errors import ApiError, bad_request, not_found
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.records import indexd_view
 from gateway.resolver.service import Resolution, ResolutionError
 from gateway.web.body import read_json
-from gateway.core.errors import ApiError, bad_request, not_found
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
+from gateway.web.routes.resolver import MAX_BULK, RESOLVER, api_error
 
 routes = web.RouteTableDef()
 TAGS = ("indexd",)

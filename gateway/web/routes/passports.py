@@ -14,12 +14,12 @@ from contextlib import AsyncExitStack
 
 from aiohttp import web
 
-from gateway.passports.gate import PassportGate
 from gateway.passports.engine import build_engine
+from gateway.passports.gate import PassportGate
 from gateway.passports.tokens.token_keys import JWKS_PATH, TokenKeyRing
-from gateway.web.state import GatewayState
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
+from gateway.web.state import GatewayState
 
 log = logging.getLogger("gateway.passports")
 routes = web.RouteTableDef()

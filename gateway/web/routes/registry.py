@@ -36,19 +36,19 @@ from typing import Any
 from aiohttp import web
 
 from gateway.cache import Cache
-from gateway.settings.gateway import Settings
-from gateway.web.state import GatewayState
-from gateway.web.body import read_model
 from gateway.core.errors import ApiError, bad_request, conflict, forbidden, not_found, unauthorized
-from gateway.web.openapi import operation
-from gateway.web.query import query_int
-from gateway.web.render import json_response
+from gateway.core.member import MEMBER_ID_RE, Member, Status
 from gateway.registry.config_members import load_config_members
 from gateway.registry.health import HealthMonitor, ProbeFn, http_probe
 from gateway.registry.join import CandidateRefused, check_candidate, refuse_denied_hosts
-from gateway.core.member import MEMBER_ID_RE, Member, Status
 from gateway.registry.repository import InvalidTransition, MemberNotFound, RegistryConflict, RegistryRepository
 from gateway.registry.schemas import JoinRequest, UpdateRequest
+from gateway.settings.gateway import Settings
+from gateway.web.body import read_model
+from gateway.web.openapi import operation
+from gateway.web.query import query_int
+from gateway.web.render import json_response
+from gateway.web.state import GatewayState
 
 routes = web.RouteTableDef()
 TAGS = ("registry",)

@@ -16,12 +16,12 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.core.errors import ApiError, bad_request
 from gateway.resolver.dist import render_dist
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.records import indexd_view
 from gateway.resolver.service import Resolution, ResolutionError, Resolver
 from gateway.web.body import parse_as, read_json
-from gateway.core.errors import ApiError, bad_request
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
 

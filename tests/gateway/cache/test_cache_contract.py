@@ -215,6 +215,6 @@ async def test_open_cache_rejects_bad_urls(url: str) -> None:
 
 async def test_open_cache_unreachable_redis_fails_fast() -> None:
     started = time.monotonic()
-    with pytest.raises(CacheUnavailable, match="127.0.0.1:1"):
+    with pytest.raises(CacheUnavailable, match=r"127\.0\.0\.1:1"):
         await open_cache("redis://127.0.0.1:1/0")
     assert time.monotonic() - started < 5

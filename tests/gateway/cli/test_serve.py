@@ -24,7 +24,7 @@ def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> dict:
         except OSError:
             if proc.poll() is not None or time.time() > deadline:
                 proc.kill()
-                raise AssertionError(f"gateway did not come up: {proc.stderr.read() if proc.stderr else ''}")
+                raise AssertionError(f"gateway did not come up: {proc.stderr.read() if proc.stderr else ''}") from None
             time.sleep(0.1)
 
 
@@ -81,8 +81,8 @@ async def test_a_failed_start_closes_what_it_opened(tmp_path):
     import pytest
 
     from gateway.app import create_app
-    from gateway.settings.gateway import Settings
     from gateway.registry.config_members import RegistryStartupError
+    from gateway.settings.gateway import Settings
 
     def sqlite_threads() -> int:
         return sum("_connection_worker_thread" in t.name for t in threading.enumerate())
@@ -92,7 +92,7 @@ async def test_a_failed_start_closes_what_it_opened(tmp_path):
              {"id": "b", "name": "B", "base_url": "http://127.0.0.1:2", "prefixes": ["dg.same"]}]
     settings = Settings(store={"url": f"sqlite:///{tmp_path / 'g.sqlite3'}"},
                         refcommons={"subjects": 5, "data_dir": tmp_path / "rc"}, registry={"members": clash})
-    with pytest.raises(RegistryStartupError, match="dg.same"):
+    with pytest.raises(RegistryStartupError, match=r"dg\.same"):
         await create_app(settings)
     for _ in range(50):
         if sqlite_threads() == before:

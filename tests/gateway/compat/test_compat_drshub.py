@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from gateway.drs.drshub import ALL_FIELDS, DEFAULT_FIELDS, instant, requested_fields, UnknownField
+from gateway.drs.drshub import ALL_FIELDS, DEFAULT_FIELDS, UnknownField, instant, requested_fields
 from gateway.web.errors import error_body
 
 RESOLVE = "/api/v4/drs/resolve"

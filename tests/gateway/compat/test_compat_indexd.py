@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from gateway.web.routes import resolver as resolver_api
 from gateway.web.routes import indexd as indexd_api
+from gateway.web.routes import resolver as resolver_api
 
 INDEXD_KEYS = {"did", "baseid", "rev", "form", "size", "file_name", "version", "uploader", "urls", "urls_metadata",
                "acl", "authz", "hashes", "metadata", "created_date", "updated_date", "description",

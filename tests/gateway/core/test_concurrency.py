@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gateway.core.deadline import Deadline
 from gateway.core.concurrency import first_hit
+from gateway.core.deadline import Deadline
 
 
 async def test_first_hit_wins_and_slower_lookups_are_cancelled():

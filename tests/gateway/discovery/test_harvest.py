@@ -15,14 +15,14 @@ import pytest
 from aiohttp import web
 from servers import Server, free_port, start_commons
 
+from gateway import app as gateway_app
+from gateway.core.member import Member
 from gateway.discovery.harvest import NS_SNAPSHOTS, Harvester, Outcome, merged_doc
 from gateway.discovery.mapping.records import REFCOMMONS_FIELD_MAPPINGS, apply_all, refcommons_mapping
-from gateway.web.routes.discovery import HARVESTER
-from gateway import app as gateway_app
 from gateway.settings.gateway import Settings
+from gateway.web.routes.discovery import HARVESTER
 from gateway.web.routes.resolver import RESOLVER
 from gateway.web.state import STATE
-from gateway.core.member import Member
 
 
 async def build_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> web.Application:

@@ -9,18 +9,24 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from pydantic import ValidationError
-
 from test_selectors import DOC, json_values
 
 from gateway.discovery.mapping.records import (
-    DEFAULT_STUDY_SCHEMA, AggregateMappingSettings, FieldSpec, MappingError, MemberMappingSettings, apply, apply_all,
-    refcommons_mapping, schema_json, selected,
+    DEFAULT_STUDY_SCHEMA,
+    AggregateMappingSettings,
+    FieldSpec,
+    MappingError,
+    MemberMappingSettings,
+    apply,
+    apply_all,
+    refcommons_mapping,
+    schema_json,
+    selected,
 )
 from gateway.discovery.mapping.selectors import MISSING
 from gateway.discovery.mapping.value_filters import FILTERS
 from refcommons.mds.catalog import MetadataCatalog
 from refcommons.synth import generate_dataset
-
 
 
 def compile_(field_mappings: dict[str, Any], schema: dict[str, FieldSpec] | None = None, **kw: Any):

@@ -15,10 +15,10 @@ import pytest
 from aiohttp import web
 from servers import Server, free_port, start_commons
 
-from gateway.discovery.mapping.records import DEFAULT_STUDY_SCHEMA, schema_json
-from gateway.web.routes.discovery import HARVESTER, setup_discovery
 from gateway import app as gateway_app
+from gateway.discovery.mapping.records import DEFAULT_STUDY_SCHEMA, schema_json
 from gateway.settings.gateway import Settings
+from gateway.web.routes.discovery import HARVESTER, setup_discovery
 
 
 async def build_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> web.Application:
@@ -143,7 +143,7 @@ async def test_by_commons_info_and_guid(env):
     assert_mds_error(await env.get("/metadata/nope"), 404)
     assert_mds_error(await env.get("/metadata/nope/info"), 404)
 
-    commons, guid, study = env.all[-1]
+    _commons, guid, study = env.all[-1]
     r = await env.get(f"/metadata/guid/{guid}")
     assert r.status_code == 200 and r.json() == {"gen3_discovery": study}
     assert_mds_error(await env.get("/metadata/guid/no-such/guid"), 404)
@@ -172,7 +172,7 @@ async def test_info(env):
 
 
 async def test_search_full_text_and_field_filters(env):
-    commons, guid, study = env.all[0]
+    _commons, guid, study = env.all[0]
     word = study["name"].split()[0]
     body = (await env.get("/search", q=word.upper(), flatten="true", limit=2000)).json()
     assert guid in flat_guids(body)

@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 from gateway.discovery import mds_query as mq
 from gateway.discovery.mapping.records import DEFAULT_STUDY_SCHEMA, apply_all, refcommons_mapping, schema_json
 from gateway.discovery.mds_query import (
-    DEFAULT_LIMIT, EMPTY_HARVEST, ERROR, MAX_LIMIT, OK, PENDING, STALE, Snapshot, SnapshotSet,
+    DEFAULT_LIMIT,
+    EMPTY_HARVEST,
+    ERROR,
+    MAX_LIMIT,
+    OK,
+    PENDING,
+    STALE,
+    Snapshot,
+    SnapshotSet,
 )
 from refcommons.mds.catalog import MetadataCatalog
 from refcommons.synth import generate_dataset

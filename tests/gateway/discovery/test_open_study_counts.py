@@ -15,13 +15,13 @@ import pytest
 import pytest_asyncio
 from servers import Server, free_port, start_commons, start_gateway
 
-from gateway.web.routes.search import COHORT
-from gateway.discovery.mapping.records import REFCOMMONS_FIELD_MAPPINGS
-from gateway.web.routes.discovery import COUNTED_FIELDS, HARVESTER
 from gateway.access.open_readable import FAILED_TTL, OPEN_TTL, OpenAuthz
 from gateway.access.readable import from_authz_map
 from gateway.cache import open_cache
 from gateway.cache.redis import RedisCache
+from gateway.discovery.mapping.records import REFCOMMONS_FIELD_MAPPINGS
+from gateway.web.routes.discovery import COUNTED_FIELDS, HARVESTER
+from gateway.web.routes.search import COHORT
 from refcommons.authz.default_policy import ADMIN_USER
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -11,7 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.discovery.mapping.selectors import (
-    MAX_MATCHES, MAX_SELECTOR_LENGTH, MAX_STEPS, MISSING, SelectorError, parse_selector,
+    MAX_MATCHES,
+    MAX_SELECTOR_LENGTH,
+    MAX_STEPS,
+    MISSING,
+    SelectorError,
+    parse_selector,
 )
 
 DOC = {

@@ -13,11 +13,11 @@ import pytest
 import pytest_asyncio
 from search_eco import Eco, search_eco
 
-from gateway.web.routes.search import COHORT
-from gateway.web.routes.discovery import COUNTED_FIELDS
 from gateway.access.readable import UserAuthz, from_authz_map
 from gateway.cache import open_cache
 from gateway.cache.redis import RedisCache
+from gateway.web.routes.discovery import COUNTED_FIELDS
+from gateway.web.routes.search import COHORT
 from refcommons.authz.default_policy import MEMBER_USER
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -115,7 +115,7 @@ async def test_anonymous_callers_get_tiered_counts_and_cost_at_most_one_cached_m
         for doc in listed:
             study = doc["gen3_discovery"]
             assert got[(name, study["_unique_id"])] == study
-    for key, study in got.items():
+    for key in got:
         by_guid = await get(eco, f"/metadata/guid/{key[1]}")
         first = next(k for k in got if k[1] == key[1])
         assert by_guid["gen3_discovery"] == got[first]

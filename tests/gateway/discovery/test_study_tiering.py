@@ -6,9 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.access.readable import NOTHING, Readable, from_authz_map
+from gateway.access.tiers import Tier, TierPolicy, derivable
 from gateway.discovery.study_tiering import StudyCountHider, complementary, member_studies
 from gateway.search.tiering import TOTAL
-from gateway.access.tiers import Tier, TierPolicy, derivable
 
 LIMIT = 50
 FIELDS = ("_subjects_count",)

@@ -16,12 +16,17 @@ from hypothesis import strategies as st
 
 from gateway.core.records import AccessURL, MemberRecord
 from gateway.drs.federate import (
-    InvalidRecord, access_ids, drs_model, drs_object, drs_object_bytes, embedded_access,
+    InvalidRecord,
+    access_ids,
+    drs_model,
+    drs_object,
+    drs_object_bytes,
+    embedded_access,
 )
-from gateway.wire.indexd import EPOCH, drs_from_indexd
+from gateway.drs.sanitize import drs_from_member, embedded_urls
 from gateway.wire.drs import DrsObject, dump
 from gateway.wire.drs_profile import service_info_profile, to_profile
-from gateway.drs.sanitize import drs_from_member, embedded_urls
+from gateway.wire.indexd import EPOCH, drs_from_indexd
 
 HOST = "gateway.example:8443"
 DID = "dg.TEST/6a0b1c2d-0000-4000-8000-000000000001"

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from drs_fakes import STATE, Server as FakeServer, drs_doc, drs_member, fault_everywhere, indexd_doc, serve, \
-    strict_indexd
+from drs_fakes import STATE, drs_doc, drs_member, fault_everywhere, indexd_doc, serve, strict_indexd
+from drs_fakes import Server as FakeServer
 from servers import Server, start_commons, start_gateway
 
 from gateway.web.state import STATE as GATEWAY_STATE

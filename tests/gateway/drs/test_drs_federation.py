@@ -17,16 +17,22 @@ import httpx
 import jwt
 import pytest
 import pytest_asyncio
-from drs_fakes import Server as FakeServer, drs_doc, drs_member, serve
+from drs_fakes import Server as FakeServer
+from drs_fakes import drs_doc, drs_member, serve
 from servers import Server, start_commons, start_gateway
 
+from gateway.web.state import STATE
 from gateway.wire.drs import (
-    AccessURL, Authorizations, BulkAccessResponse, BulkAuthorizationsResponse, BulkObjectsResponse, DrsObject,
+    AccessURL,
+    Authorizations,
+    BulkAccessResponse,
+    BulkAuthorizationsResponse,
+    BulkObjectsResponse,
+    DrsObject,
     ServiceInfo,
 )
-from gateway.web.state import STATE
-from refcommons.commons import ReferenceCommons
 from refcommons.authz.default_policy import ADMIN_USER, RESEARCHER_USER
+from refcommons.commons import ReferenceCommons
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

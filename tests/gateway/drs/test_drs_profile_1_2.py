@@ -19,8 +19,17 @@ import pytest
 import pytest_asyncio
 from drs_fakes import drs_doc, drs_member, serve
 from drs_schema_check import (
-    ACCESS_SCHEMA, BUNDLE_SCHEMA, ERROR_SCHEMA, OBJECT_SCHEMA, SERVICE_INFO_SCHEMA, access_url_violations_1_2,
-    compliance_schema_dir, nulls, schema_errors, service_info_violations_1_2, violations_1_2,
+    ACCESS_SCHEMA,
+    BUNDLE_SCHEMA,
+    ERROR_SCHEMA,
+    OBJECT_SCHEMA,
+    SERVICE_INFO_SCHEMA,
+    access_url_violations_1_2,
+    compliance_schema_dir,
+    nulls,
+    schema_errors,
+    service_info_violations_1_2,
+    violations_1_2,
 )
 from servers import Server, start_commons, start_gateway
 

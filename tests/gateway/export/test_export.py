@@ -19,18 +19,16 @@ import httpx
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from cohort_kit import gen3, start_all, start_search_gateway
+from faults import recording_app, serve
 from gen3.tools.download.drs_download import Manifest
 from pfb.reader import PFBReader
-
-from gateway.web.routes.search import COHORT
-from gateway.web.routes.search import PATH as COHORT_PATH
-from gateway.export import plan as export_plan
-from gateway.web.routes.export import PATH
 from servers import Server, start_gateway
 
-
-from faults import recording_app, serve  # noqa: E402
-from cohort_kit import gen3, start_all, start_search_gateway  # noqa: E402
+from gateway.export import plan as export_plan
+from gateway.web.routes.export import PATH
+from gateway.web.routes.search import COHORT
+from gateway.web.routes.search import PATH as COHORT_PATH
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),

@@ -15,17 +15,23 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from faults import STATE
 from gen3.tools.download.drs_download import Manifest
+from jobs_env import (
+    NOTHING,
+    OPEN,
+    accessible_total,
+    eventually,
+    job_in,
+    members_behind_gate,
+    start_export_gateway,
+    start_job,
+)
 from pfb.reader import PFBReader
+from servers import Server
 
 from gateway.web.routes.export import PATH
 from gateway.web.routes.export_jobs import JOBS
-from jobs_env import (
-    NOTHING, OPEN, accessible_total, eventually, job_in, members_behind_gate, start_export_gateway, start_job,
-)
-from servers import Server
-
-from faults import STATE  # noqa: E402  (on the path through jobs_env)
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),

@@ -16,14 +16,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from faults import STATE
+from jobs_env import OPEN, accessible_total, eventually, members_behind_gate, start_export_gateway
 from pfb.reader import PFBReader
+from servers import Server
 
 from gateway.cli import search as cli
 from gateway.cli.main import main
-from jobs_env import OPEN, accessible_total, eventually, members_behind_gate, start_export_gateway
-from servers import Server
-
-from faults import STATE  # noqa: E402  (on the path through jobs_env)
 
 ASYNC = pytest.mark.asyncio(loop_scope="module")
 pytestmark = [

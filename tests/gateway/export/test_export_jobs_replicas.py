@@ -20,16 +20,23 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 import yaml
+from faults import STATE
+from jobs_env import (
+    OPEN,
+    accessible_total,
+    eventually,
+    job_in,
+    members_behind_gate,
+    settings,
+    start_export_gateway,
+    start_job,
+)
 from pfb.reader import PFBReader
-
-from gateway.web.routes.export import PATH
-from gateway.export.job import LOST
-from gateway.web.routes.export_jobs import JOBS
-from jobs_env import OPEN, accessible_total, eventually, job_in, settings, start_export_gateway
-from jobs_env import members_behind_gate, start_job
 from servers import Server, free_port
 
-from faults import STATE  # noqa: E402  (on the path through jobs_env)
+from gateway.export.job import LOST
+from gateway.web.routes.export import PATH
+from gateway.web.routes.export_jobs import JOBS
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),

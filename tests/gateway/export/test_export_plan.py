@@ -3,9 +3,9 @@ data only, so a count a member hid is still known when the member told its acces
 
 from __future__ import annotations
 
+from gateway.export.plan import _projects, member_count
 from gateway.members.search import Count
 from gateway.search.counts import MemberAnswer, Status
-from gateway.export.plan import _projects, member_count
 
 HIDDEN_TOTAL = frozenset({"_total"})
 

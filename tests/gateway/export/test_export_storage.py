@@ -11,10 +11,10 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
+from gateway.cache import open_cache
 from gateway.export import storage as export_storage
 from gateway.export.storage import CacheFiles, DirectoryFiles, FileGone, open_files
 from gateway.settings.aggregate import ExportSettings
-from gateway.cache import open_cache
 
 DATA = bytes(range(256)) * 1000 + b"tail"  # 256,004 bytes
 

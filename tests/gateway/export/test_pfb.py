@@ -24,8 +24,17 @@ from pfb.writer import make_avro_schema
 
 from gateway.export.dictionary import Dictionary, Link, Node, Property, from_gen3_dictionary, refcommons_dictionary
 from gateway.export.formats.pfb import (
-    Entity, OrderError, PFBError, avro_schema, decode_symbol, encode_symbol, metadata_object, ORDER_FILTER_BITS,
-    _SeenFilter, pfb_chunks, write_pfb,
+    ORDER_FILTER_BITS,
+    Entity,
+    OrderError,
+    PFBError,
+    _SeenFilter,
+    avro_schema,
+    decode_symbol,
+    encode_symbol,
+    metadata_object,
+    pfb_chunks,
+    write_pfb,
 )
 from refcommons.model import Dataset
 from refcommons.synth import generate_dataset
@@ -408,7 +417,7 @@ def test_pfb_chunks_streams_the_same_file(entities):
     d = refcommons_dictionary()
     chunks = list(pfb_chunks(d, iter(entities), MISC, chunk_size=4096))
     assert len(chunks) > 3
-    assert all(len(c) >= 4096 for c in chunks[:-1]) and 0 < len(chunks[-1])
+    assert all(len(c) >= 4096 for c in chunks[:-1]) and len(chunks[-1]) > 0
     assert chunks[0].startswith(b"Obj\x01")
     data = b"".join(chunks)
     assert read(data)[2] == [expected(d, e) for e in entities]

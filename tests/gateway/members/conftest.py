@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-
 from adapter_support import Commons, recorded_commons
+
 from gateway.settings.gateway import UpstreamConfig
 
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
 import faults
-from gateway.core.errors import AccessDenied, NotFoundUpstream
-from gateway.core.deadline import Deadline
-from gateway.members.protocols import MemberAdapter
-from gateway.members.drs import API, DrsAdapter, bulk_length
+import pytest
 from adapter_support import PREFIX, member
 from faults import serve
-from refcommons.authz.default_policy import ADMIN_USER
+
+from gateway.core.deadline import Deadline
+from gateway.core.errors import AccessDenied, NotFoundUpstream
 from gateway.core.member import MemberAuth
+from gateway.members.drs import API, DrsAdapter, bulk_length
+from gateway.members.protocols import MemberAdapter
+from refcommons.authz.default_policy import ADMIN_USER
 
 MISSING = f"{PREFIX}/00000000-0000-4000-8000-000000000000"
 OBJECTS = {
@@ -63,7 +63,7 @@ async def test_get_record(commons, drs):
 async def test_get_records_uses_bulk_in_advertised_chunks(commons, drs):
     guids = [f.guid for f in commons.commons.dataset.files][:150]
     asked = guids[:100] + [g.split("/", 1)[1] for g in guids[100:]]
-    found = await drs.get_records(asked + [MISSING, "nope"], deadline())
+    found = await drs.get_records([*asked, MISSING, "nope"], deadline())
     assert set(found) == set(asked)
     assert all(found[a].id == g for a, g in zip(asked, guids))
     again = await drs.get_records(guids[:3], deadline())

@@ -7,17 +7,17 @@ import json
 import time
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
 import faults
-from gateway.core.errors import AccessDenied, MemberUnavailable, NotFoundUpstream
-from gateway.core.deadline import Deadline
-from gateway.members.protocols import MemberAdapter
-from gateway.members.gen3 import Gen3Adapter, gen3_id
+import pytest
 from adapter_support import PREFIX, member
 from faults import serve
-from refcommons.authz.default_policy import ADMIN_USER
+
+from gateway.core.deadline import Deadline
+from gateway.core.errors import AccessDenied, MemberUnavailable, NotFoundUpstream
 from gateway.core.member import MemberAuth
+from gateway.members.gen3 import Gen3Adapter, gen3_id
+from gateway.members.protocols import MemberAdapter
+from refcommons.authz.default_policy import ADMIN_USER
 
 STRANGER = "stranger@example.org"
 MISSING = f"{PREFIX}/00000000-0000-4000-8000-000000000000"

@@ -8,11 +8,16 @@ from graphql import parse
 
 from gateway.core.errors import MemberUnavailable
 from gateway.members.guppy_wire import (
-    GuppyQueryError, InvalidQuery, cohort_counts, counts_request, parse_counts, parse_rows, rows_request,
+    GuppyQueryError,
+    InvalidQuery,
+    cohort_counts,
+    counts_request,
+    parse_counts,
+    parse_rows,
+    rows_request,
     unknown_fields,
 )
-from gateway.members.search import TOTAL, CohortQuery
-from gateway.members.search import ZERO, Count
+from gateway.members.search import TOTAL, ZERO, CohortQuery, Count
 
 Q = CohortQuery("subject", {"=": {"sex": "female"}}, ("sex", "project_id"))
 

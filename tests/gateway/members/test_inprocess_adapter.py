@@ -7,17 +7,17 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from adapter_support import PREFIX, member
 
-from gateway.core.errors import AccessDenied, MemberTimeout, MemberUnavailable, NotFoundUpstream
+from gateway.app.inprocess import ReferenceAdapter
 from gateway.core.deadline import Deadline
-from gateway.members.protocols import MemberAdapter
+from gateway.core.errors import AccessDenied, MemberTimeout, MemberUnavailable, NotFoundUpstream
+from gateway.core.member import MemberAuth
 from gateway.members.drs import DrsAdapter
 from gateway.members.factory import build_adapter
 from gateway.members.gen3 import Gen3Adapter
-from gateway.app.inprocess import ReferenceAdapter
-from adapter_support import PREFIX, member
+from gateway.members.protocols import MemberAdapter
 from refcommons.authz.default_policy import ADMIN_USER
-from gateway.core.member import MemberAuth
 
 MISSING = f"{PREFIX}/00000000-0000-4000-8000-000000000000"
 
@@ -36,9 +36,9 @@ async def test_records_match_the_gen3_adapter_over_http(commons, ref, config):
     guids = [f.guid for f in commons.commons.dataset.files][:20]
     asked = guids[:10] + [g.split("/", 1)[1] for g in guids[10:15]] + [g.replace("/", ":") for g in guids[15:]]
     try:
-        for a in asked[::4] + [MISSING]:
+        for a in [*asked[::4], MISSING]:
             assert await ref.get_record(a, deadline()) == await gen3.get_record(a, deadline())
-        assert await ref.get_records(asked + [MISSING], deadline()) == await gen3.get_records(asked + [MISSING],
+        assert await ref.get_records([*asked, MISSING], deadline()) == await gen3.get_records([*asked, MISSING],
                                                                                               deadline())
     finally:
         await gen3.close()

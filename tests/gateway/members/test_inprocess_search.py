@@ -8,20 +8,18 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from adapter_support import bearer, expected, member
+from servers import Server, start_commons
 
 import gateway.app.inprocess as reference
-from gateway.core.errors import AccessDenied, MemberTimeout
+from gateway.app.inprocess import ReferenceAdapter
 from gateway.core.deadline import Deadline
+from gateway.core.errors import AccessDenied, MemberTimeout
 from gateway.members.gen3 import Gen3Adapter
 from gateway.members.guppy_wire import InvalidQuery
-from gateway.app.inprocess import ReferenceAdapter
-from gateway.members.search import CohortQuery, Searchable
-from adapter_support import member
-from gateway.members.search import Count
-from refcommons.guppy.index import AUTH_FIELD, build_indices
+from gateway.members.search import CohortQuery, Count, Searchable
 from refcommons.authz.default_policy import ADMIN_USER, RESEARCHER_USER
-from servers import Server, start_commons
-from adapter_support import bearer, expected
+from refcommons.guppy.index import AUTH_FIELD, build_indices
 
 FACETS = ("sex", "project_id", "consent", "race", "age_at_enrollment")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from gateway.members.passthrough import forwarded_authorization, token_issuer
 from gateway.core.member import Member, MemberAuth, Status
+from gateway.members.passthrough import forwarded_authorization, token_issuer
 
 
 def member(kind: str = "gen3", auth: str = "passthrough", base_url: str = "http://127.0.0.1:9001") -> Member:

@@ -4,29 +4,26 @@ reference commons (tier ``regular``, limit 50), for anonymous, researcher and ad
 
 from __future__ import annotations
 
-from adapter_support import bearer, expected
-
 import time
 from collections.abc import AsyncIterator
 
-import pytest
-from aiohttp import web
-
 import faults
-from gateway.core.errors import AccessDenied, MemberTimeout, MemberUnavailable
+import pytest
+from adapter_support import bearer, expected, member
+from aiohttp import web
+from faults import serve
+from servers import Server, start_commons
+
 from gateway.core.deadline import Deadline
+from gateway.core.errors import AccessDenied, MemberTimeout, MemberUnavailable
+from gateway.core.member import MemberAuth
 from gateway.members.drs import DrsAdapter
 from gateway.members.gen3 import Gen3Adapter
 from gateway.members.guppy_wire import GuppyQueryError
-from gateway.members.search import TOTAL, CohortQuery, Searchable, SearchUnsupported
-from adapter_support import member
-from faults import serve
-from gateway.members.search import Count
+from gateway.members.search import TOTAL, CohortQuery, Count, Searchable, SearchUnsupported
+from refcommons.authz.default_policy import ADMIN_USER, RESEARCHER_USER
 from refcommons.guppy.api import DEFAULT_TIER_LIMIT
 from refcommons.guppy.index import AUTH_FIELD, build_indices
-from refcommons.authz.default_policy import ADMIN_USER, RESEARCHER_USER
-from gateway.core.member import MemberAuth
-from servers import Server, start_commons
 
 FACETS = ("sex", "project_id", "consent", "race")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import time
 
-import pytest
-
 import faults
+import pytest
+from faults import serve
+
 from gateway.core.deadline import Deadline
 from gateway.core.errors import MemberBusy, MemberTimeout, MemberUnavailable
 from gateway.members.http import MAX_BODY_BYTES, MemberHttp
-from faults import serve
 from gateway.settings.gateway import UpstreamConfig
 
 EPSILON = 0.5

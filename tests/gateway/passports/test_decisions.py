@@ -7,20 +7,25 @@ from collections.abc import AsyncIterator
 
 import orjson
 import pytest
+from faults import STATE, serve
 from test_engine import MAP, NOW, VISA_KEY, key_server, loopback_settings, passport, visa
 from tokens_kit import SUB
 
 from gateway.cache.factory import open_cache
 from gateway.cache.memory import MemoryCache
-from gateway.passports.jose import jws
 from gateway.passports.decisions import (
-    FORMAT_VERSION, CachedDecision, CachedFailure, DecisionCache, decode, encode_decision, encode_failure,
+    FORMAT_VERSION,
+    CachedDecision,
+    CachedFailure,
+    DecisionCache,
+    decode,
+    encode_decision,
+    encode_failure,
 )
 from gateway.passports.engine import PassportEngine, PassportRejected, build_engine
+from gateway.passports.jose import jws
 from gateway.passports.rules.grants import Grant
 from gateway.settings.passports import PassportsConfig
-
-from faults import STATE, serve  # noqa: E402
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -93,7 +98,7 @@ async def test_the_cache_holds_no_raw_token(verifications):
                 await engine.evaluate([passport([], iss="https://evil.example")], NOW)
         finally:
             await engine.aclose()
-    stored = b"".join(k.encode() + e.value for k, e in backend._entries.items())  # noqa: SLF001
+    stored = b"".join(k.encode() + e.value for k, e in backend._entries.items())
     assert len(backend) == 2
     for token in tokens:
         for part in token.split("."):
@@ -139,7 +144,7 @@ async def test_ttl_is_min_of_validity_less_a_minute_and_15_minutes(cache):
     assert await store.get(["p"], NOW) is None
     assert await store.put(["p"], CachedDecision((), NOW + 7200, NOW + 7200), NOW)
     if isinstance(cache, MemoryCache):
-        entry = cache._entries[store.key(["p"])]  # noqa: SLF001
+        entry = cache._entries[store.key(["p"])]
         assert entry.expires_at - cache.clock() == pytest.approx(900, abs=2)
     else:
         ttl = await cache.client.pttl(cache.key_prefix + store.key(["p"]))

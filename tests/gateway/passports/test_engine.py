@@ -8,19 +8,18 @@ from pathlib import Path
 import pytest
 import tokens_kit as kit
 from aiohttp import web
+from faults import STATE, recording_app, serve
 from tokens_kit import BROKER, CAG, DAC, JKU, NOW, SUB, VISA_ISSUER, jwk, make_passport, make_visa, visa_object
 
 from gateway.cache.memory import MemoryCache
-from gateway.settings.gateway import Settings
-from gateway.passports.rules import resources
 from gateway.passports.engine import PassportEngine, PassportRejected, build_engine, visa_facts
+from gateway.passports.rules import resources
 from gateway.passports.rules.grants import RAS_V11, GrantConfig, IssuerGrantRules, RasRules, Template
-from gateway.passports.trust.keys import KeyFetchSettings, KeyStore
 from gateway.passports.rules.resources import MemberResourceMap
-from gateway.settings.passports import PassportsConfig
 from gateway.passports.trust.issuers import PassportTrustSettings, build_trust
-
-from faults import STATE, recording_app, serve  # noqa: E402
+from gateway.passports.trust.keys import KeyFetchSettings, KeyStore
+from gateway.settings.gateway import Settings
+from gateway.settings.passports import PassportsConfig
 
 BROKER_KEY = kit.rsa_key(2048, 1)
 VISA_KEY = kit.rsa_key(2048, 2)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from registry_kit import ADMIN, BOTH_BACKENDS, join_body
 
-from gateway.settings.gateway import Settings
-from gateway.store import open_store
 from gateway.registry.config_members import RegistryStartupError, declared_members, load_config_members
 from gateway.registry.repository import RegistryRepository
+from gateway.settings.gateway import Settings
+from gateway.store import open_store
 
 pytestmark = pytest.mark.parametrize("backend", BOTH_BACKENDS, indirect=True)
 
@@ -94,7 +94,7 @@ async def test_conflicts_with_api_members_stop_the_start(gateway_at, base_settin
 
 def test_declared_members_are_validated(base_settings, tmp_path):
     dup = {**DECLARED, "id": "twin"}
-    with pytest.raises(RegistryStartupError, match="prefix dg.cfg1 is declared by both 'declared' and 'twin'"):
+    with pytest.raises(RegistryStartupError, match=r"prefix dg\.cfg1 is declared by both 'declared' and 'twin'"):
         declared_members(Settings(**_settings(base_settings, tmp_path, [DECLARED, dup], refcommons=False)))
     bad = {**DECLARED, "prefixes": ["nope"]}
     with pytest.raises(RegistryStartupError, match="'declared': 'nope' is not a GUID prefix"):

@@ -96,6 +96,6 @@ async def test_twenty_joins_for_one_prefix_make_one_member(gateway_at, base_sett
         assert await a.app[REGISTRY].repository.owner("prefix", "dg.same") == winner
         listed = (await b.client.get("/registry/v1/commons")).json()["commons"]
         assert [m["id"] for m in listed] == [winner]
-        for i, answer in enumerate(answers):
+        for i, _answer in enumerate(answers):
             if statuses[i] == 409:
                 assert await a.app[REGISTRY].repository.owner("hostname", f"s{i}.example.org") is None

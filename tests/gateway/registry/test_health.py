@@ -9,13 +9,13 @@ import time
 import pytest
 from registry_kit import ADMIN, eventually, join_body
 
-from gateway.core.records import Probe
 from gateway.cache import open_cache
+from gateway.core.member import Member, Status
+from gateway.core.records import Probe
+from gateway.registry.health import HealthMonitor, HealthRecord, next_record
+from gateway.registry.repository import RegistryRepository
 from gateway.settings.gateway import HealthConfig
 from gateway.store import open_store
-from gateway.registry.health import HealthMonitor, HealthRecord, next_record
-from gateway.core.member import Member, Status
-from gateway.registry.repository import RegistryRepository
 
 OK = Probe(True, 12.5)
 DOWN = Probe(False, 0.0, "connection refused")

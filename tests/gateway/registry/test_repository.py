@@ -10,10 +10,10 @@ from dataclasses import replace
 import pytest
 from registry_kit import BOTH_BACKENDS
 
-from gateway.store import open_store
-from gateway.registry import repository as repo_module
 from gateway.core.member import Member, Status
+from gateway.registry import repository as repo_module
 from gateway.registry.repository import InvalidTransition, MemberNotFound, RegistryConflict, RegistryRepository
+from gateway.store import open_store
 
 pytestmark = pytest.mark.parametrize("backend", BOTH_BACKENDS, indirect=True)
 
@@ -99,7 +99,7 @@ async def test_concurrent_updates_of_one_member_stay_consistent(repos):
 async def test_claims_and_lifecycle(repos, monkeypatch):
     a, b = repos
     await a.create(member("a", ["dg.a1", "dg.a2"]), actor="test")
-    with pytest.raises(RegistryConflict, match="prefix dg.a2 is already owned by member 'a'"):
+    with pytest.raises(RegistryConflict, match=r"prefix dg\.a2 is already owned by member 'a'"):
         await b.create(member("b", ["dg.b1", "dg.a2"]), actor="test")
     assert await a.owner("prefix", "dg.b1") is None, "a refused create releases what it claimed"
     assert await b.get("b") is None
@@ -109,7 +109,7 @@ async def test_claims_and_lifecycle(repos, monkeypatch):
     await a.store.put(repo_module.NS_PREFIXES, "dg.new", {"member_id": "ghost2", "at": 4e9})
     await b.create(member("b", ["dg.lost"]), actor="test")
     assert await a.owner("prefix", "dg.lost") == "b"
-    with pytest.raises(RegistryConflict, match="dg.new is already owned by member 'ghost2'"):
+    with pytest.raises(RegistryConflict, match=r"dg\.new is already owned by member 'ghost2'"):
         await b.update("b", lambda m: replace(m, prefixes=("dg.new",)), actor="test")
 
     with pytest.raises(InvalidTransition, match="'b' is pending; cannot become suspended"):

@@ -13,14 +13,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from drs_fakes import STATE, count, fault_everywhere, indexd_doc, serve, start_recorded_commons, strict_indexd
+from servers import Server, start_gateway
 
-
-from drs_fakes import STATE, count, fault_everywhere, indexd_doc, serve, start_recorded_commons, strict_indexd  # noqa: E402
-from servers import Server, start_gateway  # noqa: E402
-
-from gateway.core.deadline import Deadline  # noqa: E402
-from gateway.web.routes.resolver import RESOLVER  # noqa: E402
-from gateway.resolver.service import Resolution, ResolutionError, Resolver  # noqa: E402
+from gateway.core.deadline import Deadline
+from gateway.resolver.service import Resolution, ResolutionError, Resolver
+from gateway.web.routes.resolver import RESOLVER
 
 DRS = "/ga4gh/drs/v1"
 INDEXD_BULK = "/index/bulk/documents"
@@ -155,7 +153,7 @@ async def test_a_second_call_is_answered_from_the_cache(request, backend):
         cache = {"url": request.getfixturevalue("redis_url"),
                  "key_prefix": request.getfixturevalue("redis_key_prefix") + "c:"}
     async with federation(cache=cache) as fed:
-        raws = [*fed.guids(fed.x, 3), *fed.guids(fed.y, 3), list(STRICT)[0].replace("dg.CS01", "dg.cs01"),
+        raws = [*fed.guids(fed.x, 3), *fed.guids(fed.y, 3), next(iter(STRICT)).replace("dg.CS01", "dg.cs01"),
                 fed.guids(fed.x, 1, start=5)[0].split("/", 1)[1], f"dg.RX01/{MISSING}", MISSING]
         first = await fed.resolver.resolve_many(raws, Deadline.after(5))
         before = fed.calls()

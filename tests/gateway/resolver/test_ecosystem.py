@@ -74,7 +74,7 @@ async def test_every_id_form_resolves_to_its_commons(tmp_path):
 
 
 async def test_dataguids_surface(tmp_path):
-    async with ecosystem(tmp_path) as (gateway, members, ids):
+    async with ecosystem(tmp_path) as (gateway, members, _ids):
         guid = a_record(members[1]).guid
         r = await gateway.client.get(f"/index/{guid}")
         assert r.status_code == 200
@@ -203,7 +203,7 @@ async def test_a_hanging_member_cannot_stall_the_gateway(tmp_path):
 
 
 async def test_prefix_conflicts_are_refused(tmp_path):
-    async with ecosystem(tmp_path) as (gateway, members, ids):
+    async with ecosystem(tmp_path) as (gateway, _members, ids):
         extra = await start_commons("dg.TD04", seed=9)
         try:
             r = await gateway.client.post("/registry/v1/commons", json={

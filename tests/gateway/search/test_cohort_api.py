@@ -4,8 +4,6 @@ circuit breaking, tiering leaks, rows and cursors."""
 
 from __future__ import annotations
 
-from cohort_kit import DEADLINE, direct, gen3, search, sources, start_all, start_search_gateway
-
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -15,12 +13,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import web
-
-
+from cohort_kit import DEADLINE, direct, gen3, search, sources, start_all, start_search_gateway
+from faults import hanging, not_json, recording_app, serve
 from servers import Server
-
-
-from faults import hanging, not_json, recording_app, serve  # noqa: E402
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from servers import Server, _serve, free_port
 from cohort_kit import GQL, PATH, direct, gen3, start_all, start_search_gateway
+from servers import Server, _serve, free_port
 
 from refcommons.commons import ReferenceCommons
 from refcommons.guppy.api import GuppyService, run

@@ -12,19 +12,25 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.access.caller import SearchCaller
 from gateway.core.deadline import Deadline
 from gateway.core.errors import MemberUnavailable
-from gateway.members.search import TOTAL, CohortQuery, MemberCounts, RowsPage, SearchUnsupported
-from gateway.access.caller import SearchCaller
+from gateway.core.member import Member, MemberAuth
+from gateway.members.search import TOTAL, CohortQuery, Count, MemberCounts, RowsPage, SearchUnsupported
 from gateway.search.cohort import (
-    CIRCUIT_OPEN, BadCursor, Breaker, CohortService, Cursor, RowsRequest, decode_cursor, encode_cursor,
+    CIRCUIT_OPEN,
+    BadCursor,
+    Breaker,
+    CohortService,
+    Cursor,
+    RowsRequest,
+    decode_cursor,
+    encode_cursor,
     question_digest,
 )
-from gateway.members.search import Count
 from gateway.search.counts import Status
-from gateway.settings.aggregate import AggregateConfig
 from gateway.search.tiering import RowsForbidden
-from gateway.core.member import Member, MemberAuth
+from gateway.settings.aggregate import AggregateConfig
 
 Q = CohortQuery("subject", None, ("sex",))
 

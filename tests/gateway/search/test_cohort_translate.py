@@ -13,13 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from gateway.members.search import TOTAL, CohortQuery, MemberCounts, RowsPage
+from gateway.discovery.mapping.records import AggregateMappingSettings
+from gateway.members.search import TOTAL, CohortQuery, Count, MemberCounts, RowsPage
 from gateway.search.mapping.model import IndexMapping
 from gateway.search.mapping.translate import (
-    UntranslatableQuery, counts_to_gateway, row_to_gateway, rows_to_gateway, to_member,
+    UntranslatableQuery,
+    counts_to_gateway,
+    row_to_gateway,
+    rows_to_gateway,
+    to_member,
 )
-from gateway.members.search import Count
-from gateway.discovery.mapping.records import AggregateMappingSettings
 from gateway.settings.gateway import Settings
 from refcommons.guppy.filter import matches, parse
 

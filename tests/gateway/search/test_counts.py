@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.search.counts import (
-    ANSWERED, MISSING_ALIAS, Cell, MemberAnswer, SourceStatus, Status, buckets, merge, total,
-)
 from gateway.members.search import ZERO, Count
+from gateway.search.counts import (
+    ANSWERED,
+    MISSING_ALIAS,
+    Cell,
+    MemberAnswer,
+    SourceStatus,
+    Status,
+    buckets,
+    merge,
+    total,
+)
+
+TEN_FOUR = Count(10, 4)
 
 
-def answer(commons: str, status: str = "ok", n: Count | None = Count(10, 4), **histograms) -> MemberAnswer:
+def answer(commons: str, status: str = "ok", n: Count | None = TEN_FOUR, **histograms) -> MemberAnswer:
     return MemberAnswer(commons, Status(status), 12, n if Status(status) in ANSWERED else None, histograms)
 
 
@@ -31,7 +41,7 @@ def test_count_parts_and_validation():
 
 def test_status_vocabulary_is_exact():
     assert [s.value for s in Status] == ["ok", "partial", "timeout", "error", "unsupported", "stale"]
-    assert ANSWERED == {Status.OK, Status.PARTIAL, Status.STALE}
+    assert {Status.OK, Status.PARTIAL, Status.STALE} == ANSWERED
     assert Status("stale") is Status.STALE
     with pytest.raises(ValueError):
         Status("failed")

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from cohort_kit import direct, gen3, search, sources, start_all, start_search_gateway
-
 from servers import Server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

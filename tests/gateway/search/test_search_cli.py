@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 from rich.console import Console
+from servers import free_port, running, start_gateway
 
 from gateway.cli import search as cli
 from gateway.cli.main import main
-from servers import free_port, running, start_gateway
 
 
 def text(renderable: Any) -> str:

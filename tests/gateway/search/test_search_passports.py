@@ -14,12 +14,12 @@ import pytest_asyncio
 from search_eco import Eco, search_eco
 from servers import start_gateway
 
-from gateway.core.records import MemberRecord
-from gateway.web.routes.search import COHORT
-from gateway.web.routes.search import PATH as COHORT_PATH
 from gateway.access.caller import PassportHolder, SearchCaller
+from gateway.core.records import MemberRecord
 from gateway.web.routes.export import PATH as EXPORT_PATH
 from gateway.web.routes.passports import GATE
+from gateway.web.routes.search import COHORT
+from gateway.web.routes.search import PATH as COHORT_PATH
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 MEMBERS = ("tok", "pp")

@@ -10,13 +10,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.search.counts import ANSWERED, MemberAnswer, Status, merge
+from gateway.access.tiers import Tier, TierPolicy, derivable, strictest, suppress
 from gateway.members.search import Count
+from gateway.search.counts import ANSWERED, MemberAnswer, Status, merge
 from gateway.search.tiering import (
-    TOTAL, Accessibility, Rendered, RowsForbidden, Shown, bucket_cell, check_rows, member_cell, member_tier, render,
+    TOTAL,
+    Accessibility,
+    Rendered,
+    RowsForbidden,
+    Shown,
+    bucket_cell,
+    check_rows,
+    member_cell,
+    member_tier,
+    render,
     render_counts,
 )
-from gateway.access.tiers import Tier, TierPolicy, derivable, strictest, suppress
 
 ACC, ALL, UNACC = Accessibility.ACCESSIBLE, Accessibility.ALL, Accessibility.UNACCESSIBLE
 REGULAR = TierPolicy(Tier.REGULAR)

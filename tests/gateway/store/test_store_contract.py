@@ -314,7 +314,7 @@ async def test_open_store_rejects_bad_urls(url: str) -> None:
 
 async def test_open_store_unreachable_redis_fails_fast() -> None:
     started = time.monotonic()
-    with pytest.raises(StoreError, match="127.0.0.1:1"):
+    with pytest.raises(StoreError, match=r"127\.0\.0\.1:1"):
         await open_store("redis://127.0.0.1:1/0")
     assert time.monotonic() - started < 5
 

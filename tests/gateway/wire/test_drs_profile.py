@@ -53,7 +53,7 @@ def test_1_2_service_info_has_only_service_info_keys():
 
 
 def test_unknown_profile_is_rejected():
-    with pytest.raises(ValueError, match="1.4"):
+    with pytest.raises(ValueError, match=r"1\.4"):
         to_profile(OBJ, "1.4")
     with pytest.raises(ValueError):
         service_info_profile(INFO, "2")

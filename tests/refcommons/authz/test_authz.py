@@ -6,10 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refcommons.authz.policy import PolicyDocument, PolicyError, allows, covers
 from refcommons.authz.default_policy import (
-    ADMIN_USER, MEMBER_USER, RESEARCHER_USER, default_policy_document, load_policy,
+    ADMIN_USER,
+    MEMBER_USER,
+    RESEARCHER_USER,
+    default_policy_document,
+    load_policy,
 )
+from refcommons.authz.policy import PolicyDocument, PolicyError, allows, covers
 from refcommons.synth import generate_dataset
 
 READ = [{"method": "read", "service": "*"}]

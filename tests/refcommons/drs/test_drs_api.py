@@ -15,12 +15,17 @@ import pytest
 from aiohttp import web
 
 from gateway.wire.drs import (
-    AccessURL, Authorizations, BulkAccessResponse, BulkAuthorizationsResponse, BulkObjectsResponse, DrsObject,
+    AccessURL,
+    Authorizations,
+    BulkAccessResponse,
+    BulkAuthorizationsResponse,
+    BulkObjectsResponse,
+    DrsObject,
     ServiceInfo,
 )
 from refcommons.app import build_app
-from refcommons.commons import ReferenceCommons
 from refcommons.authz.default_policy import ADMIN_USER, RESEARCHER_USER
+from refcommons.commons import ReferenceCommons
 from refcommons.settings import CommonsSettings
 
 DRS = "/ga4gh/drs/v1"

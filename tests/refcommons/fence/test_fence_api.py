@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import jwt
 import pytest
 
-from refcommons.fence.apikeys import NAMESPACE
-from refcommons.fence.api import content_disposition
-from refcommons.fence.service import DOWNLOADS_LOG
 from refcommons.authz.default_policy import ADMIN_USER, MEMBER_USER, RESEARCHER_USER
+from refcommons.fence.api import content_disposition
+from refcommons.fence.apikeys import NAMESPACE
+from refcommons.fence.service import DOWNLOADS_LOG
 
 STRANGER = "stranger@example.org"
 
@@ -254,7 +254,7 @@ async def test_open_file_downloads_without_a_token(commons_server):
 
 async def test_controlled_file_needs_a_granted_user(commons_server):
     studies = controlled_studies(commons_server)
-    first_c1 = [p for p in studies[0] if p.endswith(".c1")][0]
+    first_c1 = next(p for p in studies[0] if p.endswith(".c1"))
     f = files_under(commons_server, lambda f: f.authz == first_c1)[0]
     r = await download(commons_server, f.guid)
     assert r.status_code == 401 and r.json()["error"]

@@ -13,11 +13,11 @@ import pytest
 from passport_kit import DRS, SUB, GatewayKeys, expires_of, files, gateway_keys, now, user_of
 from servers import Server, start_commons
 
-from gateway.passports.jose.signing import SigningKey, generate
 from gateway.core.errors import ApiError
-from refcommons.fence.service import DownloadGrant
-from refcommons.fence.gateway_trust import TrustedGateway, claimed_gateway, gateway_map
+from gateway.passports.jose.signing import SigningKey, generate
 from refcommons.authz.default_policy import RESEARCHER_USER
+from refcommons.fence.gateway_trust import TrustedGateway, claimed_gateway, gateway_map
+from refcommons.fence.service import DownloadGrant
 
 GATEWAY_KEY = SigningKey.of(generate())
 OTHER_KEY = SigningKey.of(generate())
@@ -141,7 +141,7 @@ async def test_bad_claims_are_refused(commons, gateway, change, status):
 async def test_bad_signatures_and_unknown_keys_are_401(commons, gateway):
     f = await files(commons)
     good = gateway.token(f["c1"], commons.base_url)
-    head, body, sig = good.split(".")
+    head, _body, sig = good.split(".")
     other_body = gateway.token(f["c2"], commons.base_url).split(".")[1]
     assert_error(await download(commons, f["c2"].did, f"{head}.{other_body}.{sig}"), 401)
     unknown_kid = gateway.token(f["c1"], commons.base_url, key=OTHER_KEY)  # the trusted issuer, a key it never had

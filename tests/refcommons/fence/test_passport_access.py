@@ -17,9 +17,9 @@ from servers import Server, start_commons
 
 from gateway.core.errors import ApiError
 from refcommons import cli
-from refcommons.fence.service import DownloadGrant
-from refcommons.fence.gateway_trust import TrustedGateway
 from refcommons.authz.default_policy import RESEARCHER_USER
+from refcommons.fence.gateway_trust import TrustedGateway
+from refcommons.fence.service import DownloadGrant
 from refcommons.indexd.records import IndexRecord
 
 

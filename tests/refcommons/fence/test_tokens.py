@@ -14,9 +14,9 @@ import pytest
 
 from gateway.store import open_store
 from refcommons.fence.service import Fence
+from refcommons.fence.tokens import ACCESS, API_KEY, CredentialError, TokenService, load_signing_key
 from refcommons.settings import CommonsSettings
 from refcommons.synth import generate_dataset
-from refcommons.fence.tokens import ACCESS, API_KEY, CredentialError, TokenService, load_signing_key
 
 BASE = "http://127.0.0.1:8799"
 

@@ -10,7 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refcommons.guppy.filter import (
-    MAX_DEPTH, NUMBER_OPS, TEXT_OPS, Combine, FilterError, Search, conjoin, drop_field, matches, parse, searches,
+    MAX_DEPTH,
+    NUMBER_OPS,
+    TEXT_OPS,
+    Combine,
+    FilterError,
+    Search,
+    conjoin,
+    drop_field,
+    matches,
+    parse,
+    searches,
 )
 
 KINDS: dict[str, Any] = {"sex": "text", "race": "text", "tags": "text", "age": "number", "bmi": "number",

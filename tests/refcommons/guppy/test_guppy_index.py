@@ -11,9 +11,28 @@ from hypothesis import strategies as st
 
 from refcommons.guppy.filter import parse
 from refcommons.guppy.index import (
-    AUTH_FIELD, ENCRYPT_COUNT, MAX_WINDOW, OUT_OF_SCOPE, OutOfScope, Plan, QueryError, build_indices, cardinality,
-    download_plan, field_count, hidden, hide_buckets, hide_total, numeric_bucket_count, numeric_histogram, page,
-    parse_sort, plan, sort_rows, sub_aggregations, text_histogram,
+    AUTH_FIELD,
+    ENCRYPT_COUNT,
+    MAX_WINDOW,
+    OUT_OF_SCOPE,
+    OutOfScope,
+    Plan,
+    QueryError,
+    build_indices,
+    cardinality,
+    download_plan,
+    field_count,
+    hidden,
+    hide_buckets,
+    hide_total,
+    numeric_bucket_count,
+    numeric_histogram,
+    page,
+    parse_sort,
+    plan,
+    sort_rows,
+    sub_aggregations,
+    text_histogram,
 )
 from refcommons.synth import generate_dataset
 

@@ -8,10 +8,10 @@ import hashlib
 
 import pytest
 
-from gateway.store import open_store
 from gateway.core.errors import ApiError
-from refcommons.indexd.store import IndexStore, ListQuery
+from gateway.store import open_store
 from refcommons.indexd.records import IndexCreate, IndexUpdate
+from refcommons.indexd.store import IndexStore, ListQuery
 from refcommons.synth import generate_dataset
 
 MD5 = "0" * 31 + "1"

@@ -12,8 +12,8 @@ import pytest
 from aiohttp import web
 
 from refcommons.app import build_app
-from refcommons.commons import ReferenceCommons
 from refcommons.authz.default_policy import ADMIN_USER, RESEARCHER_USER
+from refcommons.commons import ReferenceCommons
 
 INDEXD_FIELDS = {
     "did", "baseid", "rev", "form", "size", "file_name", "version", "uploader", "urls", "urls_metadata", "acl",

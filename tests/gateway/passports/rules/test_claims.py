@@ -7,15 +7,28 @@ import tokens_kit as kit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.passports.rules import claims
 from gateway.passports.jose import jws
+from gateway.passports.rules import claims
 from gateway.passports.rules.claims import (
-    EnvelopeError, PassportError, PassportRules, VisaFormat, VisaRules, VisaStatus, check_envelope, check_same_person,
-    numeric_date, read_passport, read_visa, read_visas,
+    EnvelopeError,
+    PassportError,
+    PassportRules,
+    VisaFormat,
+    VisaRules,
+    VisaStatus,
+    check_envelope,
+    check_same_person,
+    numeric_date,
+    read_passport,
+    read_visa,
+    read_visas,
 )
 
 NOW = kit.NOW
 RULES = PassportRules(audiences=frozenset({kit.AUD}))
+
+
+VISA_RULES = VisaRules()
 
 
 def reject(token: str, rule: int, rules: PassportRules = RULES, now: int = NOW) -> PassportError:
@@ -26,7 +39,7 @@ def reject(token: str, rule: int, rules: PassportRules = RULES, now: int = NOW) 
     return exc.value
 
 
-def ignored(token: object, rule: int, rules: VisaRules = VisaRules(), now: int = NOW) -> claims.VisaResult:
+def ignored(token: object, rule: int, rules: VisaRules = VISA_RULES, now: int = NOW) -> claims.VisaResult:
     result = read_visa(token, now, rules)
     assert result.status is VisaStatus.IGNORED, result
     assert result.rule == rule, result.reason
@@ -34,7 +47,7 @@ def ignored(token: object, rule: int, rules: VisaRules = VisaRules(), now: int =
     return result
 
 
-def accepted(token: str, rules: VisaRules = VisaRules(), now: int = NOW) -> claims.Visa:
+def accepted(token: str, rules: VisaRules = VISA_RULES, now: int = NOW) -> claims.Visa:
     result = read_visa(token, now, rules)
     assert result.valid, (result.rule, result.reason)
     assert result.visa is not None
@@ -47,13 +60,13 @@ def accepted(token: str, rules: VisaRules = VisaRules(), now: int = NOW) -> clai
 def test_envelope():
     assert check_envelope(["a.b.c"]) == ["a.b.c"]
     cases = [
-        (dict(passports=None), 1, 401),
-        (dict(passports=[]), 1, 401),
-        (dict(passports="a.b.c"), 1, 400),
-        (dict(passports=[{"a": 1}]), 1, 400),
-        (dict(passports=["a.b.c"], has_authorization=True), 2, 400),
-        (dict(passports=["a.b.c"] * 11), 3, 413),
-        (dict(passports=["A" * (256 * 1024 + 1)]), 3, 413),
+        ({"passports": None}, 1, 401),
+        ({"passports": []}, 1, 401),
+        ({"passports": "a.b.c"}, 1, 400),
+        ({"passports": [{"a": 1}]}, 1, 400),
+        ({"passports": ["a.b.c"], "has_authorization": True}, 2, 400),
+        ({"passports": ["a.b.c"] * 11}, 3, 413),
+        ({"passports": ["A" * (256 * 1024 + 1)]}, 3, 413),
     ]
     for kwargs, rule, status in cases:
         with pytest.raises(EnvelopeError) as exc:

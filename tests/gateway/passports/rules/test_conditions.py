@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 
 from gateway.passports.rules.conditions import (
-    MAX_AND_CLAUSES, MAX_CLAIMS_PER_CLAUSE, MAX_OR_GROUPS, MAX_PATTERN_LENGTH, ConditionsError, VisaFacts,
-    conditions_met, evaluate, parse_conditions,
+    MAX_AND_CLAUSES,
+    MAX_CLAIMS_PER_CLAUSE,
+    MAX_OR_GROUPS,
+    MAX_PATTERN_LENGTH,
+    ConditionsError,
+    VisaFacts,
+    conditions_met,
+    evaluate,
+    parse_conditions,
 )
 from gateway.passports.rules.linked import build_graph
 
@@ -17,10 +24,10 @@ SUB = "alice"
 
 
 def visa(type_: str = "AffiliationAndRole", value: str = "faculty@uni.example.org", **kw) -> VisaFacts:
-    base = dict(
-        iss=ISS, sub=SUB, type=type_, value=value, source="https://uni.example.org", by="so",
-        asserted=NOW - HOUR, expires=NOW + 10 * HOUR,
-    )
+    base = {
+        "iss": ISS, "sub": SUB, "type": type_, "value": value, "source": "https://uni.example.org", "by": "so",
+        "asserted": NOW - HOUR, "expires": NOW + 10 * HOUR,
+    }
     base.update(kw)
     return VisaFacts(**base)
 

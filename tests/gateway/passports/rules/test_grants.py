@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 
 from gateway.passports.rules.conditions import VisaFacts
 from gateway.passports.rules.grants import (
-    CHARSETS, RAS_V11, ExactGrant, Grant, GrantConfig, IssuerGrantRules, RasRules, Slot, Template, collect_grants,
+    CHARSETS,
+    RAS_V11,
+    ExactGrant,
+    Grant,
+    GrantConfig,
+    IssuerGrantRules,
+    RasRules,
+    Slot,
+    Template,
+    collect_grants,
     grants_of,
 )
 
@@ -39,16 +48,16 @@ CONFIG = GrantConfig(
 
 
 def cag(value: str, iss: str = DAC, source: str = DAC_SOURCE, **kw) -> VisaFacts:
-    base = dict(iss=iss, sub="alice", type="ControlledAccessGrants", value=value, source=source, by="dac",
-                asserted=NOW - HOUR, expires=NOW + 10 * HOUR)
+    base = {"iss": iss, "sub": "alice", "type": "ControlledAccessGrants", "value": value, "source": source,
+            "by": "dac", "asserted": NOW - HOUR, "expires": NOW + 10 * HOUR}
     base.update(kw)
     return VisaFacts(**base)
 
 
 def ras(perms, iss: str = RAS, **kw) -> VisaFacts:
-    base = dict(iss=iss, sub="alice", type=RAS_V11, value="https://sts.nih.gov/passport/dbgap/v1.1",
-                source="https://ncbi.nlm.nih.gov/gap", by="dac", asserted=NOW - HOUR, expires=NOW + 10 * HOUR,
-                ras_dbgap_permissions=perms)
+    base = {"iss": iss, "sub": "alice", "type": RAS_V11, "value": "https://sts.nih.gov/passport/dbgap/v1.1",
+            "source": "https://ncbi.nlm.nih.gov/gap", "by": "dac", "asserted": NOW - HOUR, "expires": NOW + 10 * HOUR,
+            "ras_dbgap_permissions": perms}
     base.update(kw)
     return VisaFacts(**base)
 
@@ -289,7 +298,7 @@ def test_compiled_templates_match_what_they_should(t, data):
             value += part
         else:
             _, slot = part
-            value += slot.prefix + data.draw(st.text(alphabet=sorted(CHARSETS[slot.charset]) + ["x", "."],
+            value += slot.prefix + data.draw(st.text(alphabet=[*sorted(CHARSETS[slot.charset]), "x", "."],
                                                      min_size=slot.min_len - 1, max_size=slot.max_len + 1))
     assert t.match(value) == match_by_scanning(t, value)
 

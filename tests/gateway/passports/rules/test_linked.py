@@ -6,7 +6,12 @@ import pytest
 
 from gateway.passports.rules.conditions import VisaFacts
 from gateway.passports.rules.linked import (
-    IdentityGraph, LinkedIdentitiesError, build_graph, link_expiries, links_of, parse_linked_value,
+    IdentityGraph,
+    LinkedIdentitiesError,
+    build_graph,
+    link_expiries,
+    links_of,
+    parse_linked_value,
 )
 
 NOW = 1_700_000_000

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from functools import lru_cache
+from functools import cache
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,7 +16,7 @@ ALPHABET = "ab*?[].\\;"
 def reference(pattern: str, text: str) -> bool:
     """The definition, literally: memoised recursion over (pattern index, text index)."""
 
-    @lru_cache(maxsize=None)
+    @cache
     def go(p: int, t: int) -> bool:
         if p == len(pattern):
             return t == len(text)

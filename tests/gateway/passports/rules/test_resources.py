@@ -6,7 +6,14 @@ import pytest
 
 from gateway.passports.rules.grants import Grant, Slot, Template
 from gateway.passports.rules.resources import (
-    ALLOWED, EXPIRED, NO_RESOURCES, NOT_GRANTED, UNMAPPED, MemberResourceMap, ResourceTemplate, decide,
+    ALLOWED,
+    EXPIRED,
+    NO_RESOURCES,
+    NOT_GRANTED,
+    UNMAPPED,
+    MemberResourceMap,
+    ResourceTemplate,
+    decide,
 )
 
 NOW = 1_700_000_000

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import tokens_kit as kit
 
-from gateway.passports.tokens import gateway_token as gt
 from gateway.passports.jose import jws
-from gateway.passports.tokens.gateway_token import GatewayGrant, GatewayTokenError
 from gateway.passports.jose.signing import SigningKey, generate, sign_compact
+from gateway.passports.tokens import gateway_token as gt
+from gateway.passports.tokens.gateway_token import GatewayGrant, GatewayTokenError
 
 NOW = 1_800_000_000
 GATEWAY = "https://gateway.example.org"

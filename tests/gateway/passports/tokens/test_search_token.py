@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import tokens_kit as kit
 
-from gateway.passports.tokens import gateway_token as gt
 from gateway.passports.jose import jws
-from gateway.passports.tokens.gateway_token import GatewayTokenError, SearchGrant
 from gateway.passports.jose.signing import SigningKey
+from gateway.passports.tokens import gateway_token as gt
+from gateway.passports.tokens.gateway_token import GatewayTokenError, SearchGrant
 
 NOW = 1_800_000_000
 GATEWAY = "https://gateway.example.org"

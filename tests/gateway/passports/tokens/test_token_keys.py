@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from gateway.passports.tokens import gateway_token
 from gateway.passports.jose import jws
-from gateway.passports.trust.keys import parse_jwk
+from gateway.passports.tokens import gateway_token
 from gateway.passports.tokens.token_keys import NAMESPACE, RING, TokenKeyRing
+from gateway.passports.trust.keys import parse_jwk
 from gateway.store import open_store
 
 DAY = 86_400

@@ -21,14 +21,23 @@ from gateway.cli.main import main
 from gateway.passports.jose import jws
 from gateway.passports.rules.claims import PassportRules, VisaFormat, VisaRules, read_passport, read_visa, read_visas
 from gateway.passports.rules.conditions import VisaFacts
-from gateway.passports.tools.devbroker import (
-    DISCOVERY_PATH, JWKS_PATH, KEY_FILES, RAS_TYPE, DevBroker, DevBrokerError, KeyRing, RasPermission, jwks_app,
-    set_issuer, thumbprint,
-)
 from gateway.passports.rules.grants import GrantConfig, RasRules, grants_of
-from gateway.passports.trust.keys import KeyStore, parse_jwks
 from gateway.passports.rules.linked import links_of
+from gateway.passports.tools.devbroker import (
+    DISCOVERY_PATH,
+    JWKS_PATH,
+    KEY_FILES,
+    RAS_TYPE,
+    DevBroker,
+    DevBrokerError,
+    KeyRing,
+    RasPermission,
+    jwks_app,
+    set_issuer,
+    thumbprint,
+)
 from gateway.passports.trust.issuers import PassportTrustSettings, build_trust
+from gateway.passports.trust.keys import KeyStore, parse_jwks
 
 ROOT = Path(__file__).resolve().parents[4]
 ISSUER = "https://broker.dev.example"
@@ -49,7 +58,7 @@ def verify_with_jwks(token: str, ring: KeyRing) -> jws.ParsedJws:
     return parsed
 
 
-def facts(visa) -> VisaFacts:  # noqa: ANN001
+def facts(visa) -> VisaFacts:
     return VisaFacts(iss=visa.iss, sub=visa.sub, type=visa.type, value=visa.value, source=visa.source, by=visa.by,
                      asserted=visa.asserted, expires=visa.expires, conditions=visa.object.get("conditions"),
                      ras_dbgap_permissions=visa.jws.payload.get("ras_dbgap_permissions"))
@@ -263,12 +272,12 @@ def test_cli_help_says_not_for_production(capsys: pytest.CaptureFixture[str]) ->
 def test_cli_serve_jwks(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli.main", "passport", "serve-jwks", "--keys", str(tmp_path / "k"), "--port", "0"],
+        [sys.executable, "-m", "gateway", "passport", "serve-jwks", "--keys", str(tmp_path / "k"), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
     )
     try:
         issuer = proc.stdout.readline().strip()
-        assert issuer.startswith("http://127.0.0.1:"), proc.stderr.read() if not issuer else issuer
+        assert issuer.startswith("http://127.0.0.1:"), issuer if issuer else proc.stderr.read()
         disco = httpx.get(issuer + DISCOVERY_PATH, timeout=5).json()
         assert disco["issuer"] == issuer and disco["jwks_uri"] == issuer + JWKS_PATH
         doc = httpx.get(disco["jwks_uri"], timeout=5).json()

@@ -12,12 +12,19 @@ import tokens_kit as kit
 from tokens_kit import BROKER, CAG, DAC, NOW, SUB, VISA_ISSUER, jwk, make_passport, make_visa, visa_object
 
 from gateway.passports.engine import Evaluation, PassportEngine, PassportRejected, VisaReport
-from gateway.passports.tools.explain import (
-    MAX_SHOWN_CHARS, NOT_EVALUATED, explain, iso, peek_claims, printable, relative, render_text,
-)
 from gateway.passports.rules.grants import Grant, GrantConfig, IssuerGrantRules, Template
-from gateway.passports.trust.keys import KeyStore
+from gateway.passports.tools.explain import (
+    MAX_SHOWN_CHARS,
+    NOT_EVALUATED,
+    explain,
+    iso,
+    peek_claims,
+    printable,
+    relative,
+    render_text,
+)
 from gateway.passports.trust.issuers import PassportTrustSettings, build_trust
+from gateway.passports.trust.keys import KeyStore
 
 BROKER_KEY = kit.rsa_key(2048, 1)
 VISA_KEY = kit.rsa_key(2048, 2)

@@ -48,11 +48,11 @@ class JwksServer:
         self.issuer = ""
 
     @web.middleware
-    async def _count(self, request: web.Request, handler):  # noqa: ANN001, ANN202
+    async def _count(self, request: web.Request, handler):
         self.hits.append(request.path)
         return await handler(request)
 
-    def _run(self, coro):  # noqa: ANN001, ANN202
+    def _run(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
 
     def start(self) -> str:
@@ -162,7 +162,7 @@ def assert_no_token_parts(text: str, token: str) -> None:
 
 def test_text_report_explains_every_visa(ring: KeyRing, issuer: str, config: Path, server: JwksServer,
                                          tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    token, exp = mixed_passport(ring, issuer)
+    token, _exp = mixed_passport(ring, issuer)
     (tmp_path / "p.jwt").write_text(token + "\n")
     server.hits.clear()
     code, out, err = run(["--config", str(config), f"@{tmp_path / 'p.jwt'}"], capsys)
@@ -314,7 +314,7 @@ def test_subprocess_exit_codes(ring: KeyRing, issuer: str, config: Path, tmp_pat
     env["PYTHONPATH"] = str(ROOT)
 
     def inspect(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "gateway.cli.main", "passport", "inspect", *argv], input=token,
+        return subprocess.run([sys.executable, "-m", "gateway", "passport", "inspect", *argv], input=token,
                               capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
 
     ok = inspect("--config", str(config), "-")

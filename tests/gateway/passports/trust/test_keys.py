@@ -10,17 +10,22 @@ import base64
 import time
 import tracemalloc
 
+import faults
 import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from faults import STATE, recording_app, serve
 
-from gateway.passports.trust.keys import (
-    KeyFetchSettings, KeysUnavailable, KeyStore, UnknownKey, UntrustedKeySource, parse_jwk, parse_jwks,
-)
 from gateway.passports.trust.issuers import BrokerTrust, KeySource, PassportTrustSettings, TrustConfig, build_trust
-
-import faults  # noqa: E402
-from faults import STATE, recording_app, serve  # noqa: E402
+from gateway.passports.trust.keys import (
+    KeyFetchSettings,
+    KeyStore,
+    KeysUnavailable,
+    UnknownKey,
+    UntrustedKeySource,
+    parse_jwk,
+    parse_jwks,
+)
 
 # --- tiny key helpers ---------------------------------------------------------------------------------------------
 

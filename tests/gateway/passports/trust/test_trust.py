@@ -10,7 +10,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 
 from gateway.passports.trust.issuers import (
-    PassportTrustSettings, TrustConfig, TrustConfigError, build_trust, trust_hash, url_problem,
+    PassportTrustSettings,
+    TrustConfig,
+    TrustConfigError,
+    build_trust,
+    trust_hash,
+    url_problem,
 )
 
 BROKER = "https://broker.example.org"
@@ -94,7 +99,7 @@ def test_visa_sources_are_exact_strings_per_type():
 
 
 def test_an_enabled_empty_trust_config_is_refused():
-    with pytest.raises(ValidationError, match="at least one entry in passports.trusted_brokers"):
+    with pytest.raises(ValidationError, match=r"at least one entry in passports\.trusted_brokers"):
         settings(trusted_brokers=[])
     with pytest.raises(TrustConfigError, match="no trusted broker"):
         TrustConfig({}, {})
