@@ -8,6 +8,7 @@ handlers are still listed, with their docstring's first line as summary. Sub-app
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,9 @@ from pydantic import BaseModel
 
 _ROUTE_ATTR = "__openapi_operation__"
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
+
+OPERATION_ID_PREFIX = "OPERATION_ID_PREFIX"
+"""The module attribute that pins the namespace of its handlers' operationIds (see :func:`operation_id`)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,16 @@ def _schema_ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, st
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def operation_id(method: str, handler: Any) -> str:
+    """``<method>_<namespace>.<handler name>``. The namespace is the handler module's
+    :data:`OPERATION_ID_PREFIX` when it has one, else its dotted name: operationIds are published API (clients
+    generate code from them), so a module that moves keeps the namespace its operations were first published
+    under."""
+    module = sys.modules.get(handler.__module__)
+    namespace = getattr(module, OPERATION_ID_PREFIX, None) or handler.__module__
+    return f"{method.lower()}_{namespace}.{handler.__name__}"
+
+
 def build_openapi(app: web.Application, *, title: str, version: str, description: str = "") -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {}
@@ -92,7 +106,7 @@ def build_openapi(app: web.Application, *, title: str, version: str, description
         doc = (info.handler.__doc__ or "").strip().splitlines()
         entry: dict[str, Any] = {
             "summary": op.summary or (doc[0] if doc else info.handler.__name__.replace("_", " ")),
-            "operationId": f"{info.method.lower()}_{info.handler.__module__}.{info.handler.__name__}",
+            "operationId": operation_id(info.method, info.handler),
         }
         if op.tags:
             entry["tags"] = list(op.tags)

@@ -14,6 +14,9 @@ from gateway.web.openapi import operation
 from gateway.web.render import json_response
 from refcommons.commons import COMMONS
 
+OPERATION_ID_PREFIX = "refcommons.authz_api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 routes = web.RouteTableDef()
 
 MAPPING = "/authz/mapping"

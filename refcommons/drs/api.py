@@ -52,6 +52,9 @@ from refcommons.fence.service import DownloadGrant
 from refcommons.indexd.records import IndexRecord
 from refcommons.indexd.store import DEFAULT_LIMIT, ListQuery
 
+OPERATION_ID_PREFIX = "refcommons.drs_api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 routes = web.RouteTableDef()
 
 

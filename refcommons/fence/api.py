@@ -21,6 +21,9 @@ from gateway.web.render import json_response
 from refcommons.commons import COMMONS, ReferenceCommons
 from refcommons.fence.service import Principal
 
+OPERATION_ID_PREFIX = "refcommons.fence_api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 routes = web.RouteTableDef()
 log = logging.getLogger("refcommons.fence")
 

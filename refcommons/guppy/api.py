@@ -52,6 +52,9 @@ from refcommons.guppy.schema import GuppyContext, build_schema
 from refcommons.model import Dataset
 from refcommons.settings import DEFAULT_TIER_LEVEL, DEFAULT_TIER_LIMIT, CommonsSettings
 
+OPERATION_ID_PREFIX = "refcommons.guppy_api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 log = logging.getLogger("refcommons.guppy")
 
 MAX_QUERY_TOKENS = 5_000

@@ -20,6 +20,9 @@ from refcommons.commons import COMMONS, ReferenceCommons
 from refcommons.indexd.records import HASH_FORMATS, IndexCreate, IndexRecord, IndexStats, IndexUpdate, WriteResult
 from refcommons.indexd.store import DEFAULT_LIMIT, ListQuery
 
+OPERATION_ID_PREFIX = "refcommons.indexd_api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 routes = web.RouteTableDef()
 
 INDEXD_VERSION = {"version": "2024.11-refcommons", "commit": "refcommons-synthetic"}

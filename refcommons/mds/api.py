@@ -16,6 +16,9 @@ from gateway.web.render import json_response
 from refcommons.commons import COMMONS
 from refcommons.mds.catalog import MetadataCatalog
 
+OPERATION_ID_PREFIX = "refcommons.mds_api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 routes = web.RouteTableDef()
 
 TAGS = ("mds",)

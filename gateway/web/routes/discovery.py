@@ -51,6 +51,9 @@ from gateway.web.query import query_bool, query_int
 from gateway.web.render import json_response
 from gateway.web.state import GatewayState
 
+OPERATION_ID_PREFIX = "gateway.aggregate.mds_api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 BASE = "/mds/aggregate"
 TAGS = ("mds",)
 HARVESTER = web.AppKey("mds_harvester", Harvester)

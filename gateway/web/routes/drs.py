@@ -51,6 +51,9 @@ from gateway.wire.drs import (
 )
 from gateway.wire.drs_profile import service_info_profile
 
+OPERATION_ID_PREFIX = "gateway.drs.api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 routes = web.RouteTableDef()
 DRS = web.AppKey("drs", DrsService)
 BASE = "/ga4gh/drs/v1"

@@ -34,6 +34,9 @@ from gateway.web.render import json_response
 from gateway.web.routes.drs import DRS
 from gateway.web.routes.resolver import RESOLVER, api_error
 
+OPERATION_ID_PREFIX = "gateway.drshub.api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 routes = web.RouteTableDef()
 TAGS = ("drshub",)
 DRS_SCHEME = re.compile(r"(?i)(drs|dos)://")

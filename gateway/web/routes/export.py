@@ -56,6 +56,9 @@ from gateway.web.routes.export_jobs import JOBS
 from gateway.web.routes.search import COHORT, check_filter
 from gateway.web.state import GatewayState
 
+OPERATION_ID_PREFIX = "gateway.aggregate.export_api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 log = logging.getLogger("gateway.web.routes.export")
 routes = web.RouteTableDef()
 EXPORT = web.AppKey("cohort_export", ExportSettings)

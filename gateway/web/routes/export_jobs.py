@@ -26,6 +26,9 @@ from gateway.export.storage import FileGone
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
 
+OPERATION_ID_PREFIX = "gateway.aggregate.export_jobs_api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 routes = web.RouteTableDef()
 JOBS = web.AppKey("export_jobs", ExportJobs)
 TAGS = ("search",)

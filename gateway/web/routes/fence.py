@@ -22,6 +22,9 @@ from gateway.web.render import json_response
 from gateway.web.routes.drs import DRS
 from gateway.web.routes.resolver import api_error
 
+OPERATION_ID_PREFIX = "gateway.drs.fence_api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 routes = web.RouteTableDef()
 
 

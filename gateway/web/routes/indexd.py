@@ -30,6 +30,9 @@ from gateway.web.openapi import operation
 from gateway.web.render import json_response
 from gateway.web.routes.resolver import MAX_BULK, RESOLVER, api_error
 
+OPERATION_ID_PREFIX = "gateway.resolver.indexd_api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 routes = web.RouteTableDef()
 TAGS = ("indexd",)
 NOT_FOUND = (400, 404)

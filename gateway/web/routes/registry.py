@@ -50,6 +50,9 @@ from gateway.web.query import query_int
 from gateway.web.render import json_response
 from gateway.web.state import GatewayState
 
+OPERATION_ID_PREFIX = "registry.api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 routes = web.RouteTableDef()
 TAGS = ("registry",)
 SR_TAGS = ("service-registry",)

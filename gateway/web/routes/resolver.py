@@ -25,6 +25,9 @@ from gateway.web.body import parse_as, read_json
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
 
+OPERATION_ID_PREFIX = "gateway.resolver.api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 routes = web.RouteTableDef()
 RESOLVER = web.AppKey("resolver", Resolver)
 TAGS = ("resolver",)

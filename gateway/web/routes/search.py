@@ -38,6 +38,9 @@ from gateway.web.openapi import operation
 from gateway.web.render import json_response
 from gateway.web.state import GatewayState
 
+OPERATION_ID_PREFIX = "gateway.aggregate.api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 routes = web.RouteTableDef()
 COHORT = web.AppKey("cohort_search", CohortService)
 PATH = "/search/v1/cohort"

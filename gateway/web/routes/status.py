@@ -12,6 +12,9 @@ from gateway.web.render import json_response
 from gateway.web.service_info import service_info
 from gateway.web.state import STATE
 
+OPERATION_ID_PREFIX = "gateway.status"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 routes = web.RouteTableDef()
 PING_TIMEOUT = 2.0
 

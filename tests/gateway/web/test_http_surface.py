@@ -129,3 +129,18 @@ async def test_every_documented_get_route_answers_json_or_text_not_500(gateway):
         concrete = path.replace("{", "x").replace("}", "x")
         r = await gateway.client.get(concrete)
         assert r.status_code < 500, (path, r.status_code, r.text[:200])
+
+
+async def test_operation_ids_keep_their_published_names(gateway):
+    """operationIds are API (clients generate code from them): a handler that moves to another module keeps the
+    id it was first published under."""
+    spec = (await gateway.client.get("/openapi.json")).json()
+    published = {
+        ("/ga4gh/drs/v1/objects/{object_id}", "get"): "get_gateway.drs.api.get_object",
+        ("/resolver/v1/resolve", "post"): "post_gateway.resolver.api.resolve_many",
+        ("/search/v1/cohort", "post"): "post_gateway.aggregate.api.cohort",
+        ("/registry/v1/commons", "post"): "post_registry.api.join",
+        ("/refcommons/index/index/{guid}", "get"): "get_refcommons.indexd_api.get_record",
+    }
+    for (path, method), op_id in published.items():
+        assert spec["paths"][path][method]["operationId"] == op_id, path
