@@ -101,8 +101,9 @@ def access_url_view(url: AccessURL | None) -> dict[str, Any] | None:
 
 
 def file_name(obj: dict[str, Any], urls: Sequence[str]) -> str | None:
-    if isinstance(obj.get("name"), str) and obj["name"]:
-        return obj["name"]
+    name = obj.get("name")
+    if isinstance(name, str) and name:
+        return name
     path = urlsplit(urls[0]).path if urls else ""
     return path.rsplit("/", 1)[-1] or None
 
