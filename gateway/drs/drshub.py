@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.core.records import AccessURL
+from gateway.wire.checksums import indexd_hash_name
 
 ACCESS_URL = "accessUrl"
 BOND_PROVIDER = "bondProvider"
@@ -35,7 +36,6 @@ DEFAULT_FIELDS = (*CORE_FIELDS, GOOGLE_SERVICE_ACCOUNT)
 CLOUD_PLATFORMS = ("gs", "s3", "azure")
 
 _GS_URL = re.compile(r"gs://(?P<bucket>[^/]+)/(?P<name>.+)", re.IGNORECASE)
-_HASH_NAMES = {"sha-1": "sha1", "sha-256": "sha256", "sha-512": "sha512"}
 
 
 class UnknownField(ValueError):
@@ -84,7 +84,7 @@ def instant(value: Any) -> str | None:
 
 
 def hashes(obj: dict[str, Any]) -> dict[str, str] | None:
-    out = {_HASH_NAMES.get(str(c["type"]).lower(), str(c["type"]).lower()): str(c["checksum"])
+    out = {indexd_hash_name(str(c["type"]).lower()): str(c["checksum"])
            for c in obj.get("checksums") or [] if isinstance(c, dict) and c.get("type") and c.get("checksum")}
     return out or None
 
@@ -101,8 +101,9 @@ def access_url_view(url: AccessURL | None) -> dict[str, Any] | None:
 
 
 def file_name(obj: dict[str, Any], urls: Sequence[str]) -> str | None:
-    if isinstance(obj.get("name"), str) and obj["name"]:
-        return obj["name"]
+    name = obj.get("name")
+    if isinstance(name, str) and name:
+        return name
     path = urlsplit(urls[0]).path if urls else ""
     return path.rsplit("/", 1)[-1] or None
 

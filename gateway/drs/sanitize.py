@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.wire.checksums import drs_checksum_type
 from gateway.wire.drs import AccessMethodType, DrsObject
-from gateway.wire.indexd import EPOCH, checksum_type, self_uri
+from gateway.wire.indexd import EPOCH, self_uri
 
 KNOWN_TYPES = frozenset(t.value for t in AccessMethodType)
 
@@ -92,7 +93,7 @@ def drs_from_member(doc: dict[str, Any], hostname: str) -> tuple[DrsObject, dict
     d = drop_nulls(doc)
     methods, embedded = _methods(d.get("access_methods"))
     checksums = [
-        {"checksum": str(c["checksum"]), "type": checksum_type(str(c["type"]))}
+        {"checksum": str(c["checksum"]), "type": drs_checksum_type(str(c["type"]))}
         for c in d.get("checksums") or [] if isinstance(c, dict) and c.get("checksum") and c.get("type")
     ]
     clean = {

@@ -1,7 +1,7 @@
 """The federated DRS operations: resolve through the resolver, fetch through the member's adapter,
 answer in the gateway's own DRS shape. No HTTP here: handlers in :mod:`gateway.web.routes.drs` parse and render.
 
-Every failure is a :class:`~gateway.resolver.service.ResolutionError` carrying the status to answer (a
+Every failure is a :class:`~gateway.resolver.outcomes.ResolutionError` carrying the status to answer (a
 member's 401/403/404 or 202 passed on; 502 for a member that failed or sent something unusable; 504 at
 the deadline). Nothing keeps running after its request's deadline: bulk work is cancelled there, and
 what was answered by then is kept.
@@ -10,7 +10,7 @@ what was answered by then is kept.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -24,7 +24,8 @@ from gateway.drs.federate import InvalidRecord, access_ids, drs_object, drs_obje
 from gateway.members.passthrough import ISSUING_KINDS, forwarded_authorization, issuer_of
 from gateway.passports.gate import AccessRefused, Caller, MemberCall, PassportGate
 from gateway.resolver.identifiers import InvalidIdentifier
-from gateway.resolver.service import Resolution, ResolutionError, Resolver
+from gateway.resolver.outcomes import Resolution, ResolutionError
+from gateway.resolver.service import Resolver
 from gateway.settings.gateway import DrsConfig
 from gateway.wire.drs import Authorizations, AuthorizationType
 
@@ -114,14 +115,14 @@ class DrsService:
                                   passport_auth_issuers=issuers)
         if member.auth.type != "passthrough":
             return Authorizations(drs_object_id=resolution.record.id, supported_types=[AuthorizationType.none])
-        issuers = [issuer_of(member)] if member.kind in ISSUING_KINDS else None
+        bearer_issuers = [issuer_of(member)] if member.kind in ISSUING_KINDS else None
         return Authorizations(drs_object_id=resolution.record.id, supported_types=[AuthorizationType.bearer],
-                              bearer_auth_issuers=issuers)
+                              bearer_auth_issuers=bearer_issuers)
 
     # -- bulk -------------------------------------------------------------------------------------------
 
     async def objects(self, raws: Sequence[str], deadline: Deadline) -> BulkObjects:
-        """Each id's object, or ``(status, id)``; one bulk call per member (see the resolver's bulk)."""
+        """Each id's object, or ``(status, id)``; each member asked once per chunk (the resolver's batch)."""
         outcomes = await self.resolver.resolve_many(raws, deadline)
         out = BulkObjects(timed_out=deadline.expired)
         rendered: dict[str, dict[str, Any] | ResolutionError] = {}
@@ -135,9 +136,13 @@ class DrsService:
                 out.objects.append(item)
         return out
 
-    async def authorizations_many(self, raws: Sequence[str], deadline: Deadline) -> tuple[list, list]:
+    async def authorizations_many(
+        self, raws: Sequence[str], deadline: Deadline
+    ) -> tuple[list[Authorizations], list[tuple[int, str]]]:
+        """Each id's :class:`Authorizations`, or ``(status, id)``, in request order."""
         outcomes = await self.resolver.resolve_many(raws, deadline)
-        found, failures = [], []
+        found: list[Authorizations] = []
+        failures: list[tuple[int, str]] = []
         for raw in raws:
             outcome = outcomes[raw]
             if isinstance(outcome, ResolutionError):
@@ -257,7 +262,7 @@ class DrsService:
         try:
             return await _within(deadline, self.resolver.resolve(raw, deadline))
         except InvalidIdentifier as exc:
-            raise ResolutionError(400, str(exc)) from None
+            raise ResolutionError.not_an_id(exc) from None
 
     def _render_outcome(self, outcome: Resolution | ResolutionError) -> dict[str, Any] | ResolutionError:
         if isinstance(outcome, ResolutionError):
@@ -276,7 +281,7 @@ def _member_refusal(member_id: str, exc: UpstreamError, call: MemberCall | None,
     return ResolutionError.upstream(member_id, exc)
 
 
-def _render(make, resolution: Resolution):  # type: ignore[no-untyped-def]
+def _render(make: Callable[[], T], resolution: Resolution) -> T:
     try:
         return make()
     except InvalidRecord as exc:

@@ -56,7 +56,8 @@ def parse_dist(data: Any, *, source: str) -> list[DistEntry]:
             continue
         prefixes = tuple(p for h in hints if isinstance(h, str) and (p := hint_prefix(h)))
         if prefixes:
-            name = item.get("name") if isinstance(item.get("name"), str) else parts.netloc
+            given = item.get("name")
+            name = given if isinstance(given, str) else parts.netloc
             out.append(DistEntry(name, host if host.endswith("/") else host + "/", prefixes,
                                  str(item.get("type") or "indexd")))
     return out

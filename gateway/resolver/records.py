@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.core.records import MemberRecord
-
-_HASH_NAMES = {"sha-256": "sha256", "sha-512": "sha512", "sha-1": "sha1"}
+from gateway.wire.checksums import indexd_hash_name
 
 
 def indexd_view(record: MemberRecord) -> dict[str, Any]:
@@ -23,7 +22,7 @@ def indexd_view(record: MemberRecord) -> dict[str, Any]:
         "did": drs.get("id", record.id), "baseid": None, "rev": None, "form": "object", "size": drs.get("size"),
         "file_name": drs.get("name"), "version": drs.get("version"), "uploader": None, "urls": urls,
         "urls_metadata": {}, "acl": [], "authz": [],
-        "hashes": {_HASH_NAMES.get(c["type"], c["type"]): c["checksum"] for c in drs.get("checksums", [])
+        "hashes": {indexd_hash_name(c["type"]): c["checksum"] for c in drs.get("checksums", [])
                    if isinstance(c, dict) and "type" in c and "checksum" in c},
         "metadata": {}, "created_date": drs.get("created_time"), "updated_date": drs.get("updated_time"),
         "description": drs.get("description"), "content_created_date": None, "content_updated_date": None,

@@ -1,60 +1,39 @@
-"""Resolution: an identifier in any form → the member commons that holds it, and its record.
+"""Resolution: identifiers in any form → the member commons that holds each, and its record. One pipeline
+for one id and for many (one id is a batch of one):
 
-Routing: a prefixed id goes to the member owning the prefix (or, for prefixes no member owns, to an
-upstream dist list's host); a ``drs://host/id`` goes to the member answering for that hostname; a bare
-UUID or opaque id is asked of every active, healthy member in parallel, first hit wins. A member known
-to be unhealthy is not waited on. Hits and misses are cached in the configured cache under the
-registry's version, so any registry change (on any replica) retires every cached answer.
+1. **parse** each distinct id (garbage → 400; :meth:`Resolver.resolve` raises the parse error itself);
+2. **cache**: look every id up in the resolution cache (:mod:`.cache_entries`), in one read (a plain get for
+   one id, ``get_many`` for more);
+3. **route** the rest without I/O (:mod:`.routing`: prefix, DRS hostname, the gateway's own hostname; an
+   upstream dist list only for prefixes no member owns) and group them per member; ids with no route (bare
+   UUIDs, opaque ids) form one group that every active, healthy member is asked for;
+4. **ask** the members concurrently (:mod:`.asking`), each at most once per chunk of ids with its bulk call (its
+   single-record call for a batch of one id); a member known to be unhealthy is not asked (503 for its ids),
+   and a member's failure fails only its own ids;
+5. at the **deadline** whatever is still running is cancelled and its ids answer 504; everything already
+   answered is kept;
+6. **remember** hits and misses (any 404) in the cache, under the registry's version.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import orjson
 
 from gateway.cache import Cache
-from gateway.core.concurrency import first_hit
+from gateway.core.concurrency import run_until
 from gateway.core.deadline import Deadline
-from gateway.core.errors import MemberTimeout, UpstreamError
 from gateway.core.member import Member
-from gateway.core.records import MemberRecord
 from gateway.registry.directory import Directory, Routes
-from gateway.resolver.identifiers import Identifier, parse_identifier
+from gateway.resolver.asking import ask_everyone, ask_owner
+from gateway.resolver.cache_entries import cache_key, hit_entry, miss_entry, read_entry, recalled
+from gateway.resolver.identifiers import Identifier, InvalidIdentifier, parse_identifier
+from gateway.resolver.outcomes import Outcome, Resolution, ResolutionError
+from gateway.resolver.routing import Routed, route
 from gateway.resolver.upstream import UpstreamDist
 from gateway.settings.gateway import ResolverConfig
-
-log = logging.getLogger("gateway.resolver")
-
-Route = Literal["prefix", "hostname", "fanout", "upstream"]
-
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    identifier: Identifier
-    member: Member
-    record: MemberRecord
-    route: Route
-    cached: bool = False
-
-
-class ResolutionError(Exception):
-    """Why an id could not be resolved; ``status`` is what to answer (400, 404, 502, 503, 504; a member's
-    202 with ``retry_after``, its 401/403)."""
-
-    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.retry_after = retry_after
-
-    @classmethod
-    def upstream(cls, member_id: str, exc: UpstreamError) -> ResolutionError:
-        return cls(exc.status, f"member commons {member_id}: {exc.message}",
-                   retry_after=exc.retry_after)
 
 
 @dataclass
@@ -66,138 +45,105 @@ class Resolver:
     own_hostnames: frozenset[str] = frozenset()
     """The gateway's own ``host[:port]``: ``drs://<gateway>/<id>`` resolves ``<id>`` itself."""
 
-    async def resolve(self, raw: str | Identifier, deadline: Deadline | None = None) -> Resolution:
-        """Resolve one id (``InvalidIdentifier`` for garbage, :class:`ResolutionError` otherwise)."""
-        ident = raw if isinstance(raw, Identifier) else parse_identifier(raw)
+    async def resolve(self, raw: str, deadline: Deadline | None = None) -> Resolution:
+        """Resolve one id, a batch of one (``InvalidIdentifier`` for garbage, :class:`ResolutionError` otherwise).
+        Its cache lookup is one plain read: the hot path of a cached hit does nothing else."""
+        ident = parse_identifier(raw)
         deadline = deadline or Deadline.after(self.config.deadline)
         routes = await self.directory.routes()
-        if not self.config.cache:
-            return await self._resolve(ident, deadline, routes)
-        key = cache_key(routes.version, ident)
-        cached = await self.cache.get(key)
-        if cached is not None:
-            hit = self.from_cache(ident, orjson.loads(cached), routes.members)
-            if hit is not None:
-                return hit
-        try:
-            resolution = await self._resolve(ident, deadline, routes)
-        except ResolutionError as exc:
-            if exc.status == 404:
-                await self.cache.set(key, orjson.dumps({"miss": exc.message}), ttl=self.config.negative_ttl)
-            raise
-        await self.cache.set(key, to_cache(resolution), ttl=self.config.positive_ttl)
-        return resolution
+        keys = {raw: cache_key(routes.version, ident)} if self.config.cache else {}
+        entry = await self.cache.get(keys[raw]) if keys else None
+        outcome = read_entry(ident, entry, routes.members) if entry is not None else None
+        if outcome is None:
+            outcome = (await self._fresh({raw: ident}, keys, deadline, routes))[raw]
+        if isinstance(outcome, ResolutionError):
+            raise outcome.invalid or outcome
+        return outcome
 
-    async def resolve_many(
-        self, raws: Sequence[str], deadline: Deadline | None = None
-    ) -> dict[str, Resolution | ResolutionError]:
-        """Every distinct id → its resolution or error, each member asked once (see :mod:`.bulk`)."""
-        from gateway.resolver.bulk import resolve_many
+    async def resolve_many(self, raws: Sequence[str], deadline: Deadline | None = None) -> dict[str, Outcome]:
+        """Every distinct id in ``raws`` → its :class:`Resolution` or :class:`ResolutionError`."""
+        deadline = deadline or Deadline.after(self.config.deadline)
+        out: dict[str, Outcome] = {}
+        batch: dict[str, Identifier] = {}
+        for raw in dict.fromkeys(raws):
+            try:
+                batch[raw] = parse_identifier(raw)
+            except InvalidIdentifier as exc:
+                out[raw] = ResolutionError.not_an_id(exc)
+        routes = await self.directory.routes()
+        keys = {raw: cache_key(routes.version, ident) for raw, ident in batch.items()} if self.config.cache else {}
+        if keys:
+            entries = await self.cache.get_many(list(dict.fromkeys(keys.values())))
+            out.update(recalled(batch, keys, entries, routes.members))
+        rest = {raw: ident for raw, ident in batch.items() if raw not in out}
+        if rest:
+            out.update(await self._fresh(rest, keys, deadline, routes))
+        return out
 
-        return await resolve_many(self, raws, deadline or Deadline.after(self.config.deadline))
+    async def _fresh(
+        self, batch: dict[str, Identifier], keys: dict[str, str], deadline: Deadline, routes: Routes
+    ) -> dict[str, Outcome]:
+        """The ids the cache did not answer: routed, asked, and their answers remembered (under ``keys``)."""
+        found = await self._find(batch, deadline, routes)
+        if keys:
+            await self._remember(found, keys)
+        return found
 
-    async def _resolve(self, ident: Identifier, deadline: Deadline, routes: Routes) -> Resolution:
-        routed = await self.route(ident, deadline, routes)
-        if routed is None:
-            return await self._fan_out(ident, deadline)
-        member, inner, route = routed
-        return await self._ask(member, inner, deadline, route, check_health=route != "upstream")
+    async def _find(self, batch: dict[str, Identifier], deadline: Deadline, routes: Routes) -> dict[str, Outcome]:
+        """Route each id and ask the members, until the deadline."""
+        out: dict[str, Outcome] = {}
+        groups: dict[str, tuple[Member, list[tuple[str, Routed]]]] = {}
+        unrouted: list[tuple[str, Identifier]] = []
+        for raw, ident in batch.items():
+            try:
+                routed = await route(ident, routes, deadline, own_hostnames=self.own_hostnames,
+                                     upstream=self.upstream)
+            except InvalidIdentifier as exc:  # drs://<gateway>/<not an id>
+                out[raw] = ResolutionError.not_an_id(exc)
+                continue
+            except ResolutionError as exc:
+                out[raw] = exc
+                continue
+            if routed is None:
+                unrouted.append((raw, ident))
+            else:
+                groups.setdefault(routed.member.id, (routed.member, []))[1].append((raw, routed))
+        single = len(batch) == 1
+        jobs: list[Awaitable[None]] = []
+        if groups:
+            unhealthy = await self.directory.unhealthy()  # upstream pseudo-members are never probed: never in it
+            for member, items in groups.values():
+                if member.id in unhealthy:
+                    error = ResolutionError(503, f"member commons {member.id} is unhealthy; try again later")
+                    out.update((raw, error) for raw, _ in items)
+                else:
+                    jobs.append(ask_owner(self.directory, member, items, deadline, single=single, out=out))
+        if unrouted:
+            jobs.append(ask_everyone(self.directory, unrouted, deadline, single=single,
+                                     concurrency=self.config.fanout_concurrency, out=out))
+        await _until(jobs, deadline)
+        for raw in batch:
+            if raw not in out:
+                out[raw] = ResolutionError(504, f"{raw}: no answer from its member commons before the deadline")
+        return out
 
-    async def route(
-        self, ident: Identifier, deadline: Deadline, routes: Routes
-    ) -> tuple[Member, Identifier, Route] | None:
-        """Which member an id goes to, and the identifier to ask it for (``drs://<gateway>/<id>`` is asked
-        as ``<id>``); ``None`` when every member must be asked (a bare UUID or opaque id).
-        :class:`ResolutionError` 404 when nothing answers for its prefix or hostname."""
-        if ident.kind == "hostname":
-            member = routes.by_hostname.get(ident.hostname or "")
-            if member is None and ident.hostname in self.own_hostnames:
-                inner = parse_identifier(ident.accession)
-                if inner.kind != "hostname":
-                    return await self.route(inner, deadline, routes)
-            if member is None:
-                raise ResolutionError(404, f"no member commons answers for DRS hostname {ident.hostname}")
-            return member, ident, "hostname"
-        if ident.kind == "prefixed":
-            member = routes.by_prefix.get(ident.prefix or "")
-            if member is not None:
-                return member, ident, "prefix"
-            upstream = await self.upstream.member_for(ident.prefix or "", deadline) if self.upstream else None
-            if upstream is None:
-                raise ResolutionError(404, f"no member commons owns the prefix {ident.prefix_as_given}")
-            return upstream, ident, "upstream"
-        return None
-
-    async def _ask(
-        self, member: Member, ident: Identifier, deadline: Deadline, route: Route, *, check_health: bool = True
-    ) -> Resolution:
-        if check_health and not await self.directory.is_healthy(member.id):
-            raise ResolutionError(503, f"member commons {member.id} is unhealthy; try again later")
-        adapter = self.directory.adapter(member)
-        record = None
-        try:
-            for object_id in spellings(ident):
-                record = await adapter.get_record(object_id, deadline)
-                if record is not None:
-                    break
-        except UpstreamError as exc:
-            raise ResolutionError.upstream(member.id, exc) from None
-        if record is None:
-            raise ResolutionError(404, f"{ident.object_id} is not in member commons {member.id}")
-        return Resolution(ident, member, record, route)
-
-    async def _fan_out(self, ident: Identifier, deadline: Deadline) -> Resolution:
-        candidates = await self.directory.candidates()
-        if not candidates:
-            raise ResolutionError(404, "no active, healthy member commons to ask")
-
-        async def lookup(member: Member) -> MemberRecord | None:
-            return await self.directory.adapter(member).get_record(ident.object_id, deadline)
-
-        result = await first_hit(
-            candidates, lookup, concurrency=self.config.fanout_concurrency, deadline=deadline
-        )
-        if result.hit is not None:
-            member, record = result.hit
-            return Resolution(ident, member, record, "fanout")
-        failed = sorted(m.id for m, _ in result.failures)
-        if result.timed_out or any(isinstance(exc, MemberTimeout) for _, exc in result.failures):
-            raise ResolutionError(504, f"{ident.object_id}: not found before the deadline; members still "
-                                       f"answering or failed: {', '.join(failed) or 'none failed'}")
-        if failed:
-            raise ResolutionError(502, f"{ident.object_id} was not found, but these members failed: "
-                                       f"{', '.join(failed)}")
-        raise ResolutionError(404, f"{ident.object_id} is in none of the {len(candidates)} member commons asked")
-
-    def from_cache(self, ident: Identifier, doc: dict[str, Any], members: dict[str, Member]) -> Resolution | None:
-        if "miss" in doc:
-            raise ResolutionError(404, doc["miss"])
-        member = members.get(doc["m"])
-        if member is None:  # an upstream pseudo-member or a member since removed: resolve afresh
-            return None
-        record = MemberRecord(member.id, doc["id"], doc["f"], doc["d"])
-        return Resolution(ident, member, record, doc["r"], cached=True)
+    async def _remember(self, fresh: dict[str, Outcome], keys: dict[str, str]) -> None:
+        writes = []
+        for raw, outcome in fresh.items():
+            if isinstance(outcome, Resolution):
+                writes.append(self.cache.set(keys[raw], hit_entry(outcome), ttl=self.config.positive_ttl))
+            elif outcome.status == 404:
+                writes.append(self.cache.set(keys[raw], miss_entry(outcome), ttl=self.config.negative_ttl))
+        await asyncio.gather(*writes)
 
 
-def spellings(ident: Identifier) -> list[str]:
-    """The ids to ask a member for, in order: as typed, then (for a prefixed id) with the prefix in Gen3's
-    conventional spelling, ``dg.`` + upper case (``dg.anv0/x`` → ``dg.ANV0/x``). Prefixes route without
-    regard to case, but indexd matches GUIDs exactly, so a lower-cased prefix would otherwise miss."""
-    ids = [ident.object_id]
-    if ident.kind == "prefixed" and ident.prefix_as_given:
-        scheme, _, name = ident.prefix_as_given.partition(".")
-        conventional = f"{scheme.lower()}.{name.upper()}/{ident.accession}"
-        if conventional != ident.object_id:
-            ids.append(conventional)
-    return ids
-
-
-def cache_key(version: int, ident: Identifier) -> str:
-    # object_id keeps the prefix as the user spelled it: Gen3 GUIDs are case-sensitive upstream
-    return f"resolve:v{version}:{ident.kind}:{ident.hostname or ''}:{ident.object_id}"
-
-
-def to_cache(resolution: Resolution) -> bytes:
-    r = resolution.record
-    return orjson.dumps({"m": resolution.member.id, "id": r.id, "f": r.format, "d": r.document,
-                         "r": resolution.route})
+async def _until(jobs: list[Awaitable[None]], deadline: Deadline) -> None:
+    """:func:`~gateway.core.concurrency.run_until`, but a lone job (one member asked, as for one id) is awaited
+    under a timeout rather than in a task of its own: the same cancellation at the deadline, without the ~20 µs a
+    task and a wait add to every uncached single resolution."""
+    if len(jobs) != 1:
+        await run_until(jobs, deadline)
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(deadline.remaining()):
+            await jobs[0]

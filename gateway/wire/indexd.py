@@ -1,9 +1,9 @@
 """An indexd record (Gen3's wire format, a JSON dict) as a GA4GH DRS 1.5 object (pure).
 
 Unlike indexd's own DRS view the result is spec-clean: ``created_time`` always (the content's creation
-date, else the index's), IANA checksum names (``sha-256``), a MIME type guessed from the file name
-rather than a fixed ``application/json``, and one access method per storage scheme whose ``access_id``
-is the scheme (``s3``, ``gs``), which is what fence takes as ``protocol``.
+date, else the index's), DRS checksum names (``sha-256``; :mod:`gateway.wire.checksums`), a MIME type
+guessed from the file name rather than a fixed ``application/json``, and one access method per storage scheme
+whose ``access_id`` is the scheme (``s3``, ``gs``), which is what fence takes as ``protocol``.
 """
 
 from __future__ import annotations
@@ -11,16 +11,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from gateway.wire.checksums import drs_checksum_type
 from gateway.wire.drs import AccessMethod, AccessMethodType, Checksum, DrsObject
 
 EPOCH = "1970-01-01T00:00:00Z"
 """``created_time`` of last resort: the spec requires one and the record gave no date at all."""
-CHECKSUM_NAMES = {
-    "md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha256": "sha-256", "sha-256": "sha-256",
-    "sha512": "sha-512", "sha-512": "sha-512", "crc": "crc32", "crc32c": "crc32c", "etag": "etag",
-    "trunc512": "trunc512",
-}
-"""Hash names as members spell them → DRS checksum types (IANA names where one exists)."""
 SCHEMES: dict[str, tuple[AccessMethodType, str | None]] = {
     "s3": (AccessMethodType.s3, "aws"),
     "gs": (AccessMethodType.gs, "gcp"),
@@ -40,11 +35,6 @@ MIME_TYPES = {
     ".json": "application/json",
     ".bam": "application/octet-stream",
 }
-
-
-def checksum_type(name: str) -> str:
-    key = name.strip().lower()
-    return CHECKSUM_NAMES.get(key, key)
 
 
 def self_uri(hostname: str, object_id: str) -> str:
@@ -76,17 +66,20 @@ def drs_from_indexd(doc: dict[str, Any], hostname: str) -> DrsObject:
     """The DRS object of indexd record ``doc``, its ``self_uri`` on ``hostname``. ValueError (pydantic's
     ValidationError) when the record cannot make a valid DRS object (no size, no hashes)."""
     did = doc["did"]
-    urls_metadata = doc.get("urls_metadata") if isinstance(doc.get("urls_metadata"), dict) else {}
+    given_metadata = doc.get("urls_metadata")
+    urls_metadata: dict[str, Any] = given_metadata if isinstance(given_metadata, dict) else {}
     methods = []
     for access_id, url in access_ids(doc.get("urls") or []).items():
         kind, cloud = SCHEMES[access_id]
-        meta = urls_metadata.get(url) if isinstance(urls_metadata.get(url), dict) else {}
+        given_meta = urls_metadata.get(url)
+        meta: dict[str, Any] = given_meta if isinstance(given_meta, dict) else {}
         available = meta.get("available")
         methods.append(AccessMethod(
             type=kind, access_id=access_id, cloud=cloud, region=_text(meta.get("region")),
             available=available if isinstance(available, bool) else True,
         ))
-    hashes = doc.get("hashes") if isinstance(doc.get("hashes"), dict) else {}
+    given_hashes = doc.get("hashes")
+    hashes: dict[str, Any] = given_hashes if isinstance(given_hashes, dict) else {}
     head, sep, tail = did.partition("/")
     return DrsObject(
         id=did,
@@ -98,7 +91,7 @@ def drs_from_indexd(doc: dict[str, Any], hostname: str) -> DrsObject:
         updated_time=_text(doc.get("content_updated_date")) or _text(doc.get("updated_date")),
         version=_text(doc.get("version")) or _text(doc.get("rev")),
         mime_type=mime_type(_text(doc.get("file_name"))),
-        checksums=[Checksum(checksum=str(v), type=checksum_type(k)) for k, v in sorted(hashes.items()) if v],
+        checksums=[Checksum(checksum=str(v), type=drs_checksum_type(k)) for k, v in sorted(hashes.items()) if v],
         access_methods=methods or None,
         description=_text(doc.get("description")),
         aliases=[tail] if sep and head and tail else None,

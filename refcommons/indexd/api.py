@@ -16,8 +16,9 @@ from gateway.web.body import parse_as, read_json, read_model
 from gateway.web.openapi import operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response
+from gateway.wire.checksums import INDEXD_HASH_FORMATS
 from refcommons.commons import COMMONS, ReferenceCommons
-from refcommons.indexd.records import HASH_FORMATS, IndexCreate, IndexRecord, IndexStats, IndexUpdate, WriteResult
+from refcommons.indexd.records import IndexCreate, IndexRecord, IndexStats, IndexUpdate, WriteResult
 from refcommons.indexd.store import DEFAULT_LIMIT, ListQuery
 
 OPERATION_ID_PREFIX = "refcommons.indexd_api"
@@ -65,9 +66,9 @@ def list_query(query: MultiMapping[str]) -> ListQuery:
     if size is not None and size < 0:
         raise bad_request("size must be >= 0")
     hashes = _pairs(query.getall("hash", []), "hash")
-    if any(k not in HASH_FORMATS for k in hashes):
+    if any(k not in INDEXD_HASH_FORMATS for k in hashes):
         raise bad_request("invalid hash types specified")
-    if any(not HASH_FORMATS[k].match(v) for k, v in hashes.items()):
+    if any(not INDEXD_HASH_FORMATS[k].match(v) for k, v in hashes.items()):
         raise bad_request("invalid hash values specified")
     urls = query.getall("url", []) + query.getall("urls", [])
     return ListQuery(

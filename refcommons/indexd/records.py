@@ -9,7 +9,6 @@ indexd's JSON schemas do (hash names and hex formats, ``form`` values, content d
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,18 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway.wire.checksums import INDEXD_HASH_FORMATS
 from refcommons.model import DataFile
 from refcommons.synth import program_name
-
-HASH_FORMATS = {
-    "md5": re.compile(r"^[0-9a-f]{32}$"),
-    "sha1": re.compile(r"^[0-9a-f]{40}$"),
-    "sha256": re.compile(r"^[0-9a-f]{64}$"),
-    "sha512": re.compile(r"^[0-9a-f]{128}$"),
-    "crc": re.compile(r"^[0-9a-f]{8}$"),
-    "etag": re.compile(r"^[0-9a-f]{32}(-\d+)?$"),
-}
-"""The hash types indexd accepts and the lowercase-hex shape each must have."""
 
 S3_REGION = "us-east-1"
 
@@ -130,10 +120,10 @@ class IndexRecord:
 
 
 def _check_hashes(hashes: dict[str, str]) -> dict[str, str]:
-    unknown = sorted(set(hashes) - set(HASH_FORMATS))
+    unknown = sorted(set(hashes) - set(INDEXD_HASH_FORMATS))
     if unknown:
         raise ValueError(f"invalid hash types specified: {', '.join(unknown)}")
-    bad = sorted(name for name, value in hashes.items() if not HASH_FORMATS[name].match(value))
+    bad = sorted(name for name, value in hashes.items() if not INDEXD_HASH_FORMATS[name].match(value))
     if bad:
         raise ValueError(f"invalid hash values specified for {', '.join(bad)}")
     return hashes

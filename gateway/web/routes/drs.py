@@ -23,7 +23,7 @@ from gateway.core.errors import ApiError
 from gateway.drs.service import DrsService
 from gateway.passports.engine import PassportRejected
 from gateway.passports.gate import Caller, bearer_passport
-from gateway.resolver.service import ResolutionError
+from gateway.resolver.outcomes import ResolutionError
 from gateway.web.body import parse_as, read_json
 from gateway.web.openapi import operation
 from gateway.web.query import query_bool, query_int

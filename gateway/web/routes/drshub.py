@@ -26,8 +26,8 @@ from gateway.drs.drshub import ACCESS_URL, UnknownField, access_method, render, 
 from gateway.drs.federate import InvalidRecord, drs_object
 from gateway.drs.service import DrsService
 from gateway.resolver.identifiers import InvalidIdentifier
+from gateway.resolver.outcomes import Resolution, ResolutionError
 from gateway.resolver.records import indexd_view
-from gateway.resolver.service import Resolution, ResolutionError
 from gateway.web.body import parse_as, read_json
 from gateway.web.openapi import operation
 from gateway.web.render import json_response

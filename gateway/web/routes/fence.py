@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 
 from gateway.drs.federate import access_ids
-from gateway.resolver.service import ResolutionError
+from gateway.resolver.outcomes import ResolutionError
 from gateway.web.openapi import operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response

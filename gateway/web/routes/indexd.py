@@ -23,8 +23,8 @@ from aiohttp import web
 from gateway import __version__
 from gateway.core.errors import ApiError, bad_request, not_found
 from gateway.resolver.identifiers import InvalidIdentifier
+from gateway.resolver.outcomes import Resolution, ResolutionError
 from gateway.resolver.records import indexd_view
-from gateway.resolver.service import Resolution, ResolutionError
 from gateway.web.body import read_json
 from gateway.web.openapi import operation
 from gateway.web.render import json_response

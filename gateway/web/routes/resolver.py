@@ -1,7 +1,8 @@
 """The resolver's HTTP surface.
 
-- ``GET /resolver/v1/resolve?id=…`` and ``POST /resolver/v1/resolve`` (``{"ids": [...]}``): which member
-  holds an id, the normalised id, and the member's record.
+- ``GET /resolver/v1/resolve?id=…`` and ``POST /resolver/v1/resolve`` (``{"ids": [...]}``, resolved together:
+  each member asked at most once per chunk of ids): which member holds an id, the normalised id, and the
+  member's record.
 - dataguids-compatible: ``GET /index/{guid}`` (the member's indexd record plus ``from_index_service``),
   ``GET /index/_dist`` (the registry as a dist list), so ``gen3 drs-pull`` can use the gateway as its resolver
   (``DRS_RESOLVER_HOSTNAME``); its ``GET /mds/aggregate/info/{prefix}`` is part of the aggregate-MDS surface
@@ -10,7 +11,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.core.errors import ApiError, bad_request
 from gateway.resolver.dist import render_dist
 from gateway.resolver.identifiers import InvalidIdentifier
+from gateway.resolver.outcomes import Resolution, ResolutionError
 from gateway.resolver.records import indexd_view
-from gateway.resolver.service import Resolution, ResolutionError, Resolver
+from gateway.resolver.service import Resolver
 from gateway.web.body import parse_as, read_json
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
@@ -80,18 +81,20 @@ async def resolve_one(request: web.Request) -> web.Response:
     return json_response(render(await _resolve(request, raw)))
 
 
+def render_outcome(raw: str, outcome: Resolution | ResolutionError) -> dict[str, Any]:
+    """One id's entry in a bulk answer: its resolution with status 200, or its status and error."""
+    if isinstance(outcome, ResolutionError):
+        return {"id": raw, "status": outcome.status, "error": outcome.message}
+    return {"status": 200, **render(outcome)}
+
+
 @routes.post("/resolver/v1/resolve")
 @operation("Resolve many ids at once (each result carries its own status)", tags=TAGS, request=BulkResolve)
 async def resolve_many(request: web.Request) -> web.Response:
+    """Through the resolver's bulk path: each member asked at most once per chunk of ids, whatever their form."""
     body = parse_as(BulkResolve, await read_json(request))
-
-    async def one(raw: str) -> dict[str, Any]:
-        try:
-            return {"status": 200, **render(await _resolve(request, raw))}
-        except ApiError as exc:
-            return {"id": raw, "status": exc.status, "error": exc.message}
-
-    return json_response({"results": await asyncio.gather(*(one(raw) for raw in body.ids))})
+    outcomes = await request.app[RESOLVER].resolve_many(body.ids)
+    return json_response({"results": [render_outcome(raw, outcomes[raw]) for raw in body.ids]})
 
 
 @routes.get("/index/_dist")

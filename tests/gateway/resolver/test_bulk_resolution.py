@@ -1,11 +1,13 @@
 """``Resolver.resolve_many`` against real members on loopback, with every request they receive counted: one
 upstream bulk call per member, one per member for the fan-out group, the conventional prefix spelling asked
-again in one more call, cached second calls that reach no member (in-process and Redis caches), and an
-unhealthy member that answers 503 for its own ids only and is never asked."""
+again in one more call, cached second calls that reach no member (in-process and Redis caches), an unhealthy
+member that answers 503 for its own ids only and is never asked, and ``POST /resolver/v1/resolve`` taking the
+same path."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -17,8 +19,11 @@ from drs_fakes import STATE, count, fault_everywhere, indexd_doc, serve, start_r
 from servers import Server, start_gateway
 
 from gateway.core.deadline import Deadline
-from gateway.resolver.service import Resolution, ResolutionError, Resolver
-from gateway.web.routes.resolver import RESOLVER
+from gateway.members.gen3 import BULK_CHUNK
+from gateway.resolver.identifiers import InvalidIdentifier
+from gateway.resolver.outcomes import Resolution, ResolutionError
+from gateway.resolver.service import Resolver
+from gateway.web.routes.resolver import MAX_BULK, RESOLVER
 
 DRS = "/ga4gh/drs/v1"
 INDEXD_BULK = "/index/bulk/documents"
@@ -196,3 +201,79 @@ async def test_an_unhealthy_member_answers_503_for_its_ids_only():
         assert r.status_code == 200 and r.json()["unresolved_drs_objects"] == [
             {"error_code": 503, "object_ids": ["dg.uw01/c"]}]
         assert sum(1 for _, path, _ in sick.hits if path not in probes) == asked, "the unhealthy member was asked"
+
+
+async def test_post_resolve_goes_through_the_bulk_path():
+    """``POST /resolver/v1/resolve`` with 1,000 bare UUIDs (a few held by x or y, the rest by nobody; one given
+    twice) asks each
+    member once per chunk of ids (indexd: 100, the DRS member: its maxBulkRequestLength) and nothing one by one,
+    and answers each id as ``GET /resolver/v1/resolve`` answers it alone."""
+    async with federation(resolver={"cache": False}) as fed:
+        held = [g.split("/", 1)[1] for g in fed.guids(fed.x, 6) + fed.guids(fed.y, 6)]
+        ids = held + [f"00000000-0000-4000-8000-{n:012x}" for n in range(MAX_BULK - 1 - len(held))]
+        body = [*ids[:500], ids[0], *ids[500:]]  # one id twice: answered twice, asked once
+        before = fed.calls()
+        r = await fed.gateway.client.post("/resolver/v1/resolve", json={"ids": body})
+        assert r.status_code == 200
+        calls = fed.calls()
+        chunks = math.ceil(len(ids) / BULK_CHUNK)
+        drs_chunks = math.ceil(len(ids) / fed.y.commons.settings.max_bulk_request_length)
+        assert {k: calls[k] - before[k] for k in calls} == {
+            "x_bulk": chunks, "x_get": 0, "y_bulk": drs_chunks, "y_get": 0, "s_bulk": chunks, "s_get": 0}
+        asked_s = [i for bulk in fed.s.app[STATE]["bulk_bodies"] for i in bulk]
+        assert sorted(asked_s) == sorted(ids)  # each distinct id once
+
+        results = r.json()["results"]
+        assert len(results) == len(body)
+        assert results[500] == results[0]
+        by_id = dict(zip(body, results))
+        assert [by_id[i]["status"] for i in held] == [200] * len(held)
+        assert {by_id[i]["member"]["id"] for i in held} == {"x", "y"}
+        for raw in [*held, *ids[len(held):len(held) + 5]]:
+            alone = await fed.gateway.client.get("/resolver/v1/resolve", params={"id": raw})
+            if alone.status_code == 200:
+                assert by_id[raw] == {"status": 200, **alone.json()}, raw
+            else:
+                assert by_id[raw] == {"id": raw, "status": alone.status_code, "error": alone.json()["error"]}, raw
+                assert alone.status_code == 404
+
+
+async def test_one_id_is_a_batch_of_one():
+    """``resolve(id)`` and ``resolve_many([id])`` are the same pipeline: the same answer, and the same requests to
+    the members (a lone id is asked with the member's single-record call, as the single path always did)."""
+    async with federation(resolver={"cache": False}) as fed:
+        x0, x1 = fed.guids(fed.x, 2)
+        lower = next(iter(STRICT)).replace("dg.CS01", "dg.cs01")
+        forms = [x0, fed.guids(fed.y, 1)[0], x1.split("/", 1)[1], f"drs://{fed.x.hostname}/{quote(x0, safe='')}",
+                 lower, f"dg.RX01/{MISSING}", MISSING, "dg.NONE/x", "drs://nowhere.example/x"]
+        for raw in forms:
+            before = fed.calls()
+            try:
+                single: Resolution | ResolutionError = await fed.resolver.resolve(raw)
+            except ResolutionError as exc:
+                single = exc
+            middle = fed.calls()
+            many = (await fed.resolver.resolve_many([raw]))[raw]
+            after = fed.calls()
+            assert {k: middle[k] - before[k] for k in middle} == {k: after[k] - middle[k] for k in after}, raw
+            assert all(after[k] == middle[k] for k in after if k.endswith("_bulk")), raw
+            assert type(single) is type(many), raw
+            if isinstance(single, Resolution):
+                assert (single.member, single.record, single.route) == (many.member, many.record, many.route), raw
+            else:
+                assert (single.status, single.message) == (many.status, many.message), raw
+        assert fed.s.app[STATE]["bulk_bodies"] == []
+
+
+async def test_no_id_behind_the_gateways_own_hostname():
+    """``drs://<the gateway>/<text>`` is resolved as ``<text>``: text that is no identifier is the single path's
+    InvalidIdentifier, and a 400 in a batch (with the other ids answered)."""
+    async with federation() as fed:
+        raw = f"drs://{fed.gateway.hostname}/abc%25zz"  # → abc%zz: a bad percent-encoding
+        with pytest.raises(InvalidIdentifier, match="percent-encoding"):
+            await fed.resolver.resolve(raw)
+        x0 = fed.guids(fed.x, 1)[0]
+        out = await fed.resolver.resolve_many([raw, f"drs://{fed.gateway.hostname}/{quote(x0, safe='')}"])
+        bad = out[raw]
+        assert isinstance(bad, ResolutionError) and bad.status == 400 and "percent-encoding" in bad.message
+        assert resolved(out[f"drs://{fed.gateway.hostname}/{quote(x0, safe='')}"]).record.id == x0
