@@ -28,7 +28,6 @@ from gateway.export.formats.pfb import (
     Entity,
     OrderError,
     PFBError,
-    _SeenFilter,
     avro_schema,
     decode_symbol,
     encode_symbol,
@@ -36,6 +35,7 @@ from gateway.export.formats.pfb import (
     pfb_chunks,
     write_pfb,
 )
+from gateway.export.formats.pfb.records import _SeenFilter
 from refcommons.model import Dataset
 from refcommons.synth import generate_dataset
 
