@@ -28,8 +28,9 @@ from typing import Any
 
 import fastavro
 
-from gateway.export.dictionary import Dictionary, refcommons_dictionary
+from gateway.export.dictionary import Dictionary, from_gen3_dictionary
 from gateway.export.formats.pfb import Entity, avro_schema, encode_symbol, metadata_object, write_pfb
+from refcommons.submission.dictionary import document as refcommons_dictionary
 from refcommons.synth import OPEN_PHENOTYPES, POPULATIONS, RACES, SAMPLE_TYPES, SEXES, SMOKING, TUMOR_TISSUES
 
 PREFIX = "dg.BNCH"
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     n = args.entities
-    dictionary = refcommons_dictionary()
+    dictionary = from_gen3_dictionary(refcommons_dictionary(), strict=True)
     schema = fastavro.parse_schema(avro_schema(dictionary))
     write_pfb(NullSink(), dictionary, entities(1000), misc=MISC)  # warm-up: imports, caches
     gc.collect()

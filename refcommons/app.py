@@ -1,5 +1,6 @@
-"""The reference commons' aiohttp application: indexd, DRS, fence subset, Arborist's auth mapping, MDS and Guppy
-routes over one :class:`~refcommons.commons.ReferenceCommons` (Guppy with the commons' own tier level and limit).
+"""The reference commons' aiohttp application: indexd, DRS, fence subset, Arborist's auth mapping, MDS, Guppy and
+sheepdog's data dictionary routes over one :class:`~refcommons.commons.ReferenceCommons` (Guppy with the commons'
+own tier level and limit).
 
 :func:`build_app` makes a standalone app (with the gateway's JSON-error and request-id middlewares);
 :func:`build_subapp` makes one to mount inside the gateway, where the parent's middlewares apply.
@@ -19,13 +20,14 @@ from refcommons.fence import api as fence_api
 from refcommons.guppy.api import GuppyApi
 from refcommons.indexd import api as indexd_api
 from refcommons.mds import api as mds_api
+from refcommons.submission import api as submission_api
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 
 
 def _add_routes(app: web.Application, commons: ReferenceCommons) -> web.Application:
     app[COMMONS] = commons
-    for module in (indexd_api, drs_api, fence_api, authz_api, mds_api):
+    for module in (indexd_api, drs_api, fence_api, authz_api, mds_api, submission_api):
         app.add_routes(module.routes)
     app.add_routes(GuppyApi.for_settings(commons.settings).routes)  # its tier level and limit, per commons
     return app

@@ -18,6 +18,7 @@ from gateway.cache import open_cache
 from gateway.core.logs import log_flusher
 from gateway.core.member import Member
 from gateway.drs.service import DrsService
+from gateway.export.dictionary import from_gen3_dictionary
 from gateway.members.factory import build_adapter
 from gateway.members.protocols import MemberAdapter
 from gateway.registry.directory import Directory
@@ -37,10 +38,12 @@ from gateway.web.routes import resolver as resolver_api
 from gateway.web.routes import status
 from gateway.web.routes.discovery import setup_discovery
 from gateway.web.routes.drs import DRS
+from gateway.web.routes.export import DEFAULT_DICTIONARY
 from gateway.web.routes.registry import setup_registry
 from gateway.web.routes.resolver import RESOLVER
 from gateway.web.routes.search import setup_search
 from gateway.web.state import STATE, GatewayState
+from refcommons.submission.dictionary import document as refcommons_dictionary
 
 log = logging.getLogger("gateway.app")
 
@@ -132,6 +135,9 @@ async def create_app(settings: Settings) -> web.Application:
             handler_args=PARSER_LIMITS,
         )
         app[STATE] = state
+        # PFB exports are described with the reference commons' dictionary (its package data) unless the
+        # contributing members offer their own (gateway.export.dictionary_choice)
+        app[DEFAULT_DICTIONARY] = from_gen3_dictionary(refcommons_dictionary(), strict=True)
         app.add_routes(status.routes)
 
         if settings.refcommons.enabled:

@@ -8,7 +8,8 @@ authz) exactly as its ``/user/data/download`` route does, and its 401/403/404 be
 Search runs the commons' own Guppy schema (:func:`refcommons.guppy.api.run`, the code behind its
 ``/guppy/graphql``) on the same GraphQL text the Gen3 adapter sends, for the caller the ``Authorization`` header
 names (fence, as the route does), but with nothing hidden: the gateway's tiering decides what to show, so
-``hidden`` (and so ``hidden_accessible``) is always empty. Discovery records come from the commons' MDS catalogue.
+``hidden`` (and so ``hidden_accessible``) is always empty. Discovery records come from the commons' MDS catalogue,
+its data dictionary from its package data (what its ``/api/v0/submission/_dictionary/_all`` serves).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from refcommons.guppy.api import GuppyService, run
 from refcommons.guppy.index import Access
 from refcommons.guppy.schema import GuppyContext
 from refcommons.indexd.records import IndexRecord
+from refcommons.submission import dictionary as submission_dictionary
 
 ACCESS_CONCURRENCY = 8
 """In-process signing is CPU only; a few at once just interleaves them with other requests."""
@@ -140,6 +142,11 @@ class ReferenceAdapter:
         hits = catalog.query({"_guid_type": ["discovery_metadata"]}, limit=len(catalog.records))
         # copies: the catalogue's records are shared and callers may change what they get
         return [(guid, orjson.loads(orjson.dumps(record))) for guid, record in hits]
+
+    async def data_dictionary(self, deadline: Deadline) -> dict[str, Any] | None:
+        """The commons' data dictionary, as its ``GET /api/v0/submission/_dictionary/_all`` answers (a copy)."""
+        self._check(deadline)
+        return submission_dictionary.document()
 
     async def user_authz(self, authorization: str, deadline: Deadline) -> dict[str, Any]:
         """The caller's authz map, as the commons' ``GET /user/user`` answers it (its fence, in process)."""

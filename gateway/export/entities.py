@@ -1,7 +1,9 @@
 """Cohort exports (pure): Guppy rows of the federated cohort search as PFB entities or manifest entries.
 
-The reference dictionary (:func:`~gateway.export.dictionary.refcommons_dictionary`) is ``program → project →
-subject → sample → file``. An export of the ``subject`` index writes, parents first:
+The dictionary the export plan chose (the reference commons' by default: ``program → project → subject → sample →
+file``; any dictionary with ``program``, ``project`` and the index node, linked child to parent, see
+:func:`~gateway.export.dictionary_choice.misfit`) describes the entities. An export of the ``subject`` index
+writes, parents first:
 
 * one ``program`` and one ``project`` entity per distinct ``(member, project_id)`` (found up front from the
   accessible ``project_id`` histogram of each member; a project a row names that was not listed is written just
@@ -12,9 +14,10 @@ subject → sample → file``. An export of the ``subject`` index writes, parent
   ``file`` (id ``object_id``) related to its project only: the export holds no ``sample`` entities, so a file's
   ``sample_id`` is not a relation (the link is optional in the dictionary; ``project`` is the required one).
 
-Row values are fitted to the dictionary: properties the node does not have are dropped, integers given as whole
-floats become integers, and a value of the wrong type (or an enum value outside the symbols) is left out rather
-than failing the export. A row without its id or ``project_id`` is skipped (:class:`Skipped` counts them).
+Values (rows', and the programs' and projects' own) are fitted to the dictionary: properties the node does not
+have are dropped, integers given as whole floats become integers, and a value of the wrong type (or an enum value
+outside the symbols) is left out rather than failing the export. A row without its id or ``project_id`` is skipped
+(:class:`Skipped` counts them).
 """
 
 from __future__ import annotations
@@ -123,11 +126,12 @@ class EntityBuilder:
         for program in sorted({split_project(p)[0] for p in wanted}):
             if (commons, program) not in self._programs:
                 self._programs.add((commons, program))
-                yield Entity("program", program_id(commons, program), {"name": program})
+                yield Entity("program", program_id(commons, program), self._fit("program", {"name": program}))
         for p in wanted:
             self._projects.add((commons, p))
             program, code = split_project(p)
-            yield Entity("project", project_id_of(commons, p), {"code": code, "name": p, "project_id": p},
+            yield Entity("project", project_id_of(commons, p),
+                         self._fit("project", {"code": code, "name": p, "project_id": p}),
                          [("program", program_id(commons, program))])
 
     def row(self, row: Mapping[str, Any]) -> Iterator[Entity]:
@@ -144,9 +148,11 @@ class EntityBuilder:
             if AUTH_FIELD in values:
                 values["authz"] = [values[AUTH_FIELD]]
             values.setdefault("submitter_id", values.get("file_name"))
-        node = self.dictionary.node(self.index)
         parent = ("project", project_id_of(commons, project))
-        yield Entity(self.index, entity_id, fit_properties(node, values), [parent])
+        yield Entity(self.index, entity_id, self._fit(self.index, values), [parent])
+
+    def _fit(self, node: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        return fit_properties(self.dictionary.node(node), values)
 
 
 def manifest_entry(row: Mapping[str, Any], commons_url: str | None) -> ManifestEntry | None:

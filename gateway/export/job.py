@@ -10,8 +10,9 @@ and a finish cannot both win) is the caller's business.
 * The replica running a job refreshes ``heartbeat_at`` every few seconds (:func:`beat`); a ``queued`` or
   ``running`` job whose heartbeat is older than ``lost_after`` is :func:`lost` and :func:`settle` turns it into
   ``failed`` (whichever replica reads it).
-* :func:`public_doc` is what clients see: times as ISO-8601 UTC (``…Z``), ``progress``, ``status_url`` and, when
-  done, ``file`` with its ``url``. The replica id and caller are never part of it (the caller is not even stored).
+* :func:`public_doc` is what clients see: times as ISO-8601 UTC (``…Z``), ``progress``, ``status_url``, the
+  ``dictionary`` a PFB is described with (which, from whom, why; ``null`` for a manifest) and, when done, ``file``
+  with its ``url``. The replica id and caller are never part of it (the caller is not even stored).
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class ExportJob:
     expires_at: float | None = None
     error: str | None = None
     file: FileInfo | None = None
+    dictionary: dict[str, Any] | None = None
+    """Which dictionary describes a PFB and why (:meth:`~gateway.export.plan.ExportPlan.dictionary_doc`)."""
 
     def to_doc(self) -> dict[str, Any]:
         """The record as stored (plain JSON)."""
@@ -87,8 +90,10 @@ def delivers_as_job(delivery: str, entities: int, inline_limit: int) -> bool:
 
 
 def new_job(job_id: str, *, format: str, index: str, filter: dict[str, Any] | None, expected: int,
-            sources: list[dict[str, Any]], replica: str, now: float) -> ExportJob:
-    return ExportJob(job_id, "queued", format, index, filter, now, now, replica, expected, tuple(sources))
+            sources: list[dict[str, Any]], replica: str, now: float,
+            dictionary: dict[str, Any] | None = None) -> ExportJob:
+    return ExportJob(job_id, "queued", format, index, filter, now, now, replica, expected, tuple(sources),
+                     dictionary=dictionary)
 
 
 def _check(job: ExportJob, allowed: frozenset[str] | set[str], to: str) -> None:
@@ -156,5 +161,6 @@ def public_doc(job: ExportJob) -> dict[str, Any]:
         "created_at": iso(job.created_at), "started_at": iso(job.started_at), "finished_at": iso(job.finished_at),
         "expires_at": iso(job.expires_at), "heartbeat_at": iso(job.heartbeat_at),
         "progress": {"entities": job.entities, "expected": job.expected},
-        "sources": list(job.sources), "error": job.error, "file": file, "status_url": url,
+        "sources": list(job.sources), "dictionary": job.dictionary, "error": job.error, "file": file,
+        "status_url": url,
     }

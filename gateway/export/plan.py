@@ -2,9 +2,11 @@
 
 :func:`plan_export` asks every active member for the accessible count of the cohort and its ``project_id``
 histogram (one cohort search, under ``aggregate.deadline``) and makes an :class:`ExportPlan`: the members that
-answered, their projects, the pre-count of entities, and the per-member ``sources``. It refuses (``ExportFailed``
-with the status to answer) when no member answered or the export would hold more than
-``aggregate.export.max_entities`` entities.
+answered, their projects, the pre-count of entities, the per-member ``sources`` and, for a PFB, the data
+dictionary that describes it (:meth:`~gateway.export.member_dictionaries.MemberDictionaries.choose`: a dictionary
+the contributing members offer, or the default, with the reason; recorded in ``Metadata.misc["dictionary"]`` and
+the job document). It refuses (``ExportFailed`` with the status to answer) when no member answered or the export
+would hold more than ``aggregate.export.max_entities`` entities.
 
 :meth:`ExportPlan.produce` makes a :class:`Production`: a blocking iterator of byte chunks, meant to be advanced in
 a worker thread (``asyncio.to_thread(next, chunks, None)``). :func:`~gateway.export.formats.pfb.pfb_chunks` (or
@@ -28,10 +30,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.access.caller import SearchCaller
 from gateway.core.member import Member
-from gateway.export.dictionary import refcommons_dictionary
+from gateway.export.dictionary_choice import DictionaryChoice
 from gateway.export.entities import ROW_FIELDS, EntityBuilder, host_of, manifest_entry
 from gateway.export.formats.manifest import manifest_chunks
 from gateway.export.formats.pfb import Entity, pfb_chunks
+from gateway.export.member_dictionaries import MemberDictionaries
 from gateway.members.search import CohortQuery, Count
 from gateway.search.cohort import CohortService
 from gateway.search.counts import MemberAnswer, Status
@@ -179,11 +182,18 @@ class ExportPlan:
     projects: Mapping[str, list[str]]
     entities: int
     """Entities the export will hold: a lower bound when a member hid its total."""
+    dictionary: DictionaryChoice | None = None
+    """The dictionary a PFB is described with (``None`` for a manifest)."""
 
     def sources(self) -> list[dict[str, Any]]:
         """Per member: ``{commons, status, count, error, exported}`` (the PFB's ``misc["sources"]``)."""
         return [{"commons": a.commons, "status": a.status.value, "count": member_count(a), "error": a.error,
                  "exported": a.answered} for a in self.answers]
+
+    def dictionary_doc(self) -> dict[str, Any] | None:
+        """Which dictionary describes the export and why (the PFB's ``misc["dictionary"]``), ``None`` for a
+        manifest."""
+        return self.dictionary.doc() if self.dictionary is not None else None
 
     def produce(self, service: CohortService, caller: SearchCaller, settings: ExportSettings,
                 loop: asyncio.AbstractEventLoop, own_host: str | None = None) -> Production:
@@ -195,7 +205,9 @@ class ExportPlan:
                       caller, settings.max_entities, loop)
         counter = [0]
         if body.format == "pfb":
-            builder = EntityBuilder(refcommons_dictionary(), body.index)
+            assert self.dictionary is not None  # plan_export chose one
+            dictionary = self.dictionary.dictionary
+            builder = EntityBuilder(dictionary, body.index)
 
             def stream() -> Iterator[Entity]:
                 for m in self.members:
@@ -203,19 +215,21 @@ class ExportPlan:
                 for row in pages.rows():
                     yield from builder.row(row)
 
-            misc = {"index": body.index, "filter": body.filter, "sources": self.sources()}
-            chunks = pfb_chunks(refcommons_dictionary(), _counted(stream(), counter), misc, CHUNK_SIZE)
+            misc = {"index": body.index, "filter": body.filter, "sources": self.sources(),
+                    "dictionary": self.dictionary_doc()}
+            chunks = pfb_chunks(dictionary, _counted(stream(), counter), misc, CHUNK_SIZE)
             return Production(chunks, pages, PFB_TYPE, "cohort.pfb", counter)
         hosts = {m.id: host_of(m.base_url) or own_host for m in self.members}
-        entries = (e for row in pages.rows() if (e := manifest_entry(row, hosts.get(row.get("commons")))))
+        entries = (e for row in pages.rows() if (e := manifest_entry(row, hosts.get(row.get("commons") or ""))))
         chunks = manifest_chunks(_counted(entries, counter), CHUNK_SIZE)
         return Production(chunks, pages, MANIFEST_TYPE, "manifest.json", counter)
 
 
-async def plan_export(service: CohortService, body: ExportRequest, caller: SearchCaller,
-                      settings: ExportSettings) -> ExportPlan:
+async def plan_export(service: CohortService, body: ExportRequest, caller: SearchCaller, settings: ExportSettings,
+                      dictionaries: MemberDictionaries) -> ExportPlan:
     """Count the cohort at every active member (``body`` already checked); :class:`ExportFailed` when no member
-    answered (503, 504 when all timed out) or the export would hold more than ``max_entities`` entities (413)."""
+    answered (503, 504 when all timed out) or the export would hold more than ``max_entities`` entities (413).
+    A PFB's dictionary is then chosen among what the contributing members offer (under ``aggregate.deadline``)."""
     query = CohortQuery(body.index, body.filter or None, ("project_id",))
     result = await service.search(query, "accessible", caller=caller)
     if not result.answered:
@@ -229,4 +243,7 @@ async def plan_export(service: CohortService, body: ExportRequest, caller: Searc
     if entities > settings.max_entities:
         raise ExportFailed(f"the export would hold {entities} entities, more than the {settings.max_entities} "
                            "allowed (export.max_entities): narrow the filter", 413)
-    return ExportPlan(body, members, tuple(result.answers), projects, entities)
+    dictionary = None
+    if body.format == "pfb":
+        dictionary = await dictionaries.choose(members, body.index, service.deadline())
+    return ExportPlan(body, members, tuple(result.answers), projects, entities, dictionary)

@@ -112,7 +112,8 @@ class ExportJobs:
         job_id = secrets.token_urlsafe(32)
         worker = self.workers[job_id] = _Worker(production)  # the slot is taken before any await
         job = jobs.new_job(job_id, format=plan.body.format, index=plan.body.index, filter=plan.body.filter,
-                           expected=plan.entities, sources=plan.sources(), replica=self.replica, now=self.clock())
+                           expected=plan.entities, sources=plan.sources(), replica=self.replica, now=self.clock(),
+                           dictionary=plan.dictionary_doc())
         try:
             await self.store.put(NAMESPACE, job_id, job.to_doc(), expect_rev=ABSENT)
         except BaseException:

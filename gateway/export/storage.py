@@ -84,9 +84,10 @@ class _CacheWriter:
         if self.buffer:
             await self._flush(bytes(self.buffer))
             self.buffer.clear()
-        meta = {"blobs": self.blobs, "size": self.size, "sha256": self.digest.hexdigest()}
+        sha256 = self.digest.hexdigest()
+        meta = {"blobs": self.blobs, "size": self.size, "sha256": sha256}
         await self.files.cache.set(self.files.meta_key(self.job_id), orjson.dumps(meta), ttl=self.files.ttl)
-        return self.size, meta["sha256"]
+        return self.size, sha256
 
     async def abort(self) -> None:
         for n in range(self.blobs):

@@ -13,6 +13,8 @@
 * ``user_authz``: the caller's authz map from ``GET /user/user`` (what the search's readable resources come from).
 * ``anonymous_authz``: what anyone may do there, Arborist's ``GET /authz/mapping`` asked with no ``Authorization``
   (the commons' open resources).
+* ``data_dictionary``: the commons' whole data dictionary, sheepdog's ``GET /api/v0/submission/_dictionary/_all``
+  asked with no ``Authorization`` (sheepdog serves it to anyone); 404 (or 405/501): ``None``, it has none.
 
 Gen3 accepts ``dg.XXXX/uuid`` or a bare uuid but not the compact ``dg.XXXX:uuid`` (drs-resolver.md §2.7.8),
 so compact ids are translated before any call.
@@ -41,6 +43,7 @@ GUPPY = "/guppy/graphql"
 MDS = "/mds/metadata"
 USER = "/user/user"
 AUTHZ_MAPPING = "/authz/mapping"
+DICTIONARY = "/api/v0/submission/_dictionary/_all"
 DISCOVERY_PAGE = 500
 """Records per MDS page asked for (MDS allows up to 2000)."""
 DISCOVERY_MAX_PAGES = 200
@@ -226,6 +229,17 @@ class Gen3Adapter(RemoteMember):
         if response.status != 200:
             raise error_for(response, "arborist auth mapping")
         return response.json_object("arborist auth mapping")
+
+    async def data_dictionary(self, deadline: Deadline) -> dict[str, Any] | None:
+        """The commons' data dictionary as sheepdog serves it whole (node schemas keyed by node id, ``$ref`` s
+        resolved, beside ``_definitions``, ``_terms``, ``_settings``), asked anonymously; ``None`` when the commons
+        has no submission service (404, 405, 501). Not read here: the export vets it."""
+        response = await self.http.request("GET", DICTIONARY, deadline, idempotent=True)
+        if response.status in NO_SEARCH:
+            return None
+        if response.status != 200:
+            raise error_for(response, "data dictionary")
+        return response.json_object("data dictionary")
 
     async def discovery_records(self, deadline: Deadline) -> list[tuple[str, dict[str, Any]]]:
         """Every ``discovery_metadata`` record, :attr:`discovery_page` at a time until a short page."""

@@ -26,7 +26,10 @@ while paging: 502) is still a JSON error, and a failure after it aborts the conn
 truncated transfer, never a short file that looks complete.
 
 PFB: ``Content-Type: avro/binary``, ``Content-Disposition: attachment; filename=cohort.pfb``; entities as
-:mod:`gateway.export.entities` builds them (programs and projects first). Manifest: ``application/json``, a
+:mod:`gateway.export.entities` builds them (programs and projects first), described with the dictionary the plan
+chose (:mod:`gateway.export.dictionary_choice`: the contributing members' own, or the default the app handed
+over under :data:`DEFAULT_DICTIONARY`, the reference commons'), recorded with its reason in
+``Metadata.misc["dictionary"]`` and the job document. Manifest: ``application/json``, a
 JSON array of ``{object_id, commons_url, file_name, file_size, md5sum}`` (``commons_url`` the member's host, or
 the gateway's DRS host for a member without one).
 """
@@ -42,7 +45,9 @@ from aiohttp import web
 
 from gateway.access.caller import caller_from_request
 from gateway.core.errors import ApiError
+from gateway.export.dictionary import Dictionary
 from gateway.export.job import delivers_as_job, public_doc, status_path
+from gateway.export.member_dictionaries import MemberDictionaries
 from gateway.export.plan import ExportFailed, ExportRequest, Production, plan_export
 from gateway.export.runner import ExportJobs, JobsFull
 from gateway.export.storage import open_files
@@ -62,6 +67,10 @@ OPERATION_ID_PREFIX = "gateway.aggregate.export_api"
 log = logging.getLogger("gateway.web.routes.export")
 routes = web.RouteTableDef()
 EXPORT = web.AppKey("cohort_export", ExportSettings)
+DEFAULT_DICTIONARY = web.AppKey("export_default_dictionary", Dictionary)
+"""The dictionary a PFB is described with when the members offer none that fits: set by the app before the routes
+are set up (the reference commons', read from its package data; the web edge may not import the commons)."""
+DICTIONARIES = web.AppKey("export_dictionaries", MemberDictionaries)
 OWN_HOST = web.AppKey("export_own_host", str)
 """The gateway's DRS ``host[:port]``: a manifest's ``commons_url`` for members that have no bare host."""
 PATH = "/search/v1/export"
@@ -92,7 +101,7 @@ async def export(request: web.Request) -> web.StreamResponse:
         check_filter(body.filter)
     caller = await caller_from_request(request, body.passports)
     try:
-        plan = await plan_export(service, body, caller, settings)
+        plan = await plan_export(service, body, caller, settings, request.app[DICTIONARIES])
     except ExportFailed as exc:
         raise ApiError(exc.status, str(exc)) from None
     production = plan.produce(service, caller, settings, asyncio.get_running_loop(), request.app[OWN_HOST])
@@ -142,9 +151,12 @@ async def _stream(request: web.Request, production: Production) -> web.StreamRes
 
 def setup_export(app: web.Application, state: GatewayState, directory: Any, config: AggregateConfig) -> None:
     """Register ``POST /search/v1/export`` and the export job routes (needs the cohort service of
-    :func:`gateway.web.routes.search.setup_search`); the jobs' sweeper starts and stops with the app, and this
-    replica's running jobs are marked failed when it stops."""
-    del directory
+    :func:`gateway.web.routes.search.setup_search`, and :data:`DEFAULT_DICTIONARY` set by the app); the jobs'
+    sweeper starts and stops with the app, and this replica's running jobs are marked failed when it stops."""
+    if DEFAULT_DICTIONARY not in app:
+        raise RuntimeError("the app must set the export's default dictionary (DEFAULT_DICTIONARY) first")
+    app[DICTIONARIES] = MemberDictionaries(app[DEFAULT_DICTIONARY], state.cache, directory.adapter,
+                                           mapped=app[COHORT].mappings)
     app[EXPORT] = config.export
     app[OWN_HOST] = state.settings.drs_hostname
     jobs = app[JOBS] = ExportJobs(state.store, open_files(config.export, state.cache), config.export)

@@ -1,4 +1,5 @@
-"""The data-dictionary model: validation, the reference commons' dictionary and the Gen3 JSON subset."""
+"""The data-dictionary model: validation and the Gen3 JSON subset (the reference commons' dictionary, which is data,
+is tested in tests/refcommons/submission)."""
 
 from __future__ import annotations
 
@@ -7,55 +8,13 @@ import copy
 import pytest
 
 from gateway.export.dictionary import (
-    DATA_FORMATS,
-    ETHNICITIES,
     Dictionary,
     Link,
     Node,
     Property,
     Unsupported,
     from_gen3_dictionary,
-    refcommons_dictionary,
 )
-from refcommons import synth
-
-
-def test_refcommons_dictionary_shape():
-    d = refcommons_dictionary()
-    assert d.names == ("program", "project", "subject", "sample", "file")
-    assert d.topological_order() == d.names
-    assert d.node("subject").parents == {"project"}
-    assert d.node("file").parents == {"sample", "project"}
-    assert d.node("file").category == "data_file"
-    assert d.node("sample").category == "biospecimen"
-    assert set(d.node("file").required) == {"submitter_id", "object_id", "file_name", "file_size", "md5sum"}
-    assert d.node("subject").property("race").type == "enum"
-    assert d.node("project").property("consent_codes").items == "string"
-    assert "file" in d and "case" not in d
-    with pytest.raises(KeyError):
-        d.node("case")
-    assert d == refcommons_dictionary() and hash(d) == hash(refcommons_dictionary())
-
-
-def test_refcommons_enums_cover_what_synth_draws():
-    d = refcommons_dictionary()
-    subject = d.node("subject")
-
-    def symbols(node: Node, name: str) -> set[str]:
-        return set(node.property(name).symbols)
-
-    assert {v for v, _ in synth.SEXES} <= symbols(subject, "sex")
-    assert {v for v, _ in synth.POPULATIONS} <= symbols(subject, "population")
-    assert {v for weighted in synth.RACES.values() for v, _ in weighted} <= symbols(subject, "race")
-    assert {v for v, _ in synth.SMOKING} <= symbols(subject, "smoking_status")
-    assert set(synth.CONSENTS) <= symbols(subject, "consent")
-    assert {v for v, _ in synth.SAMPLE_TYPES} <= symbols(d.node("sample"), "sample_type")
-    dataset = synth.generate_dataset(prefix="dg.DICT", seed=3, subjects=40)
-    assert {s.ethnicity for s in dataset.subjects} <= set(ETHNICITIES)
-    assert {f.data_format for f in dataset.files} <= set(DATA_FORMATS)
-    # every Subject/Sample field but ids and the relation fields is a property of the node
-    assert {"sex", "population", "race", "ethnicity", "age_at_enrollment", "bmi", "phenotype", "smoking_status",
-            "consent", "submitter_id", "project_id"} <= {p.name for p in subject.properties}
 
 
 @pytest.mark.parametrize("make, message", [

@@ -14,11 +14,13 @@ T0 = 1_700_000_000.0
 TTL = 600.0
 FILE = FileInfo(1234, "ab" * 32, "avro/binary", "cohort.pfb")
 SOURCES = [{"commons": "aaa1", "status": "ok", "count": 3, "error": None, "exported": True}]
+DICTIONARY = {"source": "member", "members": ["aaa1"], "reason": "every contributing member that offers a dictionary "
+              "offers this one", "offers": {"aaa1": "offered"}}
 
 
 def queued() -> ExportJob:
     return jobs.new_job(secrets.token_urlsafe(32), format="pfb", index="subject", filter={"=": {"sex": "female"}},
-                        expected=10, sources=SOURCES, replica="r1", now=T0)
+                        expected=10, sources=SOURCES, replica="r1", now=T0, dictionary=DICTIONARY)
 
 
 def running() -> ExportJob:
@@ -96,13 +98,16 @@ def test_the_record_round_trips_through_plain_json():
         doc = json.loads(json.dumps(job.to_doc()))
         assert ExportJob.from_doc(doc) == job
         assert ExportJob.from_doc({**doc, "added_later": 1}) == job  # a newer replica's record
+        older = {k: v for k, v in doc.items() if k != "dictionary"}  # an older replica's record
+        assert ExportJob.from_doc(older) == ExportJob.from_doc({**doc, "dictionary": None})
 
 
 def test_the_public_document_has_iso_times_progress_urls_and_no_replica():
     job = jobs.finish(jobs.beat(running(), 4, T0 + 2), FILE, 12, T0 + 3.25, TTL)
     doc = jobs.public_doc(job)
     assert set(doc) == {"id", "status", "format", "index", "filter", "created_at", "started_at", "finished_at",
-                        "expires_at", "heartbeat_at", "progress", "sources", "error", "file", "status_url"}
+                        "expires_at", "heartbeat_at", "progress", "sources", "dictionary", "error", "file",
+                        "status_url"}
     assert doc["created_at"] == "2023-11-14T22:13:20.000Z"
     assert doc["finished_at"] == "2023-11-14T22:13:23.250Z"
     assert doc["expires_at"] == "2023-11-14T22:23:23.250Z"
@@ -111,6 +116,7 @@ def test_the_public_document_has_iso_times_progress_urls_and_no_replica():
     assert doc["file"] == {"url": f"/search/v1/export/jobs/{job.id}/file", "size": 1234, "sha256": "ab" * 32,
                            "content_type": "avro/binary", "filename": "cohort.pfb"}
     assert doc["sources"] == SOURCES and "r1" not in str(doc)
+    assert doc["dictionary"] == DICTIONARY
     assert jobs.public_doc(queued())["file"] is None and jobs.public_doc(queued())["started_at"] is None
 
 

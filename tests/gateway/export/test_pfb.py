@@ -16,19 +16,19 @@ from typing import Any
 
 import fastavro
 import pytest
+from export_dictionaries import reference_dictionary
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pfb.base import decode_enum, encode_enum
 from pfb.reader import PFBReader
 from pfb.writer import make_avro_schema
 
-from gateway.export.dictionary import Dictionary, Link, Node, Property, from_gen3_dictionary, refcommons_dictionary
+from gateway.export.dictionary import Dictionary, Link, Node, Property, from_gen3_dictionary
 from gateway.export.formats.pfb import (
     ORDER_FILTER_BITS,
     Entity,
     OrderError,
     PFBError,
-    _SeenFilter,
     avro_schema,
     decode_symbol,
     encode_symbol,
@@ -36,6 +36,7 @@ from gateway.export.formats.pfb import (
     pfb_chunks,
     write_pfb,
 )
+from gateway.export.formats.pfb.records import _SeenFilter
 from refcommons.model import Dataset
 from refcommons.synth import generate_dataset
 
@@ -201,7 +202,7 @@ def test_a_gen3_dictionary_gives_the_schema_pypfbs_importer_gives():
 
 
 def test_round_trip_through_pypfbs_reader(entities):
-    d = refcommons_dictionary()
+    d = reference_dictionary()
     data = export(d, iter(entities))
     metadata, schema, records = read(data)
     assert [n["name"] for n in schema] == list(d.names)
@@ -220,7 +221,7 @@ def test_round_trip_through_pypfbs_reader(entities):
 
 def test_write_pfb_returns_the_count_and_fastavro_reads_the_file_plainly(entities):
     buf = io.BytesIO()
-    assert write_pfb(buf, refcommons_dictionary(), entities, misc={}) == len(entities)
+    assert write_pfb(buf, reference_dictionary(), entities, misc={}) == len(entities)
     buf.seek(0)
     raw = list(fastavro.reader(buf))
     assert raw[0]["name"] == "Metadata" and raw[0]["id"] is None and len(raw) == len(entities) + 1
@@ -282,7 +283,7 @@ def test_unicode_values_and_nulls_for_optional_properties():
 
 
 def test_an_empty_export_is_a_metadata_only_file():
-    d = refcommons_dictionary()
+    d = reference_dictionary()
     buf = io.BytesIO()
     assert write_pfb(buf, d, [], misc={"members": "none accessible"}) == 0
     metadata, schema, records = read(buf.getvalue())
@@ -292,7 +293,7 @@ def test_an_empty_export_is_a_metadata_only_file():
 
 
 def test_deflate_codec(entities):
-    d = refcommons_dictionary()
+    d = reference_dictionary()
     plain, deflated = export(d, entities), export(d, entities, codec="deflate")
     assert len(deflated) < len(plain) / 2
     assert read(deflated)[2] == read(plain)[2]
@@ -310,7 +311,7 @@ def test_misc_values_must_be_keyed_by_strings():
 def test_writing_into_a_file_that_already_holds_bytes_starts_a_new_file(entities):
     """fastavro appends to an Avro file when handed a readable, seekable file at a non-zero position; the writer
     never lets it."""
-    d = refcommons_dictionary()
+    d = reference_dictionary()
     first = export(d, entities[:3])
     buf = io.BytesIO()
     buf.write(first)
@@ -324,7 +325,7 @@ def test_writing_into_a_file_that_already_holds_bytes_starts_a_new_file(entities
 
 
 def test_parents_must_come_before_children():
-    d = refcommons_dictionary()
+    d = reference_dictionary()
     program = Entity("program", "prog", {"name": "P"})
     project = Entity("project", "proj", {"code": "C", "name": "N"}, [("program", "prog")])
     subject = Entity("subject", "subj", {"submitter_id": "S"}, [("project", "proj")])
@@ -347,7 +348,7 @@ def test_parents_must_come_before_children():
 
 def test_the_order_check_remembers_every_parent_it_wrote():
     """No false alarm (a Bloom filter has no false negatives), even with a tiny filter and many parents."""
-    d = refcommons_dictionary()
+    d = reference_dictionary()
 
     def entities() -> Iterator[Entity]:
         yield Entity("program", "prog", {"name": "P"})
@@ -362,7 +363,7 @@ def test_the_order_check_remembers_every_parent_it_wrote():
 
 
 def test_the_order_check_catches_out_of_order_ids_among_many():
-    d = refcommons_dictionary()
+    d = reference_dictionary()
     head = [Entity("program", "prog", {"name": "P"}), Entity("project", "proj", {"code": "C", "name": "N"},
                                                              [("program", "prog")])]
     subjects = [Entity("subject", str(uuid.UUID(int=i)), {}, [("project", "proj")]) for i in range(2000)]
@@ -394,7 +395,7 @@ def test_the_order_filter_false_positive_rate_is_as_documented():
 ])
 def test_entities_the_dictionary_does_not_allow(entity, message):
     with pytest.raises(PFBError, match=message):
-        write_pfb(io.BytesIO(), refcommons_dictionary(), [entity], misc={})
+        write_pfb(io.BytesIO(), reference_dictionary(), [entity], misc={})
 
 
 def test_an_array_of_enums_checks_every_element():
@@ -414,7 +415,7 @@ def test_an_array_of_enums_checks_every_element():
 
 
 def test_pfb_chunks_streams_the_same_file(entities):
-    d = refcommons_dictionary()
+    d = reference_dictionary()
     chunks = list(pfb_chunks(d, iter(entities), MISC, chunk_size=4096))
     assert len(chunks) > 3
     assert all(len(c) >= 4096 for c in chunks[:-1]) and len(chunks[-1]) > 0
@@ -425,7 +426,7 @@ def test_pfb_chunks_streams_the_same_file(entities):
 
 
 def test_pfb_chunks_checks_its_arguments_now_and_pulls_entities_lazily(entities):
-    d = refcommons_dictionary()
+    d = reference_dictionary()
     pulled = []
 
     def source() -> Iterator[Entity]:
@@ -448,7 +449,7 @@ def test_pfb_chunks_checks_its_arguments_now_and_pulls_entities_lazily(entities)
 
 
 def test_a_bad_entity_stops_the_stream_midway(entities):
-    d = refcommons_dictionary()
+    d = reference_dictionary()
     stream = pfb_chunks(d, iter([*entities, Entity("file", "x", {"md5sum": 5}, [])]), {}, chunk_size=1024)
     got = []
     with pytest.raises(PFBError, match="file x"):
@@ -460,7 +461,7 @@ def test_a_bad_entity_stops_the_stream_midway(entities):
 def _peak(n: int) -> int:
     from bench_pfb import NullSink, entities  # bench/ is on sys.path (see _bench)
 
-    d = refcommons_dictionary()
+    d = reference_dictionary()
     tracemalloc.start()
     try:
         for chunk in pfb_chunks(d, entities(n), MISC):
@@ -496,7 +497,7 @@ def test_the_bench_runs():
 def cli(tmp_path_factory, entities) -> dict[str, Any]:
     """Our files through ``pfb show`` / ``pfb to tsv`` (run side by side: each start costs most of a second)."""
     tmp = tmp_path_factory.mktemp("pfb-cli")
-    d = refcommons_dictionary()
+    d = reference_dictionary()
     main = tmp / "export.avro"
     main.write_bytes(export(d, [*entities, *awkward_subjects(entities)]))
     commands = {
@@ -524,7 +525,7 @@ def awkward_subjects(entities: list[Entity]) -> list[Entity]:
 
 
 def test_pfb_show(cli, entities):
-    d = refcommons_dictionary()
+    d = reference_dictionary()
     lines = [json.loads(line) for line in cli["show"].splitlines()]
     assert lines == [expected(d, e) for e in [*entities, *awkward_subjects(entities)]]
 
@@ -543,7 +544,7 @@ def test_pfb_show_schema_and_metadata(cli):
 
 def test_pfb_to_tsv(cli, dataset):
     tsv: Path = cli["tsv_dir"]
-    assert sorted(p.name for p in tsv.iterdir()) == [f"{n}.tsv" for n in sorted(refcommons_dictionary().names)]
+    assert sorted(p.name for p in tsv.iterdir()) == [f"{n}.tsv" for n in sorted(reference_dictionary().names)]
     with open(tsv / "subject.tsv", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     assert len(rows) == len(dataset.subjects) + 3
