@@ -54,7 +54,7 @@ class CandidateRefused(Exception):
 
 
 class _Stop(Exception):
-    """A failure that ends the whole check (unreachable, deadline, off-host redirect)."""
+    """A failure that ends the whole check (unreachable, refused by the egress policy, off-host redirect)."""
 
 
 class _Next(Exception):
