@@ -25,12 +25,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
 import orjson
 
 from gateway.cache.base import Cache
 from gateway.core.deadline import Deadline
 from gateway.core.errors import AccessDenied, UpstreamError
+from gateway.core.jwt_peek import peek_bearer
 from gateway.core.member import Member
 from gateway.passports.rules.grants import Grant
 from gateway.passports.rules.resources import MemberResourceMap
@@ -125,13 +125,8 @@ def from_authz_map(authz: Any) -> Readable:
 
 def token_expiry(authorization: str) -> int | None:
     """The unverified ``exp`` of a ``Bearer <JWT>`` (the member verifies); ``None`` when there is none."""
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    try:
-        exp = jwt.decode(token.strip(), options={"verify_signature": False}).get("exp")
-    except (jwt.PyJWTError, ValueError):
-        return None
+    peeked = peek_bearer(authorization)
+    exp = peeked.payload.get("exp") if peeked is not None else None
     return exp if isinstance(exp, int) and not isinstance(exp, bool) else None
 
 

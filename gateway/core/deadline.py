@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""The deadline a whole operation runs under: an absolute point in ``time.monotonic()`` time, handed down to every
+call the operation makes so that each caps its own timeouts by what is left (no stacked timeouts)."""
 
 from __future__ import annotations
 

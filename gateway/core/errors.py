@@ -1,4 +1,11 @@
-"""TODO docstring."""
+"""The errors every layer shares.
+
+* The :class:`UpstreamError` family: why a member could not give an answer. Each kind carries ``status``, the
+  HTTP status the gateway answers with (502 unavailable, 503 busy, 504 timeout, 404 not found, 202 not ready,
+  the member's own 401/403 for access denied), and ``upstream_status``, what the member itself said.
+* :class:`ApiError` (and its helpers): an error a handler raises to answer its caller with a status, a
+  message and, when needed, headers. The web edge turns it into the response.
+"""
 
 from __future__ import annotations
 

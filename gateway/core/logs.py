@@ -140,7 +140,7 @@ FLUSH_INTERVAL = 0.25
 """Seconds buffered log lines may wait before they are written (warnings and errors never wait)."""
 
 
-class BatchedStreamHandler(logging.StreamHandler):
+class BatchedStreamHandler(logging.StreamHandler[Any]):
     """A stream handler that writes lines in batches: at most every :data:`FLUSH_INTERVAL` seconds, at
     once for warnings and errors, and whenever :func:`flush_logs` runs (the app calls it periodically and
     at shutdown). One ``write`` system call per request was a large share of a cached DRS hit."""
@@ -188,7 +188,7 @@ def log_access(
             handler.write_line(handler.formatter.access_line(logger.name, method, path, status, duration_ms, remote))
             return
     fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms, "remote": remote}
-    logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, "request", None, None, extra=fields))
+    logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, "request", (), None, extra=fields))
 
 
 def _stderr_buffered() -> Any:
@@ -242,7 +242,7 @@ def configure_logging(level: str = "info", *, fmt: str = "json", access: bool = 
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    logging.logAsyncioTasks = False
+    logging.logAsyncioTasks = False  # type: ignore[attr-defined]  # Python 3.12+; a no-op before
     # httpx logs every upstream call at info ("HTTP Request: GET …"): noise, and a cost on every call;
     # the adapters log what matters (retries, failures) themselves
     logging.getLogger("httpx").setLevel(logging.WARNING)

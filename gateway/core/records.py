@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""What a member answers, in the gateway's own terms: an object's record as the member wrote it
+(:class:`MemberRecord`), a signed URL (:class:`AccessURL`), a health probe's outcome (:class:`Probe`).
+Plain frozen values; every layer above may use them."""
 
 from __future__ import annotations
 

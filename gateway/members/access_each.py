@@ -3,10 +3,11 @@ a time, each pair's failure kept as that pair's answer (one refused object never
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
+from gateway.core.concurrency import gather_settled
 from gateway.core.deadline import Deadline
 from gateway.core.errors import UpstreamError
 from gateway.core.records import AccessURL
@@ -19,16 +20,9 @@ async def access_each(
     **options: Any,
 ) -> dict[Pair, AccessURL | UpstreamError]:
     """``access_url(object_id, access_id, deadline, **options)`` (an adapter's own method) for every distinct
-    pair, at most ``limit`` at once."""
-    gate = asyncio.Semaphore(limit)
-    out: dict[Pair, AccessURL | UpstreamError] = {}
-
-    async def one(pair: Pair) -> None:
-        async with gate:
-            try:
-                out[pair] = await access_url(*pair, deadline, **options)
-            except UpstreamError as exc:
-                out[pair] = exc
-
-    await asyncio.gather(*(one(pair) for pair in dict.fromkeys(pairs)))
-    return out
+    pair, at most ``limit`` at once. Any failure other than an :class:`UpstreamError` cancels the other calls
+    and is raised."""
+    distinct = list(dict.fromkeys(pairs))
+    answers = await gather_settled([partial(access_url, *pair, deadline, **options) for pair in distinct], limit,
+                                   UpstreamError)
+    return dict(zip(distinct, answers, strict=True))

@@ -9,11 +9,11 @@ import logging
 import time
 from pathlib import Path
 
-import jwt
 import orjson
 
 from gateway.core.deadline import Deadline
 from gateway.core.errors import MemberUnavailable
+from gateway.core.jwt_peek import peek
 from gateway.core.member import Member
 from gateway.members.http import MemberHttp, error_for
 
@@ -69,10 +69,8 @@ class MemberCredentials:
         if not isinstance(token, str) or not token:
             raise MemberUnavailable(self.member.id, "API key exchange: no access_token in the answer")
         now = time.time()
-        try:
-            exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
-        except jwt.PyJWTError:
-            exp = None
+        peeked = peek(token)  # unverified: only when to exchange again depends on it
+        exp = peeked.payload.get("exp") if peeked is not None else None
         if not isinstance(exp, (int, float)):
             reuse_until = now + TOKEN_DEFAULT_TTL
         elif exp - TOKEN_REFRESH_MARGIN > now:

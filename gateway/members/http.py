@@ -10,14 +10,15 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
   502/503/504; at most ``retries + 1`` attempts; jittered exponential backoff ("full jitter",
   ``backoff * 2**n``); a 429's ``Retry-After`` is honoured when it fits in the deadline, else the call
   gives up. Read timeouts, resets and other statuses are never retried.
-* **Redirects** are not followed by httpx. A redirect to the member's own origin is followed by hand, at
-  most :data:`MAX_REDIRECTS` times; one to any other origin is an error.
+* **Redirects** follow :data:`gateway.core.redirects.SAME_ORIGIN`: one to the member's own origin is followed
+  by hand, at most :data:`MAX_REDIRECTS` times; one to any other origin is an error.
 * **Bounded bodies.** A body larger than ``max_body`` bytes is an error (a member cannot make us buffer
   without limit). Malformed JSON is :class:`MemberUnavailable` with a clear message.
 * **No secrets in logs.** Headers are never logged; only member id, method, path and status.
 
-The client is httpx's API over aiohttp's connection engine (``httpx-aiohttp``), with aiohttp's own
-replay of dropped requests switched off so that this retry policy is the only one.
+This is policy above the transport: the client itself is :func:`gateway.core.http_client.build_client`'s
+(aiohttp's connection engine, with aiohttp's own replay of dropped requests off so that this retry policy is the
+only one; no cookies kept; the egress policy handed in, which denies nothing by default).
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ from urllib.parse import quote
 import aiohttp
 import httpx
 import orjson
-from httpx_aiohttp import AiohttpTransport
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
 from gateway.core.deadline import Deadline
+from gateway.core.egress import OPEN, EgressDenied, EgressPolicy
 from gateway.core.errors import (
     AccessDenied,
     MemberBusy,
@@ -49,18 +50,19 @@ from gateway.core.errors import (
     NotReady,
     UpstreamError,
 )
+from gateway.core.http_client import BodyTooLarge, build_client, read_capped
+from gateway.core.redirects import SAME_ORIGIN, RedirectRefused
 from gateway.settings.gateway import UpstreamConfig
 
 log = logging.getLogger("gateway.members.http")
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
-MAX_REDIRECTS = 3
+MAX_REDIRECTS = SAME_ORIGIN.max_hops
 MAX_BACKOFF = 10.0
 """Upper bound of one backoff window, seconds."""
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 DEFAULT_RETRY_AFTER = 5
 """Seconds to tell a client to wait when a member's ``202`` names no ``Retry-After``."""
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MIN_TIMEOUT = 0.001
 
 T = TypeVar("T")
@@ -108,8 +110,9 @@ class UpstreamResponse:
             return ""
         if isinstance(doc, dict):
             for key in ("error", "msg", "message", "detail"):
-                if isinstance(doc.get(key), str):
-                    return doc[key][:300]
+                said = doc.get(key)
+                if isinstance(said, str):
+                    return said[:300]
         return ""
 
 
@@ -186,27 +189,6 @@ class _Schedule:
         return self.wait(state) >= self.deadline.remaining()
 
 
-class _NoCookies(httpx.Cookies):
-    """Cookies a member sets are never kept, so never sent again: each call carries its own caller's
-    credentials, and a session cookie from one caller's call must not ride along on another's. (Skipping
-    httpx's cookie extraction also saved ~7% of an upstream call's CPU.)"""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-
-def _session(config: UpstreamConfig) -> aiohttp.ClientSession:
-    """aiohttp's session for one member, created lazily on the event loop by the transport."""
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=config.max_connections), cookie_jar=aiohttp.DummyCookieJar()
-    )
-    # aiohttp replays an idempotent request once by itself when a pooled connection drops; our retry policy
-    # (tenacity, bounded by the deadline) must be the only one, so that replay is off. The attribute is
-    # private; test_a_reset_connection_is_unavailable_and_not_retried notices if it ever stops working.
-    session._retry_connection = False
-    return session
-
-
 def _failed_to_connect(exc: httpx.HTTPError) -> bool:
     """Did the connection never open (retryable), rather than break mid-request? The aiohttp transport
     reports every broken connection as a connect error, but keeps aiohttp's own exception as the cause:
@@ -219,23 +201,19 @@ class MemberHttp:
     """One member's pooled HTTP client and its retry/deadline policy."""
 
     def __init__(
-        self, member_id: str, base_url: str, config: UpstreamConfig, *, max_body: int = MAX_BODY_BYTES
+        self, member_id: str, base_url: str, config: UpstreamConfig, *, max_body: int = MAX_BODY_BYTES,
+        egress: EgressPolicy = OPEN,
     ) -> None:
         self.member_id = member_id
         self.base_url = base_url.rstrip("/")
         self.config = config
         self.max_body = max_body
-        self._origin = _origin(httpx.URL(self.base_url))
-        self._client = httpx.AsyncClient(
-            # httpx's API over aiohttp's connection engine: ~40% less CPU per upstream call than httpcore
-            # (0.51 vs 0.79 ms a request, 1.75 vs 3.01 ms for five at once; see bench/bench_resolver.py)
-            transport=AiohttpTransport(client=lambda: _session(config)),
-            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
-            follow_redirects=False,
+        self._origin = httpx.URL(self.base_url)
+        # aiohttp's engine: the hot path (1.75 vs 3.01 ms of CPU for five calls at once with httpcore's)
+        self._client = build_client(
+            egress=egress, timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
+            engine="aiohttp", max_connections=config.max_connections,
         )
-        # httpx has no public switch for "no cookie jar"; its setter copies into a plain jar. The private
-        # attribute is checked by test_member_cookies_are_never_sent_back.
-        self._client._cookies = _NoCookies()
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -264,8 +242,9 @@ class MemberHttp:
         retried (idempotent calls) and then raised as :class:`MemberUnavailable`."""
         url = httpx.URL(self.base_url + path, params=params)
         schedule = _Schedule(deadline, self.config.backoff)
+        attempts = stop_after_attempt(self.config.retries + 1 if idempotent else 1)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.config.retries + 1 if idempotent else 1) | schedule.out_of_time,
+            stop=lambda state: attempts(state) or schedule.out_of_time(state),
             wait=schedule.wait,
             retry=retry_if_exception_type(_Transient),
             before_sleep=lambda state: self._log_retry(method, path, state),
@@ -303,6 +282,8 @@ class MemberHttp:
                 response = await self._follow(method, url, deadline, body, headers)
         except TimeoutError:
             raise MemberTimeout(self.member_id, f"{what}: no answer within the deadline") from None
+        except EgressDenied as exc:  # never retried: asking again cannot change the answer
+            raise MemberUnavailable(self.member_id, f"{what}: not connected: {exc}") from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             if not _failed_to_connect(exc):  # a reset or close mid-request: not retried
                 reason = f"{exc.__cause__ or exc or 'reset or closed by the member'}; {type(exc.__cause__).__name__}"
@@ -328,19 +309,29 @@ class MemberHttp:
         self, method: str, url: httpx.URL, deadline: Deadline, body: Any, headers: Mapping[str, str] | None
     ) -> UpstreamResponse:
         """One attempt, following same-origin redirects by hand."""
-        for _ in range(MAX_REDIRECTS + 1):
+        hops = 0
+        while True:
             response = await self._send(method, url, deadline, body, headers)
-            location = response.headers.get("location")
-            if response.status not in REDIRECT_STATUSES or not location:
+            try:
+                hop = SAME_ORIGIN.follow(origin=self._origin, current=url, method=method, status=response.status,
+                                         location=response.headers.get("location"), hops=hops)
+            except RedirectRefused as refused:
+                raise self._not_followed(method, url, refused) from None
+            if hop is None:
                 return response
-            target = url.join(location)
-            if _origin(target) != self._origin:
-                raise MemberUnavailable(self.member_id, f"{method} {url.path}: redirected to another host "
-                                        f"({target.host or 'unknown'}); not followed", upstream_status=response.status)
-            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
-                method, body = "GET", None
-            url = target
-        raise MemberUnavailable(self.member_id, f"{method} {url.path}: more than {MAX_REDIRECTS} redirects")
+            method, url, hops = hop.method, hop.url, hops + 1
+            body = body if hop.keeps_body else None
+
+    def _not_followed(self, method: str, url: httpx.URL, refused: RedirectRefused) -> MemberUnavailable:
+        what = f"{method} {url.path}"
+        if refused.reason == "too_many":
+            return MemberUnavailable(self.member_id, f"{what}: more than {MAX_REDIRECTS} redirects")
+        if refused.reason == "malformed":
+            return MemberUnavailable(self.member_id, f"{what}: redirected to a malformed Location; not followed",
+                                     upstream_status=refused.status)
+        host = refused.target.host if refused.target is not None else ""
+        return MemberUnavailable(self.member_id, f"{what}: redirected to another host ({host or 'unknown'}); "
+                                 "not followed", upstream_status=refused.status)
 
     async def _send(
         self, method: str, url: httpx.URL, deadline: Deadline, body: Any, headers: Mapping[str, str] | None
@@ -353,24 +344,10 @@ class MemberHttp:
             pool=max(MIN_TIMEOUT, deadline.remaining()),
         )
         async with self._client.stream(method, url, json=body, headers=headers, timeout=timeout) as response:
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_body:
-                raise self._too_large(method, url)
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self.max_body:
-                    raise self._too_large(method, url)
-                chunks.append(chunk)
-            return UpstreamResponse(self.member_id, response.status_code, response.headers, b"".join(chunks))
-
-    def _too_large(self, method: str, url: httpx.URL) -> MemberUnavailable:
-        return MemberUnavailable(
-            self.member_id, f"{method} {url.path}: response body larger than {self.max_body} bytes"
-        )
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    default = {"http": 80, "https": 443}.get(url.scheme)
-    return url.scheme, url.host, url.port or default
+            try:
+                content = await read_capped(response, self.max_body)
+            except BodyTooLarge:
+                raise MemberUnavailable(
+                    self.member_id, f"{method} {url.path}: response body larger than {self.max_body} bytes"
+                ) from None
+            return UpstreamResponse(self.member_id, response.status_code, response.headers, content)

@@ -10,8 +10,7 @@ DRS servers) get the header as sent: the operator chose to trust them with it.
 
 from __future__ import annotations
 
-import jwt
-
+from gateway.core.jwt_peek import peek_bearer
 from gateway.core.member import Member
 
 ISSUING_KINDS = ("gen3", "reference")
@@ -24,14 +23,10 @@ def issuer_of(member: Member) -> str:
 
 def token_issuer(authorization: str) -> str | None:
     """The unverified ``iss`` of a ``Bearer <JWT>`` header; ``None`` for anything else."""
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    peeked = peek_bearer(authorization)
+    if peeked is None:
         return None
-    try:
-        claims = jwt.decode(token.strip(), options={"verify_signature": False})
-    except (jwt.PyJWTError, ValueError):  # undecodable bytes raise UnicodeError, a ValueError
-        return None
-    iss = claims.get("iss")
+    iss = peeked.payload.get("iss")
     return iss.rstrip("/") if isinstance(iss, str) else None
 
 

@@ -9,7 +9,8 @@ A member becomes ``unhealthy`` after ``failure_threshold`` consecutive failures 
 one success; never probed, it is ``unknown``, which readers treat as healthy.
 
 How a member is probed is a callable (:data:`ProbeFn`) handed in, so the gateway can probe through its
-adapters (:func:`adapter_probe`); :func:`http_probe` is a minimal stand-in over HTTP.
+adapters (:func:`adapter_probe`); :func:`http_probe` is a minimal stand-in over HTTP (the join check's GETs,
+through the open egress policy). A round probes at most :data:`PROBE_CONCURRENCY` members at a time.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from gateway.cache import Cache
+from gateway.core.concurrency import gather_bounded
+from gateway.core.egress import OPEN
 from gateway.core.member import Member, Status
 from gateway.core.records import Probe
 from gateway.members.protocols import MemberAdapter
@@ -37,7 +41,7 @@ ProbeFn = Callable[[Member, float], Awaitable[Probe]]
 """Probe one member within a timeout (seconds)."""
 HealthState = Literal["healthy", "unhealthy", "unknown"]
 PROBE_BODY_CAP = 65_536
-_CONCURRENCY = 32
+PROBE_CONCURRENCY = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +84,7 @@ async def http_probe(member: Member, timeout: float) -> Probe:
     """The join check's status GETs as a probe (a stand-in until probing goes through adapters)."""
     started = time.perf_counter()
     try:
-        result = await check_candidate(member.base_url, timeout=timeout, max_bytes=PROBE_BODY_CAP)
+        result = await check_candidate(member.base_url, timeout=timeout, max_bytes=PROBE_BODY_CAP, egress=OPEN)
     except CandidateRefused as exc:
         return Probe(False, round((time.perf_counter() - started) * 1000, 1), str(exc))
     return Probe(True, result.latency_ms, f"{result.path} answered", result.status)
@@ -150,7 +154,8 @@ class HealthMonitor:
     async def _probe_and_record(self, member: Member) -> None:
         try:
             grace = self.config.timeout + min(1.0, self.config.timeout)  # a probe overrunning its own timeout
-            probe = await asyncio.wait_for(self.probe(member, self.config.timeout), grace)
+            async with asyncio.timeout(grace):  # not wait_for: on 3.11 it can swallow a cancel
+                probe = await self.probe(member, self.config.timeout)
         except asyncio.CancelledError:
             raise
         except TimeoutError:
@@ -177,19 +182,15 @@ class HealthMonitor:
     async def run_once(self, slot: int) -> int:
         """Probe every active member for ``slot``; how many this replica probed."""
         members = await self.repository.members(Status.active)
-        gate = asyncio.Semaphore(_CONCURRENCY)
 
         async def one(member: Member) -> bool:
-            async with gate:
-                try:
-                    return await self.probe_member(member, slot)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # store or cache trouble for one member: log, keep going
-                    log.warning("health probe not recorded", extra={"member_id": member.id}, exc_info=True)
-                    return False
+            try:
+                return await self.probe_member(member, slot)
+            except Exception:  # store or cache trouble for one member: log, keep going
+                log.warning("health probe not recorded", extra={"member_id": member.id}, exc_info=True)
+                return False
 
-        return sum(await asyncio.gather(*(one(m) for m in members)))
+        return sum(await gather_bounded([partial(one, m) for m in members], PROBE_CONCURRENCY))
 
     async def _loop(self) -> None:
         interval = self.config.interval

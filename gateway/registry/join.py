@@ -2,20 +2,22 @@
 
 The gateway GETs ``{base_url}/_status``, then ``{base_url}/index/_status``, then
 ``{base_url}/ga4gh/drs/v1/service-info`` until one answers well: a 2xx whose body is a JSON object or the
-indexd text ``Healthy``. Bodies are streamed and cut at ``max_bytes``; compressed bodies are not asked for;
-redirects are followed by hand, at most :data:`MAX_REDIRECTS`, and only on the declared host. The whole
-check runs under one deadline (``timeout`` seconds), so a hanging candidate costs the joiner that and no
-more. An unreachable candidate or an off-host redirect ends the check at once; any other failure moves on
-to the next path, and the refusal lists what each path did.
+indexd text ``Healthy``. Bodies are streamed and cut at ``max_bytes``; compressed bodies are not asked for (and
+refused); redirects follow :data:`gateway.core.redirects.SAME_HOST`: by hand, at most :data:`MAX_REDIRECTS`, and
+only on the declared host. The whole check runs under one deadline (``timeout`` seconds), so a hanging candidate
+costs the joiner that and no more. An unreachable candidate or an off-host redirect ends the check at once; any
+other failure moves on to the next path, and the refusal lists what each path did.
 
-The decisions (:func:`judge_answer`, :func:`redirect_verdict`) are pure; :func:`check_candidate` does the I/O.
+The candidate's address is the egress policy's to allow (:mod:`gateway.core.egress`: the join check uses
+``registry.join_deny_networks``): :func:`refuse_denied_hosts` refuses a host that resolves into a denied network
+before anything is sent, and the check's client enforces the same policy on every connection it opens.
+
+The decision on an answer (:func:`judge_answer`) is pure; :func:`check_candidate` does the I/O.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -23,10 +25,12 @@ from typing import Literal
 import httpx
 import orjson
 
+from gateway.core.egress import OPEN, EgressDenied, EgressPolicy
+from gateway.core.http_client import BodyEncoded, BodyTooLarge, build_client, read_capped
+from gateway.core.redirects import SAME_HOST, RedirectRefused
+
 STATUS_PATHS = ("/_status", "/index/_status", "/ga4gh/drs/v1/service-info")
-MAX_REDIRECTS = 3
-REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_REDIRECTS = SAME_HOST.max_hops
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +54,7 @@ class CandidateRefused(Exception):
 
 
 class _Stop(Exception):
-    """A failure that ends the whole check (unreachable, deadline, off-host redirect)."""
+    """A failure that ends the whole check (unreachable, refused by the egress policy, off-host redirect)."""
 
 
 class _Next(Exception):
@@ -75,30 +79,6 @@ def judge_answer(status: int, body: bytes) -> tuple[Literal["json", "healthy"] |
     return "json", ""
 
 
-def _origin(url: httpx.URL) -> tuple[str, int | None]:
-    return url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme)
-
-
-def redirect_verdict(current: httpx.URL, location: str, origin: httpx.URL) -> httpx.URL:
-    """Where a redirect from ``current`` leads, if it stays on ``origin``'s host and port (an http → https
-    upgrade on default ports included); else :class:`_Stop` naming the other host."""
-    try:
-        target = current.join(location)
-    except (httpx.InvalidURL, ValueError):
-        raise _Next("malformed redirect Location") from None
-    if target.scheme not in _DEFAULT_PORTS:
-        raise _Stop(f"redirect to a non-HTTP URL ({target.scheme}:) refused")
-    same = _origin(target) == _origin(origin)
-    upgrade = (
-        target.host.lower() == origin.host.lower() and origin.scheme == "http" and target.scheme == "https"
-        and origin.port in (None, 80) and target.port in (None, 443)
-    )
-    if not (same or upgrade):
-        where = target.host + (f":{target.port}" if target.port else "")
-        raise _Stop(f"redirect off the declared host to {where} refused")
-    return target
-
-
 # --- I/O ---------------------------------------------------------------------------------------------
 
 
@@ -111,38 +91,51 @@ def _connect_reason(exc: Exception) -> str:
     return f"cannot connect ({exc or type(exc).__name__})"
 
 
-async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
-    length = response.headers.get("content-length", "")
-    if length.isdigit() and int(length) > max_bytes:
-        raise _Next(f"response too large: Content-Length {length} exceeds {max_bytes} bytes")
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        raise _Next(f"malformed answer: compressed body ({encoding}) although identity was asked for")
-    body = bytearray()
-    async for chunk in response.aiter_raw():
-        body += chunk
-        if len(body) > max_bytes:
-            raise _Next(f"response too large: body exceeds {max_bytes} bytes")
-    return bytes(body)
+def _not_followed(refused: RedirectRefused) -> Exception:
+    """The check's verdict on a redirect it does not follow: :class:`_Stop` when it leads away, else
+    :class:`_Next`."""
+    target = refused.target
+    if refused.reason == "too_many":
+        return _Next(f"more than {MAX_REDIRECTS} redirects")
+    if refused.reason == "malformed" or target is None:
+        return _Next("malformed redirect Location")
+    if refused.reason == "scheme":
+        return _Stop(f"redirect to a non-HTTP URL ({target.scheme}:) refused")
+    where = target.host + (f":{target.port}" if target.port else "")
+    return _Stop(f"redirect off the declared host to {where} refused")
+
+
+def _body_refused(refused: BodyTooLarge | BodyEncoded) -> _Next:
+    if isinstance(refused, BodyEncoded):
+        return _Next(f"malformed answer: compressed body ({refused.encoding}) although identity was asked for")
+    if refused.declared is not None:
+        return _Next(f"response too large: Content-Length {refused.declared} exceeds {refused.limit} bytes")
+    return _Next(f"response too large: body exceeds {refused.limit} bytes")
 
 
 async def _try_path(
     client: httpx.AsyncClient, base_url: str, path: str, max_bytes: int
 ) -> CheckResult:
     origin = httpx.URL(base_url + path)
-    url, hops = origin, []
+    url, hops = origin, list[str]()
     started = time.perf_counter()
     while True:
         try:
             async with client.stream("GET", url) as response:
-                if response.status_code in REDIRECTS and "location" in response.headers:
-                    if len(hops) >= MAX_REDIRECTS:
-                        raise _Next(f"more than {MAX_REDIRECTS} redirects")
-                    url = redirect_verdict(url, response.headers["location"], origin)
+                hop = SAME_HOST.follow(origin=origin, current=url, method="GET", status=response.status_code,
+                                       location=response.headers.get("location"), hops=len(hops))
+                if hop is not None:
+                    url = hop.url
                     hops.append(str(url))
                     continue
-                body = await _read_capped(response, max_bytes)
+                body = await read_capped(response, max_bytes, identity_only=True)
                 status = response.status_code
+        except RedirectRefused as refused:
+            raise _not_followed(refused) from None
+        except (BodyTooLarge, BodyEncoded) as refused:
+            raise _body_refused(refused) from None
+        except EgressDenied as exc:
+            raise _Stop(f"refused by the egress policy: {exc}") from None
         except httpx.ConnectError as exc:
             raise _Stop(f"unreachable: {_connect_reason(exc)}") from None
         except httpx.TimeoutException:
@@ -156,43 +149,32 @@ async def _try_path(
         return CheckResult(str(url), path, status, latency, kind, tuple(hops))
 
 
-def forbidden_address(addresses: list[str], deny: list[str]) -> str | None:
-    """The first of ``addresses`` inside a denied network, or ``None`` (pure)."""
-    networks = [ipaddress.ip_network(n, strict=False) for n in deny]
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if any(ip.version == net.version and ip in net for net in networks):
-            return address
-    return None
-
-
-async def refuse_denied_hosts(base_url: str, deny: list[str]) -> None:
-    """:class:`CandidateRefused` when the candidate's host resolves into a denied network (cloud metadata,
-    private ranges…): the join check must not become a way to make the gateway call inside its network.
-    Same-host redirects only, so a redirect cannot lead elsewhere afterwards."""
-    if not deny:
+async def refuse_denied_hosts(base_url: str, egress: EgressPolicy) -> None:
+    """:class:`CandidateRefused` when the candidate's host resolves into a network ``egress`` denies (cloud
+    metadata, private ranges…): the join check must not become a way to make the gateway call inside its
+    network. Same-host redirects only, and the check's client enforces the same policy on every connection."""
+    if egress.denies_nothing:
         return
     host = httpx.URL(base_url).host
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        await egress.check_host(host)
+    except EgressDenied as exc:
+        raise CandidateRefused(f"candidate {base_url} refused: {host} resolves to {exc.address}, inside a network "
+                               "the registry does not join (registry.join_deny_networks)") from None
     except OSError as exc:
         raise CandidateRefused(f"candidate {base_url} refused: unreachable: cannot resolve {host} ({exc})") from None
-    hit = forbidden_address([info[4][0] for info in infos], deny)
-    if hit is not None:
-        raise CandidateRefused(f"candidate {base_url} refused: {host} resolves to {hit}, inside a network the "
-                               "registry does not join (registry.join_deny_networks)")
 
 
 async def check_candidate(
-    base_url: str, *, timeout: float, max_bytes: int, transport: httpx.AsyncBaseTransport | None = None
+    base_url: str, *, timeout: float, max_bytes: int, egress: EgressPolicy = OPEN
 ) -> CheckResult:
-    """The first status path that answers well, or :class:`CandidateRefused` saying what each one did."""
+    """The first status path that answers well, or :class:`CandidateRefused` saying what each one did. Every
+    connection goes through ``egress``."""
     reasons: list[str] = []
-    limits = httpx.Timeout(timeout)
     headers = {"Accept": "application/json, text/plain;q=0.5", "Accept-Encoding": "identity",
                "User-Agent": "gateway-registry-check"}
-    async with httpx.AsyncClient(timeout=limits, follow_redirects=False, trust_env=False, headers=headers,
-                                 transport=transport) as client:
+    async with build_client(egress=egress, timeout=httpx.Timeout(timeout), headers=headers,
+                            trust_env=False) as client:
         try:
             async with asyncio.timeout(timeout):
                 for path in STATUS_PATHS:

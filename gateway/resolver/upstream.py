@@ -1,6 +1,9 @@
 """Upstream resolvers for prefixes no member owns: dataguids-style ``/index/_dist`` lists fetched only
 from the configured URLs and cached (24 h by default). A prefix found there resolves against the host
 that list names, through a Gen3 adapter; no other host is ever contacted.
+
+A list is fetched with :func:`gateway.core.http_client.build_client`'s client (no redirects followed, no cookies
+kept, the egress policy handed in: none denied by default) and read up to :data:`MAX_LIST_BYTES`.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ import orjson
 
 from gateway.cache import Cache
 from gateway.core.deadline import Deadline
+from gateway.core.egress import OPEN, EgressDenied, EgressPolicy
+from gateway.core.http_client import BodyTooLarge, build_client, read_capped
 from gateway.core.member import Member, Status
 from gateway.resolver.dist import DistEntry, match, parse_dist
 
 log = logging.getLogger("gateway.resolver.upstream")
 MAX_LIST_BYTES = 4 * 1024 * 1024
+DEFAULT_TIMEOUT = httpx.Timeout(5.0)
+"""httpx's own default; each fetch is also capped by the caller's deadline."""
 
 
 @dataclass
@@ -27,8 +34,12 @@ class UpstreamDist:
     urls: list[str]
     cache: Cache
     ttl: float
-    client: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(follow_redirects=False))
+    egress: EgressPolicy = OPEN
+    client: httpx.AsyncClient = field(init=False)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.client = build_client(egress=self.egress, timeout=DEFAULT_TIMEOUT)
 
     async def entries(self, url: str, deadline: Deadline) -> list[DistEntry]:
         """The list at ``url`` (cached; an unreachable or malformed list counts as empty, and is logged)."""
@@ -53,13 +64,8 @@ class UpstreamDist:
             async with self.client.stream("GET", url, timeout=deadline.cap(10.0)) as response:
                 if response.status_code != 200:
                     raise ValueError(f"HTTP {response.status_code}")
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_LIST_BYTES:
-                        raise ValueError("list larger than 4 MiB")
-            return bytes(body)
-        except (httpx.HTTPError, ValueError) as exc:
+                return await read_capped(response, MAX_LIST_BYTES)
+        except (httpx.HTTPError, EgressDenied, BodyTooLarge, ValueError) as exc:
             log.warning("upstream dist list unreachable", extra={"url": url, "error": str(exc)})
             return None
 

@@ -7,6 +7,7 @@ request it received as ``(method, path_qs, headers)`` (recorded by a middleware,
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 import struct
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -146,6 +147,27 @@ def not_json(
     """Answers 200 with a body that is not JSON."""
     async def handler(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type=content_type)
+
+    return recording_app([web.route("*", "/{tail:.*}", handler)])
+
+
+def compressed(size: int) -> web.Application:
+    """Answers ``size`` bytes of JSON-looking whitespace, gzip-compressed on the wire (``Content-Encoding: gzip``,
+    a ``Content-Length`` of the compressed size): a small body that expands."""
+    packed = gzip.compress(b" " * size)
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=packed, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+
+    return recording_app([web.route("*", "/{tail:.*}", handler)])
+
+
+def cookie_setting() -> web.Application:
+    """Answers 200 ``{"cookie": <the request's Cookie header or null>}`` and sets a session cookie every time."""
+    async def handler(request: web.Request) -> web.Response:
+        response = _json({"cookie": request.headers.get("Cookie")})
+        response.set_cookie("session", "caller-a-secret", path="/")
+        return response
 
     return recording_app([web.route("*", "/{tail:.*}", handler)])
 

@@ -5,8 +5,10 @@
 any request. For trusted sources:
 
 * **Fetch hygiene**: https only (http to a loopback host only with ``allow_insecure_loopback``), redirects are an
-  error (never followed), connect/read timeouts of ~3 s under one overall deadline, the body streamed and cut at
-  256 KiB, ``keys`` must be an array of at most 50. No cookies are kept.
+  error (never followed: :data:`gateway.core.redirects.NONE`), connect/read timeouts of ~3 s under one overall
+  deadline, the body streamed and cut at 256 KiB, ``keys`` must be an array of at most 50. The client is
+  :func:`gateway.core.http_client.build_client`'s: no cookies kept, the egress policy handed in (none denied by
+  default).
 * **OIDC discovery** on the *configured* issuer only: its ``issuer`` must equal the configured one exactly, and its
   ``jwks_uri`` must pass the same URL rule.
 * **JWKs become** ``cryptography`` **public keys** once, when fetched: RSA of 2048–8192 bits for RS256 (as
@@ -30,13 +32,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import httpx
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.core.egress import OPEN, EgressDenied, EgressPolicy
+from gateway.core.http_client import BodyTooLarge, build_client, read_capped
+from gateway.core.redirects import NONE, RedirectRefused
 from gateway.passports.jose.jws import KeyRejected, key_from_jwk
 from gateway.passports.trust.issuers import ALGORITHMS, KeySource, TrustConfig, url_problem
 
@@ -168,13 +171,6 @@ class _State:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
-class _NoCookies(httpx.Cookies):
-    """Cookies a key endpoint sets are never kept."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-
 class KeyStore:
     """Verification keys of the trusted brokers and Visa issuers, fetched and cached per source."""
 
@@ -184,7 +180,7 @@ class KeyStore:
         settings: KeyFetchSettings | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        client: httpx.AsyncClient | None = None,
+        egress: EgressPolicy = OPEN,
         allow_insecure_loopback: bool = False,
     ) -> None:
         self.trust = trust
@@ -200,14 +196,10 @@ class KeyStore:
                 if not keys:
                     raise ValueError(f"the pinned JWKS of {source.issuer} holds no usable key (rule 9)")
                 self._pinned[source.cache_key] = keys
-        self._own_client = client is None
-        self._client = client or httpx.AsyncClient(
-            transport=AiohttpTransport(client=lambda: aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())),
-            timeout=httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout),
-            follow_redirects=False,
+        self._client = build_client(
+            egress=egress, timeout=httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout),
+            engine="aiohttp", replay_dropped=True,
         )
-        if self._own_client:
-            self._client._cookies = _NoCookies()
 
     def _all_sources(self) -> list[KeySource]:
         if self.trust is None:
@@ -223,8 +215,7 @@ class KeyStore:
                 state.task.cancel()
         tasks = [s.task for s in self._states.values() if s.task is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._own_client:
-            await self._client.aclose()
+        await self._client.aclose()
 
     # --- lookups --------------------------------------------------------------------------------------------------
 
@@ -365,11 +356,11 @@ class KeyStore:
             raise KeyFetchError(f"OIDC discovery of {source.issuer}: not a JSON object")
         if doc.get("issuer") != source.url:
             raise KeyFetchError(f"OIDC discovery of {source.issuer}: its `issuer` is not the configured issuer")
-        jwks_uri = doc.get("jwks_uri")
+        jwks_uri: Any = doc.get("jwks_uri")  # url_problem refuses anything but a string
         problem = url_problem(jwks_uri, allow_insecure_loopback=self.allow_insecure_loopback)
         if problem:
             raise KeyFetchError(f"OIDC discovery of {source.issuer}: its jwks_uri {problem}")
-        return jwks_uri
+        return str(jwks_uri)
 
     async def _get_json(self, url: str, what: str) -> Any:
         problem = url_problem(url, allow_insecure_loopback=self.allow_insecure_loopback)
@@ -378,24 +369,20 @@ class KeyStore:
         cap = self.settings.max_bytes
         try:
             async with self._client.stream("GET", url, headers={"Accept": "application/json"}) as response:
-                if 300 <= response.status_code < 400:
-                    raise KeyFetchError(f"{what}: HTTP {response.status_code} redirect, not followed")
-                if response.status_code != 200:
-                    raise KeyFetchError(f"{what}: HTTP {response.status_code}")
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > cap:
-                    raise KeyFetchError(f"{what}: body larger than {cap} bytes")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > cap:
-                        raise KeyFetchError(f"{what}: body larger than {cap} bytes")
-                    chunks.append(chunk)
-        except httpx.HTTPError as exc:
+                status = response.status_code
+                NONE.follow(origin=response.url, current=response.url, method="GET", status=status,
+                            location=response.headers.get("location"), hops=0)
+                if status != 200:
+                    raise KeyFetchError(f"{what}: HTTP {status}")
+                body = await read_capped(response, cap)
+        except RedirectRefused as refused:
+            raise KeyFetchError(f"{what}: HTTP {refused.status} redirect, not followed") from None
+        except BodyTooLarge:
+            raise KeyFetchError(f"{what}: body larger than {cap} bytes") from None
+        except (httpx.HTTPError, EgressDenied) as exc:
             raise KeyFetchError(f"{what}: {type(exc).__name__}") from None
         try:
-            return orjson.loads(b"".join(chunks))
+            return orjson.loads(body)
         except orjson.JSONDecodeError:
             raise KeyFetchError(f"{what}: body is not valid JSON") from None
 

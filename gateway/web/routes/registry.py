@@ -36,6 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.cache import Cache
+from gateway.core.egress import EgressPolicy
 from gateway.core.errors import ApiError, bad_request, conflict, forbidden, not_found, unauthorized
 from gateway.core.member import MEMBER_ID_RE, Member, Status
 from gateway.registry.config_members import load_config_members
@@ -176,10 +177,11 @@ async def join(request: web.Request) -> web.Response:
     with _translated():
         await registry.repository.precheck(candidate)
     cfg = registry.settings.registry
+    egress = EgressPolicy.denying(cfg.join_deny_networks)
     try:
-        await refuse_denied_hosts(candidate.base_url, cfg.join_deny_networks)
+        await refuse_denied_hosts(candidate.base_url, egress)
         check = await check_candidate(candidate.base_url, timeout=cfg.join_probe_timeout,
-                                      max_bytes=cfg.join_max_body_bytes)
+                                      max_bytes=cfg.join_max_body_bytes, egress=egress)
     except CandidateRefused as exc:
         raise ApiError(422, str(exc)) from None
     with _translated():

@@ -10,6 +10,7 @@ import pytest
 from faults import serve
 
 from gateway.core.deadline import Deadline
+from gateway.core.egress import EgressPolicy
 from gateway.core.errors import MemberBusy, MemberTimeout, MemberUnavailable
 from gateway.members.http import MAX_BODY_BYTES, MemberHttp
 from gateway.settings.gateway import UpstreamConfig
@@ -170,6 +171,14 @@ async def test_a_same_host_redirect_is_followed(config):
     assert [(m, p) for m, p, _ in server.hits] == [("POST", "/r/x"), ("POST", "/landing?x=1")]
 
 
+async def test_a_malformed_redirect_is_unavailable_and_not_followed(config):
+    async with serve(faults.redirecting(lambda r: "http://[::1")) as server:
+        with pytest.raises(MemberUnavailable) as err:
+            await call(client(server.url, config), 5.0, path="/r/x")
+    assert "location" in err.value.message.lower() and err.value.status == 502
+    assert server.count() == 1
+
+
 async def test_at_most_three_redirects_are_followed(config):
     async with serve(faults.redirecting(lambda r: "/r/again")) as server:
         with pytest.raises(MemberUnavailable) as err:
@@ -240,3 +249,12 @@ async def test_member_cookies_are_never_sent_back(config):
         finally:
             await http.close()
     assert seen == [None, None, None]
+
+
+async def test_a_member_inside_a_denied_network_is_unavailable_and_not_retried(config, caplog):
+    caplog.set_level(logging.INFO, logger="gateway.members.http")
+    async with serve(faults.flaky(0)) as server:
+        with pytest.raises(MemberUnavailable) as err:
+            await call(client(server.url, config, egress=EgressPolicy.denying(["127.0.0.0/8"])), 5.0)
+    assert "not connected: 127.0.0.1 is inside a denied network" in err.value.message
+    assert server.hits == [] and "retrying upstream call" not in caplog.text

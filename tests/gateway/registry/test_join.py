@@ -174,20 +174,31 @@ async def test_joins_are_rate_limited_per_address(gateway_at, base_settings):
         assert (await gw.client.get("/registry/v1/commons")).status_code == 200, "only joins are limited"
 
 
-@pytest.mark.parametrize("host", ["169.254.169.254", "10.1.2.3", "192.168.0.10", "172.20.0.1"])
+@pytest.mark.parametrize("host", [
+    "169.254.169.254", "10.1.2.3", "192.168.0.10", "172.20.0.1",
+    "[::ffff:169.254.169.254]", "[::ffff:a9fe:a9fe]", "[::ffff:10.1.2.3]",  # IPv4-mapped IPv6 reaches the same hosts
+])
 async def test_candidates_inside_denied_networks_are_refused(gateway_at, base_settings, host):
     """Cloud metadata and private ranges are never called by the join check (loopback stays allowed)."""
     async with gateway_at(**base_settings) as gw:
         r = await gw.client.post("/registry/v1/commons", json=join_body(f"http://{host}:8080", "Inside", ["dg.in1"]))
         assert r.status_code == 422, r.text
-        assert "registry.join_deny_networks" in r.json()["error"] and host in r.json()["error"]
+        assert "registry.join_deny_networks" in r.json()["error"] and host.strip("[]") in r.json()["error"]
 
 
-def test_forbidden_address_is_pure_and_version_aware():
-    from gateway.registry.join import forbidden_address
+async def test_the_check_itself_never_connects_inside_a_denied_network():
+    """Past the up-front refusal (a name can resolve elsewhere a moment later), every connection the check opens
+    goes through the same egress policy."""
+    import faults
 
-    deny = ["169.254.0.0/16", "fc00::/7"]
-    assert forbidden_address(["127.0.0.1", "169.254.169.254"], deny) == "169.254.169.254"
-    assert forbidden_address(["127.0.0.1", "::1"], deny) is None
-    assert forbidden_address(["fd00::1"], deny) == "fd00::1"
-    assert forbidden_address(["10.0.0.1"], []) is None
+    from gateway.core.egress import EgressPolicy
+    from gateway.registry.join import CandidateRefused, check_candidate
+
+    async with faults.serve(faults.flaky(0)) as server:
+        with pytest.raises(CandidateRefused) as err:
+            await check_candidate(server.url, timeout=2.0, max_bytes=65_536,
+                                  egress=EgressPolicy.denying(["127.0.0.0/8"]))
+        assert server.hits == []
+        assert str(err.value) == (f"candidate {server.url} refused: /_status: refused by the egress policy: "
+                                  "127.0.0.1 is inside a denied network")
+        assert (await check_candidate(server.url, timeout=2.0, max_bytes=65_536)).path == "/_status"

@@ -1,0 +1,126 @@
+"""The one outbound client factory against real servers on 127.0.0.1, on both engines: the capped read, cookies
+never kept, no redirect followed by httpx, and the egress policy enforced at connect time (IPv4-mapped IPv6
+literals included)."""
+
+from __future__ import annotations
+
+import faults
+import httpx
+import pytest
+from faults import serve
+
+from gateway.core.egress import OPEN, EgressDenied, EgressPolicy
+from gateway.core.http_client import BodyEncoded, BodyTooLarge, Engine, build_client, read_capped
+
+ENGINES: list[Engine] = ["aiohttp", "httpcore"]
+TIMEOUT = httpx.Timeout(5.0)
+LOOPBACK_DENIED = EgressPolicy.denying(["127.0.0.0/8", "::1/128"])
+
+
+def client(engine: Engine, egress: EgressPolicy = OPEN) -> httpx.AsyncClient:
+    return build_client(egress=egress, timeout=TIMEOUT, engine=engine)
+
+
+async def fetch(http: httpx.AsyncClient, url: str, limit: int, **kw: bool) -> bytes:
+    async with http, http.stream("GET", url) as response:
+        return await read_capped(response, limit, **kw)
+
+
+# --- the capped read ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_a_body_within_the_cap_is_read_whole(engine):
+    async with serve(faults.huge(300_000)) as server:
+        body = await fetch(client(engine), server.url, 300_000)
+    assert body == b" " * 300_000
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_a_streamed_body_stops_past_the_cap(engine):
+    async with serve(faults.huge(8 * faults.MiB)) as server:
+        with pytest.raises(BodyTooLarge) as err:
+            await fetch(client(engine), server.url, faults.MiB)
+    assert err.value.limit == faults.MiB and err.value.declared is None
+    assert server.app[faults.STATE]["sent"] < 8 * faults.MiB, "the read stopped; the server could not finish"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_a_declared_length_past_the_cap_is_refused_before_reading(engine):
+    async with serve(faults.huge(2 * faults.MiB, declare_length=True)) as server:
+        with pytest.raises(BodyTooLarge) as err:
+            await fetch(client(engine), server.url, faults.MiB)
+    assert err.value.declared == 2 * faults.MiB
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_the_cap_counts_decoded_bytes(engine):
+    """A small compressed body cannot expand past the cap."""
+    async with serve(faults.compressed(2 * faults.MiB)) as server:
+        assert len(await fetch(client(engine), server.url, 2 * faults.MiB)) == 2 * faults.MiB
+        with pytest.raises(BodyTooLarge):
+            await fetch(client(engine), server.url, faults.MiB)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_identity_only_refuses_a_compressed_body(engine):
+    async with serve(faults.compressed(1000)) as server:
+        with pytest.raises(BodyEncoded) as err:
+            await fetch(client(engine), server.url, faults.MiB, identity_only=True)
+    assert err.value.encoding == "gzip"
+
+
+# --- cookies and redirects ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_cookies_are_never_kept(engine):
+    """A cookie one call brought back must not ride along on the next call, which may be another caller's."""
+    async with serve(faults.cookie_setting()) as server, client(engine) as http:
+        answers = [(await http.get(server.url + "/x")).json() for _ in range(3)]
+        assert not http.cookies
+    assert answers == [{"cookie": None}] * 3
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_httpx_follows_no_redirect(engine):
+    async with serve(faults.redirecting(lambda r: "/landing")) as server, client(engine) as http:
+        response = await http.get(server.url + "/r/x")
+    assert response.status_code == 302 and response.headers["location"] == "/landing"
+    assert server.count("/landing") == 0
+
+
+# --- the egress policy at connect time ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_an_allowed_address_is_reached(engine):
+    async with serve(faults.flaky(0)) as server, client(engine, EgressPolicy.denying(["10.0.0.0/8"])) as http:
+        assert (await http.get(server.url + "/x")).json() == {"ok": True}
+    assert server.count() == 1
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("host", [
+    "127.0.0.1",
+    "localhost",  # a name: checked on the addresses it resolves to
+    "[::ffff:127.0.0.1]",  # IPv4-mapped IPv6: a dual-stack socket reaches 127.0.0.1
+    "[::ffff:7f00:1]",  # the same address, spelt in hex
+])
+async def test_a_denied_address_is_never_connected_to(engine, host):
+    async with serve(faults.flaky(0)) as server:
+        port = server.url.rsplit(":", 1)[1]
+        async with client(engine, LOOPBACK_DENIED) as http:
+            with pytest.raises(EgressDenied) as err:
+                await http.get(f"http://{host}:{port}/x")
+            with pytest.raises(EgressDenied):  # and again: nothing about it was cached as allowed
+                await http.get(f"http://{host}:{port}/x")
+    assert server.hits == []
+    assert LOOPBACK_DENIED.denies(err.value.address)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_a_policy_that_denies_nothing_reaches_loopback(engine):
+    async with serve(faults.flaky(0)) as server, client(engine, OPEN) as http:
+        port = server.url.rsplit(":", 1)[1]
+        assert (await http.get(f"http://localhost:{port}/x")).status_code == 200
