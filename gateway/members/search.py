@@ -83,7 +83,8 @@ class Searchable(Protocol):
 HiddenCell = str | tuple[str, str | None]
 
 
-def _is_int(value: object) -> bool:
+def is_integer(value: object) -> bool:
+    """An ``int`` that is not a ``bool`` (what a count must be)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -95,7 +96,7 @@ class Count:
     accessible: int
 
     def __post_init__(self) -> None:
-        if not (_is_int(self.all) and _is_int(self.accessible)):
+        if not (is_integer(self.all) and is_integer(self.accessible)):
             raise TypeError(f"counts must be integers, got {self.all!r}, {self.accessible!r}")
         if not 0 <= self.accessible <= self.all:
             raise ValueError(f"need 0 <= accessible <= all, got all={self.all}, accessible={self.accessible}")

@@ -61,7 +61,7 @@ from enum import StrEnum
 
 from gateway.access.tiers import Tier, TierPolicy, strictest, suppress
 from gateway.members.search import ZERO, Count
-from gateway.search.counts import MEMBER_TOTAL, MemberAnswer, Merged, SourceStatus
+from gateway.search.counts import MemberAnswer, Merged, SourceStatus
 
 
 class Accessibility(StrEnum):
@@ -187,7 +187,7 @@ def render(
     for a in counted:
         cells[member_cell(a.commons)] = [] if a.total_hidden else [(tiers[a.commons], a.total or ZERO)]
         if a.total_hidden:
-            unknown[member_cell(a.commons)] = a.hidden_accessible.get(MEMBER_TOTAL)
+            unknown[member_cell(a.commons)] = a.accessible_total
     facets: dict[str, list[str]] = {}
     for facet, histogram in merged.histograms.items():
         facets[facet] = []

@@ -29,7 +29,6 @@ member, index and field); the compiled form is frozen.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -37,11 +36,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.search.counts import MISSING_ALIAS
+from gateway.wire.guppy import FIELD, MISSING_DATA_ALIAS
 
 CohortIndex = Literal["subject", "file"]
-FIELD = re.compile(r"[_A-Za-z][_0-9A-Za-z]*(\.[_A-Za-z][_0-9A-Za-z]*)*")
-"""A Guppy field name, dotted for a nested field's children (what the cohort search accepts in filters)."""
 
 
 class CohortMappingError(ValueError):
@@ -174,8 +171,8 @@ def compile_index(where: str, settings: CohortIndexSettings) -> IndexMapping:
         if not table:
             raise CohortMappingError(f"{at}: an empty value map")
         for member_value, gateway_value in table.items():
-            if MISSING_ALIAS in (member_value, gateway_value):
-                raise CohortMappingError(f"{at}: {MISSING_ALIAS!r} (records without a value) cannot be mapped")
+            if MISSING_DATA_ALIAS in (member_value, gateway_value):
+                raise CohortMappingError(f"{at}: {MISSING_DATA_ALIAS!r} (records without a value) cannot be mapped")
         values[gateway] = MappingProxyType(dict(table))
         grouped: dict[str, list[str]] = {}
         for member_value, gateway_value in table.items():

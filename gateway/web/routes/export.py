@@ -46,6 +46,7 @@ from gateway.export.job import delivers_as_job, public_doc, status_path
 from gateway.export.plan import ExportFailed, ExportRequest, Production, plan_export
 from gateway.export.runner import ExportJobs, JobsFull
 from gateway.export.storage import open_files
+from gateway.search.question import check_filter
 from gateway.search.tiering import RowsForbidden
 from gateway.settings.aggregate import AggregateConfig, ExportSettings
 from gateway.web.body import parse_as, read_json
@@ -53,7 +54,7 @@ from gateway.web.openapi import operation
 from gateway.web.render import json_response
 from gateway.web.routes import export_jobs as export_jobs_api
 from gateway.web.routes.export_jobs import JOBS
-from gateway.web.routes.search import COHORT, check_filter
+from gateway.web.routes.search import COHORT
 from gateway.web.state import GatewayState
 
 log = logging.getLogger("gateway.web.routes.export")

@@ -20,7 +20,6 @@ at each member: :mod:`gateway.access.caller`.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from aiohttp import web
@@ -31,6 +30,7 @@ from gateway.core.errors import ApiError
 from gateway.members.search import CohortQuery
 from gateway.search.cohort import BadCursor, CohortResult, CohortService, RowsRequest, sources_doc
 from gateway.search.mapping.translate import UntranslatableQuery
+from gateway.search.question import MAX_NAMES, check_filter, check_names
 from gateway.search.tiering import RowsForbidden
 from gateway.settings.aggregate import AggregateConfig
 from gateway.web.body import parse_as, read_json
@@ -42,17 +42,6 @@ routes = web.RouteTableDef()
 COHORT = web.AppKey("cohort_search", CohortService)
 PATH = "/search/v1/cohort"
 TAGS = ("search",)
-
-NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
-"""A facet or row field: a GraphQL name (what Guppy accepts)."""
-FILTER_FIELD = re.compile(r"[_A-Za-z][_0-9A-Za-z]*(\.[_A-Za-z][_0-9A-Za-z]*)*")
-MAX_NAMES = 100
-MAX_DEPTH = 32
-LEAF_OPS = frozenset({
-    "=", "eq", "EQ", "in", "IN", "contains_any", "CONTAINS_ANY", "contains_all", "CONTAINS_ALL", "!=",
-    "excludes_any", "EXCLUDES_ANY", "excludes_all", "EXCLUDES_ALL", ">", "gt", "GT", ">=", "gte", "GTE", "<", "lt",
-    "LT", "<=", "lte", "LTE",
-})
 
 
 class _Body(BaseModel):
@@ -114,57 +103,6 @@ class CohortResponse(BaseModel):
     status_code: int | None = None
 
 
-def check_filter(value: Any, depth: int = 0) -> None:
-    """Guppy filter syntax (shape, operators, field names); values and field types are the members' business."""
-    if depth > MAX_DEPTH:
-        raise ApiError(400, f"invalid filter: nested more than {MAX_DEPTH} levels")
-    if not isinstance(value, dict):
-        raise ApiError(400, "invalid filter: each filter must be a JSON object")
-    if not value:
-        return
-    if len(value) != 1:
-        raise ApiError(400, f"invalid filter: one operator per object, got {sorted(value)}"[:300])
-    ((op, arg),) = value.items()
-    if op.upper() in ("AND", "OR"):
-        if not isinstance(arg, list):
-            raise ApiError(400, f"invalid filter: {op} takes a list of filters")
-        for item in arg:
-            check_filter(item, depth + 1)
-        return
-    if op == "nested":
-        if not isinstance(arg, dict) or not isinstance(arg.get("path"), str) or not FILTER_FIELD.fullmatch(arg["path"]):
-            raise ApiError(400, "invalid filter: nested takes {\"path\": <field>, <op>: {...}}")
-        check_filter({k: v for k, v in arg.items() if k != "path"}, depth + 1)
-        return
-    if op == "search":
-        if not isinstance(arg, dict) or not isinstance(arg.get("keyword"), str):
-            raise ApiError(400, "invalid filter: search takes {\"keyword\": str, \"fields\": [...]}")
-        fields = arg.get("fields", [])
-        fields = [fields] if isinstance(fields, str) else fields
-        if not isinstance(fields, list) or not all(isinstance(f, str) and FILTER_FIELD.fullmatch(f) for f in fields):
-            raise ApiError(400, "invalid filter: search fields must be field names")
-        return
-    if op not in LEAF_OPS:
-        raise ApiError(400, f"invalid filter: unknown operator {op!r}"[:300])
-    if not isinstance(arg, dict) or len(arg) != 1:
-        raise ApiError(400, f"invalid filter: {op} takes {{<field>: <value>}}")
-    ((name, operand),) = arg.items()
-    if not FILTER_FIELD.fullmatch(name):
-        raise ApiError(400, f"invalid filter: not a field name: {name!r}"[:300])
-    items = operand if isinstance(operand, list) else [operand]
-    if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in items):
-        raise ApiError(400, f"invalid filter: {op} on {name} takes strings or numbers")
-
-
-def check_names(names: list[str], what: str) -> tuple[str, ...]:
-    bad = [n for n in names if not NAME.fullmatch(n)]
-    if bad:
-        raise ApiError(400, f"invalid {what} name: {bad[0]!r}"[:300])
-    if len(set(names)) != len(names):
-        raise ApiError(400, f"duplicate {what} names")
-    return tuple(names)
-
-
 def response_doc(body: CohortRequest, service: CohortService, result: CohortResult) -> dict[str, Any]:
     r = result.rendered
     doc: dict[str, Any] = {
@@ -218,11 +156,8 @@ async def cohort(request: web.Request) -> web.Response:
 
 
 def setup_search(app: web.Application, state: GatewayState, directory: Any, config: AggregateConfig) -> None:
-    """Register ``POST /search/v1/cohort`` (and ``/search/v1/export``) on ``app`` with its service (kept under
-    :data:`COHORT`)."""
+    """Register ``POST /search/v1/cohort`` on ``app`` with its service (kept under :data:`COHORT`, which the export
+    routes use too)."""
     app[COHORT] = CohortService(directory, config)
     setup_callers(app, state, directory.adapter)
     app.add_routes(routes)
-    from gateway.web.routes.export import setup_export  # here: export_api imports this module
-
-    setup_export(app, state, directory, config)  # POST /search/v1/export, on the same service
