@@ -56,7 +56,7 @@ def test_depth_is_bounded():
 
 def test_names():
     assert check_names(["sex", "_x1"], "facet") == ("sex", "_x1")
-    with pytest.raises(ApiError, match="invalid facet name: 'visits.kind'"):
+    with pytest.raises(ApiError, match=r"invalid facet name: 'visits\.kind'"):
         check_names(["visits.kind"], "facet")
     with pytest.raises(ApiError, match="duplicate field names"):
         check_names(["a", "a"], "field")
