@@ -1,7 +1,7 @@
 """Background harvest of every active member's study-discovery records into shared, per-member snapshots.
 
 Every ``aggregate.harvest.interval`` seconds (slots aligned on the wall clock, as the health prober's), each
-active member is asked for its discovery records (:meth:`gateway.members.search.Searchable.discovery_records`,
+active member is asked for its discovery records (:meth:`gateway.members.protocols.StudyDiscovery.discovery_records`,
 concurrently, each under ``aggregate.harvest.timeout``); the records are mapped into the common study schema
 (:mod:`gateway.discovery.mapping.records`) and the member's snapshot is replaced (:meth:`SnapshotSet.succeeded`). A
 failure keeps the last good records, marked ``stale`` (``error`` when there never were any); a member that
@@ -45,6 +45,7 @@ from gateway.core.deadline import Deadline
 from gateway.core.member import Member
 from gateway.discovery.mapping.records import CompiledMapping, MemberMappingSettings, apply_all, refcommons_mapping
 from gateway.discovery.mds_query import PENDING, Snapshot, SnapshotSet, sources
+from gateway.members.protocols import StudyDiscovery
 from gateway.members.search import SearchUnsupported
 from gateway.registry.directory import Directory
 from gateway.settings.aggregate import AggregateConfig
@@ -209,11 +210,10 @@ class Harvester:
         timeout = self.config.harvest.timeout
         try:
             adapter = self.directory.adapter(member)
-            discover = getattr(adapter, "discovery_records", None)
-            if discover is None:
+            if not isinstance(adapter, StudyDiscovery):
                 raise SearchUnsupported(member.id, f"a {member.kind} member offers no study discovery")
             async with asyncio.timeout(timeout + min(1.0, timeout)):  # not wait_for: on 3.11 it can swallow a cancel
-                raw = await discover(Deadline.after(timeout))
+                raw = await adapter.discovery_records(Deadline.after(timeout))
             records = apply_all(self.mapping_for(member), raw)
             return Outcome(self.clock(), records=records)
         except asyncio.CancelledError:

@@ -1,10 +1,11 @@
 """The federated cohort search: one question fanned out to every active member, merged, tiered, and paged rows.
 
-:class:`CohortService` asks each active member's adapter (:class:`gateway.members.search.Searchable`) for its counts
-under ONE shared deadline (``aggregate.deadline``, or less when the request asks) and turns each outcome into a
+:class:`CohortService` asks each active member's search (:class:`gateway.members.protocols.CohortSearch`) for its
+counts under ONE shared deadline (``aggregate.deadline``, or less when the request asks) and turns each outcome into a
 :class:`~gateway.search.counts.MemberAnswer`: ``ok``/``partial`` (counted), ``timeout`` (not done by the deadline),
 ``error`` (the member failed, answered garbage, or its circuit is open) and ``unsupported`` (the member has no faceted
-search). The answers are merged and rendered under the configured :class:`TierPolicy` (:mod:`gateway.search.tiering`).
+search: its adapter is no ``CohortSearch``, or it says so). The answers are merged and rendered under the configured
+:class:`TierPolicy` (:mod:`gateway.search.tiering`).
 
 Circuit breaking (:class:`Breaker`) is per process: each replica keeps its own view of member health. After
 ``breaker.failures`` consecutive failures (errors and timeouts; ``unsupported`` is an answer) a member is skipped for
@@ -41,7 +42,8 @@ from gateway.core.concurrency import run_until
 from gateway.core.deadline import Deadline
 from gateway.core.errors import MemberTimeout, UpstreamError
 from gateway.core.member import Member
-from gateway.members.search import CohortQuery, MemberCounts, SearchUnsupported
+from gateway.members.protocols import CohortSearch
+from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
 from gateway.search.counts import MemberAnswer, Status, merge
 from gateway.search.mapping.member import check as check_mappings
 from gateway.search.mapping.member import mapped
@@ -51,6 +53,7 @@ from gateway.settings.aggregate import AggregateConfig
 log = logging.getLogger("gateway.search.cohort")
 
 CIRCUIT_OPEN = "circuit open"
+NO_SEARCH = "the member offers no cohort search"
 CURSOR_VERSION = 1
 
 
@@ -59,7 +62,7 @@ class MemberDirectory(Protocol):
 
     async def routes(self, *, fresh: bool = False) -> Any: ...
 
-    def adapter(self, member: Member) -> Any: ...
+    def adapter(self, member: Member) -> object: ...
 
 
 class BadCursor(ValueError):
@@ -205,9 +208,13 @@ class CohortService:
         self.breaker = Breaker(config.breaker.failures, config.breaker.cooldown, clock)
         self.mappings = config.mappings.cohort_compiled()
 
-    def adapter(self, member: Member) -> Any:
-        """The member's adapter, through its cohort mapping if it has one (:mod:`gateway.search.mapping.member`)."""
-        return mapped(self.directory.adapter(member), self.mappings.get(member.id))
+    def adapter(self, member: Member) -> CohortSearch | None:
+        """The member's search, through its cohort mapping if it has one (:mod:`gateway.search.mapping.member`);
+        ``None`` when its adapter has none."""
+        adapter = self.directory.adapter(member)
+        if not isinstance(adapter, CohortSearch):
+            return None
+        return mapped(adapter, self.mappings.get(member.id))
 
     def deadline(self, requested: float | None = None) -> Deadline:
         seconds = self.config.deadline if requested is None else min(self.config.deadline, requested)
@@ -250,8 +257,8 @@ class CohortService:
                           caller: SearchCaller) -> MemberAnswer:
         start = time.monotonic()
         adapter = self.adapter(member)
-        if not callable(getattr(adapter, "cohort_counts", None)):
-            return MemberAnswer(member.id, Status.UNSUPPORTED, 0, error="the member offers no cohort search")
+        if adapter is None:
+            return MemberAnswer(member.id, Status.UNSUPPORTED, 0, error=NO_SEARCH)
         try:
             counts = await adapter.cohort_counts(query, deadline, authorization=await caller.authorization_for(member))
         except asyncio.CancelledError:
@@ -313,12 +320,12 @@ class CohortService:
         return RowsResult(tuple(rows), next_cursor, tuple(sources))
 
     async def _ask_rows(self, member: Member, query: CohortQuery, fields: Sequence[str], offset: int, limit: int,
-                        deadline: Deadline, caller: SearchCaller) -> tuple[Any, tuple[Status, str] | None]:
+                        deadline: Deadline, caller: SearchCaller) -> tuple[RowsPage | None, tuple[Status, str] | None]:
         if not self.breaker.allows(member.id):
             return None, (Status.ERROR, CIRCUIT_OPEN)
         adapter = self.adapter(member)
-        if not callable(getattr(adapter, "cohort_rows", None)):
-            return None, (Status.UNSUPPORTED, "the member offers no cohort search")
+        if adapter is None:
+            return None, (Status.UNSUPPORTED, NO_SEARCH)
         try:
             async with asyncio.timeout(deadline.remaining()):  # not wait_for: on 3.11 it can swallow a cancel
                 authorization = await caller.authorization_for(member)
@@ -333,7 +340,7 @@ class CohortService:
         except Exception as exc:
             self.breaker.record(member.id, ok=False)
             return None, (Status.ERROR, _describe(exc))
-        if not hasattr(page, "rows") or not hasattr(page, "next_offset"):
+        if not isinstance(page, RowsPage):
             return None, (Status.ERROR, "unexpected answer from the adapter")
         if page.next_offset is not None and (type(page.next_offset) is not int or page.next_offset <= offset):
             return None, (Status.ERROR, f"the member's paging did not advance (offset {offset})")
