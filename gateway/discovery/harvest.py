@@ -9,7 +9,7 @@ cannot search (:class:`~gateway.members.search.SearchUnsupported`, e.g. a plain 
 listing and reported ``unsupported``.
 
 Mapping per member: ``aggregate.mappings.members[<id>]`` when configured; for a ``reference`` member, by
-default :func:`~gateway.discovery.mapping.records.refcommons_mapping` (its ``commons`` field = the member's name);
+default :func:`~gateway.discovery.mapping.reference.refcommons_mapping` (its ``commons`` field = the member's name);
 otherwise the records pass through unmapped (``keep_original_fields`` with no field rules: the study object
 under ``gen3_discovery`` is copied as is, records without one are skipped).
 
@@ -43,12 +43,15 @@ from urllib.parse import urlsplit
 
 from gateway.core.deadline import Deadline
 from gateway.core.member import Member
-from gateway.discovery.mapping.records import CompiledMapping, MemberMappingSettings, apply_all, refcommons_mapping
-from gateway.discovery.mds_query import PENDING, Snapshot, SnapshotSet, sources
+from gateway.discovery.mapping.compiler import compile_mapping, compile_mappings
+from gateway.discovery.mapping.records import CompiledMapping, apply_all
+from gateway.discovery.mapping.reference import refcommons_mapping
+from gateway.discovery.snapshots import PENDING, Snapshot, SnapshotSet, sources
 from gateway.members.protocols import StudyDiscovery
 from gateway.members.search import SearchUnsupported
 from gateway.registry.directory import Directory
 from gateway.settings.aggregate import AggregateConfig
+from gateway.settings.discovery import MemberMappingSettings
 from gateway.store import ABSENT, Conflict, Store, Stored
 
 log = logging.getLogger("gateway.discovery.harvest")
@@ -164,6 +167,7 @@ class Harvester:
     """How many member harvests this replica ran (claimed a lease and asked the member)."""
     _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _first_round: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _configured: dict[str, CompiledMapping] = field(default_factory=dict, init=False, repr=False)
     _mappings: dict[str, tuple[Member, CompiledMapping]] = field(default_factory=dict, init=False, repr=False)
     _memo: dict[str, tuple[int, str, Snapshot | None]] = field(default_factory=dict, init=False, repr=False)
     _view: DiscoveryView | None = field(default=None, init=False, repr=False)
@@ -171,20 +175,23 @@ class Harvester:
     _checked_at: float = field(default=float("-inf"), init=False, repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        self._configured = compile_mappings(self.config.mappings)  # a bad mapping stops the gateway as it starts
+
     # --- mapping --------------------------------------------------------------------------------------
 
     def mapping_for(self, member: Member) -> CompiledMapping:
         held = self._mappings.get(member.id)
         if held is not None and held[0] == member:
             return held[1]
-        configured = self.config.mappings.compiled().get(member.id)
+        configured = self._configured.get(member.id)
         schema = self.config.mappings.study_schema
         if configured is not None:
             compiled = configured
         elif member.kind == "reference":
-            compiled = refcommons_mapping(member.name).compile(member.id, schema)
+            compiled = compile_mapping(member.id, refcommons_mapping(member.name), schema)
         else:
-            compiled = MemberMappingSettings(keep_original_fields=True).compile(member.id, schema)
+            compiled = compile_mapping(member.id, MemberMappingSettings(keep_original_fields=True), schema)
         self._mappings[member.id] = (member, compiled)
         return compiled
 

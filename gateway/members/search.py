@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from gateway.core.errors import UpstreamError
+from gateway.settings.search import CohortIndex
 
-Index = Literal["subject", "file"]
 TOTAL = "_total"
 """The key of the total in :attr:`MemberCounts.hidden` (buckets are ``(facet, key)`` pairs)."""
 
@@ -37,7 +37,7 @@ class SearchUnsupported(UpstreamError):
 class CohortQuery:
     """One cohort question, in the shared schema: Guppy's JSON filter language over the index's fields."""
 
-    index: Index
+    index: CohortIndex
     filter: Mapping[str, Any] | None = None
     facets: tuple[str, ...] = ()
 

@@ -47,6 +47,7 @@ from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUn
 from gateway.search.counts import MemberAnswer, Status, merge
 from gateway.search.mapping.member import check as check_mappings
 from gateway.search.mapping.member import mapped
+from gateway.search.mapping.model import compile_cohort_mappings
 from gateway.search.tiering import Accessibility, Rendered, check_rows, render
 from gateway.settings.aggregate import AggregateConfig
 
@@ -204,9 +205,10 @@ class CohortService:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.directory = directory
         self.config = config
-        self.policy: TierPolicy = config.tier.policy()
+        self.policy = TierPolicy.from_settings(config.tier)
         self.breaker = Breaker(config.breaker.failures, config.breaker.cooldown, clock)
-        self.mappings = config.mappings.cohort_compiled()
+        self.mappings = compile_cohort_mappings(config.mappings.cohort)
+        """Member id → its cohort mapping (compiled here, so a bad one stops the gateway as it starts)."""
 
     def adapter(self, member: Member) -> CohortSearch | None:
         """The member's search, through its cohort mapping if it has one (:mod:`gateway.search.mapping.member`);

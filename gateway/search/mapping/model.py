@@ -23,8 +23,10 @@ Configured under ``aggregate.mappings.cohort``, per member id and per index (``s
 
 Unlike study-record mappings (:mod:`gateway.discovery.mapping.records`), there are no selectors, filters, coercions or
 defaults here: a cohort question goes to the member translated, so the mapping must work both ways exactly
-(:mod:`gateway.search.mapping.translate`). Everything is checked at start-up (:class:`MappingError` naming the
-member, index and field); the compiled form is frozen.
+(:mod:`gateway.search.mapping.translate`). The settings (:class:`~gateway.settings.search.CohortIndexSettings`) are
+checked for their shape when the configuration loads and compiled here when the gateway starts (the cohort search
+compiles every mapping as it is built): anything wrong is a :class:`CohortMappingError` naming the member, index and
+field, and the gateway does not start. The compiled form is frozen.
 """
 
 from __future__ import annotations
@@ -32,13 +34,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from gateway.settings.search import CohortIndexSettings
 from gateway.wire.guppy import FIELD, MISSING_DATA_ALIAS
-
-CohortIndex = Literal["subject", "file"]
 
 
 class CohortMappingError(ValueError):
@@ -118,18 +116,7 @@ class CohortMapping:
         return self.indices.get(name)
 
 
-# --- configuration models -------------------------------------------------------------------------------------
-
-
-class CohortIndexSettings(BaseModel):
-    """One index of one member: field renames and value maps (see the module docstring)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    fields: dict[str, str] = Field({}, description="Gateway field → the member's field (dotted for nested).")
-    values: dict[str, dict[str, str]] = Field(
-        {}, description="Gateway field → {member value → gateway value}; unlisted values stay as they are."
-    )
+# --- compiling ------------------------------------------------------------------------------------------------
 
 
 def _name(where: str, name: str, what: str) -> str:
@@ -186,3 +173,12 @@ def compile_cohort(member: str, indices: Mapping[str, CohortIndexSettings]) -> C
     """One member's frozen :class:`CohortMapping`."""
     compiled = {index: compile_index(f"member {member!r}, index {index!r}", s) for index, s in indices.items()}
     return CohortMapping(member, MappingProxyType(compiled))
+
+
+def compile_cohort_mappings(cohort: Mapping[str, Mapping[str, CohortIndexSettings]]) -> dict[str, CohortMapping]:
+    """Member id → its frozen :class:`CohortMapping`, for every member of ``aggregate.mappings.cohort``;
+    :class:`CohortMappingError` prefixed with the key for the first one that is wrong."""
+    try:
+        return {member: compile_cohort(member, indices) for member, indices in cohort.items()}
+    except CohortMappingError as exc:
+        raise CohortMappingError(f"aggregate.mappings.cohort: {exc}") from None

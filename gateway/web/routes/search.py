@@ -33,6 +33,7 @@ from gateway.search.mapping.translate import UntranslatableQuery
 from gateway.search.question import MAX_NAMES, check_filter, check_names
 from gateway.search.tiering import RowsForbidden
 from gateway.settings.aggregate import AggregateConfig
+from gateway.settings.search import CohortIndex
 from gateway.web.body import parse_as, read_json
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
@@ -55,7 +56,7 @@ class RowsSpec(_Body):
 
 
 class CohortRequest(_Body):
-    index: Literal["subject", "file"]
+    index: CohortIndex
     filter: dict[str, Any] | None = Field(None, description="Guppy's JSON filter language.")
     facets: list[str] = Field([], max_length=MAX_NAMES, description="Fields to histogram.")
     accessibility: Literal["accessible", "unaccessible", "all"] = "all"
