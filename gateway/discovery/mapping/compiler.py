@@ -19,6 +19,7 @@ from gateway.discovery.mapping.selectors import MISSING, SelectorError, parse_se
 from gateway.discovery.mapping.value_filters import FILTERS, coerce, run_filters
 from gateway.settings.aggregate import AggregateMappingSettings
 from gateway.settings.discovery import DEFAULT_STUDY_SCHEMA, FieldRule, FieldSpec, MemberMappingSettings
+from gateway.settings.gateway import ConfigError
 
 MAX_TARGET_DEPTH = 8
 
@@ -26,7 +27,7 @@ Filters = tuple[tuple[str, Any], ...]
 """``(filter name, params)`` pairs, in order."""
 
 
-class MappingError(ValueError):
+class MappingError(ConfigError, ValueError):
     """A mapping configuration refused at start-up; the message names the member and field."""
 
 

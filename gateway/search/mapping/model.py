@@ -35,11 +35,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from gateway.settings.gateway import ConfigError
 from gateway.settings.search import CohortIndexSettings
 from gateway.wire.guppy import FIELD, MISSING_DATA_ALIAS
 
 
-class CohortMappingError(ValueError):
+class CohortMappingError(ConfigError, ValueError):
     """A cohort mapping refused at start-up; the message names the member, index and field."""
 
 

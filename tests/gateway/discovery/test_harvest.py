@@ -275,3 +275,19 @@ async def test_a_mapping_that_cannot_be_compiled_stops_the_gateway_before_it_ser
                         aggregate={"mappings": {"members": {"m1": {"field_mappings": {"summary": "path:$..x"}}}}})
     with pytest.raises(MappingError, match=r"^aggregate\.mappings\.members: member 'm1', field 'summary': bad"):
         await create_app(settings)
+
+
+def test_gateway_serve_refuses_a_bad_mapping_in_one_line_naming_the_key(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "g.yaml").write_text(
+        "refcommons: {enabled: false}\n"
+        "aggregate: {mappings: {members: {m1: {field_mappings: {summary: 'path:$..x'}}}}}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    proc = subprocess.run([sys.executable, "-m", "gateway", "serve", "--config", "g.yaml", "--port", "0"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert ("gateway: invalid configuration: aggregate.mappings.members: member 'm1', field 'summary': bad selector"
+            in proc.stderr)
