@@ -46,7 +46,7 @@ from gateway.core.member import Member
 from gateway.discovery.mapping.compiler import compile_mapping, compile_mappings
 from gateway.discovery.mapping.records import CompiledMapping, apply_all
 from gateway.discovery.mapping.reference import refcommons_mapping
-from gateway.discovery.snapshots import PENDING, Snapshot, SnapshotSet, sources
+from gateway.discovery.snapshots import PENDING, Snapshot, SnapshotSet, sources, status_of
 from gateway.members.protocols import StudyDiscovery
 from gateway.members.search import SearchUnsupported
 from gateway.registry.directory import Directory
@@ -85,7 +85,7 @@ def snapshot_from_doc(commons: str, doc: dict[str, Any], commons_url: str | None
     """The :class:`Snapshot` a store document holds (``unsupported`` documents have no snapshot: the caller
     checks first). ``commons_url`` is the member's current one."""
     records = tuple((str(g), s) for g, s in doc.get("records") or ())
-    return Snapshot(commons, records, doc.get("harvested_at"), doc.get("status") or PENDING, doc.get("error"),
+    return Snapshot(commons, records, doc.get("harvested_at"), status_of(doc.get("status")), doc.get("error"),
                     doc.get("attempted_at"), commons_url)
 
 

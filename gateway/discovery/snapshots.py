@@ -20,15 +20,15 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Final, Literal, cast
 
 COMMONS_NAME = "commons_name"
 MAX_ERROR_LENGTH = 500
 
-OK = "ok"
-STALE = "stale"
-ERROR = "error"
-PENDING = "pending"
+OK: Final = "ok"
+STALE: Final = "stale"
+ERROR: Final = "error"
+PENDING: Final = "pending"
 Status = Literal["ok", "stale", "error", "pending"]
 STATUSES = (OK, STALE, ERROR, PENDING)
 """``ok``: the last harvest succeeded; ``stale``: it failed, the last good records are served; ``error``: no
@@ -172,6 +172,12 @@ class SnapshotSet:
     def status(self, now: float) -> list[dict[str, Any]]:
         """:func:`sources` of this set."""
         return sources(self, now)
+
+
+def status_of(value: object) -> Status:
+    """A status read back from a store document (``pending`` when it has none; :class:`Snapshot` refuses an unknown
+    one)."""
+    return cast(Status, value or PENDING)
 
 
 def sources(snapshots: Iterable[Snapshot], now: float) -> list[dict[str, Any]]:

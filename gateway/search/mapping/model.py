@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from gateway.settings.gateway import ConfigError
-from gateway.settings.search import CohortIndexSettings
+from gateway.settings.search import CohortIndex, CohortIndexSettings
 from gateway.wire.guppy import FIELD, MISSING_DATA_ALIAS
 
 
@@ -170,13 +170,16 @@ def compile_index(where: str, settings: CohortIndexSettings) -> IndexMapping:
                         MappingProxyType(preimages))
 
 
-def compile_cohort(member: str, indices: Mapping[str, CohortIndexSettings]) -> CohortMapping:
+def compile_cohort(member: str, indices: Mapping[CohortIndex, CohortIndexSettings]) -> CohortMapping:
     """One member's frozen :class:`CohortMapping`."""
-    compiled = {index: compile_index(f"member {member!r}, index {index!r}", s) for index, s in indices.items()}
+    compiled: dict[str, IndexMapping] = {
+        index: compile_index(f"member {member!r}, index {index!r}", s) for index, s in indices.items()
+    }
     return CohortMapping(member, MappingProxyType(compiled))
 
 
-def compile_cohort_mappings(cohort: Mapping[str, Mapping[str, CohortIndexSettings]]) -> dict[str, CohortMapping]:
+def compile_cohort_mappings(cohort: Mapping[str, Mapping[CohortIndex, CohortIndexSettings]],
+                            ) -> dict[str, CohortMapping]:
     """Member id → its frozen :class:`CohortMapping`, for every member of ``aggregate.mappings.cohort``;
     :class:`CohortMappingError` prefixed with the key for the first one that is wrong."""
     try:
