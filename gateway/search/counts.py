@@ -4,7 +4,9 @@ Every count a member reports is kept as two numbers, ``all`` and ``accessible`` 
 difference), because the tiering rules (:mod:`gateway.search.tiering`) need both: in ``regular`` a count's
 visibility depends on its inaccessible part while the number shown is the whole. The merge keeps each member's
 contribution to every cell (:class:`Cell`) instead of only the sum, since per-member tiers change what a member
-contributes (a ``private`` member's inaccessible records contribute nothing); :mod:`tiering` derives the sums.
+contributes (a ``private`` member's inaccessible records contribute nothing); :mod:`~gateway.search.tiering` derives
+the sums. The count type itself, and the cells a member hid, are the adapters' (:mod:`gateway.members.search`); the
+bucket of records without a value is Guppy's missing-data alias (:data:`gateway.wire.guppy.MISSING_DATA_ALIAS`).
 
 Only answers whose status is ``ok``, ``partial`` or ``stale`` are counted; every answer, counted or not, gets an
 entry in the response's ``sources`` list (:class:`SourceStatus`), so a member that timed out is never dropped

@@ -18,7 +18,8 @@ members. ``libre`` inaccessible parts are public and do not help a count reach t
 records next to a libre member's 1000 stay hidden); ``private`` ones are not counted at all. Each member's own
 count is checked against its own protected part; ``libre`` and ``private`` members' own counts are never hidden.
 
-Algorithm (:func:`suppress`, shared by :func:`render` and :func:`render_counts`). Cells are the total ``T``, each
+Algorithm (:func:`~gateway.access.tiers.suppress`, the engine shared with discovery's study counts; here by
+:func:`render` and :func:`render_counts`). Cells are the total ``T``, each
 member count ``M_i`` and each bucket ``B_fk``. The adversary knows every accessible count (ask with
 ``accessible``), every public (non-regular) part, and these linear equations, which hold in every mode:
 

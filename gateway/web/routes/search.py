@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.access.caller import caller_from_request, setup_callers
 from gateway.core.errors import ApiError
 from gateway.members.search import CohortQuery
-from gateway.search.cohort import BadCursor, CohortResult, CohortService, RowsRequest, sources_doc
+from gateway.search.cohort import CohortResult, CohortService, RowsRequest, sources_doc
+from gateway.search.cursors import BadCursor
 from gateway.search.mapping.translate import UntranslatableQuery
 from gateway.search.question import MAX_NAMES, check_filter, check_names
 from gateway.search.tiering import RowsForbidden
