@@ -14,8 +14,8 @@ Response: ``{"index", "accessibility", "tier": {"level", "limit"}, "total": {"co
 ``null`` with ``hidden: true``. 200 when at least one member answered; otherwise 503 (504 when the members that
 failed all timed out) with the same body plus ``msg`` and ``status_code``. 400: invalid body, filter, facet or field
 names, or cursor, or Passports sent both ways or while ``passports.enabled`` is false; 401/413/503: Passports the
-engine rejects; 403: rows of anything but ``accessible`` data (unless every member is ``libre``). Who the caller is
-at each member: :mod:`gateway.access.caller`.
+engine rejects; 403: rows of anything but ``accessible`` data (unless every member is ``libre``). The question's
+syntax is checked by :mod:`gateway.search.question`; who the caller is at each member: :mod:`gateway.access.caller`.
 """
 
 from __future__ import annotations
