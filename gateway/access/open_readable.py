@@ -9,7 +9,8 @@ every caller may read them on top of their own (:meth:`gateway.access.caller.Sea
 answer is kept in the gateway cache (shared by replicas through Redis) under the member id, and concurrent misses
 in one process share one call. A failed lookup (the member is down, has no such route, refuses, answers
 something else) makes nothing more readable, is cached for :data:`FAILED_TTL` seconds, and never fails the request.
-A member whose adapter has no such lookup (not a Gen3 commons) makes nothing more readable and costs nothing.
+A member whose adapter has no such lookup (no :class:`~gateway.members.protocols.Authz`: not a Gen3 commons) makes
+nothing more readable and costs nothing.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from gateway.access.readable import NOTHING, Readable, from_authz_map
 from gateway.cache.base import Cache
 from gateway.core.deadline import Deadline
 from gateway.core.errors import UpstreamError
 from gateway.core.member import Member
+from gateway.members.protocols import Authz
 
 log = logging.getLogger("gateway.access.open_readable")
 
@@ -39,7 +40,7 @@ LOOKUP_SECONDS = 5.0
 class OpenAuthz:
     """The resources anyone may read at a member (cached; see the module doc)."""
 
-    def __init__(self, cache: Cache, adapter_of: Callable[[Member], Any]) -> None:
+    def __init__(self, cache: Cache, adapter_of: Callable[[Member], object]) -> None:
         self.cache = cache
         self.adapter_of = adapter_of
         self._locks: dict[str, asyncio.Lock] = {}
@@ -50,8 +51,8 @@ class OpenAuthz:
 
     async def readable(self, member: Member) -> Readable:
         """What an anonymous caller may read at ``member``."""
-        lookup = getattr(self.adapter_of(member), "anonymous_authz", None)
-        if not callable(lookup):
+        adapter = self.adapter_of(member)
+        if not isinstance(adapter, Authz):
             return NOTHING
         key = self.key(member)
         hit = await self.cache.get(key)
@@ -62,7 +63,7 @@ class OpenAuthz:
             if hit is not None:
                 return Readable.from_cached(hit)
             try:
-                found, ttl = from_authz_map(await lookup(Deadline.after(LOOKUP_SECONDS))), OPEN_TTL
+                found, ttl = from_authz_map(await adapter.anonymous_authz(Deadline.after(LOOKUP_SECONDS))), OPEN_TTL
             except (UpstreamError, TimeoutError) as exc:
                 log.info("search: the member's anonymous auth mapping failed; nothing more readable",
                          extra={"member": member.id, "error": str(exc)[:300]})

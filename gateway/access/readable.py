@@ -32,6 +32,7 @@ from gateway.core.deadline import Deadline
 from gateway.core.errors import AccessDenied, UpstreamError
 from gateway.core.jwt_peek import peek_bearer
 from gateway.core.member import Member
+from gateway.members.protocols import Authz
 from gateway.passports.rules.grants import Grant
 from gateway.passports.rules.resources import MemberResourceMap
 
@@ -139,7 +140,7 @@ def cache_ttl(authorization: str, now: float) -> int:
 class UserAuthz:
     """Readable resources of a caller's own token at a member, from the member's fence (cached)."""
 
-    def __init__(self, cache: Cache, adapter_of: Callable[[Member], Any], *,
+    def __init__(self, cache: Cache, adapter_of: Callable[[Member], object], *,
                  clock: Callable[[], float] = time.time) -> None:
         self.cache = cache
         self.adapter_of = adapter_of
@@ -158,11 +159,11 @@ class UserAuthz:
         hit = await self.cache.get(key)
         if hit is not None:
             return Readable.from_cached(hit)
-        lookup = getattr(self.adapter_of(member), "user_authz", None)
-        if not callable(lookup):
+        adapter = self.adapter_of(member)
+        if not isinstance(adapter, Authz):
             return NOTHING
         try:
-            found = from_authz_map(await lookup(authorization, Deadline.after(LOOKUP_SECONDS)))
+            found = from_authz_map(await adapter.user_authz(authorization, Deadline.after(LOOKUP_SECONDS)))
         except AccessDenied:
             found = NOTHING  # the member refuses this token: nothing is readable while it is cached
         except (UpstreamError, TimeoutError) as exc:

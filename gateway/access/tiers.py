@@ -1,4 +1,15 @@
-"""TODO docstring."""
+"""Tiered access: what of a count a caller who may not read all of it sees, and the suppression that keeps a hidden
+count from following from the visible ones (pure; exact rationals, no I/O).
+
+:class:`TierPolicy` is the configured tiers (``aggregate.tier``, :meth:`TierPolicy.from_settings`): a global
+:class:`Tier` (``private``, ``regular``, ``libre``), per-member overrides and the ``limit``. Under ``regular`` a count
+whose inaccessible (protected) part is in ``(0, limit)`` is hidden (:meth:`TierPolicy.hides`, Guppy's rule).
+
+:func:`suppress` is the cell suppression both tiered paths use, the cohort search's merged counts
+(:mod:`gateway.search.tiering`) and the study counts of discovery (:mod:`gateway.discovery.study_tiering`): the
+primary rule, then complementary hiding until no hidden cell is derivable from the visible ones through the linear
+equations the caller knows (:func:`derivable`, by row reduction).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 from typing import TypeVar
+
+from gateway.settings.aggregate import TierSettings
 
 K = TypeVar("K", bound=Hashable)
 
@@ -36,6 +49,11 @@ class TierPolicy:
         object.__setattr__(self, "per_member", {c: Tier(t) for c, t in self.per_member.items()})
         if not isinstance(self.limit, int) or isinstance(self.limit, bool) or self.limit < 0:
             raise ValueError(f"tier access limit must be a non-negative integer, got {self.limit!r}")
+
+    @classmethod
+    def from_settings(cls, settings: TierSettings) -> TierPolicy:
+        """The policy ``aggregate.tier`` configures."""
+        return cls(Tier(settings.level), settings.limit, {m: Tier(t) for m, t in settings.per_member.items()})
 
     def tier_for(self, commons: str) -> Tier:
         return self.per_member.get(commons, self.level)

@@ -38,7 +38,7 @@ from gateway.web.routes import resolver as resolver_api
 from gateway.web.routes import status
 from gateway.web.routes.discovery import setup_discovery
 from gateway.web.routes.drs import DRS
-from gateway.web.routes.export import DEFAULT_DICTIONARY
+from gateway.web.routes.export import DEFAULT_DICTIONARY, setup_export
 from gateway.web.routes.registry import setup_registry
 from gateway.web.routes.resolver import RESOLVER
 from gateway.web.routes.search import setup_search
@@ -93,6 +93,7 @@ async def _setup_federation(app: web.Application, state: GatewayState, opened: A
     app[DRS] = DrsService(resolver, state.cache, settings.drs, settings.drs_profile, settings.drs_hostname, gate)
     setup_discovery(app, state, directory, settings.aggregate)
     setup_search(app, state, directory, settings.aggregate)
+    setup_export(app, state, directory, settings.aggregate)  # POST /search/v1/export, on the search's service
     app.add_routes(drs_api.routes)
     app.add_routes(indexd_api.routes)  # before resolver_api's GET /index/{guid}, which would take /index/index/…
     app.add_routes(fence_api.routes)

@@ -102,6 +102,7 @@ class _ListenError(Exception):
 def _serve(args: argparse.Namespace) -> int:
     from gateway.app.tls import TlsError, server_context
     from gateway.core.logs import configure_logging
+    from gateway.settings.gateway import ConfigError
 
     settings = _load(args)
     ssl_context = None
@@ -118,6 +119,8 @@ def _serve(args: argparse.Namespace) -> int:
         asyncio.run(_run(settings, ssl_context))
     except _ListenError as exc:  # typically the port is taken: say so in one line, not a traceback
         raise SystemExit(f"gateway: {exc}") from None
+    except ConfigError as exc:  # a section refused as the gateway starts (e.g. a field mapping)
+        raise SystemExit(f"gateway: invalid configuration: {exc}") from None
     return 0
 
 

@@ -1,7 +1,7 @@
 """Background harvest of every active member's study-discovery records into shared, per-member snapshots.
 
 Every ``aggregate.harvest.interval`` seconds (slots aligned on the wall clock, as the health prober's), each
-active member is asked for its discovery records (:meth:`gateway.members.search.Searchable.discovery_records`,
+active member is asked for its discovery records (:meth:`gateway.members.protocols.StudyDiscovery.discovery_records`,
 concurrently, each under ``aggregate.harvest.timeout``); the records are mapped into the common study schema
 (:mod:`gateway.discovery.mapping.records`) and the member's snapshot is replaced (:meth:`SnapshotSet.succeeded`). A
 failure keeps the last good records, marked ``stale`` (``error`` when there never were any); a member that
@@ -9,7 +9,7 @@ cannot search (:class:`~gateway.members.search.SearchUnsupported`, e.g. a plain 
 listing and reported ``unsupported``.
 
 Mapping per member: ``aggregate.mappings.members[<id>]`` when configured; for a ``reference`` member, by
-default :func:`~gateway.discovery.mapping.records.refcommons_mapping` (its ``commons`` field = the member's name);
+default :func:`~gateway.discovery.mapping.reference.refcommons_mapping` (its ``commons`` field = the member's name);
 otherwise the records pass through unmapped (``keep_original_fields`` with no field rules: the study object
 under ``gen3_discovery`` is copied as is, records without one are skipped).
 
@@ -43,11 +43,15 @@ from urllib.parse import urlsplit
 
 from gateway.core.deadline import Deadline
 from gateway.core.member import Member
-from gateway.discovery.mapping.records import CompiledMapping, MemberMappingSettings, apply_all, refcommons_mapping
-from gateway.discovery.mds_query import PENDING, Snapshot, SnapshotSet, sources
+from gateway.discovery.mapping.compiler import compile_mapping, compile_mappings
+from gateway.discovery.mapping.records import CompiledMapping, apply_all
+from gateway.discovery.mapping.reference import refcommons_mapping
+from gateway.discovery.snapshots import PENDING, Snapshot, SnapshotSet, sources, status_of
+from gateway.members.protocols import StudyDiscovery
 from gateway.members.search import SearchUnsupported
 from gateway.registry.directory import Directory
 from gateway.settings.aggregate import AggregateConfig
+from gateway.settings.discovery import MemberMappingSettings
 from gateway.store import ABSENT, Conflict, Store, Stored
 
 log = logging.getLogger("gateway.discovery.harvest")
@@ -81,7 +85,7 @@ def snapshot_from_doc(commons: str, doc: dict[str, Any], commons_url: str | None
     """The :class:`Snapshot` a store document holds (``unsupported`` documents have no snapshot: the caller
     checks first). ``commons_url`` is the member's current one."""
     records = tuple((str(g), s) for g, s in doc.get("records") or ())
-    return Snapshot(commons, records, doc.get("harvested_at"), doc.get("status") or PENDING, doc.get("error"),
+    return Snapshot(commons, records, doc.get("harvested_at"), status_of(doc.get("status")), doc.get("error"),
                     doc.get("attempted_at"), commons_url)
 
 
@@ -163,6 +167,7 @@ class Harvester:
     """How many member harvests this replica ran (claimed a lease and asked the member)."""
     _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _first_round: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _configured: dict[str, CompiledMapping] = field(default_factory=dict, init=False, repr=False)
     _mappings: dict[str, tuple[Member, CompiledMapping]] = field(default_factory=dict, init=False, repr=False)
     _memo: dict[str, tuple[int, str, Snapshot | None]] = field(default_factory=dict, init=False, repr=False)
     _view: DiscoveryView | None = field(default=None, init=False, repr=False)
@@ -170,20 +175,23 @@ class Harvester:
     _checked_at: float = field(default=float("-inf"), init=False, repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        self._configured = compile_mappings(self.config.mappings)  # a bad mapping stops the gateway as it starts
+
     # --- mapping --------------------------------------------------------------------------------------
 
     def mapping_for(self, member: Member) -> CompiledMapping:
         held = self._mappings.get(member.id)
         if held is not None and held[0] == member:
             return held[1]
-        configured = self.config.mappings.compiled().get(member.id)
+        configured = self._configured.get(member.id)
         schema = self.config.mappings.study_schema
         if configured is not None:
             compiled = configured
         elif member.kind == "reference":
-            compiled = refcommons_mapping(member.name).compile(member.id, schema)
+            compiled = compile_mapping(member.id, refcommons_mapping(member.name), schema)
         else:
-            compiled = MemberMappingSettings(keep_original_fields=True).compile(member.id, schema)
+            compiled = compile_mapping(member.id, MemberMappingSettings(keep_original_fields=True), schema)
         self._mappings[member.id] = (member, compiled)
         return compiled
 
@@ -209,11 +217,10 @@ class Harvester:
         timeout = self.config.harvest.timeout
         try:
             adapter = self.directory.adapter(member)
-            discover = getattr(adapter, "discovery_records", None)
-            if discover is None:
+            if not isinstance(adapter, StudyDiscovery):
                 raise SearchUnsupported(member.id, f"a {member.kind} member offers no study discovery")
             async with asyncio.timeout(timeout + min(1.0, timeout)):  # not wait_for: on 3.11 it can swallow a cancel
-                raw = await discover(Deadline.after(timeout))
+                raw = await adapter.discovery_records(Deadline.after(timeout))
             records = apply_all(self.mapping_for(member), raw)
             return Outcome(self.clock(), records=records)
         except asyncio.CancelledError:

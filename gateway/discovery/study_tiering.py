@@ -15,7 +15,7 @@ are shown. An inaccessible study's counts, under its member's tier (:class:`~gat
   only on the member's studies and the caller's readable resources, never on the query, the page or the fields
   asked for, so paging, filtering or asking again derives nothing more.
 
-:class:`StudyCountHider` is the :data:`~gateway.discovery.mds_query.CountHider` of one request: ``None`` for a
+:class:`StudyCountHider` is the :data:`~gateway.discovery.documents.CountHider` of one request: ``None`` for a
 hidden count, the value otherwise.
 """
 

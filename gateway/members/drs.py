@@ -10,8 +10,8 @@
   :class:`NotReady` with the member's ``Retry-After``.
 * ``access_urls``: bulk ``POST /objects/access`` when the member has bulk, else one call per pair.
 * ``probe``: ``GET /service-info``.
-* search: none (DRS has no cohort or discovery API): every :class:`~gateway.members.search.Searchable` method raises
-  :class:`SearchUnsupported`.
+* search: none (DRS has no cohort or discovery API): the :class:`~gateway.members.protocols.CohortSearch` and
+  :class:`~gateway.members.protocols.StudyDiscovery` methods raise :class:`SearchUnsupported`.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from gateway.core.records import AccessURL, MemberRecord, Probe
 from gateway.members.access_each import access_each
 from gateway.members.gen3 import match_back
 from gateway.members.http import error_for, quote_id
+from gateway.members.protocols import CohortSearch, MemberAdapter, StudyDiscovery
 from gateway.members.remote import RemoteMember
 from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
 from gateway.settings.gateway import UpstreamConfig
@@ -53,8 +54,8 @@ def bulk_length(info: dict[str, Any] | None) -> int:
     return 0
 
 
-class DrsAdapter(RemoteMember):
-    """A member speaking GA4GH DRS 1.x."""
+class DrsAdapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery):
+    """A member speaking GA4GH DRS 1.x (no authz lookups: nothing is readable there for a search caller)."""
 
     def __init__(self, member: Member, config: UpstreamConfig) -> None:
         super().__init__(member, config)

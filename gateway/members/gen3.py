@@ -6,13 +6,14 @@
 * ``access_url``: ``GET /user/data/download/{id}?protocol={access_id}`` → ``{"url"}``, with the caller's
   ``Authorization`` or else the gateway's own credentials for the member (:class:`MemberCredentials`).
 * ``probe``: ``GET /index/_status``.
-* search (:class:`~gateway.members.search.Searchable`): ``cohort_counts`` and ``cohort_rows`` ``POST /guppy/graphql``
-  (:mod:`gateway.members.guppy_wire`) with the *caller's* ``Authorization`` only (anonymous without one: counts are the
-  caller's, never the gateway's); ``discovery_records`` pages ``GET /mds/metadata?data=true&_guid_type=
-  discovery_metadata`` until a short page. A 404 (or 405/501) on either route is :class:`SearchUnsupported`.
-* ``user_authz``: the caller's authz map from ``GET /user/user`` (what the search's readable resources come from).
-* ``anonymous_authz``: what anyone may do there, Arborist's ``GET /authz/mapping`` asked with no ``Authorization``
-  (the commons' open resources).
+* search (:class:`~gateway.members.protocols.CohortSearch`): ``cohort_counts`` and ``cohort_rows`` ``POST
+  /guppy/graphql`` (:mod:`gateway.members.guppy_wire`) with the *caller's* ``Authorization`` only (anonymous without
+  one: counts are the caller's, never the gateway's); discovery (:class:`~gateway.members.protocols.StudyDiscovery`):
+  ``discovery_records`` pages ``GET /mds/metadata?data=true&_guid_type=discovery_metadata`` until a short page. A
+  404 (or 405/501) on either route is :class:`SearchUnsupported`.
+* authz (:class:`~gateway.members.protocols.Authz`): ``user_authz``, the caller's authz map from ``GET /user/user``
+  (what the search's readable resources come from); ``anonymous_authz``, what anyone may do there, Arborist's
+  ``GET /authz/mapping`` asked with no ``Authorization`` (the commons' open resources).
 * ``data_dictionary``: the commons' whole data dictionary, sheepdog's ``GET /api/v0/submission/_dictionary/_all``
   asked with no ``Authorization`` (sheepdog serves it to anyone); 404 (or 405/501): ``None``, it has none.
 
@@ -34,6 +35,7 @@ from gateway.core.records import AccessURL, MemberRecord, Probe
 from gateway.members import guppy_wire
 from gateway.members.access_each import access_each
 from gateway.members.http import UpstreamResponse, error_for, quote_id
+from gateway.members.protocols import Authz, CohortSearch, MemberAdapter, StudyDiscovery
 from gateway.members.remote import RemoteMember
 from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
 
@@ -81,8 +83,8 @@ def match_back(
     return out
 
 
-class Gen3Adapter(RemoteMember):
-    """A member speaking Gen3's indexd and fence APIs at ``member.base_url``."""
+class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Authz):
+    """A member speaking Gen3's indexd and fence APIs at ``member.base_url``: every capability."""
 
     async def get_record(self, object_id: str, deadline: Deadline) -> MemberRecord | None:
         path_id = quote_id(gen3_id(object_id), keep_slash=True)

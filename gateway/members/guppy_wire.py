@@ -24,8 +24,8 @@ from typing import Any
 
 from gateway.core.errors import MemberUnavailable
 from gateway.members.search import TOTAL, ZERO, CohortQuery, Count, HiddenCell, MemberCounts, RowsPage
+from gateway.wire.guppy import NAME
 
-NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 HIDDEN = -1
 """Guppy's ``ENCRYPT_COUNT``: a count the member hid."""
 MAX_WINDOW = 10_000

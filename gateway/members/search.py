@@ -1,9 +1,10 @@
-"""What the gateway asks a member for federated search, and the plain types the answers come back in.
+"""The plain types a cohort question and a member's answers to it come in (pure).
 
-A member adapter that can search implements the :class:`Searchable` methods next to its
-:class:`~gateway.members.protocols.MemberAdapter` ones (``gateway.members.gen3``: Guppy GraphQL and MDS over HTTP;
-``gateway.app.inprocess``: the in-process commons directly). A member that cannot (a plain DRS server) raises
-:class:`SearchUnsupported`, which the gateway reports as ``unsupported`` in ``sources`` rather than as a failure.
+A member adapter that can search implements :class:`~gateway.members.protocols.CohortSearch` (and
+:class:`~gateway.members.protocols.StudyDiscovery`) with these types (``gateway.members.gen3``: Guppy GraphQL and MDS
+over HTTP; ``gateway.app.inprocess``: the in-process commons directly). A member that cannot (a plain DRS server)
+raises :class:`SearchUnsupported`, which the gateway reports as ``unsupported`` in ``sources`` rather than as a
+failure.
 
 Counts always come split by the caller's access: ``all`` and ``accessible`` (see
 :class:`gateway.members.search.Count`). Where the member itself hid a count (Guppy answers ``-1`` for a bucket whose
@@ -15,14 +16,13 @@ the caller's own part of such a cell is usually still known: the adapter gives i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any
 
-from gateway.core.deadline import Deadline
 from gateway.core.errors import UpstreamError
+from gateway.settings.search import CohortIndex
 
-Index = Literal["subject", "file"]
 TOTAL = "_total"
 """The key of the total in :attr:`MemberCounts.hidden` (buckets are ``(facet, key)`` pairs)."""
 
@@ -37,7 +37,7 @@ class SearchUnsupported(UpstreamError):
 class CohortQuery:
     """One cohort question, in the shared schema: Guppy's JSON filter language over the index's fields."""
 
-    index: Index
+    index: CohortIndex
     filter: Mapping[str, Any] | None = None
     facets: tuple[str, ...] = ()
 
@@ -65,25 +65,11 @@ class RowsPage:
     total: int | None = None
 
 
-@runtime_checkable
-class Searchable(Protocol):
-    async def cohort_counts(self, query: CohortQuery, deadline: Deadline, *,
-                            authorization: str | None = None) -> MemberCounts:
-        """Total and facet histograms of the query, split by the caller's access (``authorization`` is the
-        caller's credential for this member, or ``None`` for anonymous)."""
-
-    async def cohort_rows(self, query: CohortQuery, fields: Sequence[str], offset: int, limit: int,
-                          deadline: Deadline, *, authorization: str | None = None) -> RowsPage:
-        """A page of the caller's accessible rows matching the query."""
-
-    async def discovery_records(self, deadline: Deadline) -> list[tuple[str, dict[str, Any]]]:
-        """Every study-level discovery record ``(guid, metadata)`` the member's MDS publishes (all pages)."""
-
-
 HiddenCell = str | tuple[str, str | None]
 
 
-def _is_int(value: object) -> bool:
+def is_integer(value: object) -> bool:
+    """An ``int`` that is not a ``bool`` (what a count must be)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -95,7 +81,7 @@ class Count:
     accessible: int
 
     def __post_init__(self) -> None:
-        if not (_is_int(self.all) and _is_int(self.accessible)):
+        if not (is_integer(self.all) and is_integer(self.accessible)):
             raise TypeError(f"counts must be integers, got {self.all!r}, {self.accessible!r}")
         if not 0 <= self.accessible <= self.all:
             raise ValueError(f"need 0 <= accessible <= all, got all={self.all}, accessible={self.accessible}")

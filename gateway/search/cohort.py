@@ -1,39 +1,34 @@
 """The federated cohort search: one question fanned out to every active member, merged, tiered, and paged rows.
 
-:class:`CohortService` asks each active member's adapter (:class:`gateway.members.search.Searchable`) for its counts
-under ONE shared deadline (``aggregate.deadline``, or less when the request asks) and turns each outcome into a
+:class:`CohortService` asks each active member's search (:class:`gateway.members.protocols.CohortSearch`) for its
+counts under ONE shared deadline (``aggregate.deadline``, or less when the request asks) and turns each outcome into a
 :class:`~gateway.search.counts.MemberAnswer`: ``ok``/``partial`` (counted), ``timeout`` (not done by the deadline),
 ``error`` (the member failed, answered garbage, or its circuit is open) and ``unsupported`` (the member has no faceted
-search). The answers are merged and rendered under the configured :class:`TierPolicy` (:mod:`gateway.search.tiering`).
+search: its adapter is no ``CohortSearch``, or it says so). The answers are merged and rendered under the configured
+:class:`TierPolicy` (:mod:`gateway.search.tiering`).
 
-Circuit breaking (:class:`Breaker`) is per process: each replica keeps its own view of member health. After
-``breaker.failures`` consecutive failures (errors and timeouts; ``unsupported`` is an answer) a member is skipped for
-``breaker.cooldown`` seconds and reported ``error`` with ``circuit open``; then one request tries it again.
+Circuit breaking (:mod:`gateway.search.breaker`) is per process: a member that failed ``breaker.failures`` times in
+a row is skipped for ``breaker.cooldown`` seconds and reported ``error`` with ``circuit open``.
 
 Credentials: every member call asks the request's :class:`~gateway.access.caller.SearchCaller` what to send
 that member (:meth:`~gateway.access.caller.SearchCaller.authorization_for`).
 
 Rows (accessible data only, :func:`~gateway.search.tiering.check_rows`) come from the members in registry order
-(member id order), each tagged with its ``commons``; the opaque cursor (:func:`encode_cursor`) is base64url JSON
-holding the member's index and id, that member's offset, and a digest of the question, so a cursor is refused (400)
-when tampered with or replayed against another question. A member that fails or times out while paging is
-reported in ``rows_sources`` and skipped (paging goes on with the next member; a member that hangs cannot stall
-paging forever); when the deadline passes, the page ends and the cursor resumes at the next member.
+(member id order), each tagged with its ``commons``; the opaque cursor (:mod:`gateway.search.cursors`) holds the
+member and its offset and is refused (400) when tampered with or replayed against another question. A member that
+fails or times out while paging is reported in ``rows_sources`` and skipped (paging goes on with the next member; a
+member that hangs cannot stall paging forever); when the deadline passes, the page ends and the cursor resumes at the
+next member.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
-
-import orjson
 
 from gateway.access.caller import ANONYMOUS, SearchCaller
 from gateway.access.tiers import TierPolicy
@@ -41,16 +36,21 @@ from gateway.core.concurrency import run_until
 from gateway.core.deadline import Deadline
 from gateway.core.errors import MemberTimeout, UpstreamError
 from gateway.core.member import Member
-from gateway.members.search import CohortQuery, MemberCounts, SearchUnsupported
+from gateway.members.protocols import CohortSearch
+from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
+from gateway.search.breaker import Breaker
 from gateway.search.counts import MemberAnswer, Status, merge
+from gateway.search.cursors import Cursor, decode_cursor, encode_cursor, question_digest
 from gateway.search.mapping.member import check as check_mappings
 from gateway.search.mapping.member import mapped
+from gateway.search.mapping.model import compile_cohort_mappings
 from gateway.search.tiering import Accessibility, Rendered, check_rows, render
 from gateway.settings.aggregate import AggregateConfig
 
 log = logging.getLogger("gateway.search.cohort")
 
 CIRCUIT_OPEN = "circuit open"
+NO_SEARCH = "the member offers no cohort search"
 CURSOR_VERSION = 1
 
 
@@ -59,83 +59,7 @@ class MemberDirectory(Protocol):
 
     async def routes(self, *, fresh: bool = False) -> Any: ...
 
-    def adapter(self, member: Member) -> Any: ...
-
-
-class BadCursor(ValueError):
-    """A rows cursor that this gateway did not issue for this question (400)."""
-
-
-# --- circuit breaking --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Breaker:
-    """Per-member consecutive-failure counting with a cooldown (process-local)."""
-
-    failures: int
-    cooldown: float
-    clock: Callable[[], float] = time.monotonic
-    _failed: dict[str, int] = field(default_factory=dict)
-    _opened_at: dict[str, float] = field(default_factory=dict)
-
-    def allows(self, member_id: str) -> bool:
-        """Whether to ask the member now: closed, or open for ``cooldown`` already (then one trial goes through;
-        while it runs, others go through too, which is harmless: they share its fate)."""
-        opened = self._opened_at.get(member_id)
-        return opened is None or self.clock() - opened >= self.cooldown
-
-    def record(self, member_id: str, ok: bool) -> None:
-        if ok:
-            self._failed.pop(member_id, None)
-            self._opened_at.pop(member_id, None)
-            return
-        n = self._failed[member_id] = self._failed.get(member_id, 0) + 1
-        if n >= self.failures:
-            self._opened_at[member_id] = self.clock()
-
-    def is_open(self, member_id: str) -> bool:
-        return not self.allows(member_id)
-
-
-# --- cursors -----------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Cursor:
-    member: int
-    """Index of the member in registry (id) order."""
-    member_id: str
-    offset: int
-
-
-def question_digest(query: CohortQuery, fields: Sequence[str], accessibility: str) -> str:
-    doc = {"index": query.index, "filter": query.filter, "fields": list(fields), "accessibility": accessibility}
-    return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-
-
-def encode_cursor(cursor: Cursor, digest: str) -> str:
-    raw = orjson.dumps({"v": CURSOR_VERSION, "m": cursor.member, "id": cursor.member_id, "o": cursor.offset,
-                        "q": digest})
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def decode_cursor(text: str, digest: str) -> Cursor:
-    """The cursor in ``text``; :class:`BadCursor` if it is malformed or was issued for another question."""
-    if not isinstance(text, str) or not text or len(text) > 2048:
-        raise BadCursor("invalid cursor")
-    try:
-        doc = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (binascii.Error, ValueError):
-        raise BadCursor("invalid cursor: not a cursor this gateway issued") from None
-    if not isinstance(doc, dict) or set(doc) != {"v", "m", "id", "o", "q"} or doc["v"] != CURSOR_VERSION:
-        raise BadCursor("invalid cursor: not a cursor this gateway issued")
-    m, mid, o = doc["m"], doc["id"], doc["o"]
-    if not (type(m) is int and type(o) is int and isinstance(mid, str) and m >= 0 and o >= 0):
-        raise BadCursor("invalid cursor: not a cursor this gateway issued")
-    if doc["q"] != digest:
-        raise BadCursor("invalid cursor: it was issued for another question (index, filter, fields or accessibility)")
-    return Cursor(m, mid, o)
+    def adapter(self, member: Member) -> object: ...
 
 
 # --- results -----------------------------------------------------------------------------------------------------
@@ -201,13 +125,18 @@ class CohortService:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.directory = directory
         self.config = config
-        self.policy: TierPolicy = config.tier.policy()
+        self.policy = TierPolicy.from_settings(config.tier)
         self.breaker = Breaker(config.breaker.failures, config.breaker.cooldown, clock)
-        self.mappings = config.mappings.cohort_compiled()
+        self.mappings = compile_cohort_mappings(config.mappings.cohort)
+        """Member id → its cohort mapping (compiled here, so a bad one stops the gateway as it starts)."""
 
-    def adapter(self, member: Member) -> Any:
-        """The member's adapter, through its cohort mapping if it has one (:mod:`gateway.search.mapping.member`)."""
-        return mapped(self.directory.adapter(member), self.mappings.get(member.id))
+    def adapter(self, member: Member) -> CohortSearch | None:
+        """The member's search, through its cohort mapping if it has one (:mod:`gateway.search.mapping.member`);
+        ``None`` when its adapter has none."""
+        adapter = self.directory.adapter(member)
+        if not isinstance(adapter, CohortSearch):
+            return None
+        return mapped(adapter, self.mappings.get(member.id))
 
     def deadline(self, requested: float | None = None) -> Deadline:
         seconds = self.config.deadline if requested is None else min(self.config.deadline, requested)
@@ -250,8 +179,8 @@ class CohortService:
                           caller: SearchCaller) -> MemberAnswer:
         start = time.monotonic()
         adapter = self.adapter(member)
-        if not callable(getattr(adapter, "cohort_counts", None)):
-            return MemberAnswer(member.id, Status.UNSUPPORTED, 0, error="the member offers no cohort search")
+        if adapter is None:
+            return MemberAnswer(member.id, Status.UNSUPPORTED, 0, error=NO_SEARCH)
         try:
             counts = await adapter.cohort_counts(query, deadline, authorization=await caller.authorization_for(member))
         except asyncio.CancelledError:
@@ -313,12 +242,12 @@ class CohortService:
         return RowsResult(tuple(rows), next_cursor, tuple(sources))
 
     async def _ask_rows(self, member: Member, query: CohortQuery, fields: Sequence[str], offset: int, limit: int,
-                        deadline: Deadline, caller: SearchCaller) -> tuple[Any, tuple[Status, str] | None]:
+                        deadline: Deadline, caller: SearchCaller) -> tuple[RowsPage | None, tuple[Status, str] | None]:
         if not self.breaker.allows(member.id):
             return None, (Status.ERROR, CIRCUIT_OPEN)
         adapter = self.adapter(member)
-        if not callable(getattr(adapter, "cohort_rows", None)):
-            return None, (Status.UNSUPPORTED, "the member offers no cohort search")
+        if adapter is None:
+            return None, (Status.UNSUPPORTED, NO_SEARCH)
         try:
             async with asyncio.timeout(deadline.remaining()):  # not wait_for: on 3.11 it can swallow a cancel
                 authorization = await caller.authorization_for(member)
@@ -333,7 +262,7 @@ class CohortService:
         except Exception as exc:
             self.breaker.record(member.id, ok=False)
             return None, (Status.ERROR, _describe(exc))
-        if not hasattr(page, "rows") or not hasattr(page, "next_offset"):
+        if not isinstance(page, RowsPage):
             return None, (Status.ERROR, "unexpected answer from the adapter")
         if page.next_offset is not None and (type(page.next_offset) is not int or page.next_offset <= offset):
             return None, (Status.ERROR, f"the member's paging did not advance (offset {offset})")

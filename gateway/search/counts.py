@@ -4,7 +4,9 @@ Every count a member reports is kept as two numbers, ``all`` and ``accessible`` 
 difference), because the tiering rules (:mod:`gateway.search.tiering`) need both: in ``regular`` a count's
 visibility depends on its inaccessible part while the number shown is the whole. The merge keeps each member's
 contribution to every cell (:class:`Cell`) instead of only the sum, since per-member tiers change what a member
-contributes (a ``private`` member's inaccessible records contribute nothing); :mod:`tiering` derives the sums.
+contributes (a ``private`` member's inaccessible records contribute nothing); :mod:`~gateway.search.tiering` derives
+the sums. The count type itself, and the cells a member hid, are the adapters' (:mod:`gateway.members.search`); the
+bucket of records without a value is Guppy's missing-data alias (:data:`gateway.wire.guppy.MISSING_DATA_ALIAS`).
 
 Only answers whose status is ``ok``, ``partial`` or ``stale`` are counted; every answer, counted or not, gets an
 entry in the response's ``sources`` list (:class:`SourceStatus`), so a member that timed out is never dropped
@@ -16,19 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
-from gateway.members.search import ZERO, Count, HiddenCell, _is_int
-
-if TYPE_CHECKING:
-    from gateway.access.tiers import Tier
-
-MISSING_ALIAS = "no data"
-"""The histogram key for records without a value (Guppy's ``missing_data_alias`` default)."""
-
-MEMBER_TOTAL = "_total"
-"""In :attr:`MemberAnswer.hidden`, the member's total (buckets are ``(facet, key)`` pairs); the same key as
-:data:`gateway.members.search.TOTAL`."""
+from gateway.access.tiers import Tier
+from gateway.members.search import TOTAL, ZERO, Count, HiddenCell, is_integer
+from gateway.wire.guppy import MISSING_DATA_ALIAS
 
 
 class Status(StrEnum):
@@ -66,7 +59,7 @@ class MemberAnswer:
     level); it can only make the gateway's configured tier for the member stricter (see
     :func:`gateway.search.tiering.member_tier`).
 
-    ``hidden`` lists the cells the member hid itself (:data:`MEMBER_TOTAL` or ``(facet, key)``, a ``None`` key
+    ``hidden`` lists the cells the member hid itself (:data:`TOTAL` or ``(facet, key)``, a ``None`` key
     being the missing bucket): their values are unknown, so any merged cell they are part of is hidden too, and
     whatever number the answer carries for them is ignored. ``hidden_accessible`` gives, for hidden cells whose
     *accessible* part the member still told (Guppy hides an ``all`` count, never an ``accessible`` one), that
@@ -91,9 +84,9 @@ class MemberAnswer:
         for cell, n in self.hidden_accessible.items():
             if cell not in self.hidden:
                 raise ValueError(f"{self.commons}: an accessible count for {cell!r}, which is not hidden")
-            if not _is_int(n) or n < 0:
+            if not is_integer(n) or n < 0:
                 raise ValueError(f"{self.commons}: the accessible count of {cell!r} must be a non-negative integer")
-        if not _is_int(self.took_ms) or self.took_ms < 0:
+        if not is_integer(self.took_ms) or self.took_ms < 0:
             raise ValueError(f"took_ms must be a non-negative integer, got {self.took_ms!r}")
         if self.answered and self.total is None:
             raise ValueError(f"{self.commons}: an answer with status {self.status} needs a total")
@@ -105,14 +98,14 @@ class MemberAnswer:
     @property
     def total_hidden(self) -> bool:
         """Whether the member hid its own total."""
-        return MEMBER_TOTAL in self.hidden
+        return TOTAL in self.hidden
 
     @property
     def accessible_total(self) -> int | None:
         """The member's accessible total: ``None`` only if it did not answer, or hid its total entirely."""
         if not self.answered or self.total is None:
             return None
-        return self.hidden_accessible.get(MEMBER_TOTAL) if self.total_hidden else self.total.accessible
+        return self.hidden_accessible.get(TOTAL) if self.total_hidden else self.total.accessible
 
     def hidden_buckets(self, facet: str) -> frozenset[str | None]:
         return frozenset(c[1] for c in self.hidden if isinstance(c, tuple) and c[0] == facet)
@@ -154,7 +147,7 @@ class Merged:
     total: Cell
     histograms: Mapping[str, Mapping[str, Cell]]
     """Facet → bucket key → cell; keys in first-seen order."""
-    missing_alias: str = MISSING_ALIAS
+    missing_alias: str = MISSING_DATA_ALIAS
 
     @property
     def counted(self) -> tuple[MemberAnswer, ...]:
@@ -174,7 +167,7 @@ class SourceStatus:
     error: str | None = None
 
 
-def buckets(histogram: Mapping[str | None, Count], missing_alias: str = MISSING_ALIAS) -> dict[str, Count]:
+def buckets(histogram: Mapping[str | None, Count], missing_alias: str = MISSING_DATA_ALIAS) -> dict[str, Count]:
     """A member's buckets with string keys: ``None`` goes under ``missing_alias``, summed with an explicit bucket
     of that name if the member also sent one."""
     out: dict[str, Count] = {}
@@ -184,7 +177,7 @@ def buckets(histogram: Mapping[str | None, Count], missing_alias: str = MISSING_
     return out
 
 
-def merge(answers: Iterable[MemberAnswer], *, missing_alias: str = MISSING_ALIAS) -> Merged:
+def merge(answers: Iterable[MemberAnswer], *, missing_alias: str = MISSING_DATA_ALIAS) -> Merged:
     """Sum the totals and every facet's buckets over the members that answered, keeping each contribution."""
     answers = tuple(answers)
     seen: set[str] = set()
@@ -214,8 +207,8 @@ def merge(answers: Iterable[MemberAnswer], *, missing_alias: str = MISSING_ALIAS
         total=Cell(
             tuple((a.commons, a.total) for a in counted if a.total is not None and not a.total_hidden),
             tuple(a.commons for a in hid_total),
-            tuple((a.commons, a.hidden_accessible[MEMBER_TOTAL]) for a in hid_total
-                  if MEMBER_TOTAL in a.hidden_accessible),
+            tuple((a.commons, a.hidden_accessible[TOTAL]) for a in hid_total
+                  if TOTAL in a.hidden_accessible),
         ),
         histograms={
             f: {k: Cell(tuple(p), tuple(hidden.get(f, {}).get(k, ())), tuple(known.get(f, {}).get(k, ())))

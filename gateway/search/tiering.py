@@ -18,7 +18,8 @@ members. ``libre`` inaccessible parts are public and do not help a count reach t
 records next to a libre member's 1000 stay hidden); ``private`` ones are not counted at all. Each member's own
 count is checked against its own protected part; ``libre`` and ``private`` members' own counts are never hidden.
 
-Algorithm (:func:`suppress`, shared by :func:`render` and :func:`render_counts`). Cells are the total ``T``, each
+Algorithm (:func:`~gateway.access.tiers.suppress`, the engine shared with discovery's study counts; here by
+:func:`render` and :func:`render_counts`). Cells are the total ``T``, each
 member count ``M_i`` and each bucket ``B_fk``. The adversary knows every accessible count (ask with
 ``accessible``), every public (non-regular) part, and these linear equations, which hold in every mode:
 
@@ -61,7 +62,7 @@ from enum import StrEnum
 
 from gateway.access.tiers import Tier, TierPolicy, strictest, suppress
 from gateway.members.search import ZERO, Count
-from gateway.search.counts import MEMBER_TOTAL, MemberAnswer, Merged, SourceStatus
+from gateway.search.counts import MemberAnswer, Merged, SourceStatus
 
 
 class Accessibility(StrEnum):
@@ -148,14 +149,16 @@ def _protected(count: Count, tier: Tier) -> int:
     return count.inaccessible if tier is Tier.REGULAR else 0
 
 
-TOTAL = ("total",)
+CellKey = tuple[str, ...]
+"""A cell of the suppression: the total, one member's count or one bucket."""
+TOTAL: CellKey = ("total",)
 
 
-def member_cell(commons: str) -> tuple[str, str]:
+def member_cell(commons: str) -> CellKey:
     return ("member", commons)
 
 
-def bucket_cell(facet: str, key: str) -> tuple[str, str, str]:
+def bucket_cell(facet: str, key: str) -> CellKey:
     return ("bucket", facet, key)
 
 
@@ -179,15 +182,15 @@ def render(
         out = [(tiers[c], n) for c, n in parts]
         return [(t, n) for t, n in out if not (t is Tier.PRIVATE and n.accessible == 0)]
 
-    cells: dict[tuple[str, ...], list[tuple[Tier, Count]]] = {TOTAL: kept(merged.total.parts)}
+    cells: dict[CellKey, list[tuple[Tier, Count]]] = {TOTAL: kept(merged.total.parts)}
     # cells a member hid part of → the accessible part of those hidden parts, when every such member told it
-    unknown: dict[tuple[str, ...], int | None] = {}
+    unknown: dict[CellKey, int | None] = {}
     if merged.total.hidden_by:
         unknown[TOTAL] = merged.total.accessible_hidden
     for a in counted:
         cells[member_cell(a.commons)] = [] if a.total_hidden else [(tiers[a.commons], a.total or ZERO)]
         if a.total_hidden:
-            unknown[member_cell(a.commons)] = a.hidden_accessible.get(MEMBER_TOTAL)
+            unknown[member_cell(a.commons)] = a.accessible_total
     facets: dict[str, list[str]] = {}
     for facet, histogram in merged.histograms.items():
         facets[facet] = []
@@ -202,14 +205,14 @@ def render(
     # accessible answers hide nothing of the caller's own data: only what a member hid without telling its part
     hidden = frozenset(c for c, known in unknown.items() if known is None)
     if mode is not Accessibility.ACCESSIBLE:
-        equations: list[dict[tuple[str, ...], int]] = []
+        equations: list[dict[CellKey, int]] = []
         if counted:
             equations.append({TOTAL: 1, **{member_cell(a.commons): -1 for a in counted}})
         for facet, keys in facets.items():
             if facet in non_partitioning:
                 continue
             reporters = [a.commons for a in counted if a.reports(facet)]
-            eq = {bucket_cell(facet, k): 1 for k in keys}
+            eq: dict[CellKey, int] = {bucket_cell(facet, k): 1 for k in keys}
             if len(reporters) == len(counted):
                 eq[TOTAL] = -1
             else:
@@ -219,7 +222,7 @@ def render(
         public = {member_cell(c) for c, t in tiers.items() if t is not Tier.REGULAR}
         hidden = suppress(protected, policy.limit, equations, public=public, reluctant={TOTAL}, forced=set(unknown))
 
-    def shown(cell: tuple[str, ...]) -> Shown:
+    def shown(cell: CellKey) -> Shown:
         if cell in hidden:
             return Shown(None, True)
         told = unknown.get(cell) or 0  # only ever reached in accessible mode: elsewhere such cells are forced hidden
@@ -259,16 +262,18 @@ def render_counts(
     then takes part in complementary suppression (and is hidden only as a last resort)."""
     mode = Accessibility(accessibility)
     tier = policy.level if commons is None else policy.tier_for(commons)
-    cells: dict[tuple[str, ...], Count] = {("count", k): n for k, n in counts.items()}
+    cells: dict[CellKey, Count] = {("count", k): n for k, n in counts.items()}
     if total is not None:
         cells[TOTAL] = total
-    hidden: frozenset[tuple[str, ...]] = frozenset()
+    hidden: frozenset[CellKey] = frozenset()
     if mode is not Accessibility.ACCESSIBLE:
-        equations = [] if total is None else [{TOTAL: 1, **{("count", k): -1 for k in counts}}]
+        equations: list[dict[CellKey, int]] = []
+        if total is not None:
+            equations.append({TOTAL: 1, **{("count", k): -1 for k in counts}})
         protected = {c: _protected(n, tier) for c, n in cells.items()}
         hidden = suppress(protected, policy.limit, equations, reluctant={TOTAL})
 
-    def shown(cell: tuple[str, ...]) -> Shown:
+    def shown(cell: CellKey) -> Shown:
         if mode is Accessibility.UNACCESSIBLE and tier is Tier.PRIVATE:
             return Shown(None)
         if cell in hidden:

@@ -1,5 +1,12 @@
 """The ``aggregate`` configuration section: tiered access, cohort-search deadlines and circuit breaking, study
-discovery harvesting, field mappings and exports."""
+discovery harvesting, field mappings and exports (plain models; a leaf, like all of :mod:`gateway.settings`).
+
+The features build what they run on from these at start-up: :class:`~gateway.access.tiers.TierPolicy` from
+:class:`TierSettings`, the compiled study-record and cohort mappings from :class:`AggregateMappingSettings`
+(:mod:`gateway.discovery.mapping.records`, :mod:`gateway.search.mapping.model`, which refuse a mapping that cannot be
+used, naming the member and field). The sections of one feature only are in :mod:`gateway.settings.search` and
+:mod:`gateway.settings.discovery`.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.access.tiers import TierPolicy
-from gateway.discovery.mapping.records import AggregateMappingSettings
+from gateway.settings.discovery import DEFAULT_STUDY_SCHEMA, FieldSpec, HarvestSettings, MemberMappingSettings
+from gateway.settings.search import BreakerSettings, CohortIndex, CohortIndexSettings
 
 TierName = Literal["private", "regular", "libre"]
 
@@ -25,20 +32,6 @@ class TierSettings(_Section):
     )
     limit: int = Field(50, ge=0, description="`tier_access_limit`: inaccessible parts in (0, limit) are hidden.")
     per_member: dict[str, TierName] = Field({}, description="Member id → its tier, overriding `level`.")
-
-    def policy(self) -> TierPolicy:
-        return TierPolicy(self.level, self.limit, dict(self.per_member))
-
-
-class BreakerSettings(_Section):
-    failures: int = Field(3, ge=1, description="Consecutive failures that open a member's circuit.")
-    cooldown: float = Field(30.0, gt=0, description="Seconds an open circuit skips the member before trying again.")
-
-
-class HarvestSettings(_Section):
-    enabled: bool = Field(True, description="Harvest members' study discovery records in the background.")
-    interval: float = Field(300.0, gt=0, description="Seconds between study-discovery harvests of each member.")
-    timeout: float = Field(30.0, gt=0, description="Seconds one member's harvest may take.")
 
 
 class ExportSettings(_Section):
@@ -70,6 +63,19 @@ class ExportSettings(_Section):
         if self.lost_after <= self.heartbeat:
             raise ValueError("export.lost_after must be longer than export.heartbeat")
         return self
+
+
+class AggregateMappingSettings(_Section):
+    """The common study schema plus every member's study-record mapping and cohort-search mapping."""
+
+    study_schema: dict[str, FieldSpec] = Field(
+        default_factory=lambda: dict(DEFAULT_STUDY_SCHEMA), description="The common study schema."
+    )
+    members: dict[str, MemberMappingSettings] = Field({}, description="Per member id: its field mapping.")
+    cohort: dict[str, dict[CohortIndex, CohortIndexSettings]] = Field(
+        {}, description="Per member id, per index (`subject`, `file`): cohort-search field renames (`fields`: "
+        "gateway field → member field) and value maps (`values`: gateway field → {member value → gateway value})."
+    )
 
 
 class AggregateConfig(_Section):

@@ -243,7 +243,8 @@ class Settings(BaseSettings):
 
 
 class ConfigError(Exception):
-    """The configuration file is missing, unreadable or not a mapping."""
+    """The configuration cannot be used: the file is missing, unreadable or not a mapping; or (a subclass raised as
+    the gateway starts) a section its feature compiles means nothing it can run, e.g. a field mapping."""
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

@@ -4,15 +4,15 @@ kinds and gives a small syntax tree; :func:`matches` evaluates it on one row. Pu
 A filter is ``{}`` / ``null`` (everything), ``{"AND"|"OR": [filter, ...]}`` (any case; items that are empty
 are left out, and a combination left with no item matches everything, as in Guppy), a leaf
 ``{<op>: {<field>: <value>}}``, ``{"search": {"keyword": str, "fields": str | [str]}}`` or
-``{"nested": {"path": <nested field>, <op>: {...}}}``. Leaf operators, with the spellings Guppy accepts:
+``{"nested": {"path": <nested field>, <op>: {...}}}``. Leaf operators, their spellings and what each means on a
+text or a number field are Guppy's grammar (:mod:`gateway.wire.guppy`); here:
 
-* text fields: ``=``/``eq``/``EQ``; ``in``/``IN``/``contains_any``/``CONTAINS_ANY`` (a list);
-  ``contains_all``/``CONTAINS_ALL`` (a list); ``!=``/``excludes_any``/``EXCLUDES_ANY`` (a list; ``!=``
-  also takes one value); ``excludes_all``/``EXCLUDES_ALL`` (a list). :data:`MISSING_DATA_ALIAS` given to
-  ``=`` or inside ``IN`` also matches rows without the field (Guppy's ``aggs_include_missing_data``).
-* number fields: ``=``/``eq``/``EQ``, ``in``/``IN`` (a list), ``!=`` (one value; never matches a missing
-  value, like Guppy's ``gt OR lt``), ``>``/``gt``/``GT``, ``>=``/``gte``/``GTE``, ``<``/``lt``/``LT``,
-  ``<=``/``lte``/``LTE``. Numeric strings are read as numbers, as Elasticsearch does.
+* text fields: ``eq`` (one value); ``in``, ``contains_all``, ``excludes_any`` and ``excludes_all`` (a list;
+  ``!=``, spelled so, also takes one value). :data:`~gateway.wire.guppy.MISSING_DATA_ALIAS` given to ``eq`` or
+  inside ``in`` also matches rows without the field (Guppy's ``aggs_include_missing_data``).
+* number fields: ``eq`` (one value), ``in`` (a list), ``ne`` (``!=``: one value; never matches a missing value,
+  like Guppy's ``gt OR lt``), ``gt``, ``gte``, ``lt``, ``lte``. Numeric strings are read as numbers, as
+  Elasticsearch does.
 
 A row's value may be a list (an array field): a leaf matches when any element does. ``search`` matches a
 case-insensitive substring of the named text fields (default: every top-level text field). Anything else is a
@@ -27,27 +27,32 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gateway.wire.guppy import (
+    CONJUNCTIONS,
+    CONTAINS_ALL,
+    EQ,
+    EXCLUDES_ANY,
+    GT,
+    GTE,
+    IN,
+    LIST_OPS,
+    LT,
+    LTE,
+    MISSING_DATA_ALIAS,
+    NE,
+    NESTED,
+    NUMBER_OPS,
+    SEARCH,
+    TEXT_OPS,
+    text_of,
+)
+
 FieldKind = Literal["text", "number", "nested"]
 Scalar = str | float
 
-MISSING_DATA_ALIAS = "no data"
 MIN_SEARCH_LENGTH = 2
 MAX_DEPTH = 64
 SYNTAX = 'Please check your syntax for input "filter" argument'
-
-TEXT_OPS = {
-    "=": "eq", "eq": "eq", "EQ": "eq",
-    "in": "in", "IN": "in", "contains_any": "in", "CONTAINS_ANY": "in",
-    "contains_all": "contains_all", "CONTAINS_ALL": "contains_all",
-    "!=": "excludes_any", "excludes_any": "excludes_any", "EXCLUDES_ANY": "excludes_any",
-    "excludes_all": "excludes_all", "EXCLUDES_ALL": "excludes_all",
-}
-NUMBER_OPS = {
-    "=": "eq", "eq": "eq", "EQ": "eq", "in": "in", "IN": "in", "!=": "ne",
-    ">": "gt", "gt": "gt", "GT": "gt", ">=": "gte", "gte": "gte", "GTE": "gte",
-    "<": "lt", "lt": "lt", "LT": "lt", "<=": "lte", "lte": "lte", "LTE": "lte",
-}
-_LIST_OPS = {"in", "contains_all", "excludes_any", "excludes_all"}
 
 
 class FilterError(ValueError):
@@ -57,7 +62,7 @@ class FilterError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Compare:
     op: str
-    """Canonical: ``eq in contains_all excludes_any excludes_all`` (text) or ``eq in ne gt gte lt lte``."""
+    """The operator's meaning (:data:`gateway.wire.guppy.TEXT_OPS` / :data:`~gateway.wire.guppy.NUMBER_OPS`)."""
     field: str
     values: tuple[Scalar, ...]
     number: bool
@@ -102,14 +107,14 @@ def parse(raw: object, kinds: Mapping[str, FieldKind], *, _depth: int = 0) -> Fi
         return None
     op, body = _single(raw, "a filter object takes exactly one operator")
     lowered = op.lower()
-    if lowered in ("and", "or"):
+    if lowered in CONJUNCTIONS:
         if not isinstance(body, list):
             raise FilterError(f"{SYNTAX}: {op} takes a list of filters, not {_kind_of(body)}")
         items = tuple(n for n in (parse(item, kinds, _depth=_depth + 1) for item in body) if n is not None)
         return Combine(lowered == "and", items) if items else None
-    if lowered == "search":
+    if lowered == SEARCH:
         return _search(body, kinds)
-    if lowered == "nested":
+    if lowered == NESTED:
         return _nested(body, kinds, _depth)
     return _compare(op, body, kinds)
 
@@ -138,14 +143,14 @@ def _compare(op: str, body: object, kinds: Mapping[str, FieldKind]) -> Compare:
         canonical = NUMBER_OPS.get(op)
         if canonical is None:
             raise FilterError(f'Invalid numeric operation "{op}" for field "{field}" in filter argument')
-        return Compare(canonical, field, _operands(op, field, value, canonical == "in", _number), True)
+        return Compare(canonical, field, _operands(op, field, value, canonical == IN, _number), True)
     canonical = TEXT_OPS.get(op)
     if canonical is None:
         raise FilterError(f'Invalid operation "{op}" in filter argument.')
-    single_ok = canonical not in _LIST_OPS or op == "!="
+    single_ok = canonical not in LIST_OPS or op == "!="
     if single_ok and not isinstance(value, list):
         return Compare(canonical, field, (_text(op, field, value),), False)
-    return Compare(canonical, field, _operands(op, field, value, canonical in _LIST_OPS, _text), False)
+    return Compare(canonical, field, _operands(op, field, value, canonical in LIST_OPS, _text), False)
 
 
 def _operands(
@@ -158,15 +163,10 @@ def _operands(
 
 
 def _text(op: str, field: str, value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and abs(value) < 10**300:  # a huge int has no string form (int_max_str_digits)
-        return str(value)
-    if isinstance(value, float) and math.isfinite(value):
-        return str(int(value)) if value.is_integer() else repr(value)
-    raise FilterError(f"{SYNTAX}: {op} on text field {field!r} takes strings, not {_kind_of(value)}")
+    text = text_of(value)
+    if text is None:
+        raise FilterError(f"{SYNTAX}: {op} on text field {field!r} takes strings, not {_kind_of(value)}")
+    return text
 
 
 def _number(op: str, field: str, value: object) -> float:
@@ -280,13 +280,13 @@ def matches(node: Filter, row: Mapping[str, Any]) -> bool:
 def _text_leaf(node: Compare, present: list[Any]) -> bool:
     have = {v if isinstance(v, str) else _text("=", node.field, v) for v in present}
     wanted = node.values
-    if node.op == "eq":
+    if node.op == EQ:
         return not have if wanted[0] == MISSING_DATA_ALIAS else wanted[0] in have
-    if node.op == "in":
+    if node.op == IN:
         return (MISSING_DATA_ALIAS in wanted and not have) or any(v in have for v in wanted)
-    if node.op == "contains_all":
+    if node.op == CONTAINS_ALL:
         return all(v in have for v in wanted)
-    if node.op == "excludes_any":
+    if node.op == EXCLUDES_ANY:
         return not any(v in have for v in wanted)
     return not all(v in have for v in wanted)  # excludes_all
 
@@ -294,10 +294,10 @@ def _text_leaf(node: Compare, present: list[Any]) -> bool:
 def _number_leaf(node: Compare, present: list[Any]) -> bool:
     numbers = [float(v) for v in present if isinstance(v, int | float) and not isinstance(v, bool)]
     op, wanted = node.op, node.values
-    if op == "in" or op == "eq":
+    if op in (IN, EQ):
         return any(n in wanted for n in numbers)
     target = float(wanted[0])
-    if op == "ne":
+    if op == NE:
         return any(n != target for n in numbers)
-    test = {"gt": target.__lt__, "gte": target.__le__, "lt": target.__gt__, "lte": target.__ge__}[op]
+    test = {GT: target.__lt__, GTE: target.__le__, LT: target.__gt__, LTE: target.__ge__}[op]
     return any(test(n) for n in numbers)

@@ -5,7 +5,7 @@ numeric histograms, and the ``regular`` tier-access rules (:func:`plan`, :func:`
 
 Every row carries ``auth_resource_path`` (:data:`AUTH_FIELD`), the Gen3 authz resource its data sits under.
 A field a row lacks (a subject's ``consent`` in the open project, a project-level file's ``subject_id``) is
-missing, and counts as :data:`~refcommons.guppy.filter.MISSING_DATA_ALIAS` in text histograms.
+missing, and counts as :data:`~gateway.wire.guppy.MISSING_DATA_ALIAS` in text histograms.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from refcommons.guppy.filter import MISSING_DATA_ALIAS, FieldKind, Filter, matches, values_of
+from gateway.wire.guppy import MISSING_DATA_ALIAS
+from refcommons.guppy.filter import FieldKind, Filter, matches, values_of
 from refcommons.model import Dataset
 
 AUTH_FIELD = "auth_resource_path"

@@ -22,7 +22,7 @@ from aiohttp import web
 from passport_kit import Broker, dev_broker, passports_config
 from servers import Server, free_port, start_commons, start_gateway
 
-from gateway.discovery.mapping.records import REFCOMMONS_FIELD_MAPPINGS
+from gateway.discovery.mapping.reference import REFCOMMONS_FIELD_MAPPINGS
 from gateway.passports.tokens.token_keys import JWKS_PATH
 from gateway.web.routes.discovery import HARVESTER
 from refcommons.authz.default_policy import ADMIN_USER

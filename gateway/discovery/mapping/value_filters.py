@@ -1,10 +1,12 @@
 """Values in field mappings: coercion to a field's JSON type, and the closed set of value filters; pure.
 
-Coercion (:func:`coerce`, whose docstring gives the rules) turns a value into one of :data:`FIELD_TYPES`, or
-into :data:`~gateway.discovery.mapping.selectors.MISSING` when it cannot be (never an error).
+Coercion (:func:`coerce`, whose docstring gives the rules) turns a value into one of the field types
+(:data:`~gateway.settings.discovery.FieldType`), or into :data:`~gateway.discovery.mapping.selectors.MISSING` when it
+cannot be (never an error).
 
-Filters (a closed set, :data:`FILTERS`; every one is total: a value it does not apply to passes unchanged).
-"Text filters" apply to a string, or to each string element of an array:
+Filters (a closed set, :data:`FILTERS`, keyed by :data:`~gateway.settings.discovery.FilterName`; every one is total: a
+value it does not apply to passes unchanged). "Text filters" apply to a string, or to each string element of an
+array:
 
 * ``strip_html``: removes tags (``<`` then a letter, ``/``, ``!`` or ``?``, up to ``>``), then decodes HTML
   entities (the output is text, not HTML);
@@ -33,7 +35,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from gateway.discovery.mapping.selectors import MISSING
 
@@ -42,8 +44,6 @@ from gateway.discovery.mapping.selectors import MISSING
 _MAX_NUMBER_TEXT = 64
 _MAX_OBJECT_TEXT = 1_000_000
 
-FieldType = Literal["string", "integer", "number", "boolean", "array", "object"]
-FIELD_TYPES: tuple[str, ...] = ("string", "integer", "number", "boolean", "array", "object")
 
 
 # --- coercion -------------------------------------------------------------------------------------------
@@ -269,10 +269,6 @@ FILTERS: Mapping[str, FilterDef] = {
     "join": FilterDef(_join),
     "unique": FilterDef(_unique),
 }
-FilterName = Literal[
-    "strip_html", "strip_email", "trim", "uppercase", "lowercase", "normalize_value", "normalize_tags",
-    "first", "length", "sum", "join", "unique",
-]
 
 
 def run_filters(value: Any, filters: Iterable[tuple[str, Any]]) -> Any:

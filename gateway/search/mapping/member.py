@@ -1,8 +1,8 @@
-"""A member's search adapter seen through its cohort mapping: a :class:`~gateway.members.search.Searchable` that asks
-the real adapter in the member's names and answers in the gateway's (:mod:`gateway.search.mapping.translate`).
+"""A member's search seen through its cohort mapping: a :class:`~gateway.members.protocols.CohortSearch` that asks
+the member's own in the member's names and answers in the gateway's (:mod:`gateway.search.mapping.translate`).
 
-:func:`mapped` wraps an adapter only when the member has a cohort mapping and can search; anything else the adapter does
-goes to it unchanged. A question that cannot be translated exactly for this member is answered
+:func:`mapped` wraps a member's search only when the member has a cohort mapping. A question that cannot be translated
+exactly for this member is answered
 :class:`~gateway.members.search.SearchUnsupported` (the member is reported ``unsupported`` with the reason, and its
 circuit is not charged); :class:`~gateway.search.cohort.CohortService` checks every member's translation before fanning
 out, so a cohort search gets a 400 instead.
@@ -11,9 +11,9 @@ out, so a cohort search gets a 400 instead.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from gateway.core.deadline import Deadline
+from gateway.members.protocols import CohortSearch
 from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
 from gateway.search.mapping.model import CohortMapping
 from gateway.search.mapping.translate import (
@@ -25,15 +25,12 @@ from gateway.search.mapping.translate import (
 )
 
 
-class MappedMember:
-    """``inner`` (a member adapter that can search) translated through ``mapping``."""
+class MappedMember(CohortSearch):
+    """``inner`` (a member's search) translated through ``mapping``."""
 
-    def __init__(self, inner: Any, mapping: CohortMapping) -> None:
+    def __init__(self, inner: CohortSearch, mapping: CohortMapping) -> None:
         self.inner = inner
         self.mapping = mapping
-
-    def __getattr__(self, name: str) -> Any:  # the adapter's other methods and attributes, unchanged
-        return getattr(self.inner, name)
 
     def _question(self, query: CohortQuery, fields: Sequence[str] = ()) -> MemberQuery | None:
         index = self.mapping.index(query.index)
@@ -70,11 +67,9 @@ class MappedMember:
         return rows_to_gateway(index, question, page)
 
 
-def mapped(adapter: Any, mapping: CohortMapping | None) -> Any:
-    """``adapter`` through ``mapping`` when there is one and the adapter can search, else ``adapter`` itself."""
-    if mapping is None or not all(callable(getattr(adapter, m, None)) for m in ("cohort_counts", "cohort_rows")):
-        return adapter
-    return MappedMember(adapter, mapping)
+def mapped(search: CohortSearch, mapping: CohortMapping | None) -> CohortSearch:
+    """``search`` through ``mapping`` when there is one, else ``search`` itself."""
+    return search if mapping is None else MappedMember(search, mapping)
 
 
 def check(mappings: dict[str, CohortMapping], member_ids: Sequence[str], query: CohortQuery,

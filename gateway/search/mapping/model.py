@@ -23,28 +23,24 @@ Configured under ``aggregate.mappings.cohort``, per member id and per index (``s
 
 Unlike study-record mappings (:mod:`gateway.discovery.mapping.records`), there are no selectors, filters, coercions or
 defaults here: a cohort question goes to the member translated, so the mapping must work both ways exactly
-(:mod:`gateway.search.mapping.translate`). Everything is checked at start-up (:class:`MappingError` naming the
-member, index and field); the compiled form is frozen.
+(:mod:`gateway.search.mapping.translate`). The settings (:class:`~gateway.settings.search.CohortIndexSettings`) are
+checked for their shape when the configuration loads and compiled here when the gateway starts (the cohort search
+compiles every mapping as it is built): anything wrong is a :class:`CohortMappingError` naming the member, index and
+field, and the gateway does not start. The compiled form is frozen.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from gateway.search.counts import MISSING_ALIAS
-
-CohortIndex = Literal["subject", "file"]
-FIELD = re.compile(r"[_A-Za-z][_0-9A-Za-z]*(\.[_A-Za-z][_0-9A-Za-z]*)*")
-"""A Guppy field name, dotted for a nested field's children (what the cohort search accepts in filters)."""
+from gateway.settings.gateway import ConfigError
+from gateway.settings.search import CohortIndex, CohortIndexSettings
+from gateway.wire.guppy import FIELD, MISSING_DATA_ALIAS
 
 
-class CohortMappingError(ValueError):
+class CohortMappingError(ConfigError, ValueError):
     """A cohort mapping refused at start-up; the message names the member, index and field."""
 
 
@@ -121,18 +117,7 @@ class CohortMapping:
         return self.indices.get(name)
 
 
-# --- configuration models -------------------------------------------------------------------------------------
-
-
-class CohortIndexSettings(BaseModel):
-    """One index of one member: field renames and value maps (see the module docstring)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    fields: dict[str, str] = Field({}, description="Gateway field → the member's field (dotted for nested).")
-    values: dict[str, dict[str, str]] = Field(
-        {}, description="Gateway field → {member value → gateway value}; unlisted values stay as they are."
-    )
+# --- compiling ------------------------------------------------------------------------------------------------
 
 
 def _name(where: str, name: str, what: str) -> str:
@@ -174,8 +159,8 @@ def compile_index(where: str, settings: CohortIndexSettings) -> IndexMapping:
         if not table:
             raise CohortMappingError(f"{at}: an empty value map")
         for member_value, gateway_value in table.items():
-            if MISSING_ALIAS in (member_value, gateway_value):
-                raise CohortMappingError(f"{at}: {MISSING_ALIAS!r} (records without a value) cannot be mapped")
+            if MISSING_DATA_ALIAS in (member_value, gateway_value):
+                raise CohortMappingError(f"{at}: {MISSING_DATA_ALIAS!r} (records without a value) cannot be mapped")
         values[gateway] = MappingProxyType(dict(table))
         grouped: dict[str, list[str]] = {}
         for member_value, gateway_value in table.items():
@@ -185,7 +170,19 @@ def compile_index(where: str, settings: CohortIndexSettings) -> IndexMapping:
                         MappingProxyType(preimages))
 
 
-def compile_cohort(member: str, indices: Mapping[str, CohortIndexSettings]) -> CohortMapping:
+def compile_cohort(member: str, indices: Mapping[CohortIndex, CohortIndexSettings]) -> CohortMapping:
     """One member's frozen :class:`CohortMapping`."""
-    compiled = {index: compile_index(f"member {member!r}, index {index!r}", s) for index, s in indices.items()}
+    compiled: dict[str, IndexMapping] = {
+        index: compile_index(f"member {member!r}, index {index!r}", s) for index, s in indices.items()
+    }
     return CohortMapping(member, MappingProxyType(compiled))
+
+
+def compile_cohort_mappings(cohort: Mapping[str, Mapping[CohortIndex, CohortIndexSettings]],
+                            ) -> dict[str, CohortMapping]:
+    """Member id → its frozen :class:`CohortMapping`, for every member of ``aggregate.mappings.cohort``;
+    :class:`CohortMappingError` prefixed with the key for the first one that is wrong."""
+    try:
+        return {member: compile_cohort(member, indices) for member, indices in cohort.items()}
+    except CohortMappingError as exc:
+        raise CohortMappingError(f"aggregate.mappings.cohort: {exc}") from None

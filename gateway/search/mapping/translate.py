@@ -36,14 +36,15 @@ from typing import Any
 
 from gateway.members.search import TOTAL, ZERO, CohortQuery, Count, HiddenCell, MemberCounts, RowsPage
 from gateway.search.mapping.model import IndexMapping
+from gateway.wire import guppy
+from gateway.wire.guppy import spellings, text_of
 
-CONJUNCTIONS = ("and", "or")
-EQ = frozenset({"=", "eq", "EQ"})
-IN = frozenset({"in", "IN", "contains_any", "CONTAINS_ANY"})
-CONTAINS_ALL = frozenset({"contains_all", "CONTAINS_ALL"})
-EXCLUDES_ANY = frozenset({"!=", "excludes_any", "EXCLUDES_ANY"})
-EXCLUDES_ALL = frozenset({"excludes_all", "EXCLUDES_ALL"})
-RANGES = frozenset({">", "gt", "GT", ">=", "gte", "GTE", "<", "lt", "LT", "<=", "lte", "LTE"})
+EQ = spellings(guppy.EQ)
+IN = spellings(guppy.IN)
+CONTAINS_ALL = spellings(guppy.CONTAINS_ALL)
+EXCLUDES_ANY = spellings(guppy.EXCLUDES_ANY)
+EXCLUDES_ALL = spellings(guppy.EXCLUDES_ALL)
+RANGES = spellings(*guppy.RANGES)
 
 
 class UntranslatableQuery(ValueError):
@@ -63,19 +64,6 @@ class MemberQuery:
     """Member row field → gateway row field."""
     dropped_facets: tuple[str, ...] = ()
     """Gateway facets the member has no field for (not asked)."""
-
-
-def text_of(value: Any) -> str | None:
-    """A scalar's text as Guppy compares it on a text field (``None`` for anything else)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and abs(value) < 10**300:
-        return str(value)
-    if isinstance(value, float) and value == value and abs(value) != float("inf"):
-        return str(int(value)) if value.is_integer() else repr(value)
-    return None
 
 
 # --- questions ------------------------------------------------------------------------------------------------
@@ -127,13 +115,13 @@ def _node(mapping: IndexMapping, node: Any, prefix: str, member_prefix: str) -> 
     ((op, arg),) = node.items()
     if not isinstance(op, str):
         raise UntranslatableQuery("operators are strings")
-    if op.lower() in CONJUNCTIONS:
+    if op.lower() in guppy.CONJUNCTIONS:
         if not isinstance(arg, list):
             raise UntranslatableQuery(f"{op} takes a list of filters")
         return {op: [_node(mapping, item, prefix, member_prefix) for item in arg]}
-    if op.lower() == "nested":
+    if op.lower() == guppy.NESTED:
         return {op: _nested(mapping, arg, prefix, member_prefix)}
-    if op.lower() == "search":
+    if op.lower() == guppy.SEARCH:
         return {op: _search(mapping, arg, prefix, member_prefix)}
     if not isinstance(arg, Mapping) or len(arg) != 1:
         raise UntranslatableQuery(f"{op} takes {{<field>: <value>}}")

@@ -19,7 +19,7 @@ Errors are the gateway's plain JSON errors ``{"error", "status_code"}`` (as on e
 a bad parameter, 404 for an unknown commons, GUID or info key.
 
 Tiered study counts: every route returning studies asks ``app[COUNT_HIDER]`` for the request's
-:data:`~gateway.discovery.mds_query.CountHider`. :func:`setup_discovery` sets :func:`study_count_hider`: the
+:data:`~gateway.discovery.documents.CountHider`. :func:`setup_discovery` sets :func:`study_count_hider`: the
 caller (a bearer token, or a bearer GA4GH Passport; :func:`gateway.access.caller.caller_from_request`) reads
 some resources at each member (:meth:`~gateway.access.caller.SearchCaller.readable_at`: its own and the
 member's open ones; anonymous: the open ones, cached), and :mod:`gateway.discovery.study_tiering` hides the
@@ -39,10 +39,12 @@ from aiohttp import web
 
 from gateway.access.caller import caller_from_request, setup_callers
 from gateway.access.readable import NOTHING
-from gateway.access.tiers import Tier
+from gateway.access.tiers import Tier, TierPolicy
 from gateway.core.errors import ApiError, bad_request
 from gateway.discovery import mds_query as q
+from gateway.discovery.documents import DEFAULT_LIMIT, CountHider, parse_counts
 from gateway.discovery.harvest import DiscoveryView, Harvester
+from gateway.discovery.snapshots import Snapshot, SnapshotSet
 from gateway.discovery.study_tiering import MemberStudies, StudyCountHider, member_studies
 from gateway.registry.directory import Directory
 from gateway.settings.aggregate import AggregateConfig
@@ -57,8 +59,8 @@ OPERATION_ID_PREFIX = "gateway.aggregate.mds_api"
 BASE = "/mds/aggregate"
 TAGS = ("mds",)
 HARVESTER = web.AppKey("mds_harvester", Harvester)
-HiderFactory = Callable[[web.Request, q.SnapshotSet], Awaitable[q.CountHider | None]]
-COUNT_HIDER = web.AppKey("mds_count_hider", HiderFactory)
+HiderFactory = Callable[[web.Request, SnapshotSet], Awaitable[CountHider | None]]
+COUNT_HIDER: web.AppKey[HiderFactory] = web.AppKey("mds_count_hider")
 """The request's count hider over the snapshots it is served from (tiered study counts); absent → nothing
 hidden."""
 COUNTED_FIELDS = ("_subjects_count", "_samples_count", "_files_count")
@@ -91,33 +93,33 @@ async def _view(request: web.Request) -> DiscoveryView:
     return await request.app[HARVESTER].view()
 
 
-async def _hider(request: web.Request, snapshots: q.SnapshotSet) -> q.CountHider | None:
+async def _hider(request: web.Request, snapshots: SnapshotSet) -> CountHider | None:
     factory = request.app.get(COUNT_HIDER)
     return await factory(request, snapshots) if factory is not None else None
 
 
-async def _page(request: web.Request, snapshots: q.SnapshotSet) -> dict[str, Any]:
+async def _page(request: web.Request, snapshots: SnapshotSet) -> dict[str, Any]:
     query = request.query
     page = {
-        "limit": query_int(query, "limit", q.DEFAULT_LIMIT, minimum=0),
+        "limit": query_int(query, "limit", DEFAULT_LIMIT, minimum=0),
         "offset": query_int(query, "offset", 0, minimum=0),
         "flatten": query_bool(query, "flatten"),
         "pagination": query_bool(query, "pagination"),
-        "counts": q.parse_counts(query.get("counts")),
+        "counts": parse_counts(query.get("counts")),
     }
     return {**page, "count_hider": await _hider(request, snapshots), "counted_fields": COUNTED_FIELDS}
 
 
-async def study_count_hider(request: web.Request, snapshots: q.SnapshotSet) -> q.CountHider:
+async def study_count_hider(request: web.Request, snapshots: SnapshotSet) -> CountHider:
     """The request's :class:`~gateway.discovery.study_tiering.StudyCountHider`: per member with studies, the
     caller's readable resources there (looked up concurrently) and the tiered view of its studies."""
     harvester = request.app[HARVESTER]
-    policy = harvester.config.tier.policy()
+    policy = TierPolicy.from_settings(harvester.config.tier)
     caller = await caller_from_request(request)
     members = (await harvester.directory.routes()).members
     listed = [s for s in snapshots if s.records and policy.tier_for(s.commons) is not Tier.LIBRE]
 
-    async def view(snapshot: q.Snapshot) -> tuple[str, MemberStudies]:
+    async def view(snapshot: Snapshot) -> tuple[str, MemberStudies]:
         member = members.get(snapshot.commons)
         readable = await caller.readable_at(member) if member is not None else NOTHING
         return snapshot.commons, member_studies(snapshot.records, readable.covers_all,

@@ -51,6 +51,7 @@ from gateway.export.member_dictionaries import MemberDictionaries
 from gateway.export.plan import ExportFailed, ExportRequest, Production, plan_export
 from gateway.export.runner import ExportJobs, JobsFull
 from gateway.export.storage import open_files
+from gateway.search.question import check_filter
 from gateway.search.tiering import RowsForbidden
 from gateway.settings.aggregate import AggregateConfig, ExportSettings
 from gateway.web.body import parse_as, read_json
@@ -58,7 +59,7 @@ from gateway.web.openapi import operation
 from gateway.web.render import json_response
 from gateway.web.routes import export_jobs as export_jobs_api
 from gateway.web.routes.export_jobs import JOBS
-from gateway.web.routes.search import COHORT, check_filter
+from gateway.web.routes.search import COHORT
 from gateway.web.state import GatewayState
 
 OPERATION_ID_PREFIX = "gateway.aggregate.export_api"

@@ -14,13 +14,12 @@ Response: ``{"index", "accessibility", "tier": {"level", "limit"}, "total": {"co
 ``null`` with ``hidden: true``. 200 when at least one member answered; otherwise 503 (504 when the members that
 failed all timed out) with the same body plus ``msg`` and ``status_code``. 400: invalid body, filter, facet or field
 names, or cursor, or Passports sent both ways or while ``passports.enabled`` is false; 401/413/503: Passports the
-engine rejects; 403: rows of anything but ``accessible`` data (unless every member is ``libre``). Who the caller is
-at each member: :mod:`gateway.access.caller`.
+engine rejects; 403: rows of anything but ``accessible`` data (unless every member is ``libre``). The question's
+syntax is checked by :mod:`gateway.search.question`; who the caller is at each member: :mod:`gateway.access.caller`.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from aiohttp import web
@@ -29,10 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.access.caller import caller_from_request, setup_callers
 from gateway.core.errors import ApiError
 from gateway.members.search import CohortQuery
-from gateway.search.cohort import BadCursor, CohortResult, CohortService, RowsRequest, sources_doc
+from gateway.search.cohort import CohortResult, CohortService, RowsRequest, sources_doc
+from gateway.search.cursors import BadCursor
 from gateway.search.mapping.translate import UntranslatableQuery
+from gateway.search.question import MAX_NAMES, check_filter, check_names
 from gateway.search.tiering import RowsForbidden
 from gateway.settings.aggregate import AggregateConfig
+from gateway.settings.search import CohortIndex
 from gateway.web.body import parse_as, read_json
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
@@ -46,17 +48,6 @@ COHORT = web.AppKey("cohort_search", CohortService)
 PATH = "/search/v1/cohort"
 TAGS = ("search",)
 
-NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
-"""A facet or row field: a GraphQL name (what Guppy accepts)."""
-FILTER_FIELD = re.compile(r"[_A-Za-z][_0-9A-Za-z]*(\.[_A-Za-z][_0-9A-Za-z]*)*")
-MAX_NAMES = 100
-MAX_DEPTH = 32
-LEAF_OPS = frozenset({
-    "=", "eq", "EQ", "in", "IN", "contains_any", "CONTAINS_ANY", "contains_all", "CONTAINS_ALL", "!=",
-    "excludes_any", "EXCLUDES_ANY", "excludes_all", "EXCLUDES_ALL", ">", "gt", "GT", ">=", "gte", "GTE", "<", "lt",
-    "LT", "<=", "lte", "LTE",
-})
-
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -69,7 +60,7 @@ class RowsSpec(_Body):
 
 
 class CohortRequest(_Body):
-    index: Literal["subject", "file"]
+    index: CohortIndex
     filter: dict[str, Any] | None = Field(None, description="Guppy's JSON filter language.")
     facets: list[str] = Field([], max_length=MAX_NAMES, description="Fields to histogram.")
     accessibility: Literal["accessible", "unaccessible", "all"] = "all"
@@ -115,57 +106,6 @@ class CohortResponse(BaseModel):
     rows_sources: list[dict[str, Any]] | None = None
     msg: str | None = None
     status_code: int | None = None
-
-
-def check_filter(value: Any, depth: int = 0) -> None:
-    """Guppy filter syntax (shape, operators, field names); values and field types are the members' business."""
-    if depth > MAX_DEPTH:
-        raise ApiError(400, f"invalid filter: nested more than {MAX_DEPTH} levels")
-    if not isinstance(value, dict):
-        raise ApiError(400, "invalid filter: each filter must be a JSON object")
-    if not value:
-        return
-    if len(value) != 1:
-        raise ApiError(400, f"invalid filter: one operator per object, got {sorted(value)}"[:300])
-    ((op, arg),) = value.items()
-    if op.upper() in ("AND", "OR"):
-        if not isinstance(arg, list):
-            raise ApiError(400, f"invalid filter: {op} takes a list of filters")
-        for item in arg:
-            check_filter(item, depth + 1)
-        return
-    if op == "nested":
-        if not isinstance(arg, dict) or not isinstance(arg.get("path"), str) or not FILTER_FIELD.fullmatch(arg["path"]):
-            raise ApiError(400, "invalid filter: nested takes {\"path\": <field>, <op>: {...}}")
-        check_filter({k: v for k, v in arg.items() if k != "path"}, depth + 1)
-        return
-    if op == "search":
-        if not isinstance(arg, dict) or not isinstance(arg.get("keyword"), str):
-            raise ApiError(400, "invalid filter: search takes {\"keyword\": str, \"fields\": [...]}")
-        fields = arg.get("fields", [])
-        fields = [fields] if isinstance(fields, str) else fields
-        if not isinstance(fields, list) or not all(isinstance(f, str) and FILTER_FIELD.fullmatch(f) for f in fields):
-            raise ApiError(400, "invalid filter: search fields must be field names")
-        return
-    if op not in LEAF_OPS:
-        raise ApiError(400, f"invalid filter: unknown operator {op!r}"[:300])
-    if not isinstance(arg, dict) or len(arg) != 1:
-        raise ApiError(400, f"invalid filter: {op} takes {{<field>: <value>}}")
-    ((name, operand),) = arg.items()
-    if not FILTER_FIELD.fullmatch(name):
-        raise ApiError(400, f"invalid filter: not a field name: {name!r}"[:300])
-    items = operand if isinstance(operand, list) else [operand]
-    if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in items):
-        raise ApiError(400, f"invalid filter: {op} on {name} takes strings or numbers")
-
-
-def check_names(names: list[str], what: str) -> tuple[str, ...]:
-    bad = [n for n in names if not NAME.fullmatch(n)]
-    if bad:
-        raise ApiError(400, f"invalid {what} name: {bad[0]!r}"[:300])
-    if len(set(names)) != len(names):
-        raise ApiError(400, f"duplicate {what} names")
-    return tuple(names)
 
 
 def response_doc(body: CohortRequest, service: CohortService, result: CohortResult) -> dict[str, Any]:
@@ -221,11 +161,8 @@ async def cohort(request: web.Request) -> web.Response:
 
 
 def setup_search(app: web.Application, state: GatewayState, directory: Any, config: AggregateConfig) -> None:
-    """Register ``POST /search/v1/cohort`` (and ``/search/v1/export``) on ``app`` with its service (kept under
-    :data:`COHORT`)."""
+    """Register ``POST /search/v1/cohort`` on ``app`` with its service (kept under :data:`COHORT`, which the export
+    routes use too)."""
     app[COHORT] = CohortService(directory, config)
     setup_callers(app, state, directory.adapter)
     app.add_routes(routes)
-    from gateway.web.routes.export import setup_export  # here: export_api imports this module
-
-    setup_export(app, state, directory, config)  # POST /search/v1/export, on the same service

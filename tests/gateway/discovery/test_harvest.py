@@ -18,7 +18,9 @@ from servers import Server, free_port, start_commons
 from gateway import app as gateway_app
 from gateway.core.member import Member
 from gateway.discovery.harvest import NS_SNAPSHOTS, Harvester, Outcome, merged_doc
-from gateway.discovery.mapping.records import REFCOMMONS_FIELD_MAPPINGS, apply_all, refcommons_mapping
+from gateway.discovery.mapping.compiler import compile_mapping
+from gateway.discovery.mapping.records import apply_all
+from gateway.discovery.mapping.reference import REFCOMMONS_FIELD_MAPPINGS, refcommons_mapping
 from gateway.settings.gateway import Settings
 from gateway.web.routes.discovery import HARVESTER
 from gateway.web.routes.resolver import RESOLVER
@@ -111,8 +113,8 @@ async def expected_listing(gw: Gw, fed: Fed) -> dict[str, dict[str, dict[str, An
     routes = await gw.app[RESOLVER].directory.routes()
     ref = gw.app[STATE].refcommons
     ref_hits = ref.metadata.query({"_guid_type": ["discovery_metadata"]}, limit=len(ref.metadata.records))
-    ref_mapping = refcommons_mapping(routes.members["refcommons"].name).compile("refcommons")
-    b_mapping = refcommons_mapping("B Commons").compile("hb")
+    ref_mapping = compile_mapping("refcommons", refcommons_mapping(routes.members["refcommons"].name))
+    b_mapping = compile_mapping("hb", refcommons_mapping("B Commons"))
     return {
         "ha": passthrough(fed.a, "ha"),
         "hb": {g: {**s, "commons_name": "hb"} for g, s in apply_all(b_mapping, discovery(fed.b))},
@@ -262,3 +264,30 @@ def test_merged_doc_keeps_the_last_good_records_and_ignores_older_results():
     assert never["status"] == "error" and never["count"] == 0 and never["harvested_at"] is None
     unsupported = merged_doc(m, Found, Outcome(400.0, error="no MDS", unsupported=True))  # type: ignore[arg-type]
     assert unsupported["status"] == "unsupported"
+
+
+async def test_a_mapping_that_cannot_be_compiled_stops_the_gateway_before_it_serves(tmp_path):
+    from gateway.app import create_app
+    from gateway.discovery.mapping.compiler import MappingError
+    from gateway.settings.gateway import Settings
+
+    settings = Settings(store={"url": f"sqlite:///{tmp_path / 'g.sqlite3'}"}, refcommons={"enabled": False},
+                        aggregate={"mappings": {"members": {"m1": {"field_mappings": {"summary": "path:$..x"}}}}})
+    with pytest.raises(MappingError, match=r"^aggregate\.mappings\.members: member 'm1', field 'summary': bad"):
+        await create_app(settings)
+
+
+def test_gateway_serve_refuses_a_bad_mapping_in_one_line_naming_the_key(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "g.yaml").write_text(
+        "refcommons: {enabled: false}\n"
+        "aggregate: {mappings: {members: {m1: {field_mappings: {summary: 'path:$..x'}}}}}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    proc = subprocess.run([sys.executable, "-m", "gateway", "serve", "--config", "g.yaml", "--port", "0"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert ("gateway: invalid configuration: aggregate.mappings.members: member 'm1', field 'summary': bad selector"
+            in proc.stderr)

@@ -4,35 +4,28 @@ types, start-up checks, and the reference commons' default mapping."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given, settings
 from pydantic import ValidationError
 from test_selectors import DOC, json_values
 
-from gateway.discovery.mapping.records import (
-    DEFAULT_STUDY_SCHEMA,
-    AggregateMappingSettings,
-    FieldSpec,
-    MappingError,
-    MemberMappingSettings,
-    apply,
-    apply_all,
-    refcommons_mapping,
-    schema_json,
-    selected,
-)
+from gateway.discovery.mapping.compiler import MappingError, check_schema, compile_mapping, compile_mappings
+from gateway.discovery.mapping.records import apply, apply_all, selected
+from gateway.discovery.mapping.reference import refcommons_mapping
 from gateway.discovery.mapping.selectors import MISSING
 from gateway.discovery.mapping.value_filters import FILTERS
+from gateway.discovery.mds_query import schema_json
+from gateway.settings.aggregate import AggregateMappingSettings
+from gateway.settings.discovery import DEFAULT_STUDY_SCHEMA, FieldSpec, FilterName, MemberMappingSettings
 from refcommons.mds.catalog import MetadataCatalog
 from refcommons.synth import generate_dataset
 
 
 def compile_(field_mappings: dict[str, Any], schema: dict[str, FieldSpec] | None = None, **kw: Any):
-    return MemberMappingSettings(study_field=None, field_mappings=field_mappings, **kw).compile(
-        "m1", schema if schema is not None else {}
-    )
+    settings = MemberMappingSettings(study_field=None, field_mappings=field_mappings, **kw)
+    return compile_mapping("m1", settings, schema if schema is not None else {})
 
 
 def one(rule: Any, record: Any, schema: dict[str, FieldSpec] | None = None, **kw: Any) -> Any:
@@ -65,12 +58,13 @@ def test_paths_short_and_long_form() -> None:
 
 
 def test_study_field_is_the_root() -> None:
-    m = MemberMappingSettings(field_mappings={"n": "path:name"}).compile("m1", {})
+    m = compile_mapping("m1", MemberMappingSettings(field_mappings={"n": "path:name"}), {})
     assert apply(m, {"_guid_type": "discovery_metadata", "gen3_discovery": {"name": "S"}}) == {"n": "S"}
     assert apply(m, {"name": "outside"}) == {"n": None}
     assert apply(m, {"gen3_discovery": "not an object"}) == {"n": None}
     assert apply(m, "not even an object") == {"n": None}
-    whole = MemberMappingSettings(study_field=None, field_mappings={"t": "path:_guid_type"}).compile("m", {})
+    whole = compile_mapping("m", MemberMappingSettings(study_field=None, field_mappings={"t": "path:_guid_type"}),
+                            {})
     assert apply(whole, {"_guid_type": "discovery_metadata"}) == {"t": "discovery_metadata"}
     assert apply(compile_({"x": "path:[1]"}), ["a", "b"]) == {"x": "b"}
 
@@ -145,13 +139,13 @@ def test_nested_targets() -> None:
 def test_keep_original_fields_without_mutating_the_input() -> None:
     study = {"name": "orig", "extra": 1, "meta": {"a": 1}}
     record = {"gen3_discovery": study}
-    m = MemberMappingSettings(
+    m = compile_mapping("m1", MemberMappingSettings(
         keep_original_fields=True, field_mappings={"name": "path:extra", "meta.b": 2}
-    ).compile("m1", {})
+    ), {})
     out = apply(m, record)
     assert out == {"name": 1, "extra": 1, "meta": {"a": 1, "b": 2}}
     assert study == {"name": "orig", "extra": 1, "meta": {"a": 1}}
-    only = MemberMappingSettings(keep_original_fields=True).compile("m1", {})
+    only = compile_mapping("m1", MemberMappingSettings(keep_original_fields=True), {})
     assert apply(only, record) == study
 
 
@@ -181,7 +175,7 @@ def test_select_field() -> None:
 
 
 def test_apply_all_skips_records_without_a_study_object() -> None:
-    m = MemberMappingSettings(field_mappings={"n": "path:name"}).compile("m1", {})
+    m = compile_mapping("m1", MemberMappingSettings(field_mappings={"n": "path:name"}), {})
     items = [
         ("s1", {"_guid_type": "discovery_metadata", "gen3_discovery": {"name": "A"}}),
         ("f1", {"_guid_type": "indexed_file_object", "file_name": "x"}),
@@ -205,7 +199,7 @@ ALL_FILTERS_RULES: dict[str, Any] = {
 @settings(max_examples=400, deadline=None)
 @given(json_values)
 def test_apply_never_raises_on_arbitrary_json(record: Any) -> None:
-    m = MemberMappingSettings(
+    m = compile_mapping("m1", MemberMappingSettings(
         study_field=None,
         field_mappings={
             **ALL_FILTERS_RULES,
@@ -215,7 +209,7 @@ def test_apply_never_raises_on_arbitrary_json(record: Any) -> None:
         },
         global_field_filters=["strip_html", "trim"],
         keep_original_fields=True,
-    ).compile("m1", DEFAULT_STUDY_SCHEMA)
+    ), DEFAULT_STUDY_SCHEMA)
     for candidate in (record, {"v": record}, {"v": [record, record]}):
         out = apply(m, candidate, issues=[])
         assert isinstance(out, dict)
@@ -223,10 +217,18 @@ def test_apply_never_raises_on_arbitrary_json(record: Any) -> None:
 
 
 # --- start-up validation --------------------------------------------------------------------------------
+# The shape of a mapping is checked when the settings load (pydantic: ValidationError); what it means when the gateway
+# starts (compile_mappings, called as the harvester is built: MappingError). Either way it is refused, naming the
+# member and field, before the gateway serves.
 
 
-def load(members: dict[str, Any], **kw: Any) -> AggregateMappingSettings:
+def section(members: dict[str, Any], **kw: Any) -> AggregateMappingSettings:
     return AggregateMappingSettings.model_validate({"members": members, **kw})
+
+
+def load(members: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    """The settings loaded and compiled as the gateway does before it serves."""
+    return compile_mappings(section(members, **kw))
 
 
 @pytest.mark.parametrize(
@@ -253,58 +255,67 @@ def load(members: dict[str, Any], **kw: Any) -> AggregateMappingSettings:
     ],
 )
 def test_startup_errors_name_member_and_field(rule: Any, message: str) -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(MappingError) as info:
         load({"memberA": {"field_mappings": {"summary": rule}}})
     text = str(info.value)
-    assert "memberA" in text and "summary" in text
+    assert text.startswith("aggregate.mappings.members: member 'memberA', field 'summary'")
     assert message in text
     with pytest.raises(MappingError) as direct:
-        MemberMappingSettings.model_construct(
+        compile_mapping("memberA", MemberMappingSettings.model_construct(
             study_field=None, field_mappings={"summary": rule}, keep_original_fields=False,
             global_field_filters=[], per_item_values={}, select_field=None,
-        ).compile("memberA", {})
+        ), {})
     assert str(direct.value).startswith("member 'memberA', field 'summary'")
 
 
 @pytest.mark.parametrize(
-    "member, message",
+    "member, refused_by, message",
     [
-        ({"field_mappings": {}}, "no field_mappings"),
-        ({"field_mappings": {"a": 1, "a.b": 2}}, "field 'a.b': clashes with field 'a'"),
-        ({"field_mappings": {"a..b": 1}}, "bad target field name"),
-        ({"field_mappings": {"": 1}}, "bad target field name"),
-        ({"field_mappings": {".".join("abcdefghij"): 1}}, "nests deeper"),
-        ({"field_mappings": {"a": {"x": 1}}}, "field 'a'"),
-        ({"field_mappings": {"a": 1}, "global_field_filters": ["normalize_value"]}, "cannot be global"),
-        ({"field_mappings": {"a": 1}, "global_field_filters": ["nope"]}, "global_field_filters"),
+        ({"field_mappings": {}}, MappingError, "no field_mappings"),
+        ({"field_mappings": {"a": 1, "a.b": 2}}, MappingError, "field 'a.b': clashes with field 'a'"),
+        ({"field_mappings": {"a..b": 1}}, MappingError, "bad target field name"),
+        ({"field_mappings": {"": 1}}, MappingError, "bad target field name"),
+        ({"field_mappings": {".".join("abcdefghij"): 1}}, MappingError, "nests deeper"),
+        ({"field_mappings": {"a": {"x": 1}}}, MappingError, "field 'a'"),
+        ({"field_mappings": {"a": 1}, "global_field_filters": ["normalize_value"]}, MappingError, "cannot be global"),
+        ({"field_mappings": {"a": 1}, "global_field_filters": ["nope"]}, ValidationError, "global_field_filters"),
         ({"field_mappings": {"n": {"path": "x", "type": "integer"}}, "per_item_values": {"g": {"n": "x"}}},
-         "per_item_values 'g', field 'n': value 'x' is not a valid integer"),
-        ({"field_mappings": {"a": 1}, "surprise": True}, "surprise"),
+         MappingError, "per_item_values 'g', field 'n': value 'x' is not a valid integer"),
+        ({"field_mappings": {"a": 1}, "surprise": True}, ValidationError, "surprise"),
     ],
 )
-def test_member_level_startup_errors(member: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValidationError) as info:
+def test_member_level_startup_errors(member: dict[str, Any], refused_by: type[Exception], message: str) -> None:
+    with pytest.raises(refused_by) as info:
         load({"memberB": member})
     assert "memberB" in str(info.value) and message in str(info.value)
 
 
 def test_schema_checks_at_startup() -> None:
-    with pytest.raises(ValidationError, match="default 'x' is not a valid integer"):
-        FieldSpec(type="integer", default="x")
-    with pytest.raises(ValidationError, match="member 'm', field 'n': schema default"):
+    with pytest.raises(MappingError, match="field 'n': default 'x' is not a valid integer"):
+        check_schema({"n": FieldSpec(type="integer", default="x")})
+    with pytest.raises(MappingError, match=r"^aggregate\.mappings\.study_schema: field 'n': default 'x' is not"):
+        load({}, study_schema={"n": {"type": "integer", "default": "x"}})
+    with pytest.raises(MappingError, match="member 'm', field 'n': schema default"):
         # a schema default that cannot take the rule's type
         load({"m": {"field_mappings": {"n": {"path": "x", "type": "boolean"}}}},
              study_schema={"n": {"type": "string", "default": "maybe"}})
-    with pytest.raises(ValidationError, match="member 'm', field 'n': constant 'abc' is not a valid integer"):
+    with pytest.raises(MappingError, match="member 'm', field 'n': constant 'abc' is not a valid integer"):
         load({"m": {"field_mappings": {"n": "abc"}}}, study_schema={"n": {"type": "integer"}})
+    with pytest.raises(ValidationError, match="type"):
+        FieldSpec(type="date")
+    check_schema(DEFAULT_STUDY_SCHEMA)
 
 
 def test_section_compiles_every_member() -> None:
-    section = load({"a": {"field_mappings": {"x": "path:y"}}, "b": {"field_mappings": {"x": 1}}})
-    compiled = section.compiled()
+    configured = section({"a": {"field_mappings": {"x": "path:y"}}, "b": {"field_mappings": {"x": 1}}})
+    compiled = compile_mappings(configured)
     assert set(compiled) == {"a", "b"} and compiled["a"].member == "a"
     assert apply(compiled["a"], {"gen3_discovery": {"y": 2}}) == {"x": 2}
-    assert section.study_schema.keys() == DEFAULT_STUDY_SCHEMA.keys()
+    assert configured.study_schema.keys() == DEFAULT_STUDY_SCHEMA.keys()
+
+
+def test_the_filters_a_mapping_may_name_are_the_filters_there_are() -> None:
+    assert list(FILTERS) == list(get_args(FilterName))
 
 
 def test_compiled_mapping_is_frozen() -> None:
@@ -324,8 +335,8 @@ def _json_type(value: Any) -> str:
 
 def test_refcommons_default_mapping() -> None:
     catalog = MetadataCatalog.build(generate_dataset(prefix="dg.REF0", seed=1, subjects=30))
-    section = AggregateMappingSettings(members={"refcommons": refcommons_mapping("REF0 Commons")})
-    mapping = section.compiled()["refcommons"]
+    configured = AggregateMappingSettings(members={"refcommons": refcommons_mapping("REF0 Commons")})
+    mapping = compile_mappings(configured)["refcommons"]
     issues: list[str] = []
     mapped = apply_all(mapping, catalog.records.items(), issues)
     studies = {guid: r for guid, r in catalog.records.items() if r["_guid_type"] == "discovery_metadata"}

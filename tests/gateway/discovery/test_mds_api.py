@@ -16,7 +16,8 @@ from aiohttp import web
 from servers import Server, free_port, start_commons
 
 from gateway import app as gateway_app
-from gateway.discovery.mapping.records import DEFAULT_STUDY_SCHEMA, schema_json
+from gateway.discovery.mds_query import schema_json
+from gateway.settings.discovery import DEFAULT_STUDY_SCHEMA
 from gateway.settings.gateway import Settings
 from gateway.web.routes.discovery import HARVESTER, setup_discovery
 

@@ -19,7 +19,7 @@ from gateway.access.open_readable import FAILED_TTL, OPEN_TTL, OpenAuthz
 from gateway.access.readable import from_authz_map
 from gateway.cache import open_cache
 from gateway.cache.redis import RedisCache
-from gateway.discovery.mapping.records import REFCOMMONS_FIELD_MAPPINGS
+from gateway.discovery.mapping.reference import REFCOMMONS_FIELD_MAPPINGS
 from gateway.web.routes.discovery import COUNTED_FIELDS, HARVESTER
 from gateway.web.routes.search import COHORT
 from refcommons.authz.default_policy import ADMIN_USER

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.access.readable import NOTHING, Readable, from_authz_map
+from gateway.access.readable import NOTHING, Readable
 from gateway.access.tiers import Tier, TierPolicy, derivable
 from gateway.discovery.study_tiering import StudyCountHider, complementary, member_studies
 from gateway.search.tiering import TOTAL
@@ -34,22 +34,6 @@ def hider(readable: Readable, tier: Tier = Tier.REGULAR, studies=STUDIES) -> Stu
 
 def shown(h: StudyCountHider, studies=STUDIES) -> dict[str, int | None]:
     return {guid: h("m", guid, "_subjects_count", s["_subjects_count"]) for guid, s in studies}
-
-
-def test_readable_trees_cover_by_segment_and_exact_paths_exactly():
-    trees = from_authz_map({"/programs/P": [{"method": "read", "service": "*"}],
-                            "/programs/Q": [{"method": "read-storage", "service": "*"}],  # not read
-                            "/programs/R": [{"method": "read", "service": "fence"}],  # not for search
-                            "/programs/S": [{"method": "*", "service": "guppy"}],
-                            "not-a-path": [{"method": "read", "service": "*"}]})
-    assert trees.trees == frozenset({"/programs/P", "/programs/S"})
-    assert trees.covers("/programs/P/projects/OPEN") and trees.covers("/programs/P")
-    assert not trees.covers("/programs/PX") and not trees.covers("/programs/Q/x") and not trees.covers("/programs")
-    assert not trees.covers("/programs/P/../Q")
-    exact = Readable(exact=frozenset({"/programs/phs000001.c1"}))
-    assert exact.covers("/programs/phs000001.c1") and not exact.covers("/programs/phs000001.c1/x")
-    assert not exact.covers_all([]) and not NOTHING
-    assert from_authz_map(["not", "a", "map"]) == NOTHING
 
 
 def test_anonymous_regular_small_counts_hidden_and_no_hidden_count_derivable():

@@ -17,7 +17,8 @@ from gateway.core.deadline import Deadline
 from gateway.core.errors import AccessDenied, MemberTimeout
 from gateway.members.gen3 import Gen3Adapter
 from gateway.members.guppy_wire import InvalidQuery
-from gateway.members.search import CohortQuery, Count, Searchable
+from gateway.members.protocols import CohortSearch, StudyDiscovery
+from gateway.members.search import CohortQuery, Count
 from refcommons.authz.default_policy import ADMIN_USER, RESEARCHER_USER
 from refcommons.guppy.index import AUTH_FIELD, build_indices
 
@@ -41,7 +42,7 @@ def deadline() -> Deadline:
 
 
 async def test_it_is_searchable(ref):
-    assert isinstance(ref, Searchable)
+    assert isinstance(ref, CohortSearch) and isinstance(ref, StudyDiscovery)
 
 
 @pytest.mark.parametrize("user", [None, RESEARCHER_USER, ADMIN_USER])

@@ -20,7 +20,8 @@ from gateway.core.member import MemberAuth
 from gateway.members.drs import DrsAdapter
 from gateway.members.gen3 import Gen3Adapter
 from gateway.members.guppy_wire import GuppyQueryError
-from gateway.members.search import TOTAL, CohortQuery, Count, Searchable, SearchUnsupported
+from gateway.members.protocols import CohortSearch, StudyDiscovery
+from gateway.members.search import TOTAL, CohortQuery, Count, SearchUnsupported
 from refcommons.authz.default_policy import ADMIN_USER, RESEARCHER_USER
 from refcommons.guppy.api import DEFAULT_TIER_LIMIT
 from refcommons.guppy.index import AUTH_FIELD, build_indices
@@ -54,7 +55,7 @@ def shown_and_hidden(cells: dict[str, Count], facet: str) -> tuple[dict[str, Cou
 
 
 async def test_it_is_searchable(adapter):
-    assert isinstance(adapter, Searchable)
+    assert isinstance(adapter, CohortSearch) and isinstance(adapter, StudyDiscovery)
 
 
 @pytest.mark.parametrize("user", [None, RESEARCHER_USER, ADMIN_USER])
@@ -176,7 +177,7 @@ async def test_a_member_without_guppy_or_mds_is_unsupported(config):
 async def test_drs_members_are_unsupported(config):
     drs = DrsAdapter(member("http://127.0.0.1:9", kind="drs"), config)
     try:
-        assert isinstance(drs, Searchable)
+        assert isinstance(drs, CohortSearch) and isinstance(drs, StudyDiscovery)
         with pytest.raises(SearchUnsupported) as err:
             await drs.cohort_counts(CohortQuery("subject"), deadline())
         assert err.value.status == 501

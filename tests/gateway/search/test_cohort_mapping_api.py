@@ -227,3 +227,14 @@ async def test_what_a_member_cannot_be_asked_exactly_is_a_400_before_anyone_is_a
 async def test_the_file_index_is_not_mapped(env):
     doc = await search(env.gateway, {"index": "file", "facets": ["data_type"], "accessibility": "accessible"})
     assert {s["status"] for s in doc["sources"]} == {"ok"}
+
+
+async def test_a_cohort_mapping_that_cannot_be_compiled_stops_the_gateway_before_it_serves(tmp_path):
+    from gateway.app import create_app
+    from gateway.search.mapping.model import CohortMappingError
+    from gateway.settings.gateway import Settings
+
+    settings = Settings(store={"url": f"sqlite:///{tmp_path / 'g.sqlite3'}"}, refcommons={"enabled": False},
+                        aggregate={"mappings": {"cohort": {"m1": {"subject": {"values": {"sex": {}}}}}}})
+    with pytest.raises(CohortMappingError, match=r"^aggregate\.mappings\.cohort: member 'm1', index 'subject', values"):
+        await create_app(settings)

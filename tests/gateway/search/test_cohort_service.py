@@ -17,18 +17,10 @@ from gateway.core.deadline import Deadline
 from gateway.core.errors import MemberUnavailable
 from gateway.core.member import Member, MemberAuth
 from gateway.members.search import TOTAL, CohortQuery, Count, MemberCounts, RowsPage, SearchUnsupported
-from gateway.search.cohort import (
-    CIRCUIT_OPEN,
-    BadCursor,
-    Breaker,
-    CohortService,
-    Cursor,
-    RowsRequest,
-    decode_cursor,
-    encode_cursor,
-    question_digest,
-)
+from gateway.search.breaker import Breaker
+from gateway.search.cohort import CIRCUIT_OPEN, CohortService, RowsRequest
 from gateway.search.counts import Status
+from gateway.search.cursors import BadCursor, Cursor, decode_cursor, encode_cursor, question_digest
 from gateway.search.tiering import RowsForbidden
 from gateway.settings.aggregate import AggregateConfig
 

@@ -13,9 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from gateway.discovery.mapping.records import AggregateMappingSettings
 from gateway.members.search import TOTAL, CohortQuery, Count, MemberCounts, RowsPage
-from gateway.search.mapping.model import IndexMapping
+from gateway.search.mapping.model import CohortMappingError, IndexMapping, compile_cohort_mappings
 from gateway.search.mapping.translate import (
     UntranslatableQuery,
     counts_to_gateway,
@@ -23,6 +22,7 @@ from gateway.search.mapping.translate import (
     rows_to_gateway,
     to_member,
 )
+from gateway.settings.aggregate import AggregateMappingSettings
 from gateway.settings.gateway import Settings
 from refcommons.guppy.filter import matches, parse
 
@@ -41,7 +41,7 @@ MAPPED_VALUES = {"sex", "tags", "visits.kind"}
 
 def compile_(fields: Mapping[str, str] = FIELDS, values: Mapping[str, Any] = VALUES) -> IndexMapping:
     settings = AggregateMappingSettings(cohort={"m": {"subject": {"fields": dict(fields), "values": dict(values)}}})
-    index = settings.cohort_compiled()["m"].index("subject")
+    index = compile_cohort_mappings(settings.cohort)["m"].index("subject")
     assert index is not None
     return index
 
@@ -73,11 +73,14 @@ def translate(flt: Any, facets: Iterable[str] = (), fields: Iterable[str] = ()) 
     ({"fields": {"sex": 1}}, "valid string"),
 ])
 def test_bad_mappings_are_refused_at_start_up_naming_member_index_and_field(index, words):
-    with pytest.raises(ValidationError) as exc:
-        Settings(aggregate={"mappings": {"cohort": {"member-b": {"subject": index}}}})
+    # the shape when the settings load, the meaning when the gateway starts (the cohort service compiles them)
+    shape_only = "Extra" in words or "valid string" in words
+    with pytest.raises(ValidationError if shape_only else CohortMappingError) as exc:
+        settings = Settings(aggregate={"mappings": {"cohort": {"member-b": {"subject": index}}}})
+        compile_cohort_mappings(settings.aggregate.mappings.cohort)
     assert words in str(exc.value)
-    if "Extra" not in words and "valid string" not in words:
-        assert "member 'member-b', index 'subject'" in str(exc.value)
+    if not shape_only:
+        assert str(exc.value).startswith("aggregate.mappings.cohort: member 'member-b', index 'subject'")
 
 
 def test_only_the_two_indices_can_be_mapped():

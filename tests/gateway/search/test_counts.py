@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.members.search import ZERO, Count
+from gateway.members.search import TOTAL, ZERO, Count
 from gateway.search.counts import (
     ANSWERED,
-    MISSING_ALIAS,
     Cell,
     MemberAnswer,
     SourceStatus,
@@ -16,6 +15,7 @@ from gateway.search.counts import (
     merge,
     total,
 )
+from gateway.wire.guppy import MISSING_DATA_ALIAS as MISSING_ALIAS
 
 TEN_FOUR = Count(10, 4)
 
@@ -120,11 +120,10 @@ def test_source_status_defaults():
 # --- cells a member hid itself ----------------------------------------------------------------------------------
 
 
-def test_member_total_key_matches_the_adapter_contract():
-    from gateway.members.search import TOTAL
-    from gateway.search.counts import MEMBER_TOTAL
-
-    assert MEMBER_TOTAL == TOTAL
+def test_member_total_key_is_the_adapter_contracts():
+    assert TOTAL == "_total"  # what adapters put in MemberCounts.hidden (and the tests below write out)
+    hid = MemberAnswer("a", Status.OK, 1, Count(5, 5), hidden=frozenset({TOTAL}), hidden_accessible={TOTAL: 2})
+    assert hid.total_hidden and hid.accessible_total == 2
 
 
 def test_merge_marks_member_hidden_cells_and_ignores_their_numbers():

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.access.tiers import Tier, TierPolicy, derivable, strictest, suppress
+from gateway.access.tiers import Tier, TierPolicy, strictest
 from gateway.members.search import Count
 from gateway.search.counts import ANSWERED, MemberAnswer, Status, merge
 from gateway.search.tiering import (
@@ -410,27 +410,6 @@ def test_study_counts_get_the_primary_rule_and_optionally_a_partition():
     assert part.values == {"s1": Shown(100), "s2": HIDDEN, "s3": HIDDEN}
 
 
-# --- the engine -----------------------------------------------------------------------------------------------------
-
-
-def test_derivable_finds_single_unknowns_of_any_combination():
-    eqs = [{"T": 1, "a": -1, "b": -1}, {"T": 1, "c": -1, "d": -1}]
-    assert derivable(["a"], eqs) == ["a"]
-    assert derivable(["a", "b"], eqs) == []
-    assert derivable(["T", "a"], eqs) == ["T", "a"]  # via c + d
-    assert derivable(["T", "a", "c"], eqs) == []
-    assert derivable(["a", "c"], eqs) == ["a", "c"]
-
-
-def test_suppress_prefers_children_and_falls_back_to_the_reluctant_parent():
-    eqs = [{"T": 1, "a": -1, "b": -1}]
-    assert suppress({"T": 60, "a": 3, "b": 57}, 50, eqs, reluctant={"T"}) == {"a", "b"}
-    # b is public: the only way to protect a is hiding T
-    assert suppress({"T": 60, "a": 3, "b": 0}, 50, eqs, public={"b"}, reluctant={"T"}) == {"a", "T"}
-    # nothing hideable left: a stays hidden and the loop ends
-    assert suppress({"T": 60, "a": 3, "b": 0}, 50, eqs, public={"b", "T"}) == {"a"}
-
-
 # --- properties on random federations --------------------------------------------------------------------------------
 
 RECORD = st.tuples(
@@ -598,12 +577,6 @@ def test_a_member_hidden_total_hides_the_merged_total_and_the_members_own_count(
     assert attack(knowledge(r), equations(answers, facets, set(facets))) == {}
     acc = render(merge(answers), REGULAR, ACC)
     assert acc.total == HIDDEN and acc.histograms["sex"]["F"] == Shown(180)
-
-
-def test_suppress_forced_cells_are_hidden_even_when_public():
-    eqs = [{"T": 1, "a": -1, "b": -1}]
-    hidden = suppress({"T": 0, "a": 0, "b": 0}, 50, eqs, public={"a", "b"}, reluctant={"T"}, forced={"a"})
-    assert hidden == {"a", "T"}
 
 
 def test_accessible_mode_shows_a_member_hidden_cell_whose_accessible_part_the_member_told():
