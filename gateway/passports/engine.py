@@ -50,7 +50,8 @@ from gateway.passports.rules.claims import (
     split_visas,
     validate_passport_claims,
 )
-from gateway.passports.rules.conditions import VisaFacts, conditions_met
+from gateway.passports.rules.conditions import conditions_met
+from gateway.passports.rules.facts import VisaFacts
 from gateway.passports.rules.grants import CONTROLLED_ACCESS_GRANTS, RAS_V11, Grant, GrantConfig, collect_grants
 from gateway.passports.rules.linked import LINKED_IDENTITIES, IdentityGraph, build_graph
 from gateway.passports.rules.resources import Decision, MemberResourceMap

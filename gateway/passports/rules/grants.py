@@ -24,7 +24,8 @@ import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from gateway.passports.rules.conditions import VisaFacts, conditions_met
+from gateway.passports.rules.conditions import conditions_met
+from gateway.passports.rules.facts import VisaFacts
 from gateway.passports.rules.linked import LINKED_IDENTITIES, IdentityGraph, build_graph, link_expiries
 
 CONTROLLED_ACCESS_GRANTS = "ControlledAccessGrants"

@@ -13,11 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-if TYPE_CHECKING:
-    from gateway.passports.rules.conditions import VisaFacts
+from gateway.passports.rules.facts import VisaFacts
 
 LINKED_IDENTITIES = "LinkedIdentities"
 MAX_LINKED_ENTRIES = 256

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import inspect
 import json
 import re
 
@@ -630,16 +629,7 @@ def test_check_key_remembers_only_real_key_classes():
 
 
 def test_parsed_jws_init_takes_exactly_its_fields():
-    assert_init_matches_fields(jws.ParsedJws)
+    kit.assert_init_matches_fields(jws.ParsedJws)
     parsed = parse_compact(token())
     with pytest.raises(dataclasses.FrozenInstanceError):
         parsed.header = {}  # type: ignore[misc]
-
-
-def assert_init_matches_fields(cls: type) -> None:
-    """A hand-written ``__init__`` of a dataclass takes its fields, in order, with their defaults."""
-    params = list(inspect.signature(cls).parameters.values())
-    fields = [f for f in dataclasses.fields(cls) if f.init]
-    assert [p.name for p in params] == [f.name for f in fields]
-    assert [p.default for p in params] == [
-        inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in fields]

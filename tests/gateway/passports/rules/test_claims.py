@@ -576,7 +576,6 @@ def test_numeric_dates_and_now_stay_strict():
 
 
 def test_claim_classes_init_take_exactly_their_fields():
-    from test_jws import assert_init_matches_fields
 
-    assert_init_matches_fields(claims.Visa)
-    assert_init_matches_fields(claims.VisaResult)
+    kit.assert_init_matches_fields(claims.Visa)
+    kit.assert_init_matches_fields(claims.VisaResult)
