@@ -32,29 +32,16 @@ from gateway.cache.base import Cache
 from gateway.passports.decisions import CachedDecision, CachedFailure, DecisionCache
 from gateway.passports.jose import jws
 from gateway.passports.rules import resources
-from gateway.passports.rules.claims import (
-    MAX_PASSPORTS,
-    AuditRecord,
-    ClaimError,
-    Passport,
-    PassportError,
-    PassportRules,
-    Visa,
-    VisaResult,
-    VisaRules,
-    VisaStatus,
-    audit_record,
-    check_envelope,
-    check_same_person,
-    read_visa,
-    split_visas,
-    validate_passport_claims,
-)
+from gateway.passports.rules.audit import AuditRecord, audit_record
+from gateway.passports.rules.claims import ClaimError
 from gateway.passports.rules.conditions import conditions_met
+from gateway.passports.rules.envelope import MAX_PASSPORTS, check_envelope, check_same_person
 from gateway.passports.rules.facts import VisaFacts
 from gateway.passports.rules.grants import CONTROLLED_ACCESS_GRANTS, RAS_V11, Grant, GrantConfig, collect_grants
 from gateway.passports.rules.linked import LINKED_IDENTITIES, IdentityGraph, build_graph
+from gateway.passports.rules.passport import Passport, PassportError, PassportRules, validate_passport_claims
 from gateway.passports.rules.resources import Decision, MemberResourceMap
+from gateway.passports.rules.visa import Visa, VisaResult, VisaRules, VisaStatus, read_visa, split_visas
 from gateway.passports.trust.issuers import BrokerTrust, TrustConfig, build_trust, trust_hash
 from gateway.passports.trust.keys import KeyLookupError, KeyStore, KeysUnavailable
 

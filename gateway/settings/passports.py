@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.passports.rules.claims import MAX_PASSPORTS
+from gateway.passports.rules.envelope import MAX_PASSPORTS
 from gateway.passports.rules.grants import CHARSETS, ExactGrant, GrantConfig, IssuerGrantRules, RasRules, Slot, Template
 from gateway.passports.rules.resources import MemberResourceMap, ResourceTemplate
 from gateway.passports.tokens.gateway_token import MAX_TTL

@@ -287,7 +287,7 @@ async def test_decide_is_all_of_and_carries_the_validity():
 
 
 def test_visa_facts_adapter_keeps_custom_string_claims_only():
-    from gateway.passports.rules.claims import read_visa
+    from gateway.passports.rules.visa import read_visa
 
     token = visa(1, obj=visa_object(value=dataset(1), custom="x", number=3, conditions=[]))
     facts = visa_facts(read_visa(token, NOW).visa)
@@ -464,7 +464,7 @@ async def test_audit_log_extras_are_built_only_when_info_is_on(caplog, monkeypat
 async def test_every_kind_of_visa_is_reported_as_before_in_one_passport():
     # one Passport mixing shared and distinct headers, duplicates, junk, bad signatures and untrusted visas: each
     # element's report is what reading it alone gives
-    from gateway.passports.rules.claims import read_visa
+    from gateway.passports.rules.visa import read_visa
 
     elements = [visa(1), visa(2), visa(1), visa(3, kid="other-kid"), visa(4, key=BROKER_KEY), 7, "a.b.c",
                 visa(5, iss="https://evil.example"), visa(6, typ="at+jwt"), visa(7, access_token=True)]

@@ -19,10 +19,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.cli.main import main
 from gateway.passports.jose import jws
-from gateway.passports.rules.claims import PassportRules, VisaFormat, VisaRules, read_passport, read_visa, read_visas
 from gateway.passports.rules.facts import VisaFacts
 from gateway.passports.rules.grants import GrantConfig, RasRules, grants_of
 from gateway.passports.rules.linked import links_of
+from gateway.passports.rules.passport import PassportRules, read_passport
+from gateway.passports.rules.visa import VisaFormat, VisaRules, read_visa, read_visas
 from gateway.passports.tools.devbroker import (
     DISCOVERY_PATH,
     JWKS_PATH,
