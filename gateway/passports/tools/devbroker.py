@@ -15,7 +15,8 @@ revocation. Never trust its keys in a deployment that guards real data.
   at ``/.well-known/openid-configuration``.
 
 Everything it produces passes the gateway's own strict parsing (:mod:`gateway.passports.jose.jws`,
-:mod:`gateway.passports.rules.passport`, :mod:`gateway.passports.rules.visa`); the command line is ``gateway passport …`` (:mod:`gateway.passports.tools.cli`).
+:mod:`gateway.passports.rules.passport`, :mod:`gateway.passports.rules.visa`); the command line is
+``gateway passport …`` (:mod:`gateway.passports.tools.cli`).
 """
 
 from __future__ import annotations
