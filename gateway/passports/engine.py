@@ -31,6 +31,8 @@ from typing import Any
 from gateway.cache.base import Cache
 from gateway.passports.decisions import CachedDecision, CachedFailure, DecisionCache
 from gateway.passports.jose import jws
+from gateway.passports.jose.errors import JwsError
+from gateway.passports.jose.jwk import SUPPORTED_ALGORITHMS
 from gateway.passports.rules import resources
 from gateway.passports.rules.audit import AuditRecord, audit_record
 from gateway.passports.rules.claims import ClaimError
@@ -261,8 +263,8 @@ class PassportEngine:
     async def _passport(self, index: int, token: str, now: int) -> _Checked:
         """One Passport, fully checked; :class:`PassportRejected` otherwise."""
         try:
-            parsed = jws.parse_compact(token, max_bytes=jws.MAX_PASSPORT_BYTES, algorithms=jws.SUPPORTED_ALGORITHMS)
-        except jws.JwsError as exc:
+            parsed = jws.parse_compact(token, max_bytes=jws.MAX_PASSPORT_BYTES, algorithms=SUPPORTED_ALGORITHMS)
+        except JwsError as exc:
             raise PassportRejected(401, exc.rule, exc.reason) from None
         broker = self.trust.broker(parsed.payload.get("iss"))
         if broker is None:  # rule 13: before any key lookup, no request at all
@@ -271,7 +273,7 @@ class PassportEngine:
         try:
             jws.check_typ(parsed.header, jws.TokenKind.PASSPORT, legacy=rules.legacy_typ)
             passport = validate_passport_claims(parsed, now, rules)
-        except jws.JwsError as exc:
+        except JwsError as exc:
             raise PassportRejected(401, exc.rule, exc.reason) from None
         except PassportError as exc:
             raise PassportRejected(401, exc.rule, exc.reason) from None
@@ -280,7 +282,7 @@ class PassportEngine:
             jws.verify(parsed, key)
         except KeyLookupError as exc:
             raise PassportRejected(exc.status, exc.rule, exc.message) from None
-        except jws.JwsError as exc:
+        except JwsError as exc:
             raise PassportRejected(401, exc.rule, exc.reason) from None
         return _Checked(index, passport, broker, [], [])
 
@@ -315,7 +317,7 @@ class PassportEngine:
             raise PassportRejected(exc.status, exc.rule, exc.message) from None
         except KeyLookupError as exc:
             return VisaResult.ignored(result.sha256, exc.rule, exc.message)
-        except jws.JwsError as exc:
+        except JwsError as exc:
             return VisaResult.ignored(result.sha256, exc.rule, exc.reason)
         return result
 

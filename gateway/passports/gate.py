@@ -32,6 +32,8 @@ from gateway.core.member import PASSPORT_MODES, Member
 from gateway.core.records import MemberRecord
 from gateway.passports.engine import Evaluation, PassportEngine
 from gateway.passports.jose import jws
+from gateway.passports.jose.encoding import b64url_decode
+from gateway.passports.jose.errors import JwsError
 from gateway.passports.rules.resources import ALLOWED, NO_RESOURCES, UNMAPPED, Decision, MemberResourceMap
 from gateway.passports.tokens import gateway_token
 from gateway.passports.tokens.token_keys import TokenKeyRing
@@ -56,8 +58,8 @@ def bearer_passport(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or token.count(".") != 2 or len(token) > jws.MAX_PASSPORT_BYTES:
         return None
     try:
-        header = orjson.loads(jws.b64url_decode(token.partition(".")[0]))
-    except (jws.JwsError, orjson.JSONDecodeError):
+        header = orjson.loads(b64url_decode(token.partition(".")[0]))
+    except (JwsError, orjson.JSONDecodeError):
         return None
     typ = header.get("typ") if isinstance(header, dict) else None
     if not isinstance(typ, str) or jws.normalise_typ(typ) != jws.TYP_PASSPORT:

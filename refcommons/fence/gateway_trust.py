@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from gateway.passports.jose import jws
+from gateway.passports.jose.errors import JwsError
+from gateway.passports.jose.jwk import RS256
 from gateway.passports.tokens import gateway_token
 from gateway.passports.tokens.gateway_token import GatewayGrant, GatewayTokenError, SearchGrant
 from gateway.passports.trust.issuers import KeySource, url_problem
 from gateway.passports.trust.keys import KeyLookupError, KeyStore
 
-ALGORITHMS = frozenset({jws.RS256})
+ALGORITHMS = frozenset({RS256})
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class GatewayTokens:
             jws.verify(parsed, key)
         except KeyLookupError as exc:
             raise GatewayTokenError(exc.status, f"gateway token key: {exc.message}") from None
-        except jws.JwsError as exc:
+        except JwsError as exc:
             raise GatewayTokenError(401, f"gateway token signature: {exc.reason}") from None
 
     async def aclose(self) -> None:

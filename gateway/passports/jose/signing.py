@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from gateway.passports.jose.jws import ES256, RS256, b64url_encode
+from gateway.passports.jose.encoding import b64url_encode
+from gateway.passports.jose.jwk import ES256, RS256
 
 RSA_BITS = 2048
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey

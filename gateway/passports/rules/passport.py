@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.passports.jose import jws
-from gateway.passports.jose.jws import JwsError, ParsedJws, TokenKind
+from gateway.passports.jose.errors import JwsError
+from gateway.passports.jose.jwk import SUPPORTED_ALGORITHMS
+from gateway.passports.jose.jws import ParsedJws, TokenKind
 from gateway.passports.rules.claims import (
     MAX_LEEWAY,
     ClaimError,
@@ -39,7 +41,7 @@ class PassportRules:
     require_aud: bool = False  # rule 19: absent `aud` is accepted unless this is set
     legacy_typ: bool = False  # rule 12: accept `typ: JWT` or no `typ` (RAS-era brokers)
     leeway: int = MAX_LEEWAY
-    algorithms: frozenset[str] = jws.SUPPORTED_ALGORITHMS
+    algorithms: frozenset[str] = SUPPORTED_ALGORITHMS
     max_bytes: int = jws.MAX_PASSPORT_BYTES
     max_visas: int = MAX_VISAS
 

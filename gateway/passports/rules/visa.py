@@ -13,7 +13,9 @@ from enum import Enum
 from typing import Any
 
 from gateway.passports.jose import jws
-from gateway.passports.jose.jws import JwsError, ParsedJws, TokenKind
+from gateway.passports.jose.errors import JwsError
+from gateway.passports.jose.jwk import SUPPORTED_ALGORITHMS
+from gateway.passports.jose.jws import ParsedJws, TokenKind
 from gateway.passports.rules.claims import (
     MAX_LEEWAY,
     InvalidClaim,
@@ -43,7 +45,7 @@ class VisaRules:
     whose tokens are polled)."""
 
     leeway: int = MAX_LEEWAY
-    algorithms: frozenset[str] = jws.SUPPORTED_ALGORITHMS
+    algorithms: frozenset[str] = SUPPORTED_ALGORITHMS
     max_bytes: int = jws.MAX_VISA_BYTES
     access_token_max_age: int | None = ACCESS_TOKEN_VISA_MAX_AGE
     max_authz_ttl: int | None = None

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gateway.passports.engine import Evaluation, PassportRejected, build_engine
-from gateway.passports.jose.jws import ES256, RS256
+from gateway.passports.jose.jwk import ES256, RS256
 from gateway.passports.tools.devbroker import (
     DEFAULT_TTL,
     VISA_FORMATS,

@@ -37,7 +37,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from gateway.passports.jose.jws import ES256, RS256, TYP_JWT, TYP_PASSPORT, TYP_VISA
+from gateway.passports.jose.jwk import ES256, RS256
+from gateway.passports.jose.jws import TYP_JWT, TYP_PASSPORT, TYP_VISA
 from gateway.passports.jose.signing import RSA_BITS, SigningKey, generate, sign_compact, thumbprint
 from gateway.passports.rules.linked import LINKED_IDENTITIES
 

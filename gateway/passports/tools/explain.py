@@ -27,6 +27,8 @@ from typing import Any
 
 from gateway.passports.engine import ACCEPTED, IGNORED, Evaluation, PassportRejected, VisaReport
 from gateway.passports.jose import jws
+from gateway.passports.jose.encoding import b64url_decode, strict_json_object
+from gateway.passports.jose.errors import JwsError
 from gateway.passports.rules.claims import numeric_date
 from gateway.passports.rules.grants import Grant
 
@@ -87,14 +89,14 @@ def peek_claims(token: object, max_bytes: int) -> dict[str, Any] | None:
         return None
     try:
         return jws.parse_compact(token, max_bytes=max_bytes).payload
-    except jws.JwsError:
+    except JwsError:
         pass
     parts = token.split(".")
     if len(parts) != 3:
         return None
     try:
-        return jws.strict_json_object(jws.b64url_decode(parts[1], what="payload"), what="payload")
-    except jws.JwsError:
+        return strict_json_object(b64url_decode(parts[1], what="payload"), what="payload")
+    except JwsError:
         return None
 
 

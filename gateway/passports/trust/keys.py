@@ -10,7 +10,7 @@ any request. For trusted sources:
 * **OIDC discovery** on the *configured* issuer only: its ``issuer`` must equal the configured one exactly, and its
   ``jwks_uri`` must pass the same URL rule.
 * **JWKs become** ``cryptography`` **public keys** once, when fetched: RSA of 2048–8192 bits for RS256 (as
-  ``jws.check_key``), EC P-256 for ES256, ``use`` (if present) ``sig``, ``alg`` (if present) the algorithm the key
+  ``jwk.check_key``), EC P-256 for ES256, ``use`` (if present) ``sig``, ``alg`` (if present) the algorithm the key
   is bound to; a ``kid`` is required. Bad keys are dropped, not fatal.
 * **Caching**: one fetch in flight per source (a shared task: concurrent lookups wait for it), parsed keys live
   ``ttl`` seconds, then are served stale for up to ``max_stale`` seconds if a refresh fails (stale-if-error); a
@@ -37,7 +37,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.passports.jose.jws import KeyRejected, key_from_jwk
+from gateway.passports.jose.errors import KeyRejected
+from gateway.passports.jose.jwk import key_from_jwk
 from gateway.passports.trust.issuers import ALGORITHMS, KeySource, TrustConfig, url_problem
 
 log = logging.getLogger("gateway.passports.trust.keys")
@@ -110,7 +111,7 @@ class ParsedKey:
 
 def parse_jwk(jwk: Any) -> ParsedKey:
     """One JWK as a verification key bound to one algorithm; :class:`ValueError` when rule 9 forbids it.
-    The rules are :func:`gateway.passports.jose.jws.key_from_jwk`'s: one parser for keys wherever they come from."""
+    The rules are :func:`gateway.passports.jose.jwk.key_from_jwk`'s: one parser for keys wherever they come from."""
     try:
         found = key_from_jwk(jwk)
     except KeyRejected as exc:

@@ -11,7 +11,7 @@ from gateway.core.member import Member, MemberAuth
 from gateway.core.records import MemberRecord
 from gateway.passports.engine import Evaluation, build_engine
 from gateway.passports.gate import AccessRefused, Caller, MemberCall, PassportGate, bearer_passport, record_authz
-from gateway.passports.jose.jws import b64url_encode
+from gateway.passports.jose.encoding import b64url_encode
 from gateway.passports.rules.grants import Grant
 from gateway.passports.tokens import gateway_token
 from gateway.passports.tokens.token_keys import TokenKeyRing

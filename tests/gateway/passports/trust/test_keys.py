@@ -381,7 +381,7 @@ def test_parse_jwk_rules():
         {**good, "use": "enc"}, {**good, "key_ops": ["encrypt"]}, {**good, "alg": "RS512"}, {**good, "d": "AQAB"},
         {**good, "n": good["n"] + "=="}, {**ec_jwk(EC_KEY, "k"), "x": b64(1, 31)},
         {**ec_jwk(EC_KEY, "k"), "y": b64(12345, 32)},  # not on the curve
-        {**good, "n": b64((1 << 8199) | 1)},  # RSA over 8192 bits: too slow to verify, refused like jws.check_key
+        {**good, "n": b64((1 << 8199) | 1)},  # RSA over 8192 bits: too slow to verify, refused like jwk.check_key
         "not a dict",
     ]:
         with pytest.raises((ValueError, TypeError)):
