@@ -33,7 +33,7 @@ from gateway.access.readable import NOTHING, Readable, UserAuthz
 from gateway.core.errors import ApiError
 from gateway.core.member import Member
 from gateway.members.passthrough import ISSUING_KINDS, forwarded_authorization
-from gateway.passports.engine import PassportRejected
+from gateway.passports.evaluation import PassportRejected
 from gateway.passports.gate import Caller, PassportGate, bearer_passport
 from gateway.passports.tokens import gateway_token
 from gateway.web.routes.passports import GATE

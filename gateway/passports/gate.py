@@ -30,7 +30,8 @@ import orjson
 
 from gateway.core.member import PASSPORT_MODES, Member
 from gateway.core.records import MemberRecord
-from gateway.passports.engine import Evaluation, PassportEngine
+from gateway.passports.engine import PassportEngine
+from gateway.passports.evaluation import Evaluation
 from gateway.passports.jose import jws
 from gateway.passports.jose.encoding import b64url_decode
 from gateway.passports.jose.errors import JwsError

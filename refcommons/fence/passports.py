@@ -21,9 +21,11 @@ from typing import Any
 
 from gateway.cache.memory import MemoryCache
 from gateway.core.errors import ApiError
-from gateway.passports.engine import Evaluation, PassportEngine, PassportRejected, build_engine
-from gateway.passports.rules.grants import Template
+from gateway.passports.build import build_engine
+from gateway.passports.engine import PassportEngine
+from gateway.passports.evaluation import Evaluation, PassportRejected
 from gateway.passports.rules.resources import Decision, MemberResourceMap, ResourceTemplate
+from gateway.passports.rules.templates import Template
 from gateway.settings.passports import PassportsConfig
 
 AUTHORITY = "dbgap"

@@ -9,8 +9,7 @@ from collections.abc import Callable, Sequence
 from gateway.passports.jose import jws
 from gateway.passports.rules.claims import ClaimError
 from gateway.passports.rules.passport import Passport
-
-MAX_PASSPORTS = 10
+from gateway.settings.passports import MAX_PASSPORTS
 
 
 class EnvelopeError(ClaimError):

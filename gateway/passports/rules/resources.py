@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from gateway.passports.rules.grants import CONSENT, DATASET, Grant, GrantKey, Template
+from gateway.passports.rules.grants import Grant, GrantKey
+from gateway.passports.rules.templates import Template
+from gateway.settings.value_templates import CONSENT, DATASET
 
 ALLOWED = "allowed"
 NO_RESOURCES = "object_has_no_authz_resources"

@@ -36,12 +36,13 @@ from gateway.passports.jose import jws
 from gateway.passports.jose.errors import HeaderRejected, JwsError
 from gateway.passports.jose.jwk import RS256
 from gateway.passports.jose.signing import SigningKey, sign_compact
+from gateway.settings.passports import MAX_GATEWAY_TOKEN_TTL
 
 TYP = "at+jwt"
 SCOPE = "ga4gh_drs_access"
 ALGORITHMS = frozenset({RS256})
 MAX_TOKEN_BYTES = 16 * 1024
-MAX_TTL = 300
+MAX_TTL = MAX_GATEWAY_TOKEN_TTL
 """No gateway token lives longer than this, whatever the configuration says."""
 MAX_RESOURCES = 64
 SEARCH_SCOPE = "gateway_search"

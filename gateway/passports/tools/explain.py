@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.passports.engine import ACCEPTED, IGNORED, Evaluation, PassportRejected, VisaReport
+from gateway.passports.evaluation import ACCEPTED, IGNORED, Evaluation, PassportRejected, VisaReport
 from gateway.passports.jose import jws
 from gateway.passports.jose.encoding import b64url_decode, strict_json_object
 from gateway.passports.jose.errors import JwsError

@@ -35,32 +35,17 @@ import httpx
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from httpx_aiohttp import AiohttpTransport
-from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.passports.jose.errors import KeyRejected
 from gateway.passports.jose.jwk import key_from_jwk
 from gateway.passports.trust.issuers import ALGORITHMS, KeySource, TrustConfig, url_problem
+from gateway.settings.passports import KeyFetchSettings
 
 log = logging.getLogger("gateway.passports.trust.keys")
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 MAX_KID_LENGTH = 128
 DISCOVERY_PATH = "/.well-known/openid-configuration"
-
-
-class KeyFetchSettings(BaseModel):
-    """How keys are fetched and cached (not part of the trust hash: it changes no decision)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    connect_timeout: float = Field(3.0, gt=0, le=30, description="Seconds to open a connection to a key endpoint.")
-    read_timeout: float = Field(3.0, gt=0, le=30, description="Seconds to wait for a key endpoint's answer.")
-    max_bytes: int = Field(256 * 1024, ge=1024, le=4 * 1024 * 1024, description="Largest JWKS/discovery body.")
-    max_keys: int = Field(50, ge=1, le=1000, description="Most keys one JWKS may hold.")
-    ttl: float = Field(300.0, gt=0, description="Seconds fetched keys are used before they are refreshed.")
-    max_stale: float = Field(86400.0, ge=0, description="Seconds past `ttl` old keys serve when a refresh fails.")
-    kid_miss_cooldown: float = Field(30.0, ge=0, description="Least seconds between refetches for an unknown kid.")
-    error_cooldown: float = Field(5.0, ge=0, description="Seconds a failed fetch is not retried.")
 
 
 # --- errors -------------------------------------------------------------------------------------------------------

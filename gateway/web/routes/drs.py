@@ -21,7 +21,7 @@ from aiohttp import web
 
 from gateway.core.errors import ApiError
 from gateway.drs.service import DrsService
-from gateway.passports.engine import PassportRejected
+from gateway.passports.evaluation import PassportRejected
 from gateway.passports.gate import Caller, bearer_passport
 from gateway.resolver.service import ResolutionError
 from gateway.web.body import parse_as, read_json

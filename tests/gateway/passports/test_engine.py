@@ -12,14 +12,16 @@ from faults import STATE, recording_app, serve
 from tokens_kit import BROKER, CAG, DAC, JKU, NOW, SUB, VISA_ISSUER, jwk, make_passport, make_visa, visa_object
 
 from gateway.cache.memory import MemoryCache
-from gateway.passports.engine import PassportEngine, PassportRejected, build_engine, visa_facts
+from gateway.passports.build import build_engine, build_trust, grant_config
+from gateway.passports.engine import PassportEngine
+from gateway.passports.evaluation import PassportRejected, visa_facts
 from gateway.passports.rules import resources
-from gateway.passports.rules.grants import RAS_V11, GrantConfig, IssuerGrantRules, RasRules, Template
+from gateway.passports.rules.grants import RAS_V11, GrantConfig, IssuerGrantRules, RasRules
 from gateway.passports.rules.resources import MemberResourceMap
-from gateway.passports.trust.issuers import PassportTrustSettings, build_trust
-from gateway.passports.trust.keys import KeyFetchSettings, KeyStore
+from gateway.passports.rules.templates import Template
+from gateway.passports.trust.keys import KeyStore
 from gateway.settings.gateway import Settings
-from gateway.settings.passports import PassportsConfig
+from gateway.settings.passports import KeyFetchSettings, PassportsConfig, PassportTrustSettings
 
 BROKER_KEY = kit.rsa_key(2048, 1)
 VISA_KEY = kit.rsa_key(2048, 2)
@@ -401,14 +403,14 @@ def test_config_converts_to_grant_config(tmp_path):
         "ras": {"issuers": [RAS]},
         "single_consent": [{"authority": "ega", "dataset": "EGAD1", "consent": "c1"}],
     }))
-    config = settings.grants.to_config()
+    config = grant_config(settings.grants)
     assert config.ras.issuers == frozenset({RAS}) and config.ras.authority == "dbgap"
     assert config.consent_for("ega", "EGAD1", None) == "c1"
     assert config.rules[0].templates[0].match("urn:EGAD42") == {"dataset": "EGAD42"}
     with pytest.raises(ValueError):
-        PassportsConfig.model_validate(loopback_settings("http://127.0.0.1:1", grants={
+        grant_config(PassportsConfig.model_validate(loopback_settings("http://127.0.0.1:1", grants={
             "issuers": [{"issuer": "x", "source": "y", "authority": "z", "templates": [{"template": "no-slot"}]}],
-        })).grants.to_config()
+        })).grants)
 
 
 async def test_build_engine_with_a_cache_has_a_decision_cache():

@@ -12,18 +12,17 @@ from hypothesis import strategies as st
 
 from gateway.passports.rules.facts import VisaFacts
 from gateway.passports.rules.grants import (
-    CHARSETS,
     RAS_V11,
     ExactGrant,
     Grant,
     GrantConfig,
     IssuerGrantRules,
     RasRules,
-    Slot,
-    Template,
     collect_grants,
     grants_of,
 )
+from gateway.passports.rules.templates import Template
+from gateway.settings.value_templates import CHARSETS, Slot
 
 NOW = 1_700_000_000
 HOUR = 3600

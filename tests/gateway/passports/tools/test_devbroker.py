@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.cli.main import main
+from gateway.passports.build import build_trust
 from gateway.passports.jose import jws
 from gateway.passports.jose.jwk import key_from_jwk
 from gateway.passports.rules.facts import VisaFacts
@@ -38,8 +39,8 @@ from gateway.passports.tools.devbroker import (
     set_issuer,
     thumbprint,
 )
-from gateway.passports.trust.issuers import PassportTrustSettings, build_trust
 from gateway.passports.trust.keys import KeyStore, parse_jwks
+from gateway.settings.passports import PassportTrustSettings
 
 ROOT = Path(__file__).resolve().parents[4]
 ISSUER = "https://broker.dev.example"

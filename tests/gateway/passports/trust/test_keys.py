@@ -16,9 +16,9 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from faults import STATE, recording_app, serve
 
-from gateway.passports.trust.issuers import BrokerTrust, KeySource, PassportTrustSettings, TrustConfig, build_trust
+from gateway.passports.build import build_trust
+from gateway.passports.trust.issuers import BrokerTrust, KeySource, TrustConfig
 from gateway.passports.trust.keys import (
-    KeyFetchSettings,
     KeyStore,
     KeysUnavailable,
     UnknownKey,
@@ -26,6 +26,7 @@ from gateway.passports.trust.keys import (
     parse_jwk,
     parse_jwks,
 )
+from gateway.settings.passports import KeyFetchSettings, PassportTrustSettings
 
 # --- tiny key helpers ---------------------------------------------------------------------------------------------
 
