@@ -40,7 +40,6 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.access.caller import caller_from_request
 from gateway.core.errors import ApiError
 from gateway.export.job import delivers_as_job, public_doc, status_path
 from gateway.export.plan import ExportFailed, ExportRequest, Production, plan_export
@@ -49,6 +48,7 @@ from gateway.export.storage import open_files
 from gateway.search.tiering import RowsForbidden
 from gateway.settings.aggregate import AggregateConfig, ExportSettings
 from gateway.web.body import parse_as, read_json
+from gateway.web.caller import caller_from_request
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
 from gateway.web.routes import export_jobs as export_jobs_api

@@ -17,13 +17,13 @@ from aiohttp import web
 from gateway.passports.build import build_engine, resource_maps
 from gateway.passports.gate import PassportGate
 from gateway.passports.tokens.token_keys import JWKS_PATH, TokenKeyRing
+from gateway.web.caller import GATE
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
 from gateway.web.state import GatewayState
 
 log = logging.getLogger("gateway.passports")
 routes = web.RouteTableDef()
-GATE = web.AppKey("passport_gate", PassportGate)
 
 
 async def open_gate(state: GatewayState, opened: AsyncExitStack) -> PassportGate:
