@@ -108,7 +108,7 @@ def load_passports_config(path: Path) -> PassportsConfig:
     """The ``passports`` section in ``path`` (JSON for ``.json``, else YAML; bare or under ``passports``),
     validated, with its trust configuration and grant mapping built once; :class:`ValueError` saying what is
     wrong otherwise."""
-    from gateway.passports.build import build_trust, grant_config
+    from gateway.passports import build_trust, grant_config
     from gateway.settings.passports import PassportsConfig
 
     try:

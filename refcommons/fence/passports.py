@@ -4,9 +4,9 @@ The commons' controlled resources are ``/programs/<phs>.<consent>`` (:meth:`refc
 :data:`RESOURCE_MAP` turns each into the grant key ``("dbgap", phs, consent)`` with one anchored template. Open
 resources are not mapped: they need no Passport (anonymous access already reaches them), and an unmapped resource
 denies Passport access. Access by Passport is all-of over a record's ``authz``
-(:meth:`~gateway.passports.engine.PassportEngine.decide_with`).
+(:meth:`~gateway.passports.PassportEngine.decide_with`).
 
-:class:`PassportAccess` wraps a :class:`~gateway.passports.engine.PassportEngine` built from the commons' own
+:class:`PassportAccess` wraps a :class:`~gateway.passports.PassportEngine` built from the commons' own
 ``passports`` section (:class:`~gateway.settings.passports.PassportsConfig`) with an in-memory decision cache.
 Rejections become :class:`~gateway.core.errors.ApiError` with the engine's status (400, 401, 413, 503); messages
 carry rule numbers and reasons, never token contents. The engine logs its audit records (rule 46).
@@ -21,11 +21,16 @@ from typing import Any
 
 from gateway.cache.memory import MemoryCache
 from gateway.core.errors import ApiError
-from gateway.passports.build import build_engine
-from gateway.passports.engine import PassportEngine
-from gateway.passports.evaluation import Evaluation, PassportRejected
-from gateway.passports.rules.resources import Decision, MemberResourceMap, ResourceTemplate
-from gateway.passports.rules.templates import Template
+from gateway.passports import (
+    Decision,
+    Evaluation,
+    MemberResourceMap,
+    PassportEngine,
+    PassportRejected,
+    ResourceTemplate,
+    Template,
+    build_engine,
+)
 from gateway.settings.passports import PassportsConfig
 
 AUTHORITY = "dbgap"

@@ -24,10 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gateway.core.errors import ApiError, bad_request, forbidden, unauthorized
-from gateway.passports.jose.jws import ParsedJws
-from gateway.passports.rules.resources import EXPIRED, NO_RESOURCES, UNMAPPED
-from gateway.passports.tokens import gateway_token
-from gateway.passports.tokens.gateway_token import GatewayTokenError
+from gateway.passports import EXPIRED, NO_RESOURCES, UNMAPPED, GatewayTokenError, ParsedJws, gateway_token_covers
 from gateway.store import Store
 from refcommons.authz import policy as authz
 from refcommons.authz.default_policy import load_policy
@@ -245,7 +242,7 @@ class Fence:
             raise ApiError(exc.status, exc.reason, headers=headers) from None
         fields = {"jti": grant.jti, "iss": grant.issuer, "sub": grant.subject, "passport_iss": grant.passport_issuer,
                   "guid": record.did}
-        if not gateway_token.covers(grant, record.did, record.authz):
+        if not gateway_token_covers(grant, record.did, record.authz):
             log.info("gateway token refused: not for this object or its resources", extra=fields)
             raise forbidden("the gateway token is not for this object or does not cover all of its resources")
         log.info("gateway token accepted", extra={**fields, "access_until": grant.access_until})

@@ -1,5 +1,6 @@
-"""Signing keys and compact-JWS signing (RS256, ES256): what the gateway signs its own tokens with, and what the
-development broker (:mod:`gateway.passports.tools.devbroker`) signs Passports and Visas with.
+"""Signing keys and compact-JWS signing (RS256, ES256): what the gateway signs its own tokens with, what the
+reference commons signs its fence tokens with, and what the development broker
+(:mod:`gateway.passports.tools.devbroker`) signs Passports and Visas with.
 
 Pure, no I/O: keys are generated or loaded from PEM bytes by the caller. A key's ``kid`` is its RFC 7638 JWK
 thumbprint, so it is stable for as long as the key exists and identical wherever the key is loaded.
@@ -85,6 +86,16 @@ class SigningKey:
     def of(cls, private: PrivateKey, alg: str = RS256) -> SigningKey:
         """``private`` for ``alg``, with its thumbprint as ``kid``."""
         return cls(alg=alg, kid=thumbprint(private.public_key()), private=private)
+
+    @classmethod
+    def from_pem(cls, pem: bytes, alg: str = RS256) -> SigningKey:
+        """The key in ``pem`` (:func:`load_private_pem`: :class:`ValueError` when it is not one for ``alg``)."""
+        return cls.of(load_private_pem(pem, alg), alg)
+
+    def public_pem(self) -> str:
+        """The public key as SubjectPublicKeyInfo PEM (for consumers that want PEM rather than a JWK)."""
+        return self.private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
 
     @property
     def public_jwk(self) -> dict[str, str]:
