@@ -205,7 +205,7 @@ async def test_the_jws_is_parsed_strictly(tokens):
         tokens.verify(_signed(tokens, _claims(), crit=["exp"]), ACCESS)
     with pytest.raises(CredentialError, match="malformed"):
         tokens.verify(tokens.issue_access_token("u") + ".x.y", ACCESS)  # a JWE-like 5 segments
-    header, payload, _ = tokens.issue_access_token("u").split(".")
+    _, payload, _ = tokens.issue_access_token("u").split(".")
     doubled = b'{"alg":"RS256","kid":"' + tokens.key.kid.encode() + b'","typ":"JWT","kid":"other"}'
     with pytest.raises(CredentialError, match="duplicate"):  # rule 7: which kid would count?
         tokens.verify(f"{_b64(doubled)}.{payload}.{_b64(b'sig')}", ACCESS)
