@@ -15,11 +15,13 @@ unreachable); their messages never echo token contents.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from gateway.core.errors import ApiError, forbidden
 from gateway.passports import (
     RS256,
     GatewayGrant,
@@ -32,11 +34,14 @@ from gateway.passports import (
     SearchGrant,
     check_gateway_token,
     check_search_token,
+    gateway_token_covers,
     gateway_token_issuer,
     parse_gateway_token,
     url_problem,
     verify_signature,
 )
+
+log = logging.getLogger("refcommons.fence")
 
 ALGORITHMS = frozenset({RS256})
 
@@ -123,6 +128,26 @@ class GatewayTokens:
         only), signature, then :func:`gateway.passports.check_gateway_token` against this commons' audience."""
         await self._signature(parsed, gateway)
         return check_gateway_token(parsed, int(self.clock()), issuer=gateway.issuer, audience=self.audience)
+
+    async def download_grant(self, parsed: ParsedJws, gateway: TrustedGateway, guid: str,
+                             object_authz: list[str]) -> GatewayGrant:
+        """The checked object token claimed by ``gateway``, when it is for the object ``guid`` and covers every one of
+        its resources (``object_authz``); :class:`~gateway.core.errors.ApiError` otherwise (401, 403, or 503 when
+        the gateway's keys are unreachable). Logged by ``jti``, ``iss`` and ``sub``, never the token."""
+        try:
+            grant = await self.verify(parsed, gateway)
+        except GatewayTokenError as exc:
+            log.info("gateway token rejected", extra={"iss": gateway.issuer, "guid": guid,
+                                                      "status": exc.status, "reason": exc.reason})
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            raise ApiError(exc.status, exc.reason, headers=headers) from None
+        fields = {"jti": grant.jti, "iss": grant.issuer, "sub": grant.subject, "passport_iss": grant.passport_issuer,
+                  "guid": guid}
+        if not gateway_token_covers(grant, guid, object_authz):
+            log.info("gateway token refused: not for this object or its resources", extra=fields)
+            raise forbidden("the gateway token is not for this object or does not cover all of its resources")
+        log.info("gateway token accepted", extra={**fields, "access_until": grant.access_until})
+        return grant
 
     async def verify_search(self, parsed: ParsedJws, gateway: TrustedGateway) -> SearchGrant:
         """The checked claims of a search token claimed by ``gateway`` (as :meth:`verify`, then
