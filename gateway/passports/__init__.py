@@ -1,5 +1,5 @@
 """GA4GH Passports: validation, access decisions, the tokens the gateway issues, and the one JOSE layer for everything
-the project signs and verifies. The rules are numbered as in :doc:`passport-rules` (``docs/passport-rules.md``);
+the project signs and verifies. The rules are numbered as in ``docs/passport-rules.md``;
 errors carry the number of the rule that failed and never echo token contents.
 
 The package, bottom to top:

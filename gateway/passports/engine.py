@@ -1,4 +1,4 @@
-"""The Passport engine: from raw Passports to grants and access decisions (rulebook §3 A–I, §5).
+"""The Passport engine: from raw Passports to grants and access decisions (rulebook §A–§I, §5).
 
 :meth:`PassportEngine.evaluate` runs, in this order:
 
@@ -86,7 +86,7 @@ class PassportEngine:
         decisions: DecisionCache | None = None,
         own_keys: bool = False,
     ) -> None:
-        if keys.trust is not trust and trust_hash(keys.trust) != trust_hash(trust):
+        if keys.trust is not trust and (keys.trust is None or trust_hash(keys.trust) != trust_hash(trust)):
             raise ValueError("the key store was built for another trust configuration")
         self.trust = trust
         self.keys = keys
@@ -275,7 +275,7 @@ class PassportEngine:
                 dropped[i] = VisaResult.ignored(item.accepted[i][0].sha256, 34,
                                                 "visa conditions are malformed or not met")
         if dropped:
-            by_sha = {item.accepted[i][0].sha256: r for i, r in dropped.items()}
+            by_sha: dict[str | None, VisaResult] = {item.accepted[i][0].sha256: r for i, r in dropped.items()}
             item.results = [by_sha.get(r.sha256, r) if r.valid else r for r in item.results]
         usable = [f for i, f in enumerate(facts) if i not in dropped] if dropped else facts
         return list(collect_grants(usable, self.grants, now))

@@ -1,4 +1,4 @@
-"""What validating one request's Passports produced (rulebook §3 A–I): an :class:`Evaluation` (grants, how long they
+"""What validating one request's Passports produced (rulebook §A–§I): an :class:`Evaluation` (grants, how long they
 hold, per-Visa reports and audit records) or a :class:`PassportRejected` carrying the status and rule number
 (rule 45). The engine (:mod:`gateway.passports.engine`) makes them; the gate, the decision cache, the reference
 commons and ``gateway passport inspect`` read them.

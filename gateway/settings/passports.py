@@ -8,7 +8,7 @@ With ``enabled: false`` (the default) nothing here is used. With ``enabled: true
 configuration is refused (:class:`PassportTrustSettings` and the trust configuration both enforce it): an empty
 trust list never means "trust everyone".
 
-The bounds below are the rulebook's (:doc:`passport-rules`); the Passport package enforces the same numbers.
+The bounds below are the rulebook's (``docs/passport-rules.md``); the Passport package enforces the same numbers.
 """
 
 from __future__ import annotations

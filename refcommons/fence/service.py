@@ -4,7 +4,7 @@
 JWTs (:mod:`refcommons.fence.tokens`), API keys (:mod:`refcommons.fence.apikeys`) and signed URLs
 (:mod:`refcommons.fence.signing`). It raises :class:`~gateway.core.errors.ApiError` (401/403/400/404) so the
 HTTP layer and the in-process adapter report failures alike. Every download URL it issues is logged
-(logger ``refcommons.fence.service``: guid, user, protocol, expires; never the URL or its signature) and
+(logger ``refcommons.fence``: guid, user, protocol, expires; never the URL or its signature) and
 appended to the store log :data:`DOWNLOADS_LOG`.
 
 :meth:`Fence.authorize_download` is the one decision for a download, whatever the credential: a fence access
@@ -118,7 +118,8 @@ class Fence:
         policy = load_policy(settings.user_yaml, dataset)
         tokens = await TokenService.open(store, settings.base_url, settings.access_token_ttl_seconds)
         signer = await load_signer(store)
-        passports = PassportAccess.build(settings.passports) if settings.passports_enabled else None
+        config = settings.passports
+        passports = PassportAccess.build(config) if config is not None and config.enabled else None
         try:
             gateways = _gateway_tokens(settings)
         except BaseException:

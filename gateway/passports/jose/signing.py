@@ -34,10 +34,10 @@ def _uint(value: int, size: int | None = None) -> str:
 def public_jwk_members(public: PublicKey) -> dict[str, str]:
     """The required public members of a key's JWK (RFC 7517/7518), the ones RFC 7638 hashes."""
     if isinstance(public, rsa.RSAPublicKey):
-        numbers = public.public_numbers()
-        return {"e": _uint(numbers.e), "kty": "RSA", "n": _uint(numbers.n)}
-    numbers = public.public_numbers()
-    return {"crv": "P-256", "kty": "EC", "x": _uint(numbers.x, 32), "y": _uint(numbers.y, 32)}
+        rsa_numbers = public.public_numbers()
+        return {"e": _uint(rsa_numbers.e), "kty": "RSA", "n": _uint(rsa_numbers.n)}
+    ec_numbers = public.public_numbers()
+    return {"crv": "P-256", "kty": "EC", "x": _uint(ec_numbers.x, 32), "y": _uint(ec_numbers.y, 32)}
 
 
 def thumbprint(public: PublicKey) -> str:

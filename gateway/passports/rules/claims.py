@@ -1,4 +1,4 @@
-"""The claim vocabulary Passports and Visas share: the errors (each names its rulebook rule, :doc:`passport-rules`),
+"""The claim vocabulary Passports and Visas share: the errors (each names its rule of ``docs/passport-rules.md``),
 strictly typed claim readers (NumericDate, bounded strings, ``scope``), the time checks of rule 20 and the leeway
 bound. The rules themselves are in :mod:`~gateway.passports.rules.envelope` (§A rules 1–5),
 :mod:`~gateway.passports.rules.passport` (§D rules 18–21), :mod:`~gateway.passports.rules.visa` (§E rules 17, 22–31),

@@ -1,4 +1,4 @@
-"""Visa ``conditions``: shape validation and evaluation (rulebook rules 32-37, expiry per rule 41).
+"""Visa ``conditions``: shape validation and evaluation (rulebook §F, rules 32–37; expiry per rule 41).
 
 Pure functions over :class:`~gateway.passports.rules.facts.VisaFacts`, the already-validated, already-trusted content
 of one visa. The engine builds them; nothing here parses tokens, checks signatures or does I/O.

@@ -1,4 +1,4 @@
-"""Visas to normalised grants ``(authority, dataset, consent)`` (rulebook section 5, rule 41).
+"""Visas to normalised grants ``(authority, dataset, consent)`` (rulebook §5, rule 41).
 
 - Standard ``ControlledAccessGrants`` visas map through per ``(issuer, source)`` rules from config: exact values
   first, then anchored :class:`~gateway.passports.rules.templates.Template` parsers. Nothing else: no prefix, suffix
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from gateway.passports.rules.conditions import conditions_met
 from gateway.passports.rules.facts import VisaFacts
@@ -127,7 +128,7 @@ def _numeric_date(raw: object) -> int | None:
     return None
 
 
-def _shaped(text: object, prefix: str, min_digits: int, max_digits: int) -> bool:
+def _shaped(text: object, prefix: str, min_digits: int, max_digits: int) -> TypeGuard[str]:
     if not isinstance(text, str) or not text.startswith(prefix):
         return False
     digits = text[len(prefix):]

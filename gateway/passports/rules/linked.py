@@ -1,4 +1,4 @@
-"""LinkedIdentities visas and identity connectivity (rulebook rules 38-39).
+"""LinkedIdentities visas and identity connectivity (rulebook §G, rules 38–39).
 
 A LinkedIdentities ``value`` is ``;``-separated entries, each ``uri(sub),uri(iss)``. The visa's own ``(iss, sub)``
 is linked to every listed identity. Any malformed entry makes the whole visa ignored.

@@ -105,7 +105,7 @@ def _warn() -> None:
     print(f"gateway passport: {WARNING}", file=sys.stderr, flush=True)
 
 
-def _fail(exc: Exception) -> SystemExit:
+def _fail(exc: Exception | str) -> SystemExit:
     return SystemExit(f"gateway passport: {exc}")
 
 

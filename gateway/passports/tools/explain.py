@@ -59,7 +59,7 @@ def relative(ts: int, now: int) -> str:
     delta = ts - now
     if delta == 0:
         return "now"
-    rest, parts = abs(delta), []
+    rest, parts = abs(delta), list[str]()
     for name, size in _UNITS:
         if rest >= size or parts:
             count, rest = divmod(rest, size)
@@ -172,7 +172,8 @@ def _visa_entry(index: int | None, status: str, element: object, now: int, posit
     return entry
 
 
-def _visas(payload: Mapping[str, Any] | None, reports: Sequence[VisaReport] | None, now: int) -> list[dict]:
+def _visas(payload: Mapping[str, Any] | None, reports: Sequence[VisaReport] | None,
+           now: int) -> list[dict[str, Any]]:
     """One entry per distinct Visa: from the engine's reports when it evaluated them, else not evaluated."""
     elements = _elements(payload)
     positions = _Positions(elements)
@@ -259,7 +260,7 @@ def explain(tokens: Sequence[str], outcome: Outcome, now: int, *,
         "version": REPORT_VERSION,
         "now": when(now, now),
         "valid": valid,
-        "rejection": None if valid else _rejection(outcome),
+        "rejection": _rejection(outcome) if isinstance(outcome, PassportRejected) else None,
         "passports": [_passport(i, t, outcome, alone, now) for i, t in enumerate(tokens)],
         "grants": [],
         "valid_until": None,

@@ -40,7 +40,7 @@ class TrustConfigError(ValueError):
     """The trust configuration is unusable (empty, contradictory, or names an insecure URL)."""
 
 
-def url_problem(url: str, *, allow_insecure_loopback: bool) -> str | None:
+def url_problem(url: object, *, allow_insecure_loopback: bool) -> str | None:
     """Why ``url`` may not be fetched for keys (``None`` when it may): https only, or http to a loopback host when
     the development flag is on; no user info, no fragment (rule 16)."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
