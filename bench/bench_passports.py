@@ -22,13 +22,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from gateway.cache.memory import MemoryCache
+from gateway.passports.build import build_trust
 from gateway.passports.decisions import DecisionCache
 from gateway.passports.engine import PassportEngine
 from gateway.passports.jose.jws import parse_compact
-from gateway.passports.rules.grants import GrantConfig, IssuerGrantRules, Template
+from gateway.passports.rules.grants import GrantConfig, IssuerGrantRules
+from gateway.passports.rules.templates import Template
 from gateway.passports.tools.devbroker import DevBroker, KeyRing
-from gateway.passports.trust.issuers import PassportTrustSettings, build_trust, trust_hash
+from gateway.passports.trust.issuers import trust_hash
 from gateway.passports.trust.keys import KeyStore
+from gateway.settings.passports import PassportTrustSettings
 
 BROKER = "https://broker.bench.example"
 DAC = "https://dac.bench.example"

@@ -108,7 +108,7 @@ def load_passports_config(path: Path) -> PassportsConfig:
     """The ``passports`` section in ``path`` (JSON for ``.json``, else YAML; bare or under ``passports``),
     validated, with its trust configuration and grant mapping built once; :class:`ValueError` saying what is
     wrong otherwise."""
-    from gateway.passports.trust.issuers import build_trust
+    from gateway.passports import build_trust, grant_config
     from gateway.settings.passports import PassportsConfig
 
     try:
@@ -133,7 +133,7 @@ def load_passports_config(path: Path) -> PassportsConfig:
     if config.enabled:
         try:
             build_trust(config)
-            config.grants.to_config()
+            grant_config(config.grants)
         except ValueError as exc:
             raise ValueError(f"passports config {path} is unusable: {exc}") from None
     return config

@@ -1,9 +1,10 @@
 """Who is searching: what the gateway sends each member on the caller's behalf in a cohort search or export, and
 what the caller may read there.
 
-A :class:`SearchCaller` is built once per request (:func:`caller_from_request`, shared by the cohort, export and
-aggregate-MDS handlers) and passed to every member call. It never holds anything that must outlive the request in a
-shared store: callers are never persisted.
+A :class:`SearchCaller` is built once per request at the web edge (:func:`gateway.web.caller.caller_from_request`,
+shared by the cohort, export and aggregate-MDS handlers, from the one Passport admission
+:func:`gateway.passports.gate.admit`) and passed to every member call. It never holds anything that must outlive the
+request in a shared store: callers are never persisted.
 
 * An ordinary ``Authorization`` header goes to a member only under the DRS passthrough rules
   (:func:`gateway.members.passthrough.forwarded_authorization`); otherwise the member is asked anonymously.
@@ -22,27 +23,17 @@ cached, so an anonymous caller normally costs no member call).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from aiohttp import web
 
 from gateway.access.open_readable import OpenAuthz
 from gateway.access.readable import NOTHING, Readable, UserAuthz
-from gateway.core.errors import ApiError
 from gateway.core.member import Member
 from gateway.members.passthrough import ISSUING_KINDS, forwarded_authorization
-from gateway.passports.engine import PassportRejected
-from gateway.passports.gate import Caller, PassportGate, bearer_passport
+from gateway.passports.gate import Caller, PassportGate
 from gateway.passports.tokens import gateway_token
-from gateway.web.routes.passports import GATE
-from gateway.web.state import GatewayState
 
 TOKEN_REUSE_MARGIN = 15
 """A search token is signed again once it has fewer seconds than this left (exports page for a long time)."""
-USER_AUTHZ = web.AppKey("search_user_authz", UserAuthz)
-OPEN_AUTHZ = web.AppKey("search_open_authz", OpenAuthz)
 
 
 @dataclass(frozen=True)
@@ -126,39 +117,3 @@ class SearchCaller:
 
 
 ANONYMOUS = SearchCaller()
-
-
-async def caller_from_request(request: web.Request, body_passports: list[str] | None = None) -> SearchCaller:
-    """The request's :class:`SearchCaller`: its ``Authorization`` header, or its Passports (``body_passports``,
-    or a bearer Passport) validated once. 400 for Passports when they are not enabled or come both ways; the
-    engine's status (400/401/413/503) when they are rejected."""
-    authorization = request.headers.get("Authorization")
-    gate = request.config_dict.get(GATE)
-    user_authz = request.config_dict.get(USER_AUTHZ)
-    open_authz = request.config_dict.get(OPEN_AUTHZ)
-    bearer = bearer_passport(authorization) if authorization else None
-    if body_passports is None and bearer is None:
-        return SearchCaller(authorization, user_authz=user_authz, open_authz=open_authz)
-    if gate is None:
-        raise ApiError(400, "GA4GH Passports are not enabled at this gateway (passports.enabled is false); "
-                            "send no passports")
-    passports = body_passports
-    if bearer is not None:
-        if passports is not None:
-            raise ApiError(400, "rule 2: passports were sent both in the body and as the Authorization header")
-        passports, authorization = [bearer], None
-    try:
-        caller = await gate.admit(passports, has_authorization=authorization is not None)
-    except PassportRejected as exc:
-        headers = {"WWW-Authenticate": 'Bearer realm="GA4GH Passport"'} if exc.status == 401 else None
-        raise ApiError(exc.status, f"passports rejected: {exc}", headers=headers) from None
-    return SearchCaller(None, PassportHolder(gate, caller), user_authz, open_authz)
-
-
-def setup_callers(app: web.Application, state: GatewayState, adapter_of: Callable[[Member], Any]) -> None:
-    """Keep the ``/user/user`` and anonymous-mapping lookups (:class:`UserAuthz`, :class:`OpenAuthz`, over the
-    gateway cache) on ``app`` (once)."""
-    if USER_AUTHZ not in app:
-        app[USER_AUTHZ] = UserAuthz(state.cache, adapter_of)
-    if OPEN_AUTHZ not in app:
-        app[OPEN_AUTHZ] = OpenAuthz(state.cache, adapter_of)

@@ -27,6 +27,7 @@ from gateway.resolver.service import Resolver
 from gateway.resolver.upstream import UpstreamDist
 from gateway.settings.gateway import Settings
 from gateway.store import open_store
+from gateway.web.caller import GATE
 from gateway.web.errors import PARSER_LIMITS, error_middleware
 from gateway.web.requestid import request_id_middleware
 from gateway.web.routes import drs as drs_api
@@ -88,7 +89,7 @@ async def _setup_federation(app: web.Application, state: GatewayState, opened: A
     app[RESOLVER] = resolver
     gate = None
     if settings.passports.enabled:
-        gate = app[passports_web.GATE] = await passports_web.open_gate(state, opened)
+        gate = app[GATE] = await passports_web.open_gate(state, opened)
         app.add_routes(passports_web.routes)
     app[DRS] = DrsService(resolver, state.cache, settings.drs, settings.drs_profile, settings.drs_hostname, gate)
     setup_discovery(app, state, directory, settings.aggregate)

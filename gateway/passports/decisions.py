@@ -1,9 +1,9 @@
 """The Passport decision cache (rulebook rule 44, §6), in the gateway's :class:`~gateway.cache.base.Cache`.
 
-* **Key**: :func:`gateway.passports.rules.claims.decision_cache_key`: sha256 over the sha256 of each raw Passport
+* **Key**: :func:`gateway.passports.rules.expiry.decision_cache_key`: sha256 over the sha256 of each raw Passport
   and the trust-config hash, so a decision is never reused across trust-config versions. No raw token is ever stored.
 * **Positive entries**: the normalised grants, the decision's ``valid_until`` and the Passports' earliest ``exp``,
-  orjson-encoded; TTL :func:`~gateway.passports.rules.claims.cache_ttl` (``min(validity − 60 s, 15 min)``; nothing is
+  orjson-encoded; TTL :func:`~gateway.passports.rules.expiry.cache_ttl` (``min(validity − 60 s, 15 min)``; nothing is
   stored when that is 0). On read an entry is refused once ``now >= valid_until``, whatever the backend's TTL says.
 * **Negative entries**: a Passport-level rejection (status and rule only), for ``negative_ttl`` seconds (~60).
   Retryable failures (503: keys unreachable) are never cached.
@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from gateway.cache.base import Cache
-from gateway.passports.rules.claims import cache_ttl, decision_cache_key
+from gateway.passports.rules.expiry import cache_ttl, decision_cache_key
 from gateway.passports.rules.grants import Grant
 
 log = logging.getLogger("gateway.passports.decisions")

@@ -1,4 +1,4 @@
-"""The Passport engine: from raw Passports to grants and access decisions (rulebook §3 A–I, §5).
+"""The Passport engine: from raw Passports to grants and access decisions (rulebook §A–§I, §5).
 
 :meth:`PassportEngine.evaluate` runs, in this order:
 
@@ -15,47 +15,40 @@
    configured with it (rule 40), conditions (rules 32–37; a Visa whose conditions are not met is ignored), and the
    grants of :func:`gateway.passports.rules.grants.collect_grants` with their per-grant expiry (rule 41).
 
-The :class:`Evaluation` carries the grants, ``valid_until`` (rule 41: the earliest expiry of every Passport and grant
-used), per-Visa report entries (hashes, rules and reasons; never token contents) and the audit records of rule 46.
+The :class:`~gateway.passports.evaluation.Evaluation` carries the grants, ``valid_until`` (rule 41: the earliest
+expiry of every Passport and grant used), per-Visa report entries (hashes, rules and reasons; never token contents)
+and the audit records of rule 46.
 :meth:`PassportEngine.decide` turns an evaluation (or a cached one, see :mod:`gateway.passports.decisions`) into an
 all-of :class:`~gateway.passports.rules.resources.Decision` for one object.
+:func:`gateway.passports.build.build_engine` builds an engine from the ``passports`` settings.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from gateway.cache.base import Cache
 from gateway.passports.decisions import CachedDecision, CachedFailure, DecisionCache
+from gateway.passports.evaluation import Evaluation, PassportRejected, VisaReport, visa_facts, visa_report
 from gateway.passports.jose import jws
+from gateway.passports.jose.errors import JwsError
+from gateway.passports.jose.jwk import SUPPORTED_ALGORITHMS
 from gateway.passports.rules import resources
-from gateway.passports.rules.claims import (
-    MAX_PASSPORTS,
-    AuditRecord,
-    ClaimError,
-    Passport,
-    PassportError,
-    PassportRules,
-    Visa,
-    VisaResult,
-    VisaRules,
-    VisaStatus,
-    audit_record,
-    check_envelope,
-    check_same_person,
-    read_visa,
-    split_visas,
-    validate_passport_claims,
-)
-from gateway.passports.rules.conditions import VisaFacts, conditions_met
+from gateway.passports.rules.audit import AuditRecord, audit_record
+from gateway.passports.rules.claims import ClaimError
+from gateway.passports.rules.conditions import conditions_met
+from gateway.passports.rules.envelope import check_envelope, check_same_person
+from gateway.passports.rules.facts import VisaFacts
 from gateway.passports.rules.grants import CONTROLLED_ACCESS_GRANTS, RAS_V11, Grant, GrantConfig, collect_grants
 from gateway.passports.rules.linked import LINKED_IDENTITIES, IdentityGraph, build_graph
+from gateway.passports.rules.passport import Passport, PassportError, PassportRules, validate_passport_claims
 from gateway.passports.rules.resources import Decision, MemberResourceMap
-from gateway.passports.trust.issuers import BrokerTrust, TrustConfig, build_trust, trust_hash
+from gateway.passports.rules.visa import Visa, VisaResult, VisaRules, read_visa, split_visas
+from gateway.passports.trust.issuers import BrokerTrust, TrustConfig, trust_hash
 from gateway.passports.trust.keys import KeyLookupError, KeyStore, KeysUnavailable
+from gateway.settings.passports import MAX_PASSPORTS
 
 log = logging.getLogger("gateway.passports.engine")
 
@@ -66,79 +59,6 @@ STANDARD_VISA_TYPES = frozenset({
 REGISTERED_CUSTOM_TYPES = frozenset({RAS_V11})
 """Rule 28: custom Visa types are ignored unless a handler exists for that exact type string."""
 _HANDLED_TYPES = STANDARD_VISA_TYPES | REGISTERED_CUSTOM_TYPES
-_STANDARD_OBJECT_CLAIMS = frozenset({"type", "value", "source", "by", "asserted", "conditions"})
-
-ACCEPTED = "accepted"
-IGNORED = "ignored"
-
-
-class PassportRejected(Exception):
-    """The request's Passports are rejected: ``status`` is 400, 401, 413 or 503 (rule 45); ``rule`` the rulebook
-    number (``None`` when unknown). The message never echoes token contents."""
-
-    def __init__(self, status: int, rule: int | None, reason: str, *, cached: bool = False) -> None:
-        super().__init__(f"rule {rule}: {reason}" if rule is not None else reason)
-        self.status = status
-        self.rule = rule
-        self.reason = reason
-        self.cached = cached
-
-
-@dataclass(frozen=True)
-class VisaReport:
-    """One distinct element of a Passport's ``ga4gh_passport_v1``: accepted, or ignored and why. ``iss``,
-    ``type`` and ``jti`` are filled only for Visas whose signature verified."""
-
-    passport: int
-    sha256: str | None
-    status: str
-    rule: int | None = None
-    reason: str | None = None
-    iss: str | None = None
-    type: str | None = None
-    jti: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """The outcome of validating one request's Passports. ``visas`` and ``audit`` are empty for an evaluation
-    served from the decision cache (``cached``)."""
-
-    grants: tuple[Grant, ...]
-    valid_until: int
-    """Rule 41: the earliest expiry of every Passport and every grant (with what its conditions and links used)."""
-    passports_expire: int
-    """The earliest ``exp`` of the Passports."""
-    visas: tuple[VisaReport, ...] = ()
-    audit: tuple[AuditRecord, ...] = field(default=(), repr=False)
-    cached: bool = False
-    identity: tuple[str, str] | None = None
-    """Verified ``(iss, sub)`` of the first Passport: whose they all are (rule 5). Set by the engine, cached
-    evaluations included."""
-
-    @property
-    def accepted(self) -> tuple[VisaReport, ...]:
-        return tuple(v for v in self.visas if v.status == ACCEPTED)
-
-    @property
-    def ignored(self) -> tuple[VisaReport, ...]:
-        return tuple(v for v in self.visas if v.status == IGNORED)
-
-
-def visa_facts(visa: Visa) -> VisaFacts:
-    """The claims layer's :class:`Visa` as the :class:`VisaFacts` conditions and grants work on."""
-    obj = visa.object
-    # most visa objects hold standard claims only: a set comparison in C spares walking them for custom ones
-    extra = () if obj.keys() <= _STANDARD_OBJECT_CLAIMS else tuple(
-        (k, v) for k, v in obj.items()
-        if k not in _STANDARD_OBJECT_CLAIMS and isinstance(k, str) and isinstance(v, str))
-    return VisaFacts(
-        visa.iss, visa.sub, visa.type, visa.value, visa.source, visa.by, visa.asserted, visa.expires,
-        list(visa.conditions) if visa.conditions else None, extra, visa.jws.payload.get("ras_dbgap_permissions"),
-    )
 
 
 @dataclass
@@ -166,7 +86,7 @@ class PassportEngine:
         decisions: DecisionCache | None = None,
         own_keys: bool = False,
     ) -> None:
-        if keys.trust is not trust and trust_hash(keys.trust) != trust_hash(trust):
+        if keys.trust is not trust and (keys.trust is None or trust_hash(keys.trust) != trust_hash(trust)):
             raise ValueError("the key store was built for another trust configuration")
         self.trust = trust
         self.keys = keys
@@ -263,7 +183,7 @@ class PassportEngine:
         for item in checked:
             grants.extend(self._grants(item, now))
             audits.append(audit_record(item.passport, item.results))
-            reports.extend(_report(item.index, r) for r in item.results)
+            reports.extend(visa_report(item.index, r) for r in item.results)
         passports_expire = min(c.passport.exp for c in checked)
         valid_until = min([passports_expire, *(g.expires for g in grants)])
         self._log(audits)
@@ -273,8 +193,8 @@ class PassportEngine:
     async def _passport(self, index: int, token: str, now: int) -> _Checked:
         """One Passport, fully checked; :class:`PassportRejected` otherwise."""
         try:
-            parsed = jws.parse_compact(token, max_bytes=jws.MAX_PASSPORT_BYTES, algorithms=jws.SUPPORTED_ALGORITHMS)
-        except jws.JwsError as exc:
+            parsed = jws.parse_compact(token, max_bytes=jws.MAX_PASSPORT_BYTES, algorithms=SUPPORTED_ALGORITHMS)
+        except JwsError as exc:
             raise PassportRejected(401, exc.rule, exc.reason) from None
         broker = self.trust.broker(parsed.payload.get("iss"))
         if broker is None:  # rule 13: before any key lookup, no request at all
@@ -283,7 +203,7 @@ class PassportEngine:
         try:
             jws.check_typ(parsed.header, jws.TokenKind.PASSPORT, legacy=rules.legacy_typ)
             passport = validate_passport_claims(parsed, now, rules)
-        except jws.JwsError as exc:
+        except JwsError as exc:
             raise PassportRejected(401, exc.rule, exc.reason) from None
         except PassportError as exc:
             raise PassportRejected(401, exc.rule, exc.reason) from None
@@ -292,7 +212,7 @@ class PassportEngine:
             jws.verify(parsed, key)
         except KeyLookupError as exc:
             raise PassportRejected(exc.status, exc.rule, exc.message) from None
-        except jws.JwsError as exc:
+        except JwsError as exc:
             raise PassportRejected(401, exc.rule, exc.reason) from None
         return _Checked(index, passport, broker, [], [])
 
@@ -327,7 +247,7 @@ class PassportEngine:
             raise PassportRejected(exc.status, exc.rule, exc.message) from None
         except KeyLookupError as exc:
             return VisaResult.ignored(result.sha256, exc.rule, exc.message)
-        except jws.JwsError as exc:
+        except JwsError as exc:
             return VisaResult.ignored(result.sha256, exc.rule, exc.reason)
         return result
 
@@ -355,7 +275,7 @@ class PassportEngine:
                 dropped[i] = VisaResult.ignored(item.accepted[i][0].sha256, 34,
                                                 "visa conditions are malformed or not met")
         if dropped:
-            by_sha = {item.accepted[i][0].sha256: r for i, r in dropped.items()}
+            by_sha: dict[str | None, VisaResult] = {item.accepted[i][0].sha256: r for i, r in dropped.items()}
             item.results = [by_sha.get(r.sha256, r) if r.valid else r for r in item.results]
         usable = [f for i, f in enumerate(facts) if i not in dropped] if dropped else facts
         return list(collect_grants(usable, self.grants, now))
@@ -378,29 +298,3 @@ def _bound_roots(passport: Passport, facts: list[VisaFacts], graph: IdentityGrap
     roots = {graph.root(passport.identity)}
     roots.update(graph.root(f.identity) for f in facts if f.sub == passport.sub)
     return roots
-
-
-def _report(index: int, result: VisaResult) -> VisaReport:
-    # positional arguments (passport, sha256, status, rule, reason, iss, type, jti): keywords cost a third more
-    if result.status is VisaStatus.VALID and result.visa is not None:
-        v = result.visa
-        return VisaReport(index, result.sha256, ACCEPTED, None, None, v.iss, v.type, v.jti)
-    return VisaReport(index, result.sha256, IGNORED, result.rule, result.reason)
-
-
-def build_engine(settings: Any, cache: Cache | None = None) -> PassportEngine:
-    """The engine for a ``passports`` config section (:class:`gateway.settings.passports.PassportsConfig`), with a
-    decision cache in ``cache`` when one is given and ``decision_cache.enabled``. Raises
-    :class:`~gateway.passports.trust.issuers.TrustConfigError` (a ``ValueError``) for an unusable trust configuration,
-    so the app refuses to start. Call :meth:`PassportEngine.aclose` on shutdown."""
-    if not settings.enabled:
-        raise ValueError("passports are not enabled")
-    trust = build_trust(settings)
-    grants = settings.grants.to_config()
-    keys = KeyStore(trust, settings.keys)
-    decisions = None
-    if cache is not None and settings.decision_cache.enabled:
-        decisions = DecisionCache(cache, trust_hash=trust_hash(trust), key_prefix=settings.decision_cache.key_prefix,
-                                  negative_ttl=settings.decision_cache.negative_ttl)
-    return PassportEngine(trust, keys, grants, max_passports=settings.max_passports, decisions=decisions,
-                          own_keys=True)

@@ -1,10 +1,21 @@
-"""GA4GH Passports at the gateway's DRS API: whether a caller may reach a controlled object, and with what the
-gateway then asks the member that holds it (rulebook §3.I, §5).
+"""GA4GH Passports at the gateway: what a request's Passports mean (:func:`admit`, the one admission every route
+uses), whether a caller may reach a controlled object, and with what the gateway then asks the member that holds it
+(rulebook §I, §5).
+
+* :func:`admit` reads a request's credentials — the body's ``passports`` and its ``Authorization`` header — once
+  per request (bulk requests: once for every object), for DRS, cohort search, export and study discovery alike.
+  The policy, one for every route:
+
+  - Passports come in the body's ``passports``, or as ``Authorization: Bearer <passport>``; both at once is a 400
+    (rule 2). They are validated by the engine; a rejected request is an :class:`~gateway.core.errors.ApiError`
+    with the engine's status (400/401/413/503, rule 45) and the rule that failed, never the token;
+  - **with Passports disabled** (no gate), Passports are ignored: the request is answered as if none had been sent
+    (DRS clients and workflow engines send them speculatively to every server). A bearer Passport is then no
+    credential at all: it is dropped, never forwarded as an ordinary token;
+  - any other ``Authorization`` is left for the members, under the passthrough rules.
 
 * :func:`bearer_passport` tells an ``Authorization: Bearer <passport>`` (header ``typ`` names a GA4GH Passport)
   from any other bearer token, without trusting it: the engine verifies.
-* :meth:`PassportGate.admit` validates the request's Passports once (bulk requests: once for every object). A
-  rejected request is :class:`~gateway.passports.engine.PassportRejected` (400/401/413/503).
 * :meth:`PassportGate.plan` decides one object at one member, by the member's mode:
 
   - ``gateway_token``: all-of decision over the object's ``authz`` with the member's resource map; when allowed,
@@ -28,10 +39,14 @@ from typing import Any
 
 import orjson
 
+from gateway.core.errors import ApiError
 from gateway.core.member import PASSPORT_MODES, Member
 from gateway.core.records import MemberRecord
-from gateway.passports.engine import Evaluation, PassportEngine
+from gateway.passports.engine import PassportEngine
+from gateway.passports.evaluation import Evaluation, PassportRejected
 from gateway.passports.jose import jws
+from gateway.passports.jose.encoding import b64url_decode
+from gateway.passports.jose.errors import JwsError
 from gateway.passports.rules.resources import ALLOWED, NO_RESOURCES, UNMAPPED, Decision, MemberResourceMap
 from gateway.passports.tokens import gateway_token
 from gateway.passports.tokens.token_keys import TokenKeyRing
@@ -56,8 +71,8 @@ def bearer_passport(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or token.count(".") != 2 or len(token) > jws.MAX_PASSPORT_BYTES:
         return None
     try:
-        header = orjson.loads(jws.b64url_decode(token.partition(".")[0]))
-    except (jws.JwsError, orjson.JSONDecodeError):
+        header = orjson.loads(b64url_decode(token.partition(".")[0]))
+    except (JwsError, orjson.JSONDecodeError):
         return None
     typ = header.get("typ") if isinstance(header, dict) else None
     if not isinstance(typ, str) or jws.normalise_typ(typ) != jws.TYP_PASSPORT:
@@ -121,7 +136,8 @@ class PassportGate:
         return int(self.clock())
 
     async def admit(self, passports: Any, *, has_authorization: bool) -> Caller:
-        """Validate the request's Passports; :class:`PassportRejected` when they are refused."""
+        """Validate the request's Passports; :class:`~gateway.passports.evaluation.PassportRejected` when they are
+        refused. Routes call :func:`admit`, which reads the request's credentials first."""
         evaluation = await self.engine.evaluate(passports, self.now(), has_authorization=has_authorization)
         assert evaluation.identity is not None  # the engine sets it on every evaluation it returns
         return Caller(tuple(passports), evaluation, evaluation.identity)
@@ -172,6 +188,39 @@ class PassportGate:
         lookup = self.maps.get(member.id, EMPTY_MAP).lookup
         authorities = {key[0] for key in (lookup(r) for r in authz) if key is not None}
         return self.engine.issuers_granting(authorities)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What a request's credentials mean: its validated Passports, and the ``Authorization`` left for members."""
+
+    caller: Caller | None = None
+    """The validated Passports; ``None`` when the request sent none, or Passports are disabled."""
+    authorization: str | None = None
+    """The ``Authorization`` header as sent, for members under the passthrough rules; ``None`` when there was none
+    or it carried a Passport (a Passport is never forwarded as an ordinary token)."""
+
+
+async def admit(gate: PassportGate | None, authorization: str | None, passports: list[str] | None) -> Admission:
+    """What a request's Passports mean (see the module doc for the policy): ``authorization`` is its
+    ``Authorization`` header, ``passports`` its body's ``passports`` (``None`` when absent), ``gate`` the gateway's
+    Passport gate (``None``: Passports are disabled). :class:`~gateway.core.errors.ApiError` (400, 401, 413 or 503)
+    when they are refused."""
+    bearer = bearer_passport(authorization) if authorization else None
+    if gate is None:  # Passports disabled: answered as if none had been sent
+        return Admission(None, None if bearer is not None else authorization)
+    if passports is None and bearer is None:
+        return Admission(None, authorization)
+    if bearer is not None:
+        if passports is not None:
+            raise ApiError(400, "rule 2: passports were sent both in the body and as the Authorization header")
+        passports, authorization = [bearer], None
+    try:
+        caller = await gate.admit(passports, has_authorization=authorization is not None)
+    except PassportRejected as exc:
+        headers = {"WWW-Authenticate": 'Bearer realm="GA4GH Passport"'} if exc.status == 401 else None
+        raise ApiError(exc.status, f"passports rejected: {exc}", headers=headers) from None
+    return Admission(caller, authorization)
 
 
 def record_authz(record: MemberRecord) -> list[str]:

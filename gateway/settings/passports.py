@@ -1,31 +1,111 @@
-"""The ``passports`` configuration section: trust (``trust.PassportTrustSettings``), key fetching
-(``keys.KeyFetchSettings`` under ``passports.keys``), grant mapping (``passports.grants``, converted to
-``grants.GrantConfig``) and the decision cache (``passports.decision_cache``).
+"""The ``passports`` configuration section, as plain pydantic models (validated when the configuration is loaded):
+trust (:class:`PassportTrustSettings`, rulebook §C), key fetching (:class:`KeyFetchSettings` under
+``passports.keys``), grant mapping (:class:`GrantMappingSettings` under ``passports.grants``), the members' resource
+maps, the gateway's own tokens and the decision cache. :mod:`gateway.passports.build` turns them into the Passport
+package's runtime objects (trust configuration, grant configuration, resource maps, the engine).
 
 With ``enabled: false`` (the default) nothing here is used. With ``enabled: true`` and no trusted broker the
-configuration is refused (``PassportTrustSettings`` and ``TrustConfig`` both enforce it): an empty trust list never
-means "trust everyone".
+configuration is refused (:class:`PassportTrustSettings` and the trust configuration both enforce it): an empty
+trust list never means "trust everyone".
+
+The bounds below are the rulebook's (``docs/passport-rules.md``); the Passport package enforces the same numbers.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.passports.rules.claims import MAX_PASSPORTS
-from gateway.passports.rules.grants import CHARSETS, ExactGrant, GrantConfig, IssuerGrantRules, RasRules, Slot, Template
-from gateway.passports.rules.resources import MemberResourceMap, ResourceTemplate
-from gateway.passports.tokens.gateway_token import MAX_TTL
-from gateway.passports.trust.issuers import PassportTrustSettings
-from gateway.passports.trust.keys import KeyFetchSettings
+from gateway.settings.value_templates import (
+    CONSENT_SLOT,
+    DATASET_SLOT,
+    MAX_TEMPLATE_LENGTH,
+    Charset,
+    Slot,
+    check_resource_template,
+    template_parts,
+)
 
-Charset = Literal["digits", "alnum", "word"]
-assert set(CHARSETS) == {"digits", "alnum", "word"}
+Alg = Literal["RS256", "ES256"]
+"""The only signature algorithms a Passport, Visa or gateway token is ever verified with (rule 8)."""
+MAX_URL_LENGTH = 2048
+"""Longest issuer or key URL accepted (rule 16)."""
+MAX_PASSPORTS = 10
+"""Most Passports one request may carry unless configured otherwise (rule 3)."""
+MAX_GATEWAY_TOKEN_TTL = 300
+"""No gateway token lives longer than this, whatever the configuration says."""
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# --- trust and keys -------------------------------------------------------------------------------------------------
+
+
+class KeySourceSettings(_Section):
+    """Who an issuer is, and where its keys come from: a pinned JWKS (inline or a file) or OIDC discovery."""
+
+    issuer: str = Field(min_length=1, max_length=MAX_URL_LENGTH, description="The exact `iss` value.")
+    jwks: dict[str, Any] | None = Field(None, description="A pinned JWKS (`{\"keys\": [...]}`), inline.")
+    jwks_file: Path | None = Field(None, description="A pinned JWKS, read from this file at startup.")
+    discovery: bool = Field(False, description="Find the keys by OIDC discovery on the configured `issuer` URL.")
+    algorithms: list[Alg] = Field(["RS256", "ES256"], min_length=1, description="Allowed `alg` values.")
+
+
+class BrokerSettings(KeySourceSettings):
+    legacy_typ: bool = Field(False, description="Accept `typ: JWT` or no `typ` on this broker's Passports.")
+    strict_subject: bool = Field(False, description="Visas must be bound to the Passport's own `iss`/`sub`.")
+
+
+class VisaIssuerSettings(KeySourceSettings):
+    jku: list[str] = Field([], description="JWKS URLs registered for this issuer (Document-Token Visas, exact).")
+    sources: dict[str, list[str]] = Field(
+        {}, description="Visa `type` → trusted `source` values (exact strings); unlisted types are not trusted."
+    )
+
+
+class PassportTrustSettings(_Section):
+    """Who the gateway trusts for Passports and Visas (rulebook §C, rules 13–16), and the claim bounds it holds
+    them to."""
+
+    enabled: bool = Field(False, description="Accept GA4GH Passports.")
+    trusted_brokers: list[BrokerSettings] = Field([], description="Passport issuers trusted by the gateway.")
+    trusted_visa_issuers: list[VisaIssuerSettings] = Field([], description="Visa issuers trusted by the gateway.")
+    audiences: list[str] = Field([], description="Accepted `aud` values (a Passport's `aud`, if any, must hold one).")
+    require_audience: bool = Field(False, description="Reject Passports without `aud`.")
+    leeway: int = Field(30, ge=0, le=60, description="Clock-skew leeway for `exp`/`nbf`/`iat`, seconds.")
+    max_authz_ttl: int | None = Field(
+        None, gt=0, description="Longest a Visa's assertion counts after `asserted`, seconds (empty: no cap)."
+    )
+    allow_insecure_loopback: bool = Field(
+        False, description="DEVELOPMENT ONLY: allow http key URLs to 127.0.0.1, ::1 and localhost."
+    )
+
+    @model_validator(mode="after")
+    def _not_empty_when_enabled(self) -> PassportTrustSettings:
+        if self.enabled and not self.trusted_brokers:
+            raise ValueError("passports.enabled needs at least one entry in passports.trusted_brokers")
+        return self
+
+
+class KeyFetchSettings(_Section):
+    """How keys are fetched and cached (not part of the trust hash: it changes no decision)."""
+
+    connect_timeout: float = Field(3.0, gt=0, le=30, description="Seconds to open a connection to a key endpoint.")
+    read_timeout: float = Field(3.0, gt=0, le=30, description="Seconds to wait for a key endpoint's answer.")
+    max_bytes: int = Field(256 * 1024, ge=1024, le=4 * 1024 * 1024, description="Largest JWKS/discovery body.")
+    max_keys: int = Field(50, ge=1, le=1000, description="Most keys one JWKS may hold.")
+    ttl: float = Field(300.0, gt=0, description="Seconds fetched keys are used before they are refreshed.")
+    max_stale: float = Field(86400.0, ge=0, description="Seconds past `ttl` old keys serve when a refresh fails.")
+    kid_miss_cooldown: float = Field(30.0, ge=0, description="Least seconds between refetches for an unknown kid.")
+    error_cooldown: float = Field(5.0, ge=0, description="Seconds a failed fetch is not retried.")
+
+
+# --- grants and resource maps ---------------------------------------------------------------------------------------
 
 
 class SlotSettings(_Section):
@@ -35,25 +115,27 @@ class SlotSettings(_Section):
     max_len: int = Field(32, ge=1, le=256, description="Most characters after the prefix.")
 
     def to_slot(self) -> Slot:
+        """The slot (:class:`~gateway.settings.value_templates.Slot` checks ``min_len <= max_len``)."""
         return Slot(prefix=self.prefix, charset=self.charset, min_len=self.min_len, max_len=self.max_len)
 
 
 class TemplateSettings(_Section):
     template: str = Field(
-        min_length=1, max_length=1024,
+        min_length=1, max_length=MAX_TEMPLATE_LENGTH,
         description="Anchored template with `{dataset}` and optionally `{consent}`, matched in full.",
     )
     dataset: SlotSettings = Field(
-        default_factory=lambda: SlotSettings(prefix="phs", charset="digits", min_len=6, max_len=6),
+        default_factory=lambda: SlotSettings.model_validate(asdict(DATASET_SLOT)),
         description="What `{dataset}` captures (default `phs` + 6 digits).",
     )
     consent: SlotSettings = Field(
-        default_factory=lambda: SlotSettings(prefix="c", charset="digits", min_len=1, max_len=4),
+        default_factory=lambda: SlotSettings.model_validate(asdict(CONSENT_SLOT)),
         description="What `{consent}` captures (default `c` + 1 to 4 digits).",
     )
 
-    def to_template(self) -> Template:
-        return Template(self.template, dataset=self.dataset.to_slot(), consent=self.consent.to_slot())
+    def slots(self) -> tuple[Slot, Slot]:
+        """The ``{dataset}`` and ``{consent}`` slots; :class:`ValueError` for lengths that contradict each other."""
+        return self.dataset.to_slot(), self.consent.to_slot()
 
 
 class ExactGrantSettings(_Section):
@@ -90,22 +172,6 @@ class GrantMappingSettings(_Section):
         [], description="Studies with exactly one consent group: a consent-less grant of one grants that group."
     )
 
-    def to_config(self) -> GrantConfig:
-        """The frozen :class:`GrantConfig`; :class:`ValueError` for a bad template."""
-        rules = tuple(
-            IssuerGrantRules(
-                issuer=i.issuer, source=i.source, authority=i.authority,
-                exact=tuple(ExactGrant(e.value, e.dataset, e.consent) for e in i.exact),
-                templates=tuple(t.to_template() for t in i.templates),
-            )
-            for i in self.issuers
-        )
-        return GrantConfig(
-            rules=rules,
-            ras=RasRules(issuers=frozenset(self.ras.issuers), authority=self.ras.authority),
-            single_consent=tuple((s.authority, s.dataset, s.consent) for s in self.single_consent),
-        )
-
 
 class ExactResourceSettings(_Section):
     resource: str = Field(min_length=1, max_length=1024, description="The member's `authz` resource path (exact).")
@@ -127,17 +193,15 @@ class ResourceMapSettings(_Section):
         [], description="Anchored templates with `{dataset}` and `{consent}`, e.g. `/programs/{dataset}.{consent}`."
     )
 
-    def to_map(self) -> MemberResourceMap:
-        """The frozen map; :class:`ValueError` for a template without `{consent}`."""
-        return MemberResourceMap(
-            exact=tuple((e.resource, (e.authority, e.dataset, e.consent)) for e in self.exact),
-            templates=tuple(ResourceTemplate(t.to_template(), t.authority) for t in self.templates),
-        )
-
     @model_validator(mode="after")
     def _valid(self) -> ResourceMapSettings:
-        self.to_map()
+        """Every template parses and captures ``{consent}``: refused when the configuration is loaded."""
+        for t in self.templates:
+            check_resource_template(template_parts(t.template, *t.slots()))
         return self
+
+
+# --- tokens, cache, the whole section -------------------------------------------------------------------------------
 
 
 class GatewayTokenSettings(_Section):
@@ -145,7 +209,9 @@ class GatewayTokenSettings(_Section):
         None, description="`iss` of gateway tokens; its JWKS is at `<issuer>/.well-known/jwks.json`. Empty: the "
         "gateway's `public_url`."
     )
-    ttl: int = Field(60, ge=1, le=MAX_TTL, description="Seconds a gateway token lives (never past the decision).")
+    ttl: int = Field(
+        60, ge=1, le=MAX_GATEWAY_TOKEN_TTL, description="Seconds a gateway token lives (never past the decision)."
+    )
     rotate_after: int = Field(
         7 * 24 * 3600, ge=60, description="Seconds after which a new signing key replaces the current one; the old "
         "key stays published until every token it signed has expired."

@@ -1,32 +1,49 @@
 """Gateway tokens at the reference commons: which federation gateways it trusts, and checking their tokens.
 
 A gateway in ``gateway_token`` member mode decides from a caller's Passports, then signs a short-lived RS256 token for
-this commons and one object (wire format and claim rules: :mod:`gateway.passports.tokens.gateway_token`). The commons
+this commons and one object (wire format and claim rules: ``gateway.passports.tokens.gateway_token``). The commons
 trusts a gateway by exact ``iss`` with the URL of its JWKS (:class:`TrustedGateway`).
 
 :func:`claimed_gateway` is the cheap, pure first step: a strict parse and the *claimed* issuer, looked up among the
 configured gateways. Anything that is not a gateway token, or claims an issuer not configured, gives ``None`` before any
 network I/O, so the caller falls through to its other credentials. :class:`GatewayTokens` is the edge: the gateways'
-keys through one :class:`~gateway.passports.trust.keys.KeyStore` (single flight, TTL, cooldowns), the signature, then
+keys through one :class:`~gateway.passports.KeyStore` (single flight, TTL, cooldowns), the signature, then
 the claims (object tokens for downloads, :meth:`GatewayTokens.verify_search` for search tokens). Errors are
-:class:`~gateway.passports.tokens.gateway_token.GatewayTokenError` (401, 403, or 503 when a trusted gateway's keys are
+:class:`~gateway.passports.GatewayTokenError` (401, 403, or 503 when a trusted gateway's keys are
 unreachable); their messages never echo token contents.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from gateway.passports.jose import jws
-from gateway.passports.tokens import gateway_token
-from gateway.passports.tokens.gateway_token import GatewayGrant, GatewayTokenError, SearchGrant
-from gateway.passports.trust.issuers import KeySource, url_problem
-from gateway.passports.trust.keys import KeyLookupError, KeyStore
+from gateway.core.errors import ApiError, forbidden
+from gateway.passports import (
+    RS256,
+    GatewayGrant,
+    GatewayTokenError,
+    JwsError,
+    KeyLookupError,
+    KeySource,
+    KeyStore,
+    ParsedJws,
+    SearchGrant,
+    check_gateway_token,
+    check_search_token,
+    gateway_token_covers,
+    gateway_token_issuer,
+    parse_gateway_token,
+    url_problem,
+    verify_signature,
+)
 
-ALGORITHMS = frozenset({jws.RS256})
+log = logging.getLogger("refcommons.fence")
+
+ALGORITHMS = frozenset({RS256})
 
 
 @dataclass(frozen=True)
@@ -70,16 +87,16 @@ def gateway_map(gateways: Iterable[TrustedGateway], *, allow_insecure_loopback: 
 
 def claimed_gateway(
     token: str, gateways: Mapping[str, TrustedGateway]
-) -> tuple[jws.ParsedJws, TrustedGateway] | None:
+) -> tuple[ParsedJws, TrustedGateway] | None:
     """The parsed token and the configured gateway it claims to come from; ``None`` (pure, no I/O) when ``token``
     is not a gateway token or names an issuer that is not configured. Nothing is verified yet."""
     if not gateways:
         return None
     try:
-        parsed = gateway_token.parse(token)
+        parsed = parse_gateway_token(token)
     except GatewayTokenError:
         return None
-    issuer = gateway_token.issuer_of(parsed)
+    issuer = gateway_token_issuer(parsed)
     gateway = gateways.get(issuer) if issuer is not None else None
     return (parsed, gateway) if gateway is not None else None
 
@@ -102,29 +119,49 @@ class GatewayTokens:
         self._own_keys = keys is None
         self.keys = keys or KeyStore(None, allow_insecure_loopback=allow_insecure_loopback)
 
-    def claimed(self, token: str) -> tuple[jws.ParsedJws, TrustedGateway] | None:
+    def claimed(self, token: str) -> tuple[ParsedJws, TrustedGateway] | None:
         """See :func:`claimed_gateway`."""
         return claimed_gateway(token, self.gateways)
 
-    async def verify(self, parsed: jws.ParsedJws, gateway: TrustedGateway) -> GatewayGrant:
+    async def verify(self, parsed: ParsedJws, gateway: TrustedGateway) -> GatewayGrant:
         """The checked claims of an object token claimed by ``gateway``: key (fetched from the gateway's JWKS URL
-        only), signature, then :func:`gateway.passports.tokens.gateway_token.check` against this commons' audience."""
+        only), signature, then :func:`gateway.passports.check_gateway_token` against this commons' audience."""
         await self._signature(parsed, gateway)
-        return gateway_token.check(parsed, int(self.clock()), issuer=gateway.issuer, audience=self.audience)
+        return check_gateway_token(parsed, int(self.clock()), issuer=gateway.issuer, audience=self.audience)
 
-    async def verify_search(self, parsed: jws.ParsedJws, gateway: TrustedGateway) -> SearchGrant:
+    async def download_grant(self, parsed: ParsedJws, gateway: TrustedGateway, guid: str,
+                             object_authz: list[str]) -> GatewayGrant:
+        """The checked object token claimed by ``gateway``, when it is for the object ``guid`` and covers every one of
+        its resources (``object_authz``); :class:`~gateway.core.errors.ApiError` otherwise (401, 403, or 503 when
+        the gateway's keys are unreachable). Logged by ``jti``, ``iss`` and ``sub``, never the token."""
+        try:
+            grant = await self.verify(parsed, gateway)
+        except GatewayTokenError as exc:
+            log.info("gateway token rejected", extra={"iss": gateway.issuer, "guid": guid,
+                                                      "status": exc.status, "reason": exc.reason})
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            raise ApiError(exc.status, exc.reason, headers=headers) from None
+        fields = {"jti": grant.jti, "iss": grant.issuer, "sub": grant.subject, "passport_iss": grant.passport_issuer,
+                  "guid": guid}
+        if not gateway_token_covers(grant, guid, object_authz):
+            log.info("gateway token refused: not for this object or its resources", extra=fields)
+            raise forbidden("the gateway token is not for this object or does not cover all of its resources")
+        log.info("gateway token accepted", extra={**fields, "access_until": grant.access_until})
+        return grant
+
+    async def verify_search(self, parsed: ParsedJws, gateway: TrustedGateway) -> SearchGrant:
         """The checked claims of a search token claimed by ``gateway`` (as :meth:`verify`, then
-        :func:`gateway.passports.tokens.gateway_token.check_search`: an object token is refused)."""
+        :func:`gateway.passports.check_search_token`: an object token is refused)."""
         await self._signature(parsed, gateway)
-        return gateway_token.check_search(parsed, int(self.clock()), issuer=gateway.issuer, audience=self.audience)
+        return check_search_token(parsed, int(self.clock()), issuer=gateway.issuer, audience=self.audience)
 
-    async def _signature(self, parsed: jws.ParsedJws, gateway: TrustedGateway) -> None:
+    async def _signature(self, parsed: ParsedJws, gateway: TrustedGateway) -> None:
         try:
             key = await self.keys.key(gateway.key_source, parsed.header.get("kid"), parsed.header.get("alg"))
-            jws.verify(parsed, key)
+            verify_signature(parsed, key)
         except KeyLookupError as exc:
             raise GatewayTokenError(exc.status, f"gateway token key: {exc.message}") from None
-        except jws.JwsError as exc:
+        except JwsError as exc:
             raise GatewayTokenError(401, f"gateway token signature: {exc.reason}") from None
 
     async def aclose(self) -> None:

@@ -4,9 +4,9 @@ The commons' controlled resources are ``/programs/<phs>.<consent>`` (:meth:`refc
 :data:`RESOURCE_MAP` turns each into the grant key ``("dbgap", phs, consent)`` with one anchored template. Open
 resources are not mapped: they need no Passport (anonymous access already reaches them), and an unmapped resource
 denies Passport access. Access by Passport is all-of over a record's ``authz``
-(:meth:`~gateway.passports.engine.PassportEngine.decide_with`).
+(:meth:`~gateway.passports.PassportEngine.decide_with`).
 
-:class:`PassportAccess` wraps a :class:`~gateway.passports.engine.PassportEngine` built from the commons' own
+:class:`PassportAccess` wraps a :class:`~gateway.passports.PassportEngine` built from the commons' own
 ``passports`` section (:class:`~gateway.settings.passports.PassportsConfig`) with an in-memory decision cache.
 Rejections become :class:`~gateway.core.errors.ApiError` with the engine's status (400, 401, 413, 503); messages
 carry rule numbers and reasons, never token contents. The engine logs its audit records (rule 46).
@@ -15,16 +15,29 @@ carry rule numbers and reasons, never token contents. The engine logs its audit 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.cache.memory import MemoryCache
-from gateway.core.errors import ApiError
-from gateway.passports.engine import Evaluation, PassportEngine, PassportRejected, build_engine
-from gateway.passports.rules.grants import Template
-from gateway.passports.rules.resources import Decision, MemberResourceMap, ResourceTemplate
+from gateway.core.errors import ApiError, forbidden, unauthorized
+from gateway.passports import (
+    EXPIRED,
+    NO_RESOURCES,
+    UNMAPPED,
+    Decision,
+    Evaluation,
+    MemberResourceMap,
+    PassportEngine,
+    PassportRejected,
+    ResourceTemplate,
+    Template,
+    build_engine,
+)
 from gateway.settings.passports import PassportsConfig
+
+log = logging.getLogger("refcommons.fence")
 
 AUTHORITY = "dbgap"
 RESOURCE_TEMPLATE = "/programs/{dataset}.{consent}"
@@ -90,6 +103,26 @@ class PassportAccess:
     def decide(self, check: PassportCheck, object_authz: Sequence[str], now: int) -> Decision:
         """All-of decision for one object's ``authz`` under the checked Passports."""
         return self.engine.decide_with(check.evaluation, object_authz, self.resource_map, now)
+
+    def download_until(self, check: PassportCheck, guid: str, object_authz: Sequence[str], now: int) -> int:
+        """Until when ``check``'s Passports let the object ``guid`` be downloaded: every one of its resources
+        granted (all-of), the end being the decision's ``valid_until``. 403 otherwise (401 once the Passports have
+        expired). The decision is logged with the Passport's ``iss`` and ``sub``, never a token."""
+        decision = self.decide(check, object_authz, now)
+        identity = check.identity or ("", "")
+        log.info("passport access decided", extra={
+            "guid": guid, "allowed": decision.allowed, "reason": decision.reason,
+            "passport_iss": identity[0], "passport_sub": identity[1], "missing": list(decision.missing),
+        })
+        if decision.allowed and decision.valid_until is not None:
+            return decision.valid_until
+        if decision.reason == EXPIRED:
+            raise unauthorized("the passports have expired")
+        if decision.reason == NO_RESOURCES:
+            raise forbidden(f"{guid} has no authz resources a passport could grant")
+        if decision.reason == UNMAPPED:
+            raise forbidden(f"a passport cannot grant {', '.join(decision.missing)}")
+        raise forbidden(f"the passports do not grant {', '.join(decision.missing)}")
 
     def grantable(self, object_authz: Sequence[str]) -> bool:
         """Could a Passport ever grant this object: every one of its (at least one) resources is mapped?"""

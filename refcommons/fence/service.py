@@ -4,7 +4,7 @@
 JWTs (:mod:`refcommons.fence.tokens`), API keys (:mod:`refcommons.fence.apikeys`) and signed URLs
 (:mod:`refcommons.fence.signing`). It raises :class:`~gateway.core.errors.ApiError` (401/403/400/404) so the
 HTTP layer and the in-process adapter report failures alike. Every download URL it issues is logged
-(logger ``refcommons.fence.service``: guid, user, protocol, expires; never the URL or its signature) and
+(logger ``refcommons.fence``: guid, user, protocol, expires; never the URL or its signature) and
 appended to the store log :data:`DOWNLOADS_LOG`.
 
 :meth:`Fence.authorize_download` is the one decision for a download, whatever the credential: a fence access
@@ -24,10 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gateway.core.errors import ApiError, bad_request, forbidden, unauthorized
-from gateway.passports.jose.jws import ParsedJws
-from gateway.passports.rules.resources import EXPIRED, NO_RESOURCES, UNMAPPED
-from gateway.passports.tokens import gateway_token
-from gateway.passports.tokens.gateway_token import GatewayTokenError
+from gateway.passports import ParsedJws
 from gateway.store import Store
 from refcommons.authz import policy as authz
 from refcommons.authz.default_policy import load_policy
@@ -121,7 +118,8 @@ class Fence:
         policy = load_policy(settings.user_yaml, dataset)
         tokens = await TokenService.open(store, settings.base_url, settings.access_token_ttl_seconds)
         signer = await load_signer(store)
-        passports = PassportAccess.build(settings.passports) if settings.passports_enabled else None
+        config = settings.passports
+        passports = PassportAccess.build(config) if config is not None and config.enabled else None
         try:
             gateways = _gateway_tokens(settings)
         except BaseException:
@@ -218,37 +216,12 @@ class Fence:
         """The download ``check``'s Passports allow for ``record``: every resource granted (all-of), and no URL
         past the decision's ``valid_until``. 403 otherwise (401 once the Passports have expired)."""
         assert self.passports is not None
-        decision = self.passports.decide(check, record.authz, int(time.time()))
-        identity = check.identity or ("", "")
-        log.info("passport access decided", extra={
-            "guid": record.did, "allowed": decision.allowed, "reason": decision.reason,
-            "passport_iss": identity[0], "passport_sub": identity[1], "missing": list(decision.missing),
-        })
-        if decision.allowed:
-            return DownloadGrant(check.user, decision.valid_until)
-        if decision.reason == EXPIRED:
-            raise unauthorized("the passports have expired")
-        if decision.reason == NO_RESOURCES:
-            raise forbidden(f"{record.did} has no authz resources a passport could grant")
-        if decision.reason == UNMAPPED:
-            raise forbidden(f"a passport cannot grant {', '.join(decision.missing)}")
-        raise forbidden(f"the passports do not grant {', '.join(decision.missing)}")
+        until = self.passports.download_until(check, record.did, record.authz, int(time.time()))
+        return DownloadGrant(check.user, until)
 
     async def _gateway_grant(self, parsed: ParsedJws, gateway: TrustedGateway, record: IndexRecord) -> DownloadGrant:
         assert self.gateway_tokens is not None
-        try:
-            grant = await self.gateway_tokens.verify(parsed, gateway)
-        except GatewayTokenError as exc:
-            log.info("gateway token rejected", extra={"iss": gateway.issuer, "guid": record.did,
-                                                      "status": exc.status, "reason": exc.reason})
-            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-            raise ApiError(exc.status, exc.reason, headers=headers) from None
-        fields = {"jti": grant.jti, "iss": grant.issuer, "sub": grant.subject, "passport_iss": grant.passport_issuer,
-                  "guid": record.did}
-        if not gateway_token.covers(grant, record.did, record.authz):
-            log.info("gateway token refused: not for this object or its resources", extra=fields)
-            raise forbidden("the gateway token is not for this object or does not cover all of its resources")
-        log.info("gateway token accepted", extra={**fields, "access_until": grant.access_until})
+        grant = await self.gateway_tokens.download_grant(parsed, gateway, record.did, record.authz)
         return DownloadGrant(user_label(grant.subject), grant.access_until)
 
     def passport_issuers(self, object_authz: list[str]) -> list[str]:

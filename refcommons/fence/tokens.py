@@ -6,94 +6,53 @@ same SQLite file) signs and verifies with the same key. ``kid`` is the key's RFC
 
 Tokens carry ``iss = <base_url>/user`` (the Gen3 SDK derives the commons' endpoint from it), ``aud``
 (``[iss]``), ``sub`` and ``context.user.name`` (the username), ``iat``, ``exp``, ``jti``, ``scope`` and
-``pur`` (``access`` or ``api_key``). Verification checks signature, ``kid``, ``exp``, ``iss``, ``aud``
-and ``pur``.
+``pur`` (``access`` or ``api_key``), under the header ``{"alg": "RS256", "kid", "typ": "JWT"}``. Verification
+checks the JWS strictly (compact form, RS256 only, :func:`gateway.passports.parse_compact`), ``kid``, the signature,
+``exp``, ``iat``/``nbf`` (no leeway), ``iss``, ``aud`` and ``pur``. Signing and verifying go through the gateway's
+one JOSE layer (:mod:`gateway.passports`); the tokens stay ordinary JWTs that the Gen3 SDK reads.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-import orjson
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
+from gateway.passports import (
+    RS256,
+    JwsError,
+    MalformedJws,
+    SigningKey,
+    generate_key,
+    parse_compact,
+    private_pem,
+    sign_compact,
+    verify_signature,
+)
 from gateway.store import ABSENT, Conflict, Store
 
 KEYS_NAMESPACE = "fence.keys"
 RSA_KEY = "rs256"
-ALGORITHM = "RS256"
+ALGORITHM = RS256
 ACCESS = "access"
 API_KEY = "api_key"
 SCOPES = ["openid", "user", "data", "fence"]
+TYP = "JWT"
+MAX_TOKEN_BYTES = 16 * 1024
+"""Far more than a fence token needs (about 1 kB): anything longer is not one of ours."""
+REQUIRED_CLAIMS = ("exp", "iat", "iss", "sub", "jti")
 
 
 class CredentialError(Exception):
     """A token or API key is malformed, badly signed, expired, revoked, unknown or of the wrong kind."""
 
 
-def _b64url_uint(value: int) -> str:
-    raw = value.to_bytes((value.bit_length() + 7) // 8 or 1, "big")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    """An RSA key pair and its ``kid``."""
-
-    private: rsa.RSAPrivateKey
-    kid: str
-
-    @classmethod
-    def from_pem(cls, pem: str) -> SigningKey:
-        key = serialization.load_pem_private_key(pem.encode(), password=None)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise ValueError("the stored signing key is not an RSA key")
-        return cls(key, cls.thumbprint(key.public_key()))
-
-    @staticmethod
-    def thumbprint(public: rsa.RSAPublicKey) -> str:
-        """RFC 7638 JWK thumbprint (SHA-256, base64url) of an RSA public key."""
-        numbers = public.public_numbers()
-        canonical = orjson.dumps({"e": _b64url_uint(numbers.e), "kty": "RSA", "n": _b64url_uint(numbers.n)})
-        return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
-
-    def private_pem(self) -> str:
-        return self.private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-
-    def public_pem(self) -> str:
-        return (
-            self.private.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
-
-    def jwk(self) -> dict[str, str]:
-        numbers = self.private.public_key().public_numbers()
-        return {
-            "kty": "RSA",
-            "kid": self.kid,
-            "use": "sig",
-            "alg": ALGORITHM,
-            "n": _b64url_uint(numbers.n),
-            "e": _b64url_uint(numbers.e),
-        }
-
-
 async def load_signing_key(store: Store) -> SigningKey:
     """The store's RSA signing key, generating and persisting it (race-safely) on first use."""
     stored = await store.get(KEYS_NAMESPACE, RSA_KEY)
     if stored is None:
-        fresh = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = SigningKey(fresh, "").private_pem()
+        pem = private_pem(generate_key(ALGORITHM)).decode("ascii")
         try:
             doc = {"alg": ALGORITHM, "pem": pem, "created": int(time.time())}
             await store.put(KEYS_NAMESPACE, RSA_KEY, doc, expect_rev=ABSENT)
@@ -102,7 +61,7 @@ async def load_signing_key(store: Store) -> SigningKey:
         stored = await store.get(KEYS_NAMESPACE, RSA_KEY)
         if stored is None:
             raise RuntimeError("the signing key vanished right after being created")
-    return SigningKey.from_pem(stored.doc["pem"])
+    return SigningKey.from_pem(stored.doc["pem"].encode("ascii"), ALGORITHM)
 
 
 @dataclass(frozen=True)
@@ -119,7 +78,7 @@ class TokenService:
         return cls(await load_signing_key(store), f"{base_url.rstrip('/')}/user", access_ttl)
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
-        return {"keys": [self.key.jwk()]}
+        return {"keys": [self.key.public_jwk]}
 
     def _issue(self, purpose: str, user: str, jti: str, iat: int, exp: int) -> str:
         claims: dict[str, Any] = {
@@ -133,7 +92,7 @@ class TokenService:
             "pur": purpose,
             "context": {"user": {"name": user}},
         }
-        return jwt.encode(claims, self.key.private, algorithm=ALGORITHM, headers={"kid": self.key.kid})
+        return sign_compact(self.key, {"typ": TYP}, claims)
 
     def issue_access_token(self, user: str, *, now: int | None = None, ttl: int | None = None) -> str:
         """A signed access token for ``user`` (``now``/``ttl`` override the clock and lifetime)."""
@@ -147,26 +106,40 @@ class TokenService:
     def verify(self, token: str, purpose: str) -> dict[str, Any]:
         """The claims of a valid token of kind ``purpose``; :class:`CredentialError` otherwise."""
         try:
-            header = jwt.get_unverified_header(token)
-        except (jwt.PyJWTError, UnicodeError, ValueError):  # bytes that are not a JWT at all
-            raise CredentialError("malformed token") from None
-        if header.get("kid") != self.key.kid:
+            parsed = parse_compact(token, max_bytes=MAX_TOKEN_BYTES, algorithms=(ALGORITHM,))
+        except MalformedJws as exc:  # bytes that are not a JWT at all
+            raise CredentialError(f"malformed token: {exc.reason}") from None
+        except JwsError as exc:
+            raise CredentialError(f"invalid token: {exc.reason}") from None
+        if parsed.header.get("kid") != self.key.kid:
             raise CredentialError("token signed with an unknown key")
         try:
-            claims = jwt.decode(
-                token,
-                self.key.private.public_key(),
-                algorithms=[ALGORITHM],
-                issuer=self.issuer,
-                audience=self.issuer,
-                options={"require": ["exp", "iat", "iss", "sub", "jti"]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise CredentialError("token expired") from None
-        except jwt.PyJWTError as exc:
-            raise CredentialError(f"invalid token: {exc}") from None
+            verify_signature(parsed, self.key.private.public_key())
+        except JwsError as exc:
+            raise CredentialError(f"invalid token: {exc.reason}") from None
+        claims = parsed.payload
+        self._check_claims(claims, int(time.time()))
         if claims.get("pur") != purpose:
             raise CredentialError(f"not an {purpose.replace('_', ' ')} token")
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise CredentialError("token names no user")
         return claims
+
+    def _check_claims(self, claims: dict[str, Any], now: int) -> None:
+        """The registered claims of a verified token: present, typed, issued by us, for us, and current."""
+        for name in REQUIRED_CLAIMS:
+            if name not in claims:
+                raise CredentialError(f"invalid token: {name} is missing")
+        times = {name: claims[name] for name in ("exp", "iat", "nbf") if name in claims}
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in times.values()):
+            raise CredentialError("invalid token: exp, iat and nbf must be integers")
+        if claims["exp"] <= now:
+            raise CredentialError("token expired")
+        if claims["iat"] > now or claims.get("nbf", now) > now:
+            raise CredentialError("invalid token: not yet valid")
+        if claims["iss"] != self.issuer:
+            raise CredentialError("invalid token: issued by another commons")
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else aud
+        if not isinstance(audiences, list) or self.issuer not in audiences:
+            raise CredentialError("invalid token: not for this commons")

@@ -3,7 +3,7 @@
 One decision for Guppy's HTTP route and the in-process adapter, by the ``Authorization`` header:
 
 * a **search token** from a trusted federation gateway (``--trust-gateway``; claimed issuer first, pure, then key,
-  signature and :func:`gateway.passports.tokens.gateway_token.check_search`): the commons' resources covered by the
+  signature and :func:`gateway.passports.check_search_token`): the commons' resources covered by the
   token's ``authz`` (segment-wise, as the commons' own policy covers paths). An object (DRS) token is refused;
 * a **GA4GH Passport** as the bearer token (header ``typ`` names a Passport) when the commons has a ``passports``
   configuration: the resources its own engine grants, each decided all-of as a one-resource object;
@@ -22,8 +22,7 @@ import time
 from collections.abc import Iterable
 
 from gateway.core.errors import ApiError
-from gateway.passports.gate import bearer_passport
-from gateway.passports.tokens.gateway_token import GatewayTokenError
+from gateway.passports import GatewayTokenError, bearer_passport
 from refcommons.authz import policy as authz
 from refcommons.fence.service import Fence, Principal, bearer_token
 

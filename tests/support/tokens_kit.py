@@ -9,9 +9,11 @@ independent implementation. Nothing here validates anything: it will happily sig
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import hashlib
 import hmac
+import inspect
 import json
 from typing import Any
 
@@ -211,3 +213,15 @@ def make_passport(visas: list | None = None, *, key: Any = None, alg: str = "RS2
     overrides header members (``None`` removes one); ``claims`` go to :func:`passport_claims`."""
     h = _merge(header(alg, kid, typ), header_extra)
     return sign(h, passport_claims(visas, **claims), key, alg=alg)
+
+
+# --- dataclasses with hand-written __init__ ----------------------------------------------------------------------
+
+
+def assert_init_matches_fields(cls: type) -> None:
+    """A hand-written ``__init__`` of a dataclass takes its fields, in order, with their defaults."""
+    params = list(inspect.signature(cls).parameters.values())
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    assert [p.name for p in params] == [f.name for f in fields]
+    assert [p.default for p in params] == [
+        inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in fields]

@@ -1,5 +1,6 @@
-"""Signing keys and compact-JWS signing (RS256, ES256): what the gateway signs its own tokens with, and what the
-development broker (:mod:`gateway.passports.tools.devbroker`) signs Passports and Visas with.
+"""Signing keys and compact-JWS signing (RS256, ES256): what the gateway signs its own tokens with, what the
+reference commons signs its fence tokens with, and what the development broker
+(:mod:`gateway.passports.tools.devbroker`) signs Passports and Visas with.
 
 Pure, no I/O: keys are generated or loaded from PEM bytes by the caller. A key's ``kid`` is its RFC 7638 JWK
 thumbprint, so it is stable for as long as the key exists and identical wherever the key is loaded.
@@ -17,7 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from gateway.passports.jose.jws import ES256, RS256, b64url_encode
+from gateway.passports.jose.encoding import b64url_encode
+from gateway.passports.jose.jwk import ES256, RS256
 
 RSA_BITS = 2048
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -32,10 +34,10 @@ def _uint(value: int, size: int | None = None) -> str:
 def public_jwk_members(public: PublicKey) -> dict[str, str]:
     """The required public members of a key's JWK (RFC 7517/7518), the ones RFC 7638 hashes."""
     if isinstance(public, rsa.RSAPublicKey):
-        numbers = public.public_numbers()
-        return {"e": _uint(numbers.e), "kty": "RSA", "n": _uint(numbers.n)}
-    numbers = public.public_numbers()
-    return {"crv": "P-256", "kty": "EC", "x": _uint(numbers.x, 32), "y": _uint(numbers.y, 32)}
+        rsa_numbers = public.public_numbers()
+        return {"e": _uint(rsa_numbers.e), "kty": "RSA", "n": _uint(rsa_numbers.n)}
+    ec_numbers = public.public_numbers()
+    return {"crv": "P-256", "kty": "EC", "x": _uint(ec_numbers.x, 32), "y": _uint(ec_numbers.y, 32)}
 
 
 def thumbprint(public: PublicKey) -> str:
@@ -84,6 +86,16 @@ class SigningKey:
     def of(cls, private: PrivateKey, alg: str = RS256) -> SigningKey:
         """``private`` for ``alg``, with its thumbprint as ``kid``."""
         return cls(alg=alg, kid=thumbprint(private.public_key()), private=private)
+
+    @classmethod
+    def from_pem(cls, pem: bytes, alg: str = RS256) -> SigningKey:
+        """The key in ``pem`` (:func:`load_private_pem`: :class:`ValueError` when it is not one for ``alg``)."""
+        return cls.of(load_private_pem(pem, alg), alg)
+
+    def public_pem(self) -> str:
+        """The public key as SubjectPublicKeyInfo PEM (for consumers that want PEM rather than a JWK)."""
+        return self.private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
 
     @property
     def public_jwk(self) -> dict[str, str]:

@@ -1,7 +1,7 @@
-"""Visa ``conditions``: shape validation and evaluation (rulebook rules 32-37, expiry per rule 41).
+"""Visa ``conditions``: shape validation and evaluation (rulebook §F, rules 32–37; expiry per rule 41).
 
-Pure functions over :class:`VisaFacts`, the already-validated, already-trusted content of one visa. The claims layer
-builds them; nothing here parses tokens, checks signatures or does I/O.
+Pure functions over :class:`~gateway.passports.rules.facts.VisaFacts`, the already-validated, already-trusted content
+of one visa. The engine builds them; nothing here parses tokens, checks signatures or does I/O.
 
 ``conditions`` is a list (OR) of lists (AND) of clauses. A clause is an object with ``type`` (an implied exact
 match) and at least one other string visa-object claim whose value is ``const:``, ``pattern:`` or
@@ -15,13 +15,12 @@ every claim of the clause. The visas that met the chosen OR group count toward t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
+from gateway.passports.rules.facts import VisaFacts
+from gateway.passports.rules.linked import IdentityGraph
 from gateway.passports.rules.patterns import match, split_match
-
-if TYPE_CHECKING:
-    from gateway.passports.rules.linked import IdentityGraph
 
 MAX_OR_GROUPS = 16
 MAX_AND_CLAUSES = 16
@@ -37,63 +36,6 @@ _PREFIXES = {CONST + ":": CONST, PATTERN + ":": PATTERN, SPLIT_PATTERN + ":": SP
 # visa-object claims a clause may never constrain: they are not strings, or would recurse
 FORBIDDEN_CLAUSE_KEYS = frozenset({"conditions", "asserted"})
 STANDARD_STRING_CLAIMS = ("value", "source", "by")
-
-
-@dataclass(frozen=True)
-class VisaFacts:
-    """What the access decision needs from one accepted visa (signature, trust and times already checked).
-
-    ``expires`` is the visa's effective end, ``min(exp, asserted + max_authz_ttl)`` (rule 41), as epoch seconds.
-    ``conditions`` is the raw JSON value of ``ga4gh_visa_v1.conditions`` (``None`` when absent). ``extra`` holds
-    custom string claims of the visa object, for clauses that name them. ``ras_dbgap_permissions`` is the raw
-    top-level claim of a RAS v1.1 visa (``None`` otherwise).
-    """
-
-    iss: str
-    sub: str
-    type: str
-    value: str
-    source: str
-    by: str | None
-    asserted: int
-    expires: int
-    conditions: Any = field(default=None, compare=False, hash=False)
-    extra: tuple[tuple[str, str], ...] = ()
-    ras_dbgap_permissions: Any = field(default=None, compare=False, hash=False)
-
-    def __init__(self, iss: str, sub: str, type: str, value: str, source: str, by: str | None, asserted: int,
-                 expires: int, conditions: Any = None, extra: tuple[tuple[str, str], ...] = (),
-                 ras_dbgap_permissions: Any = None) -> None:
-        # the generated frozen __init__ pays one object.__setattr__ call per field; one of these is built per
-        # accepted Visa of every cold evaluation
-        self.__dict__.update(iss=iss, sub=sub, type=type, value=value, source=source, by=by, asserted=asserted,
-                             expires=expires, conditions=conditions, extra=extra,
-                             ras_dbgap_permissions=ras_dbgap_permissions)
-
-    @property
-    def has_conditions(self) -> bool:
-        """Anything but an absent or empty ``conditions`` counts as conditions (a malformed value too)."""
-        return not (self.conditions is None or (isinstance(self.conditions, (list, tuple)) and not self.conditions))
-
-    @property
-    def identity(self) -> tuple[str, str]:
-        """The visa identity ``(iss, sub)``."""
-        return (self.iss, self.sub)
-
-    def claim(self, name: str) -> str | None:
-        """A string claim of the visa object by name, ``None`` when the visa has none."""
-        if name == "type":
-            return self.type
-        if name == "value":
-            return self.value
-        if name == "source":
-            return self.source
-        if name == "by":
-            return self.by
-        for key, val in self.extra:
-            if key == name:
-                return val
-        return None
 
 
 class ConditionsError(ValueError):

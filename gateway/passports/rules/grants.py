@@ -1,160 +1,32 @@
-"""Visas to normalised grants ``(authority, dataset, consent)`` (rulebook section 5, rule 41).
+"""Visas to normalised grants ``(authority, dataset, consent)`` (rulebook §5, rule 41).
 
 - Standard ``ControlledAccessGrants`` visas map through per ``(issuer, source)`` rules from config: exact values
-  first, then anchored :class:`Template` parsers. Nothing else: no prefix, suffix or substring matching, ever.
+  first, then anchored :class:`~gateway.passports.rules.templates.Template` parsers. Nothing else: no prefix, suffix
+  or substring matching, ever.
 - NIH RAS v1.1 visas carry grants in ``ras_dbgap_permissions``: each ``{phs_id, consent_group, expiration}``
   becomes ``(authority, phs_id, consent_group)`` expiring at ``min(visa expiry, expiration)``. ``version`` and
   ``participant_set`` are ignored.
 - A grant without a consent group grants nothing unless its study is configured single-consent, which names the
   study's one consent group.
-
-Templates match deterministically: a placeholder is a literal prefix plus a bounded run of one ASCII character
-class, and must be followed by a literal whose first character is outside that class (checked when the template is
-built). So the run is always the longest one, as in a single greedy left-to-right pass, whatever engine matches it.
-Each template is compiled to an anchored regular expression of escaped literals and bounded classes: a shorter run
-is tried only to fail on its first following character, so backtracking stays within ``max_len`` steps per
-placeholder.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
-import string
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TypeGuard
 
-from gateway.passports.rules.conditions import VisaFacts, conditions_met
+from gateway.passports.rules.conditions import conditions_met
+from gateway.passports.rules.facts import VisaFacts
 from gateway.passports.rules.linked import LINKED_IDENTITIES, IdentityGraph, build_graph, link_expiries
+from gateway.passports.rules.templates import Template
+from gateway.settings.value_templates import CONSENT, DATASET
 
 CONTROLLED_ACCESS_GRANTS = "ControlledAccessGrants"
 RAS_V11 = "https://ras.nih.gov/visas/v1.1"
 MAX_RAS_PERMISSIONS = 4096
-MAX_TEMPLATE_LENGTH = 1024
-
-CHARSETS: dict[str, frozenset[str]] = {
-    "digits": frozenset(string.digits),
-    "alnum": frozenset(string.ascii_letters + string.digits),
-    "word": frozenset(string.ascii_letters + string.digits + "-_"),
-}
-# the same sets as regular-expression classes (explicitly ASCII: \d and \w would admit other scripts' digits)
-_CLASSES: dict[str, str] = {"digits": "[0-9]", "alnum": "[A-Za-z0-9]", "word": "[A-Za-z0-9_-]"}
 
 GrantKey = tuple[str, str, str]  # (authority, dataset, consent)
-
-
-@dataclass(frozen=True)
-class Slot:
-    """A template placeholder: ``prefix`` (literal, kept in the captured value) then ``min_len..max_len``
-    characters of ``charset`` (``digits``, ``alnum`` or ``word``)."""
-
-    prefix: str = ""
-    charset: str = "digits"
-    min_len: int = 1
-    max_len: int = 32
-
-    def __post_init__(self) -> None:
-        if self.charset not in CHARSETS:
-            raise ValueError(f"unknown slot charset {self.charset!r}")
-        if not 1 <= self.min_len <= self.max_len:
-            raise ValueError("slot lengths must satisfy 1 <= min_len <= max_len")
-        if "{" in self.prefix or "}" in self.prefix:
-            raise ValueError("slot prefix may not contain braces")
-
-
-DATASET = "dataset"
-CONSENT = "consent"
-
-
-@dataclass(frozen=True)
-class Template:
-    """An anchored value template, e.g. ``https://dac.example.org/datasets/{dataset}.{consent}``.
-
-    ``{dataset}`` is required, ``{consent}`` optional (without it the grant has no consent group); each at most
-    once. Any other brace is an error. Everything outside the placeholders is matched literally and in full.
-    """
-
-    text: str
-    dataset: Slot = Slot(prefix="phs", charset="digits", min_len=6, max_len=6)
-    consent: Slot = Slot(prefix="c", charset="digits", min_len=1, max_len=4)
-    _parts: tuple[str | tuple[str, Slot], ...] = field(init=False, repr=False, compare=False, hash=False)
-    _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False, hash=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_parts", _compile(self))
-        object.__setattr__(self, "_pattern", _regex(self._parts))
-
-    @property
-    def has_consent(self) -> bool:
-        return any(isinstance(p, tuple) and p[0] == CONSENT for p in self._parts)
-
-    def match(self, value: str) -> dict[str, str] | None:
-        """The captured ``dataset``/``consent`` (each with its slot's prefix) if ``value`` matches the whole
-        template, else ``None``."""
-        found = self._pattern.fullmatch(value)
-        return None if found is None else found.groupdict()
-
-    def render(self, dataset: str, consent: str | None = None) -> str | None:
-        """The value this template gives for ``dataset`` (and ``consent``, each with its slot's prefix), or
-        ``None`` when :meth:`match` would not read exactly them back from it (a value outside its slot, a consent
-        given to a template without ``{consent}`` or missing for one with it)."""
-        if (consent is not None) != self.has_consent:
-            return None
-        values = {DATASET: dataset, CONSENT: consent}
-        text = "".join(part if isinstance(part, str) else str(values[part[0]]) for part in self._parts)
-        back = self.match(text)
-        wanted = {DATASET: dataset} if consent is None else {DATASET: dataset, CONSENT: consent}
-        return text if back == wanted else None
-
-
-def _regex(parts: tuple[str | tuple[str, Slot], ...]) -> re.Pattern[str]:
-    """The anchored expression of compiled template parts: literals escaped, a slot as a named group of its prefix
-    and ``min_len..max_len`` characters of its class (see the module doc on why this is the greedy match)."""
-    out = []
-    for part in parts:
-        if isinstance(part, str):
-            out.append(re.escape(part))
-        else:
-            name, slot = part
-            out.append(f"(?P<{name}>{re.escape(slot.prefix)}{_CLASSES[slot.charset]}{{{slot.min_len},{slot.max_len}}})")
-    return re.compile("".join(out))
-
-
-def _compile(t: Template) -> tuple[str | tuple[str, Slot], ...]:
-    text = t.text
-    if not text or len(text) > MAX_TEMPLATE_LENGTH:
-        raise ValueError("template must be 1..1024 characters")
-    parts: list[str | tuple[str, Slot]] = []
-    i = 0
-    seen: set[str] = set()
-    while i < len(text):
-        j = text.find("{", i)
-        k = text.find("}", i)
-        if j < 0:
-            if k >= 0:
-                raise ValueError(f"stray brace in template {text!r}")
-            parts.append(text[i:])
-            break
-        if k >= 0 and k < j:
-            raise ValueError(f"stray brace in template {text!r}")
-        close = text.find("}", j)
-        name = text[j + 1:close] if close > 0 else ""
-        if name not in (DATASET, CONSENT) or name in seen:
-            raise ValueError(f"template placeholders are {{dataset}} and {{consent}}, once each: {text!r}")
-        seen.add(name)
-        if j > i:
-            parts.append(text[i:j])
-        parts.append((name, t.dataset if name == DATASET else t.consent))
-        i = close + 1
-    if DATASET not in seen:
-        raise ValueError(f"template has no {{dataset}}: {text!r}")
-    for here, after in itertools.pairwise(parts):
-        if isinstance(here, tuple):
-            if isinstance(after, tuple):
-                raise ValueError(f"adjacent placeholders in template {text!r}")
-            if after[0] in CHARSETS[here[1].charset]:
-                raise ValueError(f"placeholder is followed by a character it could swallow: {text!r}")
-    return tuple(parts)
 
 
 @dataclass(frozen=True)
@@ -256,7 +128,7 @@ def _numeric_date(raw: object) -> int | None:
     return None
 
 
-def _shaped(text: object, prefix: str, min_digits: int, max_digits: int) -> bool:
+def _shaped(text: object, prefix: str, min_digits: int, max_digits: int) -> TypeGuard[str]:
     if not isinstance(text, str) or not text.startswith(prefix):
         return False
     digits = text[len(prefix):]

@@ -1,4 +1,4 @@
-"""LinkedIdentities visas and identity connectivity (rulebook rules 38-39).
+"""LinkedIdentities visas and identity connectivity (rulebook §G, rules 38–39).
 
 A LinkedIdentities ``value`` is ``;``-separated entries, each ``uri(sub),uri(iss)``. The visa's own ``(iss, sub)``
 is linked to every listed identity. Any malformed entry makes the whole visa ignored.
@@ -13,11 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-if TYPE_CHECKING:
-    from gateway.passports.rules.conditions import VisaFacts
+from gateway.passports.rules.facts import VisaFacts
 
 LINKED_IDENTITIES = "LinkedIdentities"
 MAX_LINKED_ENTRIES = 256

@@ -1,4 +1,4 @@
-"""A member's object ``authz`` resources to grants, and the access decision (rulebook section 5, rule 41).
+"""A member's object ``authz`` resources to grants, and the access decision (rulebook §5, rule 41).
 
 Each member commons has a :class:`MemberResourceMap`: exact resource paths, then anchored :class:`Template`
 parsers (the same deterministic matcher as visa values), turning e.g. ``/orgA/programs/phs000123.c1`` into
@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from gateway.passports.rules.grants import CONSENT, DATASET, Grant, GrantKey, Template
+from gateway.passports.rules.grants import Grant, GrantKey
+from gateway.passports.rules.templates import Template
+from gateway.settings.value_templates import CONSENT, DATASET
 
 ALLOWED = "allowed"
 NO_RESOURCES = "object_has_no_authz_resources"
@@ -69,9 +71,9 @@ class MemberResourceMap:
             for (authority, dataset, consent), until in best.items():
                 if authority != rt.authority:
                     continue
-                path = rt.template.render(dataset, consent)
-                if path is not None and self.lookup(path) == (authority, dataset, consent):
-                    add(path, until)
+                rendered = rt.template.render(dataset, consent)
+                if rendered is not None and self.lookup(rendered) == (authority, dataset, consent):
+                    add(rendered, until)
         return out
 
 

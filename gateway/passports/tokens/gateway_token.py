@@ -33,13 +33,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.passports.jose import jws
+from gateway.passports.jose.errors import HeaderRejected, JwsError
+from gateway.passports.jose.jwk import RS256
 from gateway.passports.jose.signing import SigningKey, sign_compact
+from gateway.settings.passports import MAX_GATEWAY_TOKEN_TTL
 
 TYP = "at+jwt"
 SCOPE = "ga4gh_drs_access"
-ALGORITHMS = frozenset({jws.RS256})
+ALGORITHMS = frozenset({RS256})
 MAX_TOKEN_BYTES = 16 * 1024
-MAX_TTL = 300
+MAX_TTL = MAX_GATEWAY_TOKEN_TTL
 """No gateway token lives longer than this, whatever the configuration says."""
 MAX_RESOURCES = 64
 SEARCH_SCOPE = "gateway_search"
@@ -161,8 +164,8 @@ def parse(token: object) -> jws.ParsedJws:
         parsed = jws.parse_compact(token, max_bytes=MAX_TOKEN_BYTES, algorithms=ALGORITHMS)
         typ = parsed.header.get("typ")
         if not isinstance(typ, str) or jws.normalise_typ(typ) != TYP:
-            raise jws.HeaderRejected(12, "typ is not at+jwt")
-    except jws.JwsError as exc:
+            raise HeaderRejected(12, "typ is not at+jwt")
+    except JwsError as exc:
         raise GatewayTokenError(401, f"not a gateway token: {exc.reason}") from None
     return parsed
 

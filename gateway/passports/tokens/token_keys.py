@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.passports.jose.jws import RS256
+from gateway.passports.jose.jwk import RS256
 from gateway.passports.jose.signing import SigningKey, generate, load_private_pem, private_pem
 from gateway.passports.tokens.gateway_token import MAX_TTL
 from gateway.store import Store

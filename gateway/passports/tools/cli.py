@@ -6,7 +6,7 @@
 ``mint``        print a Passport JWT with ControlledAccessGrants, RAS v1.1 and LinkedIdentities Visas
 
 Every development-broker command says NOT FOR PRODUCTION on stderr; ``mint`` prints only the token on stdout.
-``inspect`` runs the real engine (:func:`gateway.passports.engine.build_engine`, key fetching included) on the
+``inspect`` runs the real engine (:func:`gateway.passports.build.build_engine`, key fetching included) on the
 gateway's own configuration; its report is :mod:`gateway.passports.tools.explain`'s. Exit codes: 0 valid, 1 rejected,
 2 usage or configuration error, 3 keys unavailable.
 """
@@ -24,8 +24,9 @@ from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from gateway.passports.engine import Evaluation, PassportRejected, build_engine
-from gateway.passports.jose.jws import ES256, RS256
+from gateway.passports.build import build_engine
+from gateway.passports.evaluation import Evaluation, PassportRejected
+from gateway.passports.jose.jwk import ES256, RS256
 from gateway.passports.tools.devbroker import (
     DEFAULT_TTL,
     VISA_FORMATS,
@@ -104,7 +105,7 @@ def _warn() -> None:
     print(f"gateway passport: {WARNING}", file=sys.stderr, flush=True)
 
 
-def _fail(exc: Exception) -> SystemExit:
+def _fail(exc: Exception | str) -> SystemExit:
     return SystemExit(f"gateway passport: {exc}")
 
 

@@ -15,7 +15,8 @@ revocation. Never trust its keys in a deployment that guards real data.
   at ``/.well-known/openid-configuration``.
 
 Everything it produces passes the gateway's own strict parsing (:mod:`gateway.passports.jose.jws`,
-:mod:`gateway.passports.rules.claims`); the command line is ``gateway passport …`` (:mod:`gateway.passports.tools.cli`).
+:mod:`gateway.passports.rules.passport`, :mod:`gateway.passports.rules.visa`); the command line is
+``gateway passport …`` (:mod:`gateway.passports.tools.cli`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from gateway.passports.jose.jws import ES256, RS256, TYP_JWT, TYP_PASSPORT, TYP_VISA
+from gateway.passports.jose.jwk import ES256, RS256
+from gateway.passports.jose.jws import TYP_JWT, TYP_PASSPORT, TYP_VISA
 from gateway.passports.jose.signing import RSA_BITS, SigningKey, generate, sign_compact, thumbprint
 from gateway.passports.rules.linked import LINKED_IDENTITIES
 

@@ -25,8 +25,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.passports.engine import ACCEPTED, IGNORED, Evaluation, PassportRejected, VisaReport
+from gateway.passports.evaluation import ACCEPTED, IGNORED, Evaluation, PassportRejected, VisaReport
 from gateway.passports.jose import jws
+from gateway.passports.jose.encoding import b64url_decode, strict_json_object
+from gateway.passports.jose.errors import JwsError
 from gateway.passports.rules.claims import numeric_date
 from gateway.passports.rules.grants import Grant
 
@@ -57,7 +59,7 @@ def relative(ts: int, now: int) -> str:
     delta = ts - now
     if delta == 0:
         return "now"
-    rest, parts = abs(delta), []
+    rest, parts = abs(delta), list[str]()
     for name, size in _UNITS:
         if rest >= size or parts:
             count, rest = divmod(rest, size)
@@ -87,14 +89,14 @@ def peek_claims(token: object, max_bytes: int) -> dict[str, Any] | None:
         return None
     try:
         return jws.parse_compact(token, max_bytes=max_bytes).payload
-    except jws.JwsError:
+    except JwsError:
         pass
     parts = token.split(".")
     if len(parts) != 3:
         return None
     try:
-        return jws.strict_json_object(jws.b64url_decode(parts[1], what="payload"), what="payload")
-    except jws.JwsError:
+        return strict_json_object(b64url_decode(parts[1], what="payload"), what="payload")
+    except JwsError:
         return None
 
 
@@ -170,7 +172,8 @@ def _visa_entry(index: int | None, status: str, element: object, now: int, posit
     return entry
 
 
-def _visas(payload: Mapping[str, Any] | None, reports: Sequence[VisaReport] | None, now: int) -> list[dict]:
+def _visas(payload: Mapping[str, Any] | None, reports: Sequence[VisaReport] | None,
+           now: int) -> list[dict[str, Any]]:
     """One entry per distinct Visa: from the engine's reports when it evaluated them, else not evaluated."""
     elements = _elements(payload)
     positions = _Positions(elements)
@@ -257,7 +260,7 @@ def explain(tokens: Sequence[str], outcome: Outcome, now: int, *,
         "version": REPORT_VERSION,
         "now": when(now, now),
         "valid": valid,
-        "rejection": None if valid else _rejection(outcome),
+        "rejection": _rejection(outcome) if isinstance(outcome, PassportRejected) else None,
         "passports": [_passport(i, t, outcome, alone, now) for i, t in enumerate(tokens)],
         "grants": [],
         "valid_until": None,

@@ -1,8 +1,8 @@
-"""Who the gateway trusts for GA4GH Passports, and where each issuer's keys come from (rulebook §3.C, rules 13–16).
+"""Who the gateway trusts for GA4GH Passports, and where each issuer's keys come from (rulebook §C, rules 13–16).
 
-Pure: no network and no clock. :class:`PassportTrustSettings` is the validated config input (a pydantic model, the
-shape of the ``passports`` config section); :func:`build_trust` turns it into the frozen :class:`TrustConfig` the
-engine consults *before any network I/O*:
+Pure: no network and no clock. :class:`TrustConfig` is the frozen trust configuration the engine consults *before
+any network I/O*, built from the ``passports`` settings (:class:`~gateway.settings.passports.PassportTrustSettings`)
+by :func:`gateway.passports.build.build_trust`:
 
 * ``trusted_brokers``: Passport ``iss`` → key source (a pinned JWKS, or OIDC discovery on the *configured* issuer
   URL), legacy ``typ`` allowance, strict subject binding, allowed algorithms;
@@ -20,28 +20,27 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Alg = Literal["RS256", "ES256"]
-ALGORITHMS: frozenset[str] = frozenset({"RS256", "ES256"})
+from gateway.passports.jose.jwk import SUPPORTED_ALGORITHMS
+from gateway.settings.passports import MAX_URL_LENGTH
+
+ALGORITHMS: frozenset[str] = SUPPORTED_ALGORITHMS
 """The only signature algorithms ever accepted (rule 8); an issuer may be narrowed to a subset."""
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-MAX_URL_LENGTH = 2048
 
 
 class TrustConfigError(ValueError):
     """The trust configuration is unusable (empty, contradictory, or names an insecure URL)."""
 
 
-def url_problem(url: str, *, allow_insecure_loopback: bool) -> str | None:
+def url_problem(url: object, *, allow_insecure_loopback: bool) -> str | None:
     """Why ``url`` may not be fetched for keys (``None`` when it may): https only, or http to a loopback host when
     the development flag is on; no user info, no fragment (rule 16)."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
@@ -215,127 +214,3 @@ def _canonical(config: TrustConfig) -> bytes:
         "allow_insecure_loopback": config.allow_insecure_loopback,
     }
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
-
-
-# --- config input -------------------------------------------------------------------------------------------------
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _KeysInput(_Section):
-    issuer: str = Field(min_length=1, max_length=MAX_URL_LENGTH, description="The exact `iss` value.")
-    jwks: dict[str, Any] | None = Field(None, description="A pinned JWKS (`{\"keys\": [...]}`), inline.")
-    jwks_file: Path | None = Field(None, description="A pinned JWKS, read from this file at startup.")
-    discovery: bool = Field(False, description="Find the keys by OIDC discovery on the configured `issuer` URL.")
-    algorithms: list[Alg] = Field(["RS256", "ES256"], min_length=1, description="Allowed `alg` values.")
-
-    def _pinned_jwks(self) -> str:
-        if self.jwks is not None and self.jwks_file is not None:
-            raise TrustConfigError(f"{self.issuer}: give `jwks` or `jwks_file`, not both")
-        doc: Any = self.jwks
-        if self.jwks_file is not None:
-            try:
-                doc = orjson.loads(self.jwks_file.read_bytes())
-            except (OSError, orjson.JSONDecodeError) as exc:
-                raise TrustConfigError(f"{self.issuer}: cannot read jwks_file {self.jwks_file}: {exc}") from None
-        if doc is None:
-            return ""
-        if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list) or not doc["keys"]:
-            raise TrustConfigError(f"{self.issuer}: a pinned JWKS must be an object with a non-empty `keys` array")
-        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
-
-
-class BrokerSettings(_KeysInput):
-    legacy_typ: bool = Field(False, description="Accept `typ: JWT` or no `typ` on this broker's Passports.")
-    strict_subject: bool = Field(False, description="Visas must be bound to the Passport's own `iss`/`sub`.")
-
-
-class VisaIssuerSettings(_KeysInput):
-    jku: list[str] = Field([], description="JWKS URLs registered for this issuer (Document-Token Visas, exact).")
-    sources: dict[str, list[str]] = Field(
-        {}, description="Visa `type` → trusted `source` values (exact strings); unlisted types are not trusted."
-    )
-
-
-class PassportTrustSettings(_Section):
-    enabled: bool = Field(False, description="Accept GA4GH Passports.")
-    trusted_brokers: list[BrokerSettings] = Field([], description="Passport issuers trusted by the gateway.")
-    trusted_visa_issuers: list[VisaIssuerSettings] = Field([], description="Visa issuers trusted by the gateway.")
-    audiences: list[str] = Field([], description="Accepted `aud` values (a Passport's `aud`, if any, must hold one).")
-    require_audience: bool = Field(False, description="Reject Passports without `aud`.")
-    leeway: int = Field(30, ge=0, le=60, description="Clock-skew leeway for `exp`/`nbf`/`iat`, seconds.")
-    max_authz_ttl: int | None = Field(
-        None, gt=0, description="Longest a Visa's assertion counts after `asserted`, seconds (empty: no cap)."
-    )
-    allow_insecure_loopback: bool = Field(
-        False, description="DEVELOPMENT ONLY: allow http key URLs to 127.0.0.1, ::1 and localhost."
-    )
-
-    @model_validator(mode="after")
-    def _not_empty_when_enabled(self) -> PassportTrustSettings:
-        if self.enabled and not self.trusted_brokers:
-            raise ValueError("passports.enabled needs at least one entry in passports.trusted_brokers")
-        return self
-
-
-def build_trust(settings: PassportTrustSettings) -> TrustConfig:
-    """The frozen trust configuration; :class:`TrustConfigError` when it is empty, contradictory or insecure.
-    Reads ``jwks_file`` files (the only I/O here)."""
-    loopback = settings.allow_insecure_loopback
-    brokers: dict[str, BrokerTrust] = {}
-    for b in settings.trusted_brokers:
-        if b.issuer in brokers:
-            raise TrustConfigError(f"trusted broker {b.issuer} is listed twice")
-        algs = frozenset(b.algorithms)
-        pinned = b._pinned_jwks()
-        if bool(pinned) == b.discovery:
-            raise TrustConfigError(f"trusted broker {b.issuer}: choose exactly one of a pinned JWKS or discovery")
-        if pinned:
-            keys = KeySource(b.issuer, "pinned", algs, jwks=pinned)
-        else:
-            _check_url(b.issuer, "issuer (for discovery)", b.issuer, loopback)
-            keys = KeySource(b.issuer, "discovery", algs, url=b.issuer)
-        brokers[b.issuer] = BrokerTrust(b.issuer, keys, legacy_typ=b.legacy_typ, strict_subject=b.strict_subject)
-
-    issuers: dict[str, VisaIssuerTrust] = {}
-    for v in settings.trusted_visa_issuers:
-        if v.issuer in issuers:
-            raise TrustConfigError(f"trusted visa issuer {v.issuer} is listed twice")
-        algs = frozenset(v.algorithms)
-        pinned = v._pinned_jwks()
-        if pinned and (v.discovery or v.jku):
-            raise TrustConfigError(f"trusted visa issuer {v.issuer}: a pinned JWKS excludes discovery and jku")
-        if not (pinned or v.discovery or v.jku):
-            raise TrustConfigError(f"trusted visa issuer {v.issuer}: give a pinned JWKS, discovery or jku URLs")
-        discovery = None
-        if v.discovery:
-            _check_url(v.issuer, "issuer (for discovery)", v.issuer, loopback)
-            discovery = KeySource(v.issuer, "discovery", algs, url=v.issuer)
-        for url in v.jku:
-            _check_url(v.issuer, "jku", url, loopback)
-        issuers[v.issuer] = VisaIssuerTrust(
-            v.issuer, algs,
-            pinned=KeySource(v.issuer, "pinned", algs, jwks=pinned) if pinned else None,
-            discovery=discovery,
-            jku=MappingProxyType({url: KeySource(v.issuer, "jku", algs, url=url) for url in v.jku}),
-            sources=MappingProxyType({t: _exact(v.issuer, t, s) for t, s in v.sources.items()}),
-        )
-    return TrustConfig(
-        brokers, issuers, audiences=frozenset(settings.audiences), require_audience=settings.require_audience,
-        leeway=settings.leeway, max_authz_ttl=settings.max_authz_ttl, allow_insecure_loopback=loopback,
-    )
-
-
-def _check_url(issuer: str, what: str, url: str, loopback: bool) -> None:
-    problem = url_problem(url, allow_insecure_loopback=loopback)
-    if problem:
-        raise TrustConfigError(f"{issuer}: {what} {url!r} {problem}")
-
-
-def _exact(issuer: str, visa_type: str, sources: Iterable[str]) -> frozenset[str]:
-    values = frozenset(sources)
-    if not visa_type or any(not s for s in values):
-        raise TrustConfigError(f"{issuer}: visa types and sources must be non-empty strings")
-    return values

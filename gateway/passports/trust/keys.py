@@ -12,7 +12,7 @@ any request. For trusted sources:
 * **OIDC discovery** on the *configured* issuer only: its ``issuer`` must equal the configured one exactly, and its
   ``jwks_uri`` must pass the same URL rule.
 * **JWKs become** ``cryptography`` **public keys** once, when fetched: RSA of 2048–8192 bits for RS256 (as
-  ``jws.check_key``), EC P-256 for ES256, ``use`` (if present) ``sig``, ``alg`` (if present) the algorithm the key
+  ``jwk.check_key``), EC P-256 for ES256, ``use`` (if present) ``sig``, ``alg`` (if present) the algorithm the key
   is bound to; a ``kid`` is required. Bad keys are dropped, not fatal.
 * **Caching**: one fetch in flight per source (a shared task: concurrent lookups wait for it), parsed keys live
   ``ttl`` seconds, then are served stale for up to ``max_stale`` seconds if a refresh fails (stale-if-error); a
@@ -35,34 +35,20 @@ from typing import Any
 import httpx
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.core.egress import OPEN, EgressDenied, EgressPolicy
 from gateway.core.http_client import BodyTooLarge, build_client, read_capped
 from gateway.core.redirects import NONE, RedirectRefused
-from gateway.passports.jose.jws import KeyRejected, key_from_jwk
+from gateway.passports.jose.errors import KeyRejected
+from gateway.passports.jose.jwk import key_from_jwk
 from gateway.passports.trust.issuers import ALGORITHMS, KeySource, TrustConfig, url_problem
+from gateway.settings.passports import KeyFetchSettings
 
 log = logging.getLogger("gateway.passports.trust.keys")
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 MAX_KID_LENGTH = 128
 DISCOVERY_PATH = "/.well-known/openid-configuration"
-
-
-class KeyFetchSettings(BaseModel):
-    """How keys are fetched and cached (not part of the trust hash: it changes no decision)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    connect_timeout: float = Field(3.0, gt=0, le=30, description="Seconds to open a connection to a key endpoint.")
-    read_timeout: float = Field(3.0, gt=0, le=30, description="Seconds to wait for a key endpoint's answer.")
-    max_bytes: int = Field(256 * 1024, ge=1024, le=4 * 1024 * 1024, description="Largest JWKS/discovery body.")
-    max_keys: int = Field(50, ge=1, le=1000, description="Most keys one JWKS may hold.")
-    ttl: float = Field(300.0, gt=0, description="Seconds fetched keys are used before they are refreshed.")
-    max_stale: float = Field(86400.0, ge=0, description="Seconds past `ttl` old keys serve when a refresh fails.")
-    kid_miss_cooldown: float = Field(30.0, ge=0, description="Least seconds between refetches for an unknown kid.")
-    error_cooldown: float = Field(5.0, ge=0, description="Seconds a failed fetch is not retried.")
 
 
 # --- errors -------------------------------------------------------------------------------------------------------
@@ -113,7 +99,7 @@ class ParsedKey:
 
 def parse_jwk(jwk: Any) -> ParsedKey:
     """One JWK as a verification key bound to one algorithm; :class:`ValueError` when rule 9 forbids it.
-    The rules are :func:`gateway.passports.jose.jws.key_from_jwk`'s: one parser for keys wherever they come from."""
+    The rules are :func:`gateway.passports.jose.jwk.key_from_jwk`'s: one parser for keys wherever they come from."""
     try:
         found = key_from_jwk(jwk)
     except KeyRejected as exc:

@@ -20,7 +20,7 @@ a bad parameter, 404 for an unknown commons, GUID or info key.
 
 Tiered study counts: every route returning studies asks ``app[COUNT_HIDER]`` for the request's
 :data:`~gateway.discovery.documents.CountHider`. :func:`setup_discovery` sets :func:`study_count_hider`: the
-caller (a bearer token, or a bearer GA4GH Passport; :func:`gateway.access.caller.caller_from_request`) reads
+caller (a bearer token, or a bearer GA4GH Passport; :func:`gateway.web.caller.caller_from_request`) reads
 some resources at each member (:meth:`~gateway.access.caller.SearchCaller.readable_at`: its own and the
 member's open ones; anonymous: the open ones, cached), and :mod:`gateway.discovery.study_tiering` hides the
 counts of the studies that are not the caller's under each member's tier. A hidden count is ``null`` and the study
@@ -37,7 +37,6 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from gateway.access.caller import caller_from_request, setup_callers
 from gateway.access.readable import NOTHING
 from gateway.access.tiers import Tier, TierPolicy
 from gateway.core.errors import ApiError, bad_request
@@ -48,6 +47,7 @@ from gateway.discovery.snapshots import Snapshot, SnapshotSet
 from gateway.discovery.study_tiering import MemberStudies, StudyCountHider, member_studies
 from gateway.registry.directory import Directory
 from gateway.settings.aggregate import AggregateConfig
+from gateway.web.caller import caller_from_request, setup_callers
 from gateway.web.openapi import operation
 from gateway.web.query import query_bool, query_int
 from gateway.web.render import json_response

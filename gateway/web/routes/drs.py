@@ -11,6 +11,7 @@ GA4GH Passports (when ``passports.enabled``) come in the ``passports`` field of 
 ``Authorization: Bearer <passport>`` on any route; both at once is a 400 (rule 2). They are validated once per
 request (401 when refused, 503 when a trusted issuer's keys are unreachable) and decide access at members in
 ``passport`` and ``gateway_token`` modes (:mod:`gateway.passports.gate`); 403 when they do not reach an object.
+With Passports disabled they are ignored, as on every route (:func:`gateway.passports.gate.admit`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from aiohttp import web
 
 from gateway.core.errors import ApiError
 from gateway.drs.service import DrsService
-from gateway.passports.engine import PassportRejected
-from gateway.passports.gate import Caller, bearer_passport
 from gateway.resolver.outcomes import ResolutionError
 from gateway.web.body import parse_as, read_json
+from gateway.web.caller import admitted
 from gateway.web.openapi import operation
 from gateway.web.query import query_bool, query_int
 from gateway.web.render import json_response
@@ -77,29 +77,6 @@ def _check_bulk(service: DrsService, count: int) -> None:
         raise ApiError(413, f"at most {limit} ids per bulk request (maxBulkRequestLength), got {count}")
 
 
-async def _admit(request: web.Request, service: DrsService, passports: list[str] | None) -> tuple[Caller | None,
-                                                                                                str | None]:
-    """The request's validated Passports (body ``passports`` or a bearer Passport), and the ``Authorization``
-    left for members (``None`` when the header was the Passport itself). With Passports off, a body's
-    ``passports`` are ignored: clients that always send them keep working, and nothing is forwarded."""
-    authorization = request.headers.get("Authorization")
-    gate = service.gate
-    if gate is None:  # Passports off: they are ignored (and go nowhere), as before they were supported
-        return None, authorization
-    bearer = bearer_passport(authorization) if authorization else None
-    if passports is None and bearer is None:
-        return None, authorization
-    if bearer is not None:
-        if passports is not None:
-            raise ApiError(400, "rule 2: passports were sent both in the body and as the Authorization header")
-        passports, authorization = [bearer], None
-    try:
-        return await gate.admit(passports, has_authorization=authorization is not None), authorization
-    except PassportRejected as exc:
-        headers = {"WWW-Authenticate": 'Bearer realm="GA4GH Passport"'} if exc.status == 401 else None
-        raise ApiError(exc.status, f"passports rejected: {exc}", headers=headers) from None
-
-
 def _bulk_response(body: dict[str, Any], timed_out: bool) -> web.Response:
     if timed_out:
         body = {**body, "msg": "the deadline passed before every member answered; partial result",
@@ -128,7 +105,7 @@ async def bulk_objects(request: web.Request) -> web.Response:
     body = parse_as(BulkObjectsRequest, await read_json(request))
     _check_bulk(service, len(body.bulk_object_ids))
     query_bool(request.query, "expand")
-    await _admit(request, service, body.passports)
+    await admitted(request, body.passports, service.gate)  # validated, though an object's metadata needs no Passport
     result = await service.objects(body.bulk_object_ids, service.deadline())
     return _bulk_response({
         "summary": dump(Summary(requested=len(body.bulk_object_ids), resolved=len(result.objects),
@@ -162,10 +139,10 @@ async def bulk_access(request: web.Request) -> web.Response:
     body = parse_as(BulkAccessRequest, await read_json(request))
     _check_bulk(service, sum(len(i.bulk_access_ids) for i in body.bulk_object_access_ids))
     expires_in = _expires_in(request)
-    caller, authorization = await _admit(request, service, body.passports)
+    admission = await admitted(request, body.passports, service.gate)
     result = await service.accesses(
         [(i.bulk_object_id, i.bulk_access_ids) for i in body.bulk_object_access_ids], service.deadline(),
-        authorization=authorization, expires_in=expires_in, caller=caller,
+        authorization=admission.authorization, expires_in=expires_in, caller=admission.caller,
     )
     urls = [BulkAccessURL(drs_object_id=oid, drs_access_id=aid, url=u.url, headers=list(u.headers) or None)
             for oid, aid, u in result.urls]
@@ -186,11 +163,11 @@ async def get_access(request: web.Request) -> web.Response:
     if request.method == "POST":
         passports = parse_as(AccessRequest, await read_json(request, allow_empty=True) or {}).passports
     expires_in = _expires_in(request)
-    caller, authorization = await _admit(request, service, passports)
+    admission = await admitted(request, passports, service.gate)
     try:
         url = await service.access(
             request.match_info["object_id"], request.match_info["access_id"], service.deadline(),
-            authorization=authorization, expires_in=expires_in, caller=caller,
+            authorization=admission.authorization, expires_in=expires_in, caller=admission.caller,
         )
     except ResolutionError as exc:
         raise api_error(exc) from None
@@ -207,9 +184,9 @@ async def get_object(request: web.Request) -> web.Response:
         query_bool(request.query, "expand")
     if request.method == "POST":
         body = parse_as(ObjectRequest, await read_json(request, allow_empty=True) or {})
-        await _admit(request, service, body.passports)
+        await admitted(request, body.passports, service.gate)
     elif service.gate is not None and "Authorization" in request.headers:
-        await _admit(request, service, None)
+        await admitted(request, None, service.gate)
     try:
         found = await service.object_bytes(request.match_info["object_id"])
     except ResolutionError as exc:

@@ -43,7 +43,6 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.access.caller import caller_from_request
 from gateway.core.errors import ApiError
 from gateway.export.dictionary import Dictionary
 from gateway.export.job import delivers_as_job, public_doc, status_path
@@ -55,6 +54,7 @@ from gateway.search.question import check_filter
 from gateway.search.tiering import RowsForbidden
 from gateway.settings.aggregate import AggregateConfig, ExportSettings
 from gateway.web.body import parse_as, read_json
+from gateway.web.caller import caller_from_request
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
 from gateway.web.routes import export_jobs as export_jobs_api

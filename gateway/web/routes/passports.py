@@ -14,16 +14,16 @@ from contextlib import AsyncExitStack
 
 from aiohttp import web
 
-from gateway.passports.engine import build_engine
+from gateway.passports.build import build_engine, resource_maps
 from gateway.passports.gate import PassportGate
 from gateway.passports.tokens.token_keys import JWKS_PATH, TokenKeyRing
+from gateway.web.caller import GATE
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
 from gateway.web.state import GatewayState
 
 log = logging.getLogger("gateway.passports")
 routes = web.RouteTableDef()
-GATE = web.AppKey("passport_gate", PassportGate)
 
 
 async def open_gate(state: GatewayState, opened: AsyncExitStack) -> PassportGate:
@@ -35,7 +35,7 @@ async def open_gate(state: GatewayState, opened: AsyncExitStack) -> PassportGate
     opened.push_async_callback(engine.aclose)
     gate = PassportGate(
         engine,
-        {member_id: section.to_map() for member_id, section in config.resource_maps.items()},
+        resource_maps(config),
         TokenKeyRing(state.store, config.gateway_tokens.rotate_after),
         config.gateway_tokens,
         (config.gateway_tokens.issuer or settings.base_url).rstrip("/"),

@@ -25,7 +25,6 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.access.caller import caller_from_request, setup_callers
 from gateway.core.errors import ApiError
 from gateway.members.search import CohortQuery
 from gateway.search.cohort import CohortResult, CohortService, RowsRequest, sources_doc
@@ -36,6 +35,7 @@ from gateway.search.tiering import RowsForbidden
 from gateway.settings.aggregate import AggregateConfig
 from gateway.settings.search import CohortIndex
 from gateway.web.body import parse_as, read_json
+from gateway.web.caller import caller_from_request, setup_callers
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
 from gateway.web.state import GatewayState

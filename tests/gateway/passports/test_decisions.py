@@ -13,6 +13,7 @@ from tokens_kit import SUB
 
 from gateway.cache.factory import open_cache
 from gateway.cache.memory import MemoryCache
+from gateway.passports.build import build_engine
 from gateway.passports.decisions import (
     FORMAT_VERSION,
     CachedDecision,
@@ -22,7 +23,8 @@ from gateway.passports.decisions import (
     encode_decision,
     encode_failure,
 )
-from gateway.passports.engine import PassportEngine, PassportRejected, build_engine
+from gateway.passports.engine import PassportEngine
+from gateway.passports.evaluation import PassportRejected
 from gateway.passports.jose import jws
 from gateway.passports.rules.grants import Grant
 from gateway.settings.passports import PassportsConfig

@@ -12,14 +12,16 @@ from faults import STATE, recording_app, serve
 from tokens_kit import BROKER, CAG, DAC, JKU, NOW, SUB, VISA_ISSUER, jwk, make_passport, make_visa, visa_object
 
 from gateway.cache.memory import MemoryCache
-from gateway.passports.engine import PassportEngine, PassportRejected, build_engine, visa_facts
+from gateway.passports.build import build_engine, build_trust, grant_config
+from gateway.passports.engine import PassportEngine
+from gateway.passports.evaluation import PassportRejected, visa_facts
 from gateway.passports.rules import resources
-from gateway.passports.rules.grants import RAS_V11, GrantConfig, IssuerGrantRules, RasRules, Template
+from gateway.passports.rules.grants import RAS_V11, GrantConfig, IssuerGrantRules, RasRules
 from gateway.passports.rules.resources import MemberResourceMap
-from gateway.passports.trust.issuers import PassportTrustSettings, build_trust
-from gateway.passports.trust.keys import KeyFetchSettings, KeyStore
+from gateway.passports.rules.templates import Template
+from gateway.passports.trust.keys import KeyStore
 from gateway.settings.gateway import Settings
-from gateway.settings.passports import PassportsConfig
+from gateway.settings.passports import KeyFetchSettings, PassportsConfig, PassportTrustSettings
 
 BROKER_KEY = kit.rsa_key(2048, 1)
 VISA_KEY = kit.rsa_key(2048, 2)
@@ -287,7 +289,7 @@ async def test_decide_is_all_of_and_carries_the_validity():
 
 
 def test_visa_facts_adapter_keeps_custom_string_claims_only():
-    from gateway.passports.rules.claims import read_visa
+    from gateway.passports.rules.visa import read_visa
 
     token = visa(1, obj=visa_object(value=dataset(1), custom="x", number=3, conditions=[]))
     facts = visa_facts(read_visa(token, NOW).visa)
@@ -401,14 +403,14 @@ def test_config_converts_to_grant_config(tmp_path):
         "ras": {"issuers": [RAS]},
         "single_consent": [{"authority": "ega", "dataset": "EGAD1", "consent": "c1"}],
     }))
-    config = settings.grants.to_config()
+    config = grant_config(settings.grants)
     assert config.ras.issuers == frozenset({RAS}) and config.ras.authority == "dbgap"
     assert config.consent_for("ega", "EGAD1", None) == "c1"
     assert config.rules[0].templates[0].match("urn:EGAD42") == {"dataset": "EGAD42"}
     with pytest.raises(ValueError):
-        PassportsConfig.model_validate(loopback_settings("http://127.0.0.1:1", grants={
+        grant_config(PassportsConfig.model_validate(loopback_settings("http://127.0.0.1:1", grants={
             "issuers": [{"issuer": "x", "source": "y", "authority": "z", "templates": [{"template": "no-slot"}]}],
-        })).grants.to_config()
+        })).grants)
 
 
 async def test_build_engine_with_a_cache_has_a_decision_cache():
@@ -464,7 +466,7 @@ async def test_audit_log_extras_are_built_only_when_info_is_on(caplog, monkeypat
 async def test_every_kind_of_visa_is_reported_as_before_in_one_passport():
     # one Passport mixing shared and distinct headers, duplicates, junk, bad signatures and untrusted visas: each
     # element's report is what reading it alone gives
-    from gateway.passports.rules.claims import read_visa
+    from gateway.passports.rules.visa import read_visa
 
     elements = [visa(1), visa(2), visa(1), visa(3, kid="other-kid"), visa(4, key=BROKER_KEY), 7, "a.b.c",
                 visa(5, iss="https://evil.example"), visa(6, typ="at+jwt"), visa(7, access_token=True)]

@@ -9,9 +9,10 @@ import pytest
 
 from gateway.core.member import Member, MemberAuth
 from gateway.core.records import MemberRecord
-from gateway.passports.engine import Evaluation, build_engine
+from gateway.passports.build import build_engine, resource_map
+from gateway.passports.evaluation import Evaluation
 from gateway.passports.gate import AccessRefused, Caller, MemberCall, PassportGate, bearer_passport, record_authz
-from gateway.passports.jose.jws import b64url_encode
+from gateway.passports.jose.encoding import b64url_encode
 from gateway.passports.rules.grants import Grant
 from gateway.passports.tokens import gateway_token
 from gateway.passports.tokens.token_keys import TokenKeyRing
@@ -94,8 +95,8 @@ async def gate(tmp_path):
         "grants": {"issuers": [{"issuer": VISAS, "source": "dac", "authority": "dbgap",
                                 "templates": [{"template": "https://dac/{dataset}.{consent}"}]}]},
     }))
-    maps = {"m": ResourceMapSettings.model_validate(
-        {"templates": [{"template": "/programs/{dataset}.{consent}", "authority": "dbgap"}]}).to_map()}
+    maps = {"m": resource_map(ResourceMapSettings.model_validate(
+        {"templates": [{"template": "/programs/{dataset}.{consent}", "authority": "dbgap"}]}))}
     g = PassportGate(engine, maps, TokenKeyRing(store, 3600, clock=lambda: NOW), GatewayTokenSettings(),
                      "https://gw.example", clock=lambda: NOW)
     yield g

@@ -16,8 +16,8 @@ from servers import start_gateway
 
 from gateway.access.caller import PassportHolder, SearchCaller
 from gateway.core.records import MemberRecord
+from gateway.web.caller import GATE
 from gateway.web.routes.export import PATH as EXPORT_PATH
-from gateway.web.routes.passports import GATE
 from gateway.web.routes.search import COHORT
 from gateway.web.routes.search import PATH as COHORT_PATH
 
@@ -196,18 +196,24 @@ async def test_bad_passport_requests(eco):
     assert export.status_code == 401
 
 
-async def test_passports_are_refused_when_not_enabled(eco):
+async def test_passports_are_ignored_when_not_enabled(eco):
+    """With Passports off they are ignored: the answer is the one without them (DRS, export and discovery alike:
+    ``tests/gateway/passports/test_passports_off_everywhere.py``)."""
     passport = eco.passport(*(await c1_grants(eco)).values())
     gateway = await start_gateway(store={"url": "sqlite:///:memory:"}, refcommons={"enabled": False},
                                   aggregate={"harvest": {"enabled": False}})
     try:
-        body = {"index": "subject", "passports": [passport]}
-        r = await gateway.client.post(COHORT_PATH, json=body)
-        assert r.status_code == 400 and "not enabled" in r.json()["error"]
-        bearer = await gateway.client.post(COHORT_PATH, json={"index": "subject"},
-                                           headers={"Authorization": f"Bearer {passport}"})
-        assert bearer.status_code == 400
-        export = await gateway.client.post(EXPORT_PATH, json={"index": "file", "passports": [passport]})
-        assert export.status_code == 400
+        body = {"index": "subject"}
+        plain = await gateway.client.post(COHORT_PATH, json=body)
+        assert plain.status_code != 400
+        r = await gateway.client.post(COHORT_PATH, json={**body, "passports": [passport]})
+        assert (r.status_code, r.json()) == (plain.status_code, plain.json())
+        bearer = await gateway.client.post(COHORT_PATH, json=body, headers={"Authorization": f"Bearer {passport}"})
+        assert (bearer.status_code, bearer.json()) == (plain.status_code, plain.json())
+        export_body = {"index": "file"}
+        plain_export = await gateway.client.post(EXPORT_PATH, json=export_body)
+        export = await gateway.client.post(EXPORT_PATH, json={**export_body, "passports": [passport]})
+        assert plain_export.status_code != 400
+        assert (export.status_code, export.json()) == (plain_export.status_code, plain_export.json())
     finally:
         await gateway.stop()

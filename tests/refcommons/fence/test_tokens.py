@@ -26,6 +26,9 @@ async def store():
     s = await open_store("sqlite:///:memory:")
     yield s
     await s.close()
+    # let the closed store's worker thread run to its end (it exits just after close() returns, but may not be
+    # scheduled before the session's leak check when this is the last test)
+    await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -159,3 +162,52 @@ async def test_unsigned_and_hmac_tokens_are_refused(tokens):
     mac = hmac.new(tokens.key.public_pem().encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
     with pytest.raises(CredentialError):
         tokens.verify(f"{head}.{body}.{_b64(mac)}", ACCESS)
+
+
+def _signed(tokens: TokenService, claims: dict, **header) -> str:
+    """A token signed with the commons' own key by PyJWT (an independent implementation)."""
+    return jwt.encode(claims, tokens.key.private, algorithm="RS256", headers={"kid": tokens.key.kid, **header})
+
+
+def _claims(**changes) -> dict:
+    now = int(time.time())
+    base = {"iss": f"{BASE}/user", "aud": [f"{BASE}/user"], "sub": "u", "iat": now, "exp": now + 60, "jti": "j",
+            "pur": "access"}
+    return {k: v for k, v in {**base, **changes}.items() if v is not None}
+
+
+async def test_a_token_pyjwt_signs_with_our_key_and_claims_is_accepted(tokens):
+    assert tokens.verify(_signed(tokens, _claims()), ACCESS)["sub"] == "u"
+    assert tokens.verify(_signed(tokens, _claims(aud=f"{BASE}/user")), ACCESS)["sub"] == "u"  # a string aud too
+
+
+async def test_registered_claims_are_checked_strictly(tokens):
+    now = int(time.time())
+    for changes, reason in (
+        ({"aud": None}, "not for this commons"),
+        ({"aud": ["http://elsewhere/user"]}, "not for this commons"),
+        ({"iss": f"{BASE}/user/"}, "another commons"),  # exact strings: no normalising
+        ({"iat": now + 60}, "not yet valid"),
+        ({"nbf": now + 60}, "not yet valid"),
+        ({"exp": str(now + 60)}, "integers"),
+        ({"iat": True}, "integers"),
+        ({"exp": now}, "expired"),
+        ({"jti": None}, "jti is missing"),
+        ({"sub": None}, "sub is missing"),
+        ({"sub": ""}, "no user"),
+    ):
+        with pytest.raises(CredentialError, match=reason):
+            tokens.verify(_signed(tokens, _claims(**changes)), ACCESS)
+
+
+async def test_the_jws_is_parsed_strictly(tokens):
+    with pytest.raises(CredentialError, match="crit"):
+        tokens.verify(_signed(tokens, _claims(), crit=["exp"]), ACCESS)
+    with pytest.raises(CredentialError, match="malformed"):
+        tokens.verify(tokens.issue_access_token("u") + ".x.y", ACCESS)  # a JWE-like 5 segments
+    _, payload, _ = tokens.issue_access_token("u").split(".")
+    doubled = b'{"alg":"RS256","kid":"' + tokens.key.kid.encode() + b'","typ":"JWT","kid":"other"}'
+    with pytest.raises(CredentialError, match="duplicate"):  # rule 7: which kid would count?
+        tokens.verify(f"{_b64(doubled)}.{payload}.{_b64(b'sig')}", ACCESS)
+    with pytest.raises(CredentialError, match="malformed"):
+        tokens.verify("x" * (17 * 1024), ACCESS)

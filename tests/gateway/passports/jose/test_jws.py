@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import inspect
 import json
 import re
 
@@ -16,18 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.passports.jose import jws
-from gateway.passports.jose.jws import (
-    HeaderRejected,
-    JwsError,
-    KeyRejected,
-    MalformedJws,
-    SignatureInvalid,
-    TokenKind,
-    check_typ,
-    key_from_jwk,
-    parse_compact,
-    verify,
-)
+from gateway.passports.jose.encoding import _strict_json_object, b64url_decode, strict_json_object
+from gateway.passports.jose.errors import HeaderRejected, JwsError, KeyRejected, MalformedJws, SignatureInvalid
+from gateway.passports.jose.jwk import check_key, key_from_jwk
+from gateway.passports.jose.jws import TokenKind, check_typ, parse_compact, verify
 
 PAYLOAD = {"iss": kit.BROKER, "sub": kit.SUB, "iat": kit.NOW, "exp": kit.NOW + 60, "ga4gh_passport_v1": []}
 
@@ -503,7 +494,7 @@ def b64url_by_definition(segment: str) -> bytes | None:
 def test_b64url_decode_is_the_definition(segment):
     expected = b64url_by_definition(segment)
     try:
-        assert jws.b64url_decode(segment) == expected
+        assert b64url_decode(segment) == expected
     except MalformedJws as exc:
         assert expected is None and exc.rule == 6
 
@@ -512,12 +503,12 @@ def test_b64url_decode_is_the_definition(segment):
 @given(st.binary(max_size=40))
 def test_every_canonical_encoding_decodes_and_no_twin_does(raw):
     text = kit.b64url(raw)
-    assert jws.b64url_decode(text) == raw
+    assert b64url_decode(text) == raw
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     if len(text) % 4:  # flipping the lowest bit of the last character touches only bits that carry no data
         twin = text[:-1] + alphabet[alphabet.index(text[-1]) ^ 1]
         with pytest.raises(MalformedJws, match="canonical"):
-            jws.b64url_decode(twin)
+            b64url_decode(twin)
 
 
 _JSON_VALUES = st.recursive(
@@ -551,13 +542,13 @@ def outcome(parse, raw: bytes) -> tuple[str, str]:
 @given(st.dictionaries(st.text(max_size=4), _JSON_VALUES, max_size=4))
 def test_strict_json_fast_path_agrees_with_the_strict_parser(obj):
     for raw in json_spellings(obj):
-        assert outcome(jws.strict_json_object, raw) == outcome(jws._strict_json_object, raw)
+        assert outcome(strict_json_object, raw) == outcome(_strict_json_object, raw)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=30) | st.sampled_from([b'{"a":1}', b'{"a":{"b":[1,2.5,"x"]}}']).map(lambda b: b[:-1]))
 def test_strict_json_agrees_on_arbitrary_bytes(raw):
-    assert outcome(jws.strict_json_object, raw) == outcome(jws._strict_json_object, raw)
+    assert outcome(strict_json_object, raw) == outcome(_strict_json_object, raw)
 
 
 @pytest.mark.parametrize("raw", [
@@ -566,7 +557,7 @@ def test_strict_json_agrees_on_arbitrary_bytes(raw):
 ])
 def test_compact_duplicates_are_still_caught(raw):
     with pytest.raises(MalformedJws) as exc:
-        jws.strict_json_object(raw, what="payload")
+        strict_json_object(raw, what="payload")
     assert exc.value.rule == 7
 
 
@@ -575,8 +566,8 @@ def test_compact_duplicates_are_still_caught(raw):
     b'{ "a" : 1 }', b'{"a":1.0}', b'{"a":' + b"[" * 300 + b"]" * 300 + b"}",
 ])
 def test_other_spellings_give_the_strict_parsers_values(raw):
-    assert outcome(jws.strict_json_object, raw) == outcome(jws._strict_json_object, raw)
-    assert outcome(jws.strict_json_object, raw)[0] == "ok"
+    assert outcome(strict_json_object, raw) == outcome(_strict_json_object, raw)
+    assert outcome(strict_json_object, raw)[0] == "ok"
 
 
 def test_shared_headers_are_parsed_once_and_give_the_same_result():
@@ -622,24 +613,15 @@ def test_check_key_remembers_only_real_key_classes():
     verify(parse_compact(token()), kit.rsa_key().public_key())  # an RSA key class is now known
     for alg in ("RS256", "ES256"):
         with pytest.raises(KeyRejected):
-            jws.check_key(Impostor(), alg)
+            check_key(Impostor(), alg)
     with pytest.raises(KeyRejected):
-        jws.check_key(kit.ec_key().public_key(), "RS256")
+        check_key(kit.ec_key().public_key(), "RS256")
     with pytest.raises(KeyRejected):
-        jws.check_key(kit.rsa_key().public_key(), "ES256")
+        check_key(kit.rsa_key().public_key(), "ES256")
 
 
 def test_parsed_jws_init_takes_exactly_its_fields():
-    assert_init_matches_fields(jws.ParsedJws)
+    kit.assert_init_matches_fields(jws.ParsedJws)
     parsed = parse_compact(token())
     with pytest.raises(dataclasses.FrozenInstanceError):
         parsed.header = {}  # type: ignore[misc]
-
-
-def assert_init_matches_fields(cls: type) -> None:
-    """A hand-written ``__init__`` of a dataclass takes its fields, in order, with their defaults."""
-    params = list(inspect.signature(cls).parameters.values())
-    fields = [f for f in dataclasses.fields(cls) if f.init]
-    assert [p.name for p in params] == [f.name for f in fields]
-    assert [p.default for p in params] == [
-        inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in fields]

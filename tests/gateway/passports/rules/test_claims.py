@@ -8,20 +8,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.passports.jose import jws
-from gateway.passports.rules import claims
-from gateway.passports.rules.claims import (
-    EnvelopeError,
-    PassportError,
-    PassportRules,
+from gateway.passports.rules.audit import audit_record
+from gateway.passports.rules.claims import MAX_NUMERIC_DATE, numeric_date
+from gateway.passports.rules.envelope import EnvelopeError, check_envelope, check_same_person
+from gateway.passports.rules.expiry import cache_ttl, clamp_ttl, decision_cache_key, decision_expiry
+from gateway.passports.rules.passport import PassportError, PassportRules, read_passport
+from gateway.passports.rules.visa import (
+    Visa,
     VisaFormat,
+    VisaResult,
     VisaRules,
     VisaStatus,
-    check_envelope,
-    check_same_person,
-    numeric_date,
-    read_passport,
     read_visa,
     read_visas,
+    split_visas,
 )
 
 NOW = kit.NOW
@@ -39,7 +39,7 @@ def reject(token: str, rule: int, rules: PassportRules = RULES, now: int = NOW) 
     return exc.value
 
 
-def ignored(token: object, rule: int, rules: VisaRules = VISA_RULES, now: int = NOW) -> claims.VisaResult:
+def ignored(token: object, rule: int, rules: VisaRules = VISA_RULES, now: int = NOW) -> VisaResult:
     result = read_visa(token, now, rules)
     assert result.status is VisaStatus.IGNORED, result
     assert result.rule == rule, result.reason
@@ -47,7 +47,7 @@ def ignored(token: object, rule: int, rules: VisaRules = VISA_RULES, now: int = 
     return result
 
 
-def accepted(token: str, rules: VisaRules = VISA_RULES, now: int = NOW) -> claims.Visa:
+def accepted(token: str, rules: VisaRules = VISA_RULES, now: int = NOW) -> Visa:
     result = read_visa(token, now, rules)
     assert result.valid, (result.rule, result.reason)
     assert result.visa is not None
@@ -211,7 +211,7 @@ def test_numeric_date_strictness(value):
     result = numeric_date(value)
     if result is None:
         return
-    assert type(result) is int and 0 <= result <= claims.MAX_NUMERIC_DATE
+    assert type(result) is int and 0 <= result <= MAX_NUMERIC_DATE
     assert not isinstance(value, (bool, str))
     assert result == value
 
@@ -455,7 +455,7 @@ def test_dedup_and_element_checks():
     b = kit.make_visa(jti="b")
     big = kit.make_visa(pad="x" * (32 * 1024))
     p = read_passport(kit.make_passport([a, a, b, 5, a, {"x": 1}, big, big, "garbage"]), NOW, RULES)
-    unique, skipped = claims.split_visas(p)
+    unique, skipped = split_visas(p)
     assert unique == [a, b, "garbage"]
     assert [(r.rule, r.sha256 is None) for r in skipped] == [(22, True), (22, True), (3, False)]
     results = read_visas(p, NOW)
@@ -489,31 +489,31 @@ def test_decision_expiry_and_ttls():
     p = read_passport(kit.make_passport(exp=NOW + 5000), NOW, RULES)
     v1 = accepted(kit.make_visa(exp=NOW + 4000))
     v2 = accepted(kit.make_visa(exp=NOW + 9000))
-    assert claims.decision_expiry([p], [v1, v2]) == NOW + 4000
-    assert claims.decision_expiry([p], [v2], extra=[NOW + 100]) == NOW + 100
+    assert decision_expiry([p], [v1, v2]) == NOW + 4000
+    assert decision_expiry([p], [v2], extra=[NOW + 100]) == NOW + 100
     with pytest.raises(ValueError):
-        claims.decision_expiry([], [])
-    assert claims.clamp_ttl(3600, NOW + 100, NOW) == 100
-    assert claims.clamp_ttl(60, NOW + 100, NOW) == 60
-    assert claims.clamp_ttl(60, NOW - 1, NOW) == 0
-    assert claims.cache_ttl(NOW + 100, NOW) == 40
-    assert claims.cache_ttl(NOW + 100_000, NOW) == 900
-    assert claims.cache_ttl(NOW + 30, NOW) == 0
+        decision_expiry([], [])
+    assert clamp_ttl(3600, NOW + 100, NOW) == 100
+    assert clamp_ttl(60, NOW + 100, NOW) == 60
+    assert clamp_ttl(60, NOW - 1, NOW) == 0
+    assert cache_ttl(NOW + 100, NOW) == 40
+    assert cache_ttl(NOW + 100_000, NOW) == 900
+    assert cache_ttl(NOW + 30, NOW) == 0
 
 
 def test_decision_cache_key():
     a, b = kit.make_passport(), kit.make_passport(jti="b")
-    key = claims.decision_cache_key([a, b], "cfg1")
-    assert key == claims.decision_cache_key([b, a], "cfg1")
-    assert key != claims.decision_cache_key([a, b], "cfg2")
-    assert key != claims.decision_cache_key([a], "cfg1")
+    key = decision_cache_key([a, b], "cfg1")
+    assert key == decision_cache_key([b, a], "cfg1")
+    assert key != decision_cache_key([a, b], "cfg2")
+    assert key != decision_cache_key([a], "cfg1")
     assert a not in key and len(key) == 64
 
 
 def test_audit_record_has_no_raw_tokens():
     v = kit.make_visa(access_token=True, txn="txn-1")
     p = read_passport(kit.make_passport([v, "junk"]), NOW, RULES)
-    record = claims.audit_record(p, read_visas(p, NOW))
+    record = audit_record(p, read_visas(p, NOW))
     assert record.passport_jti == "passport-jti" and record.passport_identity == (kit.BROKER, kit.SUB)
     text = repr(record)
     assert v not in text and v.split(".")[1] not in text
@@ -576,7 +576,6 @@ def test_numeric_dates_and_now_stay_strict():
 
 
 def test_claim_classes_init_take_exactly_their_fields():
-    from test_jws import assert_init_matches_fields
 
-    assert_init_matches_fields(claims.Visa)
-    assert_init_matches_fields(claims.VisaResult)
+    kit.assert_init_matches_fields(Visa)
+    kit.assert_init_matches_fields(VisaResult)

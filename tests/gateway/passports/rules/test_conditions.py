@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import tokens_kit as kit
 
 from gateway.passports.rules.conditions import (
     MAX_AND_CLAUSES,
@@ -10,11 +11,11 @@ from gateway.passports.rules.conditions import (
     MAX_OR_GROUPS,
     MAX_PATTERN_LENGTH,
     ConditionsError,
-    VisaFacts,
     conditions_met,
     evaluate,
     parse_conditions,
 )
+from gateway.passports.rules.facts import VisaFacts
 from gateway.passports.rules.linked import build_graph
 
 NOW = 1_700_000_000
@@ -218,9 +219,7 @@ def test_tuples_from_an_adapter_are_lists() -> None:
 def test_visa_facts_init_takes_exactly_its_fields() -> None:
     import dataclasses
 
-    from test_jws import assert_init_matches_fields
-
-    assert_init_matches_fields(VisaFacts)
+    kit.assert_init_matches_fields(VisaFacts)
     a = visa(conditions=[[{"type": "x"}]], ras_dbgap_permissions=[1])
     assert a == visa() and hash(a) == hash(visa())  # conditions and permissions stay out of equality
     assert a != visa(extra=(("k", "v"),))

@@ -8,8 +8,10 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.passports.rules.grants import Grant, Slot, Template
+from gateway.passports.rules.grants import Grant
 from gateway.passports.rules.resources import MemberResourceMap, ResourceTemplate, decide
+from gateway.passports.rules.templates import Template
+from gateway.settings.value_templates import Slot
 
 NOW = 1_700_000_000
 TEMPLATE = Template("/programs/{dataset}.{consent}")

@@ -6,23 +6,23 @@ import dataclasses
 import time
 
 import pytest
+import tokens_kit as kit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.passports.rules.conditions import VisaFacts
+from gateway.passports.rules.facts import VisaFacts
 from gateway.passports.rules.grants import (
-    CHARSETS,
     RAS_V11,
     ExactGrant,
     Grant,
     GrantConfig,
     IssuerGrantRules,
     RasRules,
-    Slot,
-    Template,
     collect_grants,
     grants_of,
 )
+from gateway.passports.rules.templates import Template
+from gateway.settings.value_templates import CHARSETS, Slot
 
 NOW = 1_700_000_000
 HOUR = 3600
@@ -317,9 +317,8 @@ def test_collect_without_conditions_keeps_each_grants_own_end() -> None:
 
 
 def test_grant_init_takes_exactly_its_fields() -> None:
-    from test_jws import assert_init_matches_fields
 
-    assert_init_matches_fields(Grant)
+    kit.assert_init_matches_fields(Grant)
     g = Grant("dbgap", "phs000001", "c1", NOW, "i", "s")
     assert g == Grant(authority="dbgap", dataset="phs000001", consent="c1", expires=NOW, issuer="i", source="s")
     assert hash(g) == hash(Grant("dbgap", "phs000001", "c1", NOW, "i", "s"))

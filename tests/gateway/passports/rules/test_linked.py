@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.passports.rules.conditions import VisaFacts
+from gateway.passports.rules.facts import VisaFacts
 from gateway.passports.rules.linked import (
     IdentityGraph,
     LinkedIdentitiesError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.passports.rules.grants import Grant, Slot, Template
+from gateway.passports.rules.grants import Grant
 from gateway.passports.rules.resources import (
     ALLOWED,
     EXPIRED,
@@ -15,6 +15,8 @@ from gateway.passports.rules.resources import (
     ResourceTemplate,
     decide,
 )
+from gateway.passports.rules.templates import Template
+from gateway.settings.value_templates import Slot
 
 NOW = 1_700_000_000
 

@@ -6,6 +6,8 @@ import pytest
 import tokens_kit as kit
 
 from gateway.passports.jose import jws
+from gateway.passports.jose.errors import JwsError
+from gateway.passports.jose.jwk import ES256, key_from_jwk
 from gateway.passports.jose.signing import SigningKey, generate, sign_compact
 from gateway.passports.tokens import gateway_token as gt
 from gateway.passports.tokens.gateway_token import GatewayGrant, GatewayTokenError
@@ -19,7 +21,7 @@ IDENTITY = ("https://broker.example.org", "researcher-1")
 
 KEY = SigningKey.of(kit.rsa_key(2048, 11))
 OTHER_KEY = SigningKey.of(kit.rsa_key(2048, 12))
-EC_KEY = SigningKey.of(generate(jws.ES256), jws.ES256)
+EC_KEY = SigningKey.of(generate(ES256), ES256)
 JWKS = {KEY.kid: KEY}
 
 
@@ -43,8 +45,8 @@ def verified(token: str, keys: dict[str, SigningKey] = JWKS, *, now: int = NOW, 
     if key is None:
         raise GatewayTokenError(401, "unknown kid")
     try:
-        jws.verify(parsed, jws.key_from_jwk(key.public_jwk))
-    except jws.JwsError:
+        jws.verify(parsed, key_from_jwk(key.public_jwk))
+    except JwsError:
         raise GatewayTokenError(401, "bad signature") from None
     return gt.check(parsed, now, issuer=issuer, audience=audience)
 

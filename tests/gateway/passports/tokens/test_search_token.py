@@ -6,6 +6,7 @@ import pytest
 import tokens_kit as kit
 
 from gateway.passports.jose import jws
+from gateway.passports.jose.jwk import key_from_jwk
 from gateway.passports.jose.signing import SigningKey
 from gateway.passports.tokens import gateway_token as gt
 from gateway.passports.tokens.gateway_token import GatewayTokenError, SearchGrant
@@ -37,7 +38,7 @@ def object_payload() -> dict:
 def parsed(payload: dict) -> jws.ParsedJws:
     token = gt.mint(KEY, payload)
     out = gt.parse(token)
-    jws.verify(out, jws.key_from_jwk(KEY.public_jwk))
+    jws.verify(out, key_from_jwk(KEY.public_jwk))
     return out
 
 

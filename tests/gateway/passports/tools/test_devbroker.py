@@ -18,11 +18,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.cli.main import main
+from gateway.passports.build import build_trust
 from gateway.passports.jose import jws
-from gateway.passports.rules.claims import PassportRules, VisaFormat, VisaRules, read_passport, read_visa, read_visas
-from gateway.passports.rules.conditions import VisaFacts
+from gateway.passports.jose.jwk import key_from_jwk
+from gateway.passports.rules.facts import VisaFacts
 from gateway.passports.rules.grants import GrantConfig, RasRules, grants_of
 from gateway.passports.rules.linked import links_of
+from gateway.passports.rules.passport import PassportRules, read_passport
+from gateway.passports.rules.visa import VisaFormat, VisaRules, read_visa, read_visas
 from gateway.passports.tools.devbroker import (
     DISCOVERY_PATH,
     JWKS_PATH,
@@ -36,8 +39,8 @@ from gateway.passports.tools.devbroker import (
     set_issuer,
     thumbprint,
 )
-from gateway.passports.trust.issuers import PassportTrustSettings, build_trust
 from gateway.passports.trust.keys import KeyStore, parse_jwks
+from gateway.settings.passports import PassportTrustSettings
 
 ROOT = Path(__file__).resolve().parents[4]
 ISSUER = "https://broker.dev.example"
@@ -53,7 +56,7 @@ def ring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
 
 def verify_with_jwks(token: str, ring: KeyRing) -> jws.ParsedJws:
     parsed = jws.parse_compact(token)
-    keys = {k["kid"]: jws.key_from_jwk(k) for k in ring.jwks()["keys"]}
+    keys = {k["kid"]: key_from_jwk(k) for k in ring.jwks()["keys"]}
     jws.verify(parsed, keys[parsed.kid])
     return parsed
 
@@ -161,7 +164,7 @@ def test_kid_is_the_rfc7638_thumbprint() -> None:
          "oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6"
          "qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8a"
          "wapJzKnqDKgw")
-    key = jws.key_from_jwk({"kty": "RSA", "n": n, "e": "AQAB"}, require_kid=False).key
+    key = key_from_jwk({"kty": "RSA", "n": n, "e": "AQAB"}, require_kid=False).key
     assert thumbprint(key) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 
 
@@ -190,7 +193,7 @@ async def test_jwks_server_serves_public_keys_and_discovery(ring: KeyRing) -> No
             assert doc == ring.jwks() and len(doc["keys"]) == 2
             for key in doc["keys"]:
                 assert not PRIVATE & key.keys()
-                assert jws.key_from_jwk(key).kid == key["kid"]
+                assert key_from_jwk(key).kid == key["kid"]
         resp = await client.get("/realm" + DISCOVERY_PATH)
         disco = await resp.json()
         assert disco["issuer"] == issuer and disco["jwks_uri"] == issuer + JWKS_PATH

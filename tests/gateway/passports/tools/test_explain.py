@@ -11,8 +11,11 @@ import pytest
 import tokens_kit as kit
 from tokens_kit import BROKER, CAG, DAC, NOW, SUB, VISA_ISSUER, jwk, make_passport, make_visa, visa_object
 
-from gateway.passports.engine import Evaluation, PassportEngine, PassportRejected, VisaReport
-from gateway.passports.rules.grants import Grant, GrantConfig, IssuerGrantRules, Template
+from gateway.passports.build import build_trust
+from gateway.passports.engine import PassportEngine
+from gateway.passports.evaluation import Evaluation, PassportRejected, VisaReport
+from gateway.passports.rules.grants import Grant, GrantConfig, IssuerGrantRules
+from gateway.passports.rules.templates import Template
 from gateway.passports.tools.explain import (
     MAX_SHOWN_CHARS,
     NOT_EVALUATED,
@@ -23,8 +26,8 @@ from gateway.passports.tools.explain import (
     relative,
     render_text,
 )
-from gateway.passports.trust.issuers import PassportTrustSettings, build_trust
 from gateway.passports.trust.keys import KeyStore
+from gateway.settings.passports import PassportTrustSettings
 
 BROKER_KEY = kit.rsa_key(2048, 1)
 VISA_KEY = kit.rsa_key(2048, 2)

@@ -16,9 +16,9 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from faults import STATE, recording_app, serve
 
-from gateway.passports.trust.issuers import BrokerTrust, KeySource, PassportTrustSettings, TrustConfig, build_trust
+from gateway.passports.build import build_trust
+from gateway.passports.trust.issuers import BrokerTrust, KeySource, TrustConfig
 from gateway.passports.trust.keys import (
-    KeyFetchSettings,
     KeyStore,
     KeysUnavailable,
     UnknownKey,
@@ -26,6 +26,7 @@ from gateway.passports.trust.keys import (
     parse_jwk,
     parse_jwks,
 )
+from gateway.settings.passports import KeyFetchSettings, PassportTrustSettings
 
 # --- tiny key helpers ---------------------------------------------------------------------------------------------
 
@@ -381,7 +382,7 @@ def test_parse_jwk_rules():
         {**good, "use": "enc"}, {**good, "key_ops": ["encrypt"]}, {**good, "alg": "RS512"}, {**good, "d": "AQAB"},
         {**good, "n": good["n"] + "=="}, {**ec_jwk(EC_KEY, "k"), "x": b64(1, 31)},
         {**ec_jwk(EC_KEY, "k"), "y": b64(12345, 32)},  # not on the curve
-        {**good, "n": b64((1 << 8199) | 1)},  # RSA over 8192 bits: too slow to verify, refused like jws.check_key
+        {**good, "n": b64((1 << 8199) | 1)},  # RSA over 8192 bits: too slow to verify, refused like jwk.check_key
         "not a dict",
     ]:
         with pytest.raises((ValueError, TypeError)):

@@ -9,14 +9,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 
-from gateway.passports.trust.issuers import (
-    PassportTrustSettings,
-    TrustConfig,
-    TrustConfigError,
-    build_trust,
-    trust_hash,
-    url_problem,
-)
+from gateway.passports.build import build_trust
+from gateway.passports.trust.issuers import TrustConfig, TrustConfigError, trust_hash, url_problem
+from gateway.settings.passports import PassportTrustSettings
 
 BROKER = "https://broker.example.org"
 ISSUER = "https://visas.example.org"

@@ -1,0 +1,228 @@
+"""Visa claims (rulebook §E, rules 17 and 22–31), with the size cap of rule 3 and the JWS checks of rules 6–12.
+
+A bad Visa is never an exception: :func:`read_visa` answers a :class:`VisaResult`, ``IGNORED`` with the rule that
+failed, and the Passport carrying it stands. A ``VALID`` result still needs its issuer trusted and its signature
+verified (the engine does both). Pure: the clock is injected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from gateway.passports.jose import jws
+from gateway.passports.jose.errors import JwsError
+from gateway.passports.jose.jwk import SUPPORTED_ALGORITHMS
+from gateway.passports.jose.jws import ParsedJws, TokenKind
+from gateway.passports.rules.claims import (
+    MAX_LEEWAY,
+    InvalidClaim,
+    Signed,
+    check_leeway,
+    check_times,
+    date_claim,
+    scope_claim,
+    seconds,
+    sha256_hex,
+    string_claim,
+)
+from gateway.passports.rules.passport import Passport
+
+MAX_VISA_FIELD_CHARS = 255  # type, value, source (rule 26)
+ACCESS_TOKEN_VISA_MAX_AGE = 3600  # rule 29
+BY_VALUES = frozenset({"self", "peer", "system", "so", "dac"})
+TYPE_ACCEPTED_TERMS = "AcceptedTermsAndPolicies"
+TYPE_CONTROLLED_ACCESS = "ControlledAccessGrants"
+BY_REQUIRED_TYPES = frozenset({TYPE_ACCEPTED_TERMS, TYPE_CONTROLLED_ACCESS})
+
+
+@dataclass(frozen=True)
+class VisaRules:
+    """What a Visa must satisfy. ``max_authz_ttl`` bounds a Visa's life from ``asserted`` (rule 41);
+    ``access_token_max_age`` is the rule-29 age limit by ``iat`` for Visa Access Tokens (None: no limit, for issuers
+    whose tokens are polled)."""
+
+    leeway: int = MAX_LEEWAY
+    algorithms: frozenset[str] = SUPPORTED_ALGORITHMS
+    max_bytes: int = jws.MAX_VISA_BYTES
+    access_token_max_age: int | None = ACCESS_TOKEN_VISA_MAX_AGE
+    max_authz_ttl: int | None = None
+    legacy_typ: bool = False  # accept a Visa Access Token without `typ`
+
+    def __post_init__(self) -> None:
+        check_leeway(self.leeway)
+
+
+class VisaFormat(Enum):
+    DOCUMENT_TOKEN = "document"  # `jku` in the header
+    ACCESS_TOKEN = "access"  # no `jku`, `scope` contains openid
+
+
+class VisaStatus(Enum):
+    VALID = "VALID"  # claims valid; signature and trust still to be checked by the edge
+    IGNORED = "IGNORED"
+
+
+@dataclass(frozen=True, eq=False)
+class Visa(Signed):
+    """A Visa whose claims passed rules 17, 22–31. Signature and issuer trust are NOT yet checked."""
+
+    iss: str
+    sub: str
+    iat: int
+    exp: int
+    nbf: int | None
+    jti: str | None
+    type: str
+    value: str
+    source: str
+    by: str | None  # None means "unknown" (rule 27)
+    asserted: int
+    conditions: tuple[Any, ...]  # raw OR-of-ANDs list, shape-checked by the conditions module; () = none
+    format: VisaFormat
+    jku: str | None
+    expires: int  # min(exp, asserted + max_authz_ttl)
+    object: Mapping[str, Any]  # the whole ga4gh_visa_v1 object (custom string claims, for conditions)
+    jws: ParsedJws  # payload holds e.g. RAS `ras_dbgap_permissions` and `txn`
+
+    def __init__(self, iss: str, sub: str, iat: int, exp: int, nbf: int | None, jti: str | None, type: str,
+                 value: str, source: str, by: str | None, asserted: int, conditions: tuple[Any, ...],
+                 format: VisaFormat, jku: str | None, expires: int, object: Mapping[str, Any],
+                 jws: ParsedJws) -> None:
+        # the generated frozen __init__ pays one object.__setattr__ call per field (17 here), once per Visa read
+        self.__dict__.update(iss=iss, sub=sub, iat=iat, exp=exp, nbf=nbf, jti=jti, type=type, value=value,
+                             source=source, by=by, asserted=asserted, conditions=conditions, format=format, jku=jku,
+                             expires=expires, object=object, jws=jws)
+
+
+@dataclass(frozen=True, eq=False)
+class VisaResult:
+    """One element of ``ga4gh_passport_v1``: a :class:`Visa`, or why it was ignored."""
+
+    status: VisaStatus
+    sha256: str | None  # of the raw string (None when the element is not a string)
+    visa: Visa | None = None
+    rule: int | None = None
+    reason: str | None = None
+
+    def __init__(self, status: VisaStatus, sha256: str | None, visa: Visa | None = None, rule: int | None = None,
+                 reason: str | None = None) -> None:
+        # as Visa's: one dict update instead of five object.__setattr__ calls, once per Visa
+        self.__dict__.update(status=status, sha256=sha256, visa=visa, rule=rule, reason=reason)
+
+    @property
+    def valid(self) -> bool:
+        return self.status is VisaStatus.VALID
+
+    @classmethod
+    def ignored(cls, sha256: str | None, rule: int, reason: str) -> VisaResult:
+        return cls(status=VisaStatus.IGNORED, sha256=sha256, rule=rule, reason=reason)
+
+
+def split_visas(passport: Passport, rules: VisaRules = VisaRules()) -> tuple[list[str], list[VisaResult]]:
+    """Rules 3, 22, 31: the distinct Visa strings worth parsing (first occurrence order, deduplicated by sha256),
+    and the elements ignored outright (not strings, oversized). Duplicates are dropped silently."""
+    unique: list[str] = []
+    ignored: list[VisaResult] = []
+    # equal strings have equal sha256 and (barring a collision) only they do: deduplicating on the strings
+    # themselves saves hashing each Visa once more than parsing does
+    seen: set[str] = set()
+    for element in passport.visas:
+        if not isinstance(element, str):
+            ignored.append(VisaResult.ignored(None, 22, "visa is not a JWS string"))
+            continue
+        if element in seen:
+            continue
+        seen.add(element)
+        if len(element) > rules.max_bytes:
+            ignored.append(VisaResult.ignored(sha256_hex(element), 3, "visa exceeds the size limit"))
+            continue
+        unique.append(element)
+    return unique, ignored
+
+
+def read_visa(token: object, now: float, rules: VisaRules = VisaRules(), *,
+              headers: jws.HeaderMemo | None = None) -> VisaResult:
+    """Parse and validate one Visa (rules 3, 6–12, 17, 22–30). Never raises for a bad Visa. ``headers``: see
+    :func:`gateway.passports.jose.jws.parse_compact` (one per Passport)."""
+    now_s = seconds(now)
+    if not isinstance(token, str):
+        return VisaResult.ignored(None, 22, "visa is not a JWS string")
+    try:
+        parsed = jws.parse_compact(token, max_bytes=rules.max_bytes, algorithms=rules.algorithms, headers=headers)
+    except JwsError as exc:  # parsed tokens carry their hash; only a failure needs it computed here
+        return VisaResult.ignored(sha256_hex(token), exc.rule, exc.reason)
+    digest = parsed.raw_sha256  # the same value: a parsed token is ASCII
+    try:
+        visa = _validate_visa(parsed, now_s, rules)
+    except (InvalidClaim, JwsError) as exc:
+        return VisaResult.ignored(digest, exc.rule, exc.reason)
+    return VisaResult(VisaStatus.VALID, digest, visa)
+
+
+def read_visas(passport: Passport, now: float, rules: VisaRules = VisaRules()) -> list[VisaResult]:
+    """Every distinct element of the Passport's ``ga4gh_passport_v1``, read with :func:`read_visa`."""
+    unique, results = split_visas(passport, rules)
+    return results + [read_visa(token, now, rules) for token in unique]
+
+
+def visa_format(header: Mapping[str, Any], claims: Mapping[str, Any]) -> VisaFormat:
+    """Rule 17: ``jku`` ⇒ Document Token (``scope`` must not contain openid); no ``jku`` ⇒ Access Token (``scope``
+    must contain openid). Both or neither raise."""
+    scopes = scope_claim(claims, 17)
+    openid = scopes is not None and "openid" in scopes
+    if "jku" in header:
+        if openid:
+            raise InvalidClaim(17, "visa has both jku and an openid scope")
+        return VisaFormat.DOCUMENT_TOKEN
+    if not openid:
+        raise InvalidClaim(17, "visa has neither jku nor an openid scope")
+    return VisaFormat.ACCESS_TOKEN
+
+
+def _validate_visa(parsed: ParsedJws, now: int, rules: VisaRules) -> Visa:
+    header, claims = parsed.header, parsed.payload
+    fmt = visa_format(header, claims)
+    kind = TokenKind.VISA_DOCUMENT if fmt is VisaFormat.DOCUMENT_TOKEN else TokenKind.VISA_ACCESS
+    jws.check_typ(header, kind, legacy=rules.legacy_typ)
+    iss = string_claim(claims, "iss", 23, required=True)
+    sub = string_claim(claims, "sub", 23, required=True)
+    jti = string_claim(claims, "jti", 23, required=False)
+    iat, exp, nbf = check_times(claims, now, rules.leeway, 23)
+    if fmt is VisaFormat.ACCESS_TOKEN and "aud" in claims:
+        raise InvalidClaim(23, "a visa access token must not have aud")
+    obj = claims.get("ga4gh_visa_v1")
+    if not isinstance(obj, dict):
+        raise InvalidClaim(23, "ga4gh_visa_v1 is missing or not an object")
+    vtype = string_claim(obj, "type", 24, required=True, limit_chars=MAX_VISA_FIELD_CHARS)
+    value = string_claim(obj, "value", 24, required=True, limit_chars=MAX_VISA_FIELD_CHARS)
+    source = string_claim(obj, "source", 24, required=True, limit_chars=MAX_VISA_FIELD_CHARS)
+    asserted = date_claim(obj, "asserted", 24, required=True)
+    assert vtype is not None and value is not None and source is not None and asserted is not None
+    by = obj.get("by")
+    if by is not None and (not isinstance(by, str) or by not in BY_VALUES):
+        raise InvalidClaim(24, "by is not one of self, peer, system, so, dac")
+    if by is None and vtype in BY_REQUIRED_TYPES:
+        raise InvalidClaim(24, "by is required for this visa type")
+    conditions = obj.get("conditions", [])
+    if not isinstance(conditions, list):
+        raise InvalidClaim(33, "conditions is not an array")
+    if asserted > iat:
+        raise InvalidClaim(25, "asserted is after iat")
+    if asserted > now + rules.leeway:
+        raise InvalidClaim(25, "asserted is in the future")
+    if fmt is VisaFormat.ACCESS_TOKEN and rules.access_token_max_age is not None \
+            and iat < now - rules.access_token_max_age:
+        raise InvalidClaim(29, "visa access token is older than the allowed age")
+    expires = exp
+    if rules.max_authz_ttl is not None:
+        expires = min(expires, asserted + rules.max_authz_ttl)
+        if expires <= now - rules.leeway:
+            raise InvalidClaim(25, "visa assertion is older than the maximum authorization TTL")
+    # rule 30: a Visa's own ga4gh_passport_v1 (if any) is never read, and nothing inside a Visa is unwrapped
+    assert iss is not None and sub is not None
+    # positional: 17 keywords would cost a quarter of the construction
+    return Visa(iss, sub, iat, exp, nbf, jti, vtype, value, source, by, asserted, tuple(conditions), fmt,
+                header.get("jku"), expires, obj, parsed)
