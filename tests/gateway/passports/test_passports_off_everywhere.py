@@ -20,7 +20,7 @@ from drs_fakes import start_recorded_commons
 from faults import HITS
 from servers import Server, start_gateway
 
-from gateway.discovery.mapping.records import REFCOMMONS_FIELD_MAPPINGS
+from gateway.discovery.mapping.reference import REFCOMMONS_FIELD_MAPPINGS
 from gateway.passports.tools.devbroker import DevBroker, KeyRing
 from gateway.web.routes.discovery import HARVESTER
 from gateway.web.routes.export import PATH as EXPORT_PATH
