@@ -179,7 +179,7 @@ def _config_show(args: argparse.Namespace) -> int:
 
 
 def _config_docs(args: argparse.Namespace) -> int:
-    from gateway.settings.gateway import config_reference_table
+    from gateway.settings.reference import config_reference_table
 
     sys.stdout.write(config_reference_table())
     return 0

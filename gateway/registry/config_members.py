@@ -15,7 +15,8 @@ from dataclasses import replace
 from gateway.core.member import Member, MemberAuth, Status, normalize_hostname, normalize_prefix
 from gateway.registry.repository import RegistryConflict, RegistryRepository, same_record
 from gateway.registry.schemas import check_member, host_of, normalize_base_url
-from gateway.settings.gateway import MemberConfig, Settings
+from gateway.settings.gateway import Settings
+from gateway.settings.sections import MemberConfig
 
 log = logging.getLogger("gateway.registry.config_members")
 

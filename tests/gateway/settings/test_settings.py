@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gateway.settings.gateway import ConfigError, Settings, config_reference_table, iter_keys, load_settings
+from gateway.settings.gateway import ConfigError, Settings, load_settings
+from gateway.settings.reference import config_reference_table, iter_keys
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
 
