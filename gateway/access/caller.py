@@ -22,9 +22,7 @@ cached, so an anonymous caller normally costs no member call).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
@@ -36,13 +34,9 @@ from gateway.members.passthrough import ISSUING_KINDS, forwarded_authorization
 from gateway.passports.engine import PassportRejected
 from gateway.passports.gate import Caller, PassportGate, bearer_passport
 from gateway.passports.tokens import gateway_token
-from gateway.web.routes.passports import GATE
-from gateway.web.state import GatewayState
 
 TOKEN_REUSE_MARGIN = 15
 """A search token is signed again once it has fewer seconds than this left (exports page for a long time)."""
-USER_AUTHZ = web.AppKey("search_user_authz", UserAuthz)
-OPEN_AUTHZ = web.AppKey("search_open_authz", OpenAuthz)
 
 
 @dataclass(frozen=True)
@@ -132,6 +126,8 @@ async def caller_from_request(request: web.Request, body_passports: list[str] | 
     """The request's :class:`SearchCaller`: its ``Authorization`` header, or its Passports (``body_passports``,
     or a bearer Passport) validated once. 400 for Passports when they are not enabled or come both ways; the
     engine's status (400/401/413/503) when they are rejected."""
+    from gateway.web.keys import GATE, OPEN_AUTHZ, USER_AUTHZ  # the web edge's keys (lazily: it imports this layer)
+
     authorization = request.headers.get("Authorization")
     gate = request.config_dict.get(GATE)
     user_authz = request.config_dict.get(USER_AUTHZ)
@@ -153,12 +149,3 @@ async def caller_from_request(request: web.Request, body_passports: list[str] | 
         headers = {"WWW-Authenticate": 'Bearer realm="GA4GH Passport"'} if exc.status == 401 else None
         raise ApiError(exc.status, f"passports rejected: {exc}", headers=headers) from None
     return SearchCaller(None, PassportHolder(gate, caller), user_authz, open_authz)
-
-
-def setup_callers(app: web.Application, state: GatewayState, adapter_of: Callable[[Member], Any]) -> None:
-    """Keep the ``/user/user`` and anonymous-mapping lookups (:class:`UserAuthz`, :class:`OpenAuthz`, over the
-    gateway cache) on ``app`` (once)."""
-    if USER_AUTHZ not in app:
-        app[USER_AUTHZ] = UserAuthz(state.cache, adapter_of)
-    if OPEN_AUTHZ not in app:
-        app[OPEN_AUTHZ] = OpenAuthz(state.cache, adapter_of)

@@ -31,33 +31,26 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from gateway.access.caller import caller_from_request, setup_callers
+from gateway.access.caller import caller_from_request
 from gateway.access.readable import NOTHING
 from gateway.access.tiers import Tier
 from gateway.core.errors import ApiError, bad_request
 from gateway.discovery import mds_query as q
-from gateway.discovery.harvest import DiscoveryView, Harvester
+from gateway.discovery.harvest import DiscoveryView
 from gateway.discovery.study_tiering import MemberStudies, StudyCountHider, member_studies
-from gateway.registry.directory import Directory
-from gateway.settings.aggregate import AggregateConfig
+from gateway.web.keys import COUNT_HIDER, HARVESTER
 from gateway.web.openapi import operation
 from gateway.web.query import query_bool, query_int
 from gateway.web.render import json_response
-from gateway.web.state import GatewayState
 
 BASE = "/mds/aggregate"
 TAGS = ("mds",)
-HARVESTER = web.AppKey("mds_harvester", Harvester)
-HiderFactory = Callable[[web.Request, q.SnapshotSet], Awaitable[q.CountHider | None]]
-COUNT_HIDER = web.AppKey("mds_count_hider", HiderFactory)
-"""The request's count hider over the snapshots it is served from (tiered study counts); absent → nothing
-hidden."""
 COUNTED_FIELDS = ("_subjects_count", "_samples_count", "_files_count")
 PAGE_PARAMS = ("limit", "offset", "flatten", "pagination", "counts")
 RESERVED = frozenset({*PAGE_PARAMS, "q"})
@@ -231,22 +224,3 @@ async def get_status(request: web.Request) -> web.Response:
         "sources": view.status(harvester.clock()),
         "harvest": {"interval": harvester.config.harvest.interval, "timeout": harvester.config.harvest.timeout},
     })
-
-
-def setup_discovery(app: web.Application, state: GatewayState, directory: Directory,
-                    config: AggregateConfig) -> None:
-    """Register the Aggregate MDS routes and the background harvester (started with the app, a first round
-    at once without delaying start-up; stopped on cleanup). The harvester is ``app[HARVESTER]``."""
-    harvester = Harvester(state.store, directory, config)
-    app[HARVESTER] = harvester
-    app[COUNT_HIDER] = study_count_hider
-    setup_callers(app, state, directory.adapter)
-    app.add_routes(routes)
-
-    async def run_harvester(_: web.Application) -> AsyncIterator[None]:
-        if config.harvest.enabled:
-            harvester.start()
-        yield
-        await harvester.stop()
-
-    app.cleanup_ctx.append(run_harvester)

@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
@@ -44,23 +42,16 @@ from gateway.access.caller import caller_from_request
 from gateway.core.errors import ApiError
 from gateway.export.job import delivers_as_job, public_doc, status_path
 from gateway.export.plan import ExportFailed, ExportRequest, Production, plan_export
-from gateway.export.runner import ExportJobs, JobsFull
-from gateway.export.storage import open_files
+from gateway.export.runner import JobsFull
 from gateway.search.tiering import RowsForbidden
-from gateway.settings.aggregate import AggregateConfig, ExportSettings
 from gateway.web.body import parse_as, read_json
+from gateway.web.keys import COHORT, EXPORT, JOBS, OWN_HOST
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
-from gateway.web.routes import export_jobs as export_jobs_api
-from gateway.web.routes.export_jobs import JOBS
-from gateway.web.routes.search import COHORT, check_filter
-from gateway.web.state import GatewayState
+from gateway.web.routes.search import check_filter
 
 log = logging.getLogger("gateway.web.routes.export")
 routes = web.RouteTableDef()
-EXPORT = web.AppKey("cohort_export", ExportSettings)
-OWN_HOST = web.AppKey("export_own_host", str)
-"""The gateway's DRS ``host[:port]``: a manifest's ``commons_url`` for members that have no bare host."""
 PATH = "/search/v1/export"
 RETRY_AFTER = 30
 """Seconds a client is told to wait when this replica's job slots are full."""
@@ -135,22 +126,3 @@ async def _stream(request: web.Request, production: Production) -> web.StreamRes
         return response
     finally:
         production.pages.halt()  # a worker still running (client gone, cancelled) stops at its next page
-
-
-def setup_export(app: web.Application, state: GatewayState, directory: Any, config: AggregateConfig) -> None:
-    """Register ``POST /search/v1/export`` and the export job routes (needs the cohort service of
-    :func:`gateway.web.routes.search.setup_search`); the jobs' sweeper starts and stops with the app, and this
-    replica's running jobs are marked failed when it stops."""
-    del directory
-    app[EXPORT] = config.export
-    app[OWN_HOST] = state.settings.drs_hostname
-    jobs = app[JOBS] = ExportJobs(state.store, open_files(config.export, state.cache), config.export)
-    app.add_routes(routes)
-    app.add_routes(export_jobs_api.routes)
-
-    async def run_jobs(_: web.Application) -> AsyncIterator[None]:
-        jobs.start()
-        yield
-        await jobs.stop()
-
-    app.cleanup_ctx.append(run_jobs)

@@ -20,13 +20,13 @@ from gateway.core.errors import ApiError, bad_request
 from gateway.resolver.dist import render_dist
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.records import indexd_view
-from gateway.resolver.service import Resolution, ResolutionError, Resolver
+from gateway.resolver.service import Resolution, ResolutionError
 from gateway.web.body import parse_as, read_json
+from gateway.web.keys import RESOLVER
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
 
 routes = web.RouteTableDef()
-RESOLVER = web.AppKey("resolver", Resolver)
 TAGS = ("resolver",)
 MAX_BULK = 1000
 

@@ -26,20 +26,18 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.access.caller import caller_from_request, setup_callers
+from gateway.access.caller import caller_from_request
 from gateway.core.errors import ApiError
 from gateway.members.search import CohortQuery
 from gateway.search.cohort import BadCursor, CohortResult, CohortService, RowsRequest, sources_doc
 from gateway.search.mapping.translate import UntranslatableQuery
 from gateway.search.tiering import RowsForbidden
-from gateway.settings.aggregate import AggregateConfig
 from gateway.web.body import parse_as, read_json
+from gateway.web.keys import COHORT
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
-from gateway.web.state import GatewayState
 
 routes = web.RouteTableDef()
-COHORT = web.AppKey("cohort_search", CohortService)
 PATH = "/search/v1/cohort"
 TAGS = ("search",)
 
@@ -215,14 +213,3 @@ async def cohort(request: web.Request) -> web.Response:
     reason = ("no member answered before the deadline" if status == 504 else
               "no member answered the search" if result.answers else "no active member can be searched")
     return json_response({**doc, "msg": reason, "status_code": status}, status=status)
-
-
-def setup_search(app: web.Application, state: GatewayState, directory: Any, config: AggregateConfig) -> None:
-    """Register ``POST /search/v1/cohort`` (and ``/search/v1/export``) on ``app`` with its service (kept under
-    :data:`COHORT`)."""
-    app[COHORT] = CohortService(directory, config)
-    setup_callers(app, state, directory.adapter)
-    app.add_routes(routes)
-    from gateway.web.routes.export import setup_export  # here: export_api imports this module
-
-    setup_export(app, state, directory, config)  # POST /search/v1/export, on the same service

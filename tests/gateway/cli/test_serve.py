@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.request
 
-from gateway.web.state import STATE
+from gateway.web.keys import STATE
 
 
 def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> dict:

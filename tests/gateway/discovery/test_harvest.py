@@ -20,9 +20,9 @@ from gateway.core.member import Member
 from gateway.discovery.harvest import NS_SNAPSHOTS, Harvester, Outcome, merged_doc
 from gateway.discovery.mapping.records import REFCOMMONS_FIELD_MAPPINGS, apply_all, refcommons_mapping
 from gateway.settings.gateway import Settings
+from gateway.web.keys import STATE
 from gateway.web.routes.discovery import HARVESTER
 from gateway.web.routes.resolver import RESOLVER
-from gateway.web.state import STATE
 
 
 async def build_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> web.Application:

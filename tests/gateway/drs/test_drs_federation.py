@@ -21,7 +21,7 @@ from drs_fakes import Server as FakeServer
 from drs_fakes import drs_doc, drs_member, serve
 from servers import Server, start_commons, start_gateway
 
-from gateway.web.state import STATE
+from gateway.web.keys import STATE
 from gateway.wire.drs import (
     AccessURL,
     Authorizations,

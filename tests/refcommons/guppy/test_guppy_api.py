@@ -18,7 +18,7 @@ from graphql import build_client_schema, get_introspection_query
 from servers import Server, start_commons, start_gateway
 
 from gateway.web.errors import error_middleware
-from gateway.web.state import STATE
+from gateway.web.keys import STATE
 from refcommons.authz.default_policy import ADMIN_USER, RESEARCHER_USER
 from refcommons.commons import COMMONS, ReferenceCommons
 from refcommons.guppy.api import DEFAULT_TIER_LEVEL, DEFAULT_TIER_LIMIT, GuppyApi, GuppyService, run
