@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
 from gateway.passports.jose import jws
@@ -25,29 +24,14 @@ from gateway.passports.tokens import gateway_token
 from gateway.passports.tokens.gateway_token import GatewayGrant, GatewayTokenError, SearchGrant
 from gateway.passports.trust.issuers import KeySource, url_problem
 from gateway.passports.trust.keys import KeyLookupError, KeyStore
+from refcommons.settings import TrustedGateway
 
 ALGORITHMS = frozenset({jws.RS256})
 
 
-@dataclass(frozen=True)
-class TrustedGateway:
-    """A federation gateway whose tokens this commons accepts: its exact ``iss`` and its JWKS URL."""
-
-    issuer: str
-    jwks_uri: str
-
-    @classmethod
-    def parse(cls, spec: str) -> TrustedGateway:
-        """``ISSUER=JWKS_URL`` (split at the first ``=``); :class:`ValueError` when either side is empty."""
-        issuer, sep, jwks_uri = spec.partition("=")
-        issuer, jwks_uri = issuer.strip(), jwks_uri.strip()
-        if not sep or not issuer or not jwks_uri:
-            raise ValueError(f"expected ISSUER=JWKS_URL, got {spec!r}")
-        return cls(issuer, jwks_uri)
-
-    @property
-    def key_source(self) -> KeySource:
-        return KeySource(self.issuer, "jku", ALGORITHMS, url=self.jwks_uri)
+def key_source(gateway: TrustedGateway) -> KeySource:
+    """Where ``gateway``'s keys come from: its JWKS URL, RS256 only."""
+    return KeySource(gateway.issuer, "jku", ALGORITHMS, url=gateway.jwks_uri)
 
 
 def gateway_map(gateways: Iterable[TrustedGateway], *, allow_insecure_loopback: bool) -> Mapping[str, TrustedGateway]:
@@ -120,7 +104,7 @@ class GatewayTokens:
 
     async def _signature(self, parsed: jws.ParsedJws, gateway: TrustedGateway) -> None:
         try:
-            key = await self.keys.key(gateway.key_source, parsed.header.get("kid"), parsed.header.get("alg"))
+            key = await self.keys.key(key_source(gateway), parsed.header.get("kid"), parsed.header.get("alg"))
             jws.verify(parsed, key)
         except KeyLookupError as exc:
             raise GatewayTokenError(exc.status, f"gateway token key: {exc.message}") from None

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from refcommons.guppy.filter import MISSING_DATA_ALIAS, FieldKind, Filter, matches, values_of
 from refcommons.model import Dataset
+from refcommons.settings import TierLevel
 
 AUTH_FIELD = "auth_resource_path"
 ENCRYPT_COUNT = -1
@@ -28,10 +29,8 @@ OUT_OF_SCOPE = ("You don't have access to all the data you are querying. "
                 "Try using 'accessibility: accessible' in your query")
 
 GqlType = Literal["String", "Int", "Float"]
-TierLevel = Literal["private", "regular", "libre"]
 Accessibility = Literal["all", "accessible", "unaccessible"]
 Row = Mapping[str, Any]
-TIER_LEVELS: tuple[TierLevel, ...] = ("private", "regular", "libre")
 ACCESSIBILITIES: tuple[Accessibility, ...] = ("all", "accessible", "unaccessible")
 
 

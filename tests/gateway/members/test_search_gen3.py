@@ -22,8 +22,8 @@ from gateway.members.gen3 import Gen3Adapter
 from gateway.members.guppy_wire import GuppyQueryError
 from gateway.members.search import TOTAL, CohortQuery, Count, Searchable, SearchUnsupported
 from refcommons.authz.default_policy import ADMIN_USER, RESEARCHER_USER
-from refcommons.guppy.api import DEFAULT_TIER_LIMIT
 from refcommons.guppy.index import AUTH_FIELD, build_indices
+from refcommons.settings import DEFAULT_TIER_LIMIT
 
 FACETS = ("sex", "project_id", "consent", "race")
 

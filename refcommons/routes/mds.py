@@ -13,8 +13,8 @@ from gateway.core.errors import not_found
 from gateway.web.openapi import operation
 from gateway.web.query import query_bool, query_int
 from gateway.web.render import json_response
-from refcommons.commons import COMMONS
 from refcommons.mds.catalog import MetadataCatalog
+from refcommons.routes.keys import COMMONS
 
 routes = web.RouteTableDef()
 

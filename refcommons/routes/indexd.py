@@ -16,9 +16,10 @@ from gateway.web.body import parse_as, read_json, read_model
 from gateway.web.openapi import operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response
-from refcommons.commons import COMMONS, ReferenceCommons
+from refcommons.commons import ReferenceCommons
 from refcommons.indexd.records import HASH_FORMATS, IndexCreate, IndexRecord, IndexStats, IndexUpdate, WriteResult
 from refcommons.indexd.store import DEFAULT_LIMIT, ListQuery
+from refcommons.routes.keys import COMMONS
 
 routes = web.RouteTableDef()
 
