@@ -55,6 +55,6 @@ JOBS = web.AppKey("export_jobs", ExportJobs)
 
 HARVESTER = web.AppKey("mds_harvester", Harvester)
 HiderFactory = Callable[[web.Request, SnapshotSet], Awaitable[CountHider | None]]
-COUNT_HIDER = web.AppKey("mds_count_hider", HiderFactory)
+COUNT_HIDER: web.AppKey[HiderFactory] = web.AppKey("mds_count_hider")
 """The request's count hider over the snapshots it is served from (tiered study counts); absent → nothing
 hidden."""

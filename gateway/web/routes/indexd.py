@@ -26,9 +26,10 @@ from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.records import indexd_view
 from gateway.resolver.service import Resolution, ResolutionError
 from gateway.web.body import read_json
+from gateway.web.keys import RESOLVER
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
-from gateway.web.routes.resolver import MAX_BULK, RESOLVER, api_error
+from gateway.web.routes.resolver import MAX_BULK, api_error
 
 routes = web.RouteTableDef()
 TAGS = ("indexd",)
