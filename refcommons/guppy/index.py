@@ -205,7 +205,7 @@ def text_histogram(
         counts.update(present)
         missing += not present
     ordered = sorted(counts, reverse=not numeric)
-    buckets = [{"key": _key_text(k), "count": counts[k]} for k in ordered]
+    buckets: list[dict[str, Any]] = [{"key": _key_text(k), "count": counts[k]} for k in ordered]
     buckets.sort(key=lambda b: -b["count"])
     if include_missing and missing and not numeric:
         buckets.append({"key": MISSING_DATA_ALIAS, "count": missing})

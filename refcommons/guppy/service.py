@@ -52,7 +52,7 @@ def _error(error: GraphQLError, default_code: str) -> dict[str, Any]:
         log.error("guppy resolver failed", exc_info=original)
         error = GraphQLError("internal server error", error.nodes, path=error.path,
                              extensions={"code": "INTERNAL_SERVER_ERROR"})
-    body = dict(error.formatted)
+    body: dict[str, Any] = dict(error.formatted)
     body["extensions"] = {"code": default_code, **(body.get("extensions") or {})}
     return body
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from typing import Any
 
 from aiohttp import web
 
@@ -96,9 +97,10 @@ class GuppyApi:
         if not isinstance(body, dict):
             raise bad_request("the download body is a JSON object {\"type\", \"fields\", \"filter\", \"sort\"}")
         service, ctx = await self.context(request)
-        index = service.indices.get(body.get("type")) if isinstance(body.get("type"), str) else None
+        kind = body.get("type")
+        index = service.indices.get(kind) if isinstance(kind, str) else None
         if index is None:
-            raise bad_request(f'Invalid es type: "{body.get("type")}"'[:300])
+            raise bad_request(f'Invalid es type: "{kind}"'[:300])
         fields = body.get("fields")
         if fields is not None and (not isinstance(fields, list) or not all(isinstance(f, str) for f in fields)):
             raise bad_request("fields must be a list of field names")
@@ -138,7 +140,7 @@ class GuppyApi:
         @operation("Guppy health: the indices served", tags=TAGS)
         async def status(request: web.Request) -> web.Response:
             service = self.service(request.config_dict[COMMONS])
-            indices = {i.index: {"aliases": {}} for i in service.indices.values()}
+            indices: dict[str, Any] = {i.index: {"aliases": {}} for i in service.indices.values()}
             return json_response({"statusCode": 200, "warnings": None, "indices": indices})
 
         @routes.get("/guppy/_version")
