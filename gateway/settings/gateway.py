@@ -14,6 +14,7 @@ modules); they are importable from here too, with :class:`ConfigError`, as this 
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -61,6 +62,8 @@ __all__ = [
 ]
 
 CONFIG_ENV = "GATEWAY_CONFIG"
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("gateway_config_file", default=None)
+"""The YAML file :func:`load_settings` is reading while it builds the settings (``Settings(...)`` reads none)."""
 
 
 class Settings(BaseSettings):
@@ -114,22 +117,16 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides arguments, which override the YAML file: the class's ``yaml_file``, which
-        # only load_settings names (``Settings(...)`` itself reads no file).
-        return (env_settings, init_settings, YamlFileSource(settings_cls))
+        # The environment overrides arguments, which override the YAML file (only load_settings names one).
+        return (env_settings, init_settings, YamlFileSource(settings_cls, _CONFIG_FILE.get()))
 
 
 def load_settings(config_path: Path | str | None = None) -> Settings:
     """Settings from ``config_path`` (or ``$GATEWAY_CONFIG``) overlaid by ``GATEWAY_*`` environment variables.
     :class:`ConfigError` when the file cannot be used, :class:`pydantic.ValidationError` naming a bad key."""
     path = config_path or os.environ.get(CONFIG_ENV) or None
-    return _reading(Path(path))() if path else Settings()
-
-
-def _reading(path: Path) -> type[Settings]:
-    """:class:`Settings` whose YAML source reads ``path`` (pydantic-settings takes the file from the class)."""
-
-    class FileSettings(Settings):
-        model_config = SettingsConfigDict(yaml_file=path, title="Settings")
-
-    return FileSettings
+    reading = _CONFIG_FILE.set(Path(path) if path else None)
+    try:
+        return Settings()
+    finally:
+        _CONFIG_FILE.reset(reading)

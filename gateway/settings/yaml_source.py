@@ -1,10 +1,10 @@
 """The configuration file as a settings source: pydantic-settings' own YAML source, for exactly one named file.
 
-pydantic-settings' :class:`~pydantic_settings.YamlConfigSettingsSource` reads the class's ``yaml_file`` and merges
-it with the other sources by their precedence. This source reads it strictly: the file was named by the operator,
-so a missing or unreadable file, invalid YAML or anything but a mapping at top level is a :class:`ConfigError`
-saying which file and why (the library's own source would skip a missing file and take an empty document, or
-``[]``, as no settings).
+pydantic-settings' :class:`~pydantic_settings.YamlConfigSettingsSource` reads a YAML file, which pydantic-settings
+then merges with the other sources in the order :class:`gateway.settings.gateway.Settings` gives them. This source
+reads it strictly: the file was named by the operator, so a missing or unreadable file, invalid YAML or anything but
+a mapping at top level is a :class:`ConfigError` saying which file and why (the library's own source would skip a
+missing file and take ``[]`` or ``0`` as no settings).
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ class ConfigError(Exception):
 
 
 class YamlFileSource(YamlConfigSettingsSource):
-    """The settings in ``settings_cls.model_config["yaml_file"]`` (none when it names no file)."""
+    """The settings in the YAML file at ``path`` (none without a path)."""
 
-    def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        path = settings_cls.model_config.get("yaml_file")
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
         if path is not None:
-            _require_file(Path(str(path)))  # the library skips what is not a file; a named file must be one
-        super().__init__(settings_cls)
+            _require_file(path)  # the library skips what is not a file; a named file must be one
+        super().__init__(settings_cls, yaml_file=path)
 
     def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
         try:
