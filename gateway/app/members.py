@@ -1,15 +1,22 @@
 """How the app reaches each member: the in-process reference commons directly, every other kind through
-:func:`gateway.members.factory.build_adapter`."""
+:func:`gateway.members.factory.build_adapter`.
+
+The reference commons is imported only when a ``reference`` member is built: a gateway without the in-process
+commons does not load it.
+"""
 
 from __future__ import annotations
 
-from gateway.app.inprocess import ReferenceAdapter
+from typing import TYPE_CHECKING
+
 from gateway.core.member import Member
 from gateway.members.factory import build_adapter
 from gateway.members.protocols import MemberAdapter
 from gateway.registry.directory import AdapterFactory
 from gateway.settings.sections import UpstreamConfig
-from refcommons.commons import ReferenceCommons
+
+if TYPE_CHECKING:
+    from refcommons.commons import ReferenceCommons
 
 
 def adapter_factory(config: UpstreamConfig, refcommons: ReferenceCommons | None) -> AdapterFactory:
@@ -21,6 +28,8 @@ def adapter_factory(config: UpstreamConfig, refcommons: ReferenceCommons | None)
             return build_adapter(member, config)
         if refcommons is None:
             raise ValueError(f"member {member.id} is of kind 'reference' but no in-process commons is running")
+        from gateway.app.inprocess import ReferenceAdapter
+
         return ReferenceAdapter(member, refcommons)
 
     return adapter

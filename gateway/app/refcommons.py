@@ -1,18 +1,23 @@
 """The in-process reference commons: opened from the gateway's ``refcommons`` section and mounted under its
-``mount`` path (the gateway then reaches it as a ``reference`` member, :mod:`gateway.app.inprocess`)."""
+``mount`` path (the gateway then reaches it as a ``reference`` member, :mod:`gateway.app.inprocess`).
+
+The commons is imported only when it is enabled: a gateway without it does not load it.
+"""
 
 from __future__ import annotations
 
 import logging
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from gateway.settings.gateway import Settings
 from gateway.web.state import GatewayState
-from refcommons.app import build_subapp
-from refcommons.commons import ReferenceCommons
 from refcommons.settings import CommonsSettings
+
+if TYPE_CHECKING:
+    from refcommons.commons import ReferenceCommons
 
 log = logging.getLogger("gateway.app")
 
@@ -35,6 +40,9 @@ def commons_settings(settings: Settings) -> CommonsSettings:
 
 async def mount_refcommons(app: web.Application, state: GatewayState, opened: AsyncExitStack) -> ReferenceCommons:
     """Open the commons (kept as ``state.refcommons``; closed by ``opened``) and serve it under its mount path."""
+    from refcommons.app import build_subapp
+    from refcommons.commons import ReferenceCommons
+
     settings = state.settings
     commons = await ReferenceCommons.open(commons_settings(settings))
     state.refcommons = commons
