@@ -19,12 +19,12 @@ Errors are the gateway's plain JSON errors ``{"error", "status_code"}`` (as on e
 a bad parameter, 404 for an unknown commons, GUID or info key.
 
 Tiered study counts: every route returning studies asks ``app[COUNT_HIDER]`` for the request's
-:data:`~gateway.discovery.mds_query.CountHider`. :func:`setup_discovery` sets :func:`study_count_hider`: the
-caller (a bearer token, or a bearer GA4GH Passport; :func:`gateway.access.caller.caller_from_request`) reads
-some resources at each member (:meth:`~gateway.access.caller.SearchCaller.readable_at`: its own and the
-member's open ones; anonymous: the open ones, cached), and :mod:`gateway.discovery.study_tiering` hides the
-counts of the studies that are not the caller's under each member's tier. A hidden count is ``null`` and the study
-lists it in ``_hidden_counts``.
+:data:`~gateway.discovery.mds_query.CountHider`. The app (:func:`gateway.app.features.setup_discovery`) sets
+:func:`study_count_hider`: the caller (a bearer token, or a bearer GA4GH Passport;
+:func:`gateway.access.caller.caller_from_request`) reads some resources at each member
+(:meth:`~gateway.access.caller.SearchCaller.readable_at`: its own and the member's open ones; anonymous: the open
+ones, cached), and :mod:`gateway.discovery.study_tiering` hides the counts of the studies that are not the
+caller's under each member's tier. A hidden count is ``null`` and the study lists it in ``_hidden_counts``.
 """
 
 from __future__ import annotations
