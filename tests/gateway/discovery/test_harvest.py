@@ -26,7 +26,7 @@ from gateway.web.routes.resolver import RESOLVER
 
 
 async def build_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> web.Application:
-    """The whole gateway app (the discovery surface is wired in ``_setup_federation``)."""
+    """The whole gateway app (the discovery surface is wired by ``gateway.app.features.setup_discovery``)."""
     del monkeypatch
     return await gateway_app.create_app(settings)
 
