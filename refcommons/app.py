@@ -1,6 +1,6 @@
-"""The reference commons' aiohttp application: indexd, DRS, fence subset, Arborist's auth mapping, MDS, Guppy and
-sheepdog's data dictionary routes over one :class:`~refcommons.commons.ReferenceCommons` (Guppy with the commons'
-own tier level and limit).
+"""The reference commons' aiohttp application, its composition root: indexd, DRS, fence subset, Arborist's auth
+mapping, MDS, Guppy and sheepdog's data dictionary routes (:mod:`refcommons.routes`) over one
+:class:`~refcommons.commons.ReferenceCommons` (Guppy with the commons' own tier level and limit).
 
 :func:`build_app` makes a standalone app (with the gateway's JSON-error and request-id middlewares);
 :func:`build_subapp` makes one to mount inside the gateway, where the parent's middlewares apply.
@@ -13,14 +13,15 @@ from aiohttp import web
 from gateway.core.logs import log_flusher
 from gateway.web.errors import PARSER_LIMITS, error_middleware
 from gateway.web.requestid import request_id_middleware
-from refcommons.authz import api as authz_api
-from refcommons.commons import COMMONS, ReferenceCommons
-from refcommons.drs import api as drs_api
-from refcommons.fence import api as fence_api
-from refcommons.guppy.api import GuppyApi
-from refcommons.indexd import api as indexd_api
-from refcommons.mds import api as mds_api
-from refcommons.submission import api as submission_api
+from refcommons.commons import ReferenceCommons
+from refcommons.routes import authz as authz_api
+from refcommons.routes import drs as drs_api
+from refcommons.routes import fence as fence_api
+from refcommons.routes import indexd as indexd_api
+from refcommons.routes import mds as mds_api
+from refcommons.routes import submission as submission_api
+from refcommons.routes.guppy import GuppyApi
+from refcommons.routes.keys import COMMONS
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 

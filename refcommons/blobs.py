@@ -122,13 +122,13 @@ def _tsv(rng: random.Random, file_name: str) -> bytes:
         ]
         return "".join("\t".join(r) + "\n" for r in rows).encode()
     header = "participant\tsex\tpopulation\tage_at_enrollment\tbmi\tphenotype\tsmoking_status\n"
-    rows = []
+    lines: list[str] = []
     for _ in range(rng.randint(20, 80)):
         bits = rng.getrandbits(64)
         age = max(18, min(90, int(rng.gauss(52, 15))))
         bmi = round(max(15.0, min(55.0, rng.gauss(27, 5))), 1)
-        rows.append(
+        lines.append(
             f"anon-{bits & 0xFFFFFFFF:08x}\t{SEXES[(bits >> 32) & 1]}\t{POPULATIONS[((bits >> 33) & 0xFF) % 5]}"
             f"\t{age}\t{bmi}\t{PHENOTYPES[((bits >> 41) & 0xFF) % 6]}\t{SMOKING[(bits >> 49) & 3]}\n"
         )
-    return (header + "".join(rows)).encode()
+    return (header + "".join(lines)).encode()

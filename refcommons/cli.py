@@ -27,12 +27,10 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
-from refcommons.guppy.index import TIER_LEVELS
-from refcommons.settings import DEFAULT_TIER_LEVEL, DEFAULT_TIER_LIMIT, CommonsSettings
+from refcommons.settings import DEFAULT_TIER_LEVEL, DEFAULT_TIER_LIMIT, TIER_LEVELS, CommonsSettings, TrustedGateway
 
 if TYPE_CHECKING:
     from gateway.settings.passports import PassportsConfig
-    from refcommons.fence.gateway_trust import TrustedGateway
 
 DESCRIPTOR = "commons.json"
 USAGE_ERROR = 2
@@ -96,8 +94,6 @@ def _tier_limit(text: str) -> int:
 
 
 def _trusted_gateway(spec: str) -> TrustedGateway:
-    from refcommons.fence.gateway_trust import TrustedGateway
-
     try:
         return TrustedGateway.parse(spec)
     except ValueError as exc:

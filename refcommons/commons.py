@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiohttp import web
-
 from gateway.cache.memory import MemoryCache
 from gateway.store import Store, open_store
 from refcommons.fence.service import Fence
@@ -55,8 +53,3 @@ class ReferenceCommons:
     async def close(self) -> None:
         await self.fence.close()  # flushes pending download-log writes before the store goes
         await self.store.close()
-
-
-COMMONS = web.AppKey("refcommons", ReferenceCommons)
-"""Where a reference-commons aiohttp app keeps its :class:`ReferenceCommons` (read with
-``request.config_dict[COMMONS]`` so it also works when the app is mounted as a sub-app)."""

@@ -1,20 +1,41 @@
-"""What one reference commons instance is: its prefix, seed, size, public URL and where it keeps state."""
+"""What one reference commons instance is: its prefix, seed, size, public URL and where it keeps state, which
+federation gateways it trusts and how its Guppy tiers access.
+
+A leaf of the reference commons: every service imports it, it imports none of them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from refcommons.guppy.index import TIER_LEVELS, TierLevel
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # annotations only: importing the settings stays cheap (the CLI imports this module)
     from gateway.settings.passports import PassportsConfig
-    from refcommons.fence.gateway_trust import TrustedGateway
 
+TierLevel = Literal["private", "regular", "libre"]
+"""Guppy's tiered access (its ``TIER_ACCESS_LEVEL``)."""
+TIER_LEVELS: tuple[TierLevel, ...] = ("private", "regular", "libre")
 DEFAULT_TIER_LEVEL: TierLevel = "regular"
 DEFAULT_TIER_LIMIT = 50
 """The reference commons' tier limit (Guppy's own default is 1000; see docs/research, §3.1)."""
+
+
+@dataclass(frozen=True)
+class TrustedGateway:
+    """A federation gateway whose tokens this commons accepts: its exact ``iss`` and its JWKS URL."""
+
+    issuer: str
+    jwks_uri: str
+
+    @classmethod
+    def parse(cls, spec: str) -> TrustedGateway:
+        """``ISSUER=JWKS_URL`` (split at the first ``=``); :class:`ValueError` when either side is empty."""
+        issuer, sep, jwks_uri = spec.partition("=")
+        issuer, jwks_uri = issuer.strip(), jwks_uri.strip()
+        if not sep or not issuer or not jwks_uri:
+            raise ValueError(f"expected ISSUER=JWKS_URL, got {spec!r}")
+        return cls(issuer, jwks_uri)
 
 
 @dataclass(frozen=True)

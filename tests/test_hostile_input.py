@@ -36,8 +36,8 @@ from hypothesis import strategies as st
 
 from gateway.app import create_app
 from gateway.settings.gateway import Settings
+from gateway.web.keys import STATE
 from gateway.web.openapi import RouteInfo, iter_routes
-from gateway.web.state import STATE
 from refcommons.app import build_app
 from refcommons.authz.default_policy import ADMIN_USER
 from refcommons.commons import ReferenceCommons

@@ -5,7 +5,7 @@ Records are indexd records; access is checked by the commons' fence (``read-stor
 authz) exactly as its ``/user/data/download`` route does, and its 401/403/404 become
 :class:`AccessDenied`/:class:`NotFoundUpstream`.
 
-Search runs the commons' own Guppy schema (:func:`refcommons.guppy.api.run`, the code behind its
+Search runs the commons' own Guppy schema (:func:`refcommons.guppy.service.run`, the code behind its
 ``/guppy/graphql``) on the same GraphQL text the Gen3 adapter sends, for the caller the ``Authorization`` header
 names (fence, as the route does), but with nothing hidden: the gateway's tiering decides what to show, so
 ``hidden`` (and so ``hidden_accessible``) is always empty. Discovery records come from the commons' MDS catalogue,
@@ -41,9 +41,9 @@ from gateway.wire.drs import dump
 from refcommons.commons import ReferenceCommons
 from refcommons.drs.render import service_info
 from refcommons.guppy import access as search_access
-from refcommons.guppy.api import GuppyService, run
 from refcommons.guppy.index import Access
 from refcommons.guppy.schema import GuppyContext
+from refcommons.guppy.service import GuppyService, run
 from refcommons.indexd.records import IndexRecord
 from refcommons.submission import dictionary as submission_dictionary
 
@@ -168,7 +168,7 @@ class ReferenceAdapter:
         (:func:`refcommons.guppy.access.readable`: a gateway search token, a bearer Passport, or fence; a bad
         credential is the route's 401)."""
         if self._guppy is None:
-            self._guppy = GuppyService.build(self.commons)
+            self._guppy = GuppyService.build_from(self.commons.dataset)
         resources = self._guppy.resources
         try:
             readable = await search_access.readable(self.commons.fence, authorization, resources)

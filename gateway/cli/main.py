@@ -23,6 +23,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -31,6 +32,11 @@ from gateway.cli import resolve as resolver_cli
 from gateway.cli import search as aggregate_cli
 from gateway.passports.tools import cli as passport_cli
 from refcommons import cli as refcommons_cli
+
+if TYPE_CHECKING:  # annotations only: the settings and the app load when a command needs them
+    import ssl
+
+    from gateway.settings.gateway import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _load(args: argparse.Namespace) -> Settings:
     from pydantic import ValidationError
 
     from gateway.settings.gateway import ConfigError, load_settings
@@ -124,7 +130,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(settings, ssl_context) -> None:  # type: ignore[no-untyped-def]
+async def _run(settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
     """Serve HTTP (and HTTPS when ``ssl_context`` is given) until SIGINT or SIGTERM, then shut down gracefully:
     stop accepting, let in-flight requests finish, run the app's shutdown and cleanup hooks."""
     from aiohttp import web
@@ -140,7 +146,7 @@ async def _run(settings, ssl_context) -> None:  # type: ignore[no-untyped-def]
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         try:
             await runner.setup()
-            listeners = [("http", settings.port, None)]
+            listeners: list[tuple[str, int, ssl.SSLContext | None]] = [("http", settings.port, None)]
             if ssl_context is not None:
                 listeners.append(("https", settings.tls.port, ssl_context))
             urls = []
@@ -182,7 +188,7 @@ def _config_show(args: argparse.Namespace) -> int:
 
 
 def _config_docs(args: argparse.Namespace) -> int:
-    from gateway.settings.gateway import config_reference_table
+    from gateway.settings.reference import config_reference_table
 
     sys.stdout.write(config_reference_table())
     return 0

@@ -32,7 +32,7 @@ def add_commands(subparsers: Any) -> None:
     actions = registry.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
 
     def action(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser = actions.add_parser(name, help=help_text)
+        parser: argparse.ArgumentParser = actions.add_parser(name, help=help_text)
         parser.add_argument("--url", default=DEFAULT_URL, help=f"gateway base URL (default {DEFAULT_URL})")
         parser.add_argument("--token", default=None, help=f"admin token (default ${TOKEN_ENV})")
         parser.add_argument("--json", action="store_true", help="print the gateway's JSON answer")

@@ -342,17 +342,17 @@ def _follow_job(args: argparse.Namespace, doc: dict[str, Any], console: Console)
     status_url = urljoin(args.url.rstrip("/") + "/", str(doc["status_url"]))
     try:
         console.print(f"export job {doc.get('status')}: {status_url}", soft_wrap=True, markup=False)
-        doc = _poll(status_url, doc, args, console)
+        ended = _poll(status_url, doc, args, console)
     except KeyboardInterrupt:
         httpx.delete(status_url, timeout=args.timeout)
         _fail("export", "interrupted: the export job was cancelled")
         return INTERRUPTED
-    if doc is None:
+    if ended is None:
         return UNANSWERED
-    if doc.get("status") != "done":
-        _fail("export", job_failure(doc))
+    if ended.get("status") != "done":
+        _fail("export", job_failure(ended))
         return UNANSWERED
-    with httpx.stream("GET", urljoin(status_url, str(doc["file"]["url"])), timeout=args.timeout) as response:
+    with httpx.stream("GET", urljoin(status_url, str(ended["file"]["url"])), timeout=args.timeout) as response:
         if response.status_code != 200:
             _fail("export", error_message(response.status_code, response.read()))
             return UNANSWERED

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from gateway.core.member import Member, MemberAuth, Status, normalize_hostname, normalize_prefix
 from gateway.registry.repository import RegistryConflict, RegistryRepository, same_record
 from gateway.registry.schemas import check_member, host_of, normalize_base_url
-from gateway.settings.gateway import MemberConfig, Settings
+from gateway.settings.gateway import Settings
+from gateway.settings.sections import MemberConfig
 
 log = logging.getLogger("gateway.registry.config_members")
 
@@ -87,10 +89,27 @@ async def load_config_members(repository: RegistryRepository, settings: Settings
         else:  # first let go of keys another declared member now wants, so keys can move in any order
             moving = {k for m in declared if m.id != current.id for k in (*m.prefixes, *m.hostnames)}
             if moving & {*current.prefixes, *current.hostnames}:
-                await repository.update(current.id, lambda m, gone=moving: replace(
-                    m, prefixes=tuple(p for p in m.prefixes if p not in gone),
-                    hostnames=tuple(h for h in m.hostnames if h not in gone)), actor=ACTOR)
+                await repository.update(current.id, _letting_go(moving), actor=ACTOR)
     return [await _load_one(repository, member) for member in declared]
+
+
+def _letting_go(gone: set[str]) -> Callable[[Member], Member]:
+    """A change dropping the prefixes and hostnames in ``gone``."""
+
+    def change(m: Member) -> Member:
+        return replace(m, prefixes=tuple(p for p in m.prefixes if p not in gone),
+                       hostnames=tuple(h for h in m.hostnames if h not in gone))
+
+    return change
+
+
+def _declared_as(member: Member, status: Status) -> Callable[[Member], Member]:
+    """A change making the record the declared ``member`` with ``status``, created when it was."""
+
+    def change(m: Member) -> Member:
+        return replace(member, status=status, created=m.created)
+
+    return change
 
 
 async def _load_one(repository: RegistryRepository, member: Member) -> Member:
@@ -106,8 +125,7 @@ async def _load_one(repository: RegistryRepository, member: Member) -> Member:
             if same_record(current, member) and current.status != Status.pending:
                 return current
             status = current.status if current.status == Status.suspended else Status.active
-            return await repository.update(
-                member.id, lambda m, s=status: replace(member, status=s, created=m.created), actor=ACTOR)
+            return await repository.update(member.id, _declared_as(member, status), actor=ACTOR)
         except RegistryConflict as exc:
             if exc.owner is not None and exc.owner != member.id:
                 holder = await repository.get(exc.owner)

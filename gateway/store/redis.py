@@ -15,7 +15,7 @@ exposed zero-padded (``SEQ_WIDTH`` digits per part) so that string order equals 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -98,7 +98,8 @@ def _stream_id(seq: str) -> str:
 
 def _field(fields: dict[Any, Any]) -> bytes | str:
     """The ``d`` field of a stream entry, whether the client decodes responses or not."""
-    return fields[b"d"] if b"d" in fields else fields["d"]
+    value: bytes | str = fields[b"d"] if b"d" in fields else fields["d"]
+    return value
 
 
 def _conflict(namespace: str, key: str, expect_rev: int, actual: int) -> Conflict:
@@ -172,7 +173,10 @@ class RedisStore:
     async def read_log(self, log: str, *, after: str | None = None, limit: int = 100) -> list[LogEntry]:
         _check_limit(limit)
         start = "-" if after is None else "(" + _stream_id(after)
-        entries = await self.client.xrange(self._log_key(log), min=start, max="+", count=limit)
+        entries = cast(
+            "list[tuple[bytes | str, dict[Any, Any]]]",
+            await self.client.xrange(self._log_key(log), min=start, max="+", count=limit),
+        )
         return [LogEntry(_padded(sid), orjson.loads(_field(fields))) for sid, fields in entries]
 
     async def ping(self) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 import orjson
@@ -124,7 +124,8 @@ class SqliteStore:
 
     async def _rows(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         async with self._lock, self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+            rows = await cursor.fetchall()  # tuples: no row factory is set (aiosqlite types them as sqlite3.Row)
+            return cast("list[tuple[Any, ...]]", list(rows))
 
     async def get(self, namespace: str, key: str) -> Stored | None:
         rows = await self._rows(

@@ -55,7 +55,7 @@ def parse_as(model: type[M], data: Any) -> M:
     """Validate already-decoded JSON against a pydantic model or any type (400 on failure)."""
     try:
         if isinstance(model, type) and issubclass(model, BaseModel):
-            return model.model_validate(data)  # type: ignore[return-value]
+            return model.model_validate(data)
         return TypeAdapter(model).validate_python(data)
     except ValidationError as exc:
         raise ApiError(400, describe_validation_error(exc)) from None

@@ -7,27 +7,19 @@
   engine's status.
 * :func:`caller_from_request` — the same, as the :class:`~gateway.access.caller.SearchCaller` search, export and
   discovery pass to every member call.
-* :data:`GATE`, :data:`USER_AUTHZ`, :data:`OPEN_AUTHZ` — where the app keeps the Passport gate (set when
-  ``passports.enabled``) and the lookups of what a caller may read (:func:`setup_callers`).
+
+The Passport gate (set when ``passports.enabled``) and the lookups of what a caller may read are on the app under
+:data:`~gateway.web.keys.GATE`, :data:`~gateway.web.keys.USER_AUTHZ` and :data:`~gateway.web.keys.OPEN_AUTHZ`
+(:func:`gateway.app.features.setup_callers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from aiohttp import web
 
 from gateway.access.caller import PassportHolder, SearchCaller
-from gateway.access.open_readable import OpenAuthz
-from gateway.access.readable import UserAuthz
-from gateway.core.member import Member
 from gateway.passports.gate import Admission, PassportGate, admit
-from gateway.web.state import GatewayState
-
-GATE = web.AppKey("passport_gate", PassportGate)
-USER_AUTHZ = web.AppKey("search_user_authz", UserAuthz)
-OPEN_AUTHZ = web.AppKey("search_open_authz", OpenAuthz)
+from gateway.web.keys import GATE, OPEN_AUTHZ, USER_AUTHZ
 
 
 def passport_gate(request: web.Request) -> PassportGate | None:
@@ -50,11 +42,3 @@ async def caller_from_request(request: web.Request, body_passports: list[str] | 
     return SearchCaller(admission.authorization, holder, request.config_dict.get(USER_AUTHZ),
                         request.config_dict.get(OPEN_AUTHZ))
 
-
-def setup_callers(app: web.Application, state: GatewayState, adapter_of: Callable[[Member], Any]) -> None:
-    """Keep the ``/user/user`` and anonymous-mapping lookups (:class:`UserAuthz`, :class:`OpenAuthz`, over the
-    gateway cache) on ``app`` (once)."""
-    if USER_AUTHZ not in app:
-        app[USER_AUTHZ] = UserAuthz(state.cache, adapter_of)
-    if OPEN_AUTHZ not in app:
-        app[OPEN_AUTHZ] = OpenAuthz(state.cache, adapter_of)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import overload
 
 from gateway.core.errors import bad_request
 
@@ -24,6 +25,19 @@ def query_bool(query: Mapping[str, str], name: str, default: bool = False) -> bo
 
 
 INT64_MAX = 2**63 - 1
+
+
+@overload
+def query_int(
+    query: Mapping[str, str], name: str, default: int, *, minimum: int | None = None, maximum: int = INT64_MAX
+) -> int: ...
+
+
+@overload
+def query_int(
+    query: Mapping[str, str], name: str, default: None = None, *, minimum: int | None = None,
+    maximum: int = INT64_MAX,
+) -> int | None: ...
 
 
 def query_int(

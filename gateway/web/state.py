@@ -1,6 +1,8 @@
-"""What a running gateway holds: its settings and the shared resources opened at start.
+"""What a running gateway holds: its settings and the shared resources opened at start, and the registry's
+handles for its routes.
 
-Kept on the aiohttp application under :data:`STATE` (no module-level mutable state anywhere).
+Kept on the aiohttp application under :data:`gateway.web.keys.STATE` and :data:`gateway.web.keys.REGISTRY` (no
+module-level mutable state anywhere).
 """
 
 from __future__ import annotations
@@ -8,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
-
 from gateway.cache import Cache
+from gateway.registry.health import HealthMonitor
+from gateway.registry.repository import RegistryRepository
 from gateway.settings.gateway import Settings
 from gateway.store import Store
 
@@ -27,4 +29,12 @@ class GatewayState:
     """The OpenAPI document, built once on first request (the router is frozen by then)."""
 
 
-STATE = web.AppKey("gateway_state", GatewayState)
+@dataclass(frozen=True)
+class Registry:
+    """What the registry routes work with: the members' repository and health monitor, the settings (admin token,
+    join limits) and the cache (join rate limits)."""
+
+    repository: RegistryRepository
+    health: HealthMonitor
+    settings: Settings
+    cache: Cache

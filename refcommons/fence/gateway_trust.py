@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
 from gateway.core.errors import ApiError, forbidden
@@ -40,31 +39,16 @@ from gateway.passports import (
     url_problem,
     verify_signature,
 )
+from refcommons.settings import TrustedGateway
 
 log = logging.getLogger("refcommons.fence")
 
 ALGORITHMS = frozenset({RS256})
 
 
-@dataclass(frozen=True)
-class TrustedGateway:
-    """A federation gateway whose tokens this commons accepts: its exact ``iss`` and its JWKS URL."""
-
-    issuer: str
-    jwks_uri: str
-
-    @classmethod
-    def parse(cls, spec: str) -> TrustedGateway:
-        """``ISSUER=JWKS_URL`` (split at the first ``=``); :class:`ValueError` when either side is empty."""
-        issuer, sep, jwks_uri = spec.partition("=")
-        issuer, jwks_uri = issuer.strip(), jwks_uri.strip()
-        if not sep or not issuer or not jwks_uri:
-            raise ValueError(f"expected ISSUER=JWKS_URL, got {spec!r}")
-        return cls(issuer, jwks_uri)
-
-    @property
-    def key_source(self) -> KeySource:
-        return KeySource(self.issuer, "jku", ALGORITHMS, url=self.jwks_uri)
+def key_source(gateway: TrustedGateway) -> KeySource:
+    """Where ``gateway``'s keys come from: its JWKS URL, RS256 only."""
+    return KeySource(gateway.issuer, "jku", ALGORITHMS, url=gateway.jwks_uri)
 
 
 def gateway_map(gateways: Iterable[TrustedGateway], *, allow_insecure_loopback: bool) -> Mapping[str, TrustedGateway]:
@@ -157,7 +141,7 @@ class GatewayTokens:
 
     async def _signature(self, parsed: ParsedJws, gateway: TrustedGateway) -> None:
         try:
-            key = await self.keys.key(gateway.key_source, parsed.header.get("kid"), parsed.header.get("alg"))
+            key = await self.keys.key(key_source(gateway), parsed.header.get("kid"), parsed.header.get("alg"))
             verify_signature(parsed, key)
         except KeyLookupError as exc:
             raise GatewayTokenError(exc.status, f"gateway token key: {exc.message}") from None

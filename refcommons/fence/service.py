@@ -30,13 +30,13 @@ from refcommons.authz import policy as authz
 from refcommons.authz.default_policy import load_policy
 from refcommons.authz.policy import AuthzMap, PolicyDocument
 from refcommons.fence.apikeys import ApiKeys, NoSuchKey
-from refcommons.fence.gateway_trust import GatewayTokens, TrustedGateway
+from refcommons.fence.gateway_trust import GatewayTokens
 from refcommons.fence.passports import PassportAccess, PassportCheck, user_label
 from refcommons.fence.signing import SignatureError, UrlSigner, expiry_for, load_signer
 from refcommons.fence.tokens import ACCESS, CredentialError, TokenService
 from refcommons.indexd.records import IndexRecord
 from refcommons.model import Dataset
-from refcommons.settings import CommonsSettings
+from refcommons.settings import CommonsSettings, TrustedGateway
 
 log = logging.getLogger("refcommons.fence")
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from gateway.wire.guppy import MISSING_DATA_ALIAS
 from refcommons.guppy.filter import FieldKind, Filter, matches, values_of
 from refcommons.model import Dataset
+from refcommons.settings import TierLevel
 
 AUTH_FIELD = "auth_resource_path"
 ENCRYPT_COUNT = -1
@@ -29,10 +30,8 @@ OUT_OF_SCOPE = ("You don't have access to all the data you are querying. "
                 "Try using 'accessibility: accessible' in your query")
 
 GqlType = Literal["String", "Int", "Float"]
-TierLevel = Literal["private", "regular", "libre"]
 Accessibility = Literal["all", "accessible", "unaccessible"]
 Row = Mapping[str, Any]
-TIER_LEVELS: tuple[TierLevel, ...] = ("private", "regular", "libre")
 ACCESSIBILITIES: tuple[Accessibility, ...] = ("all", "accessible", "unaccessible")
 
 
@@ -207,7 +206,7 @@ def text_histogram(
         counts.update(present)
         missing += not present
     ordered = sorted(counts, reverse=not numeric)
-    buckets = [{"key": _key_text(k), "count": counts[k]} for k in ordered]
+    buckets: list[dict[str, Any]] = [{"key": _key_text(k), "count": counts[k]} for k in ordered]
     buckets.sort(key=lambda b: -b["count"])
     if include_missing and missing and not numeric:
         buckets.append({"key": MISSING_DATA_ALIAS, "count": missing})

@@ -49,7 +49,6 @@ from refcommons.guppy.index import (
     Plan,
     QueryError,
     Row,
-    TierLevel,
     cardinality,
     field_count,
     hidden,
@@ -64,6 +63,7 @@ from refcommons.guppy.index import (
     sub_aggregations,
     text_histogram,
 )
+from refcommons.settings import TierLevel
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 MAX_SEARCH_INPUT = 200

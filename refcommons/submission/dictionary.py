@@ -4,7 +4,7 @@ The file holds Gen3 node schemas in the resolved form sheepdog serves whole at
 ``/api/v0/submission/_dictionary/_all``: node schemas keyed by node id (``program``, ``project``, ``subject``,
 ``sample``, ``file``: the entities of :mod:`refcommons.model`) beside the non-node entries ``_settings`` and
 ``_definitions``. It is the one copy of the dictionary in the tree: the commons serves it
-(:mod:`refcommons.submission.api`), the gateway's in-process member hands it over, and the gateway's app makes
+(:mod:`refcommons.routes.submission`), the gateway's in-process member hands it over, and the gateway's app makes
 it the default dictionary of PFB exports.
 
 The file is read and checked once per process (:func:`document` raises ``ValueError`` if it is not a mapping of

@@ -1,5 +1,6 @@
 """What the adapter tests share: the test prefix, a member factory, and a recorded standalone reference commons
-(started the way ``tests/refcommons/conftest.py`` starts one, plus a middleware recording every request)."""
+(started the way ``tests/refcommons/conftest.py`` starts one, plus a middleware recording every request); and the
+fixtures over them, imported by the conftests of the members' and the in-process member's tests."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from faults import free_port
@@ -16,6 +18,7 @@ from servers import Server
 
 from gateway.core.member import Kind, Member, MemberAuth, Status
 from gateway.members.search import Count
+from gateway.settings.sections import UpstreamConfig
 from refcommons.app import build_app
 from refcommons.commons import ReferenceCommons
 from refcommons.fence.service import Principal
@@ -89,6 +92,18 @@ async def recorded_commons(data_dir: Path) -> AsyncIterator[Commons]:
         yield running
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+def config() -> UpstreamConfig:
+    """Quick retries so the fault tests stay fast."""
+    return UpstreamConfig(connect_timeout=1.0, read_timeout=5.0, retries=2, backoff=0.05, bulk_concurrency=4)
+
+
+@pytest.fixture
+async def commons(tmp_path: Path) -> AsyncIterator[Commons]:
+    async with recorded_commons(tmp_path / "commons") as running:
+        yield running
 
 
 async def bearer(server: Server, user: str) -> str:

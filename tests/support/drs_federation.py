@@ -17,7 +17,7 @@ from drs_fakes import Server as FakeServer
 from drs_fakes import drs_doc, drs_member, serve
 from servers import Server, start_commons, start_gateway
 
-from gateway.web.state import STATE
+from gateway.web.keys import STATE
 from refcommons.authz.default_policy import ADMIN_USER
 from refcommons.commons import ReferenceCommons
 

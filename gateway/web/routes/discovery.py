@@ -19,19 +19,19 @@ Errors are the gateway's plain JSON errors ``{"error", "status_code"}`` (as on e
 a bad parameter, 404 for an unknown commons, GUID or info key.
 
 Tiered study counts: every route returning studies asks ``app[COUNT_HIDER]`` for the request's
-:data:`~gateway.discovery.documents.CountHider`. :func:`setup_discovery` sets :func:`study_count_hider`: the
-caller (a bearer token, or a bearer GA4GH Passport; :func:`gateway.web.caller.caller_from_request`) reads
-some resources at each member (:meth:`~gateway.access.caller.SearchCaller.readable_at`: its own and the
-member's open ones; anonymous: the open ones, cached), and :mod:`gateway.discovery.study_tiering` hides the
-counts of the studies that are not the caller's under each member's tier. A hidden count is ``null`` and the study
-lists it in ``_hidden_counts``.
+:data:`~gateway.discovery.documents.CountHider`. The app (:func:`gateway.app.features.setup_discovery`) sets
+:func:`study_count_hider`: the caller (a bearer token, or a bearer GA4GH Passport;
+:func:`gateway.web.caller.caller_from_request`) reads some resources at each member
+(:meth:`~gateway.access.caller.SearchCaller.readable_at`: its own and the member's open ones; anonymous: the open
+ones, cached), and :mod:`gateway.discovery.study_tiering` hides the counts of the studies that are not the
+caller's under each member's tier. A hidden count is ``null`` and the study lists it in ``_hidden_counts``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,27 +42,20 @@ from gateway.access.tiers import Tier, TierPolicy
 from gateway.core.errors import ApiError, bad_request
 from gateway.discovery import mds_query as q
 from gateway.discovery.documents import DEFAULT_LIMIT, CountHider, parse_counts
-from gateway.discovery.harvest import DiscoveryView, Harvester
+from gateway.discovery.harvest import DiscoveryView
 from gateway.discovery.snapshots import Snapshot, SnapshotSet
 from gateway.discovery.study_tiering import MemberStudies, StudyCountHider, member_studies
-from gateway.registry.directory import Directory
-from gateway.settings.aggregate import AggregateConfig
-from gateway.web.caller import caller_from_request, setup_callers
+from gateway.web.caller import caller_from_request
+from gateway.web.keys import COUNT_HIDER, HARVESTER
 from gateway.web.openapi import operation
 from gateway.web.query import query_bool, query_int
 from gateway.web.render import json_response
-from gateway.web.state import GatewayState
 
 OPERATION_ID_PREFIX = "gateway.aggregate.mds_api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
 
 BASE = "/mds/aggregate"
 TAGS = ("mds",)
-HARVESTER = web.AppKey("mds_harvester", Harvester)
-HiderFactory = Callable[[web.Request, SnapshotSet], Awaitable[CountHider | None]]
-COUNT_HIDER: web.AppKey[HiderFactory] = web.AppKey("mds_count_hider")
-"""The request's count hider over the snapshots it is served from (tiered study counts); absent → nothing
-hidden."""
 COUNTED_FIELDS = ("_subjects_count", "_samples_count", "_files_count")
 PAGE_PARAMS = ("limit", "offset", "flatten", "pagination", "counts")
 RESERVED = frozenset({*PAGE_PARAMS, "q"})
@@ -236,22 +229,3 @@ async def get_status(request: web.Request) -> web.Response:
         "sources": view.status(harvester.clock()),
         "harvest": {"interval": harvester.config.harvest.interval, "timeout": harvester.config.harvest.timeout},
     })
-
-
-def setup_discovery(app: web.Application, state: GatewayState, directory: Directory,
-                    config: AggregateConfig) -> None:
-    """Register the Aggregate MDS routes and the background harvester (started with the app, a first round
-    at once without delaying start-up; stopped on cleanup). The harvester is ``app[HARVESTER]``."""
-    harvester = Harvester(state.store, directory, config)
-    app[HARVESTER] = harvester
-    app[COUNT_HIDER] = study_count_hider
-    setup_callers(app, state, directory.adapter)
-    app.add_routes(routes)
-
-    async def run_harvester(_: web.Application) -> AsyncIterator[None]:
-        if config.harvest.enabled:
-            harvester.start()
-        yield
-        await harvester.stop()
-
-    app.cleanup_ctx.append(run_harvester)

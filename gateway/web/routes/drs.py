@@ -25,12 +25,12 @@ from gateway.drs.service import DrsService
 from gateway.resolver.outcomes import ResolutionError
 from gateway.web.body import parse_as, read_json
 from gateway.web.caller import admitted
+from gateway.web.keys import DRS, STATE
 from gateway.web.openapi import operation
 from gateway.web.query import query_bool, query_int
 from gateway.web.render import json_response
 from gateway.web.routes.resolver import api_error
 from gateway.web.service_info import service_info
-from gateway.web.state import STATE
 from gateway.wire.drs import (
     AccessRequest,
     AccessURL,
@@ -55,7 +55,6 @@ OPERATION_ID_PREFIX = "gateway.drs.api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
 
 routes = web.RouteTableDef()
-DRS = web.AppKey("drs", DrsService)
 BASE = "/ga4gh/drs/v1"
 TAGS = ("drs",)
 ERRORS = {400: "not an identifier", 401: "the member wants credentials", 403: "the member refused",

@@ -29,10 +29,10 @@ from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import Resolution, ResolutionError
 from gateway.resolver.records import indexd_view
 from gateway.web.body import parse_as, read_json
+from gateway.web.keys import DRS, RESOLVER
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
-from gateway.web.routes.drs import DRS
-from gateway.web.routes.resolver import RESOLVER, api_error
+from gateway.web.routes.resolver import api_error
 
 OPERATION_ID_PREFIX = "gateway.drshub.api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""

@@ -28,7 +28,7 @@ truncated transfer, never a short file that looks complete.
 PFB: ``Content-Type: avro/binary``, ``Content-Disposition: attachment; filename=cohort.pfb``; entities as
 :mod:`gateway.export.entities` builds them (programs and projects first), described with the dictionary the plan
 chose (:mod:`gateway.export.dictionary_choice`: the contributing members' own, or the default the app handed
-over under :data:`DEFAULT_DICTIONARY`, the reference commons'), recorded with its reason in
+over, the reference commons'), recorded with its reason in
 ``Metadata.misc["dictionary"]`` and the job document. Manifest: ``application/json``, a
 JSON array of ``{object_id, commons_url, file_name, file_size, md5sum}`` (``commons_url`` the member's host, or
 the gateway's DRS host for a member without one).
@@ -38,42 +38,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
 from gateway.core.errors import ApiError
-from gateway.export.dictionary import Dictionary
 from gateway.export.job import delivers_as_job, public_doc, status_path
-from gateway.export.member_dictionaries import MemberDictionaries
 from gateway.export.plan import ExportFailed, ExportRequest, Production, plan_export
-from gateway.export.runner import ExportJobs, JobsFull
-from gateway.export.storage import open_files
+from gateway.export.runner import JobsFull
 from gateway.search.question import check_filter
 from gateway.search.tiering import RowsForbidden
-from gateway.settings.aggregate import AggregateConfig, ExportSettings
 from gateway.web.body import parse_as, read_json
 from gateway.web.caller import caller_from_request
+from gateway.web.keys import COHORT, DICTIONARIES, EXPORT, JOBS, OWN_HOST
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
-from gateway.web.routes import export_jobs as export_jobs_api
-from gateway.web.routes.export_jobs import JOBS
-from gateway.web.routes.search import COHORT
-from gateway.web.state import GatewayState
 
 OPERATION_ID_PREFIX = "gateway.aggregate.export_api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
 
 log = logging.getLogger("gateway.web.routes.export")
 routes = web.RouteTableDef()
-EXPORT = web.AppKey("cohort_export", ExportSettings)
-DEFAULT_DICTIONARY = web.AppKey("export_default_dictionary", Dictionary)
-"""The dictionary a PFB is described with when the members offer none that fits: set by the app before the routes
-are set up (the reference commons', read from its package data; the web edge may not import the commons)."""
-DICTIONARIES = web.AppKey("export_dictionaries", MemberDictionaries)
-OWN_HOST = web.AppKey("export_own_host", str)
-"""The gateway's DRS ``host[:port]``: a manifest's ``commons_url`` for members that have no bare host."""
 PATH = "/search/v1/export"
 RETRY_AFTER = 30
 """Seconds a client is told to wait when this replica's job slots are full."""
@@ -148,25 +132,3 @@ async def _stream(request: web.Request, production: Production) -> web.StreamRes
         return response
     finally:
         production.pages.halt()  # a worker still running (client gone, cancelled) stops at its next page
-
-
-def setup_export(app: web.Application, state: GatewayState, directory: Any, config: AggregateConfig) -> None:
-    """Register ``POST /search/v1/export`` and the export job routes (needs the cohort service of
-    :func:`gateway.web.routes.search.setup_search`, and :data:`DEFAULT_DICTIONARY` set by the app); the jobs'
-    sweeper starts and stops with the app, and this replica's running jobs are marked failed when it stops."""
-    if DEFAULT_DICTIONARY not in app:
-        raise RuntimeError("the app must set the export's default dictionary (DEFAULT_DICTIONARY) first")
-    app[DICTIONARIES] = MemberDictionaries(app[DEFAULT_DICTIONARY], state.cache, directory.adapter,
-                                           mapped=app[COHORT].mappings)
-    app[EXPORT] = config.export
-    app[OWN_HOST] = state.settings.drs_hostname
-    jobs = app[JOBS] = ExportJobs(state.store, open_files(config.export, state.cache), config.export)
-    app.add_routes(routes)
-    app.add_routes(export_jobs_api.routes)
-
-    async def run_jobs(_: web.Application) -> AsyncIterator[None]:
-        jobs.start()
-        yield
-        await jobs.stop()
-
-    app.cleanup_ctx.append(run_jobs)

@@ -21,8 +21,9 @@ from aiohttp import web
 
 from gateway.core.errors import ApiError
 from gateway.export.job import JOB_ID, JOBS_PATH, ExportJob, is_expired, iso, public_doc
-from gateway.export.runner import ExportJobs, JobMissing
+from gateway.export.runner import JobMissing
 from gateway.export.storage import FileGone
+from gateway.web.keys import JOBS
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
 
@@ -30,7 +31,6 @@ OPERATION_ID_PREFIX = "gateway.aggregate.export_jobs_api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
 
 routes = web.RouteTableDef()
-JOBS = web.AppKey("export_jobs", ExportJobs)
 TAGS = ("search",)
 JOB = JOBS_PATH + "/{job_id}"
 

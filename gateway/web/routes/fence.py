@@ -16,10 +16,10 @@ from aiohttp import web
 
 from gateway.drs.federate import access_ids
 from gateway.resolver.outcomes import ResolutionError
+from gateway.web.keys import DRS
 from gateway.web.openapi import operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response
-from gateway.web.routes.drs import DRS
 from gateway.web.routes.resolver import api_error
 
 OPERATION_ID_PREFIX = "gateway.drs.fence_api"

@@ -26,9 +26,10 @@ from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import Resolution, ResolutionError
 from gateway.resolver.records import indexd_view
 from gateway.web.body import read_json
+from gateway.web.keys import RESOLVER
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
-from gateway.web.routes.resolver import MAX_BULK, RESOLVER, api_error
+from gateway.web.routes.resolver import MAX_BULK, api_error
 
 OPERATION_ID_PREFIX = "gateway.resolver.indexd_api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""

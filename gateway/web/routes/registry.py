@@ -28,28 +28,24 @@ from __future__ import annotations
 import hmac
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from gateway.cache import Cache
 from gateway.core.egress import EgressPolicy
 from gateway.core.errors import ApiError, bad_request, conflict, forbidden, not_found, unauthorized
 from gateway.core.member import MEMBER_ID_RE, Member, Status
-from gateway.registry.config_members import load_config_members
-from gateway.registry.health import HealthMonitor, ProbeFn, http_probe
 from gateway.registry.join import CandidateRefused, check_candidate, refuse_denied_hosts
-from gateway.registry.repository import InvalidTransition, MemberNotFound, RegistryConflict, RegistryRepository
+from gateway.registry.repository import InvalidTransition, MemberNotFound, RegistryConflict
 from gateway.registry.schemas import JoinRequest, UpdateRequest
-from gateway.settings.gateway import Settings
 from gateway.web.body import read_model
+from gateway.web.keys import REGISTRY
 from gateway.web.openapi import operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response
-from gateway.web.state import GatewayState
+from gateway.web.state import Registry
 
 OPERATION_ID_PREFIX = "registry.api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
@@ -61,42 +57,6 @@ RATE_WINDOW = 3600
 MAX_AUDIT_PAGE = 1000
 _SEQ = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 SERVICE_VERSIONS = {"gen3": "1.2.0", "drs": "1.2.0", "reference": "1.5.0"}
-
-
-@dataclass(frozen=True)
-class Registry:
-    """What the registry keeps on the application (under :data:`REGISTRY`)."""
-
-    repository: RegistryRepository
-    health: HealthMonitor
-    settings: Settings
-    cache: Cache
-
-
-REGISTRY = web.AppKey("registry", Registry)
-
-
-async def setup_registry(app: web.Application, state: GatewayState, *, probe: ProbeFn | None = None) -> Registry:
-    """Load the declared members, add the routes and run the health prober with the app.
-
-    ``probe`` is how a member is health-checked (e.g. :func:`gateway.registry.health.adapter_probe` over the
-    adapters); by default a plain HTTP GET of its status endpoints. Raises
-    :class:`gateway.registry.config_members.RegistryStartupError` when declared members conflict.
-    """
-    repository = RegistryRepository(state.store)
-    await load_config_members(repository, state.settings)
-    monitor = HealthMonitor(state.store, state.cache, repository, state.settings.health, probe or http_probe)
-    registry = Registry(repository, monitor, state.settings, state.cache)
-    app[REGISTRY] = registry
-    app.add_routes(routes)
-
-    async def run_prober(_: web.Application) -> AsyncIterator[None]:
-        monitor.start()
-        yield
-        await monitor.stop()
-
-    app.cleanup_ctx.append(run_prober)
-    return registry
 
 
 # --- helpers -----------------------------------------------------------------------------------------

@@ -21,8 +21,8 @@ from gateway.resolver.dist import render_dist
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import Resolution, ResolutionError
 from gateway.resolver.records import indexd_view
-from gateway.resolver.service import Resolver
 from gateway.web.body import parse_as, read_json
+from gateway.web.keys import RESOLVER
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
 
@@ -30,7 +30,6 @@ OPERATION_ID_PREFIX = "gateway.resolver.api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
 
 routes = web.RouteTableDef()
-RESOLVER = web.AppKey("resolver", Resolver)
 TAGS = ("resolver",)
 MAX_BULK = 1000
 

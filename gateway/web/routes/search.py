@@ -32,19 +32,17 @@ from gateway.search.cursors import BadCursor
 from gateway.search.mapping.translate import UntranslatableQuery
 from gateway.search.question import MAX_NAMES, check_filter, check_names
 from gateway.search.tiering import RowsForbidden
-from gateway.settings.aggregate import AggregateConfig
 from gateway.settings.search import CohortIndex
 from gateway.web.body import parse_as, read_json
-from gateway.web.caller import caller_from_request, setup_callers
+from gateway.web.caller import caller_from_request
+from gateway.web.keys import COHORT
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
-from gateway.web.state import GatewayState
 
 OPERATION_ID_PREFIX = "gateway.aggregate.api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
 
 routes = web.RouteTableDef()
-COHORT = web.AppKey("cohort_search", CohortService)
 PATH = "/search/v1/cohort"
 TAGS = ("search",)
 
@@ -158,11 +156,3 @@ async def cohort(request: web.Request) -> web.Response:
     reason = ("no member answered before the deadline" if status == 504 else
               "no member answered the search" if result.answers else "no active member can be searched")
     return json_response({**doc, "msg": reason, "status_code": status}, status=status)
-
-
-def setup_search(app: web.Application, state: GatewayState, directory: Any, config: AggregateConfig) -> None:
-    """Register ``POST /search/v1/cohort`` on ``app`` with its service (kept under :data:`COHORT`, which the export
-    routes use too)."""
-    app[COHORT] = CohortService(directory, config)
-    setup_callers(app, state, directory.adapter)
-    app.add_routes(routes)

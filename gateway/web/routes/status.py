@@ -7,10 +7,10 @@ import asyncio
 from aiohttp import web
 
 from gateway import __version__
+from gateway.web.keys import STATE
 from gateway.web.openapi import build_openapi, operation
 from gateway.web.render import json_response
 from gateway.web.service_info import service_info
-from gateway.web.state import STATE
 
 OPERATION_ID_PREFIX = "gateway.status"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""

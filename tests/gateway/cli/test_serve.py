@@ -3,7 +3,6 @@ and Ctrl-C stopping it cleanly with what it stored kept."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -12,7 +11,7 @@ import sys
 import time
 import urllib.request
 
-from gateway.web.state import STATE
+from gateway.web.keys import STATE
 
 
 def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> dict:
@@ -72,33 +71,6 @@ async def test_gateway_runs_on_redis_store_and_cache(gateway_factory, redis_url,
         assert type(state.store).__name__ == "RedisStore" and type(state.cache).__name__ == "RedisCache"
         # no in-process commons when disabled: its routes are simply absent
         assert (await gw.client.get("/refcommons/index/_status")).status_code == 404
-
-
-async def test_a_failed_start_closes_what_it_opened(tmp_path):
-    """A registry conflict at start must not leave the store open (its SQLite thread would hang exit)."""
-    import threading
-
-    import pytest
-
-    from gateway.app import create_app
-    from gateway.registry.config_members import RegistryStartupError
-    from gateway.settings.gateway import Settings
-
-    def sqlite_threads() -> int:
-        return sum("_connection_worker_thread" in t.name for t in threading.enumerate())
-
-    before = sqlite_threads()
-    clash = [{"id": "a", "name": "A", "base_url": "http://127.0.0.1:1", "prefixes": ["dg.same"]},
-             {"id": "b", "name": "B", "base_url": "http://127.0.0.1:2", "prefixes": ["dg.same"]}]
-    settings = Settings(store={"url": f"sqlite:///{tmp_path / 'g.sqlite3'}"},
-                        refcommons={"subjects": 5, "data_dir": tmp_path / "rc"}, registry={"members": clash})
-    with pytest.raises(RegistryStartupError, match=r"dg\.same"):
-        await create_app(settings)
-    for _ in range(50):
-        if sqlite_threads() == before:
-            break
-        await asyncio.sleep(0.02)
-    assert sqlite_threads() == before
 
 
 def test_a_busy_port_is_one_clear_line_not_a_traceback(tmp_path):

@@ -22,13 +22,13 @@ from gateway.discovery.mapping.compiler import compile_mapping
 from gateway.discovery.mapping.records import apply_all
 from gateway.discovery.mapping.reference import REFCOMMONS_FIELD_MAPPINGS, refcommons_mapping
 from gateway.settings.gateway import Settings
+from gateway.web.keys import STATE
 from gateway.web.routes.discovery import HARVESTER
 from gateway.web.routes.resolver import RESOLVER
-from gateway.web.state import STATE
 
 
 async def build_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> web.Application:
-    """The whole gateway app (the discovery surface is wired in ``_setup_federation``)."""
+    """The whole gateway app (the discovery surface is wired by ``gateway.app.features.setup_discovery``)."""
     del monkeypatch
     return await gateway_app.create_app(settings)
 

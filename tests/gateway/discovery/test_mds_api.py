@@ -19,29 +19,7 @@ from gateway import app as gateway_app
 from gateway.discovery.mds_query import schema_json
 from gateway.settings.discovery import DEFAULT_STUDY_SCHEMA
 from gateway.settings.gateway import Settings
-from gateway.web.routes.discovery import HARVESTER, setup_discovery
-
-
-async def build_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> web.Application:
-    """The gateway app with the discovery surface, wired as the lead's line in ``gateway/app.py`` will wire it:
-    ``setup_discovery(app, state, directory, settings.aggregate)`` in ``_setup_federation`` right after the
-    directory is built, so its routes precede the resolver's (which also has ``/mds/aggregate/info/{prefix}``).
-    Until app.py has that line, this test emulates it; afterwards it just calls ``create_app``."""
-    if not hasattr(gateway_app, "setup_discovery"):
-        held: dict[str, Any] = {}
-        real_setup_registry, real_resolver = gateway_app.setup_registry, gateway_app.Resolver
-
-        async def setup_registry(app, state, **kw):  # type: ignore[no-untyped-def]
-            held["app"], held["state"] = app, state
-            return await real_setup_registry(app, state, **kw)
-
-        def resolver(directory, *args, **kw):  # type: ignore[no-untyped-def]
-            setup_discovery(held["app"], held["state"], directory, held["state"].settings.aggregate)
-            return real_resolver(directory, *args, **kw)
-
-        monkeypatch.setattr(gateway_app, "setup_registry", setup_registry)
-        monkeypatch.setattr(gateway_app, "Resolver", resolver)
-    return await gateway_app.create_app(settings)
+from gateway.web.keys import HARVESTER
 
 AGG = "/mds/aggregate"
 
@@ -59,7 +37,7 @@ class Env:
 
 
 @pytest.fixture
-async def env(monkeypatch) -> AsyncIterator[Env]:
+async def env() -> AsyncIterator[Env]:
     async with AsyncExitStack() as stack:
         a = await start_commons("dg.MA01", 21, 8)
         stack.push_async_callback(a.stop)
@@ -76,7 +54,7 @@ async def env(monkeypatch) -> AsyncIterator[Env]:
                  "auth": {"type": "none"}} for mid, s, p in (("ma", a, "dg.MA01"), ("mb", b, "dg.MB02"))
             ]},
         )
-        app = await build_app(settings, monkeypatch)
+        app = await gateway_app.create_app(settings)  # discovery routes precede the resolver's /mds/aggregate/info
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

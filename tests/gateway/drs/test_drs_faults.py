@@ -20,7 +20,7 @@ from drs_fakes import STATE, drs_doc, drs_member, fault_everywhere, indexd_doc, 
 from drs_fakes import Server as FakeServer
 from servers import Server, start_commons, start_gateway
 
-from gateway.web.state import STATE as GATEWAY_STATE
+from gateway.web.keys import STATE as GATEWAY_STATE
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

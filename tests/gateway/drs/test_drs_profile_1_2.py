@@ -33,7 +33,7 @@ from drs_schema_check import (
 )
 from servers import Server, start_commons, start_gateway
 
-from gateway.web.state import STATE
+from gateway.web.keys import STATE
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -23,8 +23,8 @@ from gateway.members.guppy_wire import GuppyQueryError
 from gateway.members.protocols import CohortSearch, StudyDiscovery
 from gateway.members.search import TOTAL, CohortQuery, Count, SearchUnsupported
 from refcommons.authz.default_policy import ADMIN_USER, RESEARCHER_USER
-from refcommons.guppy.api import DEFAULT_TIER_LIMIT
 from refcommons.guppy.index import AUTH_FIELD, build_indices
+from refcommons.settings import DEFAULT_TIER_LIMIT
 
 FACETS = ("sex", "project_id", "consent", "race")
 

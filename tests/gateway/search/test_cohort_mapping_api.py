@@ -17,9 +17,9 @@ from cohort_kit import GQL, PATH, direct, gen3, start_all, start_search_gateway
 from servers import Server, _serve, free_port
 
 from refcommons.commons import ReferenceCommons
-from refcommons.guppy.api import GuppyService, run
 from refcommons.guppy.index import Field, GuppyIndex, build_indices
 from refcommons.guppy.schema import GuppyContext, build_schema
+from refcommons.guppy.service import GuppyService, run
 from refcommons.settings import CommonsSettings
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gateway.settings.gateway import ConfigError, Settings, config_reference_table, iter_keys, load_settings
+from gateway.settings.gateway import ConfigError, Settings, load_settings
+from gateway.settings.reference import config_reference_table, iter_keys
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
 
@@ -76,6 +77,32 @@ def test_unreadable_or_non_mapping_files(tmp_path):
     broken.write_text("a: [1,\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings(broken)
+
+
+def test_a_directory_or_an_empty_list_is_not_a_config_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"cannot read config file .*: Is a directory"):
+        load_settings(tmp_path)
+    for text in ("[]\n", "0\n", "just text\n"):
+        bad = tmp_path / "odd.yaml"
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match="mapping"):
+            load_settings(bad)
+
+
+def test_an_empty_file_is_the_defaults(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing set\n")
+    assert load_settings(empty) == Settings()
+
+
+def test_settings_read_no_file_only_load_settings_does(tmp_path, monkeypatch):
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("port: 9000\n")
+    monkeypatch.setenv("GATEWAY_CONFIG", str(cfg))
+    assert Settings().port == 8080 and Settings(port=9001).port == 9001
+    assert load_settings().port == 9000
+    monkeypatch.setenv("GATEWAY_PORT", "9100")  # the environment still wins over the file and arguments
+    assert load_settings().port == 9100 and Settings(port=9001).port == 9100
 
 
 def test_admin_token_is_secret():

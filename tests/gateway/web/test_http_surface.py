@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.web.keys import STATE
 from gateway.web.openapi import iter_routes
-from gateway.web.state import STATE
 
 SERVICE_INFO_KEYS = {
     "id", "name", "type", "description", "organization", "contactUrl", "documentationUrl",

@@ -11,9 +11,9 @@ import jwt
 import pytest
 
 from refcommons.authz.default_policy import ADMIN_USER, MEMBER_USER, RESEARCHER_USER
-from refcommons.fence.api import content_disposition
 from refcommons.fence.apikeys import NAMESPACE
 from refcommons.fence.service import DOWNLOADS_LOG
+from refcommons.routes.fence import content_disposition
 
 STRANGER = "stranger@example.org"
 

@@ -18,13 +18,16 @@ from graphql import build_client_schema, get_introspection_query
 from servers import Server, start_commons, start_gateway
 
 from gateway.web.errors import error_middleware
-from gateway.web.state import STATE
+from gateway.web.keys import STATE
 from refcommons.authz.default_policy import ADMIN_USER, RESEARCHER_USER
-from refcommons.commons import COMMONS, ReferenceCommons
-from refcommons.guppy.api import DEFAULT_TIER_LEVEL, DEFAULT_TIER_LIMIT, GuppyApi, GuppyService, run
+from refcommons.commons import ReferenceCommons
 from refcommons.guppy.index import OUT_OF_SCOPE, TierLevel
 from refcommons.guppy.schema import GuppyContext
+from refcommons.guppy.service import GuppyService, run
 from refcommons.model import Subject
+from refcommons.routes.guppy import GuppyApi
+from refcommons.routes.keys import COMMONS
+from refcommons.settings import DEFAULT_TIER_LEVEL, DEFAULT_TIER_LIMIT
 from refcommons.synth import generate_dataset
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

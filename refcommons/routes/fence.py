@@ -18,8 +18,9 @@ from gateway.web.body import parse_as, read_json
 from gateway.web.openapi import operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response
-from refcommons.commons import COMMONS, ReferenceCommons
+from refcommons.commons import ReferenceCommons
 from refcommons.fence.service import Principal
+from refcommons.routes.keys import COMMONS
 
 OPERATION_ID_PREFIX = "refcommons.fence_api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
-from refcommons.commons import COMMONS
+from refcommons.routes.keys import COMMONS
 
 OPERATION_ID_PREFIX = "refcommons.authz_api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""

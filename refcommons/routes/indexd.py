@@ -17,9 +17,10 @@ from gateway.web.openapi import operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response
 from gateway.wire.checksums import INDEXD_HASH_FORMATS
-from refcommons.commons import COMMONS, ReferenceCommons
+from refcommons.commons import ReferenceCommons
 from refcommons.indexd.records import IndexCreate, IndexRecord, IndexStats, IndexUpdate, WriteResult
 from refcommons.indexd.store import DEFAULT_LIMIT, ListQuery
+from refcommons.routes.keys import COMMONS
 
 OPERATION_ID_PREFIX = "refcommons.indexd_api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""

@@ -1,5 +1,5 @@
 """The in-process reference adapter (no HTTP), checked against the Gen3 adapter over the same commons;
-and the factory."""
+and the app's adapter factory."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from adapter_support import PREFIX, member
 
 from gateway.app.inprocess import ReferenceAdapter
+from gateway.app.members import adapter_factory
 from gateway.core.deadline import Deadline
 from gateway.core.errors import AccessDenied, MemberTimeout, MemberUnavailable, NotFoundUpstream
 from gateway.core.member import MemberAuth
@@ -91,12 +92,17 @@ async def test_probe_is_always_ok(ref):
 
 
 async def test_factory(commons, config):
-    built = {kind: build_adapter(member(commons.base_url, kind=kind), config, refcommons=commons.commons)
-             for kind in ("gen3", "drs", "reference")}
+    """The app's adapters: the in-process one for ``reference``, the members' factory for the kinds over HTTP."""
+    adapter_of = adapter_factory(config, commons.commons)
+    built = {kind: adapter_of(member(commons.base_url, kind=kind)) for kind in ("gen3", "drs", "reference")}
     assert isinstance(built["gen3"], Gen3Adapter) and isinstance(built["drs"], DrsAdapter)
-    assert isinstance(built["reference"], ReferenceAdapter)
+    assert isinstance(built["reference"], ReferenceAdapter) and built["reference"].commons is commons.commons
     for adapter in built.values():
         assert isinstance(adapter, MemberAdapter) and adapter.member_id == "m1"
         await adapter.close()
     with pytest.raises(ValueError, match="no in-process commons"):
+        adapter_factory(config, None)(member(commons.base_url, kind="reference"))
+    with pytest.raises(ValueError, match="unknown kind 'ftp'"):
+        adapter_of(member(commons.base_url, kind="ftp"))
+    with pytest.raises(ValueError, match="unknown kind 'reference'"):  # the members' factory never builds it
         build_adapter(member(commons.base_url, kind="reference"), config)

@@ -13,8 +13,8 @@ from gateway.core.errors import not_found
 from gateway.web.openapi import operation
 from gateway.web.query import query_bool, query_int
 from gateway.web.render import json_response
-from refcommons.commons import COMMONS
 from refcommons.mds.catalog import MetadataCatalog
+from refcommons.routes.keys import COMMONS
 
 OPERATION_ID_PREFIX = "refcommons.mds_api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""

@@ -1,5 +1,5 @@
 """Guppy's HTTP API under ``/guppy``: ``POST /guppy/graphql``, ``POST /guppy/download``, ``GET /guppy/_status``
-and ``GET /guppy/_version``, over the commons' dataset as Guppy indices (:mod:`refcommons.guppy.index`).
+and ``GET /guppy/_version``, over the commons' dataset as Guppy indices (:mod:`refcommons.guppy.service`).
 
 Who is asking comes from the ``Authorization`` header as for the commons' other routes (none: anonymous,
 who reads the open resources; a bad token: 401). A caller may read the rows whose ``auth_resource_path`` it
@@ -16,88 +16,30 @@ validation, variables, resolver errors) is a 200 whose body carries ``errors`` (
 from __future__ import annotations
 
 import asyncio
-import logging
 import weakref
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from graphql import ExecutionResult, GraphQLError, GraphQLSchema, execute, parse, validate
 
 from gateway.core.errors import ApiError, bad_request
 from gateway.web.body import read_json
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
-from refcommons.commons import COMMONS, ReferenceCommons
-from refcommons.fence.service import Principal
+from refcommons.commons import ReferenceCommons
 from refcommons.guppy import access as search_access
-from refcommons.guppy.filter import Filter, FilterError
+from refcommons.guppy.filter import FilterError
 from refcommons.guppy.filter import parse as parse_filter
-from refcommons.guppy.index import (
-    ACCESSIBILITIES,
-    TIER_LEVELS,
-    Access,
-    Accessibility,
-    GuppyIndex,
-    OutOfScope,
-    QueryError,
-    TierLevel,
-    build_indices,
-    download_plan,
-    parse_sort,
-    sort_rows,
-)
-from refcommons.guppy.schema import GuppyContext, build_schema
-from refcommons.model import Dataset
-from refcommons.settings import DEFAULT_TIER_LEVEL, DEFAULT_TIER_LIMIT, CommonsSettings
+from refcommons.guppy.index import ACCESSIBILITIES, Access, OutOfScope, QueryError, parse_sort
+from refcommons.guppy.schema import GuppyContext
+from refcommons.guppy.service import GuppyService, download_rows, run
+from refcommons.routes.keys import COMMONS
+from refcommons.settings import DEFAULT_TIER_LEVEL, DEFAULT_TIER_LIMIT, TIER_LEVELS, CommonsSettings, TierLevel
 
 OPERATION_ID_PREFIX = "refcommons.guppy_api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
 
-log = logging.getLogger("refcommons.guppy")
-
-MAX_QUERY_TOKENS = 5_000
-"""Most tokens a query may have (the introspection query has a few hundred)."""
 VERSION = {"version": "2026.07-refcommons", "commit": "refcommons-synthetic"}
 TAGS = ("guppy",)
-
-
-@dataclass(frozen=True)
-class GuppyService:
-    """One commons' indices and schema (built once per commons)."""
-
-    indices: Mapping[str, GuppyIndex]
-    schema: GraphQLSchema
-    resources: frozenset[str]
-
-    @classmethod
-    def build(cls, commons: ReferenceCommons) -> GuppyService:
-        return cls.build_from(commons.dataset)
-
-    @classmethod
-    def build_from(cls, dataset: Dataset) -> GuppyService:
-        indices = build_indices(dataset)
-        return cls(indices, build_schema(indices), frozenset().union(*(i.resources() for i in indices.values())))
-
-    def access(self, principal: Principal) -> Access:
-        readable = frozenset(p for p in self.resources if principal.allows("read", [p], "guppy"))
-        return Access(readable, self.resources - readable)
-
-
-def _error(error: GraphQLError, default_code: str) -> dict[str, Any]:
-    original = error.original_error
-    if original is not None and not isinstance(original, GraphQLError):
-        log.error("guppy resolver failed", exc_info=original)
-        error = GraphQLError("internal server error", error.nodes, path=error.path,
-                             extensions={"code": "INTERNAL_SERVER_ERROR"})
-    body = dict(error.formatted)
-    body["extensions"] = {"code": default_code, **(body.get("extensions") or {})}
-    return body
-
-
-def _errors(errors: list[GraphQLError], code: str) -> dict[str, Any]:
-    return {"errors": [_error(e, code) for e in errors]}
 
 
 class GuppyApi:
@@ -124,7 +66,7 @@ class GuppyApi:
         hit = self._services.get(key)
         if hit is not None and hit[0]() is commons:
             return hit[1]
-        built = GuppyService.build(commons)
+        built = GuppyService.build_from(commons.dataset)
         self._services[key] = (weakref.ref(commons, lambda _ref: self._services.pop(key, None)), built)
         return built
 
@@ -158,9 +100,10 @@ class GuppyApi:
         if not isinstance(body, dict):
             raise bad_request("the download body is a JSON object {\"type\", \"fields\", \"filter\", \"sort\"}")
         service, ctx = await self.context(request)
-        index = service.indices.get(body.get("type")) if isinstance(body.get("type"), str) else None
+        kind = body.get("type")
+        index = service.indices.get(kind) if isinstance(kind, str) else None
         if index is None:
-            raise bad_request(f'Invalid es type: "{body.get("type")}"'[:300])
+            raise bad_request(f'Invalid es type: "{kind}"'[:300])
         fields = body.get("fields")
         if fields is not None and (not isinstance(fields, list) or not all(isinstance(f, str) for f in fields)):
             raise bad_request("fields must be a list of field names")
@@ -200,7 +143,7 @@ class GuppyApi:
         @operation("Guppy health: the indices served", tags=TAGS)
         async def status(request: web.Request) -> web.Response:
             service = self.service(request.config_dict[COMMONS])
-            indices = {i.index: {"aliases": {}} for i in service.indices.values()}
+            indices: dict[str, Any] = {i.index: {"aliases": {}} for i in service.indices.values()}
             return json_response({"statusCode": 200, "warnings": None, "indices": indices})
 
         @routes.get("/guppy/_version")
@@ -209,38 +152,3 @@ class GuppyApi:
             return json_response(VERSION)
 
         return routes
-
-
-def download_rows(
-    index: GuppyIndex, ctx: GuppyContext, accessibility: Accessibility, flt: Filter, keys: list[tuple[str, bool]],
-    fields: list[str] | None,
-) -> list[dict[str, Any]]:
-    """The rows ``/guppy/download`` answers, with only ``fields`` (default: all); :class:`OutOfScope` when
-    Guppy would refuse them."""
-    decision = download_plan(ctx.level, accessibility, ctx.out_of_scope(index, flt))
-    rows = sort_rows(index.select(flt, ctx.within(decision.within)), keys)
-    wanted = fields or index.mapping()
-    return [{f: r[f] for f in wanted if f in r} for r in rows]
-
-
-def run(schema: GraphQLSchema, ctx: GuppyContext, query: str, variables: dict[str, Any] | None,
-        operation_name: str | None) -> dict[str, Any]:
-    """Parse, validate and execute one GraphQL request: the JSON result (``data`` and/or ``errors``)."""
-    try:
-        document = parse(query, max_tokens=MAX_QUERY_TOKENS)
-    except GraphQLError as exc:
-        return _errors([exc], "GRAPHQL_PARSE_FAILED")
-    except RecursionError:
-        return _errors([GraphQLError("the query is nested too deeply")], "GRAPHQL_PARSE_FAILED")
-    problems = validate(schema, document)
-    if problems:
-        return _errors(problems, "GRAPHQL_VALIDATION_FAILED")
-    result = execute(schema, document, context_value=ctx, variable_values=variables, operation_name=operation_name)
-    assert isinstance(result, ExecutionResult)  # every resolver is synchronous
-    out: dict[str, Any] = {}
-    if result.errors:
-        out.update(_errors(result.errors, "BAD_USER_INPUT" if result.data is None else "INTERNAL_SERVER_ERROR"))
-    if result.data is not None:
-        out["data"] = result.data
-    return out
-

@@ -45,12 +45,13 @@ from gateway.wire.drs import (
     group_unresolved,
 )
 from gateway.wire.drs_profile import service_info_profile, to_profile
-from refcommons.commons import COMMONS, ReferenceCommons
+from refcommons.commons import ReferenceCommons
 from refcommons.drs.render import access_ids, drs_object, service_info
 from refcommons.fence.passports import PassportCheck
 from refcommons.fence.service import DownloadGrant
 from refcommons.indexd.records import IndexRecord
 from refcommons.indexd.store import DEFAULT_LIMIT, ListQuery
+from refcommons.routes.keys import COMMONS
 
 OPERATION_ID_PREFIX = "refcommons.drs_api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""

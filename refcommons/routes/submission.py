@@ -19,6 +19,9 @@ from gateway.web.openapi import operation
 from gateway.web.render import json_response
 from refcommons.submission import dictionary
 
+OPERATION_ID_PREFIX = "refcommons.submission.api"
+"""Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
+
 routes = web.RouteTableDef()
 
 TAGS = ("submission",)

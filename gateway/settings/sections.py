@@ -1,0 +1,191 @@
+"""The gateway's own configuration sections: plain pydantic models, one per key of the root
+:class:`~gateway.settings.gateway.Settings` (the Passport and search sections have their own modules).
+
+Every section refuses unknown keys, so a typo in the file is an error naming it. A field's ``description`` is
+its line in ``docs/configuration.md`` (:mod:`gateway.settings.reference`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+
+class Section(BaseModel):
+    """A configuration section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- the process: storage, logs, HTTPS, service-info ---------------------------------------------------------
+
+
+class StoreConfig(Section):
+    url: str = Field("sqlite:///./var/gateway.sqlite3", description="`sqlite:///<path>` or `redis://host:port/db`.")
+    key_prefix: str = Field("gw:", description="Prefix of every Redis key the store writes.")
+
+
+class CacheConfig(Section):
+    url: str = Field("memory://", description="`memory://` (per process, bounded LRU) or `redis://host:port/db`.")
+    max_entries: int = Field(10_000, ge=1, description="Bound of the in-process LRU cache.")
+    default_ttl: float = Field(300.0, gt=0, description="Seconds an entry lives when the writer gives no TTL.")
+    key_prefix: str = Field("gwc:", description="Prefix of every Redis key the cache writes.")
+
+
+class LogConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level logged.")
+    format: Literal["json", "text"] = Field("json", description="`json`: one JSON object per line.")
+    access: bool = Field(True, description="Log one line per HTTP request.")
+
+
+class TlsConfig(Section):
+    cert: Path | None = Field(None, description="PEM certificate (chain) to also serve HTTPS; empty: HTTP only.")
+    key: Path | None = Field(None, description="PEM private key of `tls.cert`.")
+    port: int = Field(8443, ge=0, le=65535, description="Port of the HTTPS listener.")
+
+
+class ServiceInfoConfig(Section):
+    id: str = Field("org.example.gateway", description="GA4GH service-info `id` (reverse domain name).")
+    name: str = Field("Federation gateway", description="GA4GH service-info `name`.")
+    description: str = Field(
+        "One GA4GH DRS, passport and search surface over many Gen3-style data commons.",
+        description="GA4GH service-info `description`.",
+    )
+    organization_name: str = Field("Example organization", description="`organization.name`.")
+    organization_url: str = Field("https://example.org", description="`organization.url`.")
+    contact_url: str = Field("mailto:admin@example.org", description="`contactUrl`.")
+    documentation_url: str = Field("https://example.org/docs", description="`documentationUrl`.")
+    environment: str = Field("dev", description="`environment` (dev, test, staging, prod).")
+
+
+# --- the in-process reference commons -------------------------------------------------------------------------
+
+
+class RefCommonsConfig(Section):
+    enabled: bool = Field(True, description="Run the bundled reference commons in-process.")
+    mount: str = Field("/refcommons", description="URL path the in-process reference commons is served under.")
+    prefix: str = Field("dg.REF0", description="GUID prefix of the in-process reference commons.")
+    seed: int = Field(1, description="Seed of its synthetic dataset.")
+    subjects: int = Field(200, ge=1, le=100_000, description="Number of synthetic subjects.")
+    data_dir: Path | None = Field(
+        Path("./var/refcommons"), description="Where its keys, API keys and writes persist; empty: in memory."
+    )
+    user_yaml: Path | None = Field(None, description="A Gen3 user.yaml policy file; empty: the built-in default.")
+    tier_access_level: Literal["private", "regular", "libre"] = Field(
+        "regular", description="Tiered access of its own Guppy API (`private`, `regular` or `libre`); the gateway's "
+        "search tiers its answers itself (`aggregate.tier`)."
+    )
+    tier_access_limit: int = Field(50, ge=0, description="Its Guppy's tier limit under `regular`.")
+
+    @field_validator("mount")
+    @classmethod
+    def _mount_shape(cls, v: str) -> str:
+        if not v.startswith("/") or v.endswith("/") or len(v) < 2:
+            raise ValueError("mount must start with '/' and not end with '/', e.g. /refcommons")
+        return v
+
+
+# --- members: who they are, their health, how they are called --------------------------------------------------
+
+
+class MemberAuthConfig(Section):
+    type: Literal["none", "passthrough", "bearer", "api_key", "passport", "gateway_token"] = Field(
+        "none", description="How access calls to the member are authorised: `none` (no credentials), "
+        "`passthrough` (the caller's own `Authorization`, sent to this member only), `bearer` or `api_key` "
+        "(the gateway's own credentials), `passport` (the gateway decides from the caller's GA4GH Passports, "
+        "then forwards them to this member in a DRS POST) or `gateway_token` (the gateway decides, then signs a "
+        "short-lived token for this member and object).",
+    )
+    audience: str | None = Field(
+        None, description="`gateway_token`: the `aud` of the tokens signed for this member (default: its base URL)."
+    )
+    token: SecretStr | None = Field(None, description="Static bearer token (`type: bearer`).")
+    credentials_file: Path | None = Field(
+        None, description="Gen3 credentials JSON `{api_key, key_id}` exchanged for access tokens (`type: api_key`)."
+    )
+
+
+class MemberConfig(Section):
+    id: str = Field(description="Stable member id (lower-case letters, digits, `-`).")
+    name: str = Field(description="Human-readable name.")
+    base_url: str = Field(description="Root URL of the commons, e.g. `https://commons.example.org`.")
+    kind: Literal["gen3", "drs", "reference"] = Field("gen3", description="Adapter kind.")
+    prefixes: list[str] = Field(default_factory=list, description="GUID prefixes it owns, e.g. `dg.4503`.")
+    hostnames: list[str] = Field(default_factory=list, description="DRS hostnames it answers for.")
+    contact: str = Field("", description="Operator contact (e-mail or URL).")
+    auth: MemberAuthConfig = Field(default_factory=MemberAuthConfig, description="Credentials for access calls.")
+
+
+class RegistryConfig(Section):
+    members: list[MemberConfig] = Field(
+        default_factory=list, description="Members declared here are loaded as `active` at start."
+    )
+    join_rate_limit: int = Field(10, ge=1, description="Join requests allowed per client address per hour.")
+    join_probe_timeout: float = Field(5.0, gt=0, description="Seconds a candidate has to answer the join check.")
+    join_max_body_bytes: int = Field(65_536, ge=1024, description="Largest body accepted from a candidate's probe.")
+    join_deny_networks: list[str] = Field(
+        default_factory=lambda: ["169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                 "100.64.0.0/10", "0.0.0.0/8", "fc00::/7", "fe80::/10"],
+        description="Networks a joining candidate may not resolve into (cloud metadata, private ranges); "
+        "loopback stays allowed for local federations. `[]` allows all.",
+    )
+
+    @field_validator("join_deny_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for network in v:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad entry
+        return v
+
+
+class HealthConfig(Section):
+    interval: float = Field(30.0, gt=0, description="Seconds between health probes of each active member.")
+    timeout: float = Field(5.0, gt=0, description="Seconds a probe may take.")
+    failure_threshold: int = Field(3, ge=1, description="Consecutive failures that mark a member unhealthy.")
+    history: int = Field(20, ge=1, description="Recent failures kept per member.")
+
+
+class UpstreamConfig(Section):
+    connect_timeout: float = Field(3.0, gt=0, description="Seconds to connect to a member.")
+    read_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a member's response.")
+    retries: int = Field(2, ge=0, description="Retries of idempotent calls (connect errors, 429, 502, 503, 504).")
+    backoff: float = Field(0.2, gt=0, description="Base of the jittered exponential backoff, seconds.")
+    max_connections: int = Field(100, ge=1, description="Pooled connections per member.")
+    bulk_concurrency: int = Field(16, ge=1, description="Parallel GETs when a member has no bulk endpoint.")
+
+
+# --- resolution and the federated DRS API ----------------------------------------------------------------------
+
+
+class ResolverConfig(Section):
+    cache: bool = Field(True, description="Cache resolutions (hits and misses); off only to diagnose or benchmark.")
+    deadline: float = Field(10.0, gt=0, description="Seconds one resolution may take, retries included.")
+    fanout_concurrency: int = Field(8, ge=1, description="Members asked at once for a prefix-less id.")
+    positive_ttl: float = Field(300.0, gt=0, description="Seconds a resolved id stays cached.")
+    negative_ttl: float = Field(60.0, gt=0, description="Seconds an unresolvable id stays cached.")
+    dist_urls: list[str] = Field(
+        default_factory=list, description="Upstream `/index/_dist` lists for prefixes no member owns."
+    )
+    dist_ttl: float = Field(86_400.0, gt=0, description="Seconds an upstream dist list is cached.")
+
+
+class DrsConfig(Section):
+    deadline: float = Field(
+        55.0, gt=0, description="Seconds one DRS request may take end to end (under Cromwell's 60 s); then 504."
+    )
+    max_bulk_request_length: int = Field(
+        1000, ge=1, le=100_000, description="Most ids one bulk DRS request may carry (413 beyond); advertised."
+    )
+    max_signed_url_ttl: int = Field(
+        3600, ge=1, description="Longest signed-URL lifetime asked of a member, seconds (`expires_in` is clamped)."
+    )
+    object_ttl: float = Field(300.0, gt=0, description="Seconds a rendered DRS object stays cached.")
+    access_concurrency: int = Field(
+        32, ge=1, description="Signed-URL calls in flight at once per member within one bulk access request."
+    )
+    hostname: str | None = Field(
+        None, description="Host[:port] in the `self_uri` of every object; empty: the host of `public_url`."
+    )
