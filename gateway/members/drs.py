@@ -221,7 +221,8 @@ class DrsAdapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery):
         for group in doc.get("unresolved_drs_objects") or []:
             if not isinstance(group, dict) or not isinstance(group.get("object_ids"), list):
                 continue
-            code = group.get("error_code") if isinstance(group.get("error_code"), int) else 502
+            given = group.get("error_code")
+            code = given if isinstance(given, int) else 502
             for object_id in group["object_ids"]:
                 for access_id in by_object.get(object_id, []) if isinstance(object_id, str) else []:
                     out.setdefault((object_id, access_id), _pair_error(self.member_id, code, object_id))
