@@ -15,6 +15,8 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-test
 	@bash .ci/redis
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports   # the layers and contracts of docs/architecture.md
+	$(BIN)/mypy           # strict for core, settings, wire, resolver, passports, drs; the whole tree checked
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test

@@ -78,3 +78,22 @@ def test_compose_environment_names_real_settings(monkeypatch):
 def test_cli_rejects_unknown_commands():
     with pytest.raises(SystemExit):
         build_parser().parse_args(["refcommons", "serve", "--no-such-flag"])
+
+
+def _layers() -> list[str]:
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    layers = next(c["layers"] for c in contracts if c["type"] == "layers")
+    return [p.strip() for layer in layers for p in layer.replace(":", "|").split("|")]
+
+
+def test_every_gateway_package_has_a_layer_and_is_described():
+    """A new package must be placed in a layer (or lint-imports would not check it) and described in
+    docs/architecture.md, which walks the layers in the contract's order."""
+    packages = {f"gateway.{p.name}" for p in (ROOT / "gateway").iterdir() if (p / "__init__.py").exists()}
+    assert packages == set(_layers())
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    for package in packages:
+        assert f"**`{package}`**" in doc, package
+    diagram = doc[doc.index("```") : doc.index("```", doc.index("```") + 3)]
+    positions = [diagram.index(package) for package in _layers()]
+    assert positions == sorted(positions), "the diagram lists the layers in the contract's order"

@@ -40,7 +40,7 @@ from refcommons.submission.dictionary import document as refcommons_dictionary
 
 def setup_callers(app: web.Application, state: GatewayState, directory: Directory) -> None:
     """Keep the ``/user/user`` and anonymous-mapping lookups (:class:`UserAuthz`, :class:`OpenAuthz`, over the
-    gateway cache) on ``app``, where :func:`gateway.access.caller.caller_from_request` finds them."""
+    gateway cache) on ``app``, where :func:`gateway.web.caller.caller_from_request` finds them."""
     app[USER_AUTHZ] = UserAuthz(state.cache, directory.adapter)
     app[OPEN_AUTHZ] = OpenAuthz(state.cache, directory.adapter)
 

@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _load(args: argparse.Namespace) -> Settings:
     from pydantic import ValidationError
 
-    from gateway.settings.gateway import ConfigError, load_settings
+    from gateway.settings.gateway import load_settings
+    from gateway.settings.yaml_source import ConfigError
 
     try:
         settings = load_settings(args.config)
@@ -108,7 +109,7 @@ class _ListenError(Exception):
 def _serve(args: argparse.Namespace) -> int:
     from gateway.app.tls import TlsError, server_context
     from gateway.core.logs import configure_logging
-    from gateway.settings.gateway import ConfigError
+    from gateway.settings.yaml_source import ConfigError
 
     settings = _load(args)
     ssl_context = None

@@ -26,7 +26,7 @@ from gateway.passports.gate import AccessRefused, Caller, MemberCall, PassportGa
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import Resolution, ResolutionError
 from gateway.resolver.service import Resolver
-from gateway.settings.gateway import DrsConfig
+from gateway.settings.sections import DrsConfig
 from gateway.wire.drs import Authorizations, AuthorizationType
 
 T = TypeVar("T")

@@ -33,7 +33,7 @@ from gateway.members.http import error_for, quote_id
 from gateway.members.protocols import CohortSearch, MemberAdapter, StudyDiscovery
 from gateway.members.remote import RemoteMember
 from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
-from gateway.settings.gateway import UpstreamConfig
+from gateway.settings.sections import UpstreamConfig
 
 API = "/ga4gh/drs/v1"
 MAX_BULK_CHUNK = 1000

@@ -52,7 +52,7 @@ from gateway.core.errors import (
 )
 from gateway.core.http_client import BodyTooLarge, build_client, read_capped
 from gateway.core.redirects import SAME_ORIGIN, RedirectRefused
-from gateway.settings.gateway import UpstreamConfig
+from gateway.settings.sections import UpstreamConfig
 
 log = logging.getLogger("gateway.members.http")
 

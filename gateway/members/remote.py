@@ -6,7 +6,7 @@ from __future__ import annotations
 from gateway.core.member import Member
 from gateway.members.credentials import MemberCredentials
 from gateway.members.http import MemberHttp
-from gateway.settings.gateway import UpstreamConfig
+from gateway.settings.sections import UpstreamConfig
 
 
 class RemoteMember:

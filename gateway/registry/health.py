@@ -32,7 +32,7 @@ from gateway.core.records import Probe
 from gateway.members.protocols import MemberAdapter
 from gateway.registry.join import CandidateRefused, check_candidate
 from gateway.registry.repository import NS_HEALTH, RegistryRepository, utc_now
-from gateway.settings.gateway import HealthConfig
+from gateway.settings.sections import HealthConfig
 from gateway.store.base import ABSENT, Conflict, Store
 
 log = logging.getLogger("gateway.registry.health")

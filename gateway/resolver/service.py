@@ -33,7 +33,7 @@ from gateway.resolver.identifiers import Identifier, InvalidIdentifier, parse_id
 from gateway.resolver.outcomes import Outcome, Resolution, ResolutionError
 from gateway.resolver.routing import Routed, route
 from gateway.resolver.upstream import UpstreamDist
-from gateway.settings.gateway import ResolverConfig
+from gateway.settings.sections import ResolverConfig
 
 
 @dataclass

@@ -13,19 +13,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from gateway.settings.discovery import DEFAULT_STUDY_SCHEMA, FieldSpec, HarvestSettings, MemberMappingSettings
 from gateway.settings.search import BreakerSettings, CohortIndex, CohortIndexSettings
+from gateway.settings.sections import Section
 
 TierName = Literal["private", "regular", "libre"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TierSettings(_Section):
+class TierSettings(Section):
     level: TierName = Field(
         "regular", description="`private` (accessible data only), `regular` (summary counts of everything, small "
         "inaccessible counts hidden) or `libre` (everything visible)."
@@ -34,7 +31,7 @@ class TierSettings(_Section):
     per_member: dict[str, TierName] = Field({}, description="Member id → its tier, overriding `level`.")
 
 
-class ExportSettings(_Section):
+class ExportSettings(Section):
     max_entities: int = Field(1_000_000, ge=1, description="Most entities one export may hold.")
     inline_limit: int = Field(
         10_000, ge=0, description="Exports up to this many entities stream in the response; larger ones run as "
@@ -65,7 +62,7 @@ class ExportSettings(_Section):
         return self
 
 
-class AggregateMappingSettings(_Section):
+class AggregateMappingSettings(Section):
     """The common study schema plus every member's study-record mapping and cohort-search mapping."""
 
     study_schema: dict[str, FieldSpec] = Field(
@@ -78,7 +75,7 @@ class AggregateMappingSettings(_Section):
     )
 
 
-class AggregateConfig(_Section):
+class AggregateConfig(Section):
     tier: TierSettings = Field(default_factory=TierSettings, description="Tiered access.")
     deadline: float = Field(10.0, gt=0, description="Seconds a cohort search waits for members, shared by all.")
     breaker: BreakerSettings = Field(default_factory=BreakerSettings, description="Per-member circuit breaking.")

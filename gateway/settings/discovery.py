@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from gateway.settings.sections import Section
 
 FieldType = Literal["string", "integer", "number", "boolean", "array", "object"]
 """The JSON types a study field's values are coerced to."""
@@ -26,17 +28,13 @@ DEFAULT_STUDY_FIELD = "gen3_discovery"
 """The key of the study object in a member's discovery records (Aggregate MDS's Gen3 adapter)."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class HarvestSettings(_Section):
+class HarvestSettings(Section):
     enabled: bool = Field(True, description="Harvest members' study discovery records in the background.")
     interval: float = Field(300.0, gt=0, description="Seconds between study-discovery harvests of each member.")
     timeout: float = Field(30.0, gt=0, description="Seconds one member's harvest may take.")
 
 
-class FieldSpec(_Section):
+class FieldSpec(Section):
     """One field of the common study schema (``/aggregate/info/schema`` reports it)."""
 
     type: FieldType = Field("string", description="JSON type values of this field are coerced to.")
@@ -44,7 +42,7 @@ class FieldSpec(_Section):
     default: Any = Field(None, description="Value when a mapping yields nothing and sets no default of its own.")
 
 
-class FieldRule(_Section):
+class FieldRule(Section):
     """The long form of one mapping rule."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -74,12 +72,12 @@ class FieldRule(_Section):
         return self
 
 
-class SelectFieldSettings(_Section):
+class SelectFieldSettings(Section):
     field_name: str = Field(min_length=1, description="Mapped (target) field name, dotted for nested.")
     field_value: Any = Field(description="Records whose field equals this (or whose array contains it) are kept.")
 
 
-class MemberMappingSettings(_Section):
+class MemberMappingSettings(Section):
     """One member's mapping, in Aggregate MDS's shape (see :mod:`gateway.discovery.mapping.records`)."""
 
     study_field: str | None = Field(

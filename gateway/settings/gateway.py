@@ -7,8 +7,8 @@ e.g. ``GATEWAY_STORE__URL=redis://127.0.0.1:6379/0``), then the YAML file (``--c
 defaults. Unknown keys in the file are errors, so typos surface. Every key is documented, with its default, in
 ``docs/configuration.md`` (:mod:`gateway.settings.reference`; a test keeps the two in step).
 
-The sections live in :mod:`gateway.settings.sections` (and the Passport and search sections in their own
-modules); they are importable from here too, with :class:`ConfigError`, as this module is the settings' face.
+The sections live in :mod:`gateway.settings.sections` (the Passport and search sections in their own modules),
+:class:`~gateway.settings.yaml_source.ConfigError` with the file source.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from gateway.settings.sections import (
     DrsConfig,
     HealthConfig,
     LogConfig,
-    MemberAuthConfig,
-    MemberConfig,
     RefCommonsConfig,
     RegistryConfig,
     ResolverConfig,
@@ -39,27 +37,7 @@ from gateway.settings.sections import (
     TlsConfig,
     UpstreamConfig,
 )
-from gateway.settings.yaml_source import ConfigError, YamlFileSource
-
-__all__ = [
-    "CONFIG_ENV",
-    "CacheConfig",
-    "ConfigError",
-    "DrsConfig",
-    "HealthConfig",
-    "LogConfig",
-    "MemberAuthConfig",
-    "MemberConfig",
-    "RefCommonsConfig",
-    "RegistryConfig",
-    "ResolverConfig",
-    "ServiceInfoConfig",
-    "Settings",
-    "StoreConfig",
-    "TlsConfig",
-    "UpstreamConfig",
-    "load_settings",
-]
+from gateway.settings.yaml_source import YamlFileSource
 
 CONFIG_ENV = "GATEWAY_CONFIG"
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("gateway_config_file", default=None)

@@ -17,8 +17,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from gateway.settings.sections import Section
 from gateway.settings.value_templates import (
     CONSENT_SLOT,
     DATASET_SLOT,
@@ -39,14 +40,10 @@ MAX_GATEWAY_TOKEN_TTL = 300
 """No gateway token lives longer than this, whatever the configuration says."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 # --- trust and keys -------------------------------------------------------------------------------------------------
 
 
-class KeySourceSettings(_Section):
+class KeySourceSettings(Section):
     """Who an issuer is, and where its keys come from: a pinned JWKS (inline or a file) or OIDC discovery."""
 
     issuer: str = Field(min_length=1, max_length=MAX_URL_LENGTH, description="The exact `iss` value.")
@@ -68,7 +65,7 @@ class VisaIssuerSettings(KeySourceSettings):
     )
 
 
-class PassportTrustSettings(_Section):
+class PassportTrustSettings(Section):
     """Who the gateway trusts for Passports and Visas (rulebook §C, rules 13–16), and the claim bounds it holds
     them to."""
 
@@ -92,7 +89,7 @@ class PassportTrustSettings(_Section):
         return self
 
 
-class KeyFetchSettings(_Section):
+class KeyFetchSettings(Section):
     """How keys are fetched and cached (not part of the trust hash: it changes no decision)."""
 
     connect_timeout: float = Field(3.0, gt=0, le=30, description="Seconds to open a connection to a key endpoint.")
@@ -108,7 +105,7 @@ class KeyFetchSettings(_Section):
 # --- grants and resource maps ---------------------------------------------------------------------------------------
 
 
-class SlotSettings(_Section):
+class SlotSettings(Section):
     prefix: str = Field("", max_length=64, description="Literal prefix, kept in the captured value (e.g. `phs`).")
     charset: Charset = Field("digits", description="Characters after the prefix: `digits`, `alnum` or `word`.")
     min_len: int = Field(1, ge=1, le=256, description="Fewest characters after the prefix.")
@@ -119,7 +116,7 @@ class SlotSettings(_Section):
         return Slot(prefix=self.prefix, charset=self.charset, min_len=self.min_len, max_len=self.max_len)
 
 
-class TemplateSettings(_Section):
+class TemplateSettings(Section):
     template: str = Field(
         min_length=1, max_length=MAX_TEMPLATE_LENGTH,
         description="Anchored template with `{dataset}` and optionally `{consent}`, matched in full.",
@@ -138,13 +135,13 @@ class TemplateSettings(_Section):
         return self.dataset.to_slot(), self.consent.to_slot()
 
 
-class ExactGrantSettings(_Section):
+class ExactGrantSettings(Section):
     value: str = Field(min_length=1, max_length=255, description="The exact Visa `value`.")
     dataset: str = Field(min_length=1, max_length=255, description="The dataset it grants.")
     consent: str | None = Field(None, max_length=255, description="Its consent group; empty: a whole study.")
 
 
-class IssuerGrantSettings(_Section):
+class IssuerGrantSettings(Section):
     issuer: str = Field(min_length=1, description="Visa `iss` (exact).")
     source: str = Field(min_length=1, description="Visa `source` (exact).")
     authority: str = Field(min_length=1, description="Authority the grants belong to, e.g. `dbgap`.")
@@ -152,18 +149,18 @@ class IssuerGrantSettings(_Section):
     templates: list[TemplateSettings] = Field([], description="Anchored value templates, tried in order.")
 
 
-class RasSettings(_Section):
+class RasSettings(Section):
     issuers: list[str] = Field([], description="Issuers whose RAS v1.1 Visas are read (`ras_dbgap_permissions`).")
     authority: str = Field("dbgap", min_length=1, description="Authority of RAS grants.")
 
 
-class SingleConsentSettings(_Section):
+class SingleConsentSettings(Section):
     authority: str = Field(min_length=1, description="Authority of the study.")
     dataset: str = Field(min_length=1, description="The study.")
     consent: str = Field(min_length=1, description="Its one consent group.")
 
 
-class GrantMappingSettings(_Section):
+class GrantMappingSettings(Section):
     issuers: list[IssuerGrantSettings] = Field(
         [], description="ControlledAccessGrants mapping per Visa issuer and source (exact values, then templates)."
     )
@@ -173,7 +170,7 @@ class GrantMappingSettings(_Section):
     )
 
 
-class ExactResourceSettings(_Section):
+class ExactResourceSettings(Section):
     resource: str = Field(min_length=1, max_length=1024, description="The member's `authz` resource path (exact).")
     authority: str = Field(min_length=1, description="Authority of the dataset, e.g. `dbgap`.")
     dataset: str = Field(min_length=1, max_length=255, description="The dataset, e.g. `phs000123`.")
@@ -184,7 +181,7 @@ class ResourceTemplateSettings(TemplateSettings):
     authority: str = Field(min_length=1, description="Authority of the datasets it captures, e.g. `dbgap`.")
 
 
-class ResourceMapSettings(_Section):
+class ResourceMapSettings(Section):
     """One member's `authz` resources → `(authority, dataset, consent)`; a resource matched by neither is
     unmapped and denies access."""
 
@@ -204,7 +201,7 @@ class ResourceMapSettings(_Section):
 # --- tokens, cache, the whole section -------------------------------------------------------------------------------
 
 
-class GatewayTokenSettings(_Section):
+class GatewayTokenSettings(Section):
     issuer: str | None = Field(
         None, description="`iss` of gateway tokens; its JWKS is at `<issuer>/.well-known/jwks.json`. Empty: the "
         "gateway's `public_url`."
@@ -218,7 +215,7 @@ class GatewayTokenSettings(_Section):
     )
 
 
-class DecisionCacheSettings(_Section):
+class DecisionCacheSettings(Section):
     enabled: bool = Field(True, description="Cache Passport evaluations in the gateway cache (`cache.url`).")
     negative_ttl: int = Field(60, ge=1, le=600, description="Seconds a rejected Passport set stays cached.")
     key_prefix: str = Field("pp:", description="Prefix of decision-cache keys inside the gateway cache.")

@@ -10,22 +10,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from gateway.settings.sections import Section
 
 CohortIndex = Literal["subject", "file"]
 """The indices a cohort question may ask (the members' Guppy indices of subjects and of files)."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class BreakerSettings(_Section):
+class BreakerSettings(Section):
     failures: int = Field(3, ge=1, description="Consecutive failures that open a member's circuit.")
     cooldown: float = Field(30.0, gt=0, description="Seconds an open circuit skips the member before trying again.")
 
 
-class CohortIndexSettings(_Section):
+class CohortIndexSettings(Section):
     """One index of one member: field renames and value maps (see :mod:`gateway.search.mapping.model`)."""
 
     fields: dict[str, str] = Field({}, description="Gateway field → the member's field (dotted for nested).")

@@ -24,7 +24,7 @@ from servers import Server, free_port, start_commons, start_gateway
 
 from gateway.discovery.mapping.reference import REFCOMMONS_FIELD_MAPPINGS
 from gateway.passports.tokens.token_keys import JWKS_PATH
-from gateway.web.routes.discovery import HARVESTER
+from gateway.web.keys import HARVESTER
 from refcommons.authz.default_policy import ADMIN_USER
 from refcommons.fence.gateway_trust import TrustedGateway
 

@@ -19,7 +19,7 @@ from gateway.discovery.mapping.selectors import MISSING, SelectorError, parse_se
 from gateway.discovery.mapping.value_filters import FILTERS, coerce, run_filters
 from gateway.settings.aggregate import AggregateMappingSettings
 from gateway.settings.discovery import DEFAULT_STUDY_SCHEMA, FieldRule, FieldSpec, MemberMappingSettings
-from gateway.settings.gateway import ConfigError
+from gateway.settings.yaml_source import ConfigError
 
 MAX_TARGET_DEPTH = 8
 

@@ -304,7 +304,8 @@ def _passports_config(path: Path | None) -> PassportsConfig:
     """The ``passports`` section of the gateway's settings, loaded as ``gateway serve`` loads them."""
     from pydantic import ValidationError
 
-    from gateway.settings.gateway import ConfigError, load_settings
+    from gateway.settings.gateway import load_settings
+    from gateway.settings.yaml_source import ConfigError
 
     try:
         settings = load_settings(path)

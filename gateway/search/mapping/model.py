@@ -35,8 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from gateway.settings.gateway import ConfigError
 from gateway.settings.search import CohortIndex, CohortIndexSettings
+from gateway.settings.yaml_source import ConfigError
 from gateway.wire.guppy import FIELD, MISSING_DATA_ALIAS
 
 

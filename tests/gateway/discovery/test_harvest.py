@@ -22,9 +22,7 @@ from gateway.discovery.mapping.compiler import compile_mapping
 from gateway.discovery.mapping.records import apply_all
 from gateway.discovery.mapping.reference import REFCOMMONS_FIELD_MAPPINGS, refcommons_mapping
 from gateway.settings.gateway import Settings
-from gateway.web.keys import STATE
-from gateway.web.routes.discovery import HARVESTER
-from gateway.web.routes.resolver import RESOLVER
+from gateway.web.keys import HARVESTER, RESOLVER, STATE
 
 
 async def build_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> web.Application:

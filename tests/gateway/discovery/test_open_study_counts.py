@@ -20,8 +20,8 @@ from gateway.access.readable import from_authz_map
 from gateway.cache import open_cache
 from gateway.cache.redis import RedisCache
 from gateway.discovery.mapping.reference import REFCOMMONS_FIELD_MAPPINGS
-from gateway.web.routes.discovery import COUNTED_FIELDS, HARVESTER
-from gateway.web.routes.search import COHORT
+from gateway.web.keys import COHORT, HARVESTER
+from gateway.web.routes.discovery import COUNTED_FIELDS
 from refcommons.authz.default_policy import ADMIN_USER
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

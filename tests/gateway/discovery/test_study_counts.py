@@ -16,8 +16,8 @@ from search_eco import Eco, search_eco
 from gateway.access.readable import UserAuthz, from_authz_map
 from gateway.cache import open_cache
 from gateway.cache.redis import RedisCache
+from gateway.web.keys import COHORT
 from gateway.web.routes.discovery import COUNTED_FIELDS
-from gateway.web.routes.search import COHORT
 from refcommons.authz.default_policy import MEMBER_USER
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

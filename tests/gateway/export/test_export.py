@@ -26,8 +26,8 @@ from pfb.reader import PFBReader
 from servers import Server, start_gateway
 
 from gateway.export import plan as export_plan
+from gateway.web.keys import COHORT
 from gateway.web.routes.export import PATH
-from gateway.web.routes.search import COHORT
 from gateway.web.routes.search import PATH as COHORT_PATH
 
 pytestmark = [

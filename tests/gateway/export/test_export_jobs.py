@@ -30,8 +30,8 @@ from jobs_env import (
 from pfb.reader import PFBReader
 from servers import Server
 
+from gateway.web.keys import JOBS
 from gateway.web.routes.export import PATH
-from gateway.web.routes.export_jobs import JOBS
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),

@@ -35,8 +35,8 @@ from pfb.reader import PFBReader
 from servers import Server, free_port
 
 from gateway.export.job import LOST
+from gateway.web.keys import JOBS
 from gateway.web.routes.export import PATH
-from gateway.web.routes.export_jobs import JOBS
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),

@@ -30,7 +30,7 @@ from gateway.export.member_dictionaries import (
 )
 from gateway.members.drs import DrsAdapter
 from gateway.members.gen3 import DICTIONARY, Gen3Adapter
-from gateway.settings.gateway import UpstreamConfig
+from gateway.settings.sections import UpstreamConfig
 from refcommons.submission.dictionary import document
 
 CONFIG = UpstreamConfig(retries=0, backoff=0.01)

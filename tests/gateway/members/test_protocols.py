@@ -22,7 +22,7 @@ from gateway.members.protocols import (
     Records,
     StudyDiscovery,
 )
-from gateway.settings.gateway import UpstreamConfig
+from gateway.settings.sections import UpstreamConfig
 
 EVERY = (MemberAdapter, Records, BulkRecords, Access, CohortSearch, StudyDiscovery, Authz)
 CLAIMS: dict[type, tuple[type, ...]] = {

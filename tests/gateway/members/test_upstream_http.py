@@ -13,7 +13,7 @@ from gateway.core.deadline import Deadline
 from gateway.core.egress import EgressPolicy
 from gateway.core.errors import MemberBusy, MemberTimeout, MemberUnavailable
 from gateway.members.http import MAX_BODY_BYTES, MemberHttp
-from gateway.settings.gateway import UpstreamConfig
+from gateway.settings.sections import UpstreamConfig
 
 EPSILON = 0.5
 

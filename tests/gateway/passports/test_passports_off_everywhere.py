@@ -22,7 +22,7 @@ from servers import Server, start_gateway
 
 from gateway.discovery.mapping.reference import REFCOMMONS_FIELD_MAPPINGS
 from gateway.passports.tools.devbroker import DevBroker, KeyRing
-from gateway.web.routes.discovery import HARVESTER
+from gateway.web.keys import HARVESTER
 from gateway.web.routes.export import PATH as EXPORT_PATH
 from gateway.web.routes.search import PATH as COHORT_PATH
 

@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack
 import pytest
 from registry_kit import ADMIN, BOTH_BACKENDS, join_body
 
-from gateway.web.routes.registry import REGISTRY
+from gateway.web.keys import REGISTRY
 
 pytestmark = pytest.mark.parametrize("backend", BOTH_BACKENDS, indirect=True)
 

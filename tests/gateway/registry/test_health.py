@@ -14,7 +14,7 @@ from gateway.core.member import Member, Status
 from gateway.core.records import Probe
 from gateway.registry.health import HealthMonitor, HealthRecord, next_record
 from gateway.registry.repository import RegistryRepository
-from gateway.settings.gateway import HealthConfig
+from gateway.settings.sections import HealthConfig
 from gateway.store import open_store
 
 OK = Probe(True, 12.5)

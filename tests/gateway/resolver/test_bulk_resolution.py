@@ -23,7 +23,8 @@ from gateway.members.gen3 import BULK_CHUNK
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import Resolution, ResolutionError
 from gateway.resolver.service import Resolver
-from gateway.web.routes.resolver import MAX_BULK, RESOLVER
+from gateway.web.keys import RESOLVER
+from gateway.web.routes.resolver import MAX_BULK
 
 DRS = "/ga4gh/drs/v1"
 INDEXD_BULK = "/index/bulk/documents"

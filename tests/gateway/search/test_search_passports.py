@@ -16,9 +16,8 @@ from servers import start_gateway
 
 from gateway.access.caller import PassportHolder, SearchCaller
 from gateway.core.records import MemberRecord
-from gateway.web.keys import GATE
+from gateway.web.keys import COHORT, GATE
 from gateway.web.routes.export import PATH as EXPORT_PATH
-from gateway.web.routes.search import COHORT
 from gateway.web.routes.search import PATH as COHORT_PATH
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

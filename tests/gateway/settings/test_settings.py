@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gateway.settings.gateway import ConfigError, Settings, load_settings
+from gateway.settings.gateway import Settings, load_settings
 from gateway.settings.reference import config_reference_table, iter_keys
+from gateway.settings.yaml_source import ConfigError
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
 
