@@ -89,6 +89,7 @@ def _load(args: argparse.Namespace) -> Settings:
 
     try:
         settings = load_settings(args.config)
+        _check_mappings(settings)
     except (ConfigError, ValidationError) as exc:
         raise SystemExit(f"gateway: invalid configuration: {exc}") from None
     overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
@@ -99,6 +100,16 @@ def _load(args: argparse.Namespace) -> Settings:
         except ValidationError as exc:
             raise SystemExit(f"gateway: invalid --tls-* option: {exc}") from None
     return settings.model_copy(update=overrides) if overrides else settings
+
+
+def _check_mappings(settings: Settings) -> None:
+    """Compile the study and cohort mappings as the app will (their meaning is checked there, not while the
+    settings load: :mod:`gateway.settings` is a leaf), so ``config show`` refuses what ``serve`` would."""
+    from gateway.discovery.mapping.compiler import compile_mappings
+    from gateway.search.mapping.model import compile_cohort_mappings
+
+    compile_mappings(settings.aggregate.mappings)
+    compile_cohort_mappings(settings.aggregate.mappings.cohort)
 
 
 class _ListenError(Exception):

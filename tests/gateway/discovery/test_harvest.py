@@ -289,3 +289,22 @@ def test_gateway_serve_refuses_a_bad_mapping_in_one_line_naming_the_key(tmp_path
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert ("gateway: invalid configuration: aggregate.mappings.members: member 'm1', field 'summary': bad selector"
             in proc.stderr)
+
+
+@pytest.mark.parametrize("mappings", [
+    "{members: {m1: {field_mappings: {summary: 'path:$..x'}}}}",
+    "{cohort: {m1: {subject: {fields: {'bad name!': sex}}}}}",
+])
+def test_gateway_config_show_refuses_what_serve_would(tmp_path, mappings):
+    """A mapping's meaning is checked by compiling it (the settings are a leaf and only check its shape); the CLI
+    compiles it whenever it loads the configuration, so ``config show`` refuses what ``serve`` would."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "g.yaml").write_text(f"refcommons: {{enabled: false}}\naggregate: {{mappings: {mappings}}}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    proc = subprocess.run([sys.executable, "-m", "gateway", "config", "show", "--config", "g.yaml"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "gateway: invalid configuration: aggregate.mappings." in proc.stderr
