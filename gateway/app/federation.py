@@ -17,6 +17,7 @@ from gateway.core.member import Member
 from gateway.drs.service import DrsService
 from gateway.members.protocols import MemberAdapter
 from gateway.passports.gate import PassportGate
+from gateway.registry.admins import AdminCredentials
 from gateway.registry.config_members import load_config_members
 from gateway.registry.directory import Directory
 from gateway.registry.health import HealthMonitor, ProbeFn, adapter_probe
@@ -38,10 +39,11 @@ async def setup_registry(app: web.Application, state: GatewayState, probe: Probe
     """Load the declared members, add the registry routes and run the health prober (``probe`` per member) with
     the app. Raises :class:`gateway.registry.config_members.RegistryStartupError` when declared members
     conflict."""
-    repository = RegistryRepository(state.store)
+    repository = RegistryRepository(state.store, pending_ttl=state.settings.registry.pending_ttl)
     await load_config_members(repository, state.settings)
     monitor = HealthMonitor(state.store, state.cache, repository, state.settings.health, probe)
-    registry = app[REGISTRY] = Registry(repository, monitor, state.settings, state.cache)
+    registry = app[REGISTRY] = Registry(repository, monitor, state.settings, state.cache,
+                                        AdminCredentials(repository))
     app.add_routes(registry_api.routes)
     run_with_app(app, monitor)
     return registry

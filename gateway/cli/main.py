@@ -5,7 +5,8 @@
 ``gateway config docs``           print the reference table of every configuration key
 ``gateway refcommons serve``      run a standalone reference commons
 ``gateway refcommons api-key …``  create, list and revoke a reference commons' API keys
-``gateway registry …``            list, join, approve, suspend, remove member commons
+``gateway registry …``            list, join, preview, approve, suspend, remove member commons
+``gateway admin add|list|revoke``  named admin credentials, in the gateway's store (a token is shown once)
 ``gateway resolve ID…``           which member commons holds each id
 ``gateway search``                federated cohort counts (total, facets, per-member status) through a running gateway
 ``gateway export``                stream a PFB file or a file manifest of accessible data from a running gateway
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from gateway.cli import admin as admin_cli
 from gateway.cli import registry as registry_cli
 from gateway.cli import resolve as resolver_cli
 from gateway.cli import search as aggregate_cli
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     refcommons_cli.add_commands(commands)
     registry_cli.add_commands(commands)
+    admin_cli.add_commands(commands)
     resolver_cli.add_commands(commands)
     passport_cli.add_commands(commands)
     aggregate_cli.add_commands(commands)

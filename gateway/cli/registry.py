@@ -1,9 +1,14 @@
-"""``gateway registry list|join|approve|suspend|remove``: the registry API of a running gateway, by hand.
+"""``gateway registry list|join|preview|approve|suspend|remove``: the registry API of a running gateway, by hand.
 
 Every command takes ``--url`` (default ``http://127.0.0.1:8080``), ``--token`` (default
-``$GATEWAY_ADMIN_TOKEN``; needed by approve, suspend and remove) and ``--json`` (print the raw answer).
-Failures print one line to stderr (``gateway registry: HTTP 409: prefix dg.abcd is already owned by …``)
-and exit non-zero.
+``$GATEWAY_ADMIN_TOKEN``: the bootstrap token or a named admin's; needed by preview, approve, suspend and remove)
+and ``--json`` (print the raw answer). Failures print one line to stderr (``gateway registry: HTTP 409: prefix
+dg.abcd is already owned by …``) and exit non-zero.
+
+``preview ID`` shows what approving would do: the auth the member asked for in plain words (whether callers'
+credentials will be sent to it), the prefixes and hostnames it claims, and every conflict (``blocks`` when an
+admitted member owns the key: the approval would be refused). ``approve ID`` prints the same for the approved
+member; a member that will be sent callers' credentials needs ``--accept-passthrough``.
 """
 
 from __future__ import annotations
@@ -49,8 +54,13 @@ def add_commands(subparsers: Any) -> None:
     join.add_argument("--hostname", action="append", default=None, help="DRS hostname (repeatable)")
     join.add_argument("--contact", default="")
     join.add_argument("--id", dest="member_id", default=None, help="member id (default: derived from the name)")
-    for name, text in (("approve", "make a member active"), ("suspend", "suspend a member"),
-                       ("remove", "remove a member and free its prefixes")):
+    action("preview", "what approving a member would do: auth, claims, conflicts").add_argument(
+        "member_id", metavar="ID")
+    approve = action("approve", "make a member active (it claims its prefixes and hostnames)")
+    approve.add_argument("member_id", metavar="ID")
+    approve.add_argument("--accept-passthrough", action="store_true",
+                         help="accept that the member will be sent callers' credentials (auth passthrough/passport)")
+    for name, text in (("suspend", "suspend a member"), ("remove", "remove a member and free its prefixes")):
         action(name, text).add_argument("member_id", metavar="ID")
 
 
@@ -81,6 +91,24 @@ def _line(member: dict[str, Any]) -> str:
                       member["base_url"]])
 
 
+def _conflict_line(c: dict[str, Any]) -> str:
+    if c["blocking"]:
+        return f"{c['kind']} {c['value']} is owned by {c['member']!r} ({c['status']}): approval will be refused"
+    return f"{c['kind']} {c['value']} is also asked for by {c['member']!r} ({c['status']}): first approved wins"
+
+
+def preview_text(approval: dict[str, Any]) -> str:
+    """An approval preview (``GET …/approval``, or the approve answer's ``approval``) as lines for a human."""
+    claims = approval["claims"]
+    lines = [f"  auth: {approval['auth']['summary']}",
+             f"  claims prefixes: {', '.join(claims['prefixes']) or '-'}",
+             f"  claims hostnames: {', '.join(claims['hostnames']) or '-'}"]
+    lines += [f"  conflict: {_conflict_line(c)}" for c in approval["conflicts"]] or ["  conflicts: none"]
+    if approval.get("acknowledgement"):
+        lines.append("  approving needs --accept-passthrough")
+    return "\n".join(lines)
+
+
 def _act(args: argparse.Namespace) -> tuple[Any, str]:
     """(the JSON answer, its one-line human form) for the chosen action."""
     command = args.registry_command
@@ -100,8 +128,21 @@ def _act(args: argparse.Namespace) -> tuple[Any, str]:
     if command == "remove":
         body = _request(args, "DELETE", f"{API}/{args.member_id}", admin=True)
         return body, f"removed: {body['deleted']}"
-    body = _request(args, "POST", f"{API}/{args.member_id}/{command}", admin=True)
-    return body, f"{'approved' if command == 'approve' else 'suspended'}: {_line(body)}"
+    if command == "preview":
+        body = _request(args, "GET", f"{API}/{args.member_id}/approval", admin=True)
+        return body, f"approving: {_line(body['member'])}\n{preview_text(body)}"
+    if command == "approve":
+        acknowledged = {"accept_passthrough": True} if args.accept_passthrough else None
+        try:
+            body = _request(args, "POST", f"{API}/{args.member_id}/approve", admin=True, json=acknowledged)
+        except CliError as exc:
+            if "accept_passthrough" in str(exc):
+                raise CliError(f"{exc} (read `gateway registry preview {args.member_id}`, then approve with "
+                               "--accept-passthrough)") from None
+            raise
+        return body, f"approved: {_line(body)}\n{preview_text(body['approval'])}"
+    body = _request(args, "POST", f"{API}/{args.member_id}/suspend", admin=True)
+    return body, f"suspended: {_line(body)}"
 
 
 def _run(args: argparse.Namespace) -> int:

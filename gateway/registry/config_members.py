@@ -3,18 +3,21 @@
 Loading is idempotent: a restart with the same file changes nothing; a changed entry updates its record;
 an entry no longer in the file is removed (config members belong to the file). Config members are
 created ``active``; a later start keeps an administrator's suspension (the audit log says who). A declared
-id, prefix or hostname that an API-joined member holds is a startup error naming both sides.
+id, prefix or hostname that an admitted (active or suspended) API-joined member holds is a startup error naming
+both sides; a *pending* join never blocks a declared member (it claims nothing, and one holding a declared id is
+removed, audited as the ``config`` actor's ``remove``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
 
 from gateway.core.member import Member, MemberAuth, Status, normalize_hostname, normalize_prefix
-from gateway.registry.repository import RegistryConflict, RegistryRepository, same_record
+from gateway.registry.repository import MemberNotFound, RegistryConflict, RegistryRepository, same_record
 from gateway.registry.schemas import check_member, host_of, normalize_base_url
 from gateway.settings.gateway import Settings
 from gateway.settings.sections import MemberConfig
@@ -118,6 +121,13 @@ async def _load_one(repository: RegistryRepository, member: Member) -> Member:
         try:
             if current is None:
                 return await repository.create(member, actor=ACTOR)
+            if current.source != "config" and current.status == Status.pending:
+                # a pending join asks, it holds nothing: the declared member takes the id (audited)
+                with contextlib.suppress(MemberNotFound):  # another replica starting removed it first
+                    await repository.remove(member.id, actor=ACTOR)
+                log.info("pending join removed: its id is declared in the configuration",
+                         extra={"member_id": member.id})
+                continue
             if current.source != "config":
                 raise RegistryStartupError(
                     f"registry.members entry {member.id!r}: that id is already registered through the API; "

@@ -220,3 +220,22 @@ class UpdateRequest(_Body):
         if self.auth is not None:
             changes["auth"] = self.auth.to_auth()
         return check_member(replace(member, **changes))
+
+
+class ApproveRequest(BaseModel):
+    """``POST /registry/v1/commons/{id}/approve`` (admin; the body is optional)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    accept_passthrough: bool = Field(
+        False, description="Accept that the member will be sent callers' credentials (auth passthrough: their "
+        "bearer tokens; passport: their Passports). Required to approve such a member.",
+    )
+
+
+class AdminAddRequest(BaseModel):
+    """``POST /registry/v1/admins`` (admin): a new named admin; its token is in the answer, once."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    name: str = Field(min_length=1, max_length=63, description="Lower-case letters, digits, '.', '_' or '-'.")

@@ -55,7 +55,10 @@ class Settings(BaseSettings):
         None, description="Base URL clients reach the gateway at; empty: `http://<host>:<port>`."
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 beyond).")
-    admin_token: SecretStr | None = Field(None, description="Bearer token for admin routes; empty: admin disabled.")
+    admin_token: SecretStr | None = Field(
+        None, description="Bootstrap admin credential (the admin named `bootstrap`); named admins are added with "
+        "`gateway admin add NAME`. Empty and no named admin: admin disabled."
+    )
     store: StoreConfig = Field(default_factory=StoreConfig, description="Durable shared state.")
     cache: CacheConfig = Field(default_factory=CacheConfig, description="Caches.")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")

@@ -126,6 +126,14 @@ class RegistryConfig(Section):
     join_rate_limit: int = Field(10, ge=1, description="Join requests allowed per client address per hour.")
     join_probe_timeout: float = Field(5.0, gt=0, description="Seconds a candidate has to answer the join check.")
     join_max_body_bytes: int = Field(65_536, ge=1024, description="Largest body accepted from a candidate's probe.")
+    anonymous_join: bool = Field(
+        True, description="Anyone may ask to join (`POST /registry/v1/commons`); `false`: only an admin may (403 "
+        "for anonymous callers)."
+    )
+    pending_ttl: float = Field(
+        259_200.0, gt=0, description="Seconds a join may stay pending (unapproved) before it expires and is removed "
+        "(default 3 days)."
+    )
     join_deny_networks: list[str] = Field(
         default_factory=lambda: ["169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
                                  "100.64.0.0/10", "0.0.0.0/8", "fc00::/7", "fe80::/10"],

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.cache import Cache
+from gateway.registry.admins import AdminCredentials
 from gateway.registry.health import HealthMonitor
 from gateway.registry.repository import RegistryRepository
 from gateway.settings.gateway import Settings
@@ -32,9 +33,10 @@ class GatewayState:
 @dataclass(frozen=True)
 class Registry:
     """What the registry routes work with: the members' repository and health monitor, the settings (admin token,
-    join limits) and the cache (join rate limits)."""
+    join limits), the cache (join rate limits) and the named admins."""
 
     repository: RegistryRepository
     health: HealthMonitor
     settings: Settings
     cache: Cache
+    admins: AdminCredentials

@@ -1,21 +1,35 @@
 """HTTP surface of the registry: join, admin lifecycle, listing, health, audit, GA4GH Service Registry.
 
-=======================================  ======  =====================================================
-route                                    auth    what
-=======================================  ======  =====================================================
-``POST /registry/v1/commons``            none    join (candidate checked; rate-limited per address)
-``GET /registry/v1/commons``             none    list (``?status=pending|active|suspended``)
-``GET /registry/v1/commons/{id}``        none    one member
-``PATCH /registry/v1/commons/{id}``      admin   change fields; added keys claimed, dropped ones freed
-``DELETE /registry/v1/commons/{id}``     admin   remove; frees its prefixes and hostnames
-``POST …/{id}/approve``, ``…/suspend``   admin   pending|suspended → active; active|pending → suspended
-``GET /registry/v1/commons/{id}/health`` none    health state, last success, latency, recent failures
-``GET /registry/v1/audit``               admin   every change (``?after=<seq>&limit=``)
-``GET /services[/{id}]``, ``/types``     none    active members as GA4GH service-info objects
-=======================================  ======  =====================================================
+=========================================  ======  =====================================================
+route                                      auth    what
+=========================================  ======  =====================================================
+``POST /registry/v1/commons``              none(*) join, pending (candidate checked; rate-limited per address)
+``GET /registry/v1/commons``               none    list (``?status=pending|active|suspended``); pending
+                                                   members show ``expires`` and their ``conflicts``
+``GET /registry/v1/commons/{id}``          none    one member
+``PATCH /registry/v1/commons/{id}``        admin   change fields; added keys claimed, dropped ones freed
+``DELETE /registry/v1/commons/{id}``       admin   remove; frees its prefixes and hostnames
+``GET /registry/v1/commons/{id}/approval`` admin   what approving would do: auth in words, claims, conflicts
+``POST …/{id}/approve``, ``…/suspend``     admin   pending|suspended → active; active|pending → suspended
+``GET /registry/v1/commons/{id}/health``   none    health state, last success, latency, recent failures
+``GET /registry/v1/audit``                 admin   every change (``?after=<seq>&limit=``)
+``GET|POST /registry/v1/admins``           admin   list the named admins; add one (its token shown once)
+``DELETE /registry/v1/admins/{name}``      admin   revoke a named admin (refused at once on every replica)
+``GET /services[/{id}]``, ``/types``       none    active members as GA4GH service-info objects
+=========================================  ======  =====================================================
 
-Admin routes need ``Authorization: Bearer <admin_token>`` (401 without or wrong; 403 when the gateway
-has no admin token). Responses carry :meth:`Member.public` forms only: credentials never leave.
+(*) with ``registry.anonymous_join: false`` only an admin may join a commons (403 otherwise); a join that carries
+an ``Authorization`` header must carry a valid admin token (401), and is then not rate-limited.
+
+A pending join asks for its prefixes and hostnames and claims nothing (:mod:`gateway.registry.repository`): it
+never blocks another join, an admin or a declared member; the approval claims them all or nothing (409 naming the
+holder). Approving a member that will be sent callers' credentials needs ``{"accept_passthrough": true}`` (422
+without it; :mod:`gateway.registry.approval`).
+
+Admin routes need ``Authorization: Bearer <token>``: the configured ``admin_token`` (the admin named
+``bootstrap``) or a named admin's token (:mod:`gateway.registry.admins`); 401 without or wrong, 403 when the
+gateway has neither. The audit log names the admin who acted (``admin:<name>``). Responses carry
+:meth:`Member.public` forms only: credentials never leave.
 
 GA4GH service type: every kind serves DRS (Gen3 and the reference commons at ``/ga4gh/drs/v1``), so each
 member is ``{"group": "org.ga4gh", "artifact": "drs"}`` with version ``1.5.0`` for the reference commons
@@ -25,7 +39,6 @@ relies on). ``url`` is the member's ``base_url`` (DRS clients append ``/ga4gh/dr
 
 from __future__ import annotations
 
-import hmac
 import re
 import time
 from collections.abc import Iterator
@@ -37,10 +50,12 @@ from aiohttp import web
 from gateway.core.egress import EgressPolicy
 from gateway.core.errors import ApiError, bad_request, conflict, forbidden, not_found, unauthorized
 from gateway.core.member import MEMBER_ID_RE, Member, Status
+from gateway.registry.admins import ADMIN_NAME_RE, AdminError, AdminNotFound, admin_actor
+from gateway.registry.approval import conflicts, preview
 from gateway.registry.join import CandidateRefused, check_candidate, refuse_denied_hosts
-from gateway.registry.repository import InvalidTransition, MemberNotFound, RegistryConflict
-from gateway.registry.schemas import JoinRequest, UpdateRequest
-from gateway.web.body import read_model
+from gateway.registry.repository import AcknowledgementRequired, InvalidTransition, MemberNotFound, RegistryConflict
+from gateway.registry.schemas import AdminAddRequest, ApproveRequest, JoinRequest, UpdateRequest
+from gateway.web.body import parse_as, read_json, read_model
 from gateway.web.keys import REGISTRY
 from gateway.web.openapi import operation
 from gateway.web.query import query_int
@@ -75,6 +90,8 @@ def _translated() -> Iterator[None]:
         raise not_found(str(exc)) from None
     except (RegistryConflict, InvalidTransition) as exc:
         raise conflict(str(exc)) from None
+    except AcknowledgementRequired as exc:
+        raise ApiError(422, str(exc)) from None
     except ValueError as exc:
         raise bad_request(f"invalid change: {exc}") from None
 
@@ -92,18 +109,31 @@ async def _member(request: web.Request) -> Member:
         return await _registry(request).repository.require(member_id)
 
 
-def require_admin(request: web.Request) -> str:
-    """403 when admin is disabled, 401 without the right bearer token; the actor name otherwise."""
-    configured = _registry(request).settings.admin_token
-    secret = configured.get_secret_value() if configured is not None else ""
-    if not secret:
-        raise forbidden("admin disabled: no admin token is configured (admin_token / GATEWAY_ADMIN_TOKEN)")
+def _public(registry: Registry, member: Member) -> dict[str, Any]:
+    """The member's public form, with ``expires`` while it is pending."""
+    doc = member.public()
+    if (expires := registry.repository.expires(member)) is not None:
+        doc["expires"] = expires
+    return doc
+
+
+async def require_admin(request: web.Request) -> str:
+    """403 when admin is disabled (no ``admin_token`` and no named admin), 401 without a valid admin bearer token;
+    the audit actor (``admin:<name>``) otherwise. Named admins are read from the store on every call, so a
+    revocation holds at once on every replica."""
+    registry = _registry(request)
+    configured = registry.settings.admin_token
+    bootstrap = configured.get_secret_value() if configured is not None else ""
+    if not bootstrap and not await registry.admins.exist():
+        raise forbidden("admin disabled: no admin token is configured (admin_token / GATEWAY_ADMIN_TOKEN) and no "
+                        "named admin exists (gateway admin add NAME)")
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
         raise unauthorized("admin token required: Authorization: Bearer <admin token>")
-    if not hmac.compare_digest(given.strip().encode("utf-8", "replace"), secret.encode("utf-8", "replace")):
+    name = await registry.admins.verify(given.strip(), bootstrap=bootstrap or None)
+    if name is None:
         raise unauthorized("invalid admin token")
-    return "admin"
+    return admin_actor(name)
 
 
 def _client(request: web.Request) -> str:
@@ -126,12 +156,19 @@ async def _rate_limit(request: web.Request, registry: Registry) -> None:
 
 
 @routes.post("/registry/v1/commons")
-@operation("Join the federation: a commons asks to be registered (pending until approved)", tags=TAGS,
-           request=JoinRequest, responses={201: "registered, pending", 409: "id, prefix or hostname owned",
+@operation("Join the federation: a commons asks to be registered (pending until approved; it claims nothing "
+           "until then)", tags=TAGS,
+           request=JoinRequest, responses={201: "registered, pending", 401: "a wrong admin token",
+                                           403: "anonymous joining is switched off",
+                                           409: "id taken, or a prefix or hostname owned by an admitted member",
                                            422: "candidate failed the check", 429: "rate limited"})
 async def join(request: web.Request) -> web.Response:
     registry = _registry(request)
-    await _rate_limit(request, registry)
+    admin = await require_admin(request) if "Authorization" in request.headers else None
+    if admin is None and not registry.settings.registry.anonymous_join:
+        raise forbidden("anonymous joining is switched off on this gateway: an administrator registers new members")
+    if admin is None:
+        await _rate_limit(request, registry)
     body = await read_model(request, JoinRequest)
     candidate = body.to_member(now="")
     with _translated():
@@ -146,8 +183,8 @@ async def join(request: web.Request) -> web.Response:
         raise ApiError(422, str(exc)) from None
     with _translated():
         member = await registry.repository.create(
-            candidate, actor=f"join:{_client(request)}", detail={"check": check.to_doc()})
-    return json_response({**member.public(), "check": check.to_doc()}, status=201,
+            candidate, actor=admin or f"join:{_client(request)}", detail={"check": check.to_doc()})
+    return json_response({**_public(registry, member), "check": check.to_doc()}, status=201,
                          headers={"Location": f"/registry/v1/commons/{member.id}"})
 
 
@@ -158,15 +195,24 @@ async def list_members(request: web.Request) -> web.Response:
     if raw is not None and raw not in Status.__members__:
         raise bad_request(f"status must be one of {', '.join(Status.__members__)}, not {raw[:40]!r}")
     registry = _registry(request)
-    members = await registry.repository.members(Status(raw) if raw else None)
-    return json_response({"commons": [m.public() for m in members],
+    everyone = await registry.repository.members()
+    listed = [m for m in everyone if raw is None or m.status == Status(raw)]
+    return json_response({"commons": [_listed(registry, m, everyone) for m in listed],
                           "version": await registry.repository.version()})
+
+
+def _listed(registry: Registry, member: Member, everyone: list[Member]) -> dict[str, Any]:
+    """A member as listed: a pending one with when it expires and what its asks clash with."""
+    doc = _public(registry, member)
+    if member.status == Status.pending:
+        doc["conflicts"] = [c.to_doc() for c in conflicts(member, everyone)]
+    return doc
 
 
 @routes.get("/registry/v1/commons/{id}")
 @operation("One member commons", tags=TAGS, responses={404: "no such member"})
 async def get_member(request: web.Request) -> web.Response:
-    return json_response((await _member(request)).public())
+    return json_response(_public(_registry(request), await _member(request)))
 
 
 @routes.get("/registry/v1/commons/{id}/health")
@@ -190,60 +236,83 @@ def _declared_in_config(member: Member) -> None:
            request=UpdateRequest, responses={401: "no or wrong admin token", 403: "admin disabled",
                                              404: "no such member", 409: "prefix or hostname owned"})
 async def patch_member(request: web.Request) -> web.Response:
-    actor = require_admin(request)
+    actor = await require_admin(request)
     member_id = _member_id(request)
     change = await read_model(request, UpdateRequest)
     registry = _registry(request)
     _declared_in_config(await _member(request))
     with _translated():
         member = await registry.repository.update(member_id, change.apply, actor=actor)
-    return json_response(member.public())
+    return json_response(_public(registry, member))
 
 
 @routes.delete("/registry/v1/commons/{id}")
 @operation("Remove a member (admin); frees its prefixes and hostnames", tags=TAGS,
            responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member"})
 async def delete_member(request: web.Request) -> web.Response:
-    actor = require_admin(request)
+    actor = await require_admin(request)
     _declared_in_config(await _member(request))
     with _translated():
         member = await _registry(request).repository.remove(_member_id(request), actor=actor)
     return json_response({"deleted": member.id})
 
 
-async def _transition(request: web.Request, status: Status, allowed: set[Status]) -> web.Response:
-    actor = require_admin(request)
-    member_id = _member_id(request)
-    with _translated():
-        member = await _registry(request).repository.set_status(member_id, status, actor=actor,
-                                                                allowed_from=allowed)
-    return json_response(member.public())
+async def _preview(registry: Registry, member: Member) -> dict[str, Any]:
+    return preview(member, await registry.repository.members())
+
+
+@routes.get("/registry/v1/commons/{id}/approval")
+@operation("What approving a member would do (admin): the auth it asked for in plain words (whether callers' "
+           "credentials will be sent to it), the prefixes and hostnames it claims, and every conflict", tags=TAGS,
+           responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member"})
+async def approval(request: web.Request) -> web.Response:
+    await require_admin(request)
+    registry = _registry(request)
+    member = await _member(request)
+    return json_response({"member": _public(registry, member), **await _preview(registry, member)})
 
 
 @routes.post("/registry/v1/commons/{id}/approve")
-@operation("Approve a member (admin): pending or suspended → active", tags=TAGS,
-           responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member"})
+@operation("Approve a member (admin): pending or suspended → active. It claims every prefix and hostname it asked "
+           "for, or nothing (409 naming the holder). A member that would be sent callers' credentials (auth "
+           "passthrough or passport) needs {\"accept_passthrough\": true}. The answer shows what it receives.",
+           tags=TAGS, request=ApproveRequest,
+           responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member",
+                      409: "a prefix or hostname is owned by another member",
+                      422: "passthrough not accepted (accept_passthrough)"})
 async def approve(request: web.Request) -> web.Response:
-    response = await _transition(request, Status.active, {Status.pending, Status.suspended})
+    actor = await require_admin(request)
+    member_id = _member_id(request)
+    await _member(request)
+    body = parse_as(ApproveRequest, await read_json(request, allow_empty=True) or {})
     registry = _registry(request)
-    member = await registry.repository.get(_member_id(request))
-    if member is not None and member.status == Status.active:
+    with _translated():
+        member = await registry.repository.approve(member_id, actor=actor, accepted_forwarding=body.accept_passthrough)
+    if member.status == Status.active:
         registry.health.probe_soon(member)  # its health is known at once, not after up to one interval
-    return response
+    return json_response({**_public(registry, member), "approval": await _preview(registry, member)})
 
 
 @routes.post("/registry/v1/commons/{id}/suspend")
-@operation("Suspend a member (admin): active or pending → suspended", tags=TAGS,
-           responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member"})
+@operation("Suspend a member (admin): active or pending → suspended (a suspended member keeps its claims: leaving "
+           "pending claims them, 409 naming the holder)", tags=TAGS,
+           responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member",
+                      409: "a prefix or hostname is owned by another member"})
 async def suspend(request: web.Request) -> web.Response:
-    return await _transition(request, Status.suspended, {Status.active, Status.pending})
+    actor = await require_admin(request)
+    member_id = _member_id(request)
+    registry = _registry(request)
+    with _translated():
+        member = await registry.repository.set_status(member_id, Status.suspended, actor=actor,
+                                                      allowed_from={Status.active, Status.pending})
+    return json_response(_public(registry, member))
 
 
 @routes.get("/registry/v1/audit")
 @operation("The registry's audit log (admin)", tags=TAGS, query=("after", "limit"),
            responses={401: "no or wrong admin token", 403: "admin disabled"})
 async def audit(request: web.Request) -> web.Response:
-    require_admin(request)
+    await require_admin(request)
     after = request.query.get("after")
     if after is not None and not (_SEQ.match(after) and all(int(p) < 2**63 for p in after.split("-"))):
         raise bad_request(f"after must be a sequence id from a previous page, not {after[:40]!r}")
@@ -256,6 +325,53 @@ async def audit(request: web.Request) -> web.Response:
         raise bad_request(f"after must be a sequence id from a previous page, not {after!r}") from None
     return json_response({"entries": [{"seq": e.seq, **e.doc} for e in entries],
                           "next": entries[-1].seq if entries else None})
+
+
+# --- named admins ----------------------------------------------------------------------------------------------
+
+
+@routes.get("/registry/v1/admins")
+@operation("The named admins (admin): names, when and by whom added; never a token", tags=TAGS,
+           responses={401: "no or wrong admin token", 403: "admin disabled"})
+async def list_admins(request: web.Request) -> web.Response:
+    await require_admin(request)
+    registry = _registry(request)
+    configured = registry.settings.admin_token
+    return json_response({"admins": [a.public() for a in await registry.admins.admins()],
+                          "bootstrap": bool(configured is not None and configured.get_secret_value())})
+
+
+@routes.post("/registry/v1/admins")
+@operation("Add a named admin (admin); the answer carries its token, shown this once (only a hash is kept)",
+           tags=TAGS, request=AdminAddRequest,
+           responses={201: "added", 400: "bad name", 401: "no or wrong admin token", 403: "admin disabled",
+                      409: "that name exists"})
+async def add_admin(request: web.Request) -> web.Response:
+    actor = await require_admin(request)
+    body = await read_model(request, AdminAddRequest)
+    try:
+        admin, token = await _registry(request).admins.add(body.name, by=actor)
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
+    except AdminError as exc:  # the name exists, or too many admins
+        raise conflict(str(exc)) from None
+    return json_response({**admin.public(), "token": token}, status=201,
+                         headers={"Cache-Control": "no-store"})
+
+
+@routes.delete("/registry/v1/admins/{name}")
+@operation("Revoke a named admin (admin): its token is refused from the next request on, on every replica",
+           tags=TAGS, responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such admin"})
+async def revoke_admin(request: web.Request) -> web.Response:
+    actor = await require_admin(request)
+    name = request.match_info["name"]
+    if not ADMIN_NAME_RE.match(name):
+        raise not_found(f"no admin named {name[:80]!r}")
+    try:
+        await _registry(request).admins.revoke(name, by=actor)
+    except AdminNotFound as exc:
+        raise not_found(str(exc)) from None
+    return json_response({"revoked": name})
 
 
 # --- GA4GH Service Registry ----------------------------------------------------------------------------

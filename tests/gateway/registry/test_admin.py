@@ -7,11 +7,15 @@ import pytest
 from registry_kit import ADMIN, ADMIN_TOKEN, join_body
 
 ADMIN_ROUTES = [
+    ("GET", "/registry/v1/commons/m1/approval"),
     ("POST", "/registry/v1/commons/m1/approve"),
     ("POST", "/registry/v1/commons/m1/suspend"),
     ("PATCH", "/registry/v1/commons/m1"),
     ("DELETE", "/registry/v1/commons/m1"),
     ("GET", "/registry/v1/audit"),
+    ("GET", "/registry/v1/admins"),
+    ("POST", "/registry/v1/admins"),
+    ("DELETE", "/registry/v1/admins/m1"),
 ]
 TOKEN = "tok-VERY-SECRET-1"
 TOKEN2 = "tok-VERY-SECRET-2"
@@ -26,7 +30,7 @@ async def test_admin_routes_need_the_admin_token(gateway_at, base_settings, meth
             assert r.status_code == 401, (headers, r.text)
             assert r.headers["WWW-Authenticate"] == "Bearer"
         r = await gw.client.request(method, path, headers=ADMIN, json={"name": "x"})
-        assert r.status_code in (200, 404), r.text
+        assert r.status_code in (200, 201, 404), r.text
 
 
 @pytest.mark.parametrize(("method", "path"), ADMIN_ROUTES)
@@ -44,6 +48,8 @@ async def test_patch_reclaims_and_delete_frees(gateway_at, base_settings, common
         joined = await c.post("/registry/v1/commons", json=join_body(commons.base_url, "A", ["dg.aaa"]))
         assert joined.status_code == 201
         assert (await c.post("/registry/v1/commons", json=join_body(b.base_url, "B", ["dg.bbb"]))).status_code == 201
+        for member_id in ("a", "b"):  # admitted: they hold claims (pending joins only ask)
+            assert (await c.post(f"/registry/v1/commons/{member_id}/approve", headers=ADMIN)).status_code == 200
 
         r = await c.patch("/registry/v1/commons/a", headers=ADMIN, json={"prefixes": ["dg.CCC", "dg.aaa"]})
         assert r.status_code == 200 and r.json()["prefixes"] == ["dg.ccc", "dg.aaa"]
@@ -63,7 +69,9 @@ async def test_patch_reclaims_and_delete_frees(gateway_at, base_settings, common
         assert (await c.get("/registry/v1/commons/a")).status_code == 404
         assert (await c.delete("/registry/v1/commons/a", headers=ADMIN)).status_code == 404
         r = await c.post("/registry/v1/commons", json=join_body(commons.base_url, "C", ["dg.ccc"]))
-        assert r.status_code == 201, "DELETE freed the prefix and the hostname"
+        assert r.status_code == 201
+        r = await c.post("/registry/v1/commons/c/approve", headers=ADMIN)
+        assert r.status_code == 200, "DELETE freed the prefix and the hostname"
 
 
 async def test_patch_validation_and_lifecycle(gateway_at, base_settings, commons):
@@ -107,8 +115,8 @@ async def test_every_change_is_audited_without_secrets(gateway_at, base_settings
         r = await c.get("/registry/v1/audit", headers=ADMIN)
         entries = r.json()["entries"]
         assert [(e["action"], e["actor"]) for e in entries] == [
-            ("create", "join:127.0.0.1"), ("active", "admin"), ("update", "admin"), ("suspended", "admin"),
-            ("remove", "admin"),
+            ("create", "join:127.0.0.1"), ("active", "admin:bootstrap"), ("update", "admin:bootstrap"),
+            ("suspended", "admin:bootstrap"), ("remove", "admin:bootstrap"),
         ]
         assert all(e["member_id"] == "audited" and e["at"] for e in entries)
         assert "before" not in entries[0] and entries[0]["after"]["status"] == "pending"

@@ -57,3 +57,37 @@ async def test_registry_commands(gateway_at, base_settings, commons, capsys, mon
 
     code, _, err = await run(capsys, "list", "--url", f"http://127.0.0.1:{free_port()}")
     assert code == 1 and err.startswith("gateway registry: cannot reach http://127.0.0.1:")
+
+
+async def test_approve_shows_what_the_member_receives(gateway_at, base_settings, commons, capsys, monkeypatch):
+    monkeypatch.setenv("GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN)
+    async with gateway_at(**base_settings) as gw:
+        url = ("--url", gw.base_url)
+        body = {"name": "Passer", "base_url": commons.base_url, "kind": "gen3", "prefixes": ["dg.pass"],
+                "hostnames": ["drs.example.org"], "auth": {"type": "passthrough"}}
+        assert (await gw.client.post("/registry/v1/commons", json=body)).status_code == 201
+        rival = {**body, "name": "Rival", "auth": {"type": "none"}, "hostnames": ["rival.example.org"]}
+        assert (await gw.client.post("/registry/v1/commons", json=rival)).status_code == 201
+
+        code, out, err = await run(capsys, "preview", *url, "passer")
+        assert code == 0, err
+        assert out.splitlines() == [
+            f"approving: passer  pending  gen3  dg.pass  {commons.base_url}",
+            "  auth: passthrough: callers' bearer tokens will be sent to this member (only tokens its own fence "
+            "issued, at <base_url>/user)",
+            "  claims prefixes: dg.pass",
+            "  claims hostnames: drs.example.org",
+            "  conflict: prefix dg.pass is also asked for by 'rival' (pending): first approved wins",
+            "  approving needs --accept-passthrough",
+        ]
+        code, _, err = await run(capsys, "approve", *url, "passer")
+        assert code == 1 and err.startswith("gateway registry: HTTP 422: approving member 'passer' needs")
+        assert "--accept-passthrough" in err
+        code, out, err = await run(capsys, "approve", *url, "passer", "--accept-passthrough")
+        assert code == 0, err
+        assert out.startswith("approved: passer  active  gen3  dg.pass")
+        assert "  auth: passthrough: callers' bearer tokens will be sent to this member" in out
+        code, out, _ = await run(capsys, "preview", *url, "rival")
+        assert "  conflict: prefix dg.pass is owned by 'passer' (active): approval will be refused" in out
+        code, _, err = await run(capsys, "approve", *url, "rival")
+        assert code == 1 and err == "gateway registry: HTTP 409: prefix dg.pass is already owned by member 'passer'\n"

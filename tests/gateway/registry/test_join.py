@@ -112,6 +112,8 @@ async def test_owned_prefix_hostname_and_id_conflict(gateway_at, base_settings, 
     async with gateway_at(**base_settings) as gw:
         assert (await gw.client.post("/registry/v1/commons",
                                      json=join_body(commons.base_url, "First", ["dg.tst1"]))).status_code == 201
+        # admitted, it owns its keys (a pending join only asks: test_joiners_and_admins)
+        assert (await gw.client.post("/registry/v1/commons/first/approve", headers=ADMIN)).status_code == 200
         cases = [
             (join_body(other.base_url, "Second", ["dg.TST1"]), "prefix dg.tst1 is already owned by member 'first'"),
             (join_body(other.base_url, "Second", ["dg.tst2"], hostnames=[commons.base_url[7:]]),
