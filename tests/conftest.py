@@ -71,7 +71,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     process would otherwise hang at exit (a CI run that never ends instead of a red one)."""
     import threading
 
-    leaked = [t.name for t in threading.enumerate() if "_connection_worker_thread" in t.name and t.is_alive()]
+    workers = [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+    for worker in workers:  # a store closed by the last test: its thread may take a moment to finish
+        worker.join(timeout=2.0)
+    leaked = [t.name for t in workers if t.is_alive()]
     if leaked:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         sys.stderr.write(
