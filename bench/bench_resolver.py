@@ -54,8 +54,9 @@ def gateway_config(tmp: Path, members: list[tuple[str, str]], name: str, cached:
             for i, (prefix, url) in enumerate(members)
         ]},
     }
+    cfg["resolver"] = {"fanout_budget": 0}  # one client sends every sample: no per-client budget here
     if not cached:
-        cfg["resolver"] = {"cache": False}
+        cfg["resolver"]["cache"] = False
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class UpstreamError(Exception):
     """A member could not give an answer. ``status`` is what the gateway should answer with."""
@@ -72,13 +74,17 @@ class AccessDenied(UpstreamError):
 
 
 class ApiError(Exception):
-    """An error a handler raises to answer with ``status`` and a human-readable message."""
+    """An error a handler raises to answer with ``status`` and a human-readable message; ``extra``: more fields of
+    the error body (e.g. the candidates of an ambiguous id)."""
 
-    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, *, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.extra = extra or {}
 
 
 def bad_request(message: str) -> ApiError:

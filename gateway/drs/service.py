@@ -2,14 +2,25 @@
 answer in the gateway's own DRS shape. No HTTP here: handlers in :mod:`gateway.web.routes.drs` parse and render.
 
 Every failure is a :class:`~gateway.resolver.outcomes.ResolutionError` carrying the status to answer (a
-member's 401/403/404 or 202 passed on; 502 for a member that failed or sent something unusable; 504 at
-the deadline). Nothing keeps running after its request's deadline: bulk work is cancelled there, and
-what was answered by then is kept.
+member's 401/403/404 or 202 passed on; 409 for an id several members hold; 502 for a member that failed or sent
+something unusable; 504 at the deadline). Nothing keeps running after its request's deadline: bulk work is cancelled
+there, and what was answered by then is kept.
+
+**Where a caller's credentials go.** A caller's ``Authorization`` (under the passthrough rules of
+:mod:`gateway.members.passthrough`) and what its Passports yield (the Passports themselves, a gateway token signed
+for the member) go only to the member that owns the id: by its prefix or DRS hostname, or established as its only
+holder by a fan-out in which every member answered (:attr:`~gateway.resolver.outcomes.Resolution.owner_known`). A
+member that merely answered first, or alone while others failed, is asked without them (logged): its own 401/403
+then passes on as usual, and asking again once every member answers establishes the holder. A rendered object
+whose member is not established is cached no longer than a miss.
+
+``client`` (the caller's address, from the web edge) is handed to the resolver for the fan-out budget.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -30,6 +41,7 @@ from gateway.settings.sections import DrsConfig
 from gateway.wire.drs import Authorizations, AuthorizationType
 
 T = TypeVar("T")
+log = logging.getLogger("gateway.drs.service")
 
 
 @dataclass
@@ -64,26 +76,30 @@ class DrsService:
 
     # -- single objects -------------------------------------------------------------------------------
 
-    async def object_bytes(self, raw: str, deadline: Deadline | None = None) -> bytes:
+    async def object_bytes(self, raw: str, deadline: Deadline | None = None, *, client: str | None = None) -> bytes:
         """The object's JSON (cached per registry version, so a registry change retires every entry; not
-        cached when ``resolver.cache`` is off). The request's deadline starts now unless given."""
+        cached when ``resolver.cache`` is off; a holder not established cached no longer than a miss). The request's
+        deadline starts now unless given."""
         if not self.resolver.config.cache:
-            resolution = await self._resolve(raw, deadline or self.deadline())
+            resolution = await self._resolve(raw, deadline or self.deadline(), client)
             return _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile), resolution)
         version = (await self.resolver.directory.routes()).version
         key = f"drs:{self.profile}:v{version}:{raw}"
         body = await self.cache.get(key)
         if body is None:
-            resolution = await self._resolve(raw, deadline or self.deadline())
+            resolution = await self._resolve(raw, deadline or self.deadline(), client)
             body = _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile), resolution)
-            await self.cache.set(key, body, ttl=self.config.object_ttl)
+            ttl = self.config.object_ttl
+            if not resolution.owner_known:
+                ttl = min(ttl, self.resolver.config.negative_ttl)
+            await self.cache.set(key, body, ttl=ttl)
         return body
 
     async def access(
         self, raw: str, access_id: str, deadline: Deadline, *, authorization: str | None, expires_in: int | None,
-        caller: Caller | None = None,
+        caller: Caller | None = None, client: str | None = None,
     ) -> AccessURL:
-        resolution = await self._resolve(raw, deadline)
+        resolution = await self._resolve(raw, deadline, client)
         obj = _render(lambda: drs_object(resolution.record, self.hostname, "1.5"), resolution)
         if access_id not in access_ids(obj):
             raise ResolutionError(404, f"DRS object {raw} has no access method {access_id!r}")
@@ -91,6 +107,7 @@ class DrsService:
         if embedded is not None:
             return embedded
         member = resolution.member
+        authorization, caller = _credentials(resolution, authorization, caller)
         call = await self._plan(caller, resolution)
         adapter = self.resolver.directory.adapter(member)
         try:
@@ -100,14 +117,17 @@ class DrsService:
         except UpstreamError as exc:
             raise _member_refusal(member.id, exc, call, resolution.record.id) from None
 
-    async def authorizations(self, raw: str, deadline: Deadline) -> Authorizations:
-        resolution = await self._resolve(raw, deadline)
+    async def authorizations(self, raw: str, deadline: Deadline, *, client: str | None = None) -> Authorizations:
+        resolution = await self._resolve(raw, deadline, client)
         return self.authorizations_of(resolution)
 
     def authorizations_of(self, resolution: Resolution) -> Authorizations:
         """How to authorise ``/access`` through the gateway: a bearer token of the member's own fence when
-        the member takes the caller's token; nothing otherwise (the gateway brings its own credentials)."""
+        the member takes the caller's token; nothing otherwise (the gateway brings its own credentials, and no
+        caller credentials go to a member not established as the id's owner)."""
         member = resolution.member
+        if not resolution.owner_known:
+            return Authorizations(drs_object_id=resolution.record.id, supported_types=[AuthorizationType.none])
         issuers = self.gate.issuers_for(member, resolution.record) if self.gate is not None else []
         if issuers:
             return Authorizations(drs_object_id=resolution.record.id,
@@ -121,9 +141,9 @@ class DrsService:
 
     # -- bulk -------------------------------------------------------------------------------------------
 
-    async def objects(self, raws: Sequence[str], deadline: Deadline) -> BulkObjects:
+    async def objects(self, raws: Sequence[str], deadline: Deadline, *, client: str | None = None) -> BulkObjects:
         """Each id's object, or ``(status, id)``; each member asked once per chunk (the resolver's batch)."""
-        outcomes = await self.resolver.resolve_many(raws, deadline)
+        outcomes = await self.resolver.resolve_many(raws, deadline, client=client)
         out = BulkObjects(timed_out=deadline.expired)
         rendered: dict[str, dict[str, Any] | ResolutionError] = {}
         for raw in raws:
@@ -137,10 +157,10 @@ class DrsService:
         return out
 
     async def authorizations_many(
-        self, raws: Sequence[str], deadline: Deadline
+        self, raws: Sequence[str], deadline: Deadline, *, client: str | None = None
     ) -> tuple[list[Authorizations], list[tuple[int, str]]]:
         """Each id's :class:`Authorizations`, or ``(status, id)``, in request order."""
-        outcomes = await self.resolver.resolve_many(raws, deadline)
+        outcomes = await self.resolver.resolve_many(raws, deadline, client=client)
         found: list[Authorizations] = []
         failures: list[tuple[int, str]] = []
         for raw in raws:
@@ -153,7 +173,7 @@ class DrsService:
 
     async def accesses(
         self, items: Sequence[tuple[str, Sequence[str]]], deadline: Deadline, *, authorization: str | None,
-        expires_in: int | None, caller: Caller | None = None,
+        expires_in: int | None, caller: Caller | None = None, client: str | None = None,
     ) -> BulkAccess:
         """Signed URLs for ``(object id, access ids)`` items: objects resolved in bulk, then each member
         asked once for all of its pairs (its bulk access call where it has one), members concurrently.
@@ -161,9 +181,11 @@ class DrsService:
         pairs = [(raw, aid) for raw, wanted in items for aid in wanted]
         answers: list[AccessURL | int | None] = [None] * len(pairs)
         """Per pair, in request order: its URL, or the status it failed with; ``None`` until answered."""
-        outcomes = await self.resolver.resolve_many([raw for raw, _ in items], deadline)
-        groups: dict[tuple[str, MemberCall | None], tuple[Member, list[tuple[int, str, str]]]] = {}
-        """Pairs asked of a member together: same member, same way of asking (a gateway token is per object)."""
+        outcomes = await self.resolver.resolve_many([raw for raw, _ in items], deadline, client=client)
+        groups: dict[tuple[str, MemberCall | None, str | None], tuple[Member, list[tuple[int, str, str]]]] = {}
+        """Pairs asked of a member together: same member, same way of asking (a gateway token is per object; a
+        caller's ``Authorization`` only where the member owns the id)."""
+        forwarded: dict[str, str | None] = {}
         plans: dict[str, MemberCall | int | None] = {}
         for n, (raw, access_id) in enumerate(pairs):
             outcome = outcomes[raw]
@@ -179,19 +201,22 @@ class DrsService:
                     answers[n] = embedded
                     continue
                 if raw not in plans:
+                    mine, theirs = _credentials(outcome, authorization, caller)
+                    forwarded[raw] = mine
                     try:
-                        plans[raw] = await self._plan(caller, outcome)
+                        plans[raw] = await self._plan(theirs, outcome)
                     except ResolutionError as exc:
                         plans[raw] = exc.status
                 plan = plans[raw]
                 if isinstance(plan, int):
                     answers[n] = plan
                 else:
-                    entry = groups.setdefault((outcome.member.id, plan), (outcome.member, []))
+                    entry = groups.setdefault((outcome.member.id, plan, forwarded[raw]), (outcome.member, []))
                     entry[1].append((n, outcome.record.id, access_id))
         gates: dict[str, asyncio.Semaphore] = {}
 
-        async def ask(member: Member, call: MemberCall | None, wanted: list[tuple[int, str, str]]) -> None:
+        async def ask(member: Member, call: MemberCall | None, authorization: str | None,
+                      wanted: list[tuple[int, str, str]]) -> None:
             adapter = self.resolver.directory.adapter(member)
             gate = gates.setdefault(member.id, asyncio.Semaphore(self.config.access_concurrency))
             try:
@@ -213,7 +238,7 @@ class DrsService:
                 else:
                     answers[n] = answer if answer is not None else 502
 
-        await run_until([ask(m, call, wanted) for (_, call), (m, wanted) in groups.items()], deadline)
+        await run_until([ask(m, call, auth, wanted) for (_, call, auth), (m, wanted) in groups.items()], deadline)
         out = BulkAccess(requested=len(pairs), timed_out=deadline.expired or None in answers)
         for (raw, access_id), answer in zip(pairs, answers):
             if isinstance(answer, AccessURL):
@@ -258,9 +283,9 @@ class DrsService:
         return {"authorization": call.authorization, "passports": call.passports,
                 "expires_in": self.lifetime(expires_in, call.not_after)}
 
-    async def _resolve(self, raw: str, deadline: Deadline) -> Resolution:
+    async def _resolve(self, raw: str, deadline: Deadline, client: str | None = None) -> Resolution:
         try:
-            return await _within(deadline, self.resolver.resolve(raw, deadline))
+            return await _within(deadline, self.resolver.resolve(raw, deadline, client=client))
         except InvalidIdentifier as exc:
             raise ResolutionError.not_an_id(exc) from None
 
@@ -271,6 +296,19 @@ class DrsService:
             return _render(lambda: drs_object(outcome.record, self.hostname, self.profile), outcome)
         except ResolutionError as exc:
             return exc
+
+
+def _credentials(
+    resolution: Resolution, authorization: str | None, caller: Caller | None
+) -> tuple[str | None, Caller | None]:
+    """The caller's ``Authorization`` and Passports, as they may reach ``resolution``'s member: unchanged when it owns
+    the id (by prefix or hostname, or established as its only holder); otherwise neither (logged)."""
+    if resolution.owner_known or (authorization is None and caller is None):
+        return authorization, caller
+    log.info("access asked without the caller's credentials: the member was not established as the id's only "
+             "holder (not every member answered)",
+             extra={"member_id": resolution.member.id, "object_id": resolution.record.id})
+    return None, None
 
 
 def _member_refusal(member_id: str, exc: UpstreamError, call: MemberCall | None, object_id: str) -> ResolutionError:

@@ -6,6 +6,12 @@ token goes only to the member whose fence issued it (its ``iss``, read without v
 verifies). So a token from commons A is never shown to commons B, where it would be refused anyway and
 could be replayed against A; B's open data stays reachable with A's token in hand. Other members (plain
 DRS servers) get the header as sent: the operator chose to trust them with it.
+
+For one object, these rules apply only to the member that owns the object's id: by its prefix or DRS hostname, or
+established as its only holder when every member was asked for a bare id. A member that merely answered for an id
+no route decides is asked without the caller's credentials (:mod:`gateway.drs.service`, on
+:attr:`gateway.resolver.outcomes.Resolution.owner_known`): otherwise any member could claim every id and collect the
+tokens meant for the others.
 """
 
 from __future__ import annotations

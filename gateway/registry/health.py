@@ -4,9 +4,13 @@ Every ``health.interval`` seconds (aligned on wall-clock slots, so replicas agre
 is), each ``active`` member is probed by whichever replica first takes the cache lock
 ``registry:probe:<id>:<slot>`` (``Cache.add``), so one replica probes a member per interval. The outcome
 goes to the store namespace ``gateway.registry.health`` (key: member id):
-``{state, consecutive_failures, last_success, last_failure, latency_ms, recent_failures, checked_at}``.
+``{state, consecutive_failures, last_success, last_failure, latency_ms, recent_failures, checked_at, lies}``.
 A member becomes ``unhealthy`` after ``failure_threshold`` consecutive failures and ``healthy`` again after
 one success; never probed, it is ``unknown``, which readers treat as healthy.
+
+A member caught answering for an id it does not hold under its own name (:mod:`gateway.resolver.holders`) is
+counted too (:meth:`HealthMonitor.record_lie`): a failure like a failed probe, listed in ``recent_failures`` with
+``"kind": "lied"``, and added to ``lies``, which no probe resets.
 
 How a member is probed is a callable (:data:`ProbeFn`) handed in, so the gateway can probe through its
 adapters (:func:`adapter_probe`); :func:`http_probe` is a minimal stand-in over HTTP (the join check's GETs,
@@ -20,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from typing import Any, Literal
 
@@ -53,6 +57,8 @@ class HealthRecord:
     latency_ms: float | None = None
     recent_failures: tuple[dict[str, str], ...] = ()
     checked_at: str | None = None
+    lies: int = 0
+    """Records refused because the member answered for an id it does not hold under its own name (never reset)."""
 
     def to_doc(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -65,19 +71,31 @@ class HealthRecord:
             state=doc.get("state", "unknown"), consecutive_failures=int(doc.get("consecutive_failures", 0)),
             last_success=doc.get("last_success"), last_failure=doc.get("last_failure"),
             latency_ms=doc.get("latency_ms"), recent_failures=tuple(doc.get("recent_failures", ())),
-            checked_at=doc.get("checked_at"),
+            checked_at=doc.get("checked_at"), lies=int(doc.get("lies", 0)),
         )
 
 
 def next_record(prev: HealthRecord, probe: Probe, *, at: str, threshold: int, history: int) -> HealthRecord:
     """The record after one probe (pure)."""
     if probe.ok:
-        return HealthRecord("healthy", 0, at, prev.last_failure, probe.latency_ms, prev.recent_failures, at)
+        return HealthRecord("healthy", 0, at, prev.last_failure, probe.latency_ms, prev.recent_failures, at, prev.lies)
+    return _failed(prev, {"at": at, "detail": probe.detail or "probe failed"}, at=at, threshold=threshold,
+                   history=history)
+
+
+def lied_record(prev: HealthRecord, detail: str, *, at: str, threshold: int, history: int) -> HealthRecord:
+    """The record after the member was caught answering for an id it does not hold under its own name (pure): a
+    failure (``kind: lied``) that also counts in ``lies``."""
+    failed = _failed(prev, {"at": at, "kind": "lied", "detail": detail}, at=at, threshold=threshold, history=history)
+    return replace(failed, lies=prev.lies + 1, checked_at=prev.checked_at)  # no probe ran
+
+
+def _failed(prev: HealthRecord, failure: dict[str, str], *, at: str, threshold: int, history: int) -> HealthRecord:
     failures = prev.consecutive_failures + 1
-    recent = (*prev.recent_failures, {"at": at, "detail": probe.detail or "probe failed"})[-history:]
+    recent = (*prev.recent_failures, failure)[-history:]
     state: HealthState = "unhealthy" if failures >= threshold else ("healthy" if prev.state == "healthy" else
                                                                    "unknown")
-    return HealthRecord(state, failures, prev.last_success, at, prev.latency_ms, recent, at)
+    return HealthRecord(state, failures, prev.last_success, at, prev.latency_ms, recent, at, prev.lies)
 
 
 async def http_probe(member: Member, timeout: float) -> Probe:
@@ -164,19 +182,28 @@ class HealthMonitor:
             probe = Probe(False, 0.0, f"probe error: {type(exc).__name__}: {exc}")
         await self._record(member.id, probe)
 
+    async def record_lie(self, member_id: str, detail: str) -> None:
+        """Count against ``member_id`` a record refused because it answered for an id it does not hold under its
+        own name (:func:`lied_record`)."""
+        await self._update(member_id, lambda prev, at: lied_record(
+            prev, detail, at=at, threshold=self.config.failure_threshold, history=self.config.history), detail)
+
     async def _record(self, member_id: str, probe: Probe) -> None:
+        await self._update(member_id, lambda prev, at: next_record(
+            prev, probe, at=at, threshold=self.config.failure_threshold, history=self.config.history), probe.detail)
+
+    async def _update(self, member_id: str, change: Callable[[HealthRecord, str], HealthRecord], detail: str) -> None:
         for _ in range(3):
             found = await self.store.get(NS_HEALTH, member_id)
             prev = HealthRecord.from_doc(found.doc) if found else HealthRecord()
-            new = next_record(prev, probe, at=utc_now(), threshold=self.config.failure_threshold,
-                              history=self.config.history)
+            new = change(prev, utc_now())
             try:
                 await self.store.put(NS_HEALTH, member_id, new.to_doc(), expect_rev=found.rev if found else ABSENT)
             except Conflict:
                 continue
             if new.state != prev.state and new.state != "unknown":
                 log.info("member health changed", extra={"member_id": member_id, "state": new.state,
-                                                         "detail": probe.detail})
+                                                         "detail": detail})
             return
 
     async def run_once(self, slot: int) -> int:

@@ -4,10 +4,11 @@ lacks in the spelling given), members concurrently.
 - :func:`ask_owner`: the ids routed to one member, in one call; the ids it lacks asked again in Gen3's
   conventional prefix spelling (:func:`~gateway.resolver.routing.spellings`), in one more call. The member's
   failure fails its ids, with its status.
-- :func:`ask_everyone`: the ids with no route, asked of every active, healthy member at once, at most
-  ``concurrency`` members at a time (:func:`~gateway.core.concurrency.first_hit`, done as soon as every id has
-  been found). Each id goes to the first member in registry order that has it; else 504 when a member timed
-  out or had not answered by the deadline, 502 when one failed, 404 when every member answered without it.
+- :func:`ask_everyone`: the ids with no route, asked of every active, healthy member at once (at most
+  ``concurrency`` members at a time), **waiting for every member's answer** until :data:`ANSWER_MARGIN` before the
+  deadline, so that no member wins by being first; what each id then resolves to follows the ownership rule of
+  :mod:`gateway.resolver.holders` (a record must name the id asked; one holder, established or not; several: 409).
+  Refused records are logged and counted against their member's health.
 
 The call a member gets is its bulk call (which its adapter splits into chunks), except in a batch of one id:
 then its single-record call, the cheaper of the two for one id. What a member answered before the deadline
@@ -16,21 +17,26 @@ counts even when the batch is cut short there.
 
 from __future__ import annotations
 
-from typing import Literal
+import asyncio
+import logging
+from collections import defaultdict
 
-from gateway.core.concurrency import FanoutResult, first_hit
+from gateway.core.concurrency import run_until
 from gateway.core.deadline import Deadline
-from gateway.core.errors import MemberTimeout, UpstreamError
+from gateway.core.errors import UpstreamError
 from gateway.core.member import Member
 from gateway.core.records import MemberRecord
 from gateway.members.protocols import MemberAdapter
 from gateway.registry.directory import Directory
+from gateway.resolver.holders import Answers, Lie, everyone_outcomes, vet
 from gateway.resolver.identifiers import Identifier
 from gateway.resolver.outcomes import Outcome, Resolution, ResolutionError
 from gateway.resolver.routing import Routed, spellings
 
-Answers = dict[str, dict[str, MemberRecord] | UpstreamError]
-"""Per member id: the records it has among those asked, or how it failed."""
+log = logging.getLogger("gateway.resolver.asking")
+ANSWER_MARGIN = 0.03
+"""Seconds before the request's deadline at which a fan-out stops waiting for members, so that a holder found by
+then is still answered within the deadline (rather than lost to the request's own timeout)."""
 
 
 async def records(
@@ -72,54 +78,50 @@ async def ask_everyone(
     concurrency: int, out: dict[str, Outcome],
 ) -> None:
     """Each id with no route → its outcome in ``out`` (recorded even when cancelled at the deadline)."""
+    owners = (await directory.routes()).by_prefix
     candidates = await directory.candidates()
     if not candidates:
         error = ResolutionError(404, "no active, healthy member commons to ask")
         out.update((raw, error) for raw, _ in items)
         return
     wanted = list(dict.fromkeys(ident.object_id for _, ident in items))
+    until = Deadline(deadline.at - ANSWER_MARGIN)
     answers: Answers = {}
+    broken: list[str] = []
+    gate = asyncio.Semaphore(concurrency)
 
-    async def lookup(member: Member) -> Literal[True] | None:
-        """``True`` once every id has been found (which ends the fan-out)."""
-        try:
-            answers[member.id] = await records(directory.adapter(member), wanted, deadline, single=single)
-        except UpstreamError as exc:
-            answers[member.id] = exc
-            return None
-        found = {i for a in answers.values() if isinstance(a, dict) for i in a}
-        return True if found.issuperset(wanted) else None
+    async def lookup(member: Member) -> None:
+        async with gate:
+            try:
+                answers[member.id] = await records(directory.adapter(member), wanted, until, single=single)
+            except UpstreamError as exc:
+                answers[member.id] = exc
+            except Exception:  # a bug in an adapter: that member failed, the others still count
+                log.warning("member lookup failed", extra={"member_id": member.id}, exc_info=True)
+                broken.append(member.id)
 
-    result: FanoutResult[Member, Literal[True]] | None = None
+    lies: list[Lie] = []
     try:
-        result = await first_hit(candidates, lookup, concurrency=concurrency, deadline=deadline)
+        await run_until([lookup(m) for m in candidates], until)
     finally:
-        broken = [m.id for m, _ in result.failures] if result is not None else []
-        out.update(everyone_outcomes(candidates, answers, broken, items))
+        vetted, lies = vet(candidates, answers, owners)
+        out.update(everyone_outcomes(candidates, vetted, broken, items))
+    await _report(directory, lies)
 
 
-def everyone_outcomes(
-    candidates: list[Member], answers: Answers, broken: list[str], items: list[tuple[str, Identifier]]
-) -> dict[str, Outcome]:
-    """Each id: the first member in registry order that has it; else 504 if a member timed out or never
-    answered, 502 if one failed (``broken``: raised something other than an upstream error), 404 if all
-    answered without it."""
-    failed = sorted([m for m, a in answers.items() if isinstance(a, UpstreamError)] + broken)
-    silent = sorted(m.id for m in candidates if m.id not in answers and m.id not in broken)
-    timed_out = bool(silent) or any(isinstance(a, MemberTimeout) for a in answers.values())
-    out: dict[str, Outcome] = {}
-    for raw, ident in items:
-        hit = next(((m, a[ident.object_id]) for m in candidates
-                    if isinstance(a := answers.get(m.id), dict) and ident.object_id in a), None)
-        if hit is not None:
-            out[raw] = Resolution(ident, hit[0], hit[1], "fanout")
-        elif timed_out:
-            out[raw] = ResolutionError(504, f"{ident.object_id}: not found before the deadline; members still "
-                                            f"answering or failed: {', '.join(silent + failed)}")
-        elif failed:
-            out[raw] = ResolutionError(502, f"{ident.object_id} was not found, but these members failed: "
-                                            f"{', '.join(failed)}")
-        else:
-            out[raw] = ResolutionError(404, f"{ident.object_id} is in none of the {len(candidates)} member "
-                                            "commons asked")
-    return out
+async def _report(directory: Directory, lies: list[Lie]) -> None:
+    """Log the refused records and count them against their members' health: one warning and one health event per
+    member and fan-out (a member lying about a thousand ids costs one store write)."""
+    per_member: dict[str, list[Lie]] = defaultdict(list)
+    for lie in lies:
+        per_member[lie.member_id].append(lie)
+    for member_id, theirs in per_member.items():
+        first = theirs[0]
+        log.warning("member commons answered for an id it does not hold under its own name; record refused",
+                    extra={"member_id": member_id, "asked": first.asked, "did": first.did, "refused": len(theirs)})
+        detail = f"refused {len(theirs)} record(s): {first.reason}"
+        try:
+            await directory.health.record_lie(member_id, detail)
+        except Exception:  # the store is down: the answer stands, the warning above was logged
+            log.warning("could not record a refused record in the member's health", extra={"member_id": member_id},
+                        exc_info=True)

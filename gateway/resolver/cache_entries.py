@@ -1,9 +1,10 @@
 """The resolution cache's keys and entries (pure): what is remembered of an answer, and how it reads back.
 
 A key holds the registry's version, so any registry change (on any replica) retires every entry. A hit is
-stored as the member's id, the record and the route; a miss (any 404) as its message. An entry naming a
-member that is no longer active (or an upstream dist list's pseudo-member, never in the registry) reads as
-nothing: the id is resolved afresh.
+stored as the member's id, the record, the route and whether the member was established as the id's only holder
+(an entry without that mark reads as not established); a miss (any 404) as its message; an ambiguous id (409) as its
+message and candidates. An entry naming a member that is no longer active (or an upstream dist list's
+pseudo-member, never in the registry) reads as nothing: the id is resolved afresh.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import orjson
 from gateway.core.member import Member
 from gateway.core.records import MemberRecord
 from gateway.resolver.identifiers import Identifier
-from gateway.resolver.outcomes import Outcome, Resolution, ResolutionError
+from gateway.resolver.outcomes import Candidate, Outcome, Resolution, ResolutionError
 
 
 def cache_key(version: int, ident: Identifier) -> str:
@@ -26,24 +27,30 @@ def cache_key(version: int, ident: Identifier) -> str:
 def hit_entry(resolution: Resolution) -> bytes:
     r = resolution.record
     return orjson.dumps({"m": resolution.member.id, "id": r.id, "f": r.format, "d": r.document,
-                         "r": resolution.route})
+                         "r": resolution.route, "e": resolution.established})
 
 
 def miss_entry(error: ResolutionError) -> bytes:
+    """A 404, or an ambiguous id's 409 with its candidates."""
+    if error.candidates:
+        return orjson.dumps({"ambiguous": error.message,
+                             "c": [[c.member_id, c.id, c.drs_uri] for c in error.candidates]})
     return orjson.dumps({"miss": error.message})
 
 
 def read_entry(ident: Identifier, entry: bytes, members: dict[str, Member]) -> Outcome | None:
-    """The remembered answer for ``ident`` (a :class:`Resolution` marked ``cached``, or the 404 it was);
+    """The remembered answer for ``ident`` (a :class:`Resolution` marked ``cached``, the 404 or the 409 it was);
     ``None`` when it names a member not in ``members``."""
     doc: dict[str, Any] = orjson.loads(entry)
     if "miss" in doc:
         return ResolutionError(404, doc["miss"])
+    if "ambiguous" in doc:
+        return ResolutionError(409, doc["ambiguous"], candidates=tuple(Candidate(m, i, u) for m, i, u in doc["c"]))
     member = members.get(doc["m"])
     if member is None:
         return None
     record = MemberRecord(member.id, doc["id"], doc["f"], doc["d"])
-    return Resolution(ident, member, record, doc["r"], cached=True)
+    return Resolution(ident, member, record, doc["r"], cached=True, established=doc.get("e") is True)
 
 
 def recalled(

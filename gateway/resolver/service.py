@@ -6,13 +6,21 @@ for one id and for many (one id is a batch of one):
    one id, ``get_many`` for more);
 3. **route** the rest without I/O (:mod:`.routing`: prefix, DRS hostname, the gateway's own hostname; an
    upstream dist list only for prefixes no member owns) and group them per member; ids with no route (bare
-   UUIDs, opaque ids) form one group that every active, healthy member is asked for;
+   UUIDs, opaque ids) form one group that every active, healthy member is asked for, under the ownership rule of
+   :mod:`.holders` (every answer waited for; a record must name the id asked; several holders: 409) and within the
+   client's fan-out budget (:mod:`.budget`: past it the whole request is refused with 429 before any member is
+   asked);
 4. **ask** the members concurrently (:mod:`.asking`), each at most once per chunk of ids with its bulk call (its
    single-record call for a batch of one id); a member known to be unhealthy is not asked (503 for its ids),
    and a member's failure fails only its own ids;
 5. at the **deadline** whatever is still running is cancelled and its ids answer 504; everything already
    answered is kept;
-6. **remember** hits and misses (any 404) in the cache, under the registry's version.
+6. **remember** the answers in the cache, under the registry's version: a hit whose member owns the id (by route,
+   or established as its only holder) for ``positive_ttl``; a fan-out hit not established, a miss (any 404) and an
+   ambiguous id (409) for ``negative_ttl``.
+
+``client`` (the caller's address, from the web edge) is what the fan-out budget counts against; ``None`` (calls
+from inside the gateway) is not counted.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from gateway.core.deadline import Deadline
 from gateway.core.member import Member
 from gateway.registry.directory import Directory, Routes
 from gateway.resolver.asking import ask_everyone, ask_owner
+from gateway.resolver.budget import spend
 from gateway.resolver.cache_entries import cache_key, hit_entry, miss_entry, read_entry, recalled
 from gateway.resolver.identifiers import Identifier, InvalidIdentifier, parse_identifier
 from gateway.resolver.outcomes import Outcome, Resolution, ResolutionError
@@ -45,9 +54,10 @@ class Resolver:
     own_hostnames: frozenset[str] = frozenset()
     """The gateway's own ``host[:port]``: ``drs://<gateway>/<id>`` resolves ``<id>`` itself."""
 
-    async def resolve(self, raw: str, deadline: Deadline | None = None) -> Resolution:
-        """Resolve one id, a batch of one (``InvalidIdentifier`` for garbage, :class:`ResolutionError` otherwise).
-        Its cache lookup is one plain read: the hot path of a cached hit does nothing else."""
+    async def resolve(self, raw: str, deadline: Deadline | None = None, *, client: str | None = None) -> Resolution:
+        """Resolve one id, a batch of one (``InvalidIdentifier`` for garbage, :class:`ResolutionError` otherwise;
+        :class:`~gateway.resolver.budget.FanoutRefused` past ``client``'s fan-out budget). Its cache lookup is one
+        plain read: the hot path of a cached hit does nothing else."""
         ident = parse_identifier(raw)
         deadline = deadline or Deadline.after(self.config.deadline)
         routes = await self.directory.routes()
@@ -55,13 +65,16 @@ class Resolver:
         entry = await self.cache.get(keys[raw]) if keys else None
         outcome = read_entry(ident, entry, routes.members) if entry is not None else None
         if outcome is None:
-            outcome = (await self._fresh({raw: ident}, keys, deadline, routes))[raw]
+            outcome = (await self._fresh({raw: ident}, keys, deadline, routes, client))[raw]
         if isinstance(outcome, ResolutionError):
             raise outcome.invalid or outcome
         return outcome
 
-    async def resolve_many(self, raws: Sequence[str], deadline: Deadline | None = None) -> dict[str, Outcome]:
-        """Every distinct id in ``raws`` → its :class:`Resolution` or :class:`ResolutionError`."""
+    async def resolve_many(
+        self, raws: Sequence[str], deadline: Deadline | None = None, *, client: str | None = None
+    ) -> dict[str, Outcome]:
+        """Every distinct id in ``raws`` → its :class:`Resolution` or :class:`ResolutionError`; the whole batch is
+        :class:`~gateway.resolver.budget.FanoutRefused` when it must fan out past ``client``'s budget."""
         deadline = deadline or Deadline.after(self.config.deadline)
         out: dict[str, Outcome] = {}
         batch: dict[str, Identifier] = {}
@@ -77,20 +90,24 @@ class Resolver:
             out.update(recalled(batch, keys, entries, routes.members))
         rest = {raw: ident for raw, ident in batch.items() if raw not in out}
         if rest:
-            out.update(await self._fresh(rest, keys, deadline, routes))
+            out.update(await self._fresh(rest, keys, deadline, routes, client))
         return out
 
     async def _fresh(
-        self, batch: dict[str, Identifier], keys: dict[str, str], deadline: Deadline, routes: Routes
+        self, batch: dict[str, Identifier], keys: dict[str, str], deadline: Deadline, routes: Routes,
+        client: str | None,
     ) -> dict[str, Outcome]:
         """The ids the cache did not answer: routed, asked, and their answers remembered (under ``keys``)."""
-        found = await self._find(batch, deadline, routes)
+        found = await self._find(batch, deadline, routes, client)
         if keys:
             await self._remember(found, keys)
         return found
 
-    async def _find(self, batch: dict[str, Identifier], deadline: Deadline, routes: Routes) -> dict[str, Outcome]:
-        """Route each id and ask the members, until the deadline."""
+    async def _find(
+        self, batch: dict[str, Identifier], deadline: Deadline, routes: Routes, client: str | None
+    ) -> dict[str, Outcome]:
+        """Route each id and ask the members, until the deadline (nobody is asked when the batch must fan out past
+        ``client``'s budget)."""
         out: dict[str, Outcome] = {}
         groups: dict[str, tuple[Member, list[tuple[str, Routed]]]] = {}
         unrouted: list[tuple[str, Identifier]] = []
@@ -108,6 +125,8 @@ class Resolver:
                 unrouted.append((raw, ident))
             else:
                 groups.setdefault(routed.member.id, (routed.member, []))[1].append((raw, routed))
+        if unrouted:
+            await spend(self.cache, client, self.config.fanout_budget)
         single = len(batch) == 1
         jobs: list[Awaitable[None]] = []
         if groups:
@@ -131,8 +150,11 @@ class Resolver:
         writes = []
         for raw, outcome in fresh.items():
             if isinstance(outcome, Resolution):
-                writes.append(self.cache.set(keys[raw], hit_entry(outcome), ttl=self.config.positive_ttl))
-            elif outcome.status == 404:
+                ttl = self.config.positive_ttl
+                if not outcome.owner_known:  # found while some member did not answer: soon asked again
+                    ttl = min(ttl, self.config.negative_ttl)
+                writes.append(self.cache.set(keys[raw], hit_entry(outcome), ttl=ttl))
+            elif outcome.status in (404, 409):
                 writes.append(self.cache.set(keys[raw], miss_entry(outcome), ttl=self.config.negative_ttl))
         await asyncio.gather(*writes)
 

@@ -172,8 +172,16 @@ class ResolverConfig(Section):
     cache: bool = Field(True, description="Cache resolutions (hits and misses); off only to diagnose or benchmark.")
     deadline: float = Field(10.0, gt=0, description="Seconds one resolution may take, retries included.")
     fanout_concurrency: int = Field(8, ge=1, description="Members asked at once for a prefix-less id.")
+    fanout_budget: int = Field(
+        600, ge=0, description="Requests that fan out to every member (ids without a prefix or DRS hostname, not "
+        "cached) allowed per client address per minute, shared by replicas through the cache; past it 429 with "
+        "`Retry-After`, before any member is asked. `0`: no budget."
+    )
     positive_ttl: float = Field(300.0, gt=0, description="Seconds a resolved id stays cached.")
-    negative_ttl: float = Field(60.0, gt=0, description="Seconds an unresolvable id stays cached.")
+    negative_ttl: float = Field(
+        60.0, gt=0, description="Seconds an unresolvable or ambiguous id stays cached (and a bare id's holder found "
+        "while some member did not answer)."
+    )
     dist_urls: list[str] = Field(
         default_factory=list, description="Upstream `/index/_dist` lists for prefixes no member owns."
     )

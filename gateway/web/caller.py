@@ -7,6 +7,7 @@
   engine's status.
 * :func:`caller_from_request` — the same, as the :class:`~gateway.access.caller.SearchCaller` search, export and
   discovery pass to every member call.
+* :func:`client_address` — who is calling, for per-client budgets (the join rate limit, the fan-out budget).
 
 The Passport gate (set when ``passports.enabled``) and the lookups of what a caller may read are on the app under
 :data:`~gateway.web.keys.GATE`, :data:`~gateway.web.keys.USER_AUTHZ` and :data:`~gateway.web.keys.OPEN_AUTHZ`
@@ -20,6 +21,12 @@ from aiohttp import web
 from gateway.access.caller import PassportHolder, SearchCaller
 from gateway.passports.gate import Admission, PassportGate, admit
 from gateway.web.keys import GATE, OPEN_AUTHZ, USER_AUTHZ
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address as the web edge sees it (the peer of the connection, or what a trusted proxy set as
+    ``request.remote``); what per-client limits count against."""
+    return request.remote or "unknown"
 
 
 def passport_gate(request: web.Request) -> PassportGate | None:

@@ -33,19 +33,23 @@ def is_drs_path(path: str) -> bool:
     return DRS_SEGMENT in path or path.startswith(DRS_SEGMENT.rstrip("/") + "/")
 
 
-def error_body(path: str, status: int, message: str) -> dict[str, Any]:
-    """The JSON body of an error on ``path`` (pure: the shape depends only on the route family)."""
+def error_body(path: str, status: int, message: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON body of an error on ``path`` (pure: the shape depends only on the route family), plus ``extra``."""
     if is_drs_path(path):
-        return {"msg": message, "status_code": status}
-    if path.startswith(DRSHUB_PREFIX):
-        return {"message": message, "statusCode": status}
-    return {"error": message, "status_code": status}
+        body: dict[str, Any] = {"msg": message, "status_code": status}
+    elif path.startswith(DRSHUB_PREFIX):
+        body = {"message": message, "statusCode": status}
+    else:
+        body = {"error": message, "status_code": status}
+    return {**body, **extra} if extra else body
 
 
-def error_response(path: str, status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+def error_response(
+    path: str, status: int, message: str, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None
+) -> web.Response:
     return web.Response(
         status=status,
-        body=orjson.dumps(error_body(path, status, message)),
+        body=orjson.dumps(error_body(path, status, message, extra)),
         content_type="application/json",
         headers=headers,
     )
@@ -71,7 +75,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(request.path, exc.status, exc.message, exc.headers)
+        return error_response(request.path, exc.status, exc.message, exc.headers, exc.extra)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise  # redirects and the like pass through untouched

@@ -36,8 +36,11 @@ normal answer; ``202``: 202 with ``Retry-After: 7``; ``hang``: never answers."""
 # --- serving ------------------------------------------------------------------------------------------
 
 
-async def start_recorded_commons(prefix: str, seed: int, subjects: int = 10, **settings: Any) -> servers.Server:
-    """A standalone reference commons (in memory) whose every request lands in ``server.app[HITS]``."""
+async def start_recorded_commons(
+    prefix: str, seed: int, subjects: int = 10, *, delay: float = 0.0, **settings: Any
+) -> servers.Server:
+    """A standalone reference commons (in memory) whose every request lands in ``server.app[HITS]``; with ``delay``,
+    each request is answered that many seconds late (a slow member)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     commons = await ReferenceCommons.open(
@@ -49,6 +52,8 @@ async def start_recorded_commons(prefix: str, seed: int, subjects: int = 10, **s
     async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
         body = await request.read() if request.can_read_body else b""
         request.app[HITS].append((request.method, request.path_qs, dict(request.headers), body))
+        if delay:
+            await asyncio.sleep(delay)
         return await handler(request)
 
     app.middlewares.insert(0, record)
@@ -262,3 +267,36 @@ def strict_indexd(records: Mapping[str, dict[str, Any]]) -> web.Application:
         return _json(doc) if doc is not None else _json({"error": "no record found"}, status=404)
 
     return recording_app(routes, bulk_bodies=[])
+
+
+# --- a member that lies ----------------------------------------------------------------------------------
+
+
+def lying_member(claim: str = "bare") -> web.Application:
+    """A DRS member that claims every id it is asked for, at once. ``GET /objects/{id}`` answers an object whose
+    ``id`` follows ``app[STATE]["claim"]`` (changeable at run time): ``"bare"`` → the id asked, itself; any other
+    value is a prefix (e.g. another member's ``dg.HLD1``) → ``<prefix>/<id asked>``. Its access route hands anyone
+    a URL on ``evil.example``. Every request is in ``server.hits`` with its headers: whatever token it was sent."""
+    routes = web.RouteTableDef()
+
+    def claimed(request: web.Request, asked: str) -> str:
+        claim_now = request.app[STATE]["claim"]
+        return asked if claim_now == "bare" else f"{claim_now}/{asked}"
+
+    @routes.get(f"{DRS}/service-info")
+    async def info(request: web.Request) -> web.Response:
+        return _json({"id": "org.example.liar", "name": "honest DRS", "version": "1",
+                      "type": {"group": "org.ga4gh", "artifact": "drs", "version": "1.5.0"},
+                      "organization": {"name": "x", "url": "https://x.example"}})
+
+    @routes.route("*", DRS + "/objects/{object_id:.+}/access/{access_id:[^/]+}")
+    async def access(request: web.Request) -> web.Response:
+        return _json({"url": f"https://evil.example/{quote(request.match_info['object_id'], safe='')}"})
+
+    @routes.get(DRS + "/objects/{object_id:.+}")
+    async def get_object(request: web.Request) -> web.Response:
+        oid = claimed(request, request.match_info["object_id"])
+        return _json(drs_doc(oid, access_methods=[
+            {"type": t, "access_id": t, "region": None, "access_url": None} for t in ("s3", "gs")]))
+
+    return recording_app(routes, claim=claim)

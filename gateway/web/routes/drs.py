@@ -4,8 +4,10 @@ Ids arrive in any form the resolver accepts, with a raw ``/`` or ``%2F``; ``expa
 body on a GET is ignored. Errors are DRS ``{"msg", "status_code"}``; a member's ``202`` is answered
 ``202`` with its ``Retry-After``. Bulk requests answer ``200`` with per-id failures in
 ``unresolved_drs_objects``, ``413`` above ``maxBulkRequestLength``, and ``504`` (same body, plus ``msg``
-and ``status_code``) when the deadline cut the work short. ``expires_in`` on access calls asks for a
-signed-URL lifetime, clamped to ``drs.max_signed_url_ttl``.
+and ``status_code``) when the deadline cut the work short. An id several members hold (a bare UUID two members
+claim) is ``409`` with a ``candidates`` list next to ``msg`` and ``status_code`` (``409`` among a bulk answer's
+unresolved ids); a client past its fan-out budget gets ``429`` with ``Retry-After``. ``expires_in`` on access
+calls asks for a signed-URL lifetime, clamped to ``drs.max_signed_url_ttl``.
 
 GA4GH Passports (when ``passports.enabled``) come in the ``passports`` field of POST bodies, or as
 ``Authorization: Bearer <passport>`` on any route; both at once is a 400 (rule 2). They are validated once per
@@ -24,7 +26,7 @@ from gateway.core.errors import ApiError
 from gateway.drs.service import DrsService
 from gateway.resolver.outcomes import ResolutionError
 from gateway.web.body import parse_as, read_json
-from gateway.web.caller import admitted
+from gateway.web.caller import admitted, client_address
 from gateway.web.keys import DRS, STATE
 from gateway.web.openapi import operation
 from gateway.web.query import query_bool, query_int
@@ -58,7 +60,8 @@ routes = web.RouteTableDef()
 BASE = "/ga4gh/drs/v1"
 TAGS = ("drs",)
 ERRORS = {400: "not an identifier", 401: "the member wants credentials", 403: "the member refused",
-          404: "no such object", 502: "the member failed", 503: "the member is unhealthy",
+          404: "no such object", 409: "several members hold it (candidates)",
+          429: "fan-out budget spent (Retry-After)", 502: "the member failed", 503: "the member is unhealthy",
           504: "deadline passed"}
 
 
@@ -98,14 +101,15 @@ async def get_service_info(request: web.Request) -> web.Response:
 @routes.post(f"{BASE}/objects")
 @operation("Bulk DRS objects across members: resolved_drs_object plus unresolved ids grouped by error",
            tags=TAGS, request=BulkObjectsRequest, response=BulkObjectsResponse, query=("expand",),
-           responses={413: "more ids than maxBulkRequestLength", 504: "deadline passed (partial result)"})
+           responses={413: "more ids than maxBulkRequestLength", 429: "fan-out budget spent (Retry-After)",
+                      504: "deadline passed (partial result)"})
 async def bulk_objects(request: web.Request) -> web.Response:
     service = _service(request)
     body = parse_as(BulkObjectsRequest, await read_json(request))
     _check_bulk(service, len(body.bulk_object_ids))
     query_bool(request.query, "expand")
     await admitted(request, body.passports, service.gate)  # validated, though an object's metadata needs no Passport
-    result = await service.objects(body.bulk_object_ids, service.deadline())
+    result = await service.objects(body.bulk_object_ids, service.deadline(), client=client_address(request))
     return _bulk_response({
         "summary": dump(Summary(requested=len(body.bulk_object_ids), resolved=len(result.objects),
                                 unresolved=len(result.failures))),
@@ -122,7 +126,8 @@ async def bulk_options(request: web.Request) -> web.Response:
     body = parse_as(BulkObjectsRequest, await read_json(request))
     _check_bulk(service, len(body.bulk_object_ids))
     deadline = service.deadline()
-    found, failures = await service.authorizations_many(body.bulk_object_ids, deadline)
+    found, failures = await service.authorizations_many(body.bulk_object_ids, deadline,
+                                                        client=client_address(request))
     return _bulk_response(dump(BulkAuthorizationsResponse(
         summary=Summary(requested=len(body.bulk_object_ids), resolved=len(found), unresolved=len(failures)),
         unresolved_drs_objects=group_unresolved(failures), resolved_drs_object=found,
@@ -132,7 +137,8 @@ async def bulk_options(request: web.Request) -> web.Response:
 @routes.post(f"{BASE}/objects/access")
 @operation("Bulk signed URLs across members; per-item failures go to unresolved_drs_objects", tags=TAGS,
            request=BulkAccessRequest, response=BulkAccessResponse, query=("expires_in",),
-           responses={413: "more pairs than maxBulkRequestLength", 504: "deadline passed (partial result)"})
+           responses={413: "more pairs than maxBulkRequestLength", 429: "fan-out budget spent (Retry-After)",
+                      504: "deadline passed (partial result)"})
 async def bulk_access(request: web.Request) -> web.Response:
     service = _service(request)
     body = parse_as(BulkAccessRequest, await read_json(request))
@@ -142,6 +148,7 @@ async def bulk_access(request: web.Request) -> web.Response:
     result = await service.accesses(
         [(i.bulk_object_id, i.bulk_access_ids) for i in body.bulk_object_access_ids], service.deadline(),
         authorization=admission.authorization, expires_in=expires_in, caller=admission.caller,
+        client=client_address(request),
     )
     urls = [BulkAccessURL(drs_object_id=oid, drs_access_id=aid, url=u.url, headers=list(u.headers) or None)
             for oid, aid, u in result.urls]
@@ -167,6 +174,7 @@ async def get_access(request: web.Request) -> web.Response:
         url = await service.access(
             request.match_info["object_id"], request.match_info["access_id"], service.deadline(),
             authorization=admission.authorization, expires_in=expires_in, caller=admission.caller,
+            client=client_address(request),
         )
     except ResolutionError as exc:
         raise api_error(exc) from None
@@ -187,7 +195,7 @@ async def get_object(request: web.Request) -> web.Response:
     elif service.gate is not None and "Authorization" in request.headers:
         await admitted(request, None, service.gate)
     try:
-        found = await service.object_bytes(request.match_info["object_id"])
+        found = await service.object_bytes(request.match_info["object_id"], client=client_address(request))
     except ResolutionError as exc:
         raise api_error(exc) from None
     return web.Response(body=found, content_type="application/json")
@@ -199,7 +207,8 @@ async def get_object(request: web.Request) -> web.Response:
 async def object_options(request: web.Request) -> web.Response:
     service = _service(request)
     try:
-        found = await service.authorizations(request.match_info["object_id"], service.deadline())
+        found = await service.authorizations(request.match_info["object_id"], service.deadline(),
+                                             client=client_address(request))
     except ResolutionError as exc:
         raise api_error(exc) from None
     return json_response(dump(found))

@@ -29,6 +29,7 @@ from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import Resolution, ResolutionError
 from gateway.resolver.records import indexd_view
 from gateway.web.body import parse_as, read_json
+from gateway.web.caller import client_address
 from gateway.web.keys import DRS, RESOLVER
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
@@ -53,7 +54,7 @@ async def _resolve(request: web.Request, raw: str, service: DrsService) -> Resol
     deadline = service.deadline()
     try:
         async with asyncio.timeout(deadline.remaining()):
-            return await request.app[RESOLVER].resolve(raw, deadline)
+            return await request.app[RESOLVER].resolve(raw, deadline, client=client_address(request))
     except InvalidIdentifier as exc:
         raise bad_request(f"not a valid DRS URI: {exc}") from None
     except ResolutionError as exc:
@@ -69,7 +70,8 @@ async def _access(
         return None
     try:
         return await service.access(raw, str(method["access_id"]), service.deadline(),
-                                    authorization=request.headers.get("Authorization"), expires_in=None)
+                                    authorization=request.headers.get("Authorization"), expires_in=None,
+                                    client=client_address(request))
     except ResolutionError as exc:
         if method.get("type") == "gs":
             return None
@@ -80,7 +82,9 @@ async def _access(
 @operation("DRSHub-compatible resolution: the requested fields of any DRS URI, optionally a signed accessUrl",
            tags=TAGS, request=ResolveRequest,
            responses={400: "bad body, unknown field or not a DRS URI", 401: "the member wants credentials",
-                      403: "the member refused", 404: "no such object", 502: "the member failed",
+                      403: "the member refused", 404: "no such object",
+                      409: "several members hold it (candidates)", 429: "fan-out budget spent (Retry-After)",
+                      502: "the member failed",
                       503: "the member is unhealthy", 504: "deadline passed"})
 async def resolve(request: web.Request) -> web.Response:
     body = parse_as(ResolveRequest, await read_json(request))

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from gateway.drs.federate import access_ids
 from gateway.resolver.outcomes import ResolutionError
+from gateway.web.caller import client_address
 from gateway.web.keys import DRS
 from gateway.web.openapi import operation
 from gateway.web.query import query_int
@@ -39,14 +40,15 @@ async def download(request: web.Request) -> web.Response:
     expires_in = query_int(request.query, "expires_in", minimum=1)
     protocol = request.query.get("protocol") or None
     deadline = service.deadline()
+    client = client_address(request)
     try:
         if protocol is None:
-            ids = access_ids(orjson.loads(await service.object_bytes(guid, deadline)))
+            ids = access_ids(orjson.loads(await service.object_bytes(guid, deadline, client=client)))
             if not ids:
                 raise ResolutionError(404, f"{guid} has no storage location to sign")
             protocol = ids[0]
         url = await service.access(guid, protocol, deadline, authorization=request.headers.get("Authorization"),
-                                   expires_in=expires_in)
+                                   expires_in=expires_in, client=client)
     except ResolutionError as exc:
         raise api_error(exc) from None
     return json_response({"url": url.url, **({"headers": list(url.headers)} if url.headers else {})})

@@ -26,6 +26,7 @@ from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import Resolution, ResolutionError
 from gateway.resolver.records import indexd_view
 from gateway.web.body import read_json
+from gateway.web.caller import client_address
 from gateway.web.keys import RESOLVER
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
@@ -54,12 +55,13 @@ async def version(request: web.Request) -> web.Response:
 
 @routes.get("/index/index/{guid:.+}")
 @operation("The indexd record of any GUID, from whichever member holds it", tags=TAGS,
-           responses={404: "no record found", 502: "the member failed", 503: "the member is unhealthy",
-                      504: "deadline passed"})
+           responses={404: "no record found", 409: "several members hold it (candidates)",
+                      429: "fan-out budget spent (Retry-After)", 502: "the member failed",
+                      503: "the member is unhealthy", 504: "deadline passed"})
 async def get_record(request: web.Request) -> web.Response:
     guid = request.match_info["guid"]
     try:
-        resolution = await request.app[RESOLVER].resolve(guid)
+        resolution = await request.app[RESOLVER].resolve(guid, client=client_address(request))
     except InvalidIdentifier:
         raise not_found(f"no record found: {guid}") from None
     except ResolutionError as exc:
@@ -87,7 +89,7 @@ def _ids(body: Any) -> list[str]:
                       502: "a member failed", 503: "a member is unhealthy", 504: "deadline passed"})
 async def bulk_documents(request: web.Request) -> web.Response:
     ids = _ids(await read_json(request))
-    outcomes = await request.app[RESOLVER].resolve_many(ids)
+    outcomes = await request.app[RESOLVER].resolve_many(ids, client=client_address(request))
     records: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
     for raw in ids:

@@ -40,13 +40,13 @@ relies on). ``url`` is the member's ``base_url`` (DRS clients append ``/ga4gh/dr
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from aiohttp import web
 
+from gateway.cache.window import count_in_window
 from gateway.core.egress import EgressPolicy
 from gateway.core.errors import ApiError, bad_request, conflict, forbidden, not_found, unauthorized
 from gateway.core.member import MEMBER_ID_RE, Member, Status
@@ -56,6 +56,7 @@ from gateway.registry.join import CandidateRefused, check_candidate, refuse_deni
 from gateway.registry.repository import AcknowledgementRequired, InvalidTransition, MemberNotFound, RegistryConflict
 from gateway.registry.schemas import AdminAddRequest, ApproveRequest, JoinRequest, UpdateRequest
 from gateway.web.body import parse_as, read_json, read_model
+from gateway.web.caller import client_address
 from gateway.web.keys import REGISTRY
 from gateway.web.openapi import operation
 from gateway.web.query import query_int
@@ -136,19 +137,14 @@ async def require_admin(request: web.Request) -> str:
     return admin_actor(name)
 
 
-def _client(request: web.Request) -> str:
-    return request.remote or "unknown"
-
-
 async def _rate_limit(request: web.Request, registry: Registry) -> None:
     """At most ``join_rate_limit`` joins per client address per clock hour (429 with ``Retry-After``)."""
-    now = time.time()
-    window = int(now // RATE_WINDOW)
-    count = await registry.cache.incr(f"registry:join:{_client(request)}:{window}", ttl=RATE_WINDOW)
+    client = client_address(request)
+    counted = await count_in_window(registry.cache, f"registry:join:{client}", RATE_WINDOW)
     limit = registry.settings.registry.join_rate_limit
-    if count > limit:
-        retry = int((window + 1) * RATE_WINDOW - now) + 1
-        raise ApiError(429, f"too many join requests from {_client(request)}: at most {limit} per hour; "
+    if counted.count > limit:
+        retry = counted.retry_after
+        raise ApiError(429, f"too many join requests from {client}: at most {limit} per hour; "
                             f"retry in {retry}s", headers={"Retry-After": str(retry)})
 
 
@@ -183,7 +179,7 @@ async def join(request: web.Request) -> web.Response:
         raise ApiError(422, str(exc)) from None
     with _translated():
         member = await registry.repository.create(
-            candidate, actor=admin or f"join:{_client(request)}", detail={"check": check.to_doc()})
+            candidate, actor=admin or f"join:{client_address(request)}", detail={"check": check.to_doc()})
     return json_response({**_public(registry, member), "check": check.to_doc()}, status=201,
                          headers={"Location": f"/registry/v1/commons/{member.id}"})
 

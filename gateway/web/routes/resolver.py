@@ -1,8 +1,11 @@
 """The resolver's HTTP surface.
 
 - ``GET /resolver/v1/resolve?id=…`` and ``POST /resolver/v1/resolve`` (``{"ids": [...]}``, resolved together:
-  each member asked at most once per chunk of ids): which member holds an id, the normalised id, and the
-  member's record.
+  each member asked at most once per chunk of ids): which member holds an id, the normalised id, the member's
+  record, and whether that member is ``established`` as the id's owner (by prefix or hostname, or as the only
+  holder of a bare id when every member answered). An id several members hold answers 409 with ``candidates``
+  (each ``{"member", "id", "drs_uri"}``), per id in a bulk answer; a client past its fan-out budget gets 429 with
+  ``Retry-After`` for the whole request (:mod:`gateway.resolver.budget`).
 - dataguids-compatible: ``GET /index/{guid}`` (the member's indexd record plus ``from_index_service``),
   ``GET /index/_dist`` (the registry as a dist list), so ``gen3 drs-pull`` can use the gateway as its resolver
   (``DRS_RESOLVER_HOSTNAME``); its ``GET /mds/aggregate/info/{prefix}`` is part of the aggregate-MDS surface
@@ -22,6 +25,7 @@ from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import Resolution, ResolutionError
 from gateway.resolver.records import indexd_view
 from gateway.web.body import parse_as, read_json
+from gateway.web.caller import client_address
 from gateway.web.keys import RESOLVER
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
@@ -40,10 +44,16 @@ class BulkResolve(BaseModel):
 
 
 def api_error(exc: ResolutionError) -> ApiError:
-    """The HTTP answer for a failed resolution (or a member's failure behind it): its status and message, and the
-    member's ``Retry-After`` when it gave one (a 202 not ready yet, a 429 that outlasted the deadline)."""
+    """The HTTP answer for a failed resolution (or a member's failure behind it): its status and message, the
+    member's ``Retry-After`` when it gave one (a 202 not ready yet, a 429 that outlasted the deadline), and the
+    ``candidates`` of an ambiguous id (409)."""
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-    return ApiError(exc.status, exc.message, headers=headers)
+    return ApiError(exc.status, exc.message, headers=headers, extra=candidates_view(exc))
+
+
+def candidates_view(exc: ResolutionError) -> dict[str, Any]:
+    """``{"candidates": [...]}`` for an ambiguous id; nothing otherwise."""
+    return {"candidates": [c.view() for c in exc.candidates]} if exc.candidates else {}
 
 
 def _member_view(resolution: Resolution) -> dict[str, Any]:
@@ -55,14 +65,15 @@ def render(resolution: Resolution) -> dict[str, Any]:
     ident = resolution.identifier
     return {
         "id": ident.raw, "normalized": ident.object_id, "kind": ident.kind, "member": _member_view(resolution),
-        "route": resolution.route, "cached": resolution.cached, "format": resolution.record.format,
+        "route": resolution.route, "established": resolution.owner_known, "cached": resolution.cached,
+        "format": resolution.record.format,
         "record": resolution.record.document,
     }
 
 
 async def _resolve(request: web.Request, raw: str) -> Resolution:
     try:
-        return await request.app[RESOLVER].resolve(raw)
+        return await request.app[RESOLVER].resolve(raw, client=client_address(request))
     except InvalidIdentifier as exc:
         raise bad_request(str(exc)) from None
     except ResolutionError as exc:
@@ -71,7 +82,8 @@ async def _resolve(request: web.Request, raw: str) -> Resolution:
 
 @routes.get("/resolver/v1/resolve")
 @operation("Which member commons holds an id, and its record", tags=TAGS, query=("id",),
-           responses={400: "not an identifier", 404: "in no member", 502: "a member failed",
+           responses={400: "not an identifier", 404: "in no member", 409: "several members hold it (candidates)",
+                      429: "fan-out budget spent (Retry-After)", 502: "a member failed",
                       503: "the owning member is unhealthy", 504: "deadline passed"})
 async def resolve_one(request: web.Request) -> web.Response:
     raw = request.query.get("id")
@@ -83,16 +95,17 @@ async def resolve_one(request: web.Request) -> web.Response:
 def render_outcome(raw: str, outcome: Resolution | ResolutionError) -> dict[str, Any]:
     """One id's entry in a bulk answer: its resolution with status 200, or its status and error."""
     if isinstance(outcome, ResolutionError):
-        return {"id": raw, "status": outcome.status, "error": outcome.message}
+        return {"id": raw, "status": outcome.status, "error": outcome.message, **candidates_view(outcome)}
     return {"status": 200, **render(outcome)}
 
 
 @routes.post("/resolver/v1/resolve")
-@operation("Resolve many ids at once (each result carries its own status)", tags=TAGS, request=BulkResolve)
+@operation("Resolve many ids at once (each result carries its own status)", tags=TAGS, request=BulkResolve,
+           responses={429: "fan-out budget spent (Retry-After)"})
 async def resolve_many(request: web.Request) -> web.Response:
     """Through the resolver's bulk path: each member asked at most once per chunk of ids, whatever their form."""
     body = parse_as(BulkResolve, await read_json(request))
-    outcomes = await request.app[RESOLVER].resolve_many(body.ids)
+    outcomes = await request.app[RESOLVER].resolve_many(body.ids, client=client_address(request))
     return json_response({"results": [render_outcome(raw, outcomes[raw]) for raw in body.ids]})
 
 
@@ -106,7 +119,9 @@ async def dist(request: web.Request) -> web.Response:
 
 @routes.get("/index/{guid:.+}")
 @operation("dataguids global lookup: the member's indexd record plus from_index_service", tags=("dataguids",),
-           query=("no_dist",), responses={400: "not an identifier", 404: "in no member"})
+           query=("no_dist",), responses={400: "not an identifier", 404: "in no member",
+                                          409: "several members hold it (candidates)",
+                                          429: "fan-out budget spent (Retry-After)"})
 async def global_get(request: web.Request) -> web.Response:
     resolution = await _resolve(request, request.match_info["guid"])
     record = indexd_view(resolution.record)

@@ -260,12 +260,13 @@ async def test_failures_in_bulk_stay_with_their_member(faulty):
 
 
 async def test_a_bare_uuid_is_found_although_some_members_hang(faulty):
-    """Fan-out: the member that has it answers at once, hanging members are not waited for (single id)."""
+    """Fan-out: hanging members are waited for until the deadline (no member wins by answering first), not past it:
+    the member that has it is answered then (single id)."""
     f = faulty.ok.commons.dataset.files[3]
     uuid = f.guid.split("/", 1)[1]
     r, took = await timed(faulty.client.get(f"{DRS}/objects/{uuid}"))
     assert r.status_code == 200 and r.json()["id"] == f.guid
-    assert took < DEADLINE / 2, took
+    assert took <= DEADLINE + SLACK, took
     r, took = await timed(faulty.client.get(f"{DRS}/objects/{MISSING}"))
     assert_drs_error(r, 504)  # nobody had it, some never answered
     assert DEADLINE - 0.05 <= took <= DEADLINE + SLACK

@@ -1,5 +1,6 @@
 """The resolution pipeline's pure parts: how a cache entry reads back (gateway.resolver.cache_entries), where an id
-is routed (gateway.resolver.routing) and what a fan-out's answers mean for each id (gateway.resolver.asking)."""
+is routed (gateway.resolver.routing) and what a fan-out without any holder means for each id
+(gateway.resolver.holders; its ownership rule is tested in test_holders.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from gateway.core.errors import MemberTimeout, MemberUnavailable
 from gateway.core.member import Member, Status
 from gateway.core.records import MemberRecord
 from gateway.registry.directory import Routes
-from gateway.resolver.asking import everyone_outcomes
 from gateway.resolver.cache_entries import cache_key, hit_entry, miss_entry, read_entry, recalled
+from gateway.resolver.holders import everyone_outcomes
 from gateway.resolver.identifiers import InvalidIdentifier, parse_identifier
 from gateway.resolver.outcomes import Resolution, ResolutionError
 from gateway.resolver.routing import route, spellings
@@ -90,19 +91,6 @@ def test_spellings():
 
 
 # --- a fan-out's answers ---------------------------------------------------------------------------------------
-
-
-def record(mid: str, oid: str) -> MemberRecord:
-    return MemberRecord(mid, oid, "indexd", {"did": oid})
-
-
-def test_each_id_goes_to_the_first_member_in_registry_order_that_has_it():
-    items = [("x", parse_identifier("x-1")), ("y", parse_identifier("y-1"))]
-    answers = {"c": {"x-1": record("c", "x-1")}, "b": {"x-1": record("b", "x-1"), "y-1": record("b", "y-1")},
-               "a": {}}
-    out = everyone_outcomes([A, B, C], answers, [], items)
-    assert {raw: (o.member.id, o.route) for raw, o in out.items() if isinstance(o, Resolution)} == {
-        "x": ("b", "fanout"), "y": ("b", "fanout")}
 
 
 @pytest.mark.parametrize(("answers", "broken", "status", "says"), [
