@@ -2,14 +2,18 @@
 
 The request id lives in a context variable set by :func:`gateway.web.requestid.request_id_middleware`,
 so every line logged while serving a request carries it, whichever module logs.
-Secrets never reach the output: bearer tokens, JWTs and secret-named query parameters or fields
-are replaced by ``[redacted]`` before formatting (:func:`redact`).
+Secrets never reach the output, by one rule (:func:`redact_value`): a field or query parameter whose *name* is a
+secret's (:data:`SECRET_NAME_PATTERNS`, whole names such as ``access_token`` or ``X-Amz-Signature``, never a
+fragment inside an identifier such as ``passport_iss``) is replaced by ``[redacted]``, and every string is scrubbed
+for what it *holds* (:func:`redact`: JWTs, bearer/basic credentials, secret query parameters of any URL in it) —
+the access log's path, messages, extras and exception texts alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import io
 import logging
 import re
@@ -17,6 +21,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -24,41 +29,101 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("req
 
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
-SECRET_NAMES = (
-    "authorization", "token", "api_key", "apikey", "secret", "password", "passport", "signature", "sig", "cookie",
-)
-_SECRET_PARAM = re.compile(
-    r"(?i)\b(" + "|".join(re.escape(n) for n in SECRET_NAMES) + r"|access_token|refresh_token|passports)=([^&\s]+)"
-)
 REDACTED = "[redacted]"
+
+# --- the one table of secret names --------------------------------------------------------------------------------
+
+SECRET_NAME_PATTERNS: tuple[str, ...] = (
+    # bearer credentials of every kind: access_token, id_token, refresh_token, accessToken, X-Amz-Security-Token…
+    "*token", "*tokens",
+    # shared secrets and passwords: client_secret, secret, secret_key, password, db_password, passwd
+    "*secret", "secret*", "*password", "password*", "*passwd",
+    # signatures of signed URLs: Signature (S3 v2, GCS v2), X-Amz-Signature, X-Goog-Signature, sig (Azure SAS)
+    "*signature", "sig", "*_sig",
+    # API keys: key (Google APIs), api_key, apiKey, x-api-key, apikey, secret_key, privateKey
+    "key", "*_key", "*apikey",
+    # OAuth and OIDC: code, code_verifier, client_assertion
+    "code", "code_verifier", "*assertion",
+    # credentials: credential, credentials, X-Amz-Credential, X-Goog-Credential
+    "credential*", "*credential", "*credentials",
+    # sessions and auth: sessionid, session_id, JSESSIONID, PHPSESSID, auth, auth_token, authorization
+    "session*", "*sessionid", "*sessid", "auth", "auth_*", "authorization*", "authentication*",
+    # the tokens themselves: jwt, cookie, set-cookie, passport, passports
+    "jwt", "*_jwt", "*cookie", "passport", "passports",
+)
+"""Names of fields and query parameters whose values are secrets, as patterns over the name in snake case (``-``
+and ``.`` read as ``_``, camelCase split: ``X-Amz-Signature`` is ``x_amz_signature``, ``accessToken`` is
+``access_token``): ``word`` (exactly), ``word*`` (starts with), ``*word`` (ends with). The patterns anchor on how
+secrets are *named* (``access_token``, ``client_secret``, ``X-Amz-Credential``), never on a fragment inside an
+identifier's name: ``passport_iss``, ``token_issuer``, ``key_id``, ``authority``, ``status_code`` and ``X-Amz-Date``
+are not secrets and are logged as they are."""
+
+
+def _compile_patterns(patterns: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
+    exact, prefixes, suffixes = set(), [], []
+    for pattern in patterns:
+        core = pattern.strip("*")
+        if not core or "*" in core or pattern.count("*") > 1:
+            raise ValueError(f"secret name pattern {pattern!r}: use word, word* or *word")
+        if pattern.endswith("*"):
+            prefixes.append(core)
+        elif pattern.startswith("*"):
+            suffixes.append(core)
+        else:
+            exact.add(core)
+    return frozenset(exact), tuple(prefixes), tuple(suffixes)
+
+
+_EXACT, _PREFIXES, _SUFFIXES = _compile_patterns(SECRET_NAME_PATTERNS)
+_NAME_FOLD = str.maketrans("-.", "__")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+@functools.lru_cache(maxsize=4096)
+def is_secret_name(name: str) -> bool:
+    """Whether a field or query parameter called ``name`` holds a secret (:data:`SECRET_NAME_PATTERNS`). A
+    percent-encoded name is judged by what it decodes to (``access%5Ftoken`` is ``access_token``)."""
+    if "%" in name:
+        name = unquote(name)
+    folded = _CAMEL.sub("_", name).lower().translate(_NAME_FOLD)
+    return folded in _EXACT or folded.startswith(_PREFIXES) or folded.endswith(_SUFFIXES)
+
+
+# a name=value pair anywhere in a text (a URL's query, a form body, a message): the name is what a query parameter
+# name is made of, not preceded by more of it; the value runs to the next separator
+_PARAM = re.compile(r"(?<![A-Za-z0-9_.%~-])([A-Za-z0-9_.%~-]+)=([^&;\s#\"'<>]*)")
 
 # Attributes every LogRecord has; anything else passed via ``extra=`` is emitted as a field.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
 
 
+def _param(match: re.Match[str]) -> str:
+    return f"{match.group(1)}={REDACTED}" if is_secret_name(match.group(1)) else match.group(0)
+
+
 def redact(text: str) -> str:
-    """``text`` with JWTs, bearer/basic credentials and secret query parameters replaced.
+    """``text`` with what it holds scrubbed: JWTs, bearer/basic credentials, and the value of every ``name=value``
+    pair whose name is a secret's (:func:`is_secret_name`), in a URL's query or anywhere else.
 
     Each pattern runs only when a cheap substring test says it could match (this runs on every access-log
-    line): a JWT needs ``eyJ``, a credential ``bearer``/``basic``, a secret parameter ``=`` and a secret name.
+    line): a JWT needs ``eyJ``, a credential ``bearer``/``basic``, a parameter ``=``.
     """
     if "eyJ" in text:
         text = _JWT.sub(REDACTED, text)
     lowered = text.lower()
     if "bearer" in lowered or "basic" in lowered:
         text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    if "=" in text and any(name in lowered for name in SECRET_NAMES):
-        text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+    if "=" in text:
+        for name, _ in _PARAM.findall(text):  # most texts name no secret: then nothing is rebuilt
+            if is_secret_name(name):
+                return _PARAM.sub(_param, text)
     return text
 
 
-def _is_secret_field(name: str) -> bool:
-    lowered = name.lower()
-    return any(s in lowered for s in SECRET_NAMES)
-
-
 def redact_value(name: str, value: Any) -> Any:
-    if _is_secret_field(name):
+    """``value`` of the field ``name`` as it may be logged: ``[redacted]`` when the name is a secret's, else its
+    strings scrubbed by :func:`redact` (nested mappings judged key by key)."""
+    if is_secret_name(name):
         return REDACTED
     if isinstance(value, str):
         return redact(value)
@@ -74,7 +139,6 @@ class JsonFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._secret_field: dict[str, bool] = {}  # per-key verdicts: extras reuse a handful of names
         self._second: int = -1
         self._second_text = ""
 
@@ -85,10 +149,7 @@ class JsonFormatter(logging.Formatter):
         return f"{self._second_text}.{int(record.msecs):03d}Z"
 
     def _extra(self, key: str, value: Any) -> Any:
-        secret = self._secret_field.get(key)
-        if secret is None:
-            secret = self._secret_field.setdefault(key, _is_secret_field(key))
-        if secret:
+        if is_secret_name(key):
             return REDACTED
         if isinstance(value, (int, float, bool)) or value is None:
             return value

@@ -2,12 +2,15 @@
 
 :meth:`PassportEngine.evaluate` runs, in this order:
 
-1. the request envelope (rules 1–3);
-2. per Passport: compact-JWS parsing (pure), **broker trust before any key lookup** (an untrusted ``iss`` is a 401
-   with zero requests), the broker's ``typ`` rule, the claims (rules 18–21), its key from the :class:`KeyStore`
-   and the signature. Any failure rejects the request (rule 4): :class:`PassportRejected` with status 401, or 503
-   when a trusted broker's keys are unreachable;
-3. per Passport, its Visas: split and dedup (rules 22, 31), claims (rules 17, 22–30), a registered type (rule 28),
+1. the request envelope (rules 1–3: too many or too large Passports are a 413);
+2. per Passport: compact-JWS parsing (pure) and its Visa count (rule 3: too many is a 413, whoever the issuer),
+   **broker trust before any key lookup** (an untrusted ``iss`` is a 401 with zero requests), the broker's ``typ``
+   rule, the claims (rules 18–21), its key from the :class:`KeyStore` and the signature. Any failure rejects the
+   request (rule 4): :class:`PassportRejected` with status 401 (413 for a size cap), or 503 when a trusted
+   broker's keys are unreachable;
+3. per Passport, its Visas: split and dedup (rules 22, 31), claims (rules 17, 22–30, and the LinkedIdentities
+   grammar of rule 39: a malformed one is ignored here, so it joins no identity and meets no condition), a
+   registered type (rule 28),
    **Visa-issuer trust and source trust before any key lookup** (rules 13, 14: ignored, zero requests), key,
    signature. A bad Visa is ignored, never fatal; a trusted Visa issuer whose keys are unreachable is a 503 (fail
    closed, retryable);
@@ -37,13 +40,19 @@ from gateway.passports.jose.errors import JwsError
 from gateway.passports.jose.jwk import SUPPORTED_ALGORITHMS
 from gateway.passports.rules import resources
 from gateway.passports.rules.audit import AuditRecord, audit_record
-from gateway.passports.rules.claims import ClaimError
+from gateway.passports.rules.claims import ClaimError, rejection_status
 from gateway.passports.rules.conditions import conditions_met
 from gateway.passports.rules.envelope import check_envelope, check_same_person
 from gateway.passports.rules.facts import VisaFacts
 from gateway.passports.rules.grants import CONTROLLED_ACCESS_GRANTS, RAS_V11, Grant, GrantConfig, collect_grants
 from gateway.passports.rules.linked import LINKED_IDENTITIES, IdentityGraph, build_graph
-from gateway.passports.rules.passport import Passport, PassportError, PassportRules, validate_passport_claims
+from gateway.passports.rules.passport import (
+    Passport,
+    PassportError,
+    PassportRules,
+    check_visa_count,
+    validate_passport_claims,
+)
 from gateway.passports.rules.resources import Decision, MemberResourceMap
 from gateway.passports.rules.visa import Visa, VisaResult, VisaRules, read_visa, split_visas
 from gateway.passports.trust.issuers import BrokerTrust, TrustConfig, trust_hash
@@ -184,7 +193,7 @@ class PassportEngine:
             grants.extend(self._grants(item, now))
             audits.append(audit_record(item.passport, item.results))
             reports.extend(visa_report(item.index, r) for r in item.results)
-        passports_expire = min(c.passport.exp for c in checked)
+        passports_expire = min(c.passport.expires for c in checked)  # exp + leeway (rule 20)
         valid_until = min([passports_expire, *(g.expires for g in grants)])
         self._log(audits)
         return Evaluation(tuple(grants), valid_until, passports_expire, tuple(reports), tuple(audits),
@@ -194,8 +203,11 @@ class PassportEngine:
         """One Passport, fully checked; :class:`PassportRejected` otherwise."""
         try:
             parsed = jws.parse_compact(token, max_bytes=jws.MAX_PASSPORT_BYTES, algorithms=SUPPORTED_ALGORITHMS)
+            check_visa_count(parsed.payload)  # rule 3: every size cap is a 413 before trust, keys and signatures
         except JwsError as exc:
-            raise PassportRejected(401, exc.rule, exc.reason) from None
+            raise PassportRejected(rejection_status(exc.rule), exc.rule, exc.reason) from None
+        except PassportError as exc:
+            raise PassportRejected(exc.status, exc.rule, exc.reason) from None
         broker = self.trust.broker(parsed.payload.get("iss"))
         if broker is None:  # rule 13: before any key lookup, no request at all
             raise PassportRejected(401, 13, "the passport issuer is not a trusted broker")
@@ -206,7 +218,7 @@ class PassportEngine:
         except JwsError as exc:
             raise PassportRejected(401, exc.rule, exc.reason) from None
         except PassportError as exc:
-            raise PassportRejected(401, exc.rule, exc.reason) from None
+            raise PassportRejected(exc.status, exc.rule, exc.reason) from None
         try:
             key = await self.keys.broker_key(passport.iss, parsed.header.get("kid"), parsed.header.get("alg"))
             jws.verify(parsed, key)
@@ -278,7 +290,7 @@ class PassportEngine:
             by_sha: dict[str | None, VisaResult] = {item.accepted[i][0].sha256: r for i, r in dropped.items()}
             item.results = [by_sha.get(r.sha256, r) if r.valid else r for r in item.results]
         usable = [f for i, f in enumerate(facts) if i not in dropped] if dropped else facts
-        return list(collect_grants(usable, self.grants, now))
+        return list(collect_grants(usable, self.grants, now, leeway=self.visa_rules.leeway))
 
     @staticmethod
     def _log(audits: list[AuditRecord]) -> None:

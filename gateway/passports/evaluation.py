@@ -58,7 +58,8 @@ class Evaluation:
     valid_until: int
     """Rule 41: the earliest expiry of every Passport and every grant (with what its conditions and links used)."""
     passports_expire: int
-    """The earliest ``exp`` of the Passports."""
+    """The earliest end of the Passports: ``exp`` plus the leeway (rule 20), the second from which the claims checks
+    would refuse them, so a Passport valid for ``gateway passport inspect`` is valid for the decision too."""
     visas: tuple[VisaReport, ...] = ()
     audit: tuple[AuditRecord, ...] = field(default=(), repr=False)
     cached: bool = False

@@ -74,7 +74,9 @@ class PassportTrustSettings(Section):
     trusted_visa_issuers: list[VisaIssuerSettings] = Field([], description="Visa issuers trusted by the gateway.")
     audiences: list[str] = Field([], description="Accepted `aud` values (a Passport's `aud`, if any, must hold one).")
     require_audience: bool = Field(False, description="Reject Passports without `aud`.")
-    leeway: int = Field(30, ge=0, le=60, description="Clock-skew leeway for `exp`/`nbf`/`iat`, seconds.")
+    leeway: int = Field(30, ge=0, le=60, description=(
+        "Clock-skew leeway for `exp`/`nbf`/`iat`, seconds: a Passport or Visa counts until `exp` + leeway, for "
+        "validation and the access decision alike."))
     max_authz_ttl: int | None = Field(
         None, gt=0, description="Longest a Visa's assertion counts after `asserted`, seconds (empty: no cap)."
     )

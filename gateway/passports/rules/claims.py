@@ -29,8 +29,19 @@ MAX_CLAIM_BYTES = 1024  # iss, sub, jti, ...
 MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z: keeps datetime conversions downstream safe
 
 
+SIZE_RULE = 3
+"""The size caps (request body, Passport count, Passport bytes, Visa count, Visa bytes)."""
+
+
+def rejection_status(rule: int) -> int:
+    """Rule 45: the status of a Passport that fails ``rule``: 413 for a size cap (rule 3: every one of them, checked
+    before any key is fetched or signature verified), 401 for anything else."""
+    return 413 if rule == SIZE_RULE else 401
+
+
 class ClaimError(Exception):
-    """Base of the claim errors. ``rule`` is the rulebook number; ``status`` the HTTP status it maps to (rule 45)."""
+    """Base of the claim errors. ``rule`` is the rulebook number; ``status`` the HTTP status it maps to (rule 45,
+    :func:`rejection_status`)."""
 
     status = 401
 
@@ -38,6 +49,7 @@ class ClaimError(Exception):
         super().__init__(f"rule {rule}: {message}")
         self.rule = rule
         self.reason = message
+        self.status = rejection_status(rule)
 
 
 class InvalidClaim(Exception):
@@ -112,13 +124,22 @@ def scope_claim(claims: Mapping[str, Any], rule: int) -> frozenset[str] | None:
     return frozenset(scope.split())
 
 
+def usable_until(end: int, leeway: int) -> int:
+    """Rule 20, the one leeway rule: a Passport or Visa ending at ``end`` (its ``exp``, or a Visa's
+    ``asserted + max_authz_ttl``) counts while ``now < end + leeway``. The claims checks refuse it from that second
+    on, and every decision built on it (its ``valid_until``, how long it is cached, the URLs and tokens it yields)
+    ends then at the latest: validation and decision never disagree about a token within the leeway."""
+    return end + leeway
+
+
 def check_times(claims: Mapping[str, Any], now: int, leeway: int, rule: int) -> tuple[int, int, int | None]:
-    """Rule 20: ``exp > now − leeway``, ``nbf ≤ now + leeway``, ``iat ≤ now + leeway``, all strictly typed."""
+    """Rule 20: ``now < exp + leeway`` (:func:`usable_until`), ``nbf ≤ now + leeway``, ``iat ≤ now + leeway``, all
+    strictly typed."""
     iat = date_claim(claims, "iat", rule, required=True)
     exp = date_claim(claims, "exp", rule, required=True)
     nbf = date_claim(claims, "nbf", rule, required=False)
     assert iat is not None and exp is not None
-    if exp <= now - leeway:
+    if usable_until(exp, leeway) <= now:
         raise InvalidClaim(20, "token has expired")
     if nbf is not None and nbf > now + leeway:
         raise InvalidClaim(20, "token is not yet valid (nbf)")

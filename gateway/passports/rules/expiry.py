@@ -15,8 +15,9 @@ CACHE_TTL_MARGIN = 60
 
 def decision_expiry(passports: Iterable[Passport], visas: Iterable[Visa], extra: Iterable[int] = ()) -> int:
     """Rule 41: a decision is valid until the earliest expiry of everything it used (Passports, Visas including those
-    that satisfied conditions, per-grant expiries such as RAS ``expiration`` passed in ``extra``)."""
-    times = [p.exp for p in passports] + [v.expires for v in visas] + list(extra)
+    that satisfied conditions, per-grant expiries such as RAS ``expiration`` passed in ``extra``). A Passport's or
+    Visa's end is its ``expires``: ``exp`` plus the leeway (rule 20), as the claims checks judged it."""
+    times = [p.expires for p in passports] + [v.expires for v in visas] + list(extra)
     if not times:
         raise ValueError("a decision must use at least one passport")
     return min(times)

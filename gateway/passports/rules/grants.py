@@ -4,8 +4,9 @@
   first, then anchored :class:`~gateway.passports.rules.templates.Template` parsers. Nothing else: no prefix, suffix
   or substring matching, ever.
 - NIH RAS v1.1 visas carry grants in ``ras_dbgap_permissions``: each ``{phs_id, consent_group, expiration}``
-  becomes ``(authority, phs_id, consent_group)`` expiring at ``min(visa expiry, expiration)``. ``version`` and
-  ``participant_set`` are ignored.
+  becomes ``(authority, phs_id, consent_group)`` expiring at ``min(visa expiry, expiration + leeway)`` (a
+  permission's ``expiration`` is an end the token states, held to the one leeway rule like ``exp``, rule 20).
+  ``version`` and ``participant_set`` are ignored.
 - A grant without a consent group grants nothing unless its study is configured single-consent, which names the
   study's one consent group.
 """
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
 
+from gateway.passports.rules.claims import usable_until
 from gateway.passports.rules.conditions import conditions_met
 from gateway.passports.rules.facts import VisaFacts
 from gateway.passports.rules.linked import LINKED_IDENTITIES, IdentityGraph, build_graph, link_expiries
@@ -135,7 +137,7 @@ def _shaped(text: object, prefix: str, min_digits: int, max_digits: int) -> Type
     return min_digits <= len(digits) <= max_digits and all(c in "0123456789" for c in digits)
 
 
-def _ras(visa: VisaFacts, config: GrantConfig) -> list[Grant]:
+def _ras(visa: VisaFacts, config: GrantConfig, leeway: int) -> list[Grant]:
     if visa.iss not in config.ras.issuers:
         return []
     perms = visa.ras_dbgap_permissions
@@ -155,16 +157,19 @@ def _ras(visa: VisaFacts, config: GrantConfig) -> list[Grant]:
         consent = config.consent_for(authority, phs, group)
         if consent is None:
             continue
-        out.append(Grant(authority, phs, consent, min(visa.expires, expiration), visa.iss, visa.source))
+        out.append(Grant(authority, phs, consent, min(visa.expires, usable_until(expiration, leeway)), visa.iss,
+                         visa.source))
     return out
 
 
-def grants_of(visa: VisaFacts, config: GrantConfig) -> list[Grant]:
-    """The grants one visa carries by itself (its conditions and links are not looked at here)."""
+def grants_of(visa: VisaFacts, config: GrantConfig, *, leeway: int = 0) -> list[Grant]:
+    """The grants one visa carries by itself (its conditions and links are not looked at here). ``leeway``: the
+    clock-skew leeway, added to the ends the visa's grants state themselves (RAS ``expiration``), as the visa's own
+    ``expires`` already has it (rule 20)."""
     if visa.type == CONTROLLED_ACCESS_GRANTS:
         return _standard(visa, config)
     if visa.type == RAS_V11:
-        return _ras(visa, config)
+        return _ras(visa, config, leeway)
     return []
 
 
@@ -174,19 +179,20 @@ def collect_grants(
     now: int,
     *,
     link_visas: Iterable[VisaFacts] | None = None,
+    leeway: int = 0,
 ) -> tuple[Grant, ...]:
     """Every unexpired grant of a passport's accepted visas.
 
     A visa with conditions contributes only when they are met by visas of the same passport whose identities are
     the visa's own or linked to it (``link_visas``: LinkedIdentities visas trusted for linking; by default those
     among ``visas``). Each grant expires at the earliest of its own end, the visas that met the conditions, and the
-    links that joined their identities.
+    links that joined their identities. ``leeway``: as for :func:`grants_of`.
     """
     links = [v for v in (visas if link_visas is None else link_visas) if v.type == LINKED_IDENTITIES]
     graph = build_graph(links, now)
     out: list[Grant] = []
     for visa in visas:
-        found = grants_of(visa, config)
+        found = grants_of(visa, config, leeway=leeway)
         if not found:
             continue
         end = _usable_until(visa, visas, now, links, graph)

@@ -1,7 +1,12 @@
 """LinkedIdentities visas and identity connectivity (rulebook §G, rules 38–39).
 
-A LinkedIdentities ``value`` is ``;``-separated entries, each ``uri(sub),uri(iss)``. The visa's own ``(iss, sub)``
-is linked to every listed identity. Any malformed entry makes the whole visa ignored.
+A LinkedIdentities ``value`` is ``;``-separated entries, each ``uri_encode(sub),uri_encode(iss)`` (PS
+"LinkedIdentities"). :func:`parse_linked_value` is the one parser of that grammar: exactly two non-empty parts per
+entry, each made of RFC 3986 characters other than ``,`` and ``;`` and complete ``%XX`` escapes, decoding to UTF-8
+text without control characters. The Visa reader (:func:`gateway.passports.rules.visa.read_visa`) runs it on every
+LinkedIdentities Visa and ignores a malformed one there (rule 39, with the reason), before any key is fetched: such
+a Visa is never accepted, so it joins no identities and meets no condition. :func:`links_of` runs the same parser
+for facts built elsewhere. The visa's own ``(iss, sub)`` is linked to every listed identity.
 
 Connectivity is union-find over the *set* of identities, never a count (DAM compared counts of a list with
 duplicates against a set that included identities outside the decision, and could pass or fail wrongly). A
@@ -22,37 +27,45 @@ MAX_LINKED_ENTRIES = 256
 
 Identity = tuple[str, str]  # (iss, sub)
 
-# a percent sign must start a complete %XX escape; anything else is a malformed URI encoding
-_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# one encoded part: RFC 3986 unreserved and sub-delims characters (but the separators `,` and `;`), `:`, `@`, `/`,
+# `?`, and complete %XX escapes; anything else (a space, a bare `%`, non-ASCII…) was not URI-encoded
+_ENCODED_PART = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+=:@/?]|%[0-9A-Fa-f]{2})+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class LinkedIdentitiesError(ValueError):
-    """The LinkedIdentities value is malformed: the visa must be ignored."""
+    """The LinkedIdentities value is malformed: the visa must be ignored. The message says what is wrong and
+    where (entry numbers from 1), never the value itself."""
 
 
-def _decode(part: str) -> str:
-    if not part or _BAD_PERCENT.search(part):
-        raise LinkedIdentitiesError("malformed URI encoding in a linked identity")
+def _decode(part: str, what: str, entry: int) -> str:
+    if not part:
+        raise LinkedIdentitiesError(f"entry {entry} has an empty {what}")
+    if _ENCODED_PART.fullmatch(part) is None:
+        raise LinkedIdentitiesError(f"entry {entry}: the {what} is not URI-encoded (an invalid %-escape or a "
+                                    f"character that must be escaped)")
     try:
         text = unquote(part, errors="strict")
-    except UnicodeDecodeError as exc:
-        raise LinkedIdentitiesError("linked identity is not UTF-8") from exc
-    if not text:
-        raise LinkedIdentitiesError("empty linked identity part")
+    except UnicodeDecodeError:
+        raise LinkedIdentitiesError(f"entry {entry}: the {what} does not decode to UTF-8") from None
+    if _CONTROL.search(text):
+        raise LinkedIdentitiesError(f"entry {entry}: the {what} decodes to control characters")
     return text
 
 
 def parse_linked_value(value: str) -> tuple[Identity, ...]:
-    """The ``(iss, sub)`` identities listed in a LinkedIdentities value; raises on any malformed entry."""
+    """The ``(iss, sub)`` identities listed in a LinkedIdentities value, in order; :class:`LinkedIdentitiesError`
+    for any malformed entry (one bad entry makes the whole value malformed)."""
     entries = value.split(";")
     if len(entries) > MAX_LINKED_ENTRIES:
-        raise LinkedIdentitiesError("too many linked identities")
+        raise LinkedIdentitiesError(f"more than {MAX_LINKED_ENTRIES} linked identities")
     out = []
-    for entry in entries:
+    for number, entry in enumerate(entries, 1):
         parts = entry.split(",")
         if len(parts) != 2:
-            raise LinkedIdentitiesError("linked identity entry is not sub,iss")
-        sub, iss = _decode(parts[0]), _decode(parts[1])
+            shape = "is empty" if not entry else f"has {len(parts)} part{'s' if len(parts) > 1 else ''}"
+            raise LinkedIdentitiesError(f"entry {number} {shape}, not sub,iss")
+        sub, iss = _decode(parts[0], "sub", number), _decode(parts[1], "iss", number)
         out.append((iss, sub))
     return tuple(out)
 

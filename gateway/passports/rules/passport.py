@@ -1,4 +1,5 @@
-"""Passport claims (rulebook §D, rules 18–21), with the size cap of rule 3 and the JWS checks of rules 6–12.
+"""Passport claims (rulebook §D, rules 18–21), with the size caps of rule 3 (answered 413) and the JWS checks of
+rules 6–12.
 
 A :class:`Passport` is a Passport whose claims passed; its signature is verified by the engine once its broker is
 known to be trusted (rule 13). Pure: the clock is injected.
@@ -24,13 +25,23 @@ from gateway.passports.rules.claims import (
     scope_claim,
     seconds,
     string_claim,
+    usable_until,
 )
 
 MAX_VISAS = 200
 
 
 class PassportError(ClaimError):
-    """The Passport is invalid: the whole request is rejected with 401 (rule 4)."""
+    """The Passport is invalid: the whole request is rejected (rule 4), with 401, or 413 for a size cap (rule 3)."""
+
+
+def check_visa_count(claims: Mapping[str, Any], max_visas: int = MAX_VISAS) -> None:
+    """Rule 3: at most ``max_visas`` elements in ``ga4gh_passport_v1``, counted before any of them is read and before
+    the issuer's trust or keys are looked at; :class:`PassportError` with status 413 otherwise. A missing or ill-typed
+    array is left to the claims checks (rule 18)."""
+    visas = claims.get("ga4gh_passport_v1")
+    if isinstance(visas, list) and len(visas) > max_visas:
+        raise PassportError(3, f"more than {max_visas} visas")
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,9 @@ class Passport(Signed):
     jti: str | None
     visas: tuple[object, ...]  # the raw ga4gh_passport_v1 array; see split_visas
     jws: ParsedJws
+    expires: int
+    """``exp + leeway``: the first second the Passport no longer counts, for validation and decision alike
+    (:func:`~gateway.passports.rules.claims.usable_until`)."""
 
 
 def parse_passport(token: object, rules: PassportRules = PassportRules()) -> ParsedJws:
@@ -80,6 +94,7 @@ def validate_passport_claims(parsed: ParsedJws, now: float, rules: PassportRules
     """Rules 3, 18–21 on a parsed Passport. Raises :class:`PassportError`."""
     now_s = seconds(now)
     claims = parsed.payload
+    check_visa_count(claims, rules.max_visas)  # rule 3 before anything else: 413
     try:
         # rule 21 first: a token of another kind gets told what it is, not which claim it lacks
         if "ga4gh_visa_v1" in claims:
@@ -96,13 +111,12 @@ def validate_passport_claims(parsed: ParsedJws, now: float, rules: PassportRules
         visas = claims["ga4gh_passport_v1"]
         if not isinstance(visas, list):
             raise InvalidClaim(18, "ga4gh_passport_v1 is not an array")
-        if len(visas) > rules.max_visas:
-            raise InvalidClaim(3, f"more than {rules.max_visas} visas")
         aud = _check_aud(claims, rules)
     except InvalidClaim as exc:
         raise PassportError(exc.rule, exc.reason) from None
     assert iss is not None and sub is not None
-    return Passport(iss=iss, sub=sub, iat=iat, exp=exp, nbf=nbf, aud=aud, jti=jti, visas=tuple(visas), jws=parsed)
+    return Passport(iss=iss, sub=sub, iat=iat, exp=exp, nbf=nbf, aud=aud, jti=jti, visas=tuple(visas), jws=parsed,
+                    expires=usable_until(exp, rules.leeway))
 
 
 def _check_aud(claims: Mapping[str, Any], rules: PassportRules) -> tuple[str, ...]:

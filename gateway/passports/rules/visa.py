@@ -1,4 +1,5 @@
-"""Visa claims (rulebook §E, rules 17 and 22–31), with the size cap of rule 3 and the JWS checks of rules 6–12.
+"""Visa claims (rulebook §E, rules 17 and 22–31), with the size cap of rule 3, the JWS checks of rules 6–12 and the
+LinkedIdentities grammar of rule 39.
 
 A bad Visa is never an exception: :func:`read_visa` answers a :class:`VisaResult`, ``IGNORED`` with the rule that
 failed, and the Passport carrying it stands. A ``VALID`` result still needs its issuer trusted and its signature
@@ -27,7 +28,9 @@ from gateway.passports.rules.claims import (
     seconds,
     sha256_hex,
     string_claim,
+    usable_until,
 )
+from gateway.passports.rules.linked import LINKED_IDENTITIES, LinkedIdentitiesError, parse_linked_value
 from gateway.passports.rules.passport import Passport
 
 MAX_VISA_FIELD_CHARS = 255  # type, value, source (rule 26)
@@ -40,7 +43,9 @@ BY_REQUIRED_TYPES = frozenset({TYPE_ACCEPTED_TERMS, TYPE_CONTROLLED_ACCESS})
 
 @dataclass(frozen=True)
 class VisaRules:
-    """What a Visa must satisfy. ``max_authz_ttl`` bounds a Visa's life from ``asserted`` (rule 41);
+    """What a Visa must satisfy. ``leeway`` is the clock-skew tolerance of rule 20, applied once, to every end
+    (:func:`~gateway.passports.rules.claims.usable_until`); ``max_authz_ttl`` bounds a Visa's life from ``asserted``
+    (rule 41);
     ``access_token_max_age`` is the rule-29 age limit by ``iat`` for Visa Access Tokens (None: no limit, for issuers
     whose tokens are polled)."""
 
@@ -83,7 +88,7 @@ class Visa(Signed):
     conditions: tuple[Any, ...]  # raw OR-of-ANDs list, shape-checked by the conditions module; () = none
     format: VisaFormat
     jku: str | None
-    expires: int  # min(exp, asserted + max_authz_ttl)
+    expires: int  # min(exp, asserted + max_authz_ttl) + leeway: the first second it no longer counts (rules 20, 41)
     object: Mapping[str, Any]  # the whole ga4gh_visa_v1 object (custom string claims, for conditions)
     jws: ParsedJws  # payload holds e.g. RAS `ras_dbgap_permissions` and `txn`
 
@@ -209,6 +214,11 @@ def _validate_visa(parsed: ParsedJws, now: int, rules: VisaRules) -> Visa:
     conditions = obj.get("conditions", [])
     if not isinstance(conditions, list):
         raise InvalidClaim(33, "conditions is not an array")
+    if vtype == LINKED_IDENTITIES:  # rule 39: the one parser; a malformed value never counts, conditions included
+        try:
+            parse_linked_value(value)
+        except LinkedIdentitiesError as exc:
+            raise InvalidClaim(39, f"malformed LinkedIdentities value: {exc}") from None
     if asserted > iat:
         raise InvalidClaim(25, "asserted is after iat")
     if asserted > now + rules.leeway:
@@ -216,11 +226,12 @@ def _validate_visa(parsed: ParsedJws, now: int, rules: VisaRules) -> Visa:
     if fmt is VisaFormat.ACCESS_TOKEN and rules.access_token_max_age is not None \
             and iat < now - rules.access_token_max_age:
         raise InvalidClaim(29, "visa access token is older than the allowed age")
-    expires = exp
+    end = exp
     if rules.max_authz_ttl is not None:
-        expires = min(expires, asserted + rules.max_authz_ttl)
-        if expires <= now - rules.leeway:
-            raise InvalidClaim(25, "visa assertion is older than the maximum authorization TTL")
+        end = min(end, asserted + rules.max_authz_ttl)
+    expires = usable_until(end, rules.leeway)
+    if expires <= now:  # past exp + leeway was refused by check_times: only the assertion's age is left
+        raise InvalidClaim(25, "visa assertion is older than the maximum authorization TTL")
     # rule 30: a Visa's own ga4gh_passport_v1 (if any) is never read, and nothing inside a Visa is unwrapped
     assert iss is not None and sub is not None
     # positional: 17 keywords would cost a quarter of the construction

@@ -21,15 +21,19 @@ from typing import Any
 
 import httpx
 import pytest
-from passport_kit import Broker, dev_broker, expires_of, files, passports_config
+from passport_kit import DAC, DATASETS, SUB, Broker, dev_broker, expires_of, files, passports_config
 from servers import Server, free_port, start_commons, start_gateway
 
 from gateway.passports.tokens.token_keys import JWKS_PATH
+from gateway.passports.tools.devbroker import DevBroker
+from gateway.settings.passports import PassportsConfig
 from refcommons.fence.gateway_trust import TrustedGateway
 from refcommons.indexd.records import IndexRecord
 
 DRS = "/ga4gh/drs/v1"
 RESOURCES = {"templates": [{"template": "/programs/{dataset}.{consent}", "authority": "dbgap"}]}
+LEEWAY = PassportsConfig.model_fields["leeway"].default
+"""A Passport or Visa counts until its exp + leeway (rule 20): so do the URLs and tokens a decision yields."""
 
 
 @dataclass
@@ -106,7 +110,7 @@ async def test_a_c1_passport_gets_the_c1_file_and_not_the_c2_file(eco, member):
     r = await access(eco, f["c1"], [passport])
     assert r.status_code == 200, r.text
     url = r.json()["url"]
-    assert expires_of(url) <= int(time.time()) + 600
+    assert expires_of(url) <= int(time.time()) + 600 + LEEWAY  # the visa's end, leeway included (rule 20)
     got = await fetch(url)
     assert got.status_code == 200 and got.content  # the member signed it: the bytes come
     denied = assert_drs_error(await access(eco, f["c2"], [passport]), 403)
@@ -117,11 +121,16 @@ async def test_a_c1_passport_gets_the_c1_file_and_not_the_c2_file(eco, member):
 
 async def test_access_ends_when_the_visa_expires(eco):
     f = eco.files["tok"]
-    passport = eco.passport(phs(f["c1"]), ttl=3)
+    # a Visa whose exp passed, but within the leeway for 3 more seconds: it counts until exp + leeway (rule 20)
+    earlier = DevBroker(eco.broker.broker.keys, eco.broker.url, clock=lambda: time.time() - 60)
+    dataset, consent = phs(f["c1"])
+    visa = earlier.controlled_access_grant(sub=SUB, value=DATASETS.format(dataset=dataset, consent=consent),
+                                           source=DAC, exp=int(time.time()) + 3 - LEEWAY)
+    passport = eco.broker.passport([visa])
     r = await access(eco, f["c1"], [passport])
     assert r.status_code == 200, r.text
     url = r.json()["url"]
-    assert expires_of(url) <= int(time.time()) + 3  # the signed URL never outlives the visa
+    assert expires_of(url) <= int(time.time()) + 3  # the signed URL never outlives the visa (its exp + leeway)
     await asyncio.sleep(4.2)
     assert_drs_error(await access(eco, f["c1"], [passport]), 403)  # cached decision or not: the grant is gone
     assert (await fetch(url)).status_code in (401, 403)  # and the URL issued before has expired with it

@@ -57,6 +57,10 @@ def verifications(monkeypatch) -> list[str]:
     return seen
 
 
+LEEWAY = PassportsConfig.model_fields["leeway"].default
+"""Every Passport and Visa counts until its ``exp`` plus the leeway (rule 20), for the decision as for the checks."""
+
+
 def engine_for(url: str, cache, **extra) -> PassportEngine:
     return build_engine(PassportsConfig.model_validate(loopback_settings(url, **extra)), cache)
 
@@ -86,7 +90,7 @@ async def test_a_hit_skips_verification_and_key_fetches(cache, verifications):
     assert second.visas == () and second.audit == ()
     assert second.identity == first.identity == (server.url + "/broker", SUB)  # whose: from the cache too
     assert len(verifications) == 3 and len(server.hits) == 3  # nothing verified, nothing fetched
-    assert decision.allowed and decision.valid_until == NOW + 3600
+    assert decision.allowed and decision.valid_until == NOW + 3600 + LEEWAY
 
 
 async def test_the_cache_holds_no_raw_token(verifications):
@@ -130,13 +134,13 @@ async def test_an_entry_is_never_used_past_its_valid_until(cache, verifications)
         engine = engine_for(server.url, cache)
         try:
             first = await engine.evaluate(tokens, NOW)
-            assert first.valid_until == NOW + 1200
-            assert (await engine.evaluate(tokens, NOW + 1199)).cached  # the backend TTL is still running
-            later = await engine.evaluate(tokens, NOW + 1200)
+            assert first.valid_until == NOW + 1200 + LEEWAY
+            assert (await engine.evaluate(tokens, NOW + 1199 + LEEWAY)).cached  # the backend TTL is still running
+            later = await engine.evaluate(tokens, NOW + 1200 + LEEWAY)
         finally:
             await engine.aclose()
     assert not later.cached and {g.key for g in later.grants} == {("dbgap", "phs000001", "c1")}
-    assert len(verifications) == 6
+    assert len(verifications) == 5  # 3, then the Passport and the live Visa: the expired one is refused unverified
 
 
 async def test_ttl_is_min_of_validity_less_a_minute_and_15_minutes(cache):

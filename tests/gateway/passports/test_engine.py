@@ -61,6 +61,10 @@ def pinned_trust(*, strict: bool = False, **extra):
     }))
 
 
+LEEWAY = PassportTrustSettings.model_fields["leeway"].default
+"""Every Passport and Visa counts until its ``exp`` plus the leeway (rule 20), for the decision as for the checks."""
+
+
 def pinned_engine(**kw) -> PassportEngine:
     trust = pinned_trust(**kw)
     return PassportEngine(trust, KeyStore(trust, FAST), GRANTS, own_keys=True)
@@ -91,9 +95,10 @@ async def test_valid_passport_with_cag_visas_gives_grants_and_reports():
     finally:
         await engine.aclose()
     assert keys_of(result) == {("dbgap", "phs000001", "c1"), ("dbgap", "phs000002", "c1")}
-    assert {g.key: g.expires for g in result.grants}[("dbgap", "phs000002", "c1")] == NOW + 1800
-    assert result.valid_until == NOW + 1800  # the earliest of the passport (NOW+3600) and the grants
-    assert result.passports_expire == NOW + 3600
+    # every end counts until exp + leeway (rule 20), for the checks and the decision alike
+    assert {g.key: g.expires for g in result.grants}[("dbgap", "phs000002", "c1")] == NOW + 1800 + LEEWAY
+    assert result.valid_until == NOW + 1800 + LEEWAY  # the earliest of the passport (NOW+3600) and the grants
+    assert result.passports_expire == NOW + 3600 + LEEWAY
     assert len(result.visas) == 2 and all(v.status == "accepted" for v in result.visas)  # the duplicate is dropped
     assert result.visas[0].iss == VISA_ISSUER and result.visas[0].type == CAG
     assert result.audit[0].passport_jti == "passport-jti" and len(result.audit[0].visas) == 2
@@ -163,7 +168,7 @@ async def test_two_passports_of_one_person_pool_their_grants():
     finally:
         await engine.aclose()
     assert keys_of(result) == {("dbgap", "phs000001", "c1"), ("dbgap", "phs000002", "c1")}
-    assert result.valid_until == result.passports_expire == NOW + 900
+    assert result.valid_until == result.passports_expire == NOW + 900 + LEEWAY
     assert [v.passport for v in result.visas] == [0, 1]
 
 
@@ -221,7 +226,7 @@ async def test_visa_with_unmet_conditions_is_ignored_and_met_conditions_shorten_
         await engine.aclose()
     assert alone.grants == () and [v.rule for v in alone.ignored] == [34]
     assert keys_of(met) == {("dbgap", "phs000001", "c1")}
-    assert met.grants[0].expires == NOW + 600 == met.valid_until
+    assert met.grants[0].expires == NOW + 600 + LEEWAY == met.valid_until
 
 
 async def test_strict_subject_ignores_visas_of_another_identity_unless_linked():
@@ -251,7 +256,8 @@ async def test_ras_visa_gives_dbgap_grants_with_per_grant_expiry():
         ras_dbgap_permissions=[
             {"phs_id": "phs000002", "consent_group": "c1", "expiration": NOW + 1000, "version": "v1"},
             {"phs_id": "phs000003", "consent_group": "c2", "expiration": NOW + 500},
-            {"phs_id": "phs000004", "consent_group": "c1", "expiration": NOW - 1},  # expired
+            {"phs_id": "phs000004", "consent_group": "c1", "expiration": NOW - LEEWAY},  # expired, leeway included
+            {"phs_id": "phs000005", "consent_group": "c1", "expiration": NOW - 1},  # within the leeway
             {"phs_id": "bad", "consent_group": "c1", "expiration": NOW + 1000},
         ],
         txn="txn-123",
@@ -262,9 +268,12 @@ async def test_ras_visa_gives_dbgap_grants_with_per_grant_expiry():
     finally:
         await engine.aclose()
     expiries = {g.key: g.expires for g in result.grants}
-    assert expiries == {("dbgap", "phs000002", "c1"): NOW + 1000, ("dbgap", "phs000003", "c2"): NOW + 500,
-                        ("dbgap", "phs000001", "c1"): NOW + 3600}
-    assert result.valid_until == NOW + 500
+    # every end a token states counts until that end + leeway: exp, and a RAS permission's expiration (rule 20)
+    assert expiries == {("dbgap", "phs000002", "c1"): NOW + 1000 + LEEWAY,
+                        ("dbgap", "phs000003", "c2"): NOW + 500 + LEEWAY,
+                        ("dbgap", "phs000005", "c1"): NOW - 1 + LEEWAY,
+                        ("dbgap", "phs000001", "c1"): NOW + 3600 + LEEWAY}
+    assert result.valid_until == NOW - 1 + LEEWAY
     assert result.audit[0].visas[0]["txn"] == "txn-123"
 
 
@@ -273,28 +282,31 @@ async def test_decide_is_all_of_and_carries_the_validity():
     tokens = [passport([visa(1), visa(2, exp=NOW + 1200)])]
     try:
         both = await engine.decide(["/programs/phs000001.c1", "/programs/phs000002.c1"], MAP, tokens, NOW)
-        assert both.allowed and both.valid_until == NOW + 1200
+        assert both.allowed and both.valid_until == NOW + 1200 + LEEWAY
         one = await engine.decide(["/programs/phs000001.c1"], MAP, tokens, NOW)
-        assert one.allowed and one.valid_until == NOW + 3600
+        assert one.allowed and one.valid_until == NOW + 3600 + LEEWAY
         missing = await engine.decide(["/programs/phs000001.c1", "/programs/phs000003.c2"], MAP, tokens, NOW)
         assert not missing.allowed and missing.reason == resources.NOT_GRANTED
         assert missing.missing == ("/programs/phs000003.c2",)
         unmapped = await engine.decide(["/elsewhere"], MAP, tokens, NOW)
         assert unmapped.reason == resources.UNMAPPED
         evaluation = await engine.evaluate(tokens, NOW)
-        later = engine.decide_with(evaluation, ["/programs/phs000001.c1", "/programs/phs000002.c1"], MAP, NOW + 1300)
+        later = engine.decide_with(evaluation, ["/programs/phs000001.c1", "/programs/phs000002.c1"], MAP,
+                                   NOW + 1200 + LEEWAY)
         assert not later.allowed  # the shorter grant has expired since
     finally:
         await engine.aclose()
 
 
 def test_visa_facts_adapter_keeps_custom_string_claims_only():
-    from gateway.passports.rules.visa import read_visa
+    from gateway.passports.rules.visa import VisaRules, read_visa
 
     token = visa(1, obj=visa_object(value=dataset(1), custom="x", number=3, conditions=[]))
-    facts = visa_facts(read_visa(token, NOW).visa)
+    result = read_visa(token, NOW, VisaRules(leeway=LEEWAY))
+    assert result.visa is not None
+    facts = visa_facts(result.visa)
     assert facts.extra == (("custom", "x"),)
-    assert facts.conditions is None and facts.expires == NOW + 3600 and facts.identity == (VISA_ISSUER, SUB)
+    assert facts.conditions is None and facts.expires == NOW + 3600 + LEEWAY and facts.identity == (VISA_ISSUER, SUB)
 
 
 # --- a real loopback JWKS / discovery server ------------------------------------------------------------------------

@@ -16,11 +16,15 @@ from passport_kit import DRS, SUB, Broker, dev_broker, expires_of, files, now, p
 from servers import Server, start_commons
 
 from gateway.core.errors import ApiError
+from gateway.settings.passports import PassportsConfig
 from refcommons import cli
 from refcommons.authz.default_policy import RESEARCHER_USER
 from refcommons.fence.gateway_trust import TrustedGateway
 from refcommons.fence.service import DownloadGrant
 from refcommons.indexd.records import IndexRecord
+
+LEEWAY = PassportsConfig.model_fields["leeway"].default
+"""A Passport or Visa counts until its exp + leeway (rule 20): the decision, and the URL it yields, end then."""
 
 
 @pytest.fixture
@@ -73,13 +77,13 @@ async def test_a_c1_passport_reaches_the_c1_file_and_the_url_ends_with_the_visa(
     assert r.status_code == 200, r.text
     url = r.json()["url"]
     assert set(r.json()) == {"url"}
-    assert expires_of(url) == visa_exp  # clamped from the default hour to the decision's end
+    assert expires_of(url) == visa_exp + LEEWAY  # clamped from the default hour to the decision's end
     assert user_of(url) == SUB
     async with httpx.AsyncClient(timeout=10) as c:
         data = await c.get(url)
     assert data.status_code == 200 and hashlib.sha256(data.content).hexdigest() == f["c1"].hashes["sha256"]
     gs = await access(commons, f["c1"], {"passports": [token]}, "gs")  # the other access method, same decision
-    assert gs.status_code == 200 and expires_of(gs.json()["url"]) == visa_exp
+    assert gs.status_code == 200 and expires_of(gs.json()["url"]) == visa_exp + LEEWAY
 
 
 async def test_a_passport_expiring_first_ends_the_url(commons, broker):
@@ -87,7 +91,7 @@ async def test_a_passport_expiring_first_ends_the_url(commons, broker):
     token = broker.passport([broker.visa(phs_of(f["c1"]), "c1", ttl=3000)], ttl=300)
     r = await access(commons, f["c1"], {"passports": [token]})
     assert r.status_code == 200, r.text
-    assert now() + 290 <= expires_of(r.json()["url"]) <= now() + 300
+    assert now() + 290 + LEEWAY <= expires_of(r.json()["url"]) <= now() + 300 + LEEWAY
 
 
 async def test_a_c1_passport_does_not_reach_c2_or_another_study(commons, broker):
@@ -227,7 +231,7 @@ async def test_bulk_access_with_top_level_and_per_item_passports(commons, broker
     assert out["unresolved_drs_objects"] == [{"error_code": 403, "object_ids": [f["c2"].did]}]
     urls = {u["drs_object_id"]: u["url"] for u in out["resolved_drs_object_access_urls"]}
     assert set(urls) == {f["c1"].did, f["open"].did, f["other"].did}
-    assert expires_of(urls[f["c1"].did]) == visa_exp
+    assert expires_of(urls[f["c1"].did]) == visa_exp + LEEWAY
 
 
 async def test_bulk_access_refusals(commons, broker):
@@ -285,9 +289,9 @@ async def test_authorize_download_in_process(commons, broker):
     visa_exp = now() + 400
     token = broker.passport([broker.visa(phs_of(f["c1"]), "c1", exp=visa_exp)])
     grant = await fence.authorize_download(None, f["c1"], passports=[token])
-    assert grant == DownloadGrant(user=SUB, not_after=visa_exp)
+    assert grant == DownloadGrant(user=SUB, not_after=visa_exp + LEEWAY)
     url = fence.signed_url(f["c1"].did, "s3", 3600, user=grant.user, not_after=grant.not_after)
-    assert expires_of(url) == visa_exp
+    assert expires_of(url) == visa_exp + LEEWAY
     assert expires_of(fence.signed_url(f["c1"].did, "s3", 60, not_after=grant.not_after)) <= now() + 60
     with pytest.raises(ApiError) as err:
         fence.signed_url(f["c1"].did, "s3", not_after=now() - 1)

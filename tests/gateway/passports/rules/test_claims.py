@@ -35,7 +35,7 @@ def reject(token: str, rule: int, rules: PassportRules = RULES, now: int = NOW) 
     with pytest.raises(PassportError) as exc:
         read_passport(token, now, rules)
     assert exc.value.rule == rule, exc.value
-    assert exc.value.status == 401
+    assert exc.value.status == (413 if rule == 3 else 401)  # every size cap is a 413 (rules 3, 45)
     return exc.value
 
 
@@ -258,7 +258,8 @@ def test_valid_document_token_visa():
     assert visa.format is VisaFormat.DOCUMENT_TOKEN and visa.jku == kit.JKU
     assert (visa.iss, visa.sub, visa.type, visa.value, visa.source, visa.by) == (
         kit.VISA_ISSUER, kit.SUB, kit.CAG, kit.DATASET, kit.DAC, "dac")
-    assert visa.asserted == NOW - 3600 and visa.expires == visa.exp == NOW + 3600
+    # the one leeway rule (rule 20): a Visa counts until exp + leeway, for the claims checks and the decision alike
+    assert visa.asserted == NOW - 3600 and visa.exp == NOW + 3600 and visa.expires == NOW + 3600 + VISA_RULES.leeway
     assert visa.conditions == () and visa.jti == "visa-jti" and visa.identity == (kit.VISA_ISSUER, kit.SUB)
     jws.verify(visa.jws, kit.rsa_key().public_key())
 
@@ -390,8 +391,10 @@ def test_by_required_for_some_types(vtype):
 
 
 def test_by_optional_elsewhere_and_unknown_stays_none():
-    for vtype in ("AffiliationAndRole", "ResearcherStatus", "LinkedIdentities", "https://custom.example/type"):
+    for vtype in ("AffiliationAndRole", "ResearcherStatus", "https://custom.example/type"):
         assert accepted(kit.make_visa(obj=kit.visa_object(vtype, by=None))).by is None
+    link = kit.visa_object("LinkedIdentities", "alice,https%3A%2F%2Fidp.example", by=None)
+    assert accepted(kit.make_visa(obj=link)).by is None
     for by in ("self", "peer", "system", "so", "dac"):
         assert accepted(kit.make_visa(obj=kit.visa_object(by=by))).by == by
 
@@ -424,7 +427,7 @@ def test_asserted_in_the_future_ignored():
 def test_max_authz_ttl_bounds_expiry():
     rules = VisaRules(max_authz_ttl=7200)
     visa = accepted(kit.make_visa(exp=NOW + 86400, obj=kit.visa_object(asserted=NOW - 3600)), rules)
-    assert visa.expires == NOW - 3600 + 7200 and visa.exp == NOW + 86400
+    assert visa.expires == NOW - 3600 + 7200 + rules.leeway and visa.exp == NOW + 86400
     ignored(kit.make_visa(exp=NOW + 86400, iat=NOW - 10, obj=kit.visa_object(asserted=NOW - 8000)), 25, rules)
 
 
@@ -489,7 +492,7 @@ def test_decision_expiry_and_ttls():
     p = read_passport(kit.make_passport(exp=NOW + 5000), NOW, RULES)
     v1 = accepted(kit.make_visa(exp=NOW + 4000))
     v2 = accepted(kit.make_visa(exp=NOW + 9000))
-    assert decision_expiry([p], [v1, v2]) == NOW + 4000
+    assert decision_expiry([p], [v1, v2]) == NOW + 4000 + VISA_RULES.leeway  # ends are exp + leeway (rule 20)
     assert decision_expiry([p], [v2], extra=[NOW + 100]) == NOW + 100
     with pytest.raises(ValueError):
         decision_expiry([], [])
@@ -579,3 +582,33 @@ def test_claim_classes_init_take_exactly_their_fields():
 
     kit.assert_init_matches_fields(Visa)
     kit.assert_init_matches_fields(VisaResult)
+
+
+# --- rule 39: the LinkedIdentities grammar, checked when the Visa is read --------------------------------------------
+
+
+@pytest.mark.parametrize("value", [
+    "a,b,c", "a", "alice,https%3A%2F%2Fidp.example;", "alice%zz,https%3A%2F%2Fidp.example", ",https%3A%2F%2Fx",
+    "alice,", "alice bob,https%3A%2F%2Fidp.example", "alice%00,https%3A%2F%2Fidp.example", "%ff,x",
+])
+def test_a_malformed_linked_identities_visa_is_ignored_with_the_reason(value):
+    result = ignored(kit.make_visa(obj=kit.visa_object("LinkedIdentities", value, by="system")), 39)
+    assert result.reason is not None and result.reason.startswith("malformed LinkedIdentities value: entry ")
+    assert "alice" not in result.reason and "idp.example" not in result.reason  # what and where, never the value
+
+
+def test_a_well_formed_linked_identities_visa_is_accepted():
+    value = "10001,https:%2F%2Fissuer.example1.org%2Foidc;abcd%3Bx%2C,https:%2F%2Fexample2.org"
+    assert accepted(kit.make_visa(obj=kit.visa_object("LinkedIdentities", value, by="system"))).value == value
+
+
+def test_leeway_one_rule_for_passports_and_visas():
+    """Within the leeway a Passport or Visa is valid and its ``expires`` (what decisions use) is exp + leeway; past it,
+    the claims checks refuse it (rule 20)."""
+    rules = PassportRules(audiences=frozenset({kit.AUD}), leeway=30)
+    p = read_passport(kit.make_passport(iat=NOW - 3600, exp=NOW - 29), NOW, rules)
+    assert p.expires == NOW + 1 > NOW
+    reject(kit.make_passport(iat=NOW - 3600, exp=NOW - 30), 20, rules)
+    v = accepted(kit.make_visa(iat=NOW - 3600, exp=NOW - 29), VisaRules(leeway=30))
+    assert v.expires == NOW + 1
+    ignored(kit.make_visa(iat=NOW - 3600, exp=NOW - 30), 20, VisaRules(leeway=30))

@@ -237,4 +237,4 @@ async def test_real_engine_evaluation_explained() -> None:
     statuses = {v["index"]: (v["status"], v.get("rule")) for v in report["passports"][0]["visas"]}
     assert statuses == {0: ("accepted", None), 1: ("ignored", 13), 2: ("ignored", 20), 3: ("ignored", 9)}
     assert [g["resource"] for g in report["grants"]] == ["dbgap/phs000001/c1"]
-    assert report["valid_until"]["epoch"] == NOW + 3600
+    assert report["valid_until"]["epoch"] == NOW + 3600 + trust.leeway  # exp + leeway (rule 20)
