@@ -9,8 +9,9 @@ A member becomes ``unhealthy`` after ``failure_threshold`` consecutive failures 
 one success; never probed, it is ``unknown``, which readers treat as healthy.
 
 How a member is probed is a callable (:data:`ProbeFn`) handed in, so the gateway can probe through its
-adapters (:func:`adapter_probe`); :func:`http_probe` is a minimal stand-in over HTTP (the join check's GETs,
-through the open egress policy). A round probes at most :data:`PROBE_CONCURRENCY` members at a time.
+adapters (:func:`adapter_probe`: under each member's egress policy, checked on every connection);
+:func:`http_probe` is a minimal stand-in over HTTP (the join check's GETs, under the egress policy handed in). A
+round probes at most :data:`PROBE_CONCURRENCY` members at a time.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any, Literal
 
 from gateway.cache import Cache
 from gateway.core.concurrency import gather_bounded
-from gateway.core.egress import OPEN
+from gateway.core.egress import EgressPolicy
 from gateway.core.member import Member, Status
 from gateway.core.records import Probe
 from gateway.members.protocols import MemberAdapter
@@ -80,14 +81,18 @@ def next_record(prev: HealthRecord, probe: Probe, *, at: str, threshold: int, hi
     return HealthRecord(state, failures, prev.last_success, at, prev.latency_ms, recent, at)
 
 
-async def http_probe(member: Member, timeout: float) -> Probe:
-    """The join check's status GETs as a probe (a stand-in until probing goes through adapters)."""
-    started = time.perf_counter()
-    try:
-        result = await check_candidate(member.base_url, timeout=timeout, max_bytes=PROBE_BODY_CAP, egress=OPEN)
-    except CandidateRefused as exc:
-        return Probe(False, round((time.perf_counter() - started) * 1000, 1), str(exc))
-    return Probe(True, result.latency_ms, f"{result.path} answered", result.status)
+def http_probe(egress: EgressPolicy) -> ProbeFn:
+    """The join check's status GETs as a probe, under ``egress`` (a stand-in for probing through adapters)."""
+
+    async def probe(member: Member, timeout: float) -> Probe:
+        started = time.perf_counter()
+        try:
+            result = await check_candidate(member.base_url, timeout=timeout, max_bytes=PROBE_BODY_CAP, egress=egress)
+        except CandidateRefused as exc:
+            return Probe(False, round((time.perf_counter() - started) * 1000, 1), str(exc))
+        return Probe(True, result.latency_ms, f"{result.path} answered", result.status)
+
+    return probe
 
 
 def adapter_probe(adapter_for: Callable[[Member], MemberAdapter]) -> ProbeFn:
@@ -107,7 +112,7 @@ class HealthMonitor:
     cache: Cache
     repository: RegistryRepository
     config: HealthConfig
-    probe: ProbeFn = http_probe
+    probe: ProbeFn
     clock: Callable[[], float] = time.time
     _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _soon: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)

@@ -252,6 +252,11 @@ class RegistryRepository:
             return before
         raise RegistryConflict(f"member {member_id!r} is being changed concurrently; try again")
 
+    async def note(self, actor: str, action: str, member_id: str, detail: dict[str, Any]) -> None:
+        """Append an audit entry for something that changed no member (e.g. a refused join): no version bump."""
+        await self.store.append(AUDIT_LOG, {"at": self.clock(), "actor": actor, "action": action,
+                                            "member_id": member_id, "detail": detail})
+
     # --- claims ----------------------------------------------------------------------------------------
 
     async def _claim(self, kind: ClaimKind, value: str, member_id: str, *, creating: bool) -> _Claim:

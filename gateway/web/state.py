@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.cache import Cache
+from gateway.core.egress import EgressPolicy
 from gateway.registry.health import HealthMonitor
 from gateway.registry.repository import RegistryRepository
 from gateway.settings.gateway import Settings
@@ -23,6 +24,8 @@ class GatewayState:
     store: Store
     cache: Cache
     started_at: str
+    egress: EgressPolicy
+    """The one egress policy (``egress.*``), built once at start and handed to every outbound client."""
     refcommons: Any | None = None
     """The in-process :class:`refcommons.commons.ReferenceCommons`, when enabled."""
     openapi: dict[str, Any] | None = field(default=None, repr=False)
@@ -32,9 +35,11 @@ class GatewayState:
 @dataclass(frozen=True)
 class Registry:
     """What the registry routes work with: the members' repository and health monitor, the settings (admin token,
-    join limits) and the cache (join rate limits)."""
+    join limits), the cache (join rate limits) and the egress policy of addresses named through the API (join
+    checks, base URL changes: the gateway's policy without its exceptions)."""
 
     repository: RegistryRepository
     health: HealthMonitor
     settings: Settings
     cache: Cache
+    egress: EgressPolicy
