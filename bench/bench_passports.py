@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from gateway.cache.memory import MemoryCache
+from gateway.core.egress import OPEN
 from gateway.passports.build import build_trust
 from gateway.passports.decisions import DecisionCache
 from gateway.passports.engine import PassportEngine
@@ -48,7 +49,7 @@ def build(ring: KeyRing, *, cached: bool) -> PassportEngine:
     grants = GrantConfig(rules=(IssuerGrantRules(BROKER, DAC, "dbgap", templates=(
         Template("https://dac.bench.example/datasets/{dataset}.{consent}"),)),))
     decisions = DecisionCache(MemoryCache(), trust_hash=trust_hash(trust)) if cached else None
-    return PassportEngine(trust, KeyStore(trust), grants, decisions=decisions, own_keys=True)
+    return PassportEngine(trust, KeyStore(trust, egress=OPEN), grants, decisions=decisions, own_keys=True)
 
 
 def median_us(values: list[float]) -> float:

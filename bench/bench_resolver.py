@@ -6,11 +6,15 @@
    (``GET /index/index/<guid>``): throughput ratio and added latency.
 3. Prefix-less fan-out: resolving a bare UUID across 5 members vs asking the slowest member alone,
    sequential samples, medians.
+4. The egress policy's cost on an uncached member call: the miss of 2. through a gateway whose policy denies
+   the default networks vs one whose policy denies nothing (``egress.deny_networks: []``): throughput under load
+   and the median of sequential requests, the two gateways measured in alternation (``--egress-rounds``).
+   ``--only-egress`` runs this figure alone.
 
 Five standalone reference commons, two gateways (cached / uncached) and the bare baseline each run in
 their own process; everything is on 127.0.0.1.
 
-    python bench/bench_resolver.py [--seconds 5] [--concurrency 32] [--samples 200]
+    python bench/bench_resolver.py [--seconds 5] [--concurrency 32] [--samples 200] [--only-egress]
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ def start(args: list[str], log: Path | None = None) -> subprocess.Popen:
     return subprocess.Popen([PY, "-m", "gateway", *args], stdout=subprocess.DEVNULL, stderr=err)
 
 
-def gateway_config(tmp: Path, members: list[tuple[str, str]], name: str, cached: bool) -> Path:
+def gateway_config(tmp: Path, members: list[tuple[str, str]], name: str, cached: bool,
+                   extra: dict | None = None) -> Path:
     cfg = {
         "store": {"url": f"sqlite:///{tmp / (name + '.sqlite3')}"},
         "refcommons": {"enabled": False},
@@ -57,6 +62,7 @@ def gateway_config(tmp: Path, members: list[tuple[str, str]], name: str, cached:
     cfg["resolver"] = {"fanout_budget": 0}  # one client sends every sample: no per-client budget here
     if not cached:
         cfg["resolver"]["cache"] = False
+    cfg.update(extra or {})
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -72,6 +78,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--guids", type=int, default=50)
+    parser.add_argument("--egress-rounds", type=int, default=3)
+    parser.add_argument("--only-egress", action="store_true", help="measure figure 4 only")
     args = parser.parse_args()
     tool = "wrk" if wrk.available() else "python"
     procs: list[subprocess.Popen] = []
@@ -85,9 +93,13 @@ def main() -> None:
                                 "--subjects", "100", "--log-level", "warning"]))
             members.append((prefix, f"http://127.0.0.1:{port}"))
         gw = {}
-        for name, cached in (("cached", True), ("uncached", False)):
+        gateways = [("uncached-open", False, {"egress": {"deny_networks": []}}),
+                    ("uncached-policy", False, {})]  # the default policy: metadata and private ranges denied
+        if not args.only_egress:
+            gateways = [("cached", True, {}), ("uncached", False, {}), *gateways]
+        for name, cached, extra in gateways:
             port = free_port()
-            config = gateway_config(tmp, members, name, cached)
+            config = gateway_config(tmp, members, name, cached, extra)
             procs.append(start(["serve", "--port", str(port), "--config", str(config)]))
             gw[name] = f"http://127.0.0.1:{port}"
         for _, url in members:
@@ -98,6 +110,10 @@ def main() -> None:
         first = members[0][1]
         guids = [r["did"] for r in json.loads(fetch(f"{first}/index/index?limit={args.guids}"))["records"]]
         resolve_paths = [f"/resolver/v1/resolve?id={urllib.parse.quote(g, safe='')}" for g in guids]
+        print(f"load tool: {tool}, {args.concurrency} connections, {args.seconds:g} s per run; {MEMBERS} members")
+        egress_figure(gw, resolve_paths, args, tool)
+        if args.only_egress:
+            return
         direct_paths = [f"/index/index/{g}" for g in guids]
         bodies = {}
         for path in resolve_paths:  # warm the cache; the bare baseline serves the very same bytes
@@ -111,7 +127,6 @@ def main() -> None:
         bare = f"http://127.0.0.1:{bare_port}"
         wait_until_up(bare + urllib.parse.quote(bare_paths[0]))
 
-        print(f"load tool: {tool}, {args.concurrency} connections, {args.seconds:g} s per run; {MEMBERS} members")
         hit = load([gw["cached"] + p for p in resolve_paths], args.seconds, args.concurrency, tool)
         base = load([bare + urllib.parse.quote(p) for p in bare_paths], args.seconds, args.concurrency, tool)
         print(f"1. cached hits      {hit['rps']:8.0f} rps p50 {hit['p50_ms']:.2f} ms p99 {hit['p99_ms']:.2f} ms | "
@@ -144,6 +159,28 @@ def main() -> None:
               f"median {median_ms(slowest)} ms | ratio {statistics.median(fan) / statistics.median(slowest):.2f}")
     finally:
         stop_all(procs)
+
+
+def egress_figure(gw: dict[str, str], paths: list[str], args: argparse.Namespace, tool: str) -> None:
+    """4.: the same uncached member call through a policy that denies something vs one that denies nothing."""
+    rps: dict[str, list[float]] = {"open": [], "policy": []}
+    seq: dict[str, list[float]] = {"open": [], "policy": []}
+    with httpx.Client(timeout=10) as client:
+        for _ in range(args.egress_rounds):
+            for kind in ("open", "policy"):
+                base = gw[f"uncached-{kind}"]
+                rps[kind].append(load([base + p for p in paths], args.seconds, args.concurrency, tool)["rps"])
+                for i in range(args.samples):
+                    t = time.perf_counter()
+                    r = client.get(base + paths[i % len(paths)])
+                    seq[kind].append(time.perf_counter() - t)
+                    assert r.status_code == 200, r.text
+    med = {k: statistics.median(v) for k, v in rps.items()}
+    print(f"4. egress policy on an uncached member call: denying the defaults {med['policy']:7.0f} rps, sequential "
+          f"median {median_ms(seq['policy'])} ms | denying nothing {med['open']:7.0f} rps, "
+          f"{median_ms(seq['open'])} ms | ratio {med['policy'] / med['open']:.3f} (throughput), "
+          f"{statistics.median(seq['policy']) / statistics.median(seq['open']):.3f} (latency); "
+          f"{args.egress_rounds} alternating rounds")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ handlers. It is a coroutine so ``web.run_app`` and tests can both await it.
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import AsyncExitStack
 
@@ -19,6 +20,7 @@ from gateway.app.federation import add_resolution_routes, setup_drs, setup_feder
 from gateway.app.passports import open_gate
 from gateway.app.refcommons import mount_refcommons
 from gateway.cache import open_cache
+from gateway.core.egress import EgressPolicy
 from gateway.core.logs import log_flusher
 from gateway.settings.gateway import Settings
 from gateway.store import open_store
@@ -29,9 +31,21 @@ from gateway.web.routes import passports as passports_api
 from gateway.web.routes import status
 from gateway.web.state import GatewayState
 
+log = logging.getLogger("gateway.app")
+
+
+def egress_policy(settings: Settings) -> EgressPolicy:
+    """The gateway's one egress policy, from ``egress.*`` (``registry.join_deny_networks`` already folded in by the
+    settings, with a warning here: it is deprecated)."""
+    if settings.registry.join_deny_networks is not None:
+        log.warning("registry.join_deny_networks is deprecated: it now sets egress.deny_networks, the one egress "
+                    "policy of every outbound connection; set that instead")
+    return EgressPolicy.denying(settings.egress.deny_networks, allow=settings.egress.allow_networks)
+
 
 async def open_state(settings: Settings, opened: AsyncExitStack) -> GatewayState:
-    """The store and the cache ``settings`` name, opened (closed by ``opened``), with the settings."""
+    """The store and the cache ``settings`` name, opened (closed by ``opened``), with the settings and the egress
+    policy."""
     store = await open_store(settings.store.url, key_prefix=settings.store.key_prefix)
     opened.push_async_callback(store.close)
     cache = await open_cache(
@@ -46,6 +60,7 @@ async def open_state(settings: Settings, opened: AsyncExitStack) -> GatewayState
         store=store,
         cache=cache,
         started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        egress=egress_policy(settings),
     )
 
 

@@ -2,7 +2,9 @@
 view, one adapter per member), the resolver and the DRS service, with their routes.
 
 Members are reached through :func:`gateway.app.members.adapter_factory`; the health prober asks each member's
-pooled adapter (:func:`gateway.registry.health.adapter_probe`).
+pooled adapter (:func:`gateway.registry.health.adapter_probe`). Every client is under the state's one egress policy:
+with its exceptions for destinations the configuration names (declared members, dist lists), without them for
+those named through the API (joins, base URL changes, joined members) or by an upstream dist list.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from gateway.app.background import run_with_app
-from gateway.app.members import adapter_factory
+from gateway.app.members import adapter_factory, member_egress
 from gateway.core.member import Member
 from gateway.drs.service import DrsService
 from gateway.members.protocols import MemberAdapter
@@ -43,7 +45,7 @@ async def setup_registry(app: web.Application, state: GatewayState, probe: Probe
     await load_config_members(repository, state.settings)
     monitor = HealthMonitor(state.store, state.cache, repository, state.settings.health, probe)
     registry = app[REGISTRY] = Registry(repository, monitor, state.settings, state.cache,
-                                        AdminCredentials(repository))
+                                        AdminCredentials(repository), state.egress.without_exceptions())
     app.add_routes(registry_api.routes)
     run_with_app(app, monitor)
     return registry
@@ -51,8 +53,9 @@ async def setup_registry(app: web.Application, state: GatewayState, probe: Probe
 
 def directory_for(registry: Registry, state: GatewayState) -> Directory:
     """The routing view over ``registry``, building each member's adapter on first use."""
+    egress = member_egress(state.egress, state.settings.registry.members)
     return Directory(
-        registry.repository, registry.health, adapter_factory(state.settings.upstream, state.refcommons)
+        registry.repository, registry.health, adapter_factory(state.settings.upstream, state.refcommons, egress)
     )
 
 
@@ -60,7 +63,7 @@ def resolver_for(directory: Directory, state: GatewayState) -> Resolver:
     """The resolver over ``directory``, with the upstream dist lists when ``resolver.dist_urls`` names any."""
     settings = state.settings
     upstream = (
-        UpstreamDist(settings.resolver.dist_urls, state.cache, settings.resolver.dist_ttl)
+        UpstreamDist(settings.resolver.dist_urls, state.cache, settings.resolver.dist_ttl, state.egress)
         if settings.resolver.dist_urls else None
     )
     return Resolver(directory, state.cache, settings.resolver, upstream, own_hostnames=own_hostnames(settings))

@@ -26,7 +26,7 @@ async def open_gate(state: GatewayState, opened: AsyncExitStack) -> PassportGate
     closed by ``opened``."""
     settings = state.settings
     config = settings.passports
-    engine = build_engine(config, state.cache)
+    engine = build_engine(config, state.cache, egress=state.egress)
     opened.push_async_callback(engine.aclose)
     gate = PassportGate(
         engine,

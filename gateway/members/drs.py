@@ -24,6 +24,7 @@ from typing import Any
 
 from gateway.core.concurrency import gather_bounded, gather_chunked
 from gateway.core.deadline import Deadline
+from gateway.core.egress import EgressPolicy
 from gateway.core.errors import AccessDenied, MemberUnavailable, NotFoundUpstream, UpstreamError
 from gateway.core.member import Member
 from gateway.core.records import AccessURL, MemberRecord, Probe
@@ -57,8 +58,8 @@ def bulk_length(info: dict[str, Any] | None) -> int:
 class DrsAdapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery):
     """A member speaking GA4GH DRS 1.x (no authz lookups: nothing is readable there for a search caller)."""
 
-    def __init__(self, member: Member, config: UpstreamConfig) -> None:
-        super().__init__(member, config)
+    def __init__(self, member: Member, config: UpstreamConfig, egress: EgressPolicy) -> None:
+        super().__init__(member, config, egress)
         self.service_info: dict[str, Any] | None = None
         """The member's service-info, once fetched (``None`` before, or when it has none)."""
         self._bulk: int | None = None

@@ -18,7 +18,8 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
 
 This is policy above the transport: the client itself is :func:`gateway.core.http_client.build_client`'s
 (aiohttp's connection engine, with aiohttp's own replay of dropped requests off so that this retry policy is the
-only one; no cookies kept; the egress policy handed in, which denies nothing by default).
+only one; no cookies kept; the gateway's egress policy handed in, checked on every connection). A connection the
+policy refuses is :class:`MemberUnavailable` (502) naming no address, never retried; the address is logged.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.wait import wait_random_exponential
 
 from gateway.core.deadline import Deadline
-from gateway.core.egress import OPEN, EgressDenied, EgressPolicy
+from gateway.core.egress import EgressDenied, EgressPolicy
 from gateway.core.errors import (
     AccessDenied,
     MemberBusy,
@@ -201,8 +202,8 @@ class MemberHttp:
     """One member's pooled HTTP client and its retry/deadline policy."""
 
     def __init__(
-        self, member_id: str, base_url: str, config: UpstreamConfig, *, max_body: int = MAX_BODY_BYTES,
-        egress: EgressPolicy = OPEN,
+        self, member_id: str, base_url: str, config: UpstreamConfig, *, egress: EgressPolicy,
+        max_body: int = MAX_BODY_BYTES,
     ) -> None:
         self.member_id = member_id
         self.base_url = base_url.rstrip("/")
@@ -283,7 +284,9 @@ class MemberHttp:
         except TimeoutError:
             raise MemberTimeout(self.member_id, f"{what}: no answer within the deadline") from None
         except EgressDenied as exc:  # never retried: asking again cannot change the answer
-            raise MemberUnavailable(self.member_id, f"{what}: not connected: {exc}") from None
+            log.warning("egress policy refused a member call", extra={
+                "member": self.member_id, "method": method, "path": url.path, "reason": str(exc)})
+            raise MemberUnavailable(self.member_id, f"{what}: refused by the egress policy") from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             if not _failed_to_connect(exc):  # a reset or close mid-request: not retried
                 reason = f"{exc.__cause__ or exc or 'reset or closed by the member'}; {type(exc.__cause__).__name__}"

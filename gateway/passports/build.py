@@ -16,6 +16,7 @@ from typing import Any, get_args
 import orjson
 
 from gateway.cache.base import Cache
+from gateway.core.egress import EgressPolicy
 from gateway.passports.decisions import DecisionCache
 from gateway.passports.engine import PassportEngine
 from gateway.passports.jose.jwk import SUPPORTED_ALGORITHMS
@@ -169,16 +170,16 @@ def resource_maps(settings: PassportsConfig) -> Mapping[str, MemberResourceMap]:
 # --- the engine -----------------------------------------------------------------------------------------------------
 
 
-def build_engine(settings: PassportsConfig, cache: Cache | None = None) -> PassportEngine:
+def build_engine(settings: PassportsConfig, cache: Cache | None = None, *, egress: EgressPolicy) -> PassportEngine:
     """The engine for an enabled ``passports`` section, with a decision cache in ``cache`` when one is given and
     ``decision_cache.enabled``. Raises :class:`~gateway.passports.trust.issuers.TrustConfigError` (a ``ValueError``)
     for an unusable trust configuration and :class:`ValueError` for an unusable grant mapping, so the app refuses to
-    start. Call :meth:`PassportEngine.aclose` on shutdown."""
+    start. Keys are fetched under ``egress``. Call :meth:`PassportEngine.aclose` on shutdown."""
     if not settings.enabled:
         raise ValueError("passports are not enabled")
     trust = build_trust(settings)
     grants = grant_config(settings.grants)
-    keys = KeyStore(trust, settings.keys)
+    keys = KeyStore(trust, settings.keys, egress=egress)
     decisions = None
     if cache is not None and settings.decision_cache.enabled:
         decisions = DecisionCache(cache, trust_hash=trust_hash(trust), key_prefix=settings.decision_cache.key_prefix,

@@ -13,8 +13,9 @@ counted too (:meth:`HealthMonitor.record_lie`): a failure like a failed probe, l
 ``"kind": "lied"``, and added to ``lies``, which no probe resets.
 
 How a member is probed is a callable (:data:`ProbeFn`) handed in, so the gateway can probe through its
-adapters (:func:`adapter_probe`); :func:`http_probe` is a minimal stand-in over HTTP (the join check's GETs,
-through the open egress policy). A round probes at most :data:`PROBE_CONCURRENCY` members at a time.
+adapters (:func:`adapter_probe`: under each member's egress policy, checked on every connection);
+:func:`http_probe` is a minimal stand-in over HTTP (the join check's GETs, under the egress policy handed in). A
+round probes at most :data:`PROBE_CONCURRENCY` members at a time.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any, Literal
 
 from gateway.cache import Cache
 from gateway.core.concurrency import gather_bounded
-from gateway.core.egress import OPEN
+from gateway.core.egress import EgressPolicy
 from gateway.core.member import Member, Status
 from gateway.core.records import Probe
 from gateway.members.protocols import MemberAdapter
@@ -98,14 +99,18 @@ def _failed(prev: HealthRecord, failure: dict[str, str], *, at: str, threshold: 
     return HealthRecord(state, failures, prev.last_success, at, prev.latency_ms, recent, at, prev.lies)
 
 
-async def http_probe(member: Member, timeout: float) -> Probe:
-    """The join check's status GETs as a probe (a stand-in until probing goes through adapters)."""
-    started = time.perf_counter()
-    try:
-        result = await check_candidate(member.base_url, timeout=timeout, max_bytes=PROBE_BODY_CAP, egress=OPEN)
-    except CandidateRefused as exc:
-        return Probe(False, round((time.perf_counter() - started) * 1000, 1), str(exc))
-    return Probe(True, result.latency_ms, f"{result.path} answered", result.status)
+def http_probe(egress: EgressPolicy) -> ProbeFn:
+    """The join check's status GETs as a probe, under ``egress`` (a stand-in for probing through adapters)."""
+
+    async def probe(member: Member, timeout: float) -> Probe:
+        started = time.perf_counter()
+        try:
+            result = await check_candidate(member.base_url, timeout=timeout, max_bytes=PROBE_BODY_CAP, egress=egress)
+        except CandidateRefused as exc:
+            return Probe(False, round((time.perf_counter() - started) * 1000, 1), str(exc))
+        return Probe(True, result.latency_ms, f"{result.path} answered", result.status)
+
+    return probe
 
 
 def adapter_probe(adapter_for: Callable[[Member], MemberAdapter]) -> ProbeFn:
@@ -125,7 +130,7 @@ class HealthMonitor:
     cache: Cache
     repository: RegistryRepository
     config: HealthConfig
-    probe: ProbeFn = http_probe
+    probe: ProbeFn
     clock: Callable[[], float] = time.time
     _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _soon: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)

@@ -8,9 +8,14 @@ only on the declared host. The whole check runs under one deadline (``timeout`` 
 costs the joiner that and no more. An unreachable candidate or an off-host redirect ends the check at once; any
 other failure moves on to the next path, and the refusal lists what each path did.
 
-The candidate's address is the egress policy's to allow (:mod:`gateway.core.egress`: the join check uses
-``registry.join_deny_networks``): :func:`refuse_denied_hosts` refuses a host that resolves into a denied network
-before anything is sent, and the check's client enforces the same policy on every connection it opens.
+The candidate's address is the egress policy's to allow (:mod:`gateway.core.egress`: the gateway's one policy,
+``egress.*``, without its exceptions, since a joiner names the address): :func:`refuse_denied_hosts` refuses a host
+that is, or resolves into, a denied network before anything is sent, and the check's client enforces the same
+policy on every connection it opens.
+
+A :class:`CandidateRefused`'s text says exactly why (what answered, what did not, which address is denied): it is
+for the registry's operators (the audit log, an admin making the call), not for an anonymous joiner, who would
+learn from it what listens inside the gateway's network.
 
 The decision on an answer (:func:`judge_answer`) is pure; :func:`check_candidate` does the I/O.
 """
@@ -25,7 +30,7 @@ from typing import Literal
 import httpx
 import orjson
 
-from gateway.core.egress import OPEN, EgressDenied, EgressPolicy
+from gateway.core.egress import EgressDenied, EgressPolicy
 from gateway.core.http_client import BodyEncoded, BodyTooLarge, build_client, read_capped
 from gateway.core.redirects import SAME_HOST, RedirectRefused
 
@@ -50,7 +55,7 @@ class CheckResult:
 
 
 class CandidateRefused(Exception):
-    """The candidate failed the check; ``str()`` says exactly why (fit for a 422 body)."""
+    """The candidate failed the check; ``str()`` says exactly why (for operators: see the module's note)."""
 
 
 class _Stop(Exception):
@@ -150,7 +155,7 @@ async def _try_path(
 
 
 async def refuse_denied_hosts(base_url: str, egress: EgressPolicy) -> None:
-    """:class:`CandidateRefused` when the candidate's host resolves into a network ``egress`` denies (cloud
+    """:class:`CandidateRefused` when the candidate's host is, or resolves into, a network ``egress`` denies (cloud
     metadata, private ranges…): the join check must not become a way to make the gateway call inside its
     network. Same-host redirects only, and the check's client enforces the same policy on every connection."""
     if egress.denies_nothing:
@@ -159,14 +164,14 @@ async def refuse_denied_hosts(base_url: str, egress: EgressPolicy) -> None:
     try:
         await egress.check_host(host)
     except EgressDenied as exc:
-        raise CandidateRefused(f"candidate {base_url} refused: {host} resolves to {exc.address}, inside a network "
-                               "the registry does not join (registry.join_deny_networks)") from None
+        raise CandidateRefused(f"candidate {base_url} refused: {exc}: the gateway does not connect there "
+                               "(egress.deny_networks)") from None
     except OSError as exc:
         raise CandidateRefused(f"candidate {base_url} refused: unreachable: cannot resolve {host} ({exc})") from None
 
 
 async def check_candidate(
-    base_url: str, *, timeout: float, max_bytes: int, egress: EgressPolicy = OPEN
+    base_url: str, *, timeout: float, max_bytes: int, egress: EgressPolicy
 ) -> CheckResult:
     """The first status path that answers well, or :class:`CandidateRefused` saying what each one did. Every
     connection goes through ``egress``."""

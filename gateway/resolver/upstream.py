@@ -3,7 +3,9 @@ from the configured URLs and cached (24 h by default). A prefix found there reso
 that list names, through a Gen3 adapter; no other host is ever contacted.
 
 A list is fetched with :func:`gateway.core.http_client.build_client`'s client (no redirects followed, no cookies
-kept, the egress policy handed in: none denied by default) and read up to :data:`MAX_LIST_BYTES`.
+kept, the gateway's egress policy handed in: a list inside a denied network is never fetched) and read up to
+:data:`MAX_LIST_BYTES`. The hosts a list names are reached through the app's adapters like any member, under the
+egress policy without its exceptions (a list is not the operator's word).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import orjson
 
 from gateway.cache import Cache
 from gateway.core.deadline import Deadline
-from gateway.core.egress import OPEN, EgressDenied, EgressPolicy
+from gateway.core.egress import EgressDenied, EgressPolicy
 from gateway.core.http_client import BodyTooLarge, build_client, read_capped
 from gateway.core.member import Member, Status
 from gateway.resolver.dist import DistEntry, match, parse_dist
@@ -34,7 +36,7 @@ class UpstreamDist:
     urls: list[str]
     cache: Cache
     ttl: float
-    egress: EgressPolicy = OPEN
+    egress: EgressPolicy
     client: httpx.AsyncClient = field(init=False)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.settings.aggregate import AggregateConfig
@@ -27,6 +27,7 @@ from gateway.settings.passports import PassportsConfig
 from gateway.settings.sections import (
     CacheConfig,
     DrsConfig,
+    EgressConfig,
     HealthConfig,
     LogConfig,
     RefCommonsConfig,
@@ -67,6 +68,7 @@ class Settings(BaseSettings):
     registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Member commons.")
     health: HealthConfig = Field(default_factory=HealthConfig, description="Member health probing.")
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig, description="Calls to members.")
+    egress: EgressConfig = Field(default_factory=EgressConfig, description="Where the gateway may connect.")
     resolver: ResolverConfig = Field(default_factory=ResolverConfig, description="Identifier resolution.")
     drs_profile: Literal["1.5", "1.2"] = Field(
         "1.5", description="DRS output profile: `1.5`, or `1.2` for strict DRS 1.2.0 clients (compliance suite)."
@@ -79,6 +81,21 @@ class Settings(BaseSettings):
     aggregate: AggregateConfig = Field(
         default_factory=AggregateConfig, description="Federated search, tiered access and export."
     )
+
+    @model_validator(mode="after")
+    def _fold_join_deny_networks(self) -> Settings:
+        """``registry.join_deny_networks`` (deprecated) sets ``egress.deny_networks`` when that is not set; both
+        set and different is an error (which one was meant is unknowable)."""
+        alias = self.registry.join_deny_networks
+        if alias is None:
+            return self
+        if "deny_networks" in self.egress.model_fields_set:
+            if self.egress.deny_networks != alias:
+                raise ValueError("registry.join_deny_networks is a deprecated alias of egress.deny_networks: "
+                                 "set egress.deny_networks only")
+            return self
+        self.egress = self.egress.model_copy(update={"deny_networks": list(alias)})
+        return self
 
     @property
     def base_url(self) -> str:

@@ -88,6 +88,40 @@ class RefCommonsConfig(Section):
         return v
 
 
+# --- egress: where the gateway may connect ------------------------------------------------------------------
+
+DEFAULT_DENY_NETWORKS = ("169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+                         "0.0.0.0/8", "fc00::/7", "fe80::/10")
+"""Cloud metadata (link-local), private, shared (CGNAT) and "this network" ranges; loopback is not among them."""
+
+
+def _check_networks(networks: list[str]) -> list[str]:
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)  # ValueError names the bad entry
+    return networks
+
+
+class EgressConfig(Section):
+    deny_networks: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DENY_NETWORKS),
+        description="Networks no outbound connection of the gateway may reach (members, health probes, join "
+        "checks, Passport key fetches, dist lists), checked at connect time on the addresses connected to, "
+        "IPv4 embedded in IPv6 (mapped, 6to4, NAT64, Teredo…) included. Default: cloud metadata and private "
+        "ranges; loopback stays allowed for local federations. `[]` allows all.",
+    )
+    allow_networks: list[str] = Field(
+        default_factory=list,
+        description="Exceptions inside `egress.deny_networks`, e.g. `10.20.0.0/24` for members on a private "
+        "network. They apply only to destinations the configuration names (members under `registry.members`, Passport "
+        "key URLs, `resolver.dist_urls`), never to a join check or a member that joined through the API.",
+    )
+
+    @field_validator("deny_networks", "allow_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        return _check_networks(v)
+
+
 # --- members: who they are, their health, how they are called --------------------------------------------------
 
 
@@ -134,19 +168,15 @@ class RegistryConfig(Section):
         259_200.0, gt=0, description="Seconds a join may stay pending (unapproved) before it expires and is removed "
         "(default 3 days)."
     )
-    join_deny_networks: list[str] = Field(
-        default_factory=lambda: ["169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-                                 "100.64.0.0/10", "0.0.0.0/8", "fc00::/7", "fe80::/10"],
-        description="Networks a joining candidate may not resolve into (cloud metadata, private ranges); "
-        "loopback stays allowed for local federations. `[]` allows all.",
+    join_deny_networks: list[str] | None = Field(
+        None, description="Deprecated alias of `egress.deny_networks` (which it sets when that is not set); "
+        "the join check now uses the one egress policy.",
     )
 
     @field_validator("join_deny_networks")
     @classmethod
-    def _networks(cls, v: list[str]) -> list[str]:
-        for network in v:
-            ipaddress.ip_network(network, strict=False)  # ValueError names the bad entry
-        return v
+    def _networks(cls, v: list[str] | None) -> list[str] | None:
+        return _check_networks(v) if v is not None else v
 
 
 class HealthConfig(Section):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.cache import Cache
+from gateway.core.egress import EgressPolicy
 from gateway.registry.admins import AdminCredentials
 from gateway.registry.health import HealthMonitor
 from gateway.registry.repository import RegistryRepository
@@ -24,6 +25,8 @@ class GatewayState:
     store: Store
     cache: Cache
     started_at: str
+    egress: EgressPolicy
+    """The one egress policy (``egress.*``), built once at start and handed to every outbound client."""
     refcommons: Any | None = None
     """The in-process :class:`refcommons.commons.ReferenceCommons`, when enabled."""
     openapi: dict[str, Any] | None = field(default=None, repr=False)
@@ -33,10 +36,12 @@ class GatewayState:
 @dataclass(frozen=True)
 class Registry:
     """What the registry routes work with: the members' repository and health monitor, the settings (admin token,
-    join limits), the cache (join rate limits) and the named admins."""
+    join limits), the cache (join rate limits), the named admins and the egress policy of addresses named through
+    the API (join checks, base URL changes: the gateway's policy without its exceptions)."""
 
     repository: RegistryRepository
     health: HealthMonitor
     settings: Settings
     cache: Cache
     admins: AdminCredentials
+    egress: EgressPolicy

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
+from gateway.core.egress import OPEN
 from gateway.core.errors import ApiError, forbidden
 from gateway.passports import (
     RS256,
@@ -101,7 +102,8 @@ class GatewayTokens:
         self.audience = audience
         self.clock = clock
         self._own_keys = keys is None
-        self.keys = keys or KeyStore(None, allow_insecure_loopback=allow_insecure_loopback)
+        # a member's own fetches (of its trusted gateways' JWKS): not under the gateway's egress policy
+        self.keys = keys or KeyStore(None, allow_insecure_loopback=allow_insecure_loopback, egress=OPEN)
 
     def claimed(self, token: str) -> tuple[ParsedJws, TrustedGateway] | None:
         """See :func:`claimed_gateway`."""

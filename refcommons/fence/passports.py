@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.cache.memory import MemoryCache
+from gateway.core.egress import OPEN
 from gateway.core.errors import ApiError, forbidden, unauthorized
 from gateway.passports import (
     EXPIRED,
@@ -87,7 +88,9 @@ class PassportAccess:
     def build(cls, config: PassportsConfig) -> PassportAccess:
         """From an enabled ``passports`` section; :class:`ValueError` for an unusable one (refuse to start)."""
         cache = MemoryCache(max_entries=DECISION_CACHE_ENTRIES, default_ttl=DECISION_CACHE_TTL)
-        return cls(build_engine(config, cache))
+        # A member's own key fetches: the gateway's egress policy is the gateway's (in-process, the commons has no
+        # Passports section and fetches nothing).
+        return cls(build_engine(config, cache, egress=OPEN))
 
     async def aclose(self) -> None:
         await self.engine.aclose()

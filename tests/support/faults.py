@@ -55,13 +55,15 @@ def recording_app(routes: web.RouteTableDef | list[web.RouteDef], **state: Any) 
 
 
 @asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[Server]:
-    port = free_port()
+async def serve(app: web.Application, *, host: str = "127.0.0.1", port: int | None = None) -> AsyncIterator[Server]:
+    """``app`` on ``host`` (any loopback address: ``127.0.0.2`` plays a host inside the gateway's network) and a
+    free port, or ``port``."""
+    port = port or free_port()
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2, handler_cancellation=True)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, host, port).start()
     try:
-        yield Server(f"http://127.0.0.1:{port}", app, app[HITS])
+        yield Server(f"http://{host}:{port}", app, app[HITS])
     finally:
         await runner.cleanup()
 
@@ -244,3 +246,31 @@ def plain_drs(
         return _json(doc)
 
     return recording_app(routes, in_flight=0, peak=0)
+
+
+# --- a name whose DNS the attacker controls -------------------------------------------------------------------
+
+
+class RebindingDns:
+    """The system's name resolution as seen from the gateway when an attacker controls one name's DNS: ``name``
+    resolves to ``answer`` (change it at will: DNS rebinding), every other name as usual. :meth:`install` puts it
+    on the running event loop, which is what every client's resolution asks (aiohttp's threaded resolver and the
+    egress policy's own ``getaddrinfo``); ``asked`` counts the lookups of ``name``."""
+
+    def __init__(self, name: str, answer: str) -> None:
+        self.name = name
+        self.answer = answer
+        self.asked = 0
+
+    def install(self, monkeypatch: Any) -> RebindingDns:
+        loop = asyncio.get_running_loop()
+        real = loop.getaddrinfo
+
+        async def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+            if host == self.name:
+                self.asked += 1
+                host = self.answer
+            return await real(host, port, *args, **kwargs)
+
+        monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+        return self

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from gateway.core.egress import EgressPolicy
 from gateway.passports.build import build_engine
 from gateway.passports.evaluation import Evaluation, PassportRejected
 from gateway.passports.jose.jwk import ES256, RS256
@@ -240,9 +241,9 @@ def _inspect(args: argparse.Namespace) -> int:
         quiet.addHandler(logging.NullHandler())
     try:
         tokens = read_tokens(args.tokens, sys.stdin)
-        config = _passports_config(args.config)
+        config, egress = _passports_config(args.config)
         now = args.now if args.now is not None else int(time.time())
-        outcome, alone = asyncio.run(_evaluate(config, tokens, now))
+        outcome, alone = asyncio.run(_evaluate(config, tokens, now, egress))
     except _Usage as exc:
         print(f"{_INSPECT}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -300,8 +301,9 @@ def _split(text: str, where: str) -> list[str]:
     return found
 
 
-def _passports_config(path: Path | None) -> PassportsConfig:
-    """The ``passports`` section of the gateway's settings, loaded as ``gateway serve`` loads them."""
+def _passports_config(path: Path | None) -> tuple[PassportsConfig, EgressPolicy]:
+    """The ``passports`` section of the gateway's settings, loaded as ``gateway serve`` loads them, and the egress
+    policy keys are fetched under (as the gateway's)."""
     from pydantic import ValidationError
 
     from gateway.settings.gateway import load_settings
@@ -315,7 +317,8 @@ def _passports_config(path: Path | None) -> PassportsConfig:
         raise _Usage(f"invalid configuration: {_problems(exc)}") from None
     if not settings.passports.enabled:
         raise _Usage(_ENABLE_HINT)
-    return settings.passports
+    egress = EgressPolicy.denying(settings.egress.deny_networks, allow=settings.egress.allow_networks)
+    return settings.passports, egress
 
 
 def _problems(exc: ValidationError) -> str:
@@ -323,12 +326,12 @@ def _problems(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
 
 
-async def _evaluate(config: PassportsConfig, tokens: list[str],
-                    now: int) -> tuple[Outcome, Mapping[int, Outcome] | None]:
+async def _evaluate(config: PassportsConfig, tokens: list[str], now: int,
+                    egress: EgressPolicy) -> tuple[Outcome, Mapping[int, Outcome] | None]:
     """The request's outcome from the real engine; when it is rejected and holds several Passports, each one's
     outcome on its own too, so the report can say which Passport failed."""
     try:
-        engine = build_engine(config)
+        engine = build_engine(config, egress=egress)
     except ValueError as exc:  # TrustConfigError and the like: the gateway would refuse to start
         raise _Usage(f"invalid passports configuration: {exc}") from None
     try:

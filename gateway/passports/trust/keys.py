@@ -7,8 +7,8 @@ any request. For trusted sources:
 * **Fetch hygiene**: https only (http to a loopback host only with ``allow_insecure_loopback``), redirects are an
   error (never followed: :data:`gateway.core.redirects.NONE`), connect/read timeouts of ~3 s under one overall
   deadline, the body streamed and cut at 256 KiB, ``keys`` must be an array of at most 50. The client is
-  :func:`gateway.core.http_client.build_client`'s: no cookies kept, the egress policy handed in (none denied by
-  default).
+  :func:`gateway.core.http_client.build_client`'s: no cookies kept, the gateway's egress policy handed in (checked on
+  every connection: a trusted issuer's keys inside a denied network are unavailable, never fetched).
 * **OIDC discovery** on the *configured* issuer only: its ``issuer`` must equal the configured one exactly, and its
   ``jwks_uri`` must pass the same URL rule.
 * **JWKs become** ``cryptography`` **public keys** once, when fetched: RSA of 2048–8192 bits for RS256 (as
@@ -36,7 +36,7 @@ import httpx
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from gateway.core.egress import OPEN, EgressDenied, EgressPolicy
+from gateway.core.egress import EgressDenied, EgressPolicy
 from gateway.core.http_client import BodyTooLarge, build_client, read_capped
 from gateway.core.redirects import NONE, RedirectRefused
 from gateway.passports.jose.errors import KeyRejected
@@ -166,7 +166,7 @@ class KeyStore:
         settings: KeyFetchSettings | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        egress: EgressPolicy = OPEN,
+        egress: EgressPolicy,
         allow_insecure_loopback: bool = False,
     ) -> None:
         self.trust = trust

@@ -31,6 +31,11 @@ Admin routes need ``Authorization: Bearer <token>``: the configured ``admin_toke
 gateway has neither. The audit log names the admin who acted (``admin:<name>``). Responses carry
 :meth:`Member.public` forms only: credentials never leave.
 
+A join whose candidate fails the check is 422: the reason (what answered, which address is denied) goes to the
+audit log (``join_refused``) and to the log under the request id, and into the answer only when an admin makes the
+call; anyone else gets :data:`JOIN_REFUSED` and the request id to quote. An admin's change of ``base_url`` into a
+network the egress policy denies is 422 with the reason.
+
 GA4GH service type: every kind serves DRS (Gen3 and the reference commons at ``/ga4gh/drs/v1``), so each
 member is ``{"group": "org.ga4gh", "artifact": "drs"}`` with version ``1.5.0`` for the reference commons
 (which implements DRS 1.5) and ``1.2.0`` for ``gen3`` and ``drs`` members (the baseline the gateway
@@ -39,16 +44,19 @@ relies on). ``url`` is the member's ``base_url`` (DRS clients append ``/ga4gh/dr
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from gateway.cache.window import count_in_window
-from gateway.core.egress import EgressPolicy
+from gateway.core.egress import EgressDenied
 from gateway.core.errors import ApiError, bad_request, conflict, forbidden, not_found, unauthorized
+from gateway.core.logs import request_id_var
 from gateway.core.member import MEMBER_ID_RE, Member, Status
 from gateway.registry.admins import ADMIN_NAME_RE, AdminError, AdminNotFound, admin_actor
 from gateway.registry.approval import conflicts, preview
@@ -73,6 +81,9 @@ RATE_WINDOW = 3600
 MAX_AUDIT_PAGE = 1000
 _SEQ = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 SERVICE_VERSIONS = {"gen3": "1.2.0", "drs": "1.2.0", "reference": "1.5.0"}
+JOIN_REFUSED = "the candidate did not pass the join check; the registry's operators can see why"
+"""What an anonymous joiner learns of a refused candidate (the reason would map the gateway's network)."""
+log = logging.getLogger("gateway.web.routes.registry")
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -170,18 +181,32 @@ async def join(request: web.Request) -> web.Response:
     with _translated():
         await registry.repository.precheck(candidate)
     cfg = registry.settings.registry
-    egress = EgressPolicy.denying(cfg.join_deny_networks)
     try:
-        await refuse_denied_hosts(candidate.base_url, egress)
+        await refuse_denied_hosts(candidate.base_url, registry.egress)
         check = await check_candidate(candidate.base_url, timeout=cfg.join_probe_timeout,
-                                      max_bytes=cfg.join_max_body_bytes, egress=egress)
+                                      max_bytes=cfg.join_max_body_bytes, egress=registry.egress)
     except CandidateRefused as exc:
-        raise ApiError(422, str(exc)) from None
+        raise await _join_refused(request, registry, candidate, exc, admin=admin) from None
     with _translated():
         member = await registry.repository.create(
             candidate, actor=admin or f"join:{client_address(request)}", detail={"check": check.to_doc()})
     return json_response({**_public(registry, member), "check": check.to_doc()}, status=201,
                          headers={"Location": f"/registry/v1/commons/{member.id}"})
+
+
+async def _join_refused(request: web.Request, registry: Registry, candidate: Member,
+                        refused: CandidateRefused, *, admin: str | None) -> ApiError:
+    """The 422 of a refused candidate; its reason is audited and logged under the request id, and answered to an
+    admin only."""
+    reference = request_id_var.get() or ""
+    reason = str(refused)
+    await registry.repository.note(admin or f"join:{client_address(request)}", "join_refused", {
+        "member_id": candidate.id,
+        "detail": {"base_url": candidate.base_url, "reason": reason, "request_id": reference}})
+    log.info("join refused", extra={"member_id": candidate.id, "reason": reason})
+    if admin is not None:
+        return ApiError(422, reason)
+    return ApiError(422, f"{JOIN_REFUSED} (reference {reference})")
 
 
 @routes.get("/registry/v1/commons")
@@ -230,13 +255,25 @@ def _declared_in_config(member: Member) -> None:
 @routes.patch("/registry/v1/commons/{id}")
 @operation("Change a member (admin); added prefixes and hostnames are claimed atomically", tags=TAGS,
            request=UpdateRequest, responses={401: "no or wrong admin token", 403: "admin disabled",
-                                             404: "no such member", 409: "prefix or hostname owned"})
+                                             404: "no such member", 409: "prefix or hostname owned",
+                                             422: "base_url inside a network the egress policy denies"})
 async def patch_member(request: web.Request) -> web.Response:
     actor = await require_admin(request)
     member_id = _member_id(request)
     change = await read_model(request, UpdateRequest)
     registry = _registry(request)
-    _declared_in_config(await _member(request))
+    current = await _member(request)
+    _declared_in_config(current)
+    if change.base_url is not None:
+        with _translated():
+            moved = change.apply(current).base_url
+        try:
+            await registry.egress.check_host(urlsplit(moved).hostname or "")
+        except EgressDenied as exc:
+            raise ApiError(422, f"invalid change: base_url {moved}: {exc}; the gateway does not connect there "
+                                "(egress.deny_networks)") from None
+        except OSError:
+            pass  # no address yet: whatever it resolves to later is checked on every connection
     with _translated():
         member = await registry.repository.update(member_id, change.apply, actor=actor)
     return json_response(_public(registry, member))

@@ -12,6 +12,7 @@ from adapter_support import PREFIX, member
 from gateway.app.inprocess import ReferenceAdapter
 from gateway.app.members import adapter_factory
 from gateway.core.deadline import Deadline
+from gateway.core.egress import OPEN
 from gateway.core.errors import AccessDenied, MemberTimeout, MemberUnavailable, NotFoundUpstream
 from gateway.core.member import MemberAuth
 from gateway.members.drs import DrsAdapter
@@ -33,7 +34,7 @@ def deadline() -> Deadline:
 
 
 async def test_records_match_the_gen3_adapter_over_http(commons, ref, config):
-    gen3 = Gen3Adapter(member(commons.base_url), config)
+    gen3 = Gen3Adapter(member(commons.base_url), config, OPEN)
     guids = [f.guid for f in commons.commons.dataset.files][:20]
     asked = guids[:10] + [g.split("/", 1)[1] for g in guids[10:15]] + [g.replace("/", ":") for g in guids[15:]]
     try:
@@ -93,7 +94,7 @@ async def test_probe_is_always_ok(ref):
 
 async def test_factory(commons, config):
     """The app's adapters: the in-process one for ``reference``, the members' factory for the kinds over HTTP."""
-    adapter_of = adapter_factory(config, commons.commons)
+    adapter_of = adapter_factory(config, commons.commons, lambda _: OPEN)
     built = {kind: adapter_of(member(commons.base_url, kind=kind)) for kind in ("gen3", "drs", "reference")}
     assert isinstance(built["gen3"], Gen3Adapter) and isinstance(built["drs"], DrsAdapter)
     assert isinstance(built["reference"], ReferenceAdapter) and built["reference"].commons is commons.commons
@@ -101,8 +102,8 @@ async def test_factory(commons, config):
         assert isinstance(adapter, MemberAdapter) and adapter.member_id == "m1"
         await adapter.close()
     with pytest.raises(ValueError, match="no in-process commons"):
-        adapter_factory(config, None)(member(commons.base_url, kind="reference"))
+        adapter_factory(config, None, lambda _: OPEN)(member(commons.base_url, kind="reference"))
     with pytest.raises(ValueError, match="unknown kind 'ftp'"):
         adapter_of(member(commons.base_url, kind="ftp"))
     with pytest.raises(ValueError, match="unknown kind 'reference'"):  # the members' factory never builds it
-        build_adapter(member(commons.base_url, kind="reference"), config)
+        build_adapter(member(commons.base_url, kind="reference"), config, OPEN)

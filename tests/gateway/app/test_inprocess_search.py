@@ -14,6 +14,7 @@ from servers import Server, start_commons
 import gateway.app.inprocess as reference
 from gateway.app.inprocess import ReferenceAdapter
 from gateway.core.deadline import Deadline
+from gateway.core.egress import OPEN
 from gateway.core.errors import AccessDenied, MemberTimeout
 from gateway.members.gen3 import Gen3Adapter
 from gateway.members.guppy_wire import InvalidQuery
@@ -88,7 +89,7 @@ async def test_discovery_records_from_the_in_process_mds(big, ref, config):
     assert sorted(g for g, _ in records) == sorted(p.project_id for p in big.commons.dataset.projects)
     records[0][1]["gen3_discovery"]["name"] = "changed"  # a copy: the commons' catalogue is untouched
     assert big.commons.metadata.get(records[0][0])["gen3_discovery"]["name"] != "changed"
-    gen3 = Gen3Adapter(member(big.base_url), config)
+    gen3 = Gen3Adapter(member(big.base_url), config, OPEN)
     gen3.discovery_page = 2
     try:
         assert sorted(await gen3.discovery_records(deadline())) == sorted(await ref.discovery_records(deadline()))
@@ -98,7 +99,7 @@ async def test_discovery_records_from_the_in_process_mds(big, ref, config):
 
 async def test_agrees_with_gen3_over_http_where_nothing_is_hidden(big, ref, config):
     """The admin reads everything, so Guppy hides nothing: both adapters give the same answers."""
-    gen3 = Gen3Adapter(member(big.base_url), config)
+    gen3 = Gen3Adapter(member(big.base_url), config, OPEN)
     auth = await bearer(big, ADMIN_USER)
     try:
         for query in (CohortQuery("subject", None, FACETS),

@@ -1,13 +1,13 @@
 """The one outbound client factory against real servers on 127.0.0.1, on both engines: the capped read, cookies
 never kept, no redirect followed by httpx, and the egress policy enforced at connect time (IPv4-mapped IPv6
-literals included)."""
+literals included), on the addresses each connection actually resolved to (DNS rebinding)."""
 
 from __future__ import annotations
 
 import faults
 import httpx
 import pytest
-from faults import serve
+from faults import RebindingDns, serve
 
 from gateway.core.egress import OPEN, EgressDenied, EgressPolicy
 from gateway.core.http_client import BodyEncoded, BodyTooLarge, Engine, build_client, read_capped
@@ -124,3 +124,51 @@ async def test_a_policy_that_denies_nothing_reaches_loopback(engine):
     async with serve(faults.flaky(0)) as server, client(engine, OPEN) as http:
         port = server.url.rsplit(":", 1)[1]
         assert (await http.get(f"http://localhost:{port}/x")).status_code == 200
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("host", [
+    "[::127.0.0.1]",  # IPv4-compatible
+    "[2002:7f00:1::]",  # 6to4
+    "[64:ff9b::7f00:1]",  # NAT64, well-known prefix
+    "[64:ff9b:1:7f00:0:100::]",  # NAT64, local-use prefix
+    "[2001:0:4136:e378:8000:63bf:80ff:fffe]",  # Teredo, client 127.0.0.1
+    "2130706433", "0x7f.1", "017700000001", "127.1",  # IPv4 spelt as the resolver reads numbers
+    "0.0.0.0", "[::]",  # unspecified: the kernel connects them to this host
+])
+async def test_every_form_that_reaches_a_denied_host_is_refused_before_connecting(engine, host):
+    async with serve(faults.flaky(0)) as server:
+        port = server.url.rsplit(":", 1)[1]
+        async with client(engine, LOOPBACK_DENIED) as http:
+            with pytest.raises(EgressDenied) as err:
+                await http.get(f"http://{host}:{port}/x")
+    assert server.hits == []
+    assert "inside a denied network" in str(err.value)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_a_name_rebound_into_a_denied_network_is_refused_on_the_next_resolution(engine, monkeypatch):
+    """The attacker's name first resolves to an allowed host, then to one inside the gateway's network
+    (127.0.0.2 plays it, same port). Every connection is checked on the addresses it resolved to: httpcore
+    resolves each new connection and refuses; aiohttp keeps the checked answer for its DNS cache's lifetime, so it
+    goes on reaching the allowed host. The internal host is never reached either way."""
+    inside = EgressPolicy.denying(["127.0.0.2/32"])
+    async with serve(faults.flaky(0)) as honest:
+        port = int(honest.url.rsplit(":", 1)[1])
+        async with serve(faults.flaky(0), host="127.0.0.2", port=port) as internal:
+            dns = RebindingDns("rebind.test", "127.0.0.1").install(monkeypatch)
+            url = f"http://rebind.test:{port}/x"
+            async with client(engine, inside) as http:
+                assert (await http.get(url, headers={"Connection": "close"})).status_code == 200
+                dns.answer = "127.0.0.2"
+                if engine == "httpcore":
+                    with pytest.raises(EgressDenied) as err:
+                        await http.get(url)
+                    assert err.value.address == "127.0.0.2"
+                else:
+                    assert (await http.get(url)).status_code == 200
+            async with client(engine, inside) as http:  # a new client resolves afresh: refused
+                with pytest.raises(EgressDenied):
+                    await http.get(url)
+            assert internal.hits == [] and honest.count() == (1 if engine == "httpcore" else 2)
+            assert dns.asked >= 2

@@ -17,6 +17,7 @@ from faults import Server, recording_app, serve
 
 from gateway.cache.memory import MemoryCache
 from gateway.core.deadline import Deadline
+from gateway.core.egress import OPEN
 from gateway.core.errors import MemberUnavailable
 from gateway.export import member_dictionaries
 from gateway.export.member_dictionaries import (
@@ -47,7 +48,7 @@ def answering(respond: Callable[[], web.StreamResponse]) -> web.Application:
 @asynccontextmanager
 async def gen3_member(app: web.Application) -> AsyncIterator[tuple[Gen3Adapter, Server]]:
     async with serve(app) as server:
-        adapter = Gen3Adapter(member(server.url), CONFIG)
+        adapter = Gen3Adapter(member(server.url), CONFIG, OPEN)
         try:
             yield adapter, server
         finally:
@@ -146,7 +147,7 @@ async def test_a_member_that_does_not_answer_in_time_is_refused_and_not_waited_f
 
 async def test_a_plain_drs_member_offers_none_without_being_asked():
     async with serve(recording_app([])) as server:
-        adapter = DrsAdapter(member(server.url, kind="drs"), CONFIG)
+        adapter = DrsAdapter(member(server.url, kind="drs"), CONFIG, OPEN)
         try:
             assert not isinstance(adapter, OffersDictionary)
             offer = await offer_of(adapter)

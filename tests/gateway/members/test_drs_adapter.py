@@ -12,6 +12,7 @@ from adapter_support import PREFIX, member
 from faults import serve
 
 from gateway.core.deadline import Deadline
+from gateway.core.egress import OPEN
 from gateway.core.errors import AccessDenied, NotFoundUpstream
 from gateway.core.member import MemberAuth
 from gateway.members.drs import API, DrsAdapter, bulk_length
@@ -29,7 +30,7 @@ OBJECTS = {
 
 @pytest.fixture
 async def drs(commons, config):
-    adapter = DrsAdapter(member(commons.base_url, kind="drs"), config)
+    adapter = DrsAdapter(member(commons.base_url, kind="drs"), config, OPEN)
     yield adapter
     await adapter.close()
 
@@ -87,7 +88,7 @@ async def test_access(commons, drs, config, tmp_path):
 
     path = await commons.credentials_file(tmp_path / "credentials.json", ADMIN_USER)
     own = DrsAdapter(member(commons.base_url, kind="drs", auth=MemberAuth("api_key", credentials_file=str(path))),
-                     config)
+                     config, OPEN)
     controlled = commons.controlled_file()
     try:
         urls = await asyncio.gather(*(own.access_url(controlled.guid, "gs", deadline()) for _ in range(4)))
@@ -109,7 +110,7 @@ async def test_probe_reads_service_info(commons, drs):
 async def test_without_bulk_it_fans_out_bounded_parallel_gets(config):
     asked = [*OBJECTS, *(f"missing-{n}" for n in range(5))]
     async with serve(faults.plain_drs(OBJECTS)) as server:
-        adapter = DrsAdapter(member(server.url, kind="drs"), config)
+        adapter = DrsAdapter(member(server.url, kind="drs"), config, OPEN)
         found = await adapter.get_records(asked, deadline())
         await adapter.close()
     assert set(found) == set(OBJECTS) and all(found[i].id == i for i in OBJECTS)
@@ -123,7 +124,7 @@ async def test_indexd_style_bulk_answers_and_unlisted_ids(config):
     known = list(OBJECTS)
     asked = known + [f"missing-{n}" for n in range(10)]
     async with serve(faults.plain_drs(OBJECTS, bulk_key="resolved_drs_objects")) as server:
-        adapter = DrsAdapter(member(server.url, kind="drs"), config)
+        adapter = DrsAdapter(member(server.url, kind="drs"), config, OPEN)
         found = await adapter.get_records(asked, deadline())
         await adapter.close()
     assert set(found) == set(known)
@@ -135,12 +136,12 @@ async def test_indexd_style_bulk_answers_and_unlisted_ids(config):
 
 async def test_access_headers_and_member_bearer(config):
     async with serve(faults.plain_drs(OBJECTS)) as server:
-        anonymous = DrsAdapter(member(server.url, kind="drs"), config)
+        anonymous = DrsAdapter(member(server.url, kind="drs"), config, OPEN)
         with pytest.raises(AccessDenied) as err:
             await anonymous.access_url("obj-1", "s3", deadline())
         assert err.value.status == 401 and "who are you?" in err.value.message
         await anonymous.close()
-        bearer = DrsAdapter(member(server.url, kind="drs", auth=MemberAuth("bearer", token="s3cr3t")), config)
+        bearer = DrsAdapter(member(server.url, kind="drs", auth=MemberAuth("bearer", token="s3cr3t")), config, OPEN)
         access = await bearer.access_url("obj-1", "s3", deadline())
         with pytest.raises(NotFoundUpstream):
             await bearer.access_url("obj-99", "s3", deadline())
@@ -150,7 +151,7 @@ async def test_access_headers_and_member_bearer(config):
 
 async def test_probe_of_a_member_that_is_down(config):
     async with serve(faults.not_json()) as server:
-        adapter = DrsAdapter(member(server.url, kind="drs"), config)
+        adapter = DrsAdapter(member(server.url, kind="drs"), config, OPEN)
         probe = await adapter.probe(2.0)
         await adapter.close()
     assert not probe.ok and "not valid JSON" in probe.detail

@@ -13,6 +13,7 @@ from adapter_support import PREFIX, member
 from faults import serve
 
 from gateway.core.deadline import Deadline
+from gateway.core.egress import OPEN
 from gateway.core.errors import AccessDenied, MemberUnavailable, NotFoundUpstream
 from gateway.core.member import MemberAuth
 from gateway.members.gen3 import Gen3Adapter, gen3_id
@@ -25,7 +26,7 @@ MISSING = f"{PREFIX}/00000000-0000-4000-8000-000000000000"
 
 @pytest.fixture
 async def gen3(commons, config):
-    adapter = Gen3Adapter(member(commons.base_url), config)
+    adapter = Gen3Adapter(member(commons.base_url), config, OPEN)
     yield adapter
     await adapter.close()
 
@@ -110,7 +111,7 @@ async def test_the_callers_authorization_is_passed_on(commons, gen3):
 
 async def test_static_bearer_credentials(commons, config):
     admin = await commons.token(ADMIN_USER)
-    adapter = Gen3Adapter(member(commons.base_url, auth=MemberAuth("bearer", token=admin)), config)
+    adapter = Gen3Adapter(member(commons.base_url, auth=MemberAuth("bearer", token=admin)), config, OPEN)
     try:
         access = await adapter.access_url(commons.controlled_file().guid, "s3", deadline())
     finally:
@@ -120,7 +121,8 @@ async def test_static_bearer_credentials(commons, config):
 
 async def test_api_key_is_exchanged_once_and_reused(commons, config, tmp_path):
     path = await commons.credentials_file(tmp_path / "credentials.json", ADMIN_USER)
-    adapter = Gen3Adapter(member(commons.base_url, auth=MemberAuth("api_key", credentials_file=str(path))), config)
+    adapter = Gen3Adapter(member(commons.base_url, auth=MemberAuth("api_key", credentials_file=str(path))), config,
+                          OPEN)
     f = commons.controlled_file()
     try:
         first = await asyncio.gather(*(adapter.access_url(f.guid, "s3", deadline()) for _ in range(5)))
@@ -139,13 +141,14 @@ async def test_a_revoked_api_key_is_a_gateway_problem_not_the_callers(commons, c
     path = await commons.credentials_file(tmp_path / "credentials.json", ADMIN_USER)
     key_id = json.loads(path.read_text())["key_id"]
     assert await commons.commons.fence.revoke_api_key(key_id)
-    adapter = Gen3Adapter(member(commons.base_url, auth=MemberAuth("api_key", credentials_file=str(path))), config)
+    adapter = Gen3Adapter(member(commons.base_url, auth=MemberAuth("api_key", credentials_file=str(path))), config,
+                          OPEN)
     try:
         with pytest.raises(MemberUnavailable) as err:
             await adapter.access_url(commons.controlled_file().guid, "s3", deadline())
         assert err.value.upstream_status == 401 and "API key" in err.value.message
         nowhere = MemberAuth("api_key", credentials_file=str(tmp_path / "x"))
-        missing = Gen3Adapter(member(commons.base_url, auth=nowhere), config)
+        missing = Gen3Adapter(member(commons.base_url, auth=nowhere), config, OPEN)
         with pytest.raises(MemberUnavailable) as err:
             await missing.access_url(commons.controlled_file().guid, "s3", deadline())
         assert str(tmp_path) not in err.value.message
@@ -161,18 +164,18 @@ async def test_probe(commons, gen3):
 
 async def test_probe_never_raises(config):
     async with serve(faults.hanging()) as server:
-        adapter = Gen3Adapter(member(server.url), config)
+        adapter = Gen3Adapter(member(server.url), config, OPEN)
         start = time.monotonic()
         probe = await adapter.probe(0.5)
         assert time.monotonic() - start < 1.0
         await adapter.close()
     assert not probe.ok and probe.status is None and "deadline" in probe.detail
     async with serve(faults.flaky(100)) as server:
-        adapter = Gen3Adapter(member(server.url), config)
+        adapter = Gen3Adapter(member(server.url), config, OPEN)
         probe = await adapter.probe(2.0)
         await adapter.close()
     assert not probe.ok and probe.status == 503 and server.count() == 1
-    adapter = Gen3Adapter(member(f"http://127.0.0.1:{faults.free_port()}"), config)
+    adapter = Gen3Adapter(member(f"http://127.0.0.1:{faults.free_port()}"), config, OPEN)
     probe = await adapter.probe(2.0)
     await adapter.close()
     assert not probe.ok and "could not connect" in probe.detail
@@ -180,14 +183,14 @@ async def test_probe_never_raises(config):
 
 async def test_malformed_member_answers(config):
     async with serve(faults.not_json()) as server:
-        adapter = Gen3Adapter(member(server.url), config)
+        adapter = Gen3Adapter(member(server.url), config, OPEN)
         with pytest.raises(MemberUnavailable, match="not valid JSON"):
             await adapter.get_record(MISSING, deadline())
         with pytest.raises(MemberUnavailable):
             await adapter.get_records([MISSING], deadline())
         await adapter.close()
     async with serve(faults.flaky(0, body={"records": []})) as server:  # not indexd's list
-        adapter = Gen3Adapter(member(server.url), config)
+        adapter = Gen3Adapter(member(server.url), config, OPEN)
         with pytest.raises(MemberUnavailable, match="list of records"):
             await adapter.get_records([MISSING], deadline())
         with pytest.raises(MemberUnavailable, match="did"):

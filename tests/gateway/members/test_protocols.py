@@ -11,6 +11,7 @@ import pytest
 from adapter_support import member
 
 from gateway.app.inprocess import ReferenceAdapter
+from gateway.core.egress import OPEN
 from gateway.members.drs import DrsAdapter
 from gateway.members.gen3 import Gen3Adapter
 from gateway.members.protocols import (
@@ -47,7 +48,7 @@ def is_protocol(cls: type) -> bool:
 
 def instance(cls: type) -> Any:
     m = member("http://member.example", kind="drs" if cls is DrsAdapter else "gen3")
-    return ReferenceAdapter(m, None) if cls is ReferenceAdapter else cls(m, UpstreamConfig())  # type: ignore[arg-type]
+    return ReferenceAdapter(m, None) if cls is ReferenceAdapter else cls(m, UpstreamConfig(), OPEN)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("adapter", list(CLAIMS), ids=lambda c: c.__name__)

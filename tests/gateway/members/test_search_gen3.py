@@ -15,6 +15,7 @@ from faults import serve
 from servers import Server, start_commons
 
 from gateway.core.deadline import Deadline
+from gateway.core.egress import OPEN
 from gateway.core.errors import AccessDenied, MemberTimeout, MemberUnavailable
 from gateway.core.member import MemberAuth
 from gateway.members.drs import DrsAdapter
@@ -39,7 +40,7 @@ async def big() -> AsyncIterator[Server]:
 
 @pytest.fixture
 async def adapter(big, config) -> AsyncIterator[Gen3Adapter]:
-    gen3 = Gen3Adapter(member(big.base_url), config)
+    gen3 = Gen3Adapter(member(big.base_url), config, OPEN)
     yield gen3
     await gen3.close()
 
@@ -91,7 +92,7 @@ async def test_a_filter_narrows_the_counts(big, adapter):
 async def test_the_gateways_own_credentials_are_never_used(big, config):
     """A member configured with the admin's token still counts an anonymous caller as anonymous."""
     admin = (await bearer(big, ADMIN_USER)).removeprefix("Bearer ")
-    gen3 = Gen3Adapter(member(big.base_url, auth=MemberAuth("bearer", token=admin)), config)
+    gen3 = Gen3Adapter(member(big.base_url, auth=MemberAuth("bearer", token=admin)), config, OPEN)
     try:
         got = await gen3.cohort_counts(CohortQuery("subject", None, ("consent",)), deadline())
         rows = await gen3.cohort_rows(CohortQuery("subject"), ["subject_id"], 0, 1000, deadline())
@@ -136,7 +137,7 @@ async def test_rows_are_the_callers_accessible_rows_in_pages(big, adapter):
 
 
 async def test_discovery_records_page_through_mds(commons, config):
-    gen3 = Gen3Adapter(member(commons.base_url), config)
+    gen3 = Gen3Adapter(member(commons.base_url), config, OPEN)
     gen3.discovery_page = 2
     try:
         records = await gen3.discovery_records(deadline())
@@ -161,7 +162,7 @@ def one_route(method: str, path: str, body, status: int = 200) -> web.Applicatio
 
 async def test_a_member_without_guppy_or_mds_is_unsupported(config):
     async with serve(faults.flaky(10**6, status=404)) as server:
-        gen3 = Gen3Adapter(member(server.url), config)
+        gen3 = Gen3Adapter(member(server.url), config, OPEN)
         try:
             with pytest.raises(SearchUnsupported):
                 await gen3.cohort_counts(CohortQuery("subject"), deadline())
@@ -175,7 +176,7 @@ async def test_a_member_without_guppy_or_mds_is_unsupported(config):
 
 
 async def test_drs_members_are_unsupported(config):
-    drs = DrsAdapter(member("http://127.0.0.1:9", kind="drs"), config)
+    drs = DrsAdapter(member("http://127.0.0.1:9", kind="drs"), config, OPEN)
     try:
         assert isinstance(drs, CohortSearch) and isinstance(drs, StudyDiscovery)
         with pytest.raises(SearchUnsupported) as err:
@@ -194,7 +195,7 @@ async def test_graphql_errors_are_a_clear_error(config, status):
     errors = {"errors": [{"message": "Elasticsearch is down", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}],
               "data": None}
     async with serve(one_route("POST", "/guppy/graphql", errors, status)) as server:
-        gen3 = Gen3Adapter(member(server.url), config)
+        gen3 = Gen3Adapter(member(server.url), config, OPEN)
         try:
             with pytest.raises(GuppyQueryError, match="Elasticsearch is down") as err:
                 await gen3.cohort_counts(CohortQuery("subject", None, ("sex",)), deadline())
@@ -212,7 +213,7 @@ async def test_a_facet_that_errored_makes_the_answer_partial(config):
                                    "race": None}},
     }, "errors": [{"message": "race failed", "path": ["all", "subject", "race"]}]}
     async with serve(one_route("POST", "/guppy/graphql", body)) as server:
-        gen3 = Gen3Adapter(member(server.url), config)
+        gen3 = Gen3Adapter(member(server.url), config, OPEN)
         try:
             got = await gen3.cohort_counts(CohortQuery("subject", None, ("sex", "race")), deadline())
         finally:
@@ -223,7 +224,7 @@ async def test_a_facet_that_errored_makes_the_answer_partial(config):
 @pytest.mark.parametrize("body", [b"<html>oops</html>", b"[1, 2]", b'{"data": 3}'])
 async def test_garbage_is_unavailable(config, body):
     async with serve(one_route("*", "/{tail:.*}", body)) as server:
-        gen3 = Gen3Adapter(member(server.url), config)
+        gen3 = Gen3Adapter(member(server.url), config, OPEN)
         try:
             with pytest.raises(MemberUnavailable):
                 await gen3.cohort_counts(CohortQuery("subject"), deadline())
@@ -237,14 +238,14 @@ async def test_garbage_is_unavailable(config, body):
 
 async def test_a_malformed_or_endless_mds_is_unavailable(config):
     async with serve(one_route("GET", "/mds/metadata", {"a": {"x": 1}, "b": "not a record"})) as server:
-        gen3 = Gen3Adapter(member(server.url), config)
+        gen3 = Gen3Adapter(member(server.url), config, OPEN)
         try:
             with pytest.raises(MemberUnavailable, match="MDS"):
                 await gen3.discovery_records(deadline())
         finally:
             await gen3.close()
     async with serve(one_route("GET", "/mds/metadata", {"a": {}, "b": {}})) as server:
-        gen3 = Gen3Adapter(member(server.url), config)
+        gen3 = Gen3Adapter(member(server.url), config, OPEN)
         gen3.discovery_page, gen3.discovery_max_pages = 2, 3
         try:
             with pytest.raises(MemberUnavailable, match="more than 3 pages"):
@@ -256,7 +257,7 @@ async def test_a_malformed_or_endless_mds_is_unavailable(config):
 
 async def test_a_hanging_member_runs_out_of_the_deadline(config):
     async with serve(faults.hanging()) as server:
-        gen3 = Gen3Adapter(member(server.url), config)
+        gen3 = Gen3Adapter(member(server.url), config, OPEN)
         try:
             for call in (lambda d: gen3.cohort_counts(CohortQuery("subject"), d),
                          lambda d: gen3.cohort_rows(CohortQuery("subject"), ["subject_id"], 0, 10, d),

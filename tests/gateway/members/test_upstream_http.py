@@ -10,7 +10,7 @@ import pytest
 from faults import serve
 
 from gateway.core.deadline import Deadline
-from gateway.core.egress import EgressPolicy
+from gateway.core.egress import OPEN, EgressPolicy
 from gateway.core.errors import MemberBusy, MemberTimeout, MemberUnavailable
 from gateway.members.http import MAX_BODY_BYTES, MemberHttp
 from gateway.settings.sections import UpstreamConfig
@@ -19,7 +19,7 @@ EPSILON = 0.5
 
 
 def client(server_url: str, config: UpstreamConfig, **kw) -> MemberHttp:
-    return MemberHttp("m1", server_url, config, **kw)
+    return MemberHttp("m1", server_url, config, **{"egress": OPEN, **kw})
 
 
 async def call(http: MemberHttp, deadline: float, method: str = "GET", *, idempotent: bool = True, path: str = "/thing",
@@ -256,5 +256,8 @@ async def test_a_member_inside_a_denied_network_is_unavailable_and_not_retried(c
     async with serve(faults.flaky(0)) as server:
         with pytest.raises(MemberUnavailable) as err:
             await call(client(server.url, config, egress=EgressPolicy.denying(["127.0.0.0/8"])), 5.0)
-    assert "not connected: 127.0.0.1 is inside a denied network" in err.value.message
+    # like any member failure: 502 naming the member only; the address goes to the log
+    assert err.value.status == 502 and err.value.message == "GET /thing: refused by the egress policy"
+    refused = [r for r in caplog.records if r.getMessage() == "egress policy refused a member call"]
+    assert [(r.member, r.reason) for r in refused] == [("m1", "127.0.0.1 is inside a denied network")]
     assert server.hits == [] and "retrying upstream call" not in caplog.text

@@ -13,6 +13,7 @@ from tokens_kit import SUB
 
 from gateway.cache.factory import open_cache
 from gateway.cache.memory import MemoryCache
+from gateway.core.egress import OPEN
 from gateway.passports.build import build_engine
 from gateway.passports.decisions import (
     FORMAT_VERSION,
@@ -62,7 +63,7 @@ LEEWAY = PassportsConfig.model_fields["leeway"].default
 
 
 def engine_for(url: str, cache, **extra) -> PassportEngine:
-    return build_engine(PassportsConfig.model_validate(loopback_settings(url, **extra)), cache)
+    return build_engine(PassportsConfig.model_validate(loopback_settings(url, **extra)), cache, egress=OPEN)
 
 
 def tokens_for(url: str, *, exp: int = NOW + 3600, visa_exp: int = NOW + 1200) -> list[str]:

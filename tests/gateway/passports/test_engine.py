@@ -12,6 +12,7 @@ from faults import STATE, recording_app, serve
 from tokens_kit import BROKER, CAG, DAC, JKU, NOW, SUB, VISA_ISSUER, jwk, make_passport, make_visa, visa_object
 
 from gateway.cache.memory import MemoryCache
+from gateway.core.egress import OPEN
 from gateway.passports.build import build_engine, build_trust, grant_config
 from gateway.passports.engine import PassportEngine
 from gateway.passports.evaluation import PassportRejected, visa_facts
@@ -67,7 +68,7 @@ LEEWAY = PassportTrustSettings.model_fields["leeway"].default
 
 def pinned_engine(**kw) -> PassportEngine:
     trust = pinned_trust(**kw)
-    return PassportEngine(trust, KeyStore(trust, FAST), GRANTS, own_keys=True)
+    return PassportEngine(trust, KeyStore(trust, FAST, egress=OPEN), GRANTS, own_keys=True)
 
 
 def visa(n: int = 1, *, consent: str = "c1", **kw) -> str:
@@ -344,7 +345,7 @@ def loopback_settings(url: str, **extra) -> dict:
 
 async def test_loopback_server_end_to_end_through_build_engine():
     async with serve(key_server()) as server:
-        engine = build_engine(PassportsConfig.model_validate(loopback_settings(server.url)))
+        engine = build_engine(PassportsConfig.model_validate(loopback_settings(server.url)), egress=OPEN)
         jku = server.url + "/jwks"
         try:
             result = await engine.evaluate([passport([visa(1, jku=jku), visa(2, jku=jku)],
@@ -357,7 +358,7 @@ async def test_loopback_server_end_to_end_through_build_engine():
 
 async def test_loopback_untrusted_broker_makes_zero_requests():
     async with serve(key_server()) as server:
-        engine = build_engine(PassportsConfig.model_validate(loopback_settings(server.url)))
+        engine = build_engine(PassportsConfig.model_validate(loopback_settings(server.url)), egress=OPEN)
         try:
             for iss in ("https://evil.example", server.url + "/evil", server.url, VISA_ISSUER):
                 with pytest.raises(PassportRejected) as err:
@@ -370,7 +371,7 @@ async def test_loopback_untrusted_broker_makes_zero_requests():
 
 async def test_loopback_untrusted_visa_issuer_and_jku_make_zero_requests():
     async with serve(key_server()) as server:
-        engine = build_engine(PassportsConfig.model_validate(loopback_settings(server.url)))
+        engine = build_engine(PassportsConfig.model_validate(loopback_settings(server.url)), egress=OPEN)
         jku = server.url + "/jwks"
         try:
             result = await engine.evaluate([passport([
@@ -386,7 +387,7 @@ async def test_loopback_untrusted_visa_issuer_and_jku_make_zero_requests():
 
 async def test_loopback_unreachable_trusted_keys_are_503():
     async with serve(key_server(fail=500)) as server:
-        engine = build_engine(PassportsConfig.model_validate(loopback_settings(server.url)))
+        engine = build_engine(PassportsConfig.model_validate(loopback_settings(server.url)), egress=OPEN)
         try:
             with pytest.raises(PassportRejected) as err:
                 await engine.evaluate([passport([], iss=server.url + "/broker")], NOW)
@@ -403,7 +404,7 @@ def test_passports_are_off_by_default_and_enabled_needs_a_broker():
     with pytest.raises(ValueError, match="trusted_brokers"):
         Settings(passports={"enabled": True})
     with pytest.raises(ValueError):
-        build_engine(Settings().passports)
+        build_engine(Settings().passports, egress=OPEN)
 
 
 def test_config_converts_to_grant_config(tmp_path):
@@ -427,13 +428,13 @@ def test_config_converts_to_grant_config(tmp_path):
 
 async def test_build_engine_with_a_cache_has_a_decision_cache():
     settings = PassportsConfig.model_validate(loopback_settings("http://127.0.0.1:1"))
-    engine = build_engine(settings, MemoryCache())
+    engine = build_engine(settings, MemoryCache(), egress=OPEN)
     try:
         assert engine.decisions is not None and engine.decisions.trust_hash == engine.trust_hash
     finally:
         await engine.aclose()
     off = build_engine(settings.model_copy(update={"decision_cache": settings.decision_cache.model_copy(
-        update={"enabled": False})}), MemoryCache())
+        update={"enabled": False})}), MemoryCache(), egress=OPEN)
     try:
         assert off.decisions is None
     finally:
@@ -446,7 +447,8 @@ async def test_the_documented_example_is_a_valid_config():
     text = (Path(__file__).resolve().parents[3] / "docs" / "configuration.md").read_text()
     example = text[text.index("passports:\n  enabled"):]
     example = example[:example.index("```")]
-    engine = build_engine(PassportsConfig.model_validate(yaml.safe_load(example)["passports"]), MemoryCache())
+    engine = build_engine(PassportsConfig.model_validate(yaml.safe_load(example)["passports"]), MemoryCache(),
+                          egress=OPEN)
     try:
         assert engine.grants.ras.issuers == frozenset({"https://sts.nih.gov"})
     finally:

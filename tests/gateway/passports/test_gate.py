@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from gateway.core.egress import OPEN
 from gateway.core.member import Member, MemberAuth
 from gateway.core.records import MemberRecord
 from gateway.passports.build import build_engine, resource_map
@@ -75,7 +76,7 @@ async def test_issuers_are_those_with_a_grant_rule_for_the_authority_and_trusted
         "grants": {"issuers": [rule(VISAS, "dac", "dbgap"), rule("https://other", "d", "ega"),
                                rule("https://wrong-source", "not-z", "dbgap")],
                    "ras": {"issuers": [RAS, "https://untrusted-ras"], "authority": "dbgap"}},
-    }))
+    }), egress=OPEN)
     try:
         assert engine.issuers_granting({"dbgap"}) == [RAS, VISAS]
         assert engine.issuers_granting({"ega"}) == ["https://other"]
@@ -94,7 +95,7 @@ async def gate(tmp_path):
                                   "sources": {"ControlledAccessGrants": ["dac"]}}],
         "grants": {"issuers": [{"issuer": VISAS, "source": "dac", "authority": "dbgap",
                                 "templates": [{"template": "https://dac/{dataset}.{consent}"}]}]},
-    }))
+    }), egress=OPEN)
     maps = {"m": resource_map(ResourceMapSettings.model_validate(
         {"templates": [{"template": "/programs/{dataset}.{consent}", "authority": "dbgap"}]}))}
     g = PassportGate(engine, maps, TokenKeyRing(store, 3600, clock=lambda: NOW), GatewayTokenSettings(),

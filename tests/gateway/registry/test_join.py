@@ -1,5 +1,6 @@
 """Joining over HTTP: the happy path to the GA4GH service registry, every refusal with its status and exact
-reason, body validation and the per-address rate limit."""
+reason (as an admin making the call and the audit log see it: an anonymous joiner gets one generic refusal, see
+test_registry_egress.py), body validation and the per-address rate limit."""
 
 from __future__ import annotations
 
@@ -72,12 +73,14 @@ async def test_join_approve_and_list_in_services(gateway_at, base_settings, comm
 )
 async def test_malformed_candidates_are_refused_with_the_reason(gateway_at, base_settings, faults, mode, fragment):
     async with gateway_at(**base_settings) as gw:
-        r = await gw.client.post("/registry/v1/commons", json=join_body(f"{faults}/{mode}", mode, ["dg.bad1"]))
+        r = await gw.client.post("/registry/v1/commons", json=join_body(f"{faults}/{mode}", mode, ["dg.bad1"]),
+                                 headers=ADMIN)
         assert r.status_code == 422, r.text
         assert r.json()["error"].startswith(f"candidate {faults}/{mode} refused: ")
         assert fragment in r.json()["error"]
         assert (await gw.client.get("/registry/v1/commons")).json()["commons"] == []
-        assert (await gw.client.get("/registry/v1/audit", headers=ADMIN)).json()["entries"] == []
+        entries = (await gw.client.get("/registry/v1/audit", headers=ADMIN)).json()["entries"]
+        assert [(e["action"], e["detail"]["reason"]) for e in entries] == [("join_refused", r.json()["error"])]
 
 
 @pytest.mark.parametrize(("mode", "path"), [("hop", "/_status"), ("indexonly", "/index/_status")])
@@ -96,12 +99,13 @@ async def test_unreachable_and_hanging_candidates(gateway_at, base_settings, fau
     settings = {**base_settings, "registry": {"join_probe_timeout": 0.5}}
     async with gateway_at(**settings) as gw:
         closed = f"http://127.0.0.1:{free_port()}"
-        r = await gw.client.post("/registry/v1/commons", json=join_body(closed, "gone", ["dg.gone"]))
+        r = await gw.client.post("/registry/v1/commons", json=join_body(closed, "gone", ["dg.gone"]), headers=ADMIN)
         assert r.status_code == 422
         assert r.json()["error"] == f"candidate {closed} refused: /_status: unreachable: connection refused"
 
         started = time.monotonic()
-        r = await gw.client.post("/registry/v1/commons", json=join_body(f"{faults}/hang", "hang", ["dg.hang"]))
+        r = await gw.client.post("/registry/v1/commons", json=join_body(f"{faults}/hang", "hang", ["dg.hang"]),
+                                 headers=ADMIN)
         assert time.monotonic() - started < 2.0, "the check runs under one deadline"
         assert r.status_code == 422
         assert "unreachable: no answer" in r.json()["error"]
@@ -183,9 +187,10 @@ async def test_joins_are_rate_limited_per_address(gateway_at, base_settings):
 async def test_candidates_inside_denied_networks_are_refused(gateway_at, base_settings, host):
     """Cloud metadata and private ranges are never called by the join check (loopback stays allowed)."""
     async with gateway_at(**base_settings) as gw:
-        r = await gw.client.post("/registry/v1/commons", json=join_body(f"http://{host}:8080", "Inside", ["dg.in1"]))
+        r = await gw.client.post("/registry/v1/commons", json=join_body(f"http://{host}:8080", "Inside", ["dg.in1"]),
+                                 headers=ADMIN)
         assert r.status_code == 422, r.text
-        assert "registry.join_deny_networks" in r.json()["error"] and host.strip("[]") in r.json()["error"]
+        assert "egress.deny_networks" in r.json()["error"] and host.strip("[]") in r.json()["error"]
 
 
 async def test_the_check_itself_never_connects_inside_a_denied_network():
@@ -193,7 +198,7 @@ async def test_the_check_itself_never_connects_inside_a_denied_network():
     goes through the same egress policy."""
     import faults
 
-    from gateway.core.egress import EgressPolicy
+    from gateway.core.egress import OPEN, EgressPolicy
     from gateway.registry.join import CandidateRefused, check_candidate
 
     async with faults.serve(faults.flaky(0)) as server:
@@ -203,4 +208,4 @@ async def test_the_check_itself_never_connects_inside_a_denied_network():
         assert server.hits == []
         assert str(err.value) == (f"candidate {server.url} refused: /_status: refused by the egress policy: "
                                   "127.0.0.1 is inside a denied network")
-        assert (await check_candidate(server.url, timeout=2.0, max_bytes=65_536)).path == "/_status"
+        assert (await check_candidate(server.url, timeout=2.0, max_bytes=65_536, egress=OPEN)).path == "/_status"

@@ -66,3 +66,39 @@ async def test_an_unreachable_or_hostile_dist_list_is_simply_no_answer(tmp_path)
     finally:
         await gateway.stop()
         await runner.cleanup()
+
+
+async def test_dist_lists_and_the_hosts_they_name_are_reached_only_outside_denied_networks(tmp_path):
+    """An operator's dist URL pointing inside the gateway's network (127.0.0.2 plays it) is never fetched; a list
+    outside it naming a record host inside it gets no call to that host: both under the one egress policy."""
+    from faults import recording_app, serve
+
+    async def answer(_):
+        return web.json_response({})
+
+    internal_app = recording_app([web.get("/{tail:.*}", answer)])
+    async with serve(internal_app, host="127.0.0.2") as internal:
+        async def naming_inside(_):
+            return web.json_response([{"name": "inside", "host": internal.url + "/index/", "type": "indexd",
+                                       "hints": [".*dg\\.LISTED.*"]}])
+
+        lister = recording_app([web.get("/index/_dist", naming_inside)])
+        async with serve(lister) as outside:
+            gateway = await start_gateway(
+                store={"url": f"sqlite:///{tmp_path / 'g.sqlite3'}"}, refcommons={"enabled": False},
+                egress={"deny_networks": ["127.0.0.2/32"]},
+                resolver={"dist_urls": [internal.url + "/index/_dist", outside.url + "/index/_dist"],
+                          "deadline": 2.0},
+            )
+            try:
+                r = await gateway.client.get("/resolver/v1/resolve", params={"id": "dg.INSIDE/1"})
+                assert r.status_code == 404, r.text  # the list inside the network was never read
+                r = await gateway.client.get("/resolver/v1/resolve", params={"id": "dg.LISTED/2"})
+                assert r.status_code == 502, r.text  # named by a list, refused by the policy
+                assert "127.0.0.2" not in r.text
+                r = await gateway.client.get("/ga4gh/drs/v1/objects/dg.LISTED/3")
+                assert r.status_code == 502 and "127.0.0.2" not in r.text, r.text
+            finally:
+                await gateway.stop()
+            assert outside.count("/index/_dist") == 1
+        assert internal.hits == [], "nothing inside the network was fetched"

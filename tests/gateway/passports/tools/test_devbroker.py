@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.cli.main import main
+from gateway.core.egress import OPEN
 from gateway.passports.build import build_trust
 from gateway.passports.jose import jws
 from gateway.passports.jose.jwk import key_from_jwk
@@ -208,7 +209,7 @@ async def test_gateway_key_store_finds_the_broker_key_by_discovery(ring: KeyRing
             "enabled": True, "allow_insecure_loopback": True,
             "trusted_brokers": [{"issuer": issuer, "discovery": True}],
         }))
-        store = KeyStore(trust)
+        store = KeyStore(trust, egress=OPEN)
         try:
             token = DevBroker(ring, issuer).passport(sub="alice")
             parsed = read_passport(token, time.time()).jws

@@ -11,6 +11,7 @@ import pytest
 import tokens_kit as kit
 from tokens_kit import BROKER, CAG, DAC, NOW, SUB, VISA_ISSUER, jwk, make_passport, make_visa, visa_object
 
+from gateway.core.egress import OPEN
 from gateway.passports.build import build_trust
 from gateway.passports.engine import PassportEngine
 from gateway.passports.evaluation import Evaluation, PassportRejected, VisaReport
@@ -227,7 +228,7 @@ async def test_real_engine_evaluation_explained() -> None:
     }))
     grants = GrantConfig(rules=(IssuerGrantRules(VISA_ISSUER, DAC, "dbgap", templates=(
         Template("https://dac.example.org/datasets/{dataset}.{consent}"),)),))
-    engine = PassportEngine(trust, KeyStore(trust), grants, own_keys=True)
+    engine = PassportEngine(trust, KeyStore(trust, egress=OPEN), grants, own_keys=True)
     token = passport([visa(1), visa(2, iss=EVIL), visa(3, exp=NOW - 600, iat=NOW - 7200), visa(4, key=BROKER_KEY)])
     try:
         evaluation = await engine.evaluate([token], NOW, use_cache=False)

@@ -16,6 +16,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from faults import STATE, recording_app, serve
 
+from gateway.core.egress import OPEN
 from gateway.passports.build import build_trust
 from gateway.passports.trust.issuers import BrokerTrust, KeySource, TrustConfig
 from gateway.passports.trust.keys import (
@@ -119,7 +120,7 @@ def trust_for(url: str, *, broker_discovery: bool = True, loopback: bool = True,
 
 
 def store_for(url: str, settings: KeyFetchSettings = FAST, clock: Clock | None = None, **kw) -> KeyStore:
-    return KeyStore(trust_for(url, **kw), settings, clock=clock or Clock())
+    return KeyStore(trust_for(url, **kw), settings, clock=clock or Clock(), egress=OPEN)
 
 
 # --- trust before I/O ---------------------------------------------------------------------------------------------
@@ -188,7 +189,7 @@ async def test_http_is_refused_without_the_loopback_flag_and_no_request_is_made(
         url = server.url + "/jwks"
         source = KeySource("urn:visas", "jku", frozenset({"RS256"}), url=url)
         trust = TrustConfig({"urn:b": BrokerTrust("urn:b", source)}, {}, allow_insecure_loopback=False)
-        store = KeyStore(trust, FAST, clock=Clock())
+        store = KeyStore(trust, FAST, clock=Clock(), egress=OPEN)
         try:
             with pytest.raises(KeysUnavailable) as err:
                 await store.key(source, "r1", "RS256")
@@ -203,7 +204,7 @@ async def test_http_is_refused_without_the_loopback_flag_and_no_request_is_made(
 
 
 async def test_pinned_keys_make_no_requests():
-    store = KeyStore(trust_for("http://127.0.0.1:9", broker_discovery=False), FAST, clock=Clock())
+    store = KeyStore(trust_for("http://127.0.0.1:9", broker_discovery=False), FAST, clock=Clock(), egress=OPEN)
     try:
         assert same(await store.broker_key("urn:broker", "r1", "RS256"), rsa_key())
         assert same(await store.broker_key("urn:broker", "e1", "ES256"), EC_KEY)
@@ -220,7 +221,7 @@ def test_a_pinned_jwks_without_usable_keys_is_refused():
     trust = build_trust(PassportTrustSettings.model_validate({
         "enabled": True, "trusted_brokers": [{"issuer": "urn:b", "jwks": weak}]}))
     with pytest.raises(ValueError, match="no usable key"):
-        KeyStore(trust)
+        KeyStore(trust, egress=OPEN)
 
 
 # --- fetch hygiene ------------------------------------------------------------------------------------------------
@@ -228,7 +229,7 @@ def test_a_pinned_jwks_without_usable_keys_is_refused():
 
 async def test_a_redirect_is_an_error_and_not_followed():
     async with serve(faults.redirecting(lambda r: "/jwks")) as server:
-        store = KeyStore(trust_for(server.url, jku=[server.url + "/r/jwks"]), FAST, clock=Clock())
+        store = KeyStore(trust_for(server.url, jku=[server.url + "/r/jwks"]), FAST, clock=Clock(), egress=OPEN)
         try:
             with pytest.raises(KeysUnavailable, match="redirect, not followed"):
                 await store.visa_key("urn:visas", "r1", "RS256", server.url + "/r/jwks")
