@@ -52,7 +52,7 @@ class ResolveRequest(BaseModel):
 async def _resolve(request: web.Request, raw: str, service: DrsService) -> Resolution:
     deadline = service.deadline()
     try:
-        async with asyncio.timeout(deadline.remaining()):
+        async with asyncio.timeout(deadline.backstop()):
             return await request.app[RESOLVER].resolve(raw, deadline)
     except InvalidIdentifier as exc:
         raise bad_request(f"not a valid DRS URI: {exc}") from None
