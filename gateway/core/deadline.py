@@ -6,6 +6,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+BACKSTOP_GRACE = 0.05
+"""How much later than the deadline a backstop timeout fires (:meth:`Deadline.backstop`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Deadline:
@@ -28,3 +31,8 @@ class Deadline:
     def cap(self, seconds: float) -> float:
         """``seconds``, but never beyond the deadline."""
         return min(seconds, self.remaining())
+
+    def backstop(self) -> float:
+        """Seconds for a backstop timeout around work that honours this deadline itself: a little past it, so that
+        the work's own answer at the deadline (which names the member it was waiting for) wins the race."""
+        return self.remaining() + BACKSTOP_GRACE

@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.core.deadline import Deadline
+from gateway.core.errors import UpstreamError
 from gateway.core.member import Member
 from gateway.discovery.mapping.compiler import compile_mapping, compile_mappings
 from gateway.discovery.mapping.records import CompiledMapping, apply_all
@@ -229,8 +230,11 @@ class Harvester:
             return Outcome(self.clock(), error=exc.message or "study discovery unsupported", unsupported=True)
         except TimeoutError:
             return Outcome(self.clock(), error=f"no complete answer within {timeout:g}s")
-        except Exception as exc:
-            return Outcome(self.clock(), error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        except UpstreamError as exc:  # public (the snapshot's status): its message, never the detail
+            return Outcome(self.clock(), error=exc.message)
+        except Exception:
+            log.warning("discovery harvest: unexpected failure", extra={"member_id": member.id}, exc_info=True)
+            return Outcome(self.clock(), error="unexpected failure")
 
     async def record(self, member: Member, outcome: Outcome) -> None:
         """Merge ``outcome`` into the member's store document (conditional write, retried on conflict)."""

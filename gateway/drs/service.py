@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from gateway.cache import Cache
 from gateway.core.concurrency import run_until
 from gateway.core.deadline import Deadline
-from gateway.core.errors import UpstreamError
+from gateway.core.errors import TIMED_OUT, UpstreamError
 from gateway.core.member import Member
 from gateway.core.records import AccessURL
 from gateway.drs.federate import InvalidRecord, access_ids, drs_object, drs_object_bytes, embedded_access
@@ -113,7 +113,7 @@ class DrsService:
         try:
             return await _within(deadline, adapter.access_url(
                 resolution.record.id, access_id, deadline, **self._call_options(member, authorization, expires_in, call)
-            ))
+            ), member.id)
         except UpstreamError as exc:
             raise _member_refusal(member.id, exc, call, resolution.record.id) from None
 
@@ -327,10 +327,12 @@ def _render(make: Callable[[], T], resolution: Resolution) -> T:
                                    f"object ({exc})") from None
 
 
-async def _within(deadline: Deadline, work: Awaitable[T]) -> T:
-    """``work``, cancelled at the deadline (→ 504): the adapters honour deadlines too; this is the backstop."""
+async def _within(deadline: Deadline, work: Awaitable[T], member_id: str | None = None) -> T:
+    """``work``, cancelled at the deadline (→ 504, naming the member asked, if one was): the adapters honour
+    deadlines too; this is the backstop."""
     try:
-        async with asyncio.timeout(deadline.remaining()):
+        async with asyncio.timeout(deadline.backstop()):
             return await work
     except TimeoutError:
-        raise ResolutionError(504, "no answer before the request's deadline") from None
+        raise ResolutionError(504, f"member commons {member_id}: {TIMED_OUT}" if member_id else
+                                   "no answer before the request's deadline") from None

@@ -130,9 +130,9 @@ class MemberDictionaries:
             return _failed(f"asking for its dictionary failed: {exc.message}"), FAILURE_TTL
         except TimeoutError:
             return _failed("asking for its dictionary: no answer before the deadline"), FAILURE_TTL
-        except Exception as exc:
+        except Exception:
             log.warning("data dictionary: unexpected failure", extra={"member": member.id}, exc_info=True)
-            return _failed(f"asking for its dictionary failed: {type(exc).__name__}"), FAILURE_TTL
+            return _failed("asking for its dictionary failed: unexpected failure"), FAILURE_TTL
         if doc is None:
             return NONE + NO_SERVICE.encode(), DICTIONARY_TTL
         try:

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.access.caller import SearchCaller
+from gateway.core.errors import UpstreamError
 from gateway.core.member import Member
 from gateway.export.dictionary_choice import DictionaryChoice
 from gateway.export.entities import ROW_FIELDS, EntityBuilder, host_of, manifest_entry
@@ -68,6 +69,13 @@ class ExportFailed(Exception):
     def __init__(self, message: str, status: int = 502) -> None:
         super().__init__(message)
         self.status = status
+
+
+def failure_text(exc: BaseException) -> str:
+    """What a client is told about an export that failed with ``exc``: an :class:`ExportFailed`'s or a member's
+    error's public words; for anything else (a bug, storage trouble: its text may name internal hosts or paths)
+    ``unexpected failure``, the exception itself being the caller's to log."""
+    return str(exc) if isinstance(exc, ExportFailed | UpstreamError) else "unexpected failure"
 
 
 class Pages:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from gateway.export import job as jobs
 from gateway.export.job import ExportJob, FileInfo, InvalidTransition
-from gateway.export.plan import ExportPlan, Production
+from gateway.export.plan import ExportFailed, ExportPlan, Production, failure_text
 from gateway.export.storage import ExportFiles
 from gateway.settings.aggregate import ExportSettings
 from gateway.store import Store
@@ -178,8 +178,8 @@ class ExportJobs:
             await writer.abort()
             if halted:
                 return
-            log.info("export job %s… failed: %s", job_id[:8], exc)
-            error = f"the export failed: {exc}"
+            log.info("export job %s… failed: %s", job_id[:8], exc, exc_info=not isinstance(exc, ExportFailed))
+            error = f"the export failed: {failure_text(exc)}"
             with contextlib.suppress(InvalidTransition, JobMissing, StoreError):
                 await self.change(job_id, lambda j: jobs.fail(j, error, self.clock(), self.settings.job_ttl))
         finally:

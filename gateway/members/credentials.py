@@ -67,7 +67,7 @@ class MemberCredentials:
             raise error_for(response, "API key exchange")
         token = response.json_object("API key exchange").get("access_token")
         if not isinstance(token, str) or not token:
-            raise MemberUnavailable(self.member.id, "API key exchange: no access_token in the answer")
+            raise response.malformed("API key exchange", "no access_token in the answer")
         now = time.time()
         peeked = peek(token)  # unverified: only when to exchange again depends on it
         exp = peeked.payload.get("exp") if peeked is not None else None

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -25,7 +26,7 @@ from typing import Any
 from gateway.core.concurrency import gather_bounded, gather_chunked
 from gateway.core.deadline import Deadline
 from gateway.core.egress import EgressPolicy
-from gateway.core.errors import AccessDenied, MemberUnavailable, NotFoundUpstream, UpstreamError
+from gateway.core.errors import AccessDenied, MemberUnavailable, NotFoundUpstream, UpstreamError, answered
 from gateway.core.member import Member
 from gateway.core.records import AccessURL, MemberRecord, Probe
 from gateway.members.access_each import access_each
@@ -35,6 +36,8 @@ from gateway.members.protocols import CohortSearch, MemberAdapter, StudyDiscover
 from gateway.members.remote import RemoteMember
 from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
 from gateway.settings.sections import UpstreamConfig
+
+log = logging.getLogger("gateway.members.drs")
 
 API = "/ga4gh/drs/v1"
 MAX_BULK_CHUNK = 1000
@@ -124,7 +127,7 @@ class DrsAdapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery):
         doc = response.json_object("DRS bulk objects")
         objects = doc.get("resolved_drs_object", doc.get("resolved_drs_objects")) or []
         if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
-            raise MemberUnavailable(self.member_id, "DRS bulk objects: resolved_drs_object is not a list of objects")
+            raise response.malformed("DRS bulk objects", "resolved_drs_object is not a list of objects")
         found = match_back(asked, [self._record(o) for o in objects], _aliases)
         missing = _unresolved_404(doc.get("unresolved_drs_objects"))
         rest = [i for i in asked if i not in found and i not in missing]
@@ -234,12 +237,13 @@ class DrsAdapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery):
         try:  # one attempt: a probe measures the member as it is
             response = await self.http.request("GET", f"{API}/service-info", Deadline.after(timeout), idempotent=False)
             if response.status != 200:
-                return Probe(False, _ms(start), f"service-info: HTTP {response.status}", response.status)
+                return Probe(False, _ms(start), f"service-info: {answered(response.status)}", response.status)
             info = response.json_object("DRS service-info")
         except UpstreamError as exc:
             return Probe(False, _ms(start), exc.message, exc.upstream_status)
-        except Exception as exc:
-            return Probe(False, _ms(start), f"probe failed: {type(exc).__name__}")
+        except Exception:
+            log.warning("probe failed", extra={"member": self.member_id}, exc_info=True)
+            return Probe(False, _ms(start), "probe failed")
         self._remember(info)
         return Probe(True, _ms(start), str(info.get("name") or "ok"), 200, info)
 
@@ -270,12 +274,12 @@ def _access_url(member_id: str, doc: dict[str, Any]) -> AccessURL:
 
 def _pair_error(member_id: str, code: int, object_id: str) -> UpstreamError:
     """What a bulk answer's ``unresolved_drs_objects`` group means for one object."""
-    message = f"DRS bulk access: HTTP {code} for {object_id}"
+    message, detail = f"DRS bulk access: {answered(code)}", f"DRS bulk access: error_code {code} for {object_id}"
     if code in (401, 403):
-        return AccessDenied(member_id, message, upstream_status=code)
+        return AccessDenied(member_id, message, upstream_status=code, detail=detail)
     if code == 404:
-        return NotFoundUpstream(member_id, message, upstream_status=404)
-    return MemberUnavailable(member_id, message, upstream_status=code)
+        return NotFoundUpstream(member_id, message, upstream_status=404, detail=detail)
+    return MemberUnavailable(member_id, message, upstream_status=code, detail=detail)
 
 
 def _aliases(record: MemberRecord) -> list[str]:

@@ -23,6 +23,7 @@ so compact ids are translated before any call.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
@@ -30,14 +31,16 @@ from typing import Any
 
 from gateway.core.concurrency import gather_chunked
 from gateway.core.deadline import Deadline
-from gateway.core.errors import MemberUnavailable, NotFoundUpstream, UpstreamError
+from gateway.core.errors import MemberUnavailable, NotFoundUpstream, UpstreamError, answered, asked
 from gateway.core.records import AccessURL, MemberRecord, Probe
 from gateway.members import guppy_wire
 from gateway.members.access_each import access_each
-from gateway.members.http import UpstreamResponse, error_for, quote_id
+from gateway.members.http import UpstreamResponse, error_for, logged, quote_id
 from gateway.members.protocols import Authz, CohortSearch, MemberAdapter, StudyDiscovery
 from gateway.members.remote import RemoteMember
 from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
+
+log = logging.getLogger("gateway.members.gen3")
 
 BULK_CHUNK = 100
 """Most ids per ``/index/bulk/documents`` call (indexd's advertised limit)."""
@@ -108,7 +111,7 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
             raise error_for(response, "indexd bulk lookup")
         docs = response.json()
         if not isinstance(docs, list) or not all(isinstance(d, dict) and isinstance(d.get("did"), str) for d in docs):
-            raise MemberUnavailable(self.member_id, "indexd bulk lookup: expected a JSON list of records")
+            raise response.malformed("indexd bulk lookup", "expected a JSON list of records")
         return match_back(asked, [self._record(doc) for doc in docs])
 
     async def access_url(
@@ -132,13 +135,14 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
         if response.status == 200:
             url = response.json_object("signed URL").get("url")
             if not isinstance(url, str) or not url:
-                raise MemberUnavailable(self.member_id, "signed URL: no url in the answer")
+                raise response.malformed("signed URL", "no url in the answer")
             return AccessURL(url=url)
         if own and response.status == 401:
             self.credentials.invalidate()
         if response.status == 400:  # fence: the protocol is not one of the object's; DRS calls that a 404
-            raise NotFoundUpstream(self.member_id, f"signed URL: {response.message() or 'unknown access method'}",
-                                   upstream_status=400)
+            raise logged(NotFoundUpstream(
+                self.member_id, "signed URL: unknown access method", upstream_status=400,
+                detail=f"signed URL from {response.url}: HTTP 400: {response.message() or response.snippet()!r}"))
         raise error_for(response, "signed URL")
 
     async def _passport_access(
@@ -156,7 +160,7 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
         if response.status == 200:
             url = response.json_object("DRS access URL").get("url")
             if not isinstance(url, str) or not url:
-                raise MemberUnavailable(self.member_id, "DRS access URL: no url in the answer")
+                raise response.malformed("DRS access URL", "no url in the answer")
             return AccessURL(url=url)
         raise error_for(response, "DRS access URL (passports)")
 
@@ -174,11 +178,14 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
             response = await self.http.request("GET", "/index/_status", Deadline.after(timeout), idempotent=False)
         except UpstreamError as exc:
             return Probe(False, _ms(start), exc.message, exc.upstream_status)
-        except Exception as exc:
-            return Probe(False, _ms(start), f"probe failed: {type(exc).__name__}")
+        except Exception:
+            log.warning("probe failed", extra={"member": self.member_id}, exc_info=True)
+            return Probe(False, _ms(start), "probe failed", None)
         body = response.text.strip()[:200]
         info: dict[str, Any] = {"status": body}
-        return Probe(response.status == 200, _ms(start), body or f"HTTP {response.status}", response.status, info)
+        if response.status != 200:  # the detail is public (the health route): the member's words are not
+            return Probe(False, _ms(start), asked("indexd status", answered(response.status)), response.status, info)
+        return Probe(True, _ms(start), body or "answered", response.status, info)
 
     # --- search ---------------------------------------------------------------------------------------
 
@@ -205,11 +212,11 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
             headers={"Authorization": authorization} if authorization else None,
         )
         if response.status == 200:
-            return response.json()
+            return response.json("Guppy GraphQL")
         if response.status == 400:
             doc = _json_or_none(response)
             if isinstance(doc, dict) and doc.get("errors"):
-                raise guppy_wire.GuppyQueryError(self.member_id, doc["errors"], upstream_status=400)
+                raise logged(guppy_wire.GuppyQueryError(self.member_id, doc["errors"], upstream_status=400))
         raise self._search_error(response, "Guppy GraphQL")
 
     async def user_authz(self, authorization: str, deadline: Deadline) -> dict[str, Any]:
@@ -221,7 +228,7 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
             raise error_for(response, "fence user info")
         authz = response.json_object("fence user info").get("authz")
         if not isinstance(authz, dict):
-            raise MemberUnavailable(self.member_id, "fence user info: no authz map", upstream_status=200)
+            raise response.malformed("fence user info", "no authz map")
         return authz
 
     async def anonymous_authz(self, deadline: Deadline) -> dict[str, Any]:
@@ -253,10 +260,9 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
             response = await self.http.request("GET", MDS, deadline, idempotent=True, params=params)
             if response.status != 200:
                 raise self._search_error(response, "MDS discovery metadata")
-            page = response.json()
+            page = response.json("MDS discovery metadata")
             if not isinstance(page, dict) or not all(isinstance(v, dict) for v in page.values()):
-                raise MemberUnavailable(self.member_id, "MDS discovery metadata: expected a JSON object of "
-                                                        "{guid: record}", upstream_status=200)
+                raise response.malformed("MDS discovery metadata", "expected a JSON object of {guid: record}")
             for guid, record in page.items():
                 out.setdefault(guid, record)
             if len(page) < size:

@@ -23,6 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from gateway.core.errors import MemberUnavailable
+from gateway.members.http import logged
 from gateway.members.search import TOTAL, ZERO, CohortQuery, Count, HiddenCell, MemberCounts, RowsPage
 from gateway.wire.guppy import NAME
 
@@ -46,7 +47,8 @@ class GuppyQueryError(MemberUnavailable):
 
     def __init__(self, member_id: str, errors: list[Any], *, upstream_status: int | None = 200) -> None:
         self.errors = errors
-        super().__init__(member_id, f"Guppy GraphQL errors: {describe(errors)}", upstream_status=upstream_status)
+        super().__init__(member_id, "Guppy GraphQL: answered errors", upstream_status=upstream_status,
+                         detail=f"Guppy GraphQL errors: {describe(errors)}")
 
 
 def name(value: str, what: str = "field") -> str:
@@ -103,7 +105,7 @@ def parse_counts(member_id: str, query: CohortQuery, answer: Any) -> MemberCount
     if everything is None or accessible is None or _count(everything.get("_totalCount")) is None \
             or _count(accessible.get("_totalCount")) is None:
         if errors:
-            raise GuppyQueryError(member_id, errors)
+            raise logged(GuppyQueryError(member_id, errors))
         raise MemberUnavailable(member_id, f"Guppy answer: no {query.index} aggregation with a _totalCount")
     partial = bool(errors)
     hidden: set[HiddenCell] = set()
@@ -216,7 +218,7 @@ def parse_rows(member_id: str, query: CohortQuery, offset: int, limit: int, answ
     if not isinstance(answer, Mapping):
         raise MemberUnavailable(member_id, "Guppy answer: expected a JSON object")
     if answer.get("errors"):
-        raise GuppyQueryError(member_id, answer["errors"])
+        raise logged(GuppyQueryError(member_id, answer["errors"]))
     data = answer.get("data")
     rows = data.get("rows") if isinstance(data, Mapping) else None
     if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):

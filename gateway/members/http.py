@@ -14,7 +14,12 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
   by hand, at most :data:`MAX_REDIRECTS` times; one to any other origin is an error.
 * **Bounded bodies.** A body larger than ``max_body`` bytes is an error (a member cannot make us buffer
   without limit). Malformed JSON is :class:`MemberUnavailable` with a clear message.
-* **No secrets in logs.** Headers are never logged; only member id, method, path and status.
+* **Failures name the member, never describe it** (:mod:`gateway.core.errors`): every error raised here has a
+  public ``message`` of a generic kind (unreachable, timed out, answered HTTP 500, sent a malformed answer,
+  answered too large a body) and a ``detail`` with the member's URL (without its query), the exception's text and
+  the start of what the member sent. The detail is logged here, once, as a warning, carrying the request's id
+  (:mod:`gateway.core.logs`); a call cut at the request's deadline is logged too, with its URL.
+* **No secrets in logs.** Headers are never logged, nor queries; the member's URL, method, path and status are.
 
 This is policy above the transport: the client itself is :func:`gateway.core.http_client.build_client`'s
 (aiohttp's connection engine, with aiohttp's own replay of dropped requests off so that this retry policy is the
@@ -43,6 +48,11 @@ from tenacity.wait import wait_random_exponential
 from gateway.core.deadline import Deadline
 from gateway.core.egress import EgressDenied, EgressPolicy
 from gateway.core.errors import (
+    MALFORMED,
+    NOT_READY,
+    TIMED_OUT,
+    TOO_LARGE,
+    UNREACHABLE,
     AccessDenied,
     MemberBusy,
     MemberTimeout,
@@ -50,6 +60,8 @@ from gateway.core.errors import (
     NotFoundUpstream,
     NotReady,
     UpstreamError,
+    answered,
+    asked,
 )
 from gateway.core.http_client import BodyTooLarge, build_client, read_capped
 from gateway.core.redirects import SAME_ORIGIN, RedirectRefused
@@ -65,9 +77,12 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 DEFAULT_RETRY_AFTER = 5
 """Seconds to tell a client to wait when a member's ``202`` names no ``Retry-After``."""
 MIN_TIMEOUT = 0.001
+SNIPPET_CHARS = 300
+"""How much of a member's answer a logged detail quotes."""
 
 T = TypeVar("T")
 R = TypeVar("R")
+E = TypeVar("E", bound=UpstreamError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,30 +93,40 @@ class UpstreamResponse:
     status: int
     headers: httpx.Headers
     body: bytes
+    url: str = ""
+    """Where the answer came from (without the query): for logged details only."""
 
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
 
-    def json(self) -> Any:
+    def snippet(self) -> str:
+        """The start of the body, on one line: for logged details only."""
+        return " ".join(self.body[:SNIPPET_CHARS].decode("utf-8", "replace").split())
+
+    def json(self, what: str = "") -> Any:
         """The body parsed as JSON; :class:`MemberUnavailable` when it is not JSON."""
         try:
             return orjson.loads(self.body)
         except orjson.JSONDecodeError:
             kind = self.headers.get("content-type") or "no content type"
-            raise MemberUnavailable(
-                self.member_id,
-                f"answered HTTP {self.status} with a body that is not valid JSON ({kind}, {len(self.body)} bytes)",
-                upstream_status=self.status,
-            ) from None
+            raise self.malformed(what, f"a body that is not valid JSON ({kind}, {len(self.body)} bytes)") from None
 
     def json_object(self, what: str) -> dict[str, Any]:
         """The body as a JSON object; :class:`MemberUnavailable` for anything else."""
-        doc = self.json()
+        doc = self.json(what)
         if not isinstance(doc, dict):
-            raise MemberUnavailable(self.member_id, f"{what}: expected a JSON object, got {type(doc).__name__}",
-                                    upstream_status=self.status)
+            raise self.malformed(what, f"expected a JSON object, got {type(doc).__name__}")
         return doc
+
+    def malformed(self, what: str, why: str) -> MemberUnavailable:
+        """The (logged) error for an answer that cannot be used: ``<what>: sent a malformed answer`` for the client,
+        ``why``, the URL and the start of the body for the log."""
+        return logged(MemberUnavailable(
+            self.member_id, asked(what, MALFORMED), upstream_status=self.status,
+            detail=f"{what or 'answer'} from {self.url or 'the member'}: HTTP {self.status}, {why}; "
+                   f"body: {self.snippet()!r}",
+        ))
 
     def message(self) -> str:
         """The member's own error message (indexd ``error``, DRS ``msg``, or ``message``), shortened; or ``""``."""
@@ -117,21 +142,33 @@ class UpstreamResponse:
         return ""
 
 
+def logged(error: E) -> E:
+    """``error``, its detail logged (a warning when the member is at fault, else info: a 401/403/404/202 is an
+    answer about the request, not a failure of the member). The line carries the request's id."""
+    level = logging.INFO if isinstance(error, (AccessDenied, NotFoundUpstream, NotReady)) else logging.WARNING
+    log.log(level, "upstream call failed", extra={
+        "member": error.member_id, "answered": error.message, "detail": error.detail,
+        "upstream_status": error.upstream_status,
+    })
+    return error
+
+
 def error_for(response: UpstreamResponse, what: str) -> UpstreamError:
-    """The error for an unwanted status: 202 :class:`NotReady` (with its ``Retry-After``), 401/403
-    :class:`AccessDenied`, 404 :class:`NotFoundUpstream`, anything else :class:`MemberUnavailable`. The
-    member's own message is kept when it gave one."""
-    said = response.message()
-    detail = f"{what}: HTTP {response.status}" + (f" ({said})" if said else "")
+    """The (logged) error for an unwanted status: 202 :class:`NotReady` (with its ``Retry-After``), 401/403
+    :class:`AccessDenied`, 404 :class:`NotFoundUpstream`, anything else :class:`MemberUnavailable`. The client reads
+    ``<what>: answered HTTP <status>``; the member's own message, if it gave one, goes to the detail only."""
+    said = response.message() or response.snippet()
+    detail = f"{what} from {response.url or 'the member'}: HTTP {response.status}" + (f": {said!r}" if said else "")
+    public = asked(what, answered(response.status))
     if response.status == 202:
         wait = retry_after(response.headers)
-        return NotReady(response.member_id, f"{what}: not ready yet" + (f" ({said})" if said else ""),
-                        retry_after=max(1, round(wait)) if wait is not None else DEFAULT_RETRY_AFTER)
+        return logged(NotReady(response.member_id, asked(what, NOT_READY), detail=detail,
+                               retry_after=max(1, round(wait)) if wait is not None else DEFAULT_RETRY_AFTER))
     if response.status in (401, 403):
-        return AccessDenied(response.member_id, detail, upstream_status=response.status)
+        return logged(AccessDenied(response.member_id, public, upstream_status=response.status, detail=detail))
     if response.status == 404:
-        return NotFoundUpstream(response.member_id, detail, upstream_status=404)
-    return MemberUnavailable(response.member_id, detail, upstream_status=response.status)
+        return logged(NotFoundUpstream(response.member_id, public, upstream_status=404, detail=detail))
+    return logged(MemberUnavailable(response.member_id, public, upstream_status=response.status, detail=detail))
 
 
 def quote_id(object_id: str, *, keep_slash: bool) -> str | None:
@@ -163,7 +200,7 @@ class _Transient(Exception):
     """An attempt failed in a way worth retrying (idempotent calls only); ``error`` is raised if not retried."""
 
     def __init__(self, error: UpstreamError, wait: float | None = None) -> None:
-        super().__init__(error.message)
+        super().__init__(error.detail)
         self.error = error
         self.wait = wait
         """The member's ``Retry-After``, if it said one."""
@@ -188,6 +225,11 @@ class _Schedule:
 
     def out_of_time(self, state: RetryCallState) -> bool:
         return self.wait(state) >= self.deadline.remaining()
+
+
+def _where(url: httpx.URL) -> str:
+    """``url`` without its query (which may carry an access id, an expiry or worse): for logged details."""
+    return str(url.copy_with(query=None))
 
 
 def _failed_to_connect(exc: httpx.HTTPError) -> bool:
@@ -259,8 +301,16 @@ class MemberHttp:
             error = exc.error
             if exc.wait is not None:
                 late = ", past the deadline: not retried" if exc.wait >= deadline.remaining() else ""
-                error = MemberBusy(self.member_id, f"{error.message}{late}", retry_after=max(1, math.ceil(exc.wait)))
-            raise error from None
+                error = MemberBusy(self.member_id, error.message, retry_after=max(1, math.ceil(exc.wait)),
+                                   detail=f"{error.detail}{late}")
+            raise logged(error) from None
+        except UpstreamError as exc:
+            raise logged(exc) from None
+        except asyncio.CancelledError:
+            if deadline.expired:  # cut at the request's deadline by its caller: say where it was waiting
+                log.warning("upstream call cut at the deadline", extra={
+                    "member": self.member_id, "detail": f"{method} {_where(url)}: no answer before the deadline"})
+            raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _log_retry(self, method: str, path: str, state: RetryCallState) -> None:
@@ -274,37 +324,41 @@ class MemberHttp:
     async def _attempt(
         self, method: str, url: httpx.URL, deadline: Deadline, body: Any, headers: Mapping[str, str] | None
     ) -> UpstreamResponse:
-        what = f"{method} {url.path}"
+        what = f"{method} {_where(url)}"
         remaining = deadline.remaining()
         if remaining <= 0:
-            raise MemberTimeout(self.member_id, f"{what}: no time left before the deadline")
+            raise MemberTimeout(self.member_id, TIMED_OUT, detail=f"{what}: no time left before the deadline")
         try:
             async with asyncio.timeout(remaining):
                 response = await self._follow(method, url, deadline, body, headers)
         except TimeoutError:
-            raise MemberTimeout(self.member_id, f"{what}: no answer within the deadline") from None
+            raise MemberTimeout(self.member_id, TIMED_OUT, detail=f"{what}: no answer within the deadline") from None
         except EgressDenied as exc:  # never retried: asking again cannot change the answer
-            log.warning("egress policy refused a member call", extra={
-                "member": self.member_id, "method": method, "path": url.path, "reason": str(exc)})
-            raise MemberUnavailable(self.member_id, f"{what}: refused by the egress policy") from None
+            raise MemberUnavailable(self.member_id, UNREACHABLE,
+                                    detail=f"{what}: refused by the egress policy: {exc}") from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             if not _failed_to_connect(exc):  # a reset or close mid-request: not retried
                 reason = f"{exc.__cause__ or exc or 'reset or closed by the member'}; {type(exc.__cause__).__name__}"
-                raise MemberUnavailable(self.member_id, f"{what}: connection failed ({reason})") from None
+                raise MemberUnavailable(self.member_id, UNREACHABLE,
+                                        detail=f"{what}: connection failed ({reason})") from None
             if deadline.expired:
-                raise MemberTimeout(self.member_id, f"{what}: could not connect within the deadline") from None
+                raise MemberTimeout(self.member_id, TIMED_OUT,
+                                    detail=f"{what}: could not connect within the deadline") from None
             reason = str(exc) or type(exc).__name__
-            raise _Transient(MemberUnavailable(self.member_id, f"{what}: could not connect ({reason})")) from None
+            raise _Transient(MemberUnavailable(self.member_id, UNREACHABLE,
+                                               detail=f"{what}: could not connect ({reason})")) from None
         except httpx.TimeoutException as exc:
-            raise MemberTimeout(self.member_id, f"{what}: timed out ({type(exc).__name__})") from None
+            raise MemberTimeout(self.member_id, TIMED_OUT, detail=f"{what}: timed out ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
             reason = f"{str(exc) or 'reset or closed by the member'}; {type(exc).__name__}"
-            raise MemberUnavailable(self.member_id, f"{what}: connection failed ({reason})") from None
+            raise MemberUnavailable(self.member_id, UNREACHABLE,
+                                    detail=f"{what}: connection failed ({reason})") from None
         if response.status in RETRY_STATUSES:
             told = retry_after(response.headers) if response.status == 429 else None
             note = f"; Retry-After {told:g} s" if told is not None else ""
-            error = MemberUnavailable(self.member_id, f"{what}: HTTP {response.status}{note}",
-                                      upstream_status=response.status)
+            said = response.message() or response.snippet()
+            error = MemberUnavailable(self.member_id, answered(response.status), upstream_status=response.status,
+                                      detail=f"{what}: HTTP {response.status}{note}" + (f": {said!r}" if said else ""))
             raise _Transient(error, told)
         return response
 
@@ -326,15 +380,16 @@ class MemberHttp:
             body = body if hop.keeps_body else None
 
     def _not_followed(self, method: str, url: httpx.URL, refused: RedirectRefused) -> MemberUnavailable:
-        what = f"{method} {url.path}"
+        what = f"{method} {_where(url)}"
         if refused.reason == "too_many":
-            return MemberUnavailable(self.member_id, f"{what}: more than {MAX_REDIRECTS} redirects")
+            return MemberUnavailable(self.member_id, MALFORMED, upstream_status=refused.status,
+                                     detail=f"{what}: more than {MAX_REDIRECTS} redirects")
         if refused.reason == "malformed":
-            return MemberUnavailable(self.member_id, f"{what}: redirected to a malformed Location; not followed",
-                                     upstream_status=refused.status)
-        host = refused.target.host if refused.target is not None else ""
-        return MemberUnavailable(self.member_id, f"{what}: redirected to another host ({host or 'unknown'}); "
-                                 "not followed", upstream_status=refused.status)
+            return MemberUnavailable(self.member_id, MALFORMED, upstream_status=refused.status,
+                                     detail=f"{what}: redirected to a malformed Location; not followed")
+        target = _where(refused.target) if refused.target is not None else "an unknown place"
+        return MemberUnavailable(self.member_id, answered(refused.status), upstream_status=refused.status,
+                                 detail=f"{what}: redirected to another origin ({target}); not followed")
 
     async def _send(
         self, method: str, url: httpx.URL, deadline: Deadline, body: Any, headers: Mapping[str, str] | None
@@ -351,6 +406,7 @@ class MemberHttp:
                 content = await read_capped(response, self.max_body)
             except BodyTooLarge:
                 raise MemberUnavailable(
-                    self.member_id, f"{method} {url.path}: response body larger than {self.max_body} bytes"
+                    self.member_id, TOO_LARGE, upstream_status=response.status_code,
+                    detail=f"{method} {_where(url)}: response body larger than {self.max_body} bytes",
                 ) from None
-            return UpstreamResponse(self.member_id, response.status_code, response.headers, content)
+            return UpstreamResponse(self.member_id, response.status_code, response.headers, content, _where(url))

@@ -1,4 +1,4 @@
-"""Parse every identifier form users send for a data object into one :class:`Identifier` (pure, no I/O).
+r"""Parse every identifier form users send for a data object into one :class:`Identifier` (pure, no I/O).
 
 Accepted forms (scheme and prefix case-insensitive, surrounding whitespace stripped)::
 
@@ -36,6 +36,24 @@ Rules for the ambiguous cases:
    characters, whitespace or control characters inside, other schemes (``http://``), ``drs:``
    without ``//``, an empty host (``drs:///x``), a query or fragment in a DRS URI, a missing id or
    accession (``dg.4503/``, ``dg.4503``, ``drs://host/``).
+9. **Text that cannot be an id** is rejected too (:func:`cannot_be_an_id`), so that a stray request answers
+   locally instead of becoming a call to every member (``/index/index/_stats`` would otherwise be a "GUID" asked of
+   all of them). The id sent to members (:attr:`Identifier.object_id`, split on ``/``) cannot hold:
+
+   - an empty, ``.`` or ``..`` segment (``a//b``, ``./x``: a URL parser would collapse them);
+   - a character no identifier holds (:data:`NEVER_IN_IDS`): anything outside printable ASCII and
+     ``" # % < > ? [ \\ ] ^ ` |``;
+   - when it has neither a prefix nor a host (an ``opaque`` id: the kind asked of every member), a segment that is
+     one of indexd's or DRS's own path words (:data:`RESERVED_SEGMENTS`: ``index``, ``urls``, ``bulk``,
+     ``versions``, ``access``, ``service-info``…, in any case) or that starts with ``_`` (``_stats``,
+     ``_version``, ``_dist``, ``_query``, ``_status``: indexd's service routes all do). Behind a prefix or a host
+     such a word is left to the one member it routes to (a DRS member may well name an object ``dg.X/bundle``).
+
+   Why this is safe for real ids: indexd's own schema requires a GUID to *end* in a UUID (``did`` matches
+   ``^.*<8-4-4-4-12 hex>$``; minted ones are ``<prefix><uuid4>``, e.g. ``dg.4503/<uuid>``, whose ``/`` is kept
+   and whose segments are a prefix and a UUID), and DRS ids (hostname-based or compact) are RFC 3986 unreserved
+   characters; neither is ever a bare route word. The rule is not "must end in a UUID": DRS members serve opaque
+   ids (``obj-1``, ``v2_<uuid>_<uuid>``), and legacy indexd records need not follow today's schema.
 
 The regular expressions here are linear; the registry's ``HOSTNAME_RE`` is bounded by its 253-char
 lookahead, and input is capped at ``MAX_LENGTH`` before any matching.
@@ -63,6 +81,18 @@ _RAW_DELIM_RE = re.compile(r"[/:]")
 _BAD_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _PROVIDER_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 _PORT_RE = re.compile(r"[0-9]{1,5}")
+
+RESERVED_SEGMENTS = frozenset({
+    # indexd's routes (uc-cdis/indexd: index, alias, bulk and DRS blueprints), as a Gen3 commons serves them
+    "index", "urls", "bulk", "documents", "blank", "aliases", "alias", "versions", "latest", "bundle", "ga4gh",
+    # the DRS API's own words under /objects
+    "objects", "access", "service-info",
+})
+"""Path words of indexd and DRS that no GUID segment is (compared lower-case); segments starting with ``_`` are
+reserved too (rule 9)."""
+NEVER_IN_IDS = '"#%<>?[\\]^`|'
+"""Printable ASCII characters no identifier holds (rule 9); nothing outside printable ASCII is held either."""
+_NOT_IN_IDS_RE = re.compile(r'[^\x21-\x7e]|["#%<>?\[\\\]^`|]')
 
 
 def _preview(value: object) -> str:
@@ -202,7 +232,12 @@ def _parse_uri(raw: str, rest: str) -> Identifier:
 
 
 def parse_identifier(value: object) -> Identifier:
-    """Parse one identifier (see the module docstring); raise :class:`InvalidIdentifier` otherwise."""
+    """Parse one identifier (see the module docstring); raise :class:`InvalidIdentifier` otherwise, also for text
+    that parses but cannot be an id (rule 9)."""
+    return _checked(_parse(value))
+
+
+def _parse(value: object) -> Identifier:
     if not isinstance(value, str):
         raise InvalidIdentifier(value, "an identifier must be a string")
     text = value.strip()
@@ -227,6 +262,28 @@ def parse_identifier(value: object) -> Identifier:
         raise InvalidIdentifier(value, f"nothing after the prefix {ident!r}")
     kind: Kind = "uuid" if _UUID_RE.fullmatch(ident) else "opaque"
     return Identifier(raw=value, kind=kind, accession=ident)
+
+
+def cannot_be_an_id(object_id: str, kind: Kind = "opaque") -> str | None:
+    """Why ``object_id`` (an id of ``kind`` as sent to members) cannot name an object, or ``None`` when it can
+    (rule 9: path words count only in ``opaque`` ids, the ones asked of every member)."""
+    bad = _NOT_IN_IDS_RE.search(object_id)
+    if bad is not None:
+        return f"{bad.group()!r} is a character no identifier holds"
+    for segment in object_id.split("/"):
+        if segment in ("", ".", ".."):
+            return "an empty, '.' or '..' path segment cannot be part of an identifier"
+        if kind == "opaque" and (segment[0] == "_" or segment.lower() in RESERVED_SEGMENTS):
+            return f"{_preview(segment)} is a path word of indexd or DRS, not an identifier"
+    return None
+
+
+def _checked(ident: Identifier) -> Identifier:
+    if ident.kind != "uuid":
+        reason = cannot_be_an_id(ident.object_id, ident.kind)
+        if reason is not None:
+            raise InvalidIdentifier(ident.raw, reason)
+    return ident
 
 
 def parse_many(values: Iterable[object]) -> list[Identifier | InvalidIdentifier]:

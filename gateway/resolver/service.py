@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from gateway.cache import Cache
 from gateway.core.concurrency import run_until
 from gateway.core.deadline import Deadline
+from gateway.core.errors import TIMED_OUT
 from gateway.core.member import Member
 from gateway.registry.directory import Directory, Routes
 from gateway.resolver.asking import ask_everyone, ask_owner
@@ -141,9 +142,11 @@ class Resolver:
             jobs.append(ask_everyone(self.directory, unrouted, deadline, single=single,
                                      concurrency=self.config.fanout_concurrency, out=out))
         await _until(jobs, deadline)
+        waited = {raw: member.id for member, items in groups.values() for raw, _ in items}
         for raw in batch:
             if raw not in out:
-                out[raw] = ResolutionError(504, f"{raw}: no answer from its member commons before the deadline")
+                out[raw] = ResolutionError(504, f"member commons {waited[raw]}: {TIMED_OUT}" if raw in waited else
+                                           f"{raw}: no answer from its member commons before the deadline")
         return out
 
     async def _remember(self, fresh: dict[str, Outcome], keys: dict[str, str]) -> None:

@@ -102,9 +102,12 @@ def _ms(start: float) -> int:
 
 
 def _describe(exc: BaseException) -> str:
+    """What a source's ``error`` says (public: a member's error's public message, never an exception's text)."""
     if isinstance(exc, UpstreamError):
         return exc.message[:500]
-    return f"unexpected answer: {type(exc).__name__}: {exc}"[:500]
+    if isinstance(exc, TimeoutError):
+        return "no answer before the deadline"
+    return "unexpected answer"
 
 
 def answer_of(member_id: str, counts: object, took_ms: int) -> MemberAnswer:
@@ -116,8 +119,9 @@ def answer_of(member_id: str, counts: object, took_ms: int) -> MemberAnswer:
             member_id, Status.PARTIAL if counts.partial else Status.OK, took_ms, counts.total,
             counts.histograms, hidden=counts.hidden, hidden_accessible=counts.hidden_accessible,
         )
-    except (TypeError, ValueError) as exc:
-        return MemberAnswer(member_id, Status.ERROR, took_ms, error=f"unexpected answer: {exc}"[:500])
+    except (TypeError, ValueError):
+        log.warning("cohort counts: unusable answer", extra={"member": member_id}, exc_info=True)
+        return MemberAnswer(member_id, Status.ERROR, took_ms, error="unexpected answer")
 
 
 class CohortService:
@@ -260,6 +264,8 @@ class CohortService:
             self.breaker.record(member.id, ok=False)
             return None, (Status.TIMEOUT, _describe(exc) if str(exc) else "no answer before the deadline")
         except Exception as exc:
+            if not isinstance(exc, UpstreamError):
+                log.warning("cohort rows: unexpected failure", extra={"member": member.id}, exc_info=True)
             self.breaker.record(member.id, ok=False)
             return None, (Status.ERROR, _describe(exc))
         if not isinstance(page, RowsPage):

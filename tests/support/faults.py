@@ -274,3 +274,45 @@ class RebindingDns:
 
         monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
         return self
+
+
+# --- a hostile member: what it answers must never reach a client -------------------------------------------
+
+HOSTILE_MODES = ("reset", "hang", "500", "garbage", "redirect")
+"""``reset``: reads the request, then resets the connection; ``hang``: never answers; ``500``: HTTP 500 whose
+JSON ``error`` (and a header) carry the marker; ``garbage``: 200 with a body that is not JSON, carrying the marker;
+``redirect``: 302 to an internal URL (``internal``) holding the marker."""
+
+
+def hostile(
+    mode: str, *, marker: str, internal: str = "http://10.9.8.7:6543", objects: Mapping[str, Any] | None = None
+) -> web.Application:
+    """A member misbehaving in ``mode`` (:data:`HOSTILE_MODES`) on every request, except ``GET`` of a DRS object
+    listed in ``objects`` (``/ga4gh/drs/v1/objects/<id>``), answered normally: so the misbehaviour can be met
+    after a successful resolution (at ``/access``). ``state["hanging"]`` counts the hung handlers."""
+    if mode not in HOSTILE_MODES:
+        raise AssertionError(f"unknown hostile mode {mode!r}")
+    known = dict(objects or {})
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        head, sep, tail = request.path.partition(f"{DRS}/objects/")
+        if request.method == "GET" and sep and not head and tail in known:
+            return _json(known[tail])
+        if mode == "reset":
+            transport = request.transport
+            assert transport is not None
+            transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+            await asyncio.sleep(3600)
+        if mode == "hang":
+            request.app[STATE]["hanging"] += 1
+            await asyncio.Event().wait()
+        if mode == "500":
+            return _json({"error": f"database {marker} at db.internal:5432 is down", "msg": marker,
+                          "message": marker}, status=500, headers={"X-Debug": marker})
+        if mode == "garbage":
+            return web.Response(body=f"<html>Traceback: {marker} at /srv/app.py line 3</html>".encode(),
+                                content_type="text/html")
+        return web.Response(status=302, headers={"Location": f"{internal}/{marker}{request.path}"})
+
+    return recording_app([web.route("*", "/{tail:.*}", handler)], hanging=0)

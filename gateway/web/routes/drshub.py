@@ -53,7 +53,7 @@ class ResolveRequest(BaseModel):
 async def _resolve(request: web.Request, raw: str, service: DrsService) -> Resolution:
     deadline = service.deadline()
     try:
-        async with asyncio.timeout(deadline.remaining()):
+        async with asyncio.timeout(deadline.backstop()):
             return await request.app[RESOLVER].resolve(raw, deadline, client=client_address(request))
     except InvalidIdentifier as exc:
         raise bad_request(f"not a valid DRS URI: {exc}") from None

@@ -43,7 +43,7 @@ from aiohttp import web
 
 from gateway.core.errors import ApiError
 from gateway.export.job import delivers_as_job, public_doc, status_path
-from gateway.export.plan import ExportFailed, ExportRequest, Production, plan_export
+from gateway.export.plan import ExportFailed, ExportRequest, Production, failure_text, plan_export
 from gateway.export.runner import JobsFull
 from gateway.search.question import check_filter
 from gateway.search.tiering import RowsForbidden
@@ -110,9 +110,9 @@ async def _stream(request: web.Request, production: Production) -> web.StreamRes
                 chunk = await asyncio.to_thread(next, production.chunks, None)
             except Exception as exc:
                 if response is None:
-                    log.info("export failed before its first byte: %s", exc)
+                    log.info("export failed before its first byte: %s", exc, exc_info=not isinstance(exc, ExportFailed))
                     status = exc.status if isinstance(exc, ExportFailed) else 502
-                    raise ApiError(status, f"the export failed: {exc}"[:500]) from None
+                    raise ApiError(status, f"the export failed: {failure_text(exc)}"[:500]) from None
                 log.warning("export failed mid-stream: aborting the connection", exc_info=True)
                 if request.transport is not None:
                     request.transport.abort()

@@ -32,9 +32,10 @@ FAULTS = ("500", "garbage", "truncated", "list", "429")
 STATUS = {"500": 502, "garbage": 502, "truncated": 502, "list": 502, "429": 503}
 """What the gateway answers for each fault: 502, but 503 (with the member's Retry-After) for a 429 whose
 Retry-After does not fit in the deadline (the client did nothing wrong)."""
-SAYS = {"500": "HTTP 500", "garbage": "not valid JSON", "truncated": "connection failed",
-        "list": "expected a JSON object", "429": "HTTP 429"}
-"""What the error message says about each fault."""
+SAYS = {"500": "answered HTTP 500", "garbage": "sent a malformed answer", "truncated": "unreachable",
+        "list": "sent a malformed answer", "429": "answered HTTP 429"}
+"""What the error message says about each fault: a generic kind, never the member's words (tests/gateway/web/
+test_error_leaks.py)."""
 ACCESS_FAULTS = ("500", "garbage", "truncated", "429", "202", "hang")
 MISSING = "00000000-0000-4000-8000-0000000000ee"
 PROBES = ("/_status", "/index/_status", f"{DRS}/service-info")

@@ -244,7 +244,8 @@ async def test_a_member_failing_before_the_first_chunk_is_a_json_error(env, monk
 
     monkeypatch.setattr(service, "rows", failing)
     r = await env.gateway.client.post(PATH, json={"index": "subject", "filter": OPEN})
-    assert r.status_code == 502 and "member went away" in r.text
+    assert r.status_code == 502 and r.json()["error"] == "the export failed: unexpected failure"
+    assert "member went away" not in r.text and "RuntimeError" not in r.text  # an exception's text is logged only
 
 
 async def test_a_failure_mid_stream_aborts_the_transfer(env, monkeypatch):

@@ -156,8 +156,8 @@ HUGE = {**document(), "_terms": {"padding": "x" * (MAX_DICTIONARY_BYTES + 10)}}
     (json_of({"message": "no sheepdog here"}, 404), "none: the member has no submission service",
      "no contributing member offers a data dictionary of its own"),
     (lambda: web.Response(body=b"\x00garbage{", content_type="application/json"), "refused: asking for its "
-     "dictionary failed", "not valid JSON"),
-    (json_of("just a string"), "refused:", "expected a JSON object"),
+     "dictionary failed", "sent a malformed answer"),
+    (json_of("just a string"), "refused:", "sent a malformed answer"),
     (json_of(HUGE), "refused: its dictionary is larger than", "could not be used"),
     (json_of(cyclic_document()), "refused: link cycle", "could not be used"),
     (json_of({"message": "boom"}, 500), "refused: asking for its dictionary failed", "HTTP 500"),

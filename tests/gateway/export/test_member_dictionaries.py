@@ -98,10 +98,10 @@ async def test_no_submission_service_is_no_dictionary(status):
 
 
 @pytest.mark.parametrize(("respond", "detail"), [
-    (lambda: web.Response(body=b"<html>not json", content_type="text/html"), "not valid JSON"),
-    (lambda: web.json_response([1, 2, 3]), "expected a JSON object"),
-    (lambda: web.json_response({"message": "boom"}, status=500), "HTTP 500"),
-    (lambda: web.json_response({"message": "who are you"}, status=401), "HTTP 401"),
+    (lambda: web.Response(body=b"<html>not json", content_type="text/html"), "sent a malformed answer"),
+    (lambda: web.json_response([1, 2, 3]), "sent a malformed answer"),
+    (lambda: web.json_response({"message": "boom"}, status=500), "answered HTTP 500"),
+    (lambda: web.json_response({"message": "who are you"}, status=401), "answered HTTP 401"),
     (lambda: web.json_response({
         "a": {"properties": {}, "links": [{"name": "bs", "target_type": "b"}]},
         "b": {"properties": {}, "links": [{"name": "as", "target_type": "a"}]},
@@ -126,7 +126,7 @@ async def test_an_answer_past_the_http_cap_is_refused_before_it_is_read():
     body = b'{"x": "' + b"y" * (17 * 1024 * 1024) + b'"}'
     async with gen3_member(answering(lambda: web.Response(body=body, content_type="application/json"))) as (a, _):
         offer = await offer_of(a)
-    assert offer.status == "refused" and "response body larger than" in offer.detail
+    assert offer.status == "refused" and "answered too large a body" in offer.detail
 
 
 async def test_a_member_that_does_not_answer_in_time_is_refused_and_not_waited_for():

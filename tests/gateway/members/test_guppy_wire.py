@@ -109,7 +109,8 @@ def test_graphql_errors():
                "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]
     with pytest.raises(GuppyQueryError) as err:
         parse_counts("m", Q, {"errors": errors})
-    assert isinstance(err.value, MemberUnavailable) and "nope" in str(err.value) and err.value.errors == errors
+    assert isinstance(err.value, MemberUnavailable) and "nope" in err.value.detail and err.value.errors == errors
+    assert "nope" not in str(err.value)  # the member's words: for the log only
     assert unknown_fields(errors) == {"nope"}
     assert unknown_fields([{"message": 'Cannot query field "x" on type "T".'}, "junk", {"message": 3}]) == {"x"}
     with pytest.raises(GuppyQueryError):

@@ -197,9 +197,10 @@ async def test_graphql_errors_are_a_clear_error(config, status):
     async with serve(one_route("POST", "/guppy/graphql", errors, status)) as server:
         gen3 = Gen3Adapter(member(server.url), config, OPEN)
         try:
-            with pytest.raises(GuppyQueryError, match="Elasticsearch is down") as err:
+            with pytest.raises(GuppyQueryError, match="Guppy GraphQL: answered errors") as err:
                 await gen3.cohort_counts(CohortQuery("subject", None, ("sex",)), deadline())
             assert isinstance(err.value, MemberUnavailable) and err.value.status == 502
+            assert "Elasticsearch is down" in err.value.detail
             with pytest.raises(GuppyQueryError):
                 await gen3.cohort_rows(CohortQuery("subject"), ["subject_id"], 0, 10, deadline())
         finally:

@@ -270,11 +270,11 @@ async def test_no_id_behind_the_gateways_own_hostname():
     """``drs://<the gateway>/<text>`` is resolved as ``<text>``: text that is no identifier is the single path's
     InvalidIdentifier, and a 400 in a batch (with the other ids answered)."""
     async with federation() as fed:
-        raw = f"drs://{fed.gateway.hostname}/abc%25zz"  # → abc%zz: a bad percent-encoding
-        with pytest.raises(InvalidIdentifier, match="percent-encoding"):
+        raw = f"drs://{fed.gateway.hostname}/drs:abc"  # → drs:abc: a DRS URI without '//' (once abc%25zz, whose
+        with pytest.raises(InvalidIdentifier, match="missing '//'"):  # '%' rule 9 now refuses on the outside)
             await fed.resolver.resolve(raw)
         x0 = fed.guids(fed.x, 1)[0]
         out = await fed.resolver.resolve_many([raw, f"drs://{fed.gateway.hostname}/{quote(x0, safe='')}"])
         bad = out[raw]
-        assert isinstance(bad, ResolutionError) and bad.status == 400 and "percent-encoding" in bad.message
+        assert isinstance(bad, ResolutionError) and bad.status == 400 and "missing '//'" in bad.message
         assert resolved(out[f"drs://{fed.gateway.hostname}/{quote(x0, safe='')}"]).record.id == x0

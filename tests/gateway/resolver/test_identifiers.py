@@ -15,8 +15,11 @@ from gateway.core.member import PREFIX_RE
 from gateway.resolver.identifiers import (
     EXPECTED,
     MAX_LENGTH,
+    NEVER_IN_IDS,
+    RESERVED_SEGMENTS,
     Identifier,
     InvalidIdentifier,
+    cannot_be_an_id,
     parse_identifier,
     parse_many,
 )
@@ -50,8 +53,8 @@ VALID = [
      f"dg.4503/dg.712C/{U}"),
     # non-uuid accessions are fine; the accession is decoded once
     ("dg.4503/abc:def", "prefixed", "dg.4503", "dg.4503", "abc:def", None, None, "dg.4503/abc:def"),
-    ("drs://dg.4503:a%2Fb%20c", "prefixed", "dg.4503", "dg.4503", "a/b c", None, None, "dg.4503/a/b c"),
-    ("dg.4503/a%252F", "prefixed", "dg.4503", "dg.4503", "a%2F", None, None, "dg.4503/a%2F"),
+    ("drs://dg.4503:a%2Fb%2Bc", "prefixed", "dg.4503", "dg.4503", "a/b+c", None, None, "dg.4503/a/b+c"),
+    ("dg.4503/a%2F%7Bb%7D", "prefixed", "dg.4503", "dg.4503", "a/{b}", None, None, "dg.4503/a/{b}"),
     # provider code form
     (f"drs://anvil/dg.ANV0:{U}", "prefixed", "dg.anv0", "dg.ANV0", U, None, "anvil", f"dg.ANV0/{U}"),
     (f"drs://Data.Example.org/dg.4503:{U}", "prefixed", "dg.4503", "dg.4503", U, None, "data.example.org",
@@ -136,6 +139,22 @@ INVALID = [
     ("dg.4503/%ff", "not UTF-8"),
     ("drs://host.org/a%0Ab", "control characters"),
     ("dg.4503/%00", "control characters"),
+    # rule 9: text that parses but cannot be an id (once holding a space or a '%', now refused: issue 13)
+    ("drs://dg.4503:a%2Fb%20c", "' ' is a character no identifier holds"),
+    ("dg.4503/a%252F", "'%' is a character no identifier holds"),
+    ("_stats", "'_stats' is a path word of indexd or DRS"),
+    ("index/_stats", "'index' is a path word"),
+    ("INDEX", "'INDEX' is a path word"),
+    ("urls", "'urls' is a path word"),
+    (f"{U}/versions", "'versions' is a path word"),
+    (f"drs://host.org/a%3F{U}", "'?' is a character no identifier holds"),
+    ("a//b", "an empty, '.' or '..' path segment"),
+    ("dg.4503/..", "an empty, '.' or '..' path segment"),
+    ("foo/bar/", "an empty, '.' or '..' path segment"),
+    ("a%3Fb", "'?' is a character no identifier holds"),
+    ("%3Cscript%3E", "'<' is a character no identifier holds"),
+    ("caf%C3%A9", "'é' is a character no identifier holds"),
+    ("dg.4503/名", "'名' is a character no identifier holds"),
 ]
 
 
@@ -219,12 +238,15 @@ def test_every_surface_form_of_a_guid_parses_the_same(p, u):
     assert parse_identifier(f"{p.upper()}/{u}").prefix == parse_identifier(f"{p.lower()}:{u}").prefix
 
 
-_ids = st.text(min_size=1, max_size=60).filter(str.isprintable)
+_ID_CHARS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in NEVER_IN_IDS)
+_ids = st.text(alphabet=_ID_CHARS, min_size=1, max_size=60).filter(lambda t: cannot_be_an_id(t) is None)
+"""Ids that can be ids (rule 9): printable ASCII but the characters none holds, and no reserved segment."""
 
 
 @given(p=prefixes(), accession=_ids)
 def test_any_encoded_accession_round_trips(p, accession):
     assume(accession[: len(p) + 1].lower() not in (p.lower() + "/", p.lower() + ":"))
+    assume(cannot_be_an_id(f"{p}/{accession}") is None)
     for form in (f"{p}/{quote(accession, safe='')}", f"drs://{p}:{quote(accession, safe='')}"):
         ident = parse_identifier(form)
         assert (ident.prefix, ident.prefix_as_given, ident.accession) == (p.lower(), p, accession)
@@ -253,6 +275,7 @@ def test_hostname_uris_round_trip_the_id(host, ident):
 @given(p=prefixes(), accession=st.text(alphabet="abcdefXYZ0123456789-._~:", min_size=1, max_size=40))
 def test_the_returned_gen3_id_parses_back_to_itself(p, accession):
     assume(accession[: len(p) + 1].lower() not in (p.lower() + "/", p.lower() + ":"))
+    assume(cannot_be_an_id(f"{p}/{accession}") is None)  # rule 9: e.g. "..", "_x"
     first = parse_identifier(f"drs://{p}:{accession}")
     again = parse_identifier(first.object_id)
     assert (again.prefix, again.prefix_as_given, again.accession) == (first.prefix, p, accession)
@@ -301,3 +324,29 @@ def test_parsing_is_fast_on_pathological_input(text):
         with contextlib.suppress(InvalidIdentifier):
             parse_identifier(text)
     assert (time.perf_counter() - start) / 20 < 0.01
+
+
+# ---- rule 9: what cannot be an id ----------------------------------------------------------------------
+
+
+@given(p=prefixes(), u=uuids(), word=st.sampled_from(sorted(RESERVED_SEGMENTS)), bad=st.sampled_from(NEVER_IN_IDS))
+def test_what_cannot_be_an_id_is_refused_in_every_form(p, u, word, bad):
+    for text in (word, word.upper(), f"{word}/{u}", f"{u}/{word}", f"_{word}", f"{p}/{u}//x",
+                 f"{p}/{quote(bad, safe='')}{u}", f"x{quote(bad, safe='')}", f"drs://h.org/a{quote(bad, safe='')}"):
+        with pytest.raises(InvalidIdentifier):
+            parse_identifier(text)
+    assert parse_identifier(f"{p}/{u}").object_id == f"{p}/{u}"  # a real GUID, '/' and all, is still one
+    # behind a prefix or a host a path word goes to the one member it routes to: no fan-out to spare
+    assert parse_identifier(f"{p}/{word}").kind == "prefixed"
+    assert parse_identifier(f"drs://h.org/{word}").kind == "hostname"
+
+
+@pytest.mark.parametrize("real", [
+    "dg.4503/6f1c0e2a-9b1d-4c3e-8f00-0123456789ab", "dg.ANV0/6f1c0e2a-9b1d-4c3e-8f00-0123456789ab",
+    "drs://dg.4DFC:6f1c0e2a-9b1d-4c3e-8f00-0123456789ab", "drs://jade.datarepo-dev.broadinstitute.org/v1_a_b",
+    "drs://data.kidsfirstdrc.org/6f1c0e2a-9b1d-4c3e-8f00-0123456789ab", "drs://host.org/sha256:abc",
+    "obj-1", "dg.EP01/obj-1", "urn:uuid:6f1c0e2a-9b1d-4c3e-8f00-0123456789ab", "{6f1c0e2a-9b1d-4c3e-8f00-0123456789ab}",
+    "indexes", "my_index", "a.b~c",
+])
+def test_real_ids_are_not_mistaken_for_path_words(real):
+    assert cannot_be_an_id(parse_identifier(real).object_id) is None
