@@ -28,6 +28,11 @@ class Deadline:
     def expired(self) -> bool:
         return time.monotonic() >= self.at
 
+    def within(self, seconds: float) -> Deadline:
+        """A deadline ``seconds`` from now, but never later than this one: a step's own deadline inside an
+        operation's."""
+        return Deadline(min(self.at, time.monotonic() + seconds))
+
     def cap(self, seconds: float) -> float:
         """``seconds``, but never beyond the deadline."""
         return min(seconds, self.remaining())

@@ -29,6 +29,8 @@ MALFORMED = "sent a malformed answer"
 """The member's answer could not be read (not JSON, the wrong shape, a redirect without a usable target)."""
 TOO_LARGE = "answered too large a body"
 """The member's answer was larger than the gateway reads."""
+BUSY = "not read: the gateway is reading too many answers at once"
+"""The member's answer did not fit in the gateway's in-flight byte budget (503, ``Retry-After``): not its fault."""
 NOT_READY = "not ready yet"
 """The member accepted the request but has no answer yet (its 202)."""
 
@@ -70,12 +72,14 @@ class MemberUnavailable(UpstreamError):
 
 class MemberBusy(UpstreamError):
     """The member kept answering 429 and its ``Retry-After`` did not fit in the deadline: the gateway answers
-    503 with that ``Retry-After`` (the client did nothing wrong, so not 429)."""
+    503 with that ``Retry-After`` (the client did nothing wrong, so not 429). Also the gateway's own refusal to read
+    an answer past its in-flight byte budget (:data:`BUSY`, no ``upstream_status``)."""
 
     status = 503
 
-    def __init__(self, member_id: str, message: str, *, retry_after: int, detail: str | None = None) -> None:
-        super().__init__(member_id, message, upstream_status=429, detail=detail)
+    def __init__(self, member_id: str, message: str, *, retry_after: int, detail: str | None = None,
+                 upstream_status: int | None = 429) -> None:
+        super().__init__(member_id, message, upstream_status=upstream_status, detail=detail)
         self.retry_after = retry_after
 
 

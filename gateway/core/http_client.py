@@ -19,7 +19,8 @@
   asked for (a caller's retry policy must be the only one); or ``"httpcore"``, httpx's own engine.
 
 :func:`read_capped` reads a streamed body and stops past ``limit`` bytes (:class:`BodyTooLarge`), so no server can
-make the gateway buffer without bound.
+make the gateway buffer without bound; with a :class:`~gateway.core.byte_budget.ByteBudget` the bytes being read by
+every call together are bounded too.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 from httpx_aiohttp import AiohttpTransport
 
+from gateway.core.byte_budget import ByteBudget
 from gateway.core.egress import EgressPolicy
 
 Engine = Literal["aiohttp", "httpcore"]
@@ -111,11 +113,17 @@ class BodyEncoded(BodyRefused):
         self.encoding = encoding
 
 
-async def read_capped(response: httpx.Response, limit: int, *, identity_only: bool = False) -> bytes:
+async def read_capped(
+    response: httpx.Response, limit: int, *, identity_only: bool = False, budget: ByteBudget | None = None
+) -> bytes:
     """The body of a streamed ``response``, at most ``limit`` bytes (decoded, so a compressed body cannot
     expand past it): :class:`BodyTooLarge` as soon as the ``Content-Length`` or the bytes read exceed it. With
     ``identity_only`` a ``Content-Encoding`` other than identity is :class:`BodyEncoded` and the body is read
-    as sent."""
+    as sent. With ``budget`` every chunk is taken from it before it is kept (:class:`~gateway.core.byte_budget.
+    OverBudget` when it does not fit) and all of it is given back when the read ends, however it ends.
+
+    The body grows in one buffer (no list of chunks joined at the end, which held twice the body), and a read cut
+    short drops what it read at once."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(limit, int(declared))
@@ -126,14 +134,18 @@ async def read_capped(response: httpx.Response, limit: int, *, identity_only: bo
         stream = response.aiter_raw()
     else:
         stream = response.aiter_bytes()
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in stream:
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    body = bytearray()
+    try:
+        async for chunk in stream:
+            if len(body) + len(chunk) > limit:
+                raise BodyTooLarge(limit)
+            if budget is not None:
+                budget.take(len(chunk))
+            body += chunk
+        return bytes(body)
+    finally:
+        if budget is not None:
+            budget.give(len(body))
 
 
 # --- the engines under the egress policy ------------------------------------------------------------------------

@@ -74,6 +74,12 @@ class DrsService:
     def deadline(self) -> Deadline:
         return Deadline.after(self.config.deadline)
 
+    def resolution_deadline(self, deadline: Deadline) -> Deadline:
+        """The deadline of the resolution step of a request under ``deadline``: the resolver's own
+        (``resolver.deadline``, as on the resolver routes), never past the request's; the access step keeps the rest
+        of the request's."""
+        return deadline.within(self.resolver.config.deadline)
+
     # -- single objects -------------------------------------------------------------------------------
 
     async def object_bytes(self, raw: str, deadline: Deadline | None = None, *, client: str | None = None) -> bytes:
@@ -143,8 +149,9 @@ class DrsService:
 
     async def objects(self, raws: Sequence[str], deadline: Deadline, *, client: str | None = None) -> BulkObjects:
         """Each id's object, or ``(status, id)``; each member asked once per chunk (the resolver's batch)."""
-        outcomes = await self.resolver.resolve_many(raws, deadline, client=client)
-        out = BulkObjects(timed_out=deadline.expired)
+        resolving = self.resolution_deadline(deadline)
+        outcomes = await self.resolver.resolve_many(raws, resolving, client=client)
+        out = BulkObjects(timed_out=resolving.expired)
         rendered: dict[str, dict[str, Any] | ResolutionError] = {}
         for raw in raws:
             if raw not in rendered:
@@ -160,7 +167,7 @@ class DrsService:
         self, raws: Sequence[str], deadline: Deadline, *, client: str | None = None
     ) -> tuple[list[Authorizations], list[tuple[int, str]]]:
         """Each id's :class:`Authorizations`, or ``(status, id)``, in request order."""
-        outcomes = await self.resolver.resolve_many(raws, deadline, client=client)
+        outcomes = await self.resolver.resolve_many(raws, self.resolution_deadline(deadline), client=client)
         found: list[Authorizations] = []
         failures: list[tuple[int, str]] = []
         for raw in raws:
@@ -181,7 +188,8 @@ class DrsService:
         pairs = [(raw, aid) for raw, wanted in items for aid in wanted]
         answers: list[AccessURL | int | None] = [None] * len(pairs)
         """Per pair, in request order: its URL, or the status it failed with; ``None`` until answered."""
-        outcomes = await self.resolver.resolve_many([raw for raw, _ in items], deadline, client=client)
+        outcomes = await self.resolver.resolve_many([raw for raw, _ in items], self.resolution_deadline(deadline),
+                                                    client=client)
         groups: dict[tuple[str, MemberCall | None, str | None], tuple[Member, list[tuple[int, str, str]]]] = {}
         """Pairs asked of a member together: same member, same way of asking (a gateway token is per object; a
         caller's ``Authorization`` only where the member owns the id)."""
@@ -284,8 +292,10 @@ class DrsService:
                 "expires_in": self.lifetime(expires_in, call.not_after)}
 
     async def _resolve(self, raw: str, deadline: Deadline, client: str | None = None) -> Resolution:
+        """The resolution step, under :meth:`resolution_deadline`."""
+        resolving = self.resolution_deadline(deadline)
         try:
-            return await _within(deadline, self.resolver.resolve(raw, deadline, client=client))
+            return await _within(resolving, self.resolver.resolve(raw, resolving, client=client))
         except InvalidIdentifier as exc:
             raise ResolutionError.not_an_id(exc) from None
 

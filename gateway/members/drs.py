@@ -118,7 +118,8 @@ class DrsAdapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery):
 
     async def _bulk_chunk(self, asked: list[str], deadline: Deadline) -> dict[str, MemberRecord]:
         response = await self.http.request(
-            "POST", f"{API}/objects", deadline, idempotent=True, json={"bulk_object_ids": asked}
+            "POST", f"{API}/objects", deadline, idempotent=True, json={"bulk_object_ids": asked},
+            max_body=self.http.bulk_cap(len(asked)),
         )
         if response.status in BULK_UNSUPPORTED:
             return await self._each(asked, deadline)
@@ -206,7 +207,7 @@ class DrsAdapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery):
             body["passports"] = list(passports)
         response = await self.http.request(
             "POST", f"{API}/objects/access", deadline, idempotent=True, json=body,
-            headers={"Authorization": auth} if auth else None,
+            headers={"Authorization": auth} if auth else None, max_body=self.http.bulk_cap(len(pairs)),
         )
         if response.status in BULK_UNSUPPORTED:
             return {}

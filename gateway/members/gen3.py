@@ -106,7 +106,8 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
 
     async def _bulk(self, asked: list[str], deadline: Deadline) -> dict[str, MemberRecord]:
         wire = [gen3_id(i) for i in asked]
-        response = await self.http.request("POST", "/index/bulk/documents", deadline, idempotent=True, json=wire)
+        response = await self.http.request("POST", "/index/bulk/documents", deadline, idempotent=True, json=wire,
+                                           max_body=self.http.bulk_cap(len(wire)))
         if response.status != 200:
             raise error_for(response, "indexd bulk lookup")
         docs = response.json()
@@ -209,7 +210,7 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
         A 400 carrying GraphQL ``errors`` (Apollo's validation answer) is returned for the parser to report."""
         response = await self.http.request(
             "POST", GUPPY, deadline, idempotent=True, json={"query": text, "variables": variables},
-            headers={"Authorization": authorization} if authorization else None,
+            headers={"Authorization": authorization} if authorization else None, max_body=self.config.max_body_bytes,
         )
         if response.status == 200:
             return response.json("Guppy GraphQL")
@@ -243,7 +244,8 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
         """The commons' data dictionary as sheepdog serves it whole (node schemas keyed by node id, ``$ref`` s
         resolved, beside ``_definitions``, ``_terms``, ``_settings``), asked anonymously; ``None`` when the commons
         has no submission service (404, 405, 501). Not read here: the export vets it."""
-        response = await self.http.request("GET", DICTIONARY, deadline, idempotent=True)
+        response = await self.http.request("GET", DICTIONARY, deadline, idempotent=True,
+                                           max_body=self.config.max_body_bytes)
         if response.status in NO_SEARCH:
             return None
         if response.status != 200:
@@ -257,7 +259,8 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
         for number in range(self.discovery_max_pages):
             params = {"data": "true", "_guid_type": "discovery_metadata", "limit": str(size),
                       "offset": str(number * size)}
-            response = await self.http.request("GET", MDS, deadline, idempotent=True, params=params)
+            response = await self.http.request("GET", MDS, deadline, idempotent=True, params=params,
+                                               max_body=self.config.max_body_bytes)
             if response.status != 200:
                 raise self._search_error(response, "MDS discovery metadata")
             page = response.json("MDS discovery metadata")

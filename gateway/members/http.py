@@ -12,8 +12,16 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
   gives up. Read timeouts, resets and other statuses are never retried.
 * **Redirects** follow :data:`gateway.core.redirects.SAME_ORIGIN`: one to the member's own origin is followed
   by hand, at most :data:`MAX_REDIRECTS` times; one to any other origin is an error.
-* **Bounded bodies.** A body larger than ``max_body`` bytes is an error (a member cannot make us buffer
-  without limit). Malformed JSON is :class:`MemberUnavailable` with a clear message.
+* **Attempt cap.** One attempt (connect, redirects, the whole body) lasts at most ``upstream.attempt_timeout``
+  (default: the read timeout), so a member dripping its answer a byte at a time is cut like a hanging one (504,
+  never retried), not at the request's deadline.
+* **Bounded bodies.** A call reads at most its cap: ``upstream.max_record_bytes`` for a metadata call (the
+  default), :meth:`MemberHttp.bulk_cap` for a bulk answer, ``upstream.max_body_bytes`` for what may be large
+  (search, discovery, the dictionary); past it, 502 :data:`TOO_LARGE` naming the member, read no further. Every
+  call's bytes are taken from the process's in-flight budget (``upstream.inflight_bytes``) while they are read; a
+  chunk that does not fit fails the call at once with 503 :data:`BUSY` (``Retry-After: 1``, never retried: the
+  budget frees as other reads end, not within this call). Malformed JSON is :class:`MemberUnavailable` with a
+  clear message.
 * **Failures name the member, never describe it** (:mod:`gateway.core.errors`): every error raised here has a
   public ``message`` of a generic kind (unreachable, timed out, answered HTTP 500, sent a malformed answer,
   answered too large a body) and a ``detail`` with the member's URL (without its query), the exception's text and
@@ -45,9 +53,11 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
+from gateway.core.byte_budget import ByteBudget, OverBudget, shared_budget
 from gateway.core.deadline import Deadline
 from gateway.core.egress import EgressDenied, EgressPolicy
 from gateway.core.errors import (
+    BUSY,
     MALFORMED,
     NOT_READY,
     TIMED_OUT,
@@ -69,7 +79,6 @@ from gateway.settings.sections import UpstreamConfig
 
 log = logging.getLogger("gateway.members.http")
 
-MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_REDIRECTS = SAME_ORIGIN.max_hops
 MAX_BACKOFF = 10.0
 """Upper bound of one backoff window, seconds."""
@@ -245,12 +254,14 @@ class MemberHttp:
 
     def __init__(
         self, member_id: str, base_url: str, config: UpstreamConfig, *, egress: EgressPolicy,
-        max_body: int = MAX_BODY_BYTES,
+        max_body: int | None = None, budget: ByteBudget | None = None,
     ) -> None:
         self.member_id = member_id
         self.base_url = base_url.rstrip("/")
         self.config = config
-        self.max_body = max_body
+        self.max_body = max_body or config.max_record_bytes
+        """The cap of a call that names none: a metadata call's."""
+        self.budget = budget or shared_budget(config.inflight_bytes)
         self._origin = httpx.URL(self.base_url)
         # aiohttp's engine: the hot path (1.75 vs 3.01 ms of CPU for five calls at once with httpcore's)
         self._client = build_client(
@@ -260,6 +271,12 @@ class MemberHttp:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+    def bulk_cap(self, ids: int) -> int:
+        """The cap of a bulk answer for ``ids`` ids: a record's cap plus ``upstream.bulk_bytes_per_id`` for each
+        further id, at most ``upstream.max_body_bytes``."""
+        cap = self.config
+        return min(cap.max_body_bytes, max(self.max_body, cap.max_record_bytes + (ids - 1) * cap.bulk_bytes_per_id))
 
     async def get_object(self, path: str, deadline: Deadline, what: str) -> dict[str, Any] | None:
         """GET a JSON object: ``None`` for the member's 404, :func:`error_for` for any other non-200."""
@@ -280,9 +297,12 @@ class MemberHttp:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
+        max_body: int | None = None,
     ) -> UpstreamResponse:
         """``method`` ``base_url + path``; any final status is returned except 429/502/503/504, which are
-        retried (idempotent calls) and then raised as :class:`MemberUnavailable`."""
+        retried (idempotent calls) and then raised as :class:`MemberUnavailable`. The body is read up to
+        ``max_body`` bytes (default :attr:`max_body`, a metadata call's cap)."""
+        limit = max_body or self.max_body
         url = httpx.URL(self.base_url + path, params=params)
         schedule = _Schedule(deadline, self.config.backoff)
         attempts = stop_after_attempt(self.config.retries + 1 if idempotent else 1)
@@ -296,7 +316,7 @@ class MemberHttp:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._attempt(method, url, deadline, json, headers)
+                    return await self._attempt(method, url, deadline, json, headers, limit)
         except _Transient as exc:
             error = exc.error
             if exc.wait is not None:
@@ -322,17 +342,21 @@ class MemberHttp:
         })
 
     async def _attempt(
-        self, method: str, url: httpx.URL, deadline: Deadline, body: Any, headers: Mapping[str, str] | None
+        self, method: str, url: httpx.URL, deadline: Deadline, body: Any, headers: Mapping[str, str] | None,
+        limit: int,
     ) -> UpstreamResponse:
         what = f"{method} {_where(url)}"
         remaining = deadline.remaining()
         if remaining <= 0:
             raise MemberTimeout(self.member_id, TIMED_OUT, detail=f"{what}: no time left before the deadline")
+        cap = self.config.attempt_seconds
         try:
-            async with asyncio.timeout(remaining):
-                response = await self._follow(method, url, deadline, body, headers)
+            async with asyncio.timeout(min(remaining, cap)):
+                response = await self._follow(method, url, deadline, body, headers, limit)
         except TimeoutError:
-            raise MemberTimeout(self.member_id, TIMED_OUT, detail=f"{what}: no answer within the deadline") from None
+            why = (f"the answer took longer than the attempt cap ({cap:g} s)" if cap < remaining
+                   else "no answer within the deadline")
+            raise MemberTimeout(self.member_id, TIMED_OUT, detail=f"{what}: {why}") from None
         except EgressDenied as exc:  # never retried: asking again cannot change the answer
             raise MemberUnavailable(self.member_id, UNREACHABLE,
                                     detail=f"{what}: refused by the egress policy: {exc}") from None
@@ -363,12 +387,13 @@ class MemberHttp:
         return response
 
     async def _follow(
-        self, method: str, url: httpx.URL, deadline: Deadline, body: Any, headers: Mapping[str, str] | None
+        self, method: str, url: httpx.URL, deadline: Deadline, body: Any, headers: Mapping[str, str] | None,
+        limit: int,
     ) -> UpstreamResponse:
         """One attempt, following same-origin redirects by hand."""
         hops = 0
         while True:
-            response = await self._send(method, url, deadline, body, headers)
+            response = await self._send(method, url, deadline, body, headers, limit)
             try:
                 hop = SAME_ORIGIN.follow(origin=self._origin, current=url, method=method, status=response.status,
                                          location=response.headers.get("location"), hops=hops)
@@ -392,7 +417,8 @@ class MemberHttp:
                                  detail=f"{what}: redirected to another origin ({target}); not followed")
 
     async def _send(
-        self, method: str, url: httpx.URL, deadline: Deadline, body: Any, headers: Mapping[str, str] | None
+        self, method: str, url: httpx.URL, deadline: Deadline, body: Any, headers: Mapping[str, str] | None,
+        limit: int,
     ) -> UpstreamResponse:
         cap = self.config
         timeout = httpx.Timeout(
@@ -403,10 +429,15 @@ class MemberHttp:
         )
         async with self._client.stream(method, url, json=body, headers=headers, timeout=timeout) as response:
             try:
-                content = await read_capped(response, self.max_body)
+                content = await read_capped(response, limit, budget=self.budget)
             except BodyTooLarge:
                 raise MemberUnavailable(
                     self.member_id, TOO_LARGE, upstream_status=response.status_code,
-                    detail=f"{method} {_where(url)}: response body larger than {self.max_body} bytes",
+                    detail=f"{method} {_where(url)}: response body larger than {limit} bytes",
+                ) from None
+            except OverBudget as exc:
+                raise MemberBusy(
+                    self.member_id, BUSY, retry_after=1, upstream_status=None,
+                    detail=f"{method} {_where(url)}: not read past the in-flight byte budget ({exc})",
                 ) from None
             return UpstreamResponse(self.member_id, response.status_code, response.headers, content, _where(url))

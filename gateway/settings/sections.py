@@ -11,7 +11,7 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -193,6 +193,38 @@ class UpstreamConfig(Section):
     backoff: float = Field(0.2, gt=0, description="Base of the jittered exponential backoff, seconds.")
     max_connections: int = Field(100, ge=1, description="Pooled connections per member.")
     bulk_concurrency: int = Field(16, ge=1, description="Parallel GETs when a member has no bulk endpoint.")
+    attempt_timeout: float | None = Field(
+        None, gt=0, description="Seconds one attempt may take in all (connecting, redirects and the whole body): a "
+        "member dripping its answer is cut like a hanging one (504). Empty: `upstream.read_timeout`; at most that."
+    )
+    max_record_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest answer of a metadata call (a record, a DRS object, service-info, a "
+        "status, a signed URL, user info, a token): 502 naming the member beyond, read no further."
+    )
+    bulk_bytes_per_id: int = Field(
+        65_536, ge=256, description="What each id asked adds to the cap of a bulk answer (indexd bulk documents, DRS "
+        "bulk objects and access): `max_record_bytes` + this × (ids − 1), at most `upstream.max_body_bytes`."
+    )
+    max_body_bytes: int = Field(
+        16_777_216, ge=1024, description="Largest answer any member call may take: the bulk cap's ceiling, and the "
+        "cap of search (Guppy), discovery (MDS pages) and data dictionary answers."
+    )
+    inflight_bytes: int = Field(
+        67_108_864, ge=1024, description="Bytes of member answers being read at once, across every call and member "
+        "of the process: a call whose next chunk does not fit fails at once with 503 (`Retry-After: 1`) rather than "
+        "wait, so memory stays bounded whatever members send."
+    )
+
+    @model_validator(mode="after")
+    def _attempt_within_read(self) -> UpstreamConfig:
+        if self.attempt_timeout is not None and self.attempt_timeout > self.read_timeout:
+            raise ValueError("upstream.attempt_timeout must not exceed upstream.read_timeout")
+        return self
+
+    @property
+    def attempt_seconds(self) -> float:
+        """The cap of one attempt's whole duration."""
+        return self.attempt_timeout if self.attempt_timeout is not None else self.read_timeout
 
 
 # --- resolution and the federated DRS API ----------------------------------------------------------------------

@@ -143,6 +143,23 @@ def huge(size: int = 20 * MiB, *, declare_length: bool = False) -> web.Applicati
     return recording_app([web.route("*", "/{tail:.*}", handler)], sent=0)
 
 
+def dripping(interval: float = 1.0, size: int = 1_000_000) -> web.Application:
+    """Answers 200 at once, then drips a JSON-looking body of ``size`` bytes one byte every ``interval`` seconds
+    (no ``Content-Length``): never idle long enough for a read timeout, never done. ``state["sent"]`` counts the
+    bytes written."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        for _ in range(size):
+            await response.write(b" ")
+            request.app[STATE]["sent"] += 1
+            await asyncio.sleep(interval)
+        await response.write_eof()
+        return response
+
+    return recording_app([web.route("*", "/{tail:.*}", handler)], sent=0)
+
+
 def not_json(
     body: bytes = b"<html><body>Bad gateway</body></html>", content_type: str = "text/html"
 ) -> web.Application:

@@ -12,7 +12,7 @@ from faults import serve
 from gateway.core.deadline import Deadline
 from gateway.core.egress import OPEN, EgressPolicy
 from gateway.core.errors import MemberBusy, MemberTimeout, MemberUnavailable
-from gateway.members.http import MAX_BODY_BYTES, MemberHttp
+from gateway.members.http import MemberHttp
 from gateway.settings.sections import UpstreamConfig
 
 EPSILON = 0.5
@@ -195,11 +195,12 @@ async def test_at_most_three_redirects_are_followed(config):
 
 @pytest.mark.parametrize("declare_length", [False, True])
 async def test_a_huge_body_is_capped(config, declare_length):
-    async with serve(faults.huge(MAX_BODY_BYTES + 4 * faults.MiB, declare_length=declare_length)) as server:
+    cap = config.max_record_bytes
+    async with serve(faults.huge(cap + 4 * faults.MiB, declare_length=declare_length)) as server:
         with pytest.raises(MemberUnavailable) as err:
             await call(client(server.url, config), 10.0)
     assert err.value.message == "answered too large a body"
-    assert f"larger than {MAX_BODY_BYTES} bytes" in err.value.detail
+    assert f"larger than {cap} bytes" in err.value.detail
 
 
 async def test_a_smaller_cap_can_be_chosen(config):
@@ -266,3 +267,57 @@ async def test_a_member_inside_a_denied_network_is_unavailable_and_not_retried(c
     assert err.value.status == 502 and err.value.message == "unreachable"
     assert "refused by the egress policy: 127.0.0.1 is inside a denied network" in err.value.detail
     assert server.hits == [] and "retrying upstream call" not in caplog.text
+
+
+# --- members that send too much, too slowly (issue 14) -------------------------------------------------------
+
+
+async def test_a_record_call_stops_reading_at_the_record_cap(config):
+    """A member answering 50 MB to a metadata call: 502 naming the member once the record cap is passed, and the
+    member managed to send little more than the cap (loopback socket buffers hold a few MiB at most)."""
+    cap = config.max_record_bytes
+    async with serve(faults.huge(50 * faults.MiB)) as server:
+        with pytest.raises(MemberUnavailable) as err:
+            await call(client(server.url, config), 10.0)
+        sent = server.app[faults.STATE]["sent"]
+    assert err.value.member_id == "m1" and err.value.status == 502
+    assert err.value.message == "answered too large a body" and f"larger than {cap} bytes" in err.value.detail
+    assert cap <= 4 * faults.MiB
+    assert sent <= cap + 12 * faults.MiB
+
+
+async def test_a_bulk_cap_grows_with_the_ids_asked_up_to_the_largest_body(config):
+    http = client("http://127.0.0.1:1", config)
+    try:
+        one = http.bulk_cap(1)
+        assert one >= config.max_record_bytes
+        assert http.bulk_cap(100) == min(config.max_body_bytes, one + 99 * config.bulk_bytes_per_id)
+        assert http.bulk_cap(10**9) == config.max_body_bytes
+    finally:
+        await http.close()
+
+
+async def test_a_body_past_the_in_flight_budget_is_503_and_the_budget_is_given_back(config):
+    """Every call shares one budget of bytes being read; a call whose next chunk does not fit fails at once with 503
+    (Retry-After), and what it held is given back."""
+    tight = config.model_copy(update={"inflight_bytes": 256 * 1024})
+    async with serve(faults.huge(faults.MiB)) as server:
+        http = client(server.url, tight)
+        with pytest.raises(MemberBusy) as err:
+            await call(http, 10.0)
+    assert err.value.status == 503 and err.value.retry_after >= 1 and err.value.member_id == "m1"
+    assert err.value.upstream_status is None
+    assert http.budget.held == 0
+
+
+async def test_a_dripping_member_is_cut_at_the_attempt_timeout(config):
+    """1 byte every 0.1 s never trips the read timeout; the attempt's total cap cuts it like a hang."""
+    drip = config.model_copy(update={"read_timeout": 3.0, "attempt_timeout": 0.5})
+    async with serve(faults.dripping(0.1)) as server:
+        start = time.monotonic()
+        with pytest.raises(MemberTimeout) as err:
+            await call(client(server.url, drip), 6.0)
+        elapsed = time.monotonic() - start
+    assert elapsed <= 0.5 + EPSILON
+    assert err.value.status == 504 and "attempt" in err.value.detail
+    assert server.count() == 1  # a timeout is never retried

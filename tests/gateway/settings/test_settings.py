@@ -130,3 +130,12 @@ def test_the_drs_profile_comes_from_GATEWAY_DRS_PROFILE(monkeypatch):
     monkeypatch.setenv("GATEWAY_DRS_PROFILE", "1.3")
     with pytest.raises(ValueError):
         Settings()
+
+
+def test_an_attempt_cap_defaults_to_the_read_timeout_and_may_not_exceed_it():
+    from gateway.settings.sections import UpstreamConfig
+
+    assert UpstreamConfig(read_timeout=7.0).attempt_seconds == 7.0
+    assert UpstreamConfig(read_timeout=7.0, attempt_timeout=2.0).attempt_seconds == 2.0
+    with pytest.raises(ValidationError, match="attempt_timeout"):
+        UpstreamConfig(read_timeout=7.0, attempt_timeout=8.0)
