@@ -76,10 +76,12 @@ def member(mid: str, url: str) -> dict[str, Any]:
 
 def settings(members: list[dict[str, Any]], *, store: dict[str, Any], cache: dict[str, Any] | None = None,
              port: int = 0, **export: Any) -> dict[str, Any]:
-    """The gateway's settings as plain data (a long deadline and read timeout: a held-back page must not time out, however loaded the machine)."""
+    """The gateway's settings as plain data (a long deadline and read timeout: a held-back page must not time out,
+    however loaded the machine)."""
     return {
         "port": port, "store": store, "cache": cache or {"url": "memory://"}, "refcommons": {"enabled": False},
-        "registry": {"members": members}, "health": {"interval": 3600.0}, "upstream": {"retries": 0, "read_timeout": 60.0},
+        "registry": {"members": members}, "health": {"interval": 3600.0},
+        "upstream": {"retries": 0, "read_timeout": 60.0},
         "aggregate": {"deadline": 30.0, "harvest": {"enabled": False}, "max_page": 10,
                       "export": {"heartbeat": 0.1, "lost_after": 1.0, **export}},
     }
