@@ -1,7 +1,10 @@
 """Members declared in the configuration file (and the in-process reference commons), loaded at start.
 
 Loading is idempotent: a restart with the same file changes nothing; a changed entry updates its record;
-an entry no longer in the file is removed (config members belong to the file). Config members are
+an entry no longer in the file is removed (config members belong to the file). The in-process commons' URL is the
+starting instance's own fact: written only when its record is absent, never over another instance's
+(:func:`as_stored`). While the gateway runs, :mod:`gateway.registry.keeper` compares the store with the declarations
+(:func:`check_registry`, pure) and re-creates missing ones (:func:`reassert_missing`, create-only). Config members are
 created ``active``; a later start keeps an administrator's suspension (the audit log says who). A declared
 id, prefix or hostname that an admitted (active or suspended) API-joined member holds is a startup error naming
 both sides; a *pending* join never blocks a declared member (it claims nothing, and one holding a declared id is
