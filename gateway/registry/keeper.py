@@ -74,6 +74,11 @@ class DeclarationKeeper:
                         extra={"member_ids": created, "registry_empty": check.empty})
         return created
 
+    async def reassert_now(self) -> list[str]:
+        """Re-create missing declared members at once, without the lease (create-only writes: harmless if another
+        replica does too); e.g. right after an admin removed the in-process commons' record to move it here."""
+        return await reassert_missing(self.repository, self.declared)
+
     async def _loop(self) -> None:
         interval = self.interval
         while True:

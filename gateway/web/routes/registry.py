@@ -286,10 +286,13 @@ async def patch_member(request: web.Request) -> web.Response:
 async def delete_member(request: web.Request) -> web.Response:
     actor = await require_admin(request)
     current = await _member(request)
-    if current.id != REFCOMMONS_ID:  # its URL is an instance's fact: removing it lets the next re-assert rewrite it
+    if current.id != REFCOMMONS_ID:  # its URL is an instance's fact: removing it moves it to this instance
         _declared_in_config(current)
+    registry = _registry(request)
     with _translated():
-        member = await _registry(request).repository.remove(_member_id(request), actor=actor)
+        member = await registry.repository.remove(_member_id(request), actor=actor)
+        if member.id == REFCOMMONS_ID and registry.keeper is not None:
+            await registry.keeper.reassert_now()  # written again at once, under this instance's URL
     return json_response({"deleted": member.id})
 
 

@@ -50,12 +50,12 @@ async def test_declared_members_load_active_and_idempotently(gateway_at, base_se
         assert listed["refcommons"]["base_url"] == ref["base_url"] != gw.base_url + "/refcommons"
         actions = [e["action"] for e in (await gw.client.get("/registry/v1/audit", headers=ADMIN)).json()["entries"]]
         assert actions == ["create", "create", "suspended"], "nothing rewritten"
-        # an admin moves it: remove the record, the next re-assert round (or start) writes this instance's URL
+        # an admin moves it: removing the record has the instance answering write it again under its own URL
         assert (await gw.client.delete("/registry/v1/commons/refcommons", headers=ADMIN)).status_code == 200
         assert (await gw.client.delete("/registry/v1/commons/declared", headers=ADMIN)).status_code == 409
-    async with gateway_at(**settings) as gw:
         ref_now = (await gw.client.get("/registry/v1/commons/refcommons")).json()
-        assert ref_now["base_url"] == gw.base_url + "/refcommons"
+        assert ref_now["base_url"] == gw.base_url + "/refcommons" and ref_now["status"] == "active"
+        assert (await gw.client.get("/_status")).json()["checks"]["registry"] == "ok"
 
     changed = {**DECLARED, "name": "Renamed", "prefixes": ["dg.cfg2"]}
     async with gateway_at(**_settings(base_settings, tmp_path, [changed], refcommons=False)) as gw:
