@@ -44,6 +44,14 @@ def test_compose_describes_gateway_redis_and_two_commons():
     assert set(services["gateway"]["depends_on"]) >= {"redis"}
 
 
+def test_compose_redis_persists_the_store():
+    """Redis holds the gateway's store in the compose file: it must come back from a restart with it (issue 14)."""
+    redis = _compose()["services"]["redis"]
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert any(v.endswith(":/data") for v in redis["volumes"])
+
+
 @pytest.mark.parametrize("name", ["gateway", "commons-a", "commons-b"])
 def test_compose_commands_parse_with_the_real_cli(name):
     command = _compose()["services"][name]["command"]

@@ -20,9 +20,10 @@ from gateway.drs.service import DrsService
 from gateway.members.protocols import MemberAdapter
 from gateway.passports.gate import PassportGate
 from gateway.registry.admins import AdminCredentials
-from gateway.registry.config_members import load_config_members
+from gateway.registry.config_members import declared_members, load_config_members
 from gateway.registry.directory import Directory
 from gateway.registry.health import HealthMonitor, ProbeFn, adapter_probe
+from gateway.registry.keeper import DeclarationKeeper
 from gateway.registry.repository import RegistryRepository
 from gateway.resolver.service import Resolver
 from gateway.resolver.upstream import UpstreamDist
@@ -38,16 +39,19 @@ from gateway.web.state import GatewayState, Registry
 
 
 async def setup_registry(app: web.Application, state: GatewayState, probe: ProbeFn) -> Registry:
-    """Load the declared members, add the registry routes and run the health prober (``probe`` per member) with
-    the app. Raises :class:`gateway.registry.config_members.RegistryStartupError` when declared members
-    conflict."""
+    """Load the declared members, add the registry routes and run the health prober (``probe`` per member) and the
+    declarations' keeper (re-creating declared members the store lost) with the app. Raises
+    :class:`gateway.registry.config_members.RegistryStartupError` when declared members conflict."""
     repository = RegistryRepository(state.store, pending_ttl=state.settings.registry.pending_ttl)
     await load_config_members(repository, state.settings)
     monitor = HealthMonitor(state.store, state.cache, repository, state.settings.health, probe)
+    keeper = DeclarationKeeper(repository, state.cache, declared_members(state.settings),
+                               state.settings.registry.reassert_interval)
     registry = app[REGISTRY] = Registry(repository, monitor, state.settings, state.cache,
-                                        AdminCredentials(repository), state.egress.without_exceptions())
+                                        AdminCredentials(repository), state.egress.without_exceptions(), keeper)
     app.add_routes(registry_api.routes)
     run_with_app(app, monitor)
+    run_with_app(app, keeper)
     return registry
 
 

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import gc
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -156,21 +157,21 @@ async def _run(settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    listeners: list[tuple[str, int, ssl.SSLContext | None]] = [("http", settings.port, None)]
+    if ssl_context is not None:
+        listeners.append(("https", settings.tls.port, ssl_context))
+    sockets: list[socket.socket] = []
     try:
+        for _, port, _ in listeners:  # bind first: an instance that cannot serve writes nothing to shared state
+            sockets.append(_bind(settings.host, port))
         app = await create_app(settings)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         try:
             await runner.setup()
-            listeners: list[tuple[str, int, ssl.SSLContext | None]] = [("http", settings.port, None)]
-            if ssl_context is not None:
-                listeners.append(("https", settings.tls.port, ssl_context))
             urls = []
-            for scheme, port, context in listeners:
-                try:
-                    await web.TCPSite(runner, settings.host, port, ssl_context=context).start()
-                except OSError as exc:
-                    raise _ListenError(settings.host, port, exc) from None
-                bound = runner.addresses[-1][1] if port == 0 else port
+            for (scheme, port, context), sock in zip(listeners, sockets, strict=True):
+                await web.SockSite(runner, sock, ssl_context=context).start()
+                bound = sock.getsockname()[1] if port == 0 else port
                 urls.append(settings.base_url if scheme == "http" and port != 0 else
                             f"{scheme}://{settings.host}:{bound}")
             print(f"gateway listening on {' and '.join(urls)} (Ctrl-C to stop)", file=sys.stderr, flush=True)
@@ -179,8 +180,28 @@ async def _run(settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
         finally:
             await runner.cleanup()
     finally:
+        for sock in sockets:
+            sock.close()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (what ``web.TCPSite`` would open), or :class:`_ListenError`."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise _ListenError(host, port, exc) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise _ListenError(host, port, exc) from None
+    sock.setblocking(False)
+    return sock
 
 
 def _tls_self_signed(args: argparse.Namespace) -> int:

@@ -1,7 +1,10 @@
 """Members declared in the configuration file (and the in-process reference commons), loaded at start.
 
 Loading is idempotent: a restart with the same file changes nothing; a changed entry updates its record;
-an entry no longer in the file is removed (config members belong to the file). Config members are
+an entry no longer in the file is removed (config members belong to the file). The in-process commons' URL is the
+starting instance's own fact: written only when its record is absent, never over another instance's
+(:func:`as_stored`). While the gateway runs, :mod:`gateway.registry.keeper` compares the store with the declarations
+(:func:`check_registry`, pure) and re-creates missing ones (:func:`reassert_missing`, create-only). Config members are
 created ``active``; a later start keeps an administrator's suspension (the audit log says who). A declared
 id, prefix or hostname that an admitted (active or suspended) API-joined member holds is a startup error naming
 both sides; a *pending* join never blocks a declared member (it claims nothing, and one holding a declared id is
@@ -14,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from gateway.core.member import Member, MemberAuth, Status, normalize_hostname, normalize_prefix
 from gateway.registry.repository import MemberNotFound, RegistryConflict, RegistryRepository, same_record
@@ -26,6 +29,63 @@ log = logging.getLogger("gateway.registry.config_members")
 
 REFCOMMONS_ID = "refcommons"
 ACTOR = "config"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryCheck:
+    """How the stored registry compares with this instance's declarations (:func:`check_registry`)."""
+
+    empty: bool
+    """No member at all is stored."""
+    missing: tuple[str, ...]
+    """Declared ids with no record (the store lost them, or someone removed them): they are re-created."""
+    diverged: tuple[str, ...]
+    """Declared ids whose stored record differs from this instance's declaration (another replica declares them
+    otherwise): reported, never rewritten by the periodic re-assert."""
+
+    @property
+    def healthy(self) -> bool:
+        """Every declared member is there (a divergence is reported, but serves)."""
+        return not self.missing
+
+    def text(self) -> str:
+        """The ``/_status`` wording: ``ok``, ``empty``, ``missing declared members: a, b`` or ``diverged: a``."""
+        if self.empty:
+            return "empty"
+        if self.missing:
+            return "missing declared members: " + ", ".join(self.missing)
+        if self.diverged:
+            return "diverged: " + ", ".join(self.diverged)
+        return "ok"
+
+
+def check_registry(declared: list[Member], stored: list[Member]) -> RegistryCheck:
+    """Compare the declared members with the stored records (pure). A suspension by an admin is no divergence,
+    nor is another instance's URL on the in-process commons (:func:`as_stored`)."""
+    by_id = {m.id: m for m in stored}
+    missing = tuple(m.id for m in declared if m.id not in by_id)
+    diverged = tuple(
+        m.id for m in declared
+        if m.id in by_id and (by_id[m.id].source != "config" or not same_record(by_id[m.id], as_stored(m, by_id[m.id])))
+    )
+    return RegistryCheck(empty=not stored, missing=missing, diverged=diverged)
+
+
+async def reassert_missing(repository: RegistryRepository, declared: list[Member]) -> list[str]:
+    """Create every declared member that has no record (create-only writes: when another replica or a join got
+    there first, its record stays); the ids created here."""
+    created: list[str] = []
+    for member in declared:
+        if await repository.get(member.id) is not None:
+            continue
+        try:
+            await repository.create(member, actor=ACTOR)
+        except RegistryConflict as exc:
+            if exc.owner != member.id:  # a key is held by someone else meanwhile: the admin decides, we report
+                log.warning("declared member not re-created", extra={"member_id": member.id, "reason": str(exc)})
+            continue
+        created.append(member.id)
+    return created
 
 
 class RegistryStartupError(Exception):
@@ -115,9 +175,18 @@ def _declared_as(member: Member, status: Status) -> Callable[[Member], Member]:
     return change
 
 
-async def _load_one(repository: RegistryRepository, member: Member) -> Member:
+def as_stored(member: Member, current: Member | None) -> Member:
+    """The declared ``member`` as this instance may write it over ``current``: the in-process commons' URL is this
+    instance's own fact (its public URL), written only when the record is absent, never over another's."""
+    if member.id == REFCOMMONS_ID and current is not None and current.source == "config":
+        return replace(member, base_url=current.base_url)
+    return member
+
+
+async def _load_one(repository: RegistryRepository, declared: Member) -> Member:
     for attempt in range(5):  # replicas starting together: whoever loses a race re-reads
-        current = await repository.get(member.id)
+        current = await repository.get(declared.id)
+        member = as_stored(declared, current)
         try:
             if current is None:
                 return await repository.create(member, actor=ACTOR)

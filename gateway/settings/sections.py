@@ -168,6 +168,11 @@ class RegistryConfig(Section):
         259_200.0, gt=0, description="Seconds a join may stay pending (unapproved) before it expires and is removed "
         "(default 3 days)."
     )
+    reassert_interval: float = Field(
+        30.0, gt=0, description="Seconds between checks that every declared member (and the in-process reference "
+        "commons) is in the store; one replica per interval re-creates those missing (e.g. after the store came back "
+        "empty)."
+    )
     join_deny_networks: list[str] | None = Field(
         None, description="Deprecated alias of `egress.deny_networks` (which it sets when that is not set); "
         "the join check now uses the one egress policy.",

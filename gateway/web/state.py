@@ -14,6 +14,7 @@ from gateway.cache import Cache
 from gateway.core.egress import EgressPolicy
 from gateway.registry.admins import AdminCredentials
 from gateway.registry.health import HealthMonitor
+from gateway.registry.keeper import DeclarationKeeper
 from gateway.registry.repository import RegistryRepository
 from gateway.settings.gateway import Settings
 from gateway.store import Store
@@ -45,3 +46,5 @@ class Registry:
     cache: Cache
     admins: AdminCredentials
     egress: EgressPolicy
+    keeper: DeclarationKeeper | None = None
+    """Re-creates missing declared members and compares the store with the declarations (``/_status``)."""

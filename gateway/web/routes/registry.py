@@ -60,6 +60,7 @@ from gateway.core.logs import request_id_var
 from gateway.core.member import MEMBER_ID_RE, Member, Status
 from gateway.registry.admins import ADMIN_NAME_RE, AdminError, AdminNotFound, admin_actor
 from gateway.registry.approval import conflicts, preview
+from gateway.registry.config_members import REFCOMMONS_ID
 from gateway.registry.join import CandidateRefused, check_candidate, refuse_denied_hosts
 from gateway.registry.repository import AcknowledgementRequired, InvalidTransition, MemberNotFound, RegistryConflict
 from gateway.registry.schemas import AdminAddRequest, ApproveRequest, JoinRequest, UpdateRequest
@@ -284,9 +285,14 @@ async def patch_member(request: web.Request) -> web.Response:
            responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member"})
 async def delete_member(request: web.Request) -> web.Response:
     actor = await require_admin(request)
-    _declared_in_config(await _member(request))
+    current = await _member(request)
+    if current.id != REFCOMMONS_ID:  # its URL is an instance's fact: removing it moves it to this instance
+        _declared_in_config(current)
+    registry = _registry(request)
     with _translated():
-        member = await _registry(request).repository.remove(_member_id(request), actor=actor)
+        member = await registry.repository.remove(_member_id(request), actor=actor)
+        if member.id == REFCOMMONS_ID and registry.keeper is not None:
+            await registry.keeper.reassert_now()  # written again at once, under this instance's URL
     return json_response({"deleted": member.id})
 
 

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from gateway import __version__
-from gateway.web.keys import STATE
+from gateway.web.keys import REGISTRY, STATE
 from gateway.web.openapi import build_openapi, operation
 from gateway.web.render import json_response
 from gateway.web.service_info import service_info
@@ -26,17 +26,33 @@ async def _answers(ping: object) -> bool:
         return False
 
 
+async def _registry_check(app: web.Application) -> tuple[str, bool]:
+    """The registry against the declared members: ``ok``, ``empty``, ``missing declared members: a, b`` (degraded:
+    they answer 404 until re-created) or ``diverged: a`` (another replica declares it otherwise; serves)."""
+    keeper = app[REGISTRY].keeper if REGISTRY in app else None
+    if keeper is None:
+        return "unknown", True
+    try:
+        check = await asyncio.wait_for(keeper.check(), PING_TIMEOUT)
+    except Exception:  # the store answered the ping but not the scan: the store check tells the rest
+        return "unknown", True
+    return check.text(), check.healthy
+
+
 @routes.get("/_status")
-@operation("Gateway health: the gateway and its store and cache", tags=("operations",), responses={503: "degraded"})
+@operation("Gateway health: the gateway, its store and cache, and the registry against the declared members",
+           tags=("operations",), responses={503: "degraded"})
 async def get_status(request: web.Request) -> web.Response:
     """Gateway health."""
     state = request.app[STATE]
     store_ok, cache_ok = await asyncio.gather(_answers(state.store.ping), _answers(state.cache.ping))
-    healthy = store_ok and cache_ok
+    registry, registry_ok = await _registry_check(request.app) if store_ok else ("unknown", True)
+    healthy = store_ok and cache_ok and registry_ok
     body = {
         "status": "ok" if healthy else "degraded",
         "version": __version__,
-        "checks": {"store": "ok" if store_ok else "down", "cache": "ok" if cache_ok else "down"},
+        "checks": {"store": "ok" if store_ok else "down", "cache": "ok" if cache_ok else "down",
+                   "registry": registry},
     }
     return json_response(body, status=200 if healthy else 503)
 

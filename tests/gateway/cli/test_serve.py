@@ -64,7 +64,7 @@ async def test_gateway_runs_on_redis_store_and_cache(gateway_factory, redis_url,
         refcommons={"enabled": False},
     ) as gw:
         r = await gw.client.get("/_status")
-        assert r.status_code == 200 and r.json()["checks"] == {"store": "ok", "cache": "ok"}
+        assert r.status_code == 200 and r.json()["checks"] == {"store": "ok", "cache": "ok", "registry": "empty"}
         state = gw.app[STATE]
         await state.store.put("probe", "k", {"v": 1})
         await state.cache.set("probe", b"1")

@@ -46,9 +46,16 @@ async def test_declared_members_load_active_and_idempotently(gateway_at, base_se
         listed = {m["id"]: m for m in (await gw.client.get("/registry/v1/commons")).json()["commons"]}
         assert listed["declared"] == declared | {"status": "suspended", "updated": listed["declared"]["updated"]}
         assert listed["declared"]["created"] == declared["created"]
-        assert listed["refcommons"]["base_url"] == gw.base_url + "/refcommons"
+        # the in-process commons' URL is an instance's own fact: written when absent, never over the stored one
+        assert listed["refcommons"]["base_url"] == ref["base_url"] != gw.base_url + "/refcommons"
         actions = [e["action"] for e in (await gw.client.get("/registry/v1/audit", headers=ADMIN)).json()["entries"]]
-        assert actions == ["create", "create", "suspended", "update"], "only the moved refcommons changed"
+        assert actions == ["create", "create", "suspended"], "nothing rewritten"
+        # an admin moves it: removing the record has the instance answering write it again under its own URL
+        assert (await gw.client.delete("/registry/v1/commons/refcommons", headers=ADMIN)).status_code == 200
+        assert (await gw.client.delete("/registry/v1/commons/declared", headers=ADMIN)).status_code == 409
+        ref_now = (await gw.client.get("/registry/v1/commons/refcommons")).json()
+        assert ref_now["base_url"] == gw.base_url + "/refcommons" and ref_now["status"] == "active"
+        assert (await gw.client.get("/_status")).json()["checks"]["registry"] == "ok"
 
     changed = {**DECLARED, "name": "Renamed", "prefixes": ["dg.cfg2"]}
     async with gateway_at(**_settings(base_settings, tmp_path, [changed], refcommons=False)) as gw:

@@ -18,7 +18,7 @@ async def test_status_reports_store_and_cache(gateway):
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok"
-    assert body["checks"] == {"store": "ok", "cache": "ok"}
+    assert body["checks"] == {"store": "ok", "cache": "ok", "registry": "ok"}
 
 
 async def test_status_degrades_when_store_is_gone(gateway):
