@@ -19,6 +19,12 @@ class StoreError(Exception):
     """Base class of store failures."""
 
 
+class StoreUnavailable(StoreError):
+    """The store's backend did not answer (connection refused or reset, a timeout): nothing is known about the
+    call's effect. The web edge answers it 503 with ``Retry-After`` (:mod:`gateway.web.errors`); the message never
+    reaches an anonymous caller."""
+
+
 class Conflict(StoreError):
     """A conditional write did not hold: the document exists, is missing, or has another revision."""
 
