@@ -28,6 +28,7 @@ async def test_a_dead_redis_is_a_degraded_gateway_not_a_500(own_redis, tmp_path)
         store={"url": own_redis.url, "key_prefix": "s:"},
         cache={"url": own_redis.url, "key_prefix": "c:"},
         refcommons={"subjects": 20, "data_dir": tmp_path / "refcommons"},
+        admin_token="outage-admin",
     )
     try:
         client = gw.client
@@ -82,6 +83,27 @@ async def test_a_dead_redis_is_a_degraded_gateway_not_a_500(own_redis, tmp_path)
                 assert shape <= set(r.json()), (path, r.text)
                 print("503", path)
         assert sum(swept.values()) > 40, swept
+
+        # past the directory's recheck interval (1 s): resolution keeps routing on the last registry snapshot
+        await asyncio.sleep(1.1)
+        # writes, anonymous and admin: the store is needed, so 503 (or refused before it is reached), never 500
+        admin = {"Authorization": "Bearer outage-admin"}
+        member_id = member.rsplit("/", 1)[1]
+        writes = [
+            await client.post("/registry/v1/commons", json={"id": "new", "base_url": "https://new.example.org"}),
+            await client.post("/registry/v1/admins", json={"name": "ops"}, headers=admin),
+            await client.post(f"/registry/v1/commons/{member_id}/suspend", headers=admin),
+            await client.patch(f"/registry/v1/commons/{member_id}", json={"name": "x"}, headers=admin),
+            await client.delete(f"/registry/v1/commons/{member_id}", headers=admin),
+            await client.get("/registry/v1/audit", headers=admin),
+            await client.post("/search/v1/export", json={"filter": {}, "format": "manifest"}),
+            await client.post("/ga4gh/drs/v1/objects", json={"bulk_object_ids": [guid]}),
+        ]
+        statuses = [r.status_code for r in writes]
+        assert all(st != 500 and st < 504 for st in statuses), [(r.url.path, r.status_code, r.text) for r in writes]
+        assert statuses[1:6] == [503] * 5, [(r.url.path, r.status_code, r.text) for r in writes]
+        assert all(r.headers.get("retry-after") for r in writes[1:6])
+        assert writes[7].status_code == 200, writes[7].text  # bulk DRS needs no store either
 
         # a DRS-shaped 503 on a DRS route that needs the store: none here needs it; the DRS error shape is
         # covered by the error middleware unit test (test_store_errors_map_to_503)
