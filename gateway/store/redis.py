@@ -18,10 +18,8 @@ exposed zero-padded (``SEQ_WIDTH`` digits per part) so that string order equals 
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -29,7 +27,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Stored, StoreUnavailable
+from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Stored, unavailable_on
 
 SEQ_WIDTH = 20  # digits of each part of a padded stream id; both parts are unsigned 64-bit
 
@@ -71,25 +69,9 @@ return out
 """
 
 
-P = ParamSpec("P")
-R = TypeVar("R")
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
 """What a Redis that is down, unreachable, still loading (``BusyLoadingError``) or too slow raises."""
-
-
-def _guarded(
-    method: Callable[Concatenate[RedisStore, P], Coroutine[Any, Any, R]],
-) -> Callable[Concatenate[RedisStore, P], Coroutine[Any, Any, R]]:
-    """``method`` with a Redis that does not answer raised as :class:`StoreUnavailable`."""
-
-    async def guarded(self: RedisStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await method(self, *args, **kwargs)
-        except UNAVAILABLE as exc:
-            raise StoreUnavailable(f"the Redis store did not answer ({type(exc).__name__})") from exc
-
-    functools.update_wrapper(guarded, method)
-    return guarded
+_guarded = unavailable_on(UNAVAILABLE, "Redis")
 
 
 def _check_rev(expect_rev: int) -> None:
