@@ -87,6 +87,11 @@ class Breaker:
             return self._move("open")  # None when already open (a call let through before it opened)
         return None
 
+    def released(self) -> None:
+        """A tried call ended with no outcome (cancelled): while half-open, the next call is let through as the
+        probe instead (otherwise a cancelled probe would keep the breaker bypassing for good)."""
+        self.probing = False
+
     @property
     def bypassing(self) -> bool:
         """``True`` while calls are not tried (open, or half-open with the probe in flight)."""

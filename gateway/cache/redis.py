@@ -97,6 +97,12 @@ class RedisCache:
         except UNAVAILABLE as exc:
             self._log(self.breaker.failed(), exc)
             return miss
+        except aioredis.ResponseError:  # an answer (an error reply): Redis is there
+            self._log(self.breaker.succeeded())
+            raise
+        except BaseException:  # cancelled, or a bug: no outcome; a probe in flight is released
+            self.breaker.released()
+            raise
         self._log(self.breaker.succeeded())
         return result
 

@@ -65,6 +65,17 @@ def test_a_failed_probe_opens_it_for_another_full_cooldown():
     assert b.allow() == (True, Transition("open", "half_open", 3))
 
 
+def test_a_probe_that_ends_without_an_outcome_lets_the_next_call_probe():
+    clock = Clock()
+    b = Breaker(threshold=1, cooldown=5, clock=clock)
+    b.failed()
+    clock.now += 5
+    assert b.allow()[0]  # the probe...
+    b.released()  # ...was cancelled
+    assert b.allow() == (True, None)  # the next call probes instead of the breaker bypassing for good
+    assert b.succeeded() == Transition("half_open", "closed", 0)
+
+
 @pytest.mark.parametrize("kwargs", [{"threshold": 0}, {"cooldown": 0}, {"cooldown": -1}])
 def test_nonsense_settings_are_refused(kwargs):
     with pytest.raises(ValueError):

@@ -60,7 +60,7 @@ async def test_a_killed_redis_is_a_miss_behind_a_breaker_and_the_cache_recovers(
 
 
 async def test_a_redis_that_stops_answering_costs_one_short_timeout_per_call_until_the_breaker_opens(own_redis):
-    cache = await open_cache(own_redis.url, key_prefix="t:", timeout=0.3, breaker_failures=2, breaker_cooldown=60)
+    cache = await open_cache(own_redis.url, key_prefix="t:", timeout=0.3, breaker_failures=2, breaker_cooldown=0.5)
     assert isinstance(cache, RedisCache)
     try:
         await cache.set("k", b"v")
@@ -74,7 +74,13 @@ async def test_a_redis_that_stops_answering_costs_one_short_timeout_per_call_unt
             started = time.monotonic()
             assert await cache.get_many(["a", "b"]) == {} and await cache.incr("n") == 1
             assert time.monotonic() - started < 0.1  # open: no call, no wait
+            await asyncio.sleep(0.6)
+            with pytest.raises(TimeoutError):  # the probe's caller gives up (a client that went away)
+                await asyncio.wait_for(cache.get("k"), 0.05)
+            assert cache.breaker.state == "half_open"
         finally:
             own_redis.proc.send_signal(signal.SIGCONT)
+        assert await cache.get("k") == b"v"  # the cancelled probe did not wedge the breaker: the next call probes
+        assert cache.breaker.state == "closed"
     finally:
         await cache.close()
