@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -99,3 +100,17 @@ def suite_bin(shim_dir: Path) -> Path:
     import drs_compliance
 
     return drs_compliance.suite_script(shim_dir)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[Any]:
+    """A ``redis-server`` of this test alone, on a free port, that the test may kill (SIGKILL), hang (SIGSTOP) and
+    restart on the same port (tests/support/redis_server.py); killed at the end."""
+    from redis_server import OwnRedis
+
+    server = OwnRedis()
+    try:
+        yield server
+    finally:
+        if server.proc.poll() is None:
+            server.kill()

@@ -24,7 +24,7 @@ from gateway.core.egress import EgressPolicy
 from gateway.core.logs import log_flusher
 from gateway.settings.gateway import Settings
 from gateway.store import open_store
-from gateway.web.errors import PARSER_LIMITS, error_middleware
+from gateway.web.errors import PARSER_LIMITS, STORE_RETRY_AFTER, error_middleware
 from gateway.web.keys import GATE, RESOLVER, STATE
 from gateway.web.requestid import request_id_middleware
 from gateway.web.routes import passports as passports_api
@@ -46,13 +46,16 @@ def egress_policy(settings: Settings) -> EgressPolicy:
 async def open_state(settings: Settings, opened: AsyncExitStack) -> GatewayState:
     """The store and the cache ``settings`` name, opened (closed by ``opened``), with the settings and the egress
     policy."""
-    store = await open_store(settings.store.url, key_prefix=settings.store.key_prefix)
+    store = await open_store(settings.store.url, key_prefix=settings.store.key_prefix, timeout=settings.store.timeout)
     opened.push_async_callback(store.close)
     cache = await open_cache(
         settings.cache.url,
         max_entries=settings.cache.max_entries,
         default_ttl=settings.cache.default_ttl,
         key_prefix=settings.cache.key_prefix,
+        timeout=settings.cache.timeout,
+        breaker_failures=settings.cache.breaker_failures,
+        breaker_cooldown=settings.cache.breaker_cooldown,
     )
     opened.push_async_callback(cache.close)
     return GatewayState(
@@ -75,6 +78,7 @@ async def create_app(settings: Settings) -> web.Application:
             handler_args=PARSER_LIMITS,
         )
         app[STATE] = state
+        app[STORE_RETRY_AFTER] = settings.store.retry_after
         app.add_routes(status.routes)
         if settings.refcommons.enabled:
             await mount_refcommons(app, state, opened)

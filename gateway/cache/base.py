@@ -2,7 +2,9 @@
 process (in-memory LRU). Values are ``bytes``; callers encode (orjson) and decode themselves.
 
 A cache may forget anything at any time (eviction, expiry, restart): it is never the only copy
-of data that matters. Both backends pass ``tests/gateway/cache/test_cache_contract.py``.
+of data that matters. Nor does it fail: a backend that does not answer makes every call a miss or a no-op
+(the Redis backend, behind a circuit breaker: :mod:`gateway.cache.redis`), so callers never handle a cache error.
+Both backends pass ``tests/gateway/cache/test_cache_contract.py``.
 """
 
 from __future__ import annotations

@@ -2,12 +2,15 @@
 
 * ``memory://`` (or ``memory:``): a per-process LRU of ``max_entries`` entries;
 * ``redis://host:port/db`` or ``rediss://…`` (TLS): a Redis server shared by replicas, checked with
-  a PING; its keys live under ``key_prefix``.
+  a PING; its keys live under ``key_prefix``. Each call waits at most ``timeout`` seconds and a failing Redis is a
+  miss behind a circuit breaker (``breaker_failures`` consecutive failures bypass it for ``breaker_cooldown``
+  seconds): :mod:`gateway.cache.redis`.
 """
 
 from __future__ import annotations
 
 from gateway.cache.base import Cache
+from gateway.cache.breaker import Breaker
 from gateway.cache.memory import MemoryCache
 from gateway.cache.redis import RedisCache
 from gateway.store.base import StoreError
@@ -19,7 +22,14 @@ class CacheUnavailable(ConnectionError):
 
 
 async def open_cache(
-    url: str, *, max_entries: int = 10_000, default_ttl: float = 300.0, key_prefix: str = "gwc:"
+    url: str,
+    *,
+    max_entries: int = 10_000,
+    default_ttl: float = 300.0,
+    key_prefix: str = "gwc:",
+    timeout: float = 1.0,
+    breaker_failures: int = 5,
+    breaker_cooldown: float = 5.0,
 ) -> Cache:
     """Open the cache ``url`` names; ``max_entries`` applies to the in-memory cache only."""
     scheme = url.partition(":")[0].lower()
@@ -29,10 +39,11 @@ async def open_cache(
         if default_ttl <= 0:
             raise ValueError(f"default_ttl must be positive, not {default_ttl}")
         try:
-            client = await connect_redis(url)
+            client = await connect_redis(url, timeout=timeout)
         except StoreError as exc:
             raise CacheUnavailable(f"cache unavailable: {exc}") from exc
-        return RedisCache(client, key_prefix=key_prefix, default_ttl=default_ttl)
+        breaker = Breaker(threshold=breaker_failures, cooldown=breaker_cooldown)
+        return RedisCache(client, key_prefix=key_prefix, default_ttl=default_ttl, breaker=breaker)
     raise ValueError(
         f"unknown cache URL {redacted(url)!r}: expected memory://, redis://host:port/db "
         "or rediss://host:port/db"

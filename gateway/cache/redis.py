@@ -2,15 +2,41 @@
 
 Every key is stored as ``{key_prefix}{key}`` with a millisecond expiry (``PX``). Redis evicts by
 its own ``maxmemory`` policy; this class never holds values itself.
+
+**A failing Redis is a miss, never an error.** A call that fails for want of Redis (connection refused or
+reset, a socket timeout: the client is opened with a short one, ``cache.timeout``) answers as if the cache were
+empty: ``get`` → ``None``, ``get_many`` → ``{}``, ``set``/``delete`` do nothing (``delete`` → ``False``),
+``add`` → ``True`` (nothing held it), ``incr`` → ``amount`` (a fresh counter: every limit counted in the cache
+*fails open* while Redis is down, see :mod:`gateway.cache.window`). Calls go through a per-process
+:class:`~gateway.cache.breaker.Breaker`: after ``cache.breaker_failures`` consecutive failures Redis is not
+called at all for ``cache.breaker_cooldown`` seconds, then one probe call decides; so a dead Redis costs nothing
+per request. Each state change is logged once (``gateway.cache``), never each failed call. Errors that are
+answers (a ``ResponseError`` such as a counter that is not an integer) are not failures of Redis and are raised
+as before.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gateway.cache.breaker import Breaker, Transition
+
+log = logging.getLogger("gateway.cache")
+
+T = TypeVar("T")
+
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
+"""What a Redis that is down, unreachable or too slow raises (``BusyLoadingError``, a Redis still loading its
+data after a restart, is a ``ConnectionError``)."""
 
 # KEYS: counter. ARGV: amount, ttl in ms. INCRBY, setting the expiry only if it created the key.
 _INCR = """
@@ -28,6 +54,7 @@ class RedisCache:
     client: aioredis.Redis
     key_prefix: str = "gwc:"
     default_ttl: float = 300.0
+    breaker: Breaker = field(default_factory=Breaker)
     _incr: AsyncScript = field(init=False)
 
     def __post_init__(self) -> None:
@@ -44,15 +71,51 @@ class RedisCache:
     def _key(self, key: str) -> str:
         return self.key_prefix + key
 
+    @property
+    def available(self) -> bool:
+        """``False`` while the breaker bypasses Redis (this process saw it fail)."""
+        return not self.breaker.bypassing
+
+    def _log(self, change: Transition | None, error: BaseException | None = None) -> None:
+        if change is None:
+            return
+        if change.after == "open" and change.before == "closed":  # a failed probe (half-open → open) is quiet
+            log.warning("cache unavailable: Redis bypassed (every cache call is a miss) for %.1f s after %d "
+                        "consecutive failures, then probed", self.breaker.cooldown, change.failures,
+                        extra={"breaker": "open", "error": type(error).__name__ if error else None})
+        elif change.after == "closed":
+            log.warning("cache available again: Redis answered the probe", extra={"breaker": "closed"})
+
+    async def _call(self, call: Callable[[], Awaitable[T]], miss: T) -> T:
+        """``call()``'s result, or ``miss`` when the breaker bypasses Redis or the call fails for want of it."""
+        allowed, change = self.breaker.allow()
+        self._log(change)
+        if not allowed:
+            return miss
+        try:
+            result = await call()
+        except UNAVAILABLE as exc:
+            self._log(self.breaker.failed(), exc)
+            return miss
+        except aioredis.ResponseError:  # an answer (an error reply): Redis is there
+            self._log(self.breaker.succeeded())
+            raise
+        except BaseException:  # cancelled, or a bug: no outcome; a probe in flight is released
+            self.breaker.released()
+            raise
+        self._log(self.breaker.succeeded())
+        return result
+
     async def get(self, key: str) -> bytes | None:
-        value = await self.client.get(self._key(key))
+        value = await self._call(lambda: self.client.get(self._key(key)), None)
         return value.encode() if isinstance(value, str) else value
 
     async def get_many(self, keys: list[str]) -> dict[str, bytes]:
         unique = list(dict.fromkeys(keys))
         if not unique:
             return {}
-        values = await self.client.mget([self._key(k) for k in unique])
+        none: list[bytes | str | None] = []
+        values = await self._call(lambda: self.client.mget([self._key(k) for k in unique]), none)
         return {
             key: value.encode() if isinstance(value, str) else value
             for key, value in zip(unique, values)
@@ -60,17 +123,20 @@ class RedisCache:
         }
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
-        await self.client.set(self._key(key), value, px=self._ms(ttl))
+        ms = self._ms(ttl)
+        await self._call(lambda: self.client.set(self._key(key), value, px=ms), None)
 
     async def add(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
-        return bool(await self.client.set(self._key(key), value, px=self._ms(ttl), nx=True))
+        ms = self._ms(ttl)
+        return bool(await self._call(lambda: self.client.set(self._key(key), value, px=ms, nx=True), True))
 
     async def delete(self, key: str) -> bool:
-        return bool(await self.client.delete(self._key(key)))
+        return bool(await self._call(lambda: self.client.delete(self._key(key)), 0))
 
     async def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        ms = self._ms(ttl)
         try:
-            total = await self._incr(keys=[self._key(key)], args=[amount, self._ms(ttl)])
+            total = await self._call(lambda: self._incr(keys=[self._key(key)], args=[amount, ms]), amount)
         except aioredis.ResponseError as exc:
             if "not an integer" in str(exc):
                 raise ValueError(f"cached value at {key!r} is not an integer") from exc

@@ -2,6 +2,13 @@
 current clock window (every ``seconds``, aligned on the epoch), counted with the cache's atomic ``incr``. Replicas
 sharing the cache (Redis) share the count; with the in-process cache it is per process. The one rate-limit rule
 of the gateway: the join limit per address and the fan-out budget per client both count this way.
+
+**While the cache is unavailable these limits fail open, deliberately.** A Redis cache that fails is a miss
+(:mod:`gateway.cache.redis`): ``incr`` answers a fresh counter, so every event counts as the window's first and no
+client is refused for want of a count. Refusing every join and every fan-out instead (fail closed) would turn a
+cache outage into a gateway outage; what stays bounded meanwhile is per request (bulk sizes, the resolution
+deadline, the member call limits), and the join route still needs the store, which is the same Redis in a Redis
+deployment (a dead Redis answers joins 503).
 """
 
 from __future__ import annotations

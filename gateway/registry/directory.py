@@ -5,11 +5,18 @@ The store is the source of truth; this is a per-process read-through view, reloa
 registry's version counter (bumped on every change, on any replica) moves. The counter, and the shared
 health state, are read at most every ``recheck`` seconds, so a change made on another replica is seen
 within that time.
+
+While the store does not answer (:class:`~gateway.store.base.StoreError`), the last snapshot and the last health
+set are kept and rechecked every ``recheck`` seconds (logged once when the store fails and once when it answers
+again): resolution keeps working on what was known. Only a process that never read the registry has nothing to
+keep; it raises, and the web edge answers 503.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +25,9 @@ from gateway.core.member import Member, Status
 from gateway.members.protocols import MemberAdapter
 from gateway.registry.health import HealthMonitor
 from gateway.registry.repository import RegistryRepository
+from gateway.store.base import StoreError
+
+log = logging.getLogger("gateway.registry")
 
 AdapterFactory = Callable[[Member], MemberAdapter]
 
@@ -57,6 +67,18 @@ class Directory:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _health_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _closing: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _store_failing: bool = field(default=False, init=False)
+
+    def _store_answered(self, answered: bool) -> None:
+        """Log the store's state changes as this view sees them, once each."""
+        if answered == (not self._store_failing):
+            return
+        self._store_failing = not answered
+        if answered:
+            log.warning("registry store answers again: the routing view is refreshed from it")
+        else:
+            log.warning("registry store unavailable: routing on the last snapshot read (version %d)",
+                        self._routes.version)
 
     async def routes(self, *, fresh: bool = False) -> Routes:
         """The current snapshot (reloaded when the registry version moved; ``fresh`` checks right now). While one
@@ -69,9 +91,16 @@ class Directory:
             async with self._lock:
                 if fresh or time.monotonic() - self._checked_at >= self.recheck:
                     changes = self.repository.local_changes
-                    version = await self.repository.version()
-                    if version != self._routes.version:
-                        self._routes = Routes.build(version, await self.repository.members())
+                    try:
+                        version = await self.repository.version()
+                        if version != self._routes.version:
+                            self._routes = Routes.build(version, await self.repository.members())
+                    except StoreError:
+                        if self._routes.version < 0:
+                            raise  # nothing known to route on
+                        self._store_answered(False)
+                    else:
+                        self._store_answered(True)
                     self._checked_at = time.monotonic()
                     self._seen_changes = changes
         return self._routes
@@ -82,7 +111,8 @@ class Directory:
         routes = await self.routes()
         if time.monotonic() - self._health_at >= self.recheck and not self._health_lock.locked():
             async with self._health_lock:  # one reader at a time; the others use the set they have
-                self._unhealthy = frozenset(await self.health.unhealthy(routes.members))
+                with contextlib.suppress(StoreError):  # the store is down: keep the set known (routes() logs it)
+                    self._unhealthy = frozenset(await self.health.unhealthy(routes.members))
                 self._health_at = time.monotonic()
         return self._unhealthy
 

@@ -26,6 +26,10 @@ class Section(BaseModel):
 class StoreConfig(Section):
     url: str = Field("sqlite:///./var/gateway.sqlite3", description="`sqlite:///<path>` or `redis://host:port/db`.")
     key_prefix: str = Field("gw:", description="Prefix of every Redis key the store writes.")
+    timeout: float = Field(5.0, gt=0, description="Seconds a Redis store call (connect or answer) may take before "
+                           "it fails; a route that needs the store then answers 503.")
+    retry_after: int = Field(5, ge=1, description="`Retry-After` seconds of the 503 a route answers while the "
+                             "store is unavailable.")
 
 
 class CacheConfig(Section):
@@ -33,6 +37,12 @@ class CacheConfig(Section):
     max_entries: int = Field(10_000, ge=1, description="Bound of the in-process LRU cache.")
     default_ttl: float = Field(300.0, gt=0, description="Seconds an entry lives when the writer gives no TTL.")
     key_prefix: str = Field("gwc:", description="Prefix of every Redis key the cache writes.")
+    timeout: float = Field(1.0, gt=0, description="Seconds a Redis cache call (connect or answer) may take; a "
+                           "call that fails or times out is a cache miss.")
+    breaker_failures: int = Field(5, ge=1, description="Consecutive failed Redis cache calls after which this "
+                                  "process bypasses the cache (every call a miss) for `cache.breaker_cooldown`.")
+    breaker_cooldown: float = Field(5.0, gt=0, description="Seconds the cache stays bypassed before one probe "
+                                    "call decides whether to use Redis again.")
 
 
 class LogConfig(Section):

@@ -1,6 +1,6 @@
 """Durable document storage behind one contract, with SQLite and Redis backends."""
 
-from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Store, Stored, StoreError
+from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Store, Stored, StoreError, StoreUnavailable
 from gateway.store.factory import open_store
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "LogEntry",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "Stored",
     "open_store",
 ]

@@ -9,14 +9,22 @@ writers never silently overwrite one another.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 Document = dict[str, Any]
 
 
 class StoreError(Exception):
     """Base class of store failures."""
+
+
+class StoreUnavailable(StoreError):
+    """The store's backend did not answer (connection refused or reset, a timeout): nothing is known about the
+    call's effect. The web edge answers it 503 with ``Retry-After`` (:mod:`gateway.web.errors`); the message never
+    reaches an anonymous caller."""
 
 
 class Conflict(StoreError):
@@ -28,6 +36,31 @@ class Conflict(StoreError):
         self.key = key
         self.expected = expected
         self.actual = actual
+
+
+S = TypeVar("S")
+P = ParamSpec("P")
+R = TypeVar("R")
+Method = Callable[Concatenate[S, P], Coroutine[Any, Any, R]]
+
+
+def unavailable_on(
+    errors: tuple[type[BaseException], ...], backend: str
+) -> Callable[[Method[S, P, R]], Method[S, P, R]]:
+    """A decorator for a backend's methods: ``errors`` (what the backend raises when it does not answer) are raised
+    as :class:`StoreUnavailable` naming ``backend`` and the error's kind only (never an address)."""
+
+    def decorate(method: Method[S, P, R]) -> Method[S, P, R]:
+        async def guarded(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return await method(self, *args, **kwargs)
+            except errors as exc:
+                raise StoreUnavailable(f"the {backend} store did not answer ({type(exc).__name__})") from exc
+
+        functools.update_wrapper(guarded, method)
+        return guarded
+
+    return decorate
 
 
 @dataclass(frozen=True, slots=True)

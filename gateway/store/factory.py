@@ -42,10 +42,12 @@ def sqlite_path(url: str) -> str:
     return url.removeprefix("sqlite:///")
 
 
-async def connect_redis(url: str) -> aioredis.Redis:
-    """A Redis client for ``url`` whose server has answered a PING (``StoreError`` otherwise)."""
+async def connect_redis(url: str, *, timeout: float = 5.0) -> aioredis.Redis:
+    """A Redis client for ``url`` whose server has answered a PING (``StoreError`` otherwise). ``timeout`` bounds
+    every connect and every command's socket read: a Redis that stops answering fails a call in that time rather
+    than holding the request (the OS timeout would be minutes)."""
     try:
-        client = aioredis.from_url(url, socket_connect_timeout=5.0)
+        client = aioredis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     except ValueError as exc:
         raise StoreError(f"bad Redis URL {redacted(url)}: {exc}") from exc
     try:
@@ -56,13 +58,14 @@ async def connect_redis(url: str) -> aioredis.Redis:
     return client
 
 
-async def open_store(url: str, *, key_prefix: str = "gw:") -> Store:
-    """Open the store ``url`` names; ``key_prefix`` applies to Redis keys only."""
+async def open_store(url: str, *, key_prefix: str = "gw:", timeout: float = 5.0) -> Store:
+    """Open the store ``url`` names; ``key_prefix`` and ``timeout`` (seconds, each Redis call) apply to Redis
+    only."""
     scheme = url.partition(":")[0].lower()
     if scheme == "sqlite":
         return await SqliteStore.open(sqlite_path(url))
     if scheme in ("redis", "rediss"):
-        return RedisStore(await connect_redis(url), key_prefix=key_prefix)
+        return RedisStore(await connect_redis(url, timeout=timeout), key_prefix=key_prefix)
     raise ValueError(
         f"unknown store URL scheme in {redacted(url)!r}: expected sqlite:///path, sqlite://:memory:, "
         "redis://host:port/db or rediss://host:port/db"

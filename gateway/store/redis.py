@@ -8,6 +8,10 @@ Key layout, every key under ``key_prefix`` (default ``gw:``):
   with ``ZRANGEBYLEX``;
 * ``{prefix}log:{log}``: a stream, one field ``d`` holding the entry's JSON.
 
+A Redis that does not answer (connection refused or reset, the client's socket timeout) raises
+:class:`~gateway.store.base.StoreUnavailable` from every method (``ping`` answers ``False``), never a Redis
+client exception.
+
 Conditional writes and scans run as Lua scripts, so each is atomic. Stream ids ``ms-n`` are
 exposed zero-padded (``SEQ_WIDTH`` digits per part) so that string order equals append order.
 """
@@ -20,8 +24,10 @@ from typing import Any, cast
 import orjson
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Stored
+from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Stored, unavailable_on
 
 SEQ_WIDTH = 20  # digits of each part of a padded stream id; both parts are unsigned 64-bit
 
@@ -61,6 +67,11 @@ for _, k in ipairs(keys) do
 end
 return out
 """
+
+
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
+"""What a Redis that is down, unreachable, still loading (``BusyLoadingError``) or too slow raises."""
+_guarded = unavailable_on(UNAVAILABLE, "Redis")
 
 
 def _check_rev(expect_rev: int) -> None:
@@ -127,10 +138,12 @@ class RedisStore:
     def _log_key(self, log: str) -> str:
         return f"{self.key_prefix}log:{log}"
 
+    @_guarded
     async def get(self, namespace: str, key: str) -> Stored | None:
         raw = await self.client.hget(self._keys(namespace)[0], key)
         return None if raw is None else _stored(key, raw)
 
+    @_guarded
     async def get_many(self, namespace: str, keys: list[str]) -> dict[str, Stored]:
         unique = list(dict.fromkeys(keys))
         if not unique:
@@ -138,6 +151,7 @@ class RedisStore:
         values = await self.client.hmget(self._keys(namespace)[0], unique)
         return {k: _stored(k, raw) for k, raw in zip(unique, values) if raw is not None}
 
+    @_guarded
     async def put(self, namespace: str, key: str, doc: Document, *, expect_rev: int = ANY) -> int:
         _check_rev(expect_rev)
         ok, rev = await self._put(keys=self._keys(namespace), args=[key, expect_rev, orjson.dumps(doc)])
@@ -145,6 +159,7 @@ class RedisStore:
             raise _conflict(namespace, key, expect_rev, int(rev))
         return int(rev)
 
+    @_guarded
     async def delete(self, namespace: str, key: str, *, expect_rev: int = ANY) -> bool:
         _check_rev(expect_rev)
         ok, value = await self._delete(keys=self._keys(namespace), args=[key, expect_rev])
@@ -152,6 +167,7 @@ class RedisStore:
             raise _conflict(namespace, key, expect_rev, int(value))
         return bool(value)
 
+    @_guarded
     async def scan(
         self, namespace: str, *, prefix: str = "", after: str = "", limit: int = 100
     ) -> list[Stored]:
@@ -163,13 +179,16 @@ class RedisStore:
         pairs = zip(flat[0::2], flat[1::2])
         return [_stored(_text(key), raw) for key, raw in pairs if raw is not None]
 
+    @_guarded
     async def count(self, namespace: str) -> int:
         return int(await self.client.hlen(self._keys(namespace)[0]))
 
+    @_guarded
     async def append(self, log: str, doc: Document) -> str:
         stream_id = await self.client.xadd(self._log_key(log), {"d": orjson.dumps(doc)})
         return _padded(stream_id)
 
+    @_guarded
     async def read_log(self, log: str, *, after: str | None = None, limit: int = 100) -> list[LogEntry]:
         _check_limit(limit)
         start = "-" if after is None else "(" + _stream_id(after)

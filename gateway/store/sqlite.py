@@ -5,7 +5,8 @@ One file (or ``:memory:``) holds two tables: ``documents`` (namespace, key, rev,
 opened in WAL mode with a busy timeout, so several processes (a server and a CLI, say) can share
 it. Every write runs in a ``BEGIN IMMEDIATE`` transaction, which makes conditional writes atomic
 across connections; within one store, an :class:`asyncio.Lock` keeps the single connection's
-statements from interleaving between tasks.
+statements from interleaving between tasks. A database that does not answer (locked past the busy timeout, a
+failing or full disk) raises :class:`~gateway.store.base.StoreUnavailable` from every method.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, cast
 import aiosqlite
 import orjson
 
-from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Stored
+from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Stored, unavailable_on
 
 log = logging.getLogger("gateway.store.sqlite")
 
@@ -71,6 +72,11 @@ def _prefix_end(prefix: str) -> str | None:
         if code <= 0x10FFFF:
             return "".join(chars) + chr(code)
     return None
+
+
+_guarded = unavailable_on((sqlite3.OperationalError,), "SQLite")
+"""A database that stays locked past ``busy_timeout``, a disk that fails or is full, a file that cannot be opened:
+:class:`~gateway.store.base.StoreUnavailable` (503 at the web edge), not a bug."""
 
 
 @dataclass(eq=False)
@@ -127,12 +133,14 @@ class SqliteStore:
             rows = await cursor.fetchall()  # tuples: no row factory is set (aiosqlite types them as sqlite3.Row)
             return cast("list[tuple[Any, ...]]", list(rows))
 
+    @_guarded
     async def get(self, namespace: str, key: str) -> Stored | None:
         rows = await self._rows(
             "SELECT key, rev, body FROM documents WHERE namespace = ? AND key = ?", (namespace, key)
         )
         return Stored(rows[0][0], rows[0][1], orjson.loads(rows[0][2])) if rows else None
 
+    @_guarded
     async def get_many(self, namespace: str, keys: list[str]) -> dict[str, Stored]:
         found: dict[str, Stored] = {}
         unique = list(dict.fromkeys(keys))
@@ -146,6 +154,7 @@ class SqliteStore:
             found.update({k: Stored(k, rev, orjson.loads(body)) for k, rev, body in rows})
         return found
 
+    @_guarded
     async def put(self, namespace: str, key: str, doc: Document, *, expect_rev: int = ANY) -> int:
         _check_rev(expect_rev)
         body = _encode(doc)
@@ -167,6 +176,7 @@ class SqliteStore:
             )
         return rev
 
+    @_guarded
     async def delete(self, namespace: str, key: str, *, expect_rev: int = ANY) -> bool:
         _check_rev(expect_rev)
         async with self._transaction() as db:
@@ -184,6 +194,7 @@ class SqliteStore:
             await db.execute("DELETE FROM documents WHERE namespace = ? AND key = ?", (namespace, key))
         return True
 
+    @_guarded
     async def scan(
         self, namespace: str, *, prefix: str = "", after: str = "", limit: int = 100
     ) -> list[Stored]:
@@ -204,10 +215,12 @@ class SqliteStore:
         rows = await self._rows(sql + " ORDER BY key LIMIT ?", (*params, limit))
         return [Stored(k, rev, orjson.loads(body)) for k, rev, body in rows]
 
+    @_guarded
     async def count(self, namespace: str) -> int:
         rows = await self._rows("SELECT COUNT(*) FROM documents WHERE namespace = ?", (namespace,))
         return int(rows[0][0])
 
+    @_guarded
     async def append(self, log: str, doc: Document) -> str:
         body = _encode(doc)
         async with self._transaction() as db:
@@ -216,6 +229,7 @@ class SqliteStore:
             await cursor.close()
         return f"{seq:0{SEQ_WIDTH}d}"
 
+    @_guarded
     async def read_log(self, log: str, *, after: str | None = None, limit: int = 100) -> list[LogEntry]:
         _check_limit(limit)
         try:

@@ -1,4 +1,13 @@
-"""Operational routes: ``/_status`` (liveness and dependencies), GA4GH ``/service-info``, ``/openapi.json``."""
+"""Operational routes: ``/_status`` (liveness and dependencies), GA4GH ``/service-info``, ``/openapi.json``.
+
+``/_status`` answers **200** whenever this process serves, with ``"status": "ok"`` or ``"degraded"`` and, per
+dependency, ``"checks": {"store": "ok"|"down", "cache": "ok"|"down", "registry": …}`` (store and cache each
+checked with a PING bounded by :data:`PING_TIMEOUT`; the registry against the declared members: ``ok``, ``empty``,
+``missing declared members: …`` — degraded —, ``diverged: …`` or ``unknown``). A dead Redis is *not* a reason to answer 503 here: every replica shares it, so a load
+balancer that pulled replicas on it would pull them all, while a degraded gateway still answers every route that
+needs no store (the cache being a miss) and answers 503 with ``Retry-After`` on the routes that do. Monitoring
+alerts on ``status != "ok"`` in the body.
+"""
 
 from __future__ import annotations
 
@@ -40,8 +49,8 @@ async def _registry_check(app: web.Application) -> tuple[str, bool]:
 
 
 @routes.get("/_status")
-@operation("Gateway health: the gateway, its store and cache, and the registry against the declared members",
-           tags=("operations",), responses={503: "degraded"})
+@operation("Gateway health: the gateway, its store and cache, and the registry against the declared members "
+           "(200 also when degraded: see the body)", tags=("operations",))
 async def get_status(request: web.Request) -> web.Response:
     """Gateway health."""
     state = request.app[STATE]
@@ -54,7 +63,7 @@ async def get_status(request: web.Request) -> web.Response:
         "checks": {"store": "ok" if store_ok else "down", "cache": "ok" if cache_ok else "down",
                    "registry": registry},
     }
-    return json_response(body, status=200 if healthy else 503)
+    return json_response(body)
 
 
 @routes.get("/service-info")
