@@ -1,12 +1,12 @@
 """Operational routes: ``/_status`` (liveness and dependencies), GA4GH ``/service-info``, ``/openapi.json``.
 
 ``/_status`` answers **200** whenever this process serves, with ``"status": "ok"`` or ``"degraded"`` and, per
-dependency, ``"checks": {"store": "ok"|"down", "cache": "ok"|"down", "registry": …}`` (store and cache each
-checked with a PING bounded by :data:`PING_TIMEOUT`; the registry against the declared members: ``ok``, ``empty``,
-``missing declared members: …`` — degraded —, ``diverged: …`` or ``unknown``). A dead Redis is *not* a reason to answer 503 here: every replica shares it, so a load
-balancer that pulled replicas on it would pull them all, while a degraded gateway still answers every route that
-needs no store (the cache being a miss) and answers 503 with ``Retry-After`` on the routes that do. Monitoring
-alerts on ``status != "ok"`` in the body.
+dependency, ``"checks": {"store": "ok"|"down", "cache": "ok"|"down", "registry": …}``: store and cache each
+checked with a PING bounded by :data:`PING_TIMEOUT`; the registry against the declared members (``ok``,
+``empty`` or ``missing declared members: …`` — degraded —, ``diverged: …``, or ``unknown``). A dead Redis is *not*
+a reason to answer 503 here: every replica shares it, so a load balancer that pulled replicas on it would pull
+them all, while a degraded gateway still answers every route that needs no store (the cache being a miss) and
+answers 503 with ``Retry-After`` on the routes that do. Monitoring alerts on ``status != "ok"`` in the body.
 """
 
 from __future__ import annotations
