@@ -150,7 +150,7 @@ async def _run(settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
     stop accepting, let in-flight requests finish, run the app's shutdown and cleanup hooks."""
     from aiohttp import web
 
-    from gateway.app import create_app
+    from gateway.app import create_app, serve_runner
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -158,7 +158,7 @@ async def _run(settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         app = await create_app(settings)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = serve_runner(app, settings)
         try:
             await runner.setup()
             listeners: list[tuple[str, int, ssl.SSLContext | None]] = [("http", settings.port, None)]
