@@ -135,7 +135,8 @@ def _serve(args: argparse.Namespace) -> int:
             ssl_context = server_context(settings.tls.cert, settings.tls.key)
         except TlsError as exc:
             raise SystemExit(f"gateway: {exc}") from None
-    configure_logging(settings.log.level, fmt=settings.log.format, access=settings.log.access)
+    configure_logging(settings.log.level, fmt=settings.log.format, access=settings.log.access,
+                      access_sample_rate=settings.log.access_sample_rate, access_slow_ms=settings.log.access_slow_ms)
     try:
         asyncio.run(_run(settings, ssl_context))
     except _ListenError as exc:  # typically the port is taken: say so in one line, not a traceback
