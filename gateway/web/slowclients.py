@@ -18,6 +18,7 @@ complete head is waiting).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import orjson
@@ -30,6 +31,8 @@ HEAD_TIMEOUT_RESPONSE = (
     b"Content-Length: " + str(len(_HEAD_TIMEOUT_BODY)).encode() + b"\r\n\r\n" + _HEAD_TIMEOUT_BODY
 )
 """What a client whose head did not arrive in time is sent before its connection is closed."""
+
+log = logging.getLogger("gateway.web.slowclients")
 
 
 class HeadDeadlineHandler(RequestHandler):
@@ -58,6 +61,9 @@ class HeadDeadlineHandler(RequestHandler):
     def _head_deadline(self) -> None:
         self._head_timer = None
         if self._awaiting_head() and self.transport is not None:
+            # debug only: no request was received, and a crowd of slow clients must not flood the log
+            log.debug("request head not received in time: connection closed",
+                      extra={"remote": str(self.transport.get_extra_info("peername"))})
             self.transport.write(HEAD_TIMEOUT_RESPONSE)
             self.force_close()
 
