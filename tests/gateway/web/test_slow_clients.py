@@ -199,3 +199,20 @@ async def test_bodies_within_the_limits_still_work(slow_gateway):
         "/resolver/v1/resolve", content=_chunks(b" " * 3000, b" " * 3000), headers={"Content-Type": "application/json"}
     )
     assert too_big.status_code == 413
+
+
+async def test_a_crowd_of_idle_and_half_sent_connections_is_released(slow_gateway):
+    """The issue's scenario, scaled down: 150 connections that send nothing or half a head are all closed by the
+    limits, and the gateway still serves."""
+    connections = [await _connect(slow_gateway) for _ in range(150)]
+    for i, (_, writer) in enumerate(connections):
+        if i % 2:
+            writer.write(b"GET /_status HTTP/1.1\r\nHost: gw\r\nX-Slow: ")
+    try:
+        closed = await asyncio.gather(*(_closed_within(reader, KEEPALIVE + 4) for reader, _ in connections))
+        assert len(closed) == 150
+        assert sum(data.startswith(b"HTTP/1.1 408 ") for data, _ in closed) == 75
+    finally:
+        for _, writer in connections:
+            writer.close()
+    assert (await slow_gateway.client.get("/_status")).status_code == 200
