@@ -4,7 +4,9 @@
 service (:mod:`gateway.app.federation`: registry, directory, resolver, DRS; :mod:`gateway.app.passports`: the
 Passport gate; :mod:`gateway.app.features`: discovery, search, export), keeps them under their
 :mod:`gateway.web.keys`, wires middlewares and routes, and registers their cleanup. Route modules only declare
-handlers. It is a coroutine so ``web.run_app`` and tests can both await it.
+handlers. The app carries its connection limits (``keepalive_timeout`` in its ``handler_args``, the body guard in
+its middlewares) wherever it is served; the request-head deadline comes with :func:`serve_runner`. It is a
+coroutine so ``web.run_app`` and tests can both await it.
 """
 
 from __future__ import annotations
@@ -24,14 +26,21 @@ from gateway.core.egress import EgressPolicy
 from gateway.core.logs import log_flusher
 from gateway.settings.gateway import Settings
 from gateway.store import open_store
+from gateway.web.body import body_guard
 from gateway.web.errors import PARSER_LIMITS, STORE_RETRY_AFTER, error_middleware
 from gateway.web.keys import GATE, RESOLVER, STATE
 from gateway.web.requestid import request_id_middleware
 from gateway.web.routes import passports as passports_api
 from gateway.web.routes import status
+from gateway.web.slowclients import GatewayRunner
 from gateway.web.state import GatewayState
 
 log = logging.getLogger("gateway.app")
+
+LINGERING_TIME = 2.0
+"""Seconds aiohttp keeps reading (and discarding) the unread rest of a body after answering without it (a 413 for
+its ``Content-Length``, a 408), so the client reads the answer before the connection closes (10 s by aiohttp's
+default: a client dripping the rest would hold the connection that long)."""
 
 
 def egress_policy(settings: Settings) -> EgressPolicy:
@@ -73,9 +82,11 @@ async def create_app(settings: Settings) -> web.Application:
     async with AsyncExitStack() as opened:
         state = await open_state(settings, opened)
         app = web.Application(
-            middlewares=[request_id_middleware, error_middleware],
+            middlewares=[request_id_middleware, body_guard(settings.max_body_bytes, settings.body_timeout),
+                         error_middleware],
             client_max_size=settings.max_body_bytes,
-            handler_args=PARSER_LIMITS,
+            handler_args={**PARSER_LIMITS, "keepalive_timeout": settings.keepalive_timeout,
+                          "lingering_time": LINGERING_TIME},
         )
         app[STATE] = state
         app[STORE_RETRY_AFTER] = settings.store.retry_after
@@ -105,3 +116,10 @@ async def create_app(settings: Settings) -> web.Application:
     app.on_cleanup.append(close_resources)
     app.cleanup_ctx.append(log_flusher)
     return app
+
+
+def serve_runner(app: web.Application, settings: Settings) -> web.AppRunner:
+    """The runner to serve the gateway ``app`` with (``gateway serve``, tests): aiohttp's, with the request-head
+    deadline ``settings.header_timeout`` (:mod:`gateway.web.slowclients`) and aiohttp's access log off (ours is
+    :mod:`gateway.web.requestid`)."""
+    return GatewayRunner(app, header_timeout=settings.header_timeout, access_log=None, handle_signals=False)

@@ -136,7 +136,8 @@ def _serve(args: argparse.Namespace) -> int:
             ssl_context = server_context(settings.tls.cert, settings.tls.key)
         except TlsError as exc:
             raise SystemExit(f"gateway: {exc}") from None
-    configure_logging(settings.log.level, fmt=settings.log.format, access=settings.log.access)
+    configure_logging(settings.log.level, fmt=settings.log.format, access=settings.log.access,
+                      access_sample_rate=settings.log.access_sample_rate, access_slow_ms=settings.log.access_slow_ms)
     try:
         asyncio.run(_run(settings, ssl_context))
     except _ListenError as exc:  # typically the port is taken: say so in one line, not a traceback
@@ -151,7 +152,7 @@ async def _run(settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
     stop accepting, let in-flight requests finish, run the app's shutdown and cleanup hooks."""
     from aiohttp import web
 
-    from gateway.app import create_app
+    from gateway.app import create_app, serve_runner
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -165,7 +166,7 @@ async def _run(settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
         for _, port, _ in listeners:  # bind first: an instance that cannot serve writes nothing to shared state
             sockets.append(_bind(settings.host, port))
         app = await create_app(settings)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = serve_runner(app, settings)
         try:
             await runner.setup()
             urls = []

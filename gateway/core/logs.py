@@ -7,6 +7,9 @@ secret's (:data:`SECRET_NAME_PATTERNS`, whole names such as ``access_token`` or 
 fragment inside an identifier such as ``passport_iss``) is replaced by ``[redacted]``, and every string is scrubbed
 for what it *holds* (:func:`redact`: JWTs, bearer/basic credentials, secret query parameters of any URL in it) —
 the access log's path, messages, extras and exception texts alike.
+
+The access log's volume is set by its mode (``log.access``, :func:`access_wanted`): every request (the default),
+errors and slow requests only, those plus a sample of the rest, or none.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ import contextvars
 import functools
 import io
 import logging
+import os
+import random
 import re
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -233,13 +239,63 @@ class BatchedStreamHandler(logging.StreamHandler[Any]):
             pass
 
 
+# --- which requests the access log records --------------------------------------------------------------------
+
+ACCESS_MODES = ("full", "errors", "sampled", "off")
+"""``log.access``: every request; errors and slow ones only; those plus a sample of the rest; none."""
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Which requests get an access-log line (:func:`access_wanted`). The default logs every request."""
+
+    mode: str = "full"
+    sample_rate: float = 0.01
+    slow_ms: float = 1000.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ACCESS_MODES:
+            raise ValueError(f"access log mode {self.mode!r}: one of {', '.join(ACCESS_MODES)}")
+        if not 0 < self.sample_rate <= 1:
+            raise ValueError(f"access log sample rate {self.sample_rate}: above 0, at most 1")
+
+
+def access_wanted(policy: AccessPolicy, status: int, duration_ms: float, draw: float) -> bool:
+    """Whether a request answered ``status`` in ``duration_ms`` is logged, ``draw`` being uniform in [0, 1).
+
+    ``full``: always; ``off``: never; ``errors`` and ``sampled``: always when the status is 400 or above or the
+    request took at least ``slow_ms`` (an error is never sampled away), and otherwise, in ``sampled`` mode only,
+    when ``draw < sample_rate``."""
+    if policy.mode == "full":
+        return True
+    if policy.mode == "off":
+        return False
+    if status >= 400 or duration_ms >= policy.slow_ms:
+        return True
+    return policy.mode == "sampled" and draw < policy.sample_rate
+
+
+_access_policy = AccessPolicy()
+_draws = random.Random(os.urandom(16))
+"""The sample needs to be fair, not secret: a seeded PRNG avoids a system call per request."""
+
+
+def access_policy() -> AccessPolicy:
+    """The access-log policy :func:`configure_logging` set (every request by default)."""
+    return _access_policy
+
+
 def log_access(
     logger: logging.Logger, method: str, path: str, status: int, duration_ms: float, remote: str | None
 ) -> None:
-    """One access-log line. When the root handler is ours with the JSON formatter (``configure_logging``),
-    the line is built and written directly; otherwise (text format, test capture handlers) it goes
-    through the logging machinery as a normal record with the same fields."""
+    """One access-log line, if the access-log policy (:func:`access_wanted`) wants this request. When the root
+    handler is ours with the JSON formatter (``configure_logging``), the line is built and written directly;
+    otherwise (text format, test capture handlers) it goes through the logging machinery as a normal record with
+    the same fields."""
     if logger.disabled or not logger.isEnabledFor(logging.INFO):
+        return
+    policy = _access_policy
+    if policy.mode != "full" and not access_wanted(policy, status, duration_ms, _draws.random()):
         return
     handlers = logging.getLogger().handlers
     if len(handlers) == 1 and logger.propagate and not logger.handlers and not logger.filters:
@@ -278,9 +334,13 @@ async def log_flusher(_: Any) -> AsyncIterator[None]:
     flush_logs()
 
 
-def configure_logging(level: str = "info", *, fmt: str = "json", access: bool = True, stream: Any = None) -> None:
-    """Send every logger's output through one handler on ``stream`` (stderr, batched, by default);
-    ``access=False`` silences the one-line-per-request access log.
+def configure_logging(level: str = "info", *, fmt: str = "json", access: bool | str = True,
+                      access_sample_rate: float = 0.01, access_slow_ms: float = 1000.0, stream: Any = None) -> None:
+    """Send every logger's output through one handler on ``stream`` (stderr, batched, by default).
+
+    ``access`` is the access log's mode (:data:`ACCESS_MODES`, ``log.access``; ``True``/``False`` read as ``full``
+    and ``off``), ``access_sample_rate`` and ``access_slow_ms`` its sampling share and slow-request threshold
+    (:func:`access_wanted`).
 
     Records are formatted inline and written in batches (:class:`BatchedStreamHandler`): a queue and
     listener thread was measured slower under load (GIL contention; bench/bench_refcommons.py).
@@ -309,7 +369,10 @@ def configure_logging(level: str = "info", *, fmt: str = "json", access: bool = 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # aiohttp's own access logger is replaced by ours (gateway.web.requestid)
     logging.getLogger("aiohttp.access").disabled = True
-    logging.getLogger("gateway.access").disabled = not access
+    global _access_policy
+    mode = access if isinstance(access, str) else ("full" if access else "off")
+    _access_policy = AccessPolicy(mode, access_sample_rate, access_slow_ms)
+    logging.getLogger("gateway.access").disabled = mode == "off"
 
 
 class _TextRedactionFilter(logging.Filter):

@@ -55,7 +55,22 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         None, description="Base URL clients reach the gateway at; empty: `http://<host>:<port>`."
     )
-    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 beyond).")
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body accepted: a larger `Content-Length` is answered 413 "
+        "before any of the body is read (a larger chunked body: 413 once it passes this)."
+    )
+    header_timeout: float = Field(
+        10.0, ge=0, description="Seconds a client has to finish a request's head (request line and headers) once "
+        "its first byte arrived; past it: 408 and the connection closed. 0: no limit."
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, description="Seconds a client has to send a request's whole body once its head arrived; past "
+        "it: 408 and the connection closed."
+    )
+    keepalive_timeout: float = Field(
+        75.0, gt=0, description="Seconds a connection may stay open without a request (a new connection that sends "
+        "nothing, or a kept-alive one between requests) before the gateway closes it."
+    )
     admin_token: SecretStr | None = Field(
         None, description="Bootstrap admin credential (the admin named `bootstrap`); named admins are added with "
         "`gateway admin add NAME`. Empty and no named admin: admin disabled."

@@ -48,7 +48,30 @@ class CacheConfig(Section):
 class LogConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level logged.")
     format: Literal["json", "text"] = Field("json", description="`json`: one JSON object per line.")
-    access: bool = Field(True, description="Log one line per HTTP request.")
+    access: Literal["full", "errors", "sampled", "off"] = Field(
+        "full", description="The access log (one line per HTTP request): `full` every request; `errors` only "
+        "requests answered 400 or above or slower than `log.access_slow_ms`; `sampled` those and a "
+        "`log.access_sample_rate` share of the rest; `off` none. `true`/`false` (the former switch) read as "
+        "`full`/`off`."
+    )
+    access_sample_rate: float = Field(
+        0.01, gt=0, le=1, description="Share of ordinary requests logged when `log.access` is `sampled` (each "
+        "line then stands for about 1/rate such requests)."
+    )
+    access_slow_ms: float = Field(
+        1000.0, ge=0, description="A request taking at least this many milliseconds is always logged in the "
+        "`errors` and `sampled` modes, like an error."
+    )
+
+    @field_validator("access", mode="before")
+    @classmethod
+    def _access_switch(cls, value: object) -> object:
+        """The former boolean switch (`true`/`false`, also as environment text) still reads."""
+        if isinstance(value, bool):
+            return "full" if value else "off"
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no", "on"):
+            return "full" if value.strip().lower() in ("true", "1", "yes", "on") else "off"
+        return value
 
 
 class TlsConfig(Section):

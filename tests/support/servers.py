@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-from gateway.app import create_app
+from gateway.app import create_app, serve_runner
 from gateway.settings.gateway import Settings
 from refcommons.app import build_app
 from refcommons.commons import ReferenceCommons
@@ -52,8 +52,9 @@ class Server:
         await self.runner.cleanup()
 
 
-async def _serve(app: web.Application, port: int) -> tuple[web.AppRunner, httpx.AsyncClient, str]:
-    runner = web.AppRunner(app, access_log=None)
+async def _serve(app: web.Application, port: int, runner: web.AppRunner | None = None
+                 ) -> tuple[web.AppRunner, httpx.AsyncClient, str]:
+    runner = runner or web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     base = f"http://127.0.0.1:{port}"
@@ -81,7 +82,7 @@ async def start_gateway(**overrides: Any) -> Server:
     port = overrides.pop("port", None) or free_port()
     settings = Settings(port=port, **overrides)
     app = await create_app(settings)
-    runner, client, base = await _serve(app, port)
+    runner, client, base = await _serve(app, port, serve_runner(app, settings))  # served as `gateway serve` does
     return Server(base, port, client, runner, app)
 
 
