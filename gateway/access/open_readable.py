@@ -5,7 +5,8 @@ Gen3 exposes Arborist's ``GET /auth/mapping`` at ``/authz/mapping``; asked with 
 :func:`gateway.access.readable.from_authz_map` reads ``/user/user`` (a ``read`` for Guppy, by path segment), and
 every caller may read them on top of their own (:meth:`gateway.access.caller.SearchCaller.readable_at`).
 
-:class:`OpenAuthz` asks a member's adapter (``anonymous_authz``) at most once per :data:`OPEN_TTL` seconds: the
+:class:`OpenAuthz` asks a member's adapter (``anonymous_authz``) at most once per :data:`OPEN_TTL` seconds (and per
+``drs.authz_max_age``, the bound on what the gateway decides access on): the
 answer is kept in the gateway cache (shared by replicas through Redis) under the member id, and concurrent misses
 in one process share one call. A failed lookup (the member is down, has no such route, refuses, answers
 something else) makes nothing more readable, is cached for :data:`FAILED_TTL` seconds, and never fails the request.
@@ -40,9 +41,11 @@ LOOKUP_SECONDS = 5.0
 class OpenAuthz:
     """The resources anyone may read at a member (cached; see the module doc)."""
 
-    def __init__(self, cache: Cache, adapter_of: Callable[[Member], object]) -> None:
+    def __init__(self, cache: Cache, adapter_of: Callable[[Member], object], *, max_age: float | None = None) -> None:
         self.cache = cache
         self.adapter_of = adapter_of
+        self.max_age = max_age
+        """``drs.authz_max_age``: a mapping is reused no longer than this (0: never cached)."""
         self._locks: dict[str, asyncio.Lock] = {}
 
     @staticmethod
@@ -68,5 +71,7 @@ class OpenAuthz:
                 log.info("search: the member's anonymous auth mapping failed; nothing more readable",
                          extra={"member": member.id, "error": str(exc)[:300]})
                 found, ttl = NOTHING, FAILED_TTL
-            await self.cache.set(key, found.cached(), ttl=ttl)
+            keep = ttl if self.max_age is None else min(ttl, self.max_age)
+            if keep > 0:
+                await self.cache.set(key, found.cached(), ttl=keep)
             return found

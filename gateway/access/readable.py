@@ -12,7 +12,8 @@ study-count tiering of ``/mds/aggregate`` (which studies are the caller's) work 
 
 :class:`UserAuthz` is the edge for the second: the member's ``/user/user`` through its adapter, cached in the
 gateway cache (shared by replicas through Redis) under the member id and the token's sha256 (never the token), for
-at most :data:`AUTHZ_TTL` seconds and never past the token's ``exp``. A member that refuses the token (401/403)
+at most :data:`AUTHZ_TTL` seconds (and ``drs.authz_max_age``)
+and never past the token's ``exp``. A member that refuses the token (401/403)
 makes nothing readable, and that is cached too; any other failure makes nothing readable for this request only.
 """
 
@@ -141,10 +142,12 @@ class UserAuthz:
     """Readable resources of a caller's own token at a member, from the member's fence (cached)."""
 
     def __init__(self, cache: Cache, adapter_of: Callable[[Member], object], *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, max_age: float | None = None) -> None:
         self.cache = cache
         self.adapter_of = adapter_of
         self.clock = clock
+        self.max_age = max_age
+        """``drs.authz_max_age``: a lookup is reused no longer than this (0: never cached)."""
 
     @staticmethod
     def key(member: Member, authorization: str) -> str:
@@ -170,5 +173,7 @@ class UserAuthz:
             log.info("search: the member's user info failed; nothing readable",
                      extra={"member": member.id, "error": str(exc)[:300]})
             return NOTHING
-        await self.cache.set(key, found.cached(), ttl=ttl)
+        keep = ttl if self.max_age is None else min(ttl, self.max_age)
+        if keep > 0:
+            await self.cache.set(key, found.cached(), ttl=keep)
         return found

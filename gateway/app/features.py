@@ -41,8 +41,9 @@ from refcommons.submission.dictionary import document as refcommons_dictionary
 def setup_callers(app: web.Application, state: GatewayState, directory: Directory) -> None:
     """Keep the ``/user/user`` and anonymous-mapping lookups (:class:`UserAuthz`, :class:`OpenAuthz`, over the
     gateway cache) on ``app``, where :func:`gateway.web.caller.caller_from_request` finds them."""
-    app[USER_AUTHZ] = UserAuthz(state.cache, directory.adapter)
-    app[OPEN_AUTHZ] = OpenAuthz(state.cache, directory.adapter)
+    max_age = state.settings.drs.authz_max_age  # grants the gateway decides search access on: no older than this
+    app[USER_AUTHZ] = UserAuthz(state.cache, directory.adapter, max_age=max_age)
+    app[OPEN_AUTHZ] = OpenAuthz(state.cache, directory.adapter, max_age=max_age)
 
 
 def setup_discovery(app: web.Application, state: GatewayState, directory: Directory) -> None:

@@ -14,6 +14,13 @@ member that merely answered first, or alone while others failed, is asked withou
 then passes on as usual, and asking again once every member answers establishes the holder. A rendered object
 whose member is not established is cached no longer than a miss.
 
+**Fresh metadata for access decisions.** Where the gateway itself decides access from a record's ``authz`` (a
+Passport gate in front of a ``gateway_token``/``passport`` member: :meth:`DrsService.access`,
+:meth:`DrsService.accesses`, and the ``passport_auth_issuers`` of :meth:`DrsService.authorizations`), the record is
+resolved with ``max_age=drs.authz_max_age``: a cached record fetched longer ago is fetched again from its member
+first, so an ``authz`` changed at the member is decided on within that bound. Without a Passport gate the member
+decides access itself, on its own current record.
+
 ``client`` (the caller's address, from the web edge) is handed to the resolver for the fan-out budget.
 """
 
@@ -34,6 +41,7 @@ from gateway.core.records import AccessURL
 from gateway.drs.federate import InvalidRecord, access_ids, drs_object, drs_object_bytes, embedded_access
 from gateway.members.passthrough import ISSUING_KINDS, forwarded_authorization, issuer_of
 from gateway.passports.gate import AccessRefused, Caller, MemberCall, PassportGate
+from gateway.registry.directory import Routes
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import Resolution, ResolutionError
 from gateway.resolver.service import Resolver
@@ -89,8 +97,7 @@ class DrsService:
         if not self.resolver.config.cache:
             resolution = await self._resolve(raw, deadline or self.deadline(), client)
             return _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile), resolution)
-        version = (await self.resolver.directory.routes()).version
-        key = f"drs:{self.profile}:v{version}:{raw}"
+        key = self.object_key(raw, *await self.resolver.scope())
         body = await self.cache.get(key)
         if body is None:
             resolution = await self._resolve(raw, deadline or self.deadline(), client)
@@ -101,11 +108,24 @@ class DrsService:
             await self.cache.set(key, body, ttl=ttl)
         return body
 
+    def object_key(self, raw: str, routes: Routes, generation: int) -> str:
+        """The cache key of the rendered object for ``raw`` (per registry version and cache generation)."""
+        return f"drs:{self.profile}:v{routes.version}.{generation}:{raw}"
+
+    async def forget(self, raws: Sequence[str], routes: Routes, generation: int) -> None:
+        """Delete the rendered objects cached for ``raws`` (an admin purge: see :mod:`gateway.resolver.purge`)."""
+        await asyncio.gather(*(self.cache.delete(self.object_key(raw, routes, generation)) for raw in raws))
+
+    def max_age(self) -> float | None:
+        """How old a record may be for the access decision at hand: ``drs.authz_max_age`` when the gateway decides
+        access itself (a Passport gate); any age otherwise (the member decides)."""
+        return self.config.authz_max_age if self.gate is not None else None
+
     async def access(
         self, raw: str, access_id: str, deadline: Deadline, *, authorization: str | None, expires_in: int | None,
         caller: Caller | None = None, client: str | None = None,
     ) -> AccessURL:
-        resolution = await self._resolve(raw, deadline, client)
+        resolution = await self._resolve(raw, deadline, client, max_age=self.max_age())
         obj = _render(lambda: drs_object(resolution.record, self.hostname, "1.5"), resolution)
         if access_id not in access_ids(obj):
             raise ResolutionError(404, f"DRS object {raw} has no access method {access_id!r}")
@@ -124,7 +144,7 @@ class DrsService:
             raise _member_refusal(member.id, exc, call, resolution.record.id) from None
 
     async def authorizations(self, raw: str, deadline: Deadline, *, client: str | None = None) -> Authorizations:
-        resolution = await self._resolve(raw, deadline, client)
+        resolution = await self._resolve(raw, deadline, client, max_age=self.max_age())
         return self.authorizations_of(resolution)
 
     def authorizations_of(self, resolution: Resolution) -> Authorizations:
@@ -167,7 +187,8 @@ class DrsService:
         self, raws: Sequence[str], deadline: Deadline, *, client: str | None = None
     ) -> tuple[list[Authorizations], list[tuple[int, str]]]:
         """Each id's :class:`Authorizations`, or ``(status, id)``, in request order."""
-        outcomes = await self.resolver.resolve_many(raws, self.resolution_deadline(deadline), client=client)
+        outcomes = await self.resolver.resolve_many(raws, self.resolution_deadline(deadline), client=client,
+                                                    max_age=self.max_age())
         found: list[Authorizations] = []
         failures: list[tuple[int, str]] = []
         for raw in raws:
@@ -189,7 +210,7 @@ class DrsService:
         answers: list[AccessURL | int | None] = [None] * len(pairs)
         """Per pair, in request order: its URL, or the status it failed with; ``None`` until answered."""
         outcomes = await self.resolver.resolve_many([raw for raw, _ in items], self.resolution_deadline(deadline),
-                                                    client=client)
+                                                    client=client, max_age=self.max_age())
         groups: dict[tuple[str, MemberCall | None, str | None], tuple[Member, list[tuple[int, str, str]]]] = {}
         """Pairs asked of a member together: same member, same way of asking (a gateway token is per object; a
         caller's ``Authorization`` only where the member owns the id)."""
@@ -291,11 +312,13 @@ class DrsService:
         return {"authorization": call.authorization, "passports": call.passports,
                 "expires_in": self.lifetime(expires_in, call.not_after)}
 
-    async def _resolve(self, raw: str, deadline: Deadline, client: str | None = None) -> Resolution:
+    async def _resolve(
+        self, raw: str, deadline: Deadline, client: str | None = None, *, max_age: float | None = None
+    ) -> Resolution:
         """The resolution step, under :meth:`resolution_deadline`."""
         resolving = self.resolution_deadline(deadline)
         try:
-            return await _within(resolving, self.resolver.resolve(raw, resolving, client=client))
+            return await _within(resolving, self.resolver.resolve(raw, resolving, client=client, max_age=max_age))
         except InvalidIdentifier as exc:
             raise ResolutionError.not_an_id(exc) from None
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import defaultdict
 
 from gateway.core.concurrency import run_until
@@ -28,7 +29,7 @@ from gateway.core.member import Member
 from gateway.core.records import MemberRecord
 from gateway.members.protocols import MemberAdapter
 from gateway.registry.directory import Directory
-from gateway.resolver.holders import Answers, Lie, everyone_outcomes, vet
+from gateway.resolver.holders import Answers, Lie, everyone_outcomes, unasked, vet
 from gateway.resolver.identifiers import Identifier
 from gateway.resolver.outcomes import Outcome, Resolution, ResolutionError
 from gateway.resolver.routing import Routed, spellings
@@ -37,6 +38,12 @@ log = logging.getLogger("gateway.resolver.asking")
 ANSWER_MARGIN = 0.03
 """Seconds before the request's deadline at which a fan-out stops waiting for members, so that a holder found by
 then is still answered within the deadline (rather than lost to the request's own timeout)."""
+
+
+def unhealthy_retry_after(directory: Directory) -> int:
+    """Seconds to suggest before asking again while a member is marked unhealthy: one health interval (the
+    soonest its probe can clear it), within 1..60."""
+    return max(1, min(60, math.ceil(directory.health.config.interval)))
 
 
 async def records(
@@ -78,11 +85,14 @@ async def ask_everyone(
     concurrency: int, out: dict[str, Outcome],
 ) -> None:
     """Each id with no route → its outcome in ``out`` (recorded even when cancelled at the deadline)."""
-    owners = (await directory.routes()).by_prefix
+    routes = await directory.routes()
+    owners = routes.by_prefix
     candidates = await directory.candidates()
+    left_out = sorted(set(routes.members) - {m.id for m in candidates})
+    retry_after = unhealthy_retry_after(directory)
     if not candidates:
-        error = ResolutionError(404, "no active, healthy member commons to ask")
-        out.update((raw, error) for raw, _ in items)
+        out.update((raw, unasked(ident.object_id, 0, left_out, retry_after) if left_out else
+                    ResolutionError(404, "no active member commons to ask")) for raw, ident in items)
         return
     wanted = list(dict.fromkeys(ident.object_id for _, ident in items))
     until = Deadline(deadline.at - ANSWER_MARGIN)
@@ -105,7 +115,7 @@ async def ask_everyone(
         await run_until([lookup(m) for m in candidates], until)
     finally:
         vetted, lies = vet(candidates, answers, owners)
-        out.update(everyone_outcomes(candidates, vetted, broken, items))
+        out.update(everyone_outcomes(candidates, vetted, broken, items, left_out, retry_after))
     await _report(directory, lies)
 
 

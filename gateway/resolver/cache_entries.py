@@ -1,14 +1,18 @@
 """The resolution cache's keys and entries (pure): what is remembered of an answer, and how it reads back.
 
-A key holds the registry's version, so any registry change (on any replica) retires every entry. A hit is
-stored as the member's id, the record, the route and whether the member was established as the id's only holder
-(an entry without that mark reads as not established); a miss (any 404) as its message; an ambiguous id (409) as its
-message and candidates. An entry naming a member that is no longer active (or an upstream dist list's
+A key holds the registry's version and the cache generation (:mod:`.generations`), so any registry change and
+any admin purge (on any replica) retires every entry. A hit is stored as the member's id, the record, the route,
+whether the member was established as the id's only holder (an entry without that mark reads as not established)
+and **when the record was fetched** from its member (wall-clock seconds, comparable across replicas; an entry
+without it reads as fetched at 0, i.e. too old for any access decision, see
+:attr:`~.outcomes.Resolution.fetched_at`); a miss (any 404) as its message; an ambiguous id (409) as its message and
+candidates. An entry naming a member that is no longer active (or an upstream dist list's
 pseudo-member, never in the registry) reads as nothing: the id is resolved afresh.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -19,15 +23,18 @@ from gateway.resolver.identifiers import Identifier
 from gateway.resolver.outcomes import Candidate, Outcome, Resolution, ResolutionError
 
 
-def cache_key(version: int, ident: Identifier) -> str:
+def cache_key(version: int, ident: Identifier, generation: int = 0) -> str:
     # object_id keeps the prefix as the user spelled it: Gen3 GUIDs are case-sensitive upstream
-    return f"resolve:v{version}:{ident.kind}:{ident.hostname or ''}:{ident.object_id}"
+    return f"resolve:v{version}.{generation}:{ident.kind}:{ident.hostname or ''}:{ident.object_id}"
 
 
-def hit_entry(resolution: Resolution) -> bytes:
+def hit_entry(resolution: Resolution, fetched_at: float | None = None) -> bytes:
+    """``fetched_at``: when the record was fetched (default: the resolution's own time, else now)."""
     r = resolution.record
+    at = fetched_at if fetched_at is not None else resolution.fetched_at
     return orjson.dumps({"m": resolution.member.id, "id": r.id, "f": r.format, "d": r.document,
-                         "r": resolution.route, "e": resolution.established})
+                         "r": resolution.route, "e": resolution.established,
+                         "t": at if at is not None else time.time()})
 
 
 def miss_entry(error: ResolutionError) -> bytes:
@@ -50,7 +57,9 @@ def read_entry(ident: Identifier, entry: bytes, members: dict[str, Member]) -> O
     if member is None:
         return None
     record = MemberRecord(member.id, doc["id"], doc["f"], doc["d"])
-    return Resolution(ident, member, record, doc["r"], cached=True, established=doc.get("e") is True)
+    fetched = doc.get("t")
+    return Resolution(ident, member, record, doc["r"], cached=True, established=doc.get("e") is True,
+                      fetched_at=float(fetched) if isinstance(fetched, (int, float)) else 0.0)
 
 
 def recalled(

@@ -16,7 +16,10 @@ by answering first. Then, for each id:
 3. **Several holders** → the id is **ambiguous**: 409 listing each candidate (:class:`Candidate`: the member, the full
    id it answered with, and a ``drs://`` URI naming that member's copy when one can be formed, :func:`drs_uri`).
    Never a silent pick: the caller chooses, by asking for the URI it trusts.
-4. **No holder** → 504 when a member timed out or never answered, 502 when one failed, else 404.
+4. **No holder** → 504 when a member timed out or never answered, 502 when one failed, 503 (with ``Retry-After``,
+   naming them) when an active member was not asked because it is marked unhealthy — it may hold the id, so the
+   answer is not definitive — else 404: **not found is said only when every active member answered**. Only the
+   404 (and the 409) are remembered as misses; a 503 is never cached.
 """
 
 from __future__ import annotations
@@ -103,16 +106,18 @@ def vet(candidates: Sequence[Member], answers: Answers, owners: Mapping[str, Mem
 
 
 def everyone_outcomes(
-    candidates: list[Member], answers: Answers, broken: list[str], items: list[tuple[str, Identifier]]
+    candidates: list[Member], answers: Answers, broken: list[str], items: list[tuple[str, Identifier]],
+    left_out: Sequence[str] = (), retry_after: int = 30,
 ) -> dict[str, Outcome]:
     """Each id's outcome from the (vetted) ``answers`` of ``candidates`` (``broken``: members whose lookup raised
-    something other than an upstream error): its one holder (established when every candidate answered), the 409 of
-    an ambiguous id, else 504 if a member timed out or never answered, 502 if one failed, 404 if all answered
+    something other than an upstream error; ``left_out``: active members not asked, being marked unhealthy): its one
+    holder (established when every active member was asked and answered), the 409 of an ambiguous id, else 504 if a member timed out
+    or never answered, 502 if one failed, 503 (``retry_after``) if a member was left out, 404 if all answered
     without it."""
     failed = sorted([m for m, a in answers.items() if isinstance(a, UpstreamError)] + broken)
     silent = sorted(m.id for m in candidates if m.id not in answers and m.id not in broken)
     timed_out = bool(silent) or any(isinstance(a, MemberTimeout) for a in answers.values())
-    everyone = not failed and not silent
+    everyone = not failed and not silent and not left_out  # a member left out unasked may be the real holder
     out: dict[str, Outcome] = {}
     for raw, ident in items:
         oid = ident.object_id
@@ -130,6 +135,16 @@ def everyone_outcomes(
                                             f"answering or failed: {', '.join(silent + failed)}")
         elif failed:
             out[raw] = ResolutionError(502, f"{oid} was not found, but these members failed: {', '.join(failed)}")
+        elif left_out:
+            out[raw] = unasked(oid, len(candidates), left_out, retry_after)
         else:
             out[raw] = ResolutionError(404, f"{oid} is in none of the {len(candidates)} member commons asked")
     return out
+
+
+def unasked(oid: str, asked: int, left_out: Sequence[str], retry_after: int) -> ResolutionError:
+    """The 503 for an id no member asked holds while ``left_out`` (marked unhealthy) were not asked: not a
+    definitive not-found."""
+    return ResolutionError(
+        503, f"{oid} is in none of the {asked} member commons asked, but {len(left_out)} marked unhealthy were not "
+             f"asked and may hold it: {', '.join(left_out)}; try again later", retry_after=retry_after)

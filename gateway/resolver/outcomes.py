@@ -26,6 +26,13 @@ class Resolution:
     established: bool = False
     """For a fan-out: every member asked answered, and this one alone holds the id (see
     :mod:`gateway.resolver.holders`). Routed ids need not be: their route names the owner."""
+    fetched_at: float | None = None
+    """Wall-clock seconds at which the record was fetched from its member; ``None``: just now (not from a cache).
+    Access decisions the gateway makes from the record's ``authz`` need it no older than ``drs.authz_max_age``."""
+
+    def age(self, now: float) -> float:
+        """Seconds since the record was fetched from its member (0 for a fresh one)."""
+        return 0.0 if self.fetched_at is None else max(0.0, now - self.fetched_at)
 
     @property
     def owner_known(self) -> bool:

@@ -15,9 +15,14 @@ for one id and for many (one id is a batch of one):
    and a member's failure fails only its own ids;
 5. at the **deadline** whatever is still running is cancelled and its ids answer 504; everything already
    answered is kept;
-6. **remember** the answers in the cache, under the registry's version: a hit whose member owns the id (by route,
-   or established as its only holder) for ``positive_ttl``; a fan-out hit not established, a miss (any 404) and an
-   ambiguous id (409) for ``negative_ttl``.
+6. **remember** the answers in the cache, under the registry's version and the cache generation
+   (:mod:`.generations`, bumped by an admin purge, :mod:`.purge`), each hit with the time its record was fetched: a
+   hit whose member owns the id (by route, or established as its only holder) for ``positive_ttl``; a fan-out hit
+   not established, a miss (any 404) and an ambiguous id (409) for ``negative_ttl``.
+
+**Metadata age.** ``max_age`` (seconds) asks for a record fetched no longer ago than that: a cached hit older than
+it is not used; the id is resolved afresh from its member (a revalidation) and the fresh answer remembered. Access
+decisions the gateway makes from a record's ``authz`` ask for it (``drs.authz_max_age``, :mod:`gateway.drs.service`).
 
 ``client`` (the caller's address, from the web edge) is what the fan-out budget counts against; ``None`` (calls
 from inside the gateway) is not counted.
@@ -27,8 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.cache import Cache
 from gateway.core.concurrency import run_until
@@ -36,9 +42,10 @@ from gateway.core.deadline import Deadline
 from gateway.core.errors import TIMED_OUT
 from gateway.core.member import Member
 from gateway.registry.directory import Directory, Routes
-from gateway.resolver.asking import ask_everyone, ask_owner
+from gateway.resolver.asking import ask_everyone, ask_owner, unhealthy_retry_after
 from gateway.resolver.budget import spend
 from gateway.resolver.cache_entries import cache_key, hit_entry, miss_entry, read_entry, recalled
+from gateway.resolver.generations import Generation
 from gateway.resolver.identifiers import Identifier, InvalidIdentifier, parse_identifier
 from gateway.resolver.outcomes import Outcome, Resolution, ResolutionError
 from gateway.resolver.routing import Routed, route
@@ -54,17 +61,30 @@ class Resolver:
     upstream: UpstreamDist | None = None
     own_hostnames: frozenset[str] = frozenset()
     """The gateway's own ``host[:port]``: ``drs://<gateway>/<id>`` resolves ``<id>`` itself."""
+    generation: Generation = field(init=False)
 
-    async def resolve(self, raw: str, deadline: Deadline | None = None, *, client: str | None = None) -> Resolution:
+    def __post_init__(self) -> None:
+        self.generation = Generation(self.directory.repository.store, self.directory.recheck)
+
+    async def scope(self) -> tuple[Routes, int]:
+        """The registry snapshot and the cache generation every cache key is made under."""
+        return await self.directory.routes(), await self.generation.current()
+
+    async def resolve(
+        self, raw: str, deadline: Deadline | None = None, *, client: str | None = None, max_age: float | None = None,
+    ) -> Resolution:
         """Resolve one id, a batch of one (``InvalidIdentifier`` for garbage, :class:`ResolutionError` otherwise;
         :class:`~gateway.resolver.budget.FanoutRefused` past ``client``'s fan-out budget). Its cache lookup is one
-        plain read: the hot path of a cached hit does nothing else."""
+        plain read: the hot path of a cached hit does nothing else. ``max_age``: a cached record fetched longer ago
+        is fetched again."""
         ident = parse_identifier(raw)
         deadline = deadline or Deadline.after(self.config.deadline)
-        routes = await self.directory.routes()
-        keys = {raw: cache_key(routes.version, ident)} if self.config.cache else {}
+        routes, generation = await self.scope()
+        keys = {raw: cache_key(routes.version, ident, generation)} if self.config.cache else {}
         entry = await self.cache.get(keys[raw]) if keys else None
         outcome = read_entry(ident, entry, routes.members) if entry is not None else None
+        if max_age is not None and isinstance(outcome, Resolution) and outcome.age(time.time()) > max_age:
+            outcome = None  # too old for the decision it is wanted for: revalidated with its member
         if outcome is None:
             outcome = (await self._fresh({raw: ident}, keys, deadline, routes, client))[raw]
         if isinstance(outcome, ResolutionError):
@@ -72,10 +92,12 @@ class Resolver:
         return outcome
 
     async def resolve_many(
-        self, raws: Sequence[str], deadline: Deadline | None = None, *, client: str | None = None
+        self, raws: Sequence[str], deadline: Deadline | None = None, *, client: str | None = None,
+        max_age: float | None = None,
     ) -> dict[str, Outcome]:
         """Every distinct id in ``raws`` → its :class:`Resolution` or :class:`ResolutionError`; the whole batch is
-        :class:`~gateway.resolver.budget.FanoutRefused` when it must fan out past ``client``'s budget."""
+        :class:`~gateway.resolver.budget.FanoutRefused` when it must fan out past ``client``'s budget. ``max_age``:
+        cached records fetched longer ago are fetched again."""
         deadline = deadline or Deadline.after(self.config.deadline)
         out: dict[str, Outcome] = {}
         batch: dict[str, Identifier] = {}
@@ -84,11 +106,14 @@ class Resolver:
                 batch[raw] = parse_identifier(raw)
             except InvalidIdentifier as exc:
                 out[raw] = ResolutionError.not_an_id(exc)
-        routes = await self.directory.routes()
-        keys = {raw: cache_key(routes.version, ident) for raw, ident in batch.items()} if self.config.cache else {}
+        routes, generation = await self.scope()
+        keys = ({raw: cache_key(routes.version, ident, generation) for raw, ident in batch.items()}
+                if self.config.cache else {})
         if keys:
             entries = await self.cache.get_many(list(dict.fromkeys(keys.values())))
-            out.update(recalled(batch, keys, entries, routes.members))
+            now = time.time()
+            out.update((raw, outcome) for raw, outcome in recalled(batch, keys, entries, routes.members).items()
+                       if max_age is None or not isinstance(outcome, Resolution) or outcome.age(now) <= max_age)
         rest = {raw: ident for raw, ident in batch.items() if raw not in out}
         if rest:
             out.update(await self._fresh(rest, keys, deadline, routes, client))
@@ -134,7 +159,8 @@ class Resolver:
             unhealthy = await self.directory.unhealthy()  # upstream pseudo-members are never probed: never in it
             for member, items in groups.values():
                 if member.id in unhealthy:
-                    error = ResolutionError(503, f"member commons {member.id} is unhealthy; try again later")
+                    error = ResolutionError(503, f"member commons {member.id} is unhealthy; try again later",
+                                            retry_after=unhealthy_retry_after(self.directory))
                     out.update((raw, error) for raw, _ in items)
                 else:
                     jobs.append(ask_owner(self.directory, member, items, deadline, single=single, out=out))
@@ -156,7 +182,7 @@ class Resolver:
                 ttl = self.config.positive_ttl
                 if not outcome.owner_known:  # found while some member did not answer: soon asked again
                     ttl = min(ttl, self.config.negative_ttl)
-                writes.append(self.cache.set(keys[raw], hit_entry(outcome), ttl=ttl))
+                writes.append(self.cache.set(keys[raw], hit_entry(outcome, time.time()), ttl=ttl))
             elif outcome.status in (404, 409):
                 writes.append(self.cache.set(keys[raw], miss_entry(outcome), ttl=self.config.negative_ttl))
         await asyncio.gather(*writes)

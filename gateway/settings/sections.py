@@ -299,6 +299,11 @@ class DrsConfig(Section):
         3600, ge=1, description="Longest signed-URL lifetime asked of a member, seconds (`expires_in` is clamped)."
     )
     object_ttl: float = Field(300.0, gt=0, description="Seconds a rendered DRS object stays cached.")
+    authz_max_age: float = Field(
+        30.0, ge=0, description="Oldest a record's metadata may be (seconds since fetched from its member) when the "
+        "gateway itself decides access from its `authz` (Passport `gateway_token`/`passport` members); an older "
+        "cached record is fetched again first. 0: always fetched."
+    )
     access_concurrency: int = Field(
         32, ge=1, description="Signed-URL calls in flight at once per member within one bulk access request."
     )

@@ -16,6 +16,8 @@ route                                      auth    what
 ``GET|POST /registry/v1/admins``           admin   list the named admins; add one (its token shown once)
 ``DELETE /registry/v1/admins/{name}``      admin   revoke a named admin (refused at once on every replica)
 ``GET /services[/{id}]``, ``/types``       none    active members as GA4GH service-info objects
+``POST /registry/v1/cache/purge``          admin   purge ids (any spelling) or a member from every cache on
+                                                   every replica (:mod:`gateway.resolver.purge`)
 =========================================  ======  =====================================================
 
 (*) with ``registry.anonymous_join: false`` only an admin may join a commons (403 otherwise); a join that carries
@@ -52,6 +54,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.cache.window import count_in_window
 from gateway.core.egress import EgressDenied
@@ -64,9 +67,11 @@ from gateway.registry.config_members import REFCOMMONS_ID
 from gateway.registry.join import CandidateRefused, check_candidate, refuse_denied_hosts
 from gateway.registry.repository import AcknowledgementRequired, InvalidTransition, MemberNotFound, RegistryConflict
 from gateway.registry.schemas import AdminAddRequest, ApproveRequest, JoinRequest, UpdateRequest
+from gateway.resolver import purge
+from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.web.body import parse_as, read_json, read_model
 from gateway.web.caller import client_address
-from gateway.web.keys import REGISTRY
+from gateway.web.keys import DRS, REGISTRY, RESOLVER
 from gateway.web.openapi import operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response
@@ -246,6 +251,60 @@ async def get_health(request: web.Request) -> web.Response:
 
 
 # --- admin ---------------------------------------------------------------------------------------------
+
+
+MAX_PURGE_IDS = 1000
+
+
+class PurgeRequest(BaseModel):
+    """``ids`` (any spelling) or ``member``: exactly one."""
+
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] | None = Field(None, min_length=1, max_length=MAX_PURGE_IDS,
+                                  description="Ids to purge, in any spelling (bare UUID, prefixed, drs:// URI).")
+    member: str | None = Field(None, description="A member id: every cached resolution (of every member) is retired.")
+
+    @model_validator(mode="after")
+    def _one(self) -> PurgeRequest:
+        if (self.ids is None) == (self.member is None):
+            raise ValueError("give exactly one of ids and member")
+        return self
+
+
+@routes.post("/registry/v1/cache/purge")
+@operation("Purge ids (in any spelling) or a whole member from every cache on every replica (admin; audited): the "
+           "next lookup asks the member again. Shared caches miss the ids' usual spellings at once; every cached "
+           "resolution is retired on every replica within the registry's recheck interval", tags=TAGS,
+           request=PurgeRequest, responses={400: "neither or both of ids and member, or an id that is not one",
+                                            401: "no or wrong admin token", 403: "admin disabled",
+                                            404: "no such member", 413: "more than 1000 ids"})
+async def purge_cache(request: web.Request) -> web.Response:
+    actor = await require_admin(request)
+    raw = await read_json(request)
+    if isinstance(raw, dict) and isinstance(raw.get("ids"), list) and len(raw["ids"]) > MAX_PURGE_IDS:
+        raise ApiError(413, f"at most {MAX_PURGE_IDS} ids per purge, got {len(raw['ids'])}")
+    body = parse_as(PurgeRequest, raw)
+    resolver = request.app[RESOLVER]
+    drs = request.app.get(DRS)
+    routes_now, generation = await resolver.scope()
+    fields: dict[str, Any]
+    if body.ids is not None:
+        try:
+            idents = purge.parsed(body.ids)
+        except InvalidIdentifier as exc:
+            raise bad_request(str(exc)) from None
+        await purge.forget(resolver, idents, routes_now, generation)
+        if drs is not None:
+            await drs.forget(list(idents), routes_now, generation)
+        fields = {"ids": body.ids[:100], "count": len(body.ids)}
+    else:
+        with _translated():
+            member = await _registry(request).repository.require(body.member or "")
+        fields = {"member_id": member.id}
+    new = await purge.retire_all(resolver, f"purge by {actor}")
+    await _registry(request).repository.note(actor, "cache.purge", {**fields, "generation": new})
+    log.info("cache purged", extra={"actor": actor, **fields, "generation": new})
+    return json_response({"purged": fields, "generation": new})
 
 
 def _declared_in_config(member: Member) -> None:

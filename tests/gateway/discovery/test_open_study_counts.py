@@ -147,3 +147,19 @@ async def test_the_open_mapping_is_cached_and_a_failed_lookup_briefly(env, redis
     finally:
         await one.close()
         await two.close()
+
+
+async def test_the_open_mapping_is_reused_no_longer_than_the_authz_max_age(env, redis_url, redis_key_prefix):
+    """Issue 14: what the gateway decides search access on is no older than ``drs.authz_max_age``."""
+    members = {m.id: m for m in await env.gateway.app[COHORT].members()}
+    adapter_of = env.gateway.app[COHORT].directory.adapter
+    cache = await open_cache(redis_url, key_prefix=redis_key_prefix)
+    try:
+        assert isinstance(cache, RedisCache)
+        assert await OpenAuthz(cache, adapter_of, max_age=2).readable(members["op"])
+        assert 0 < await cache.client.pttl(redis_key_prefix + OpenAuthz.key(members["op"])) <= 2000
+        await cache.delete(OpenAuthz.key(members["op"]))
+        assert await OpenAuthz(cache, adapter_of, max_age=0).readable(members["op"])
+        assert await cache.get(OpenAuthz.key(members["op"])) is None  # 0: never reused
+    finally:
+        await cache.close()

@@ -152,9 +152,11 @@ async def test_unhealthy_member_is_short_circuited(tmp_path):
         assert h["state"] == "unhealthy"
         r = await gateway.client.get("/resolver/v1/resolve", params={"id": guid})
         assert r.status_code == 503 and "unhealthy" in r.json()["error"]
-        # a fan-out skips it entirely: a miss is a clean 404 over the two healthy members
+        # a fan-out skips it entirely; nobody asked has the id, but the unhealthy member (not asked) may: not a
+        # definitive 404 but 503 naming it, with Retry-After (issue 14)
         r = await gateway.client.get("/resolver/v1/resolve", params={"id": "00000000-0000-4000-8000-000000000000"})
-        assert r.status_code == 404 and "none of the 2" in r.json()["error"]
+        assert r.status_code == 503 and "none of the 2" in r.json()["error"] and ids[2] in r.json()["error"]
+        assert int(r.headers["Retry-After"]) >= 1
 
 
 async def _hanging_commons() -> tuple[web.AppRunner, str]:

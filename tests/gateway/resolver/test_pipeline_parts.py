@@ -35,9 +35,9 @@ ROUTES = Routes.build(7, [A, B, C])
 def test_a_hit_reads_back_as_a_cached_resolution():
     ident = parse_identifier(f"dg.AAAA/{UUID}")
     record = MemberRecord("a", f"dg.AAAA/{UUID}", "indexd", {"did": f"dg.AAAA/{UUID}", "size": 1})
-    entry = hit_entry(Resolution(ident, A, record, "prefix"))
+    entry = hit_entry(Resolution(ident, A, record, "prefix"), 1234.5)
     back = read_entry(ident, entry, ROUTES.members)
-    assert back == Resolution(ident, A, record, "prefix", cached=True)
+    assert back == Resolution(ident, A, record, "prefix", cached=True, fetched_at=1234.5)  # when it was fetched
     assert read_entry(ident, entry, {"b": B}) is None  # its member is gone: resolve afresh
 
 
@@ -47,10 +47,10 @@ def test_a_miss_reads_back_as_its_404():
     assert isinstance(back, ResolutionError) and (back.status, back.message) == (404, "in none of the 3")
 
 
-def test_cache_keys_hold_the_registry_version_and_the_id_as_spelled():
-    assert cache_key(7, parse_identifier(f"dg.AAAA/{UUID}")) == f"resolve:v7:prefixed::dg.AAAA/{UUID}"
-    assert cache_key(8, parse_identifier(f"dg.aaaa/{UUID}")) == f"resolve:v8:prefixed::dg.aaaa/{UUID}"
-    assert cache_key(7, parse_identifier(f"drs://a.example/{UUID}")) == f"resolve:v7:hostname:a.example:{UUID}"
+def test_cache_keys_hold_the_registry_version_the_generation_and_the_id_as_spelled():
+    assert cache_key(7, parse_identifier(f"dg.AAAA/{UUID}")) == f"resolve:v7.0:prefixed::dg.AAAA/{UUID}"
+    assert cache_key(8, parse_identifier(f"dg.aaaa/{UUID}"), 3) == f"resolve:v8.3:prefixed::dg.aaaa/{UUID}"
+    assert cache_key(7, parse_identifier(f"drs://a.example/{UUID}")) == f"resolve:v7.0:hostname:a.example:{UUID}"
 
 
 def test_recalled_answers_only_what_the_cache_held():
