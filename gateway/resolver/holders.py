@@ -9,8 +9,9 @@ by answering first. Then, for each id:
    A record under a prefix registered to another member, or with any other id, is refused: logged (warning: the
    member, the id asked, the id it answered with) and counted against the member's health (a ``lied`` event,
    :meth:`gateway.registry.health.HealthMonitor.record_lie`); the member counts as having answered without it.
-2. **One holder** → that member. It is *established* as the id's only holder when every member asked answered; when
-   some failed or had not answered by the deadline the id is still answered (availability), but not established: it
+2. **One holder** → that member. It is *established* as the id's only holder when every active member was asked
+   and answered; when some failed, had not answered by the deadline, or were left out as unhealthy (one of them may
+   be the real holder) the id is still answered (availability), but not established: it
    is cached only as long as a miss, and a caller's credentials are not sent to it
    (:attr:`~gateway.resolver.outcomes.Resolution.owner_known`).
 3. **Several holders** → the id is **ambiguous**: 409 listing each candidate (:class:`Candidate`: the member, the full
