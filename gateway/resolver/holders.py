@@ -113,8 +113,8 @@ def everyone_outcomes(
     """Each id's outcome from the (vetted) ``answers`` of ``candidates`` (``broken``: members whose lookup raised
     something other than an upstream error; ``left_out``: active members not asked, being marked unhealthy): its one
     holder (established when every active member was asked and answered), the 409 of an ambiguous id, else 504 if
-    a member timed out or never answered, 502 if one failed, 503 (``retry_after``) if a member was left out, 404 if all answered
-    without it."""
+    a member timed out or never answered, 502 if one failed, 503 (``retry_after``) if a member was left out, 404
+    if all answered without it."""
     failed = sorted([m for m, a in answers.items() if isinstance(a, UpstreamError)] + broken)
     silent = sorted(m.id for m in candidates if m.id not in answers and m.id not in broken)
     timed_out = bool(silent) or any(isinstance(a, MemberTimeout) for a in answers.values())
