@@ -26,6 +26,7 @@ from gateway.settings.gateway import Settings
 from gateway.store import open_store
 from gateway.web.errors import PARSER_LIMITS, error_middleware
 from gateway.web.keys import GATE, RESOLVER, STATE
+from gateway.web.query import empty_query_middleware
 from gateway.web.requestid import request_id_middleware
 from gateway.web.routes import passports as passports_api
 from gateway.web.routes import status
@@ -70,7 +71,7 @@ async def create_app(settings: Settings) -> web.Application:
     async with AsyncExitStack() as opened:
         state = await open_state(settings, opened)
         app = web.Application(
-            middlewares=[request_id_middleware, error_middleware],
+            middlewares=[request_id_middleware, error_middleware, empty_query_middleware],
             client_max_size=settings.max_body_bytes,
             handler_args=PARSER_LIMITS,
         )

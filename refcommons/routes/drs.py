@@ -21,7 +21,7 @@ from pydantic import Field
 
 from gateway.core.errors import ApiError, bad_request, not_found
 from gateway.web.body import parse_as, read_json
-from gateway.web.openapi import operation
+from gateway.web.openapi import Query, operation
 from gateway.web.query import query_bool
 from gateway.web.render import json_response
 from gateway.wire.drs import (
@@ -161,7 +161,8 @@ async def get_service_info(request: web.Request) -> web.Response:
 
 @routes.get(f"{BASE}/objects")
 @operation("List DRS objects, indexd-style (drsclient get_all; not GA4GH)", tags=TAGS, response=DrsObjectList,
-           query=("limit", "start", "page", "form"))
+           query=("limit", "start", "page",
+                  Query("form", {"type": "string", "enum": ["object", "bundle", "all"]})))
 async def list_objects(request: web.Request) -> web.Response:
     commons = _commons(request)
     q = request.query

@@ -66,7 +66,7 @@ from gateway.registry.schemas import AdminAddRequest, ApproveRequest, JoinReques
 from gateway.web.body import parse_as, read_json, read_model
 from gateway.web.caller import client_address
 from gateway.web.keys import REGISTRY
-from gateway.web.openapi import operation
+from gateway.web.openapi import ADMIN, Query, operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response
 from gateway.web.state import Registry
@@ -165,7 +165,8 @@ async def _rate_limit(request: web.Request, registry: Registry) -> None:
 @routes.post("/registry/v1/commons")
 @operation("Join the federation: a commons asks to be registered (pending until approved; it claims nothing "
            "until then)", tags=TAGS,
-           request=JoinRequest, responses={201: "registered, pending", 401: "a wrong admin token",
+           request=JoinRequest, security=((), (ADMIN,)),
+           responses={201: "registered, pending", 401: "a wrong admin token",
                                            403: "anonymous joining is switched off",
                                            409: "id taken, or a prefix or hostname owned by an admitted member",
                                            422: "candidate failed the check", 429: "rate limited"})
@@ -210,7 +211,8 @@ async def _join_refused(request: web.Request, registry: Registry, candidate: Mem
 
 
 @routes.get("/registry/v1/commons")
-@operation("List member commons", tags=TAGS, query=("status",))
+@operation("List member commons", tags=TAGS,
+           query=(Query("status", {"type": "string", "enum": ["pending", "active", "suspended"]}),))
 async def list_members(request: web.Request) -> web.Response:
     raw = request.query.get("status")
     if raw is not None and raw not in Status.__members__:
@@ -254,7 +256,7 @@ def _declared_in_config(member: Member) -> None:
 
 @routes.patch("/registry/v1/commons/{id}")
 @operation("Change a member (admin); added prefixes and hostnames are claimed atomically", tags=TAGS,
-           request=UpdateRequest, responses={401: "no or wrong admin token", 403: "admin disabled",
+           request=UpdateRequest, security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled",
                                              404: "no such member", 409: "prefix or hostname owned",
                                              422: "base_url inside a network the egress policy denies"})
 async def patch_member(request: web.Request) -> web.Response:
@@ -281,7 +283,7 @@ async def patch_member(request: web.Request) -> web.Response:
 
 @routes.delete("/registry/v1/commons/{id}")
 @operation("Remove a member (admin); frees its prefixes and hostnames", tags=TAGS,
-           responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member"})
+           security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member"})
 async def delete_member(request: web.Request) -> web.Response:
     actor = await require_admin(request)
     _declared_in_config(await _member(request))
@@ -297,7 +299,7 @@ async def _preview(registry: Registry, member: Member) -> dict[str, Any]:
 @routes.get("/registry/v1/commons/{id}/approval")
 @operation("What approving a member would do (admin): the auth it asked for in plain words (whether callers' "
            "credentials will be sent to it), the prefixes and hostnames it claims, and every conflict", tags=TAGS,
-           responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member"})
+           security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member"})
 async def approval(request: web.Request) -> web.Response:
     await require_admin(request)
     registry = _registry(request)
@@ -310,7 +312,7 @@ async def approval(request: web.Request) -> web.Response:
            "for, or nothing (409 naming the holder). A member that would be sent callers' credentials (auth "
            "passthrough or passport) needs {\"accept_passthrough\": true}. The answer shows what it receives.",
            tags=TAGS, request=ApproveRequest,
-           responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member",
+           security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member",
                       409: "a prefix or hostname is owned by another member",
                       422: "passthrough not accepted (accept_passthrough)"})
 async def approve(request: web.Request) -> web.Response:
@@ -329,7 +331,7 @@ async def approve(request: web.Request) -> web.Response:
 @routes.post("/registry/v1/commons/{id}/suspend")
 @operation("Suspend a member (admin): active or pending → suspended (a suspended member keeps its claims: leaving "
            "pending claims them, 409 naming the holder)", tags=TAGS,
-           responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member",
+           security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member",
                       409: "a prefix or hostname is owned by another member"})
 async def suspend(request: web.Request) -> web.Response:
     actor = await require_admin(request)
@@ -343,7 +345,7 @@ async def suspend(request: web.Request) -> web.Response:
 
 @routes.get("/registry/v1/audit")
 @operation("The registry's audit log (admin)", tags=TAGS, query=("after", "limit"),
-           responses={401: "no or wrong admin token", 403: "admin disabled"})
+           security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled"})
 async def audit(request: web.Request) -> web.Response:
     await require_admin(request)
     after = request.query.get("after")
@@ -365,7 +367,7 @@ async def audit(request: web.Request) -> web.Response:
 
 @routes.get("/registry/v1/admins")
 @operation("The named admins (admin): names, when and by whom added; never a token", tags=TAGS,
-           responses={401: "no or wrong admin token", 403: "admin disabled"})
+           security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled"})
 async def list_admins(request: web.Request) -> web.Response:
     await require_admin(request)
     registry = _registry(request)
@@ -377,6 +379,7 @@ async def list_admins(request: web.Request) -> web.Response:
 @routes.post("/registry/v1/admins")
 @operation("Add a named admin (admin); the answer carries its token, shown this once (only a hash is kept)",
            tags=TAGS, request=AdminAddRequest,
+           security=ADMIN,
            responses={201: "added", 400: "bad name", 401: "no or wrong admin token", 403: "admin disabled",
                       409: "that name exists"})
 async def add_admin(request: web.Request) -> web.Response:
@@ -394,7 +397,8 @@ async def add_admin(request: web.Request) -> web.Response:
 
 @routes.delete("/registry/v1/admins/{name}")
 @operation("Revoke a named admin (admin): its token is refused from the next request on, on every replica",
-           tags=TAGS, responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such admin"})
+           tags=TAGS, security=ADMIN,
+           responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such admin"})
 async def revoke_admin(request: web.Request) -> web.Response:
     actor = await require_admin(request)
     name = request.match_info["name"]

@@ -27,7 +27,7 @@ from gateway.resolver.records import indexd_view
 from gateway.web.body import parse_as, read_json
 from gateway.web.caller import client_address
 from gateway.web.keys import RESOLVER
-from gateway.web.openapi import operation
+from gateway.web.openapi import IDENTIFIER_PATTERN, Query, operation
 from gateway.web.render import json_response
 
 OPERATION_ID_PREFIX = "gateway.resolver.api"
@@ -36,6 +36,11 @@ OPERATION_ID_PREFIX = "gateway.resolver.api"
 routes = web.RouteTableDef()
 TAGS = ("resolver",)
 MAX_BULK = 1000
+IDENTIFIER = Query("id", {"type": "string", "pattern": IDENTIFIER_PATTERN}, required=True,
+                   description="a GUID, UUID or drs:// URI")
+BULK_IDS: dict[str, object] = {"type": "array", "minItems": 1, "maxItems": MAX_BULK,
+                               "items": {"type": "string"}}
+"""The body of the bulk routes: a JSON list of ids."""
 
 
 class BulkResolve(BaseModel):
@@ -81,7 +86,7 @@ async def _resolve(request: web.Request, raw: str) -> Resolution:
 
 
 @routes.get("/resolver/v1/resolve")
-@operation("Which member commons holds an id, and its record", tags=TAGS, query=("id",),
+@operation("Which member commons holds an id, and its record", tags=TAGS, query=(IDENTIFIER,),
            responses={400: "not an identifier", 404: "in no member", 409: "several members hold it (candidates)",
                       429: "fan-out budget spent (Retry-After)", 502: "a member failed",
                       503: "the owning member is unhealthy", 504: "deadline passed"})
@@ -101,10 +106,14 @@ def render_outcome(raw: str, outcome: Resolution | ResolutionError) -> dict[str,
 
 @routes.post("/resolver/v1/resolve")
 @operation("Resolve many ids at once (each result carries its own status)", tags=TAGS, request=BulkResolve,
-           responses={429: "fan-out budget spent (Retry-After)"})
+           responses={413: f"more than {MAX_BULK} ids", 429: "fan-out budget spent (Retry-After)"})
 async def resolve_many(request: web.Request) -> web.Response:
-    """Through the resolver's bulk path: each member asked at most once per chunk of ids, whatever their form."""
-    body = parse_as(BulkResolve, await read_json(request))
+    """Through the resolver's bulk path: each member asked at most once per chunk of ids, whatever their form.
+    More than :data:`MAX_BULK` ids is a 413, as on every other bulk route."""
+    raw = await read_json(request)
+    if isinstance(raw, dict) and isinstance(raw.get("ids"), list) and len(raw["ids"]) > MAX_BULK:
+        raise ApiError(413, f"at most {MAX_BULK} ids per bulk request, got {len(raw['ids'])}")
+    body = parse_as(BulkResolve, raw)
     outcomes = await request.app[RESOLVER].resolve_many(body.ids, client=client_address(request))
     return json_response({"results": [render_outcome(raw, outcomes[raw]) for raw in body.ids]})
 
