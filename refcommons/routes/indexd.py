@@ -32,7 +32,8 @@ INDEXD_VERSION = {"version": "2024.11-refcommons", "commit": "refcommons-synthet
 ADMIN_RESOURCE = "/services/indexd/admin"
 """What a write must be allowed on when the record has no ``authz`` (indexd's rule)."""
 TAGS = ("indexd",)
-LIST_PARAMS = ("limit", "start", "page", "ids", Query("hash", {"type": "string", "pattern": "^md5:[0-9a-f]{32}$"}),
+LIST_PARAMS = (Query("limit", {"type": "integer", "minimum": 0, "maximum": 1024}), "start", "page", "ids",
+               Query("hash", {"type": "string", "pattern": "^md5:[0-9a-f]{32}$"}),
                "authz", "acl", "size", "file_name", "version", "uploader", "url",
                Query("metadata", {"type": "string", "pattern": "^[A-Za-z0-9_]+:[A-Za-z0-9_]*$"}),
                Query("form", {"type": "string", "enum": ["object", "bundle", "all"]}))
