@@ -69,6 +69,7 @@ from gateway.web.keys import REGISTRY
 from gateway.web.openapi import ADMIN, Query, operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response
+from gateway.web.shapes import MemberListShape, MemberShape
 from gateway.web.state import Registry
 
 OPERATION_ID_PREFIX = "registry.api"
@@ -211,7 +212,7 @@ async def _join_refused(request: web.Request, registry: Registry, candidate: Mem
 
 
 @routes.get("/registry/v1/commons")
-@operation("List member commons", tags=TAGS,
+@operation("List member commons", tags=TAGS, response=MemberListShape,
            query=(Query("status", {"type": "string", "enum": ["pending", "active", "suspended"]}),))
 async def list_members(request: web.Request) -> web.Response:
     raw = request.query.get("status")
@@ -233,7 +234,7 @@ def _listed(registry: Registry, member: Member, everyone: list[Member]) -> dict[
 
 
 @routes.get("/registry/v1/commons/{id}")
-@operation("One member commons", tags=TAGS, responses={404: "no such member"})
+@operation("One member commons", tags=TAGS, response=MemberShape, responses={404: "no such member"})
 async def get_member(request: web.Request) -> web.Response:
     return json_response(_public(_registry(request), await _member(request)))
 
@@ -256,6 +257,7 @@ def _declared_in_config(member: Member) -> None:
 
 @routes.patch("/registry/v1/commons/{id}")
 @operation("Change a member (admin); added prefixes and hostnames are claimed atomically", tags=TAGS,
+           response=MemberShape,
            request=UpdateRequest, security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled",
                                              404: "no such member", 409: "prefix or hostname owned",
                                              422: "base_url inside a network the egress policy denies"})
@@ -330,7 +332,7 @@ async def approve(request: web.Request) -> web.Response:
 
 @routes.post("/registry/v1/commons/{id}/suspend")
 @operation("Suspend a member (admin): active or pending → suspended (a suspended member keeps its claims: leaving "
-           "pending claims them, 409 naming the holder)", tags=TAGS,
+           "pending claims them, 409 naming the holder)", response=MemberShape, tags=TAGS,
            security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member",
                       409: "a prefix or hostname is owned by another member"})
 async def suspend(request: web.Request) -> web.Response:

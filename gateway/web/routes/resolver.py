@@ -29,6 +29,7 @@ from gateway.web.caller import client_address
 from gateway.web.keys import RESOLVER
 from gateway.web.openapi import IDENTIFIER_PATTERN, Query, operation
 from gateway.web.render import json_response
+from gateway.web.shapes import BulkResolutionShape, IndexdRecordShape, ResolutionShape
 
 OPERATION_ID_PREFIX = "gateway.resolver.api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
@@ -87,6 +88,7 @@ async def _resolve(request: web.Request, raw: str) -> Resolution:
 
 @routes.get("/resolver/v1/resolve")
 @operation("Which member commons holds an id, and its record", tags=TAGS, query=(IDENTIFIER,),
+           response=ResolutionShape,
            responses={400: "not an identifier", 404: "in no member", 409: "several members hold it (candidates)",
                       429: "fan-out budget spent (Retry-After)", 502: "a member failed",
                       503: "the owning member is unhealthy", 504: "deadline passed"})
@@ -106,6 +108,7 @@ def render_outcome(raw: str, outcome: Resolution | ResolutionError) -> dict[str,
 
 @routes.post("/resolver/v1/resolve")
 @operation("Resolve many ids at once (each result carries its own status)", tags=TAGS, request=BulkResolve,
+           response=BulkResolutionShape,
            responses={413: f"more than {MAX_BULK} ids", 429: "fan-out budget spent (Retry-After)"})
 async def resolve_many(request: web.Request) -> web.Response:
     """Through the resolver's bulk path: each member asked at most once per chunk of ids, whatever their form.
@@ -128,7 +131,7 @@ async def dist(request: web.Request) -> web.Response:
 
 @routes.get("/index/{guid:.+}")
 @operation("dataguids global lookup: the member's indexd record plus from_index_service", tags=("dataguids",),
-           query=("no_dist",), responses={400: "not an identifier", 404: "in no member",
+           response=IndexdRecordShape, query=("no_dist",), responses={400: "not an identifier", 404: "in no member",
                                           409: "several members hold it (candidates)",
                                           429: "fan-out budget spent (Retry-After)"})
 async def global_get(request: web.Request) -> web.Response:
