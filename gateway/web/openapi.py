@@ -28,6 +28,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from gateway.web.query import INT64_MAX
+
 _ROUTE_ATTR = "__openapi_operation__"
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
 
@@ -81,11 +83,11 @@ are served too, but only ids of this form are promised not to be refused as malf
 _BOOLEAN: dict[str, Any] = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
 
 CONVENTIONAL_QUERY: dict[str, dict[str, Any]] = {
-    "limit": {"type": "integer", "minimum": 0},
-    "offset": {"type": "integer", "minimum": 0},
-    "page": {"type": "integer", "minimum": 0},
-    "size": {"type": "integer", "minimum": 0},
-    "expires_in": {"type": "integer", "minimum": 1},
+    "limit": {"type": "integer", "minimum": 0, "maximum": INT64_MAX},
+    "offset": {"type": "integer", "minimum": 0, "maximum": INT64_MAX},
+    "page": {"type": "integer", "minimum": 0, "maximum": INT64_MAX},
+    "size": {"type": "integer", "minimum": 0, "maximum": INT64_MAX},
+    "expires_in": {"type": "integer", "minimum": 1, "maximum": INT64_MAX},
     "expand": _BOOLEAN,
     "flatten": _BOOLEAN,
     "pagination": _BOOLEAN,
