@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test bench clean
+.PHONY: run test fuzz bench clean
 
 run: $(VENV)/.installed-run
 	@mkdir -p var
@@ -18,6 +18,14 @@ test: $(VENV)/.installed-test
 	$(BIN)/lint-imports   # the layers and contracts of docs/architecture.md
 	$(BIN)/mypy           # strict for core, settings, wire, resolver, passports, drs; the whole tree checked
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The API contract with a larger budget than `make test` (tests/test_contract.py): FUZZ_EXAMPLES per operation,
+# seed FUZZ_SEED (change it to explore other inputs).
+FUZZ_EXAMPLES ?= 100
+FUZZ_SEED     ?= 14
+fuzz: $(VENV)/.installed-test
+	CONTRACT_EXAMPLES=$(FUZZ_EXAMPLES) CONTRACT_SEED=$(FUZZ_SEED) CONTRACT_BUDGET_S=3600 \
+	  $(BIN)/python -m pytest tests/test_contract.py -k schemathesis $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench_refcommons.py

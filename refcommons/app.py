@@ -12,6 +12,7 @@ from aiohttp import web
 
 from gateway.core.logs import log_flusher
 from gateway.web.errors import PARSER_LIMITS, error_middleware
+from gateway.web.query import empty_query_middleware
 from gateway.web.requestid import request_id_middleware
 from refcommons.commons import ReferenceCommons
 from refcommons.routes import authz as authz_api
@@ -42,7 +43,8 @@ def build_subapp(commons: ReferenceCommons) -> web.Application:
 def build_app(commons: ReferenceCommons, *, max_body: int = DEFAULT_MAX_BODY) -> web.Application:
     """A standalone commons app; closes the commons on shutdown."""
     app = web.Application(
-        middlewares=[request_id_middleware, error_middleware], client_max_size=max_body, handler_args=PARSER_LIMITS
+        middlewares=[request_id_middleware, error_middleware, empty_query_middleware], client_max_size=max_body,
+        handler_args=PARSER_LIMITS,
     )
 
     async def close_commons(_: web.Application) -> None:

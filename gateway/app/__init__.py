@@ -29,6 +29,7 @@ from gateway.store import open_store
 from gateway.web.body import body_guard
 from gateway.web.errors import PARSER_LIMITS, STORE_RETRY_AFTER, error_middleware
 from gateway.web.keys import GATE, RESOLVER, STATE
+from gateway.web.query import empty_query_middleware
 from gateway.web.requestid import request_id_middleware
 from gateway.web.routes import passports as passports_api
 from gateway.web.routes import status
@@ -82,8 +83,10 @@ async def create_app(settings: Settings) -> web.Application:
     async with AsyncExitStack() as opened:
         state = await open_state(settings, opened)
         app = web.Application(
-            middlewares=[request_id_middleware, body_guard(settings.max_body_bytes, settings.body_timeout),
-                         error_middleware],
+            # the query is cleaned (a clone of the request) before the body guard reads the body into the
+            # request the handler gets
+            middlewares=[request_id_middleware, empty_query_middleware,
+                         body_guard(settings.max_body_bytes, settings.body_timeout), error_middleware],
             client_max_size=settings.max_body_bytes,
             handler_args={**PARSER_LIMITS, "keepalive_timeout": settings.keepalive_timeout,
                           "lingering_time": LINGERING_TIME},

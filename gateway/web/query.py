@@ -1,11 +1,36 @@
-"""Reading query parameters: booleans and integers with a 400 naming the parameter when malformed."""
+"""Reading query parameters: booleans and integers with a 400 naming the parameter when malformed.
+
+An empty value (``?limit=``, ``?rev=``) is the parameter absent: :func:`empty_query_middleware` drops it before
+any handler reads the query, so every route (the in-process reference commons' included) treats ``?x=`` as it
+treats no ``x`` (the OpenAPI document marks optional parameters ``allowEmptyValue``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import overload
 
+from aiohttp import web
+
 from gateway.core.errors import bad_request
+
+
+def without_empty_values(query: Mapping[str, str]) -> list[tuple[str, str]] | None:
+    """The query pairs without the empty values, or ``None`` when there is none to drop."""
+    pairs = list(query.items())
+    kept = [(name, value) for name, value in pairs if value != ""]
+    return None if len(kept) == len(pairs) else kept
+
+
+@web.middleware
+async def empty_query_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Hand the handler a request whose query has no empty values (``?a=&b=1`` → ``?b=1``)."""
+    kept = without_empty_values(request.query)
+    if kept is not None:
+        request = request.clone(rel_url=request.rel_url.with_query(kept))
+    return await handler(request)
 
 TRUE = frozenset({"true", "1", "yes"})
 FALSE = frozenset({"false", "0", "no", ""})

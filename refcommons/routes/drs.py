@@ -21,8 +21,8 @@ from pydantic import Field
 
 from gateway.core.errors import ApiError, bad_request, not_found
 from gateway.web.body import parse_as, read_json
-from gateway.web.openapi import operation
-from gateway.web.query import query_bool
+from gateway.web.openapi import Query, operation
+from gateway.web.query import query_bool, query_int
 from gateway.web.render import json_response
 from gateway.wire.drs import (
     AccessRequest,
@@ -161,18 +161,16 @@ async def get_service_info(request: web.Request) -> web.Response:
 
 @routes.get(f"{BASE}/objects")
 @operation("List DRS objects, indexd-style (drsclient get_all; not GA4GH)", tags=TAGS, response=DrsObjectList,
-           query=("limit", "start", "page", "form"))
+           query=(Query("limit", {"type": "integer", "minimum": 0, "maximum": 1024}), "start", "page",
+                  Query("form", {"type": "string", "enum": ["object", "bundle", "all"]})))
 async def list_objects(request: web.Request) -> web.Response:
     commons = _commons(request)
     q = request.query
     form = q.get("form") or "object"
     if form not in ("object", "bundle", "all"):
         raise bad_request(f"form must be object, bundle or all, got {form!r}")
-    try:
-        limit = int(q.get("limit", DEFAULT_LIMIT))
-        page = int(q["page"]) if q.get("page") else None
-    except ValueError:
-        raise bad_request("limit and page must be integers") from None
+    limit = query_int(q, "limit", DEFAULT_LIMIT)
+    page = query_int(q, "page", minimum=0)  # a 64-bit integer, as the document says (a huge one was accepted)
     query = ListQuery(limit=limit, start=q.get("start") or None, page=page)
     records = [] if form == "bundle" else await commons.index.list(query)
     return json_response({"drs_objects": [_render(commons, r) for r in records]})

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from gateway.core.errors import bad_request, not_found, unauthorized
 from gateway.web.body import parse_as, read_json
+from gateway.web.methods import only
 from gateway.web.openapi import operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response
@@ -100,6 +101,11 @@ async def exchange_api_key(request: web.Request) -> web.Response:
         api_key = parse_as(Credentials, await read_json(request)).api_key
     token = await _commons(request).fence.exchange(api_key)
     return json_response({"access_token": token})
+
+
+# DELETE /user/credentials/{api,cdis}/{key_id} matches these paths too: other methods get 405 naming POST only
+routes.route("*", "/user/credentials/cdis/access_token")(only("POST"))
+routes.route("*", "/user/credentials/api/access_token")(only("POST"))
 
 
 @routes.post("/user/credentials/api/")

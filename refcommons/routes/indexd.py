@@ -13,7 +13,8 @@ from multidict import MultiMapping
 
 from gateway.core.errors import ApiError, bad_request, not_found
 from gateway.web.body import parse_as, read_json, read_model
-from gateway.web.openapi import operation
+from gateway.web.methods import only
+from gateway.web.openapi import Query, operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response
 from gateway.wire.checksums import INDEXD_HASH_FORMATS
@@ -31,8 +32,12 @@ INDEXD_VERSION = {"version": "2024.11-refcommons", "commit": "refcommons-synthet
 ADMIN_RESOURCE = "/services/indexd/admin"
 """What a write must be allowed on when the record has no ``authz`` (indexd's rule)."""
 TAGS = ("indexd",)
-LIST_PARAMS = ("limit", "start", "page", "ids", "hash", "authz", "acl", "size", "file_name", "version",
-               "uploader", "url", "metadata", "form")
+LIST_PARAMS = (Query("limit", {"type": "integer", "minimum": 0, "maximum": 1024}), "start", "page", "ids",
+               Query("hash", {"type": "string", "pattern": "^md5:[0-9a-f]{32}$"}),
+               "authz", "acl", "size", "file_name", "version", "uploader", "url",
+               Query("metadata", {"type": "string", "pattern": "^[A-Za-z0-9_]+:[A-Za-z0-9_]*$"}),
+               Query("form", {"type": "string", "enum": ["object", "bundle", "all"]}))
+REV = Query("rev", {"type": "string", "minLength": 1}, required=True, description="the record's current rev")
 
 
 def _commons(request: web.Request) -> ReferenceCommons:
@@ -88,7 +93,7 @@ async def _record_or_404(request: web.Request, guid: str) -> IndexRecord:
 
 
 @routes.get("/index/_status")
-@operation("indexd health: the text 'Healthy'", tags=TAGS)
+@operation("indexd health: the text 'Healthy'", tags=TAGS, content="text/plain")
 async def status(request: web.Request) -> web.Response:
     return web.Response(text="Healthy", content_type="text/plain")
 
@@ -123,7 +128,8 @@ async def list_records(request: web.Request) -> web.Response:
 
 
 @routes.post("/index/bulk/documents")
-@operation("The records of a JSON array of ids (unknown ids are left out)", tags=TAGS)
+@operation("The records of a JSON array of ids (unknown ids are left out)", tags=TAGS,
+           request_schema={"type": "array", "items": {"type": "string"}})
 async def bulk_documents(request: web.Request) -> web.Response:
     commons = _commons(request)
     ids = parse_as(list[str], await read_json(request))
@@ -131,6 +137,9 @@ async def bulk_documents(request: web.Request) -> web.Response:
     if len(ids) > limit:
         raise ApiError(413, f"at most {limit} ids per bulk request, got {len(ids)}")
     return json_response([r.to_json() for r in await commons.index.get_many(ids)])
+
+
+routes.route("*", "/index/bulk/documents")(only("POST"))  # GET /index/{guid:.+} matches it too: 405 says POST
 
 
 @routes.post("/index/index")
@@ -154,7 +163,7 @@ async def get_record(request: web.Request) -> web.Response:
 
 @routes.put("/index/index/{guid:.+}")
 @operation("Update a record at ?rev= (needs 'update' on its authz)", tags=TAGS, request=IndexUpdate,
-           response=WriteResult, query=("rev",))
+           response=WriteResult, query=(REV,))
 async def update_record(request: web.Request) -> web.Response:
     commons = _commons(request)
     body = await read_model(request, IndexUpdate)
@@ -166,7 +175,7 @@ async def update_record(request: web.Request) -> web.Response:
 
 
 @routes.delete("/index/index/{guid:.+}")
-@operation("Delete a record at ?rev= (needs 'delete' on its authz)", tags=TAGS, query=("rev",))
+@operation("Delete a record at ?rev= (needs 'delete' on its authz)", tags=TAGS, query=(REV,))
 async def delete_record(request: web.Request) -> web.Response:
     commons = _commons(request)
     rev = request.query.get("rev")

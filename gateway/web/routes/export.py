@@ -66,7 +66,7 @@ RETRY_AFTER = 30
 @routes.post(PATH)
 @operation("Export the accessible rows of a federated cohort as a PFB file or a gen3 drs-pull manifest (streamed, "
            "or as a background job with a status URL)",
-           tags=("search",), request=ExportRequest,
+           tags=("search",), request=ExportRequest, content="*/*",
            responses={200: "the file, streamed (a failure mid-stream aborts the connection)",
                       202: "a background job: Location is its status URL, the body its job document",
                       400: "invalid request or filter; a manifest of anything but files",

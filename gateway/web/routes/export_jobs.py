@@ -62,7 +62,7 @@ async def get_job(request: web.Request) -> web.Response:
 
 
 @routes.get(JOB + "/file")
-@operation("The file an export job made (streamed, with Content-Length)", tags=TAGS,
+@operation("The file an export job made (streamed, with Content-Length)", tags=TAGS, content="*/*",
            responses={200: "the file", 404: "no such job", 409: "the job is not done",
                       410: "the job expired or its file is gone"})
 async def get_file(request: web.Request) -> web.StreamResponse:

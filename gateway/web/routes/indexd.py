@@ -28,9 +28,11 @@ from gateway.resolver.records import indexd_view
 from gateway.web.body import read_json
 from gateway.web.caller import client_address
 from gateway.web.keys import RESOLVER
+from gateway.web.methods import only
 from gateway.web.openapi import operation
 from gateway.web.render import json_response
-from gateway.web.routes.resolver import MAX_BULK, api_error
+from gateway.web.routes.resolver import BULK_IDS, MAX_BULK, api_error
+from gateway.web.shapes import IndexdRecordShape, IndexdRecordsShape
 
 OPERATION_ID_PREFIX = "gateway.resolver.indexd_api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
@@ -42,7 +44,7 @@ NOT_FOUND = (400, 404)
 
 
 @routes.get("/index/_status")
-@operation("indexd health: the text Healthy", tags=TAGS)
+@operation("indexd health: the text Healthy", tags=TAGS, content="text/plain")
 async def status(request: web.Request) -> web.Response:
     return web.Response(text="Healthy", content_type="text/plain")
 
@@ -54,7 +56,7 @@ async def version(request: web.Request) -> web.Response:
 
 
 @routes.get("/index/index/{guid:.+}")
-@operation("The indexd record of any GUID, from whichever member holds it", tags=TAGS,
+@operation("The indexd record of any GUID, from whichever member holds it", tags=TAGS, response=IndexdRecordShape,
            responses={404: "no record found", 409: "several members hold it (candidates)",
                       429: "fan-out budget spent (Retry-After)", 502: "the member failed",
                       503: "the member is unhealthy", 504: "deadline passed"})
@@ -85,6 +87,7 @@ def _ids(body: Any) -> list[str]:
 
 @routes.post("/index/bulk/documents")
 @operation("indexd bulk lookup: the records found for a JSON list of ids, across every member", tags=TAGS,
+           request_schema=BULK_IDS, response=IndexdRecordsShape,
            responses={400: "not a non-empty JSON list of strings", 413: "more than 1000 ids",
                       502: "a member failed", 503: "a member is unhealthy", 504: "deadline passed"})
 async def bulk_documents(request: web.Request) -> web.Response:
@@ -106,3 +109,6 @@ async def bulk_documents(request: web.Request) -> web.Response:
             seen.add(key)
             records.append(indexd_view(outcome.record))
     return json_response(records)
+
+
+routes.route("*", "/index/bulk/documents")(only("POST"))  # GET /index/{guid:.+} matches it too: 405 says POST

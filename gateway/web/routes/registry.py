@@ -72,9 +72,10 @@ from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.web.body import parse_as, read_json, read_model
 from gateway.web.caller import client_address
 from gateway.web.keys import DRS, REGISTRY, RESOLVER
-from gateway.web.openapi import operation
+from gateway.web.openapi import ADMIN, Query, operation
 from gateway.web.query import query_int
 from gateway.web.render import json_response
+from gateway.web.shapes import MemberListShape, MemberShape
 from gateway.web.state import Registry
 
 OPERATION_ID_PREFIX = "registry.api"
@@ -171,7 +172,8 @@ async def _rate_limit(request: web.Request, registry: Registry) -> None:
 @routes.post("/registry/v1/commons")
 @operation("Join the federation: a commons asks to be registered (pending until approved; it claims nothing "
            "until then)", tags=TAGS,
-           request=JoinRequest, responses={201: "registered, pending", 401: "a wrong admin token",
+           request=JoinRequest, security=((), (ADMIN,)),
+           responses={201: "registered, pending", 401: "a wrong admin token",
                                            403: "anonymous joining is switched off",
                                            409: "id taken, or a prefix or hostname owned by an admitted member",
                                            422: "candidate failed the check", 429: "rate limited"})
@@ -216,7 +218,8 @@ async def _join_refused(request: web.Request, registry: Registry, candidate: Mem
 
 
 @routes.get("/registry/v1/commons")
-@operation("List member commons", tags=TAGS, query=("status",))
+@operation("List member commons", tags=TAGS, response=MemberListShape,
+           query=(Query("status", {"type": "string", "enum": ["pending", "active", "suspended"]}),))
 async def list_members(request: web.Request) -> web.Response:
     raw = request.query.get("status")
     if raw is not None and raw not in Status.__members__:
@@ -237,7 +240,7 @@ def _listed(registry: Registry, member: Member, everyone: list[Member]) -> dict[
 
 
 @routes.get("/registry/v1/commons/{id}")
-@operation("One member commons", tags=TAGS, responses={404: "no such member"})
+@operation("One member commons", tags=TAGS, response=MemberShape, responses={404: "no such member"})
 async def get_member(request: web.Request) -> web.Response:
     return json_response(_public(_registry(request), await _member(request)))
 
@@ -275,9 +278,10 @@ class PurgeRequest(BaseModel):
 @operation("Purge ids (in any spelling) or a whole member from every cache on every replica (admin; audited): the "
            "next lookup asks the member again. Shared caches miss the ids' usual spellings at once; every cached "
            "resolution is retired on every replica within the registry's recheck interval", tags=TAGS,
-           request=PurgeRequest, responses={400: "neither or both of ids and member, or an id that is not one",
-                                            401: "no or wrong admin token", 403: "admin disabled",
-                                            404: "no such member", 413: "more than 1000 ids"})
+           request=PurgeRequest, security=ADMIN,
+           responses={400: "neither or both of ids and member, or an id that is not one",
+                      401: "no or wrong admin token", 403: "admin disabled", 404: "no such member",
+                      413: "more than 1000 ids"})
 async def purge_cache(request: web.Request) -> web.Response:
     actor = await require_admin(request)
     raw = await read_json(request)
@@ -314,7 +318,8 @@ def _declared_in_config(member: Member) -> None:
 
 @routes.patch("/registry/v1/commons/{id}")
 @operation("Change a member (admin); added prefixes and hostnames are claimed atomically", tags=TAGS,
-           request=UpdateRequest, responses={401: "no or wrong admin token", 403: "admin disabled",
+           response=MemberShape,
+           request=UpdateRequest, security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled",
                                              404: "no such member", 409: "prefix or hostname owned",
                                              422: "base_url inside a network the egress policy denies"})
 async def patch_member(request: web.Request) -> web.Response:
@@ -341,7 +346,7 @@ async def patch_member(request: web.Request) -> web.Response:
 
 @routes.delete("/registry/v1/commons/{id}")
 @operation("Remove a member (admin); frees its prefixes and hostnames", tags=TAGS,
-           responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member"})
+           security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member"})
 async def delete_member(request: web.Request) -> web.Response:
     actor = await require_admin(request)
     current = await _member(request)
@@ -362,7 +367,7 @@ async def _preview(registry: Registry, member: Member) -> dict[str, Any]:
 @routes.get("/registry/v1/commons/{id}/approval")
 @operation("What approving a member would do (admin): the auth it asked for in plain words (whether callers' "
            "credentials will be sent to it), the prefixes and hostnames it claims, and every conflict", tags=TAGS,
-           responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member"})
+           security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member"})
 async def approval(request: web.Request) -> web.Response:
     await require_admin(request)
     registry = _registry(request)
@@ -375,7 +380,7 @@ async def approval(request: web.Request) -> web.Response:
            "for, or nothing (409 naming the holder). A member that would be sent callers' credentials (auth "
            "passthrough or passport) needs {\"accept_passthrough\": true}. The answer shows what it receives.",
            tags=TAGS, request=ApproveRequest,
-           responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member",
+           security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member",
                       409: "a prefix or hostname is owned by another member",
                       422: "passthrough not accepted (accept_passthrough)"})
 async def approve(request: web.Request) -> web.Response:
@@ -393,8 +398,8 @@ async def approve(request: web.Request) -> web.Response:
 
 @routes.post("/registry/v1/commons/{id}/suspend")
 @operation("Suspend a member (admin): active or pending → suspended (a suspended member keeps its claims: leaving "
-           "pending claims them, 409 naming the holder)", tags=TAGS,
-           responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member",
+           "pending claims them, 409 naming the holder)", response=MemberShape, tags=TAGS,
+           security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such member",
                       409: "a prefix or hostname is owned by another member"})
 async def suspend(request: web.Request) -> web.Response:
     actor = await require_admin(request)
@@ -408,7 +413,7 @@ async def suspend(request: web.Request) -> web.Response:
 
 @routes.get("/registry/v1/audit")
 @operation("The registry's audit log (admin)", tags=TAGS, query=("after", "limit"),
-           responses={401: "no or wrong admin token", 403: "admin disabled"})
+           security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled"})
 async def audit(request: web.Request) -> web.Response:
     await require_admin(request)
     after = request.query.get("after")
@@ -430,7 +435,7 @@ async def audit(request: web.Request) -> web.Response:
 
 @routes.get("/registry/v1/admins")
 @operation("The named admins (admin): names, when and by whom added; never a token", tags=TAGS,
-           responses={401: "no or wrong admin token", 403: "admin disabled"})
+           security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled"})
 async def list_admins(request: web.Request) -> web.Response:
     await require_admin(request)
     registry = _registry(request)
@@ -442,6 +447,7 @@ async def list_admins(request: web.Request) -> web.Response:
 @routes.post("/registry/v1/admins")
 @operation("Add a named admin (admin); the answer carries its token, shown this once (only a hash is kept)",
            tags=TAGS, request=AdminAddRequest,
+           security=ADMIN,
            responses={201: "added", 400: "bad name", 401: "no or wrong admin token", 403: "admin disabled",
                       409: "that name exists"})
 async def add_admin(request: web.Request) -> web.Response:
@@ -459,7 +465,8 @@ async def add_admin(request: web.Request) -> web.Response:
 
 @routes.delete("/registry/v1/admins/{name}")
 @operation("Revoke a named admin (admin): its token is refused from the next request on, on every replica",
-           tags=TAGS, responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such admin"})
+           tags=TAGS, security=ADMIN,
+           responses={401: "no or wrong admin token", 403: "admin disabled", 404: "no such admin"})
 async def revoke_admin(request: web.Request) -> web.Response:
     actor = await require_admin(request)
     name = request.match_info["name"]

@@ -27,8 +27,9 @@ from gateway.resolver.records import indexd_view
 from gateway.web.body import parse_as, read_json
 from gateway.web.caller import client_address
 from gateway.web.keys import RESOLVER
-from gateway.web.openapi import operation
+from gateway.web.openapi import IDENTIFIER_PATTERN, Query, operation
 from gateway.web.render import json_response
+from gateway.web.shapes import BulkResolutionShape, IndexdRecordShape, ResolutionShape
 
 OPERATION_ID_PREFIX = "gateway.resolver.api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
@@ -36,6 +37,11 @@ OPERATION_ID_PREFIX = "gateway.resolver.api"
 routes = web.RouteTableDef()
 TAGS = ("resolver",)
 MAX_BULK = 1000
+IDENTIFIER = Query("id", {"type": "string", "pattern": IDENTIFIER_PATTERN}, required=True,
+                   description="a GUID, UUID or drs:// URI")
+BULK_IDS: dict[str, object] = {"type": "array", "minItems": 1, "maxItems": MAX_BULK,
+                               "items": {"type": "string"}}
+"""The body of the bulk routes: a JSON list of ids."""
 
 
 class BulkResolve(BaseModel):
@@ -81,7 +87,8 @@ async def _resolve(request: web.Request, raw: str) -> Resolution:
 
 
 @routes.get("/resolver/v1/resolve")
-@operation("Which member commons holds an id, and its record", tags=TAGS, query=("id",),
+@operation("Which member commons holds an id, and its record", tags=TAGS, query=(IDENTIFIER,),
+           response=ResolutionShape,
            responses={400: "not an identifier", 404: "in no member", 409: "several members hold it (candidates)",
                       429: "fan-out budget spent (Retry-After)", 502: "a member failed",
                       503: "the owning member is unhealthy", 504: "deadline passed"})
@@ -101,10 +108,15 @@ def render_outcome(raw: str, outcome: Resolution | ResolutionError) -> dict[str,
 
 @routes.post("/resolver/v1/resolve")
 @operation("Resolve many ids at once (each result carries its own status)", tags=TAGS, request=BulkResolve,
-           responses={429: "fan-out budget spent (Retry-After)"})
+           response=BulkResolutionShape,
+           responses={413: f"more than {MAX_BULK} ids", 429: "fan-out budget spent (Retry-After)"})
 async def resolve_many(request: web.Request) -> web.Response:
-    """Through the resolver's bulk path: each member asked at most once per chunk of ids, whatever their form."""
-    body = parse_as(BulkResolve, await read_json(request))
+    """Through the resolver's bulk path: each member asked at most once per chunk of ids, whatever their form.
+    More than :data:`MAX_BULK` ids is a 413, as on every other bulk route."""
+    raw = await read_json(request)
+    if isinstance(raw, dict) and isinstance(raw.get("ids"), list) and len(raw["ids"]) > MAX_BULK:
+        raise ApiError(413, f"at most {MAX_BULK} ids per bulk request, got {len(raw['ids'])}")
+    body = parse_as(BulkResolve, raw)
     outcomes = await request.app[RESOLVER].resolve_many(body.ids, client=client_address(request))
     return json_response({"results": [render_outcome(raw, outcomes[raw]) for raw in body.ids]})
 
@@ -119,7 +131,7 @@ async def dist(request: web.Request) -> web.Response:
 
 @routes.get("/index/{guid:.+}")
 @operation("dataguids global lookup: the member's indexd record plus from_index_service", tags=("dataguids",),
-           query=("no_dist",), responses={400: "not an identifier", 404: "in no member",
+           response=IndexdRecordShape, query=("no_dist",), responses={400: "not an identifier", 404: "in no member",
                                           409: "several members hold it (candidates)",
                                           429: "fan-out budget spent (Retry-After)"})
 async def global_get(request: web.Request) -> web.Response:

@@ -293,9 +293,11 @@ async def test_download_parameter_errors(commons_server):
     assert (await download(commons_server, "dg.TST1/00000000-0000-0000-0000-000000000000")).status_code == 404
     r = await download(commons_server, f.guid, protocol="ftp")
     assert r.status_code == 400 and "s3" in r.json()["error"]
-    for bad in ("0", "-5", "abc", "1.5", ""):
+    for bad in ("0", "-5", "abc", "1.5"):
         r = await download(commons_server, f.guid, expires_in=bad)
         assert r.status_code == 400, bad
+    # an empty value is the parameter absent (issue 14, contract drift): the default expiry
+    assert (await download(commons_server, f.guid, expires_in="")).status_code == 200
 
 
 async def test_expires_in_is_honoured_and_capped(commons_server):
