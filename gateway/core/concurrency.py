@@ -9,9 +9,11 @@ them all.
   over chunks of ids that way; :func:`gather_settled` keeps a chosen kind of failure as that call's result
   instead.
 * :func:`run_until`: jobs that record their own results, cancelled at the deadline.
-* :func:`first_hit`: the first candidate that has the answer wins and the others are cancelled; at most
-  ``concurrency`` lookups at a time, nothing past the deadline, and failures collected, not raised, so a dead
-  member can never hide a hit from a live one.
+* :func:`every_slot`: a background duty run once per wall-clock slot of ``interval`` seconds (slots aligned on
+  the clock, so replicas agree on what "this interval" is); a failed round is logged and the next slot comes.
+
+There is deliberately no "first answer wins" helper: which member answers first must never decide an answer
+(docs/security.md).
 """
 
 from __future__ import annotations
@@ -20,28 +22,22 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from gateway.core.deadline import Deadline
 
 log = logging.getLogger("gateway.core.concurrency")
 
 T = TypeVar("T")
-C = TypeVar("C")
 R = TypeVar("R")
 E = TypeVar("E", bound=BaseException)
-
-
-class _Done(Exception):
-    """Raised by a task to end its group early (the others are cancelled)."""
 
 
 async def _run_group(
     awaitables: Sequence[Awaitable[object]], deadline: Deadline | None = None, *, isolate: bool = False
 ) -> bool:
-    """Run ``awaitables`` in one task group until all end, one raises :class:`_Done`, or ``deadline`` passes;
+    """Run ``awaitables`` in one task group until all end or ``deadline`` passes;
     ``True`` when the deadline cut the run short. Another failure cancels the rest and the first one is raised
     as is; with ``isolate`` a failure is logged and ends only its own task.
 
@@ -61,8 +57,6 @@ async def _run_group(
     async def child(awaitable: Awaitable[object]) -> None:
         try:
             await awaitable
-        except _Done:
-            stop()
         except Exception as exc:
             if isolate:
                 log.warning("a fan-out job failed", exc_info=True)
@@ -131,43 +125,18 @@ async def run_until(jobs: Sequence[Awaitable[object]], deadline: Deadline) -> No
         await _run_group(jobs, deadline, isolate=True)
 
 
-@dataclass
-class FanoutResult(Generic[C, R]):
-    hit: tuple[C, R] | None = None
-    """The first candidate that answered with a value, and that value."""
-    failures: list[tuple[C, BaseException]] = field(default_factory=list)
-    """Candidates whose lookup raised (timeouts included)."""
-    asked: int = 0
-    timed_out: bool = False
-    """The deadline passed before every candidate had answered."""
-
-
-async def first_hit(
-    candidates: Sequence[C],
-    lookup: Callable[[C], Awaitable[R | None]],
-    *,
-    concurrency: int,
-    deadline: Deadline,
-) -> FanoutResult[C, R]:
-    """Run ``lookup`` over ``candidates`` (``None`` means "not here") and return the first value found."""
-    result: FanoutResult[C, R] = FanoutResult()
-    if not candidates:
-        return result
-    gate = asyncio.Semaphore(concurrency)
-
-    async def ask(candidate: C) -> None:
-        async with gate:
-            if result.hit is not None:
-                return  # a hit came in while this one waited for the gate
-            result.asked += 1
-            try:
-                value = await lookup(candidate)
-            except Exception as exc:  # a member's failure is data, not an error of the fan-out
-                result.failures.append((candidate, exc))
-                return
-        if value is not None and result.hit is None:
-            result.hit = (candidate, value)
-            raise _Done
-
-    result.timed_out = await _run_group([ask(c) for c in candidates], deadline)
-    return result
+async def every_slot(
+    interval: float, run_once: Callable[[int], Awaitable[object]], *, clock: Callable[[], float], what: str
+) -> None:
+    """Forever: sleep to the start of the next wall-clock slot of ``interval`` seconds, then ``run_once(slot)``.
+    A round that fails is logged (``what``) and the loop goes on; cancelling the caller ends it."""
+    while True:
+        now = clock()
+        slot = int(now // interval) + 1
+        await asyncio.sleep(max(0.0, slot * interval - now))
+        try:
+            await run_once(slot)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # e.g. the store could not be read or written: try again next slot
+            log.warning("%s failed", what, exc_info=True)

@@ -30,7 +30,7 @@ from functools import partial
 from typing import Any, Literal
 
 from gateway.cache import Cache
-from gateway.core.concurrency import gather_bounded
+from gateway.core.concurrency import every_slot, gather_bounded
 from gateway.core.egress import EgressPolicy
 from gateway.core.member import Member, Status
 from gateway.core.records import Probe
@@ -226,17 +226,7 @@ class HealthMonitor:
         return sum(await gather_bounded([partial(one, m) for m in members], PROBE_CONCURRENCY))
 
     async def _loop(self) -> None:
-        interval = self.config.interval
-        while True:
-            now = self.clock()
-            slot = int(now // interval) + 1
-            await asyncio.sleep(max(0.0, slot * interval - now))
-            try:
-                await self.run_once(slot)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the registry itself could not be read: try again next interval
-                log.warning("health round failed", exc_info=True)
+        await every_slot(self.config.interval, self.run_once, clock=self.clock, what="health round")
 
     def start(self) -> None:
         if self._task is None:

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.cache.base import Cache
+from gateway.core.concurrency import every_slot
 from gateway.core.member import Member
 from gateway.registry.config_members import RegistryCheck, check_registry, reassert_missing
 from gateway.registry.repository import RegistryRepository
@@ -80,17 +81,7 @@ class DeclarationKeeper:
         return await reassert_missing(self.repository, self.declared)
 
     async def _loop(self) -> None:
-        interval = self.interval
-        while True:
-            now = self.clock()
-            slot = int(now // interval) + 1
-            await asyncio.sleep(max(0.0, slot * interval - now))
-            try:
-                await self.run_once(slot)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the store could not be read or written: try again next interval
-                log.warning("registry re-assert round failed", exc_info=True)
+        await every_slot(self.interval, self.run_once, clock=self.clock, what="registry re-assert round")
 
     def start(self) -> None:
         if self._task is None:

@@ -1,5 +1,5 @@
-"""The fan-out helpers: first hit wins, losers cancelled, bounded concurrency, failures collected or raised as
-they are, deadline kept, and the caller's cancellation reaching every task."""
+"""The fan-out helpers: bounded concurrency, failures collected or raised as they are, deadline kept, the
+caller's cancellation reaching every task; and the wall-clock slot loop of background duties."""
 
 from __future__ import annotations
 
@@ -10,120 +10,8 @@ from functools import partial
 
 import pytest
 
-from gateway.core.concurrency import first_hit, gather_bounded, gather_chunked, gather_settled, run_until
+from gateway.core.concurrency import every_slot, gather_bounded, gather_chunked, gather_settled, run_until
 from gateway.core.deadline import Deadline
-
-
-async def test_first_hit_wins_and_slower_lookups_are_cancelled():
-    cancelled: list[str] = []
-
-    async def lookup(name: str):
-        delay, value = {"slow": (5.0, "s"), "fast": (0.01, "f"), "miss": (0.0, None)}[name]
-        try:
-            await asyncio.sleep(delay)
-        except asyncio.CancelledError:
-            cancelled.append(name)
-            raise
-        return value
-
-    started = time.monotonic()
-    result = await first_hit(["slow", "miss", "fast"], lookup, concurrency=3, deadline=Deadline.after(10))
-    assert result.hit == ("fast", "f")
-    assert cancelled == ["slow"]
-    assert time.monotonic() - started < 1.0
-
-
-async def test_concurrency_is_bounded():
-    running = 0
-    peak = 0
-
-    async def lookup(i: int):
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0.01)
-        running -= 1
-        return None
-
-    result = await first_hit(list(range(20)), lookup, concurrency=4, deadline=Deadline.after(10))
-    assert result.hit is None and result.asked == 20
-    assert peak == 4
-
-
-async def test_failures_are_collected_and_do_not_hide_a_hit():
-    async def lookup(name: str):
-        if name.startswith("broken"):
-            raise ConnectionError(name)
-        await asyncio.sleep(0.02)
-        return "here" if name == "good" else None
-
-    result = await first_hit(["broken1", "broken2", "good"], lookup, concurrency=8, deadline=Deadline.after(5))
-    assert result.hit == ("good", "here")
-    assert sorted(c for c, _ in result.failures) == ["broken1", "broken2"]
-
-
-async def test_deadline_is_kept_when_a_member_hangs():
-    async def lookup(name: str):
-        await asyncio.sleep(60 if name == "hang" else 0)
-        return None
-
-    started = time.monotonic()
-    result = await first_hit(["hang", "quick"], lookup, concurrency=2, deadline=Deadline.after(0.2))
-    assert result.hit is None and result.timed_out
-    assert time.monotonic() - started < 0.5
-
-
-async def test_no_candidates():
-    async def lookup(_):
-        raise AssertionError("never called")
-
-    result = await first_hit([], lookup, concurrency=2, deadline=Deadline.after(1))
-    assert result.hit is None and result.asked == 0
-
-
-async def test_a_hit_leaves_no_cancellation_behind():
-    """Python 3.11's TaskGroup leaves its parent counted as cancelling when a child's error ends the group;
-    the fan-out must not (a later ``asyncio.timeout`` or task group in the caller would misread it)."""
-    async def lookup(name: str):
-        await asyncio.sleep(0.01 if name == "fast" else 5)
-        return name
-
-    result = await first_hit(["slow", "fast"], lookup, concurrency=2, deadline=Deadline.after(5))
-    assert result.hit == ("fast", "fast")
-    assert asyncio.current_task().cancelling() == 0
-
-
-async def test_cancelling_the_caller_cancels_every_lookup():
-    cancelled: list[int] = []
-
-    async def lookup(i: int):
-        try:
-            await asyncio.sleep(60)
-        except asyncio.CancelledError:
-            cancelled.append(i)
-            raise
-
-    task = asyncio.create_task(first_hit([1, 2, 3], lookup, concurrency=3, deadline=Deadline.after(60)))
-    await asyncio.sleep(0.05)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert sorted(cancelled) == [1, 2, 3]
-
-
-async def test_an_expired_deadline_runs_nothing_to_completion():
-    finished: list[str] = []
-
-    async def lookup(name: str):
-        await asyncio.sleep(0)
-        finished.append(name)
-        return name
-
-    result = await first_hit(["a", "b"], lookup, concurrency=2, deadline=Deadline.after(0))
-    assert result.hit is None and result.timed_out and finished == []
-
-
-# --- gather_bounded, gather_settled, gather_chunked ------------------------------------------------------------
 
 
 async def test_gather_bounded_keeps_order_and_the_bound():
@@ -260,3 +148,21 @@ async def test_tasks_that_never_started_leave_no_unawaited_coroutine(recwarn):
         await gather_bounded([fails_at_once, never_runs, never_runs], 3)
     gc.collect()
     assert not [w for w in recwarn if "was never awaited" in str(w.message)]
+
+
+async def test_every_slot_runs_once_per_slot_and_survives_a_failed_round(caplog):
+    slots: list[int] = []
+
+    async def run_once(slot: int) -> None:
+        slots.append(slot)
+        if len(slots) == 2:
+            raise RuntimeError("the store could not be read")
+
+    task = asyncio.create_task(every_slot(0.05, run_once, clock=time.time, what="test round"))
+    await asyncio.sleep(0.28)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(slots) >= 4, slots
+    assert slots == list(range(slots[0], slots[0] + len(slots))), "one round per slot, none skipped or repeated"
+    assert "test round failed" in caplog.text
