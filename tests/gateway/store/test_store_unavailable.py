@@ -1,15 +1,21 @@
 """A store whose backend does not answer raises ``StoreUnavailable`` (never a backend exception), and the web edge
 answers it 503 with ``Retry-After`` in the route family's shape. The faults are real: a SQLite file another
-connection holds locked past the busy timeout; a Redis port nothing listens on."""
+connection holds locked past the busy timeout; a Redis port nothing listens on; a PostgreSQL port nothing listens on,
+a PostgreSQL database dropped under the store, its server connections terminated (``pg_terminate_backend``)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
+from collections.abc import AsyncIterator
 
 import pytest
+from postgres_db import admin_sql, database_url, new_database_name
 from servers import free_port, start_gateway
 
-from gateway.store import StoreUnavailable, open_store
+from gateway.store import StoreError, StoreUnavailable, open_store
+from gateway.store.postgres import PostgresStore
 from gateway.store.redis import RedisStore
 from gateway.store.sqlite import SqliteStore
 from gateway.web.keys import STATE
@@ -65,4 +71,82 @@ async def test_the_web_edge_answers_a_locked_store_503_with_retry_after(tmp_path
     finally:
         holder.rollback()
         holder.close()
+        await gw.stop()
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def own_database() -> AsyncIterator[str]:
+    """A database of this test's own on the test server (dropped, if still there, at the end)."""
+    name = new_database_name()
+    await admin_sql(f'CREATE DATABASE "{name}"')
+    yield database_url(name)
+    await admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _calls(store):
+    return (store.get("ns", "k"), store.put("ns", "k", {}), store.scan("ns"), store.append("log", {}),
+            store.read_log("log"), store.count("ns"), store.get_many("ns", ["k"]), store.delete("ns", "k"))
+
+
+async def test_an_unreachable_postgres_fails_fast_without_its_password():
+    started = time.monotonic()
+    with pytest.raises(StoreError, match=r"127\.0\.0\.1:1") as caught:
+        await open_store("postgresql://gw:s3cret@127.0.0.1:1/gw", timeout=1.0)
+    assert time.monotonic() - started < 3 and "s3cret" not in str(caught.value)
+
+
+async def test_a_postgres_store_whose_database_is_dropped_is_unavailable_within_its_timeout(own_database):
+    store = await open_store(own_database, timeout=1.0)
+    assert isinstance(store, PostgresStore)
+    try:
+        await store.put("ns", "k", {"v": 1})
+        await admin_sql(f'DROP DATABASE "{own_database.rsplit("/", 1)[1]}" WITH (FORCE)')
+        for call in _calls(store):
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match="PostgreSQL store did not answer") as caught:
+                await call
+            assert time.monotonic() - started < 2.5
+            assert "5432" not in str(caught.value) and "gateway_test" not in str(caught.value)
+        assert await store.ping() is False
+    finally:
+        await store.close()
+
+
+async def test_a_postgres_store_whose_connections_are_terminated_fails_503_style_then_recovers(own_database):
+    store = await open_store(own_database, timeout=1.0, pool_size=4)
+    assert isinstance(store, PostgresStore)
+    try:
+        await asyncio.gather(*(store.put("ns", f"k{i}", {"v": i}) for i in range(8)))  # several pooled connections
+        name = own_database.rsplit("/", 1)[1]
+        await admin_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        failures = 0
+        for _ in range(10):  # each call either fails as unavailable or is served: never another error
+            try:
+                assert await store.get("ns", "k3") is not None
+            except StoreUnavailable:
+                failures += 1
+        assert failures <= 4  # at most once per pooled connection; then the pool has reconnected by itself
+        assert [s.doc["v"] for s in await store.scan("ns")] == list(range(8))
+        assert await store.ping() is True
+    finally:
+        await store.close()
+
+
+async def test_the_web_edge_answers_a_dropped_postgres_database_503_with_retry_after(own_database):
+    gw = await start_gateway(
+        port=free_port(), store={"url": own_database, "retry_after": 3, "timeout": 1.0},
+        refcommons={"enabled": False}, admin_token="edge-admin",
+    )
+    try:
+        assert (await gw.client.get("/registry/v1/commons")).status_code == 200
+        await admin_sql(f'DROP DATABASE "{own_database.rsplit("/", 1)[1]}" WITH (FORCE)')
+        for r in (await gw.client.get("/registry/v1/commons"),
+                  await gw.client.post("/registry/v1/admins", json={"name": "ops"},
+                                       headers={"Authorization": "Bearer edge-admin"})):
+            assert r.status_code == 503 and r.headers["retry-after"] == "3", r.text
+            assert "5432" not in r.text and "gateway_test" not in r.text
+    finally:
         await gw.stop()
