@@ -93,6 +93,27 @@ def postgres_store_url(postgres_url: str) -> Iterator[str]:
                                 " TRUNCATE documents, logs; END IF; END $$")
 
 
+@pytest.fixture
+def own_postgres() -> Iterator[Any]:
+    """A PostgreSQL server this test owns (``tests/support/postgres_server.py``), stopped and removed at the end. Its
+    directory is under /tmp, not tmp_path: the ``postgres`` user (when tests run as root) must reach it."""
+    import contextlib
+    import shutil
+    import subprocess
+    import tempfile
+
+    from postgres_server import OwnPostgres
+
+    directory = Path(tempfile.mkdtemp(prefix="gw-own-postgres-"))
+    try:
+        server = OwnPostgres(directory)
+        yield server
+        with contextlib.suppress(subprocess.CalledProcessError):  # the test may have left it stopped
+            server.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail loudly when a test leaked an open SQLite store: its worker thread is not a daemon, so the
     process would otherwise hang at exit (a CI run that never ends instead of a red one)."""

@@ -35,6 +35,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # class 57: pg_terminate_backend, shutdown, cannot connect now
     asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
     asyncpg.exceptions.InvalidCatalogNameError,  # the database is gone
+    asyncpg.exceptions.UndefinedTableError,  # its tables are gone (recreated, restored without them): not migrated
 )
 _guarded = unavailable_on(_UNAVAILABLE, "PostgreSQL")
 
@@ -92,7 +93,7 @@ class PostgresStore:
         try:
             store.migrated = tuple(await store.prepare_schema(migrate_on_start=migrate_on_start))
         except BaseException:
-            await pool.close()
+            pool.terminate()  # at once: a graceful close could wait on a server that stopped answering
             raise
         return store
 

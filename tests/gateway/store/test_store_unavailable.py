@@ -150,3 +150,49 @@ async def test_the_web_edge_answers_a_dropped_postgres_database_503_with_retry_a
             assert "5432" not in r.text and "gateway_test" not in r.text
     finally:
         await gw.stop()
+
+
+async def test_a_gateway_whose_postgres_restarts_answers_503_fast_then_recovers_without_a_restart(own_postgres):
+    """PostgreSQL crashes under a running gateway and comes back on the same port: meanwhile the routes that need
+    the store answer 503 with ``Retry-After`` within ``store.timeout`` (never a 500); afterwards they answer 200
+    again, the gateway untouched, what was stored before still there."""
+    await admin_sql('CREATE DATABASE "gw"', own_postgres.url)
+    url = own_postgres.url.rsplit("/", 1)[0] + "/gw"
+    gw = await start_gateway(
+        port=free_port(), store={"url": url, "retry_after": 2, "timeout": 1.0},
+        refcommons={"enabled": False}, admin_token="pg-admin",
+    )
+    admin = {"Authorization": "Bearer pg-admin"}
+    try:
+        assert (await gw.client.post("/registry/v1/admins", json={"name": "before"}, headers=admin)).status_code \
+            in (200, 201)
+        own_postgres.stop()
+        for _ in range(3):
+            started = time.monotonic()
+            answers = await asyncio.gather(gw.client.get("/registry/v1/commons"),
+                                           gw.client.get("/registry/v1/admins", headers=admin))
+            assert time.monotonic() - started < 3
+            for r in answers:
+                assert r.status_code == 503 and r.headers["retry-after"] == "2", r.text
+        own_postgres.start()
+        deadline = time.monotonic() + 10
+        while (r := await gw.client.get("/registry/v1/admins", headers=admin)).status_code != 200:
+            assert r.status_code == 503 and time.monotonic() < deadline, r.text
+            await asyncio.sleep(0.1)
+        assert "before" in r.text
+        assert (await gw.client.get("/registry/v1/commons")).status_code == 200
+    finally:
+        await gw.stop()
+
+
+async def test_a_postgres_database_without_the_store_tables_is_unavailable_not_a_bug(own_database):
+    """A database recreated or restored without the store's tables (under a running gateway, which migrated it at
+    start) makes the store unavailable — 503, until ``gateway db migrate`` or a restart — never a 500."""
+    store = await open_store(own_database, timeout=1.0)
+    try:
+        await admin_sql("DROP TABLE documents, logs", own_database)
+        for call in _calls(store):
+            with pytest.raises(StoreUnavailable, match="PostgreSQL store did not answer"):
+                await call
+    finally:
+        await store.close()
