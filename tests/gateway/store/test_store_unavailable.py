@@ -196,3 +196,32 @@ async def test_a_postgres_database_without_the_store_tables_is_unavailable_not_a
                 await call
     finally:
         await store.close()
+
+
+async def test_a_hung_postgres_fails_each_call_within_the_store_timeout_then_recovers(own_postgres):
+    """Every process of the server stopped (SIGSTOP): connections stay open and nothing answers, so only the
+    store's own bound ends a call. Each fails as unavailable within ``timeout`` (plus scheduling slack); once the
+    server runs again, the store serves again."""
+    store = await open_store(own_postgres.url, timeout=0.5, pool_size=2)
+    try:
+        await store.put("ns", "k", {"v": 1})
+        own_postgres.pause()
+        try:
+            for call in (store.get("ns", "k"), store.put("ns", "k", {"v": 2}), store.append("log", {})):
+                started = time.monotonic()
+                with pytest.raises(StoreUnavailable, match="PostgreSQL store did not answer"):
+                    await call
+                assert time.monotonic() - started < 1.5
+        finally:
+            own_postgres.resume()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                got = await store.get("ns", "k")
+                break
+            except StoreUnavailable:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+        assert got is not None and got.doc in ({"v": 1}, {"v": 2})  # the timed-out put's effect is unknown
+    finally:
+        await store.close()
