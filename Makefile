@@ -14,6 +14,7 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-test
 	@bash .ci/redis
+	@bash .ci/postgres
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports   # the layers and contracts of docs/architecture.md
 	$(BIN)/mypy           # strict for core, settings, wire, resolver, passports, drs; the whole tree checked

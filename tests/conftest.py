@@ -23,6 +23,8 @@ sys.path.insert(0, str(SUPPORT))
 """Every shared test helper (real servers, fault servers, token kits) lives in ``tests/support/`` and is
 imported by its module name from any test (test directories are not packages)."""
 
+from postgres_db import POSTGRES_ADMIN_URL, database_url, new_database_name, postgres_run  # noqa: E402
+
 
 def _answers(url: str) -> str | None:
     """``None`` if a Redis server at ``url`` answers a PING, else why not."""
@@ -65,6 +67,51 @@ def redis_key_prefix(redis_url: str) -> Iterator[str]:
             client.delete(*batch)
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of this session's own (``gateway_test_<random>``), created through the ``postgres``
+    database of the server at ``GATEWAY_TEST_POSTGRES_URL`` (default: 127.0.0.1:5432, user ``postgres``, trust
+    auth) and dropped at the end. Without a server the tests fail (``make test`` starts one: ``.ci/postgres``)."""
+    admin = POSTGRES_ADMIN_URL
+    name = new_database_name()
+    try:
+        postgres_run(admin, f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # refused, auth, …: asyncpg's errors share no base with OSError
+        pytest.fail(f"no PostgreSQL server lets us create a database at {admin} ({exc!r}); the PostgreSQL tests "
+                    "must run: `make test` starts one (.ci/postgres), or set GATEWAY_TEST_POSTGRES_URL", pytrace=False)
+    yield database_url(name)
+    postgres_run(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_store_url(postgres_url: str) -> Iterator[str]:
+    """``postgres_url``, emptied of the store's rows after the test (the schema stays: migrated once)."""
+    yield postgres_url
+    postgres_run(postgres_url, "DO $$ BEGIN IF to_regclass('documents') IS NOT NULL THEN"
+                                " TRUNCATE documents, logs; END IF; END $$")
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[Any]:
+    """A PostgreSQL server this test owns (``tests/support/postgres_server.py``), stopped and removed at the end. Its
+    directory is under /tmp, not tmp_path: the ``postgres`` user (when tests run as root) must reach it."""
+    import contextlib
+    import shutil
+    import subprocess
+    import tempfile
+
+    from postgres_server import OwnPostgres
+
+    directory = Path(tempfile.mkdtemp(prefix="gw-own-postgres-"))
+    try:
+        server = OwnPostgres(directory)
+        yield server
+        with contextlib.suppress(subprocess.CalledProcessError):  # the test may have left it stopped
+            server.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

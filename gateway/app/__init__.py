@@ -56,7 +56,10 @@ def egress_policy(settings: Settings) -> EgressPolicy:
 async def open_state(settings: Settings, opened: AsyncExitStack) -> GatewayState:
     """The store and the cache ``settings`` name, opened (closed by ``opened``), with the settings and the egress
     policy."""
-    store = await open_store(settings.store.url, key_prefix=settings.store.key_prefix, timeout=settings.store.timeout)
+    store = await open_store(
+        settings.store.url, key_prefix=settings.store.key_prefix, timeout=settings.store.timeout,
+        pool_size=settings.store.pool_size, migrate_on_start=settings.store.migrate_on_start,
+    )
     opened.push_async_callback(store.close)
     cache = await open_cache(
         settings.cache.url,

@@ -7,6 +7,7 @@
 ``gateway refcommons api-key …``  create, list and revoke a reference commons' API keys
 ``gateway registry …``            list, join, preview, approve, suspend, remove member commons
 ``gateway admin add|list|revoke``  named admin credentials, in the gateway's store (a token is shown once)
+``gateway db migrate``            apply the store schema's pending migrations (PostgreSQL)
 ``gateway resolve ID…``           which member commons holds each id
 ``gateway search``                federated cohort counts (total, facets, per-member status) through a running gateway
 ``gateway export``                stream a PFB file or a file manifest of accessible data from a running gateway
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from gateway.cli import admin as admin_cli
+from gateway.cli import db as db_cli
 from gateway.cli import registry as registry_cli
 from gateway.cli import resolve as resolver_cli
 from gateway.cli import search as aggregate_cli
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     refcommons_cli.add_commands(commands)
     registry_cli.add_commands(commands)
     admin_cli.add_commands(commands)
+    db_cli.add_commands(commands)
     resolver_cli.add_commands(commands)
     passport_cli.add_commands(commands)
     aggregate_cli.add_commands(commands)
@@ -125,6 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.app.tls import TlsError, server_context
     from gateway.core.logs import configure_logging
     from gateway.settings.yaml_source import ConfigError
+    from gateway.store import StoreError
 
     settings = _load(args)
     ssl_context = None
@@ -144,6 +148,8 @@ def _serve(args: argparse.Namespace) -> int:
         raise SystemExit(f"gateway: {exc}") from None
     except ConfigError as exc:  # a section refused as the gateway starts (e.g. a field mapping)
         raise SystemExit(f"gateway: invalid configuration: {exc}") from None
+    except StoreError as exc:  # no store server answers, or its schema is too new or not migrated: one line
+        raise SystemExit(f"gateway: cannot open the store: {exc}") from None
     return 0
 
 

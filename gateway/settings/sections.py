@@ -24,10 +24,18 @@ class Section(BaseModel):
 
 
 class StoreConfig(Section):
-    url: str = Field("sqlite:///./var/gateway.sqlite3", description="`sqlite:///<path>` or `redis://host:port/db`.")
+    url: str = Field("sqlite:///./var/gateway.sqlite3", description="`sqlite:///<path>` (the embedded "
+                     "default), `redis://host:port/db`, or `postgresql://user:password@host:port/database` "
+                     "(recommended in production; see docs/deployment.md).")
     key_prefix: str = Field("gw:", description="Prefix of every Redis key the store writes.")
-    timeout: float = Field(5.0, gt=0, description="Seconds a Redis store call (connect or answer) may take before "
-                           "it fails; a route that needs the store then answers 503.")
+    timeout: float = Field(5.0, gt=0, description="Seconds a Redis or PostgreSQL store call (connect or answer) may "
+                           "take before it fails; a route that needs the store then answers 503.")
+    pool_size: int = Field(10, ge=1, description="Most connections a PostgreSQL store opens (per process).")
+    migrate_on_start: bool = Field(
+        True, description="A PostgreSQL store whose schema is older than this gateway is migrated when the gateway "
+        "starts (one instance at a time, under an advisory lock); `false`: the gateway refuses to start until "
+        "`gateway db migrate` is run."
+    )
     retry_after: int = Field(5, ge=1, description="`Retry-After` seconds of the 503 a route answers while the "
                              "store is unavailable.")
 

@@ -1,4 +1,4 @@
-"""Durable document storage behind one contract, with SQLite and Redis backends."""
+"""Durable document storage behind one contract, with SQLite, Redis and PostgreSQL backends."""
 
 from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Store, Stored, StoreError, StoreUnavailable
 from gateway.store.factory import open_store

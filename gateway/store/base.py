@@ -1,6 +1,6 @@
 """The store contract: durable JSON documents in namespaces, with revisions, plus append-only logs.
 
-Every backend (SQLite, Redis) implements :class:`Store` and passes the same contract suite
+Every backend (SQLite, Redis, PostgreSQL) implements :class:`Store` and passes the same contract suite
 (``tests/gateway/store/test_store_contract.py``). Documents are plain JSON objects (``dict``).
 Each document carries a revision, an integer that starts at 1 and grows by one on every write;
 writers pass ``expect_rev`` to make a write conditional (optimistic concurrency), so concurrent

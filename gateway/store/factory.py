@@ -3,7 +3,10 @@
 * ``sqlite:///var/gw.sqlite3`` or ``sqlite:///./var/gw.sqlite3``: a file relative to the working
   directory (three slashes, as in SQLAlchemy); ``sqlite:////srv/gw.sqlite3``: an absolute path;
 * ``sqlite://:memory:`` or ``sqlite:///:memory:``: a private in-memory database;
-* ``redis://host:port/db`` or ``rediss://…`` (TLS): a Redis server, checked with a PING.
+* ``redis://host:port/db`` or ``rediss://…`` (TLS): a Redis server, checked with a PING;
+* ``postgresql://user:password@host:port/database`` (or ``postgres://…``; libpq's query parameters such as
+  ``?sslmode=require``): a PostgreSQL database, its schema migrated at open when ``migrate_on_start`` allows
+  (:mod:`gateway.store.migrations`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 
-from gateway.store.base import Store, StoreError
+from gateway.store.base import Store, StoreError, StoreUnavailable
+from gateway.store.postgres import PostgresStore
 from gateway.store.redis import RedisStore
 from gateway.store.sqlite import MEMORY, SqliteStore
 
@@ -58,15 +62,25 @@ async def connect_redis(url: str, *, timeout: float = 5.0) -> aioredis.Redis:
     return client
 
 
-async def open_store(url: str, *, key_prefix: str = "gw:", timeout: float = 5.0) -> Store:
-    """Open the store ``url`` names; ``key_prefix`` and ``timeout`` (seconds, each Redis call) apply to Redis
-    only."""
+async def open_store(
+    url: str, *, key_prefix: str = "gw:", timeout: float = 5.0, pool_size: int = 10, migrate_on_start: bool = True
+) -> Store:
+    """Open the store ``url`` names; ``key_prefix`` applies to Redis only, ``timeout`` (seconds, each call) to Redis
+    and PostgreSQL, ``pool_size`` and ``migrate_on_start`` to PostgreSQL only."""
     scheme = url.partition(":")[0].lower()
     if scheme == "sqlite":
         return await SqliteStore.open(sqlite_path(url))
     if scheme in ("redis", "rediss"):
         return RedisStore(await connect_redis(url, timeout=timeout), key_prefix=key_prefix)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            return await PostgresStore.open(
+                url, timeout=timeout, pool_size=pool_size, migrate_on_start=migrate_on_start
+            )
+        except StoreUnavailable as exc:
+            raise StoreUnavailable(f"no PostgreSQL server answers at {redacted(url)}: {exc}") from exc
     raise ValueError(
         f"unknown store URL scheme in {redacted(url)!r}: expected sqlite:///path, sqlite://:memory:, "
-        "redis://host:port/db or rediss://host:port/db"
+        "redis://host:port/db, rediss://host:port/db or "
+        "postgresql://user@host:port/database"
     )

@@ -1,4 +1,4 @@
-"""The Store contract, run against every backend (SQLite file, SQLite in memory, Redis), plus
+"""The Store contract, run against every backend (SQLite file, SQLite in memory, Redis, PostgreSQL), plus
 SQLite sharing/durability and ``open_store`` URL handling."""
 
 from __future__ import annotations
@@ -27,13 +27,15 @@ NESTED = {
 }
 
 
-@pytest.fixture(params=["sqlite-file", "sqlite-memory", "redis"])
+@pytest.fixture(params=["sqlite-file", "sqlite-memory", "redis", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     prefix = "gw:"
     if request.param == "sqlite-file":
         url = f"sqlite:///{tmp_path}/store.sqlite3"
     elif request.param == "sqlite-memory":
         url = "sqlite://:memory:"
+    elif request.param == "postgres":
+        url = request.getfixturevalue("postgres_store_url")
     else:
         url = request.getfixturevalue("redis_url")
         prefix = request.getfixturevalue("redis_key_prefix")
@@ -306,7 +308,7 @@ async def test_open_store_sqlite_urls(tmp_path: Path, monkeypatch: pytest.Monkey
     await two.close()
 
 
-@pytest.mark.parametrize("url", ["postgres://db/x", "nonsense", "", "sqlite://host/x.db", "sqlite:///"])
+@pytest.mark.parametrize("url", ["mysql://db/x", "nonsense", "", "sqlite://host/x.db", "sqlite:///"])
 async def test_open_store_rejects_bad_urls(url: str) -> None:
     with pytest.raises(ValueError):
         await open_store(url)
