@@ -16,6 +16,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from drs_federation import open_file
+from passport_kit import dev_broker, passports_config
 from prometheus_client.parser import text_string_to_metric_families
 from servers import free_port, running, start_commons, start_gateway
 
@@ -101,6 +102,22 @@ async def test_a_dead_member_counts_errors_and_retries():
     assert value(text, "gateway_upstream_errors_total", member="gone", kind="unavailable") >= 1
     assert value(text, "gateway_upstream_calls_total", member="gone", outcome="unavailable") >= 1
     assert value(text, "gateway_http_requests_total", route=OBJECT_ROUTE, status=str(r.status_code)) == 1
+
+
+async def test_passport_admissions_are_counted_by_outcome(tmp_path):
+    async with dev_broker(tmp_path / "broker") as broker, running(start_gateway(
+            **PLAIN, passports=passports_config(broker.url).model_dump(mode="json"))) as gateway:
+        url = f"{DRS}/objects/dg.NONE/00000000-0000-4000-8000-000000000002/access/s3"
+        good = broker.passport([broker.visa("phs000001")])
+        assert (await gateway.client.post(url, json={"passports": [good]})).status_code == 404  # admitted; no member
+        refused = await gateway.client.post(url, json={"passports": ["not.a.passport"]})
+        assert refused.status_code in (400, 401, 403), refused.text
+        text = await scrape(gateway)
+    assert value(text, "gateway_passport_decisions_total", stage="admit", outcome="accepted") == 1
+    assert value(text, "gateway_passport_decisions_total", stage="admit",
+                 outcome=f"rejected_{refused.status_code}") == 1
+    assert value(text, "gateway_http_requests_total", route=DRS + "/objects/{object_id}/access/{access_id}",
+                 method="POST", status="404") == 1
 
 
 async def test_many_gateways_in_one_process_keep_their_own_counts():
