@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from time import perf_counter
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prom_multiprocess
@@ -83,12 +83,21 @@ class Metrics:
                                        ["operation"], buckets=LATENCY_BUCKETS, registry=r)
         self.store_errors = Counter("gateway_store_errors", "Store operations that failed (the backend did not "
                                     "answer)", ["operation"], registry=r)
+        # the children of the hot families by their labels (bounded, as the labels are): a plain dict read per
+        # request instead of prometheus_client's locked lookup
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._cache_children: dict[tuple[str, bool], Any] = {}
+        self._store_children: dict[str, Any] = {}
 
     # --- recording: one call per site --------------------------------------------------------------------------
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.request_seconds.labels(route, method).observe(seconds)
+        children = self._request_children.get((route, method, status))
+        if children is None:
+            children = self._request_children[route, method, status] = (
+                self.requests.labels(route, method, str(status)), self.request_seconds.labels(route, method))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def upstream(self, member: str, outcome: str, seconds: float) -> None:
         self.upstream_calls.labels(member, outcome).inc()
@@ -107,7 +116,10 @@ class Metrics:
         self.breaker_open.labels(name).set(1 if is_open else 0)
 
     def cache_lookup(self, cache: str, hit: bool) -> None:
-        self.cache_lookups.labels(cache, "hit" if hit else "miss").inc()
+        child = self._cache_children.get((cache, hit))
+        if child is None:
+            child = self._cache_children[cache, hit] = self.cache_lookups.labels(cache, "hit" if hit else "miss")
+        child.inc()
 
     def cache_lookups_many(self, cache: str, hits: int, misses: int) -> None:
         if hits:
@@ -128,7 +140,10 @@ class Metrics:
         self.export_jobs.labels(event).inc()
 
     def store(self, operation: str, seconds: float, failed: bool) -> None:
-        self.store_seconds.labels(operation).observe(seconds)
+        child = self._store_children.get(operation)
+        if child is None:
+            child = self._store_children[operation] = self.store_seconds.labels(operation)
+        child.observe(seconds)
         if failed:
             self.store_errors.labels(operation).inc()
 
@@ -219,18 +234,3 @@ def bound(metrics: Metrics) -> Iterator[None]:
     finally:
         _current.reset(token)
 
-
-@contextmanager
-def timed_store(operation: str) -> Iterator[None]:
-    """Record a store operation's time, and a failure when the block raises."""
-    metrics = _current.get()
-    if not metrics.enabled:
-        yield
-        return
-    started = perf_counter()
-    failed = True
-    try:
-        yield
-        failed = False
-    finally:
-        metrics.store(operation, perf_counter() - started, failed)
