@@ -77,6 +77,10 @@ async def test_requests_members_caches_and_store_are_counted_by_template():
         assert (await gateway.client.get(f"{DRS}/objects/dg.MX01/00000000-0000-4000-8000-000000000000")
                 ).status_code == 404
         assert (await gateway.client.get("/no/such/path/" + "x" * 40)).status_code == 404
+        bulk = await gateway.client.post(f"{DRS}/objects", json={"bulk_object_ids": [guid, open_file(commons, 1).guid]})
+        assert bulk.status_code == 200, bulk.text
+        bare = open_file(commons, 2).guid.split("/", 1)[1]  # no prefix: every member is asked
+        assert (await gateway.client.get(f"/resolver/v1/resolve?id={bare}")).status_code == 200
         text = await scrape(gateway)
 
     assert value(text, "gateway_http_requests_total", route=OBJECT_ROUTE, method="GET", status="200") == 2
@@ -89,6 +93,10 @@ async def test_requests_members_caches_and_store_are_counted_by_template():
     assert value(text, "gateway_upstream_calls_total", member="mx", outcome="2xx") >= 1
     assert value(text, "gateway_upstream_call_duration_seconds_count", member="mx") >= 1
     assert value(text, "gateway_store_operation_duration_seconds_count") > 0  # the registry read at start
+    assert value(text, "gateway_bulk_ids_count", operation="resolve") == 1
+    assert value(text, "gateway_bulk_ids_sum", operation="resolve") == 2
+    assert value(text, "gateway_fanout_members_count", kind="resolve") == 1
+    assert value(text, "gateway_fanout_members_sum", kind="resolve") == 1
 
 
 async def test_a_dead_member_counts_errors_and_retries():
