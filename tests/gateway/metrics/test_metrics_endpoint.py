@@ -6,6 +6,7 @@ real requests, then scrapes ``/metrics`` and reads the exposition with prometheu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -178,3 +179,37 @@ def test_several_processes_are_summed_in_multiprocess_mode(tmp_path):
                          capture_output=True, text=True).stdout
     assert value(out, "gateway_http_requests_total", route="/_status", method="GET", status="200") == 2
     assert value(out, "gateway_http_request_duration_seconds_count", route="/_status") == 2
+
+
+async def test_export_jobs_and_cohort_fanout_are_counted(tmp_path):
+    from jobs_env import OPEN, job_in, member, start_export_gateway, start_job
+
+    async with AsyncExitStack() as stack:
+        commons = await stack.enter_async_context(running(start_commons("dg.AAA1", 1, 10)))
+        gateway = await stack.enter_async_context(running(start_export_gateway(
+            [member("aaa1", commons.base_url)], store={"url": f"sqlite:///{tmp_path / 'jobs.sqlite3'}"},
+            directory=tmp_path / "jobs")))
+        url, _ = await start_job(gateway, {"index": "file", "filter": OPEN, "format": "manifest"})
+        await job_in(gateway, url, "done")
+        text = await scrape(gateway)
+    assert value(text, "gateway_export_jobs_total", event="submitted") == 1
+    assert value(text, "gateway_export_jobs_total", event="done") == 1
+    assert value(text, "gateway_fanout_members_count", kind="cohort_counts") >= 1
+    assert value(text, "gateway_upstream_calls_total", member="aaa1", outcome="2xx") >= 1
+
+
+async def test_member_health_is_a_gauge_set_by_the_background_prober():
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with AsyncExitStack() as stack:
+        commons = await stack.enter_async_context(running(start_commons("dg.HL01", 6, 5)))
+        gateway = await stack.enter_async_context(running(start_gateway(
+            **PLAIN, health={"interval": 0.2, "timeout": 1.0, "failure_threshold": 1},
+            registry={"members": [member("live", commons.base_url, "dg.HL01"), member("gone", dead, "dg.GONE")]})))
+        for _ in range(100):  # the prober runs in the background, outside any request
+            text = await scrape(gateway)
+            if (("gateway_member_healthy", frozenset({("member", "gone")})) in samples(text)
+                    and ("gateway_member_healthy", frozenset({("member", "live")})) in samples(text)):
+                break
+            await asyncio.sleep(0.1)
+    assert value(text, "gateway_member_healthy", member="gone") == 0
+    assert value(text, "gateway_member_healthy", member="live") == 1
