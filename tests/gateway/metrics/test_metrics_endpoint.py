@@ -213,3 +213,18 @@ async def test_member_health_is_a_gauge_set_by_the_background_prober():
             await asyncio.sleep(0.1)
     assert value(text, "gateway_member_healthy", member="gone") == 0
     assert value(text, "gateway_member_healthy", member="live") == 1
+
+
+async def test_store_latency_and_errors_are_counted_when_the_store_dies(own_redis):
+    async with running(start_gateway(store={"url": own_redis.url, "timeout": 0.5, "key_prefix": "metrics-t:"},
+                                     refcommons={"enabled": False})) as gateway:
+        assert (await gateway.client.get("/registry/v1/commons/nobody/health")).status_code in (200, 404)
+        before = await scrape(gateway)
+        own_redis.kill()
+        r = await gateway.client.get("/registry/v1/commons/nobody/health")
+        assert r.status_code == 503, r.text
+        text = await scrape(gateway)
+    assert value(before, "gateway_store_errors_total") == 0
+    assert value(before, "gateway_store_operation_duration_seconds_count") > 0
+    assert value(text, "gateway_store_errors_total") >= 1
+    assert value(text, "gateway_http_requests_total", route="/registry/v1/commons/{id}/health", status="503") == 1
