@@ -228,3 +228,13 @@ async def test_store_latency_and_errors_are_counted_when_the_store_dies(own_redi
     assert value(before, "gateway_store_operation_duration_seconds_count") > 0
     assert value(text, "gateway_store_errors_total") >= 1
     assert value(text, "gateway_http_requests_total", route="/registry/v1/commons/{id}/health", status="503") == 1
+
+
+async def test_the_cache_breaker_state_is_a_gauge(own_redis):
+    async with running(start_gateway(**PLAIN, cache={"url": own_redis.url, "timeout": 0.3, "key_prefix": "mt:",
+                                                     "breaker_failures": 1, "breaker_cooldown": 30})) as gateway:
+        own_redis.kill()
+        for _ in range(3):  # every cache call a miss, the breaker open after the first failure
+            assert (await gateway.client.get("/resolver/v1/resolve?id=dg.NONE/x")).status_code in (404, 503)
+        text = await scrape(gateway)
+    assert value(text, "gateway_breaker_open", breaker="cache") == 1
