@@ -25,6 +25,7 @@ from gateway.cache.base import Cache
 from gateway.core.deadline import Deadline
 from gateway.core.errors import UpstreamError
 from gateway.core.member import Member
+from gateway.core.metrics import current
 from gateway.members.protocols import Authz
 
 log = logging.getLogger("gateway.access.open_readable")
@@ -59,6 +60,7 @@ class OpenAuthz:
             return NOTHING
         key = self.key(member)
         hit = await self.cache.get(key)
+        current().cache_lookup("open_authz", hit is not None)
         if hit is not None:
             return Readable.from_cached(hit)
         async with self._locks.setdefault(member.id, asyncio.Lock()):

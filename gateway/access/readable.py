@@ -33,6 +33,7 @@ from gateway.core.deadline import Deadline
 from gateway.core.errors import AccessDenied, UpstreamError
 from gateway.core.jwt_peek import peek_bearer
 from gateway.core.member import Member
+from gateway.core.metrics import current
 from gateway.members.protocols import Authz
 from gateway.passports.rules.grants import Grant
 from gateway.passports.rules.resources import MemberResourceMap
@@ -160,6 +161,7 @@ class UserAuthz:
             return NOTHING  # expired: the member would refuse it
         key = self.key(member, authorization)
         hit = await self.cache.get(key)
+        current().cache_lookup("user_authz", hit is not None)
         if hit is not None:
             return Readable.from_cached(hit)
         adapter = self.adapter_of(member)

@@ -24,13 +24,16 @@ from gateway.app.refcommons import mount_refcommons
 from gateway.cache import open_cache
 from gateway.core.egress import EgressPolicy
 from gateway.core.logs import log_flusher
+from gateway.core.metrics import OFF, Metrics
 from gateway.settings.gateway import Settings
 from gateway.store import open_store
 from gateway.web.body import body_guard
 from gateway.web.errors import PARSER_LIMITS, STORE_RETRY_AFTER, error_middleware
-from gateway.web.keys import GATE, RESOLVER, STATE
+from gateway.web.keys import GATE, METRICS, RESOLVER, STATE
+from gateway.web.metrics import metrics_middleware
 from gateway.web.query import empty_query_middleware
 from gateway.web.requestid import request_id_middleware
+from gateway.web.routes import metrics as metrics_api
 from gateway.web.routes import passports as passports_api
 from gateway.web.routes import status
 from gateway.web.slowclients import GatewayRunner
@@ -84,19 +87,24 @@ async def create_app(settings: Settings) -> web.Application:
     """A ready gateway application for ``settings``. Whatever it opened is closed again if a later step
     fails (e.g. a configuration conflict in the registry), and otherwise when the app is cleaned up."""
     async with AsyncExitStack() as opened:
+        metrics = Metrics() if settings.metrics.enabled else OFF  # one registry per app: no global state
         state = await open_state(settings, opened)
         app = web.Application(
             # the query is cleaned (a clone of the request) before the body guard reads the body into the
-            # request the handler gets
-            middlewares=[request_id_middleware, empty_query_middleware,
+            # request the handler gets; metrics outermost: they count the status the client got
+            middlewares=[*([metrics_middleware(metrics)] if metrics.enabled else []),
+                         request_id_middleware, empty_query_middleware,
                          body_guard(settings.max_body_bytes, settings.body_timeout), error_middleware],
             client_max_size=settings.max_body_bytes,
             handler_args={**PARSER_LIMITS, "keepalive_timeout": settings.keepalive_timeout,
                           "lingering_time": LINGERING_TIME},
         )
         app[STATE] = state
+        app[METRICS] = metrics
         app[STORE_RETRY_AFTER] = settings.store.retry_after
         app.add_routes(status.routes)
+        if metrics.enabled:
+            app.add_routes(metrics_api.routes)
         if settings.refcommons.enabled:
             await mount_refcommons(app, state, opened)
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import AsyncIterator
 from typing import Protocol
 
 from aiohttp import web
+
+from gateway.core.metrics import bind
+from gateway.web.keys import METRICS
 
 
 class Background(Protocol):
@@ -17,11 +21,14 @@ class Background(Protocol):
 
 
 def run_with_app(app: web.Application, service: Background, *, start: bool = True) -> None:
-    """Start ``service`` when ``app`` starts (unless ``start`` is false) and stop it at the app's cleanup."""
+    """Start ``service`` when ``app`` starts (unless ``start`` is false) and stop it at the app's cleanup. Its
+    tasks start in a context where the app's metrics are current (:mod:`gateway.core.metrics`)."""
 
     async def running(_: web.Application) -> AsyncIterator[None]:
         if start:
-            service.start()
+            context = contextvars.copy_context()
+            context.run(bind, app[METRICS])
+            context.run(service.start)
         yield
         await service.stop()
 

@@ -29,6 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.cache.breaker import Breaker, Transition
+from gateway.core.metrics import current
 
 log = logging.getLogger("gateway.cache")
 
@@ -79,6 +80,7 @@ class RedisCache:
     def _log(self, change: Transition | None, error: BaseException | None = None) -> None:
         if change is None:
             return
+        current().breaker("cache", change.after == "open")
         if change.after == "open" and change.before == "closed":  # a failed probe (half-open → open) is quiet
             log.warning("cache unavailable: Redis bypassed (every cache call is a miss) for %.1f s after %d "
                         "consecutive failures, then probed", self.breaker.cooldown, change.failures,

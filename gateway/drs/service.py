@@ -37,6 +37,7 @@ from gateway.core.concurrency import run_until
 from gateway.core.deadline import Deadline
 from gateway.core.errors import TIMED_OUT, UpstreamError
 from gateway.core.member import Member
+from gateway.core.metrics import current
 from gateway.core.records import AccessURL
 from gateway.drs.federate import InvalidRecord, access_ids, drs_object, drs_object_bytes, embedded_access
 from gateway.members.passthrough import ISSUING_KINDS, forwarded_authorization, issuer_of
@@ -99,6 +100,7 @@ class DrsService:
             return _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile), resolution)
         key = self.object_key(raw, *await self.resolver.scope())
         body = await self.cache.get(key)
+        current().cache_lookup("drs_objects", body is not None)
         if body is None:
             resolution = await self._resolve(raw, deadline or self.deadline(), client)
             body = _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile), resolution)

@@ -34,6 +34,7 @@ from gateway.cache import Cache
 from gateway.core.deadline import Deadline
 from gateway.core.errors import UpstreamError
 from gateway.core.member import Member
+from gateway.core.metrics import current
 from gateway.export.dictionary import Dictionary
 from gateway.export.dictionary_choice import DictionaryChoice, Offer, Refused, choose, read_offered
 
@@ -113,7 +114,9 @@ class MemberDictionaries:
     async def _outcome(self, member: Member, adapter: OffersDictionary, deadline: Deadline) -> bytes:
         key = cache_key(member)
         cached = await self.cache.get(key)
-        if cached is not None and cached[:1] in (JSON, NONE, FAILED):
+        hit = cached is not None and cached[:1] in (JSON, NONE, FAILED)
+        current().cache_lookup("export_dictionaries", hit)
+        if cached is not None and hit:
             return cached
         outcome, ttl = await self._fetch(member, adapter, deadline)
         await self.cache.set(key, outcome, ttl=ttl)

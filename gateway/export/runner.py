@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.core.metrics import current
 from gateway.export import job as jobs
 from gateway.export.job import ExportJob, FileInfo, InvalidTransition
 from gateway.export.plan import ExportFailed, ExportPlan, Production, failure_text
@@ -120,6 +121,7 @@ class ExportJobs:
             del self.workers[job_id]
             raise
         worker.task = asyncio.create_task(self._run(job_id, worker), name=f"export-job-{job_id[:8]}")
+        current().export_job("submitted")
         return job
 
     async def cancel_or_delete(self, job_id: str) -> ExportJob | None:
@@ -160,12 +162,14 @@ class ExportJobs:
                 worker.beats.cancel()
             if worker.halted:
                 await writer.abort()
+                current().export_job("cancelled")
                 return
             size, sha256 = await writer.commit()
             info = FileInfo(size, sha256, production.content_type, production.filename)
             try:
                 await self.change(job_id, lambda j: jobs.finish(j, info, production.entities, self.clock(),
                                                                 self.settings.job_ttl))
+                current().export_job("done")
             except (InvalidTransition, JobMissing):  # cancelled (or failed as lost) meanwhile: the file goes
                 await self.files.delete(job_id)
         except asyncio.CancelledError:
@@ -177,7 +181,9 @@ class ExportJobs:
             worker.halt()
             await writer.abort()
             if halted:
+                current().export_job("cancelled")
                 return
+            current().export_job("failed")
             log.info("export job %s… failed: %s", job_id[:8], exc, exc_info=not isinstance(exc, ExportFailed))
             error = f"the export failed: {failure_text(exc)}"
             with contextlib.suppress(InvalidTransition, JobMissing, StoreError):

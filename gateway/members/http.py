@@ -74,6 +74,7 @@ from gateway.core.errors import (
     asked,
 )
 from gateway.core.http_client import BodyTooLarge, build_client, read_capped
+from gateway.core.metrics import current
 from gateway.core.redirects import SAME_ORIGIN, RedirectRefused
 from gateway.settings.sections import UpstreamConfig
 
@@ -236,6 +237,13 @@ class _Schedule:
         return self.wait(state) >= self.deadline.remaining()
 
 
+def _error_kind(error: UpstreamError) -> str:
+    """A bounded label for an upstream error: its class without the ``Member`` prefix (``timeout``, ``unavailable``,
+    ``busy``, …)."""
+    name = type(error).__name__
+    return (name.removeprefix("Member") or name).lower()
+
+
 def _where(url: httpx.URL) -> str:
     """``url`` without its query (which may carry an access id, an expiry or worse): for logged details."""
     return str(url.copy_with(query=None))
@@ -313,27 +321,40 @@ class MemberHttp:
             before_sleep=lambda state: self._log_retry(method, path, state),
             reraise=True,
         )
+        started = time.perf_counter()
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._attempt(method, url, deadline, json, headers, limit)
+                    response = await self._attempt(method, url, deadline, json, headers, limit)
+                    current().upstream(self.member_id, f"{response.status // 100}xx", time.perf_counter() - started)
+                    return response
         except _Transient as exc:
             error = exc.error
             if exc.wait is not None:
                 late = ", past the deadline: not retried" if exc.wait >= deadline.remaining() else ""
                 error = MemberBusy(self.member_id, error.message, retry_after=max(1, math.ceil(exc.wait)),
                                    detail=f"{error.detail}{late}")
-            raise logged(error) from None
+            raise self._failed(error, started) from None
         except UpstreamError as exc:
-            raise logged(exc) from None
+            raise self._failed(exc, started) from None
         except asyncio.CancelledError:
+            current().upstream(self.member_id, "cancelled", time.perf_counter() - started)
             if deadline.expired:  # cut at the request's deadline by its caller: say where it was waiting
                 log.warning("upstream call cut at the deadline", extra={
                     "member": self.member_id, "detail": f"{method} {_where(url)}: no answer before the deadline"})
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _failed(self, error: UpstreamError, started: float) -> UpstreamError:
+        """``error`` logged and counted (the call's outcome and the error's kind: its class, e.g. ``timeout``)."""
+        kind = _error_kind(error)
+        metrics = current()
+        metrics.upstream(self.member_id, kind, time.perf_counter() - started)
+        metrics.upstream_error(self.member_id, kind)
+        return logged(error)
+
     def _log_retry(self, method: str, path: str, state: RetryCallState) -> None:
+        current().retry(self.member_id)
         exc = state.outcome.exception() if state.outcome else None
         log.info("retrying upstream call", extra={
             "member": self.member_id, "method": method, "path": path, "attempt": state.attempt_number,

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from gateway.cache.base import Cache
+from gateway.core.metrics import current
 from gateway.passports.rules.expiry import cache_ttl, decision_cache_key
 from gateway.passports.rules.grants import Grant
 
@@ -132,6 +133,7 @@ class DecisionCache:
         except Exception as exc:  # a cache is never the only copy: an unreachable backend is a miss
             log.warning("decision cache read failed", extra={"reason": type(exc).__name__})
             return None
+        current().cache_lookup("passport_decisions", raw is not None)
         if raw is None:
             return None
         return decode(raw, now)

@@ -41,6 +41,7 @@ import orjson
 
 from gateway.core.errors import ApiError
 from gateway.core.member import PASSPORT_MODES, Member
+from gateway.core.metrics import current
 from gateway.core.records import MemberRecord
 from gateway.passports.engine import PassportEngine
 from gateway.passports.evaluation import Evaluation, PassportRejected
@@ -156,6 +157,7 @@ class PassportGate:
         if mode == "passport" and record.format == "drs" and not record_authz(record):
             return MemberCall(passports=caller.tokens, not_after=caller.evaluation.valid_until)
         decision = self.decide(caller, member, record)
+        current().passport("access", decision.reason)
         if decision.reason != ALLOWED:
             if decision.reason in (UNMAPPED, NO_RESOURCES) and not decision.required:
                 return MemberCall(denied=decision)  # nothing controlled that we know of: ask as anyone would
@@ -218,8 +220,10 @@ async def admit(gate: PassportGate | None, authorization: str | None, passports:
     try:
         caller = await gate.admit(passports, has_authorization=authorization is not None)
     except PassportRejected as exc:
+        current().passport("admit", f"rejected_{exc.status}")
         headers = {"WWW-Authenticate": 'Bearer realm="GA4GH Passport"'} if exc.status == 401 else None
         raise ApiError(exc.status, f"passports rejected: {exc}", headers=headers) from None
+    current().passport("admit", "accepted")
     return Admission(caller, authorization)
 
 

@@ -33,6 +33,7 @@ from gateway.cache import Cache
 from gateway.core.concurrency import every_slot, gather_bounded
 from gateway.core.egress import EgressPolicy
 from gateway.core.member import Member, Status
+from gateway.core.metrics import current
 from gateway.core.records import Probe
 from gateway.members.protocols import MemberAdapter
 from gateway.registry.join import CandidateRefused, check_candidate
@@ -207,6 +208,7 @@ class HealthMonitor:
                 await self.store.put(NS_HEALTH, member_id, new.to_doc(), expect_rev=found.rev if found else ABSENT)
             except Conflict:
                 continue
+            current().health(member_id, new.state != "unhealthy")
             if new.state != prev.state and new.state != "unknown":
                 log.info("member health changed", extra={"member_id": member_id, "state": new.state,
                                                          "detail": detail})

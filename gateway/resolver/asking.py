@@ -26,6 +26,7 @@ from gateway.core.concurrency import run_until
 from gateway.core.deadline import Deadline
 from gateway.core.errors import UpstreamError
 from gateway.core.member import Member
+from gateway.core.metrics import current
 from gateway.core.records import MemberRecord
 from gateway.members.protocols import MemberAdapter
 from gateway.registry.directory import Directory
@@ -111,6 +112,7 @@ async def ask_everyone(
                 broken.append(member.id)
 
     lies: list[Lie] = []
+    current().fanout("resolve", len(candidates))
     try:
         await run_until([lookup(m) for m in candidates], until)
     finally:

@@ -41,6 +41,7 @@ from gateway.core.concurrency import run_until
 from gateway.core.deadline import Deadline
 from gateway.core.errors import TIMED_OUT
 from gateway.core.member import Member
+from gateway.core.metrics import current
 from gateway.registry.directory import Directory, Routes
 from gateway.resolver.asking import ask_everyone, ask_owner, unhealthy_retry_after
 from gateway.resolver.budget import spend
@@ -82,6 +83,8 @@ class Resolver:
         routes, generation = await self.scope()
         keys = {raw: cache_key(routes.version, ident, generation)} if self.config.cache else {}
         entry = await self.cache.get(keys[raw]) if keys else None
+        if keys:
+            current().cache_lookup("resolver", entry is not None)
         outcome = read_entry(ident, entry, routes.members) if entry is not None else None
         if max_age is not None and isinstance(outcome, Resolution) and outcome.age(time.time()) > max_age:
             outcome = None  # too old for the decision it is wanted for: revalidated with its member
@@ -99,6 +102,7 @@ class Resolver:
         :class:`~gateway.resolver.budget.FanoutRefused` when it must fan out past ``client``'s budget. ``max_age``:
         cached records fetched longer ago are fetched again."""
         deadline = deadline or Deadline.after(self.config.deadline)
+        current().bulk("resolve", len(raws))
         out: dict[str, Outcome] = {}
         batch: dict[str, Identifier] = {}
         for raw in dict.fromkeys(raws):
@@ -110,7 +114,9 @@ class Resolver:
         keys = ({raw: cache_key(routes.version, ident, generation) for raw, ident in batch.items()}
                 if self.config.cache else {})
         if keys:
-            entries = await self.cache.get_many(list(dict.fromkeys(keys.values())))
+            wanted = list(dict.fromkeys(keys.values()))
+            entries = await self.cache.get_many(wanted)
+            current().cache_lookups_many("resolver", len(entries), len(wanted) - len(entries))
             now = time.time()
             out.update((raw, outcome) for raw, outcome in recalled(batch, keys, entries, routes.members).items()
                        if max_age is None or not isinstance(outcome, Resolution) or outcome.age(now) <= max_age)

@@ -23,6 +23,7 @@ from gateway.core.deadline import Deadline
 from gateway.core.egress import EgressDenied, EgressPolicy
 from gateway.core.http_client import BodyTooLarge, build_client, read_capped
 from gateway.core.member import Member, Status
+from gateway.core.metrics import current
 from gateway.resolver.dist import DistEntry, match, parse_dist
 
 log = logging.getLogger("gateway.resolver.upstream")
@@ -47,6 +48,7 @@ class UpstreamDist:
         """The list at ``url`` (cached; an unreachable or malformed list counts as empty, and is logged)."""
         key = f"dist:{url}"
         raw = await self.cache.get(key)
+        current().cache_lookup("dist_lists", raw is not None)
         if raw is None:
             async with self._locks.setdefault(url, asyncio.Lock()):
                 raw = await self.cache.get(key)

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.core.metrics import current
+
 
 @dataclass
 class Breaker:
@@ -31,11 +33,13 @@ class Breaker:
     def record(self, member_id: str, ok: bool) -> None:
         if ok:
             self._failed.pop(member_id, None)
-            self._opened_at.pop(member_id, None)
+            if self._opened_at.pop(member_id, None) is not None:
+                current().breaker(f"search:{member_id}", False)
             return
         n = self._failed[member_id] = self._failed.get(member_id, 0) + 1
         if n >= self.failures:
             self._opened_at[member_id] = self.clock()
+            current().breaker(f"search:{member_id}", True)
 
     def is_open(self, member_id: str) -> bool:
         return not self.allows(member_id)

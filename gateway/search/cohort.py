@@ -36,6 +36,7 @@ from gateway.core.concurrency import run_until
 from gateway.core.deadline import Deadline
 from gateway.core.errors import MemberTimeout, UpstreamError
 from gateway.core.member import Member
+from gateway.core.metrics import current
 from gateway.members.protocols import CohortSearch
 from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
 from gateway.search.breaker import Breaker
@@ -168,6 +169,7 @@ class CohortService:
                 results[m.id] = MemberAnswer(m.id, Status.ERROR, 0, error=CIRCUIT_OPEN)
             else:
                 jobs.append(ask(m))
+        current().fanout("cohort_counts", len(jobs))
         await run_until(jobs, deadline)
         out = []
         for m in members:

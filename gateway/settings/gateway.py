@@ -30,6 +30,7 @@ from gateway.settings.sections import (
     EgressConfig,
     HealthConfig,
     LogConfig,
+    MetricsConfig,
     RefCommonsConfig,
     RegistryConfig,
     ResolverConfig,
@@ -78,6 +79,7 @@ class Settings(BaseSettings):
     store: StoreConfig = Field(default_factory=StoreConfig, description="Durable shared state.")
     cache: CacheConfig = Field(default_factory=CacheConfig, description="Caches.")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus metrics.")
     refcommons: RefCommonsConfig = Field(default_factory=RefCommonsConfig, description="In-process reference commons.")
     service_info: ServiceInfoConfig = Field(default_factory=ServiceInfoConfig, description="GA4GH service-info.")
     registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Member commons.")

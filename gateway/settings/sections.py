@@ -53,6 +53,14 @@ class CacheConfig(Section):
                                     "call decides whether to use Redis again.")
 
 
+class MetricsConfig(Section):
+    enabled: bool = Field(
+        True, description="Serve Prometheus metrics at `GET /metrics` and record them (requests, member calls, "
+        "caches, Passports, fan-outs, bulk sizes, export jobs, the store). Several worker processes: set "
+        "`PROMETHEUS_MULTIPROC_DIR` to an empty directory (see docs/deployment.md)."
+    )
+
+
 class LogConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level logged.")
     format: Literal["json", "text"] = Field("json", description="`json`: one JSON object per line.")

@@ -12,7 +12,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
+
+from gateway.core.metrics import current
 
 Document = dict[str, Any]
 
@@ -51,11 +54,21 @@ def unavailable_on(
     as :class:`StoreUnavailable` naming ``backend`` and the error's kind only (never an address)."""
 
     def decorate(method: Method[S, P, R]) -> Method[S, P, R]:
+        operation = method.__name__
+
         async def guarded(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            metrics = current()
+            started = perf_counter()
             try:
-                return await method(self, *args, **kwargs)
+                result = await method(self, *args, **kwargs)
             except errors as exc:
+                metrics.store(operation, perf_counter() - started, True)
                 raise StoreUnavailable(f"the {backend} store did not answer ({type(exc).__name__})") from exc
+            except BaseException:  # a conflict, a cancellation: the backend answered (or was not waited for)
+                metrics.store(operation, perf_counter() - started, False)
+                raise
+            metrics.store(operation, perf_counter() - started, False)
+            return result
 
         functools.update_wrapper(guarded, method)
         return guarded

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from gateway.access.open_readable import OpenAuthz
 from gateway.access.readable import UserAuthz
+from gateway.core.metrics import Metrics
 from gateway.discovery.documents import CountHider
 from gateway.discovery.harvest import Harvester
 from gateway.discovery.snapshots import SnapshotSet
@@ -28,6 +29,8 @@ from gateway.web.state import GatewayState, Registry
 
 STATE = web.AppKey("gateway_state", GatewayState)
 """The settings and the shared resources opened at start (store, cache, the in-process commons)."""
+METRICS = web.AppKey("metrics", Metrics)
+"""This app's Prometheus metrics (:data:`gateway.core.metrics.OFF` when ``metrics.enabled`` is false)."""
 
 # --- federation: registry, resolution, DRS ------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from passport_kit import DAC, DATASETS, SUB, Broker, dev_broker, expires_of, files, passports_config
+from prometheus_client.parser import text_string_to_metric_families
 from servers import Server, free_port, start_commons, start_gateway
 
 from gateway.passports.tokens.token_keys import JWKS_PATH
@@ -117,6 +118,12 @@ async def test_a_c1_passport_gets_the_c1_file_and_not_the_c2_file(eco, member):
     assert passport not in denied["msg"]
     # another study's c1 is not granted by this study's c1
     assert_drs_error(await access(eco, f["other"], [passport]), 403)
+    if member != "dr":  # the gateway decided (a DRS member without authz decides itself): /metrics counts it
+        metrics = (await eco.gateway.client.get("/metrics")).text
+        decisions = {s.labels["outcome"]: s.value for family in text_string_to_metric_families(metrics)
+                     for s in family.samples
+                     if s.name == "gateway_passport_decisions_total" and s.labels["stage"] == "access"}
+        assert decisions == {"allowed": 1, "resource_not_granted": 2}
 
 
 async def test_access_ends_when_the_visa_expires(eco):
