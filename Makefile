@@ -44,7 +44,8 @@ lock:
 	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/pip install --disable-pip-version-check -q .
 	{ sed -n '/^#/p' requirements.lock; \
-	  $(LOCK_VENV)/bin/pip freeze --disable-pip-version-check --exclude-editable --exclude gateway; } > requirements.lock.new
+	  $(LOCK_VENV)/bin/pip freeze --disable-pip-version-check --exclude-editable --exclude gateway; \
+	} > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 	rm -rf $(LOCK_VENV) build
 

@@ -432,6 +432,10 @@ def test_the_image_runs_unprivileged_on_all_interfaces_from_the_lock():
     lock = next(i for i, r in enumerate(runs) if "-r requirements.lock" in r)
     project = next(i for i, r in enumerate(runs) if re.search(r"pip install --no-deps \.(\s|$)", r))
     assert lock < project and "--no-deps" in runs[lock]
+    # the lock is frozen for CPython 3.11 (its header): the base image must be that interpreter
+    base = next(rest for instruction, rest in steps if instruction == "ARG" and rest.startswith("PYTHON_IMAGE="))
+    assert base.split("=", 1)[1].startswith("python:3.11"), base
+    assert "CPython 3.11" in (ROOT / "requirements.lock").read_text()
 
 
 def _healthcheck_command() -> list[str]:
