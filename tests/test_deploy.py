@@ -21,6 +21,7 @@ import threading
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from fnmatch import fnmatch
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -412,11 +413,15 @@ def test_every_build_arg_is_declared_and_every_copied_path_exists():
             assert (ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile")).exists()
         elif build is not None:
             assert (ROOT / build / "Dockerfile").exists()
+    ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
     for instruction, rest in _dockerfile():
         if instruction == "COPY":
             words = [w for w in shlex.split(rest) if not w.startswith("--")]
             for source in words[:-1]:
                 assert (ROOT / source).exists(), f"COPY {source}: no such path (the build would fail)"
+                hit = [p for p in ignored if fnmatch(source, p) or fnmatch(source.split("/")[0], p)]
+                assert not hit, f"COPY {source}: excluded from the build context by .dockerignore {hit}"
 
 
 def test_the_image_runs_unprivileged_on_all_interfaces_from_the_lock():
