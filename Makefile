@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test fuzz bench clean
+.PHONY: run test fuzz bench lock clean
 
 run: $(VENV)/.installed-run
 	@mkdir -p var
@@ -36,6 +36,20 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench_fanout.py
 	$(BIN)/python bench/bench_pfb.py
 
+# `make lock`: requirements.lock, the container image's pinned runtime dependencies (the Dockerfile installs it,
+# then the project with --no-deps). The project is installed from PyPI into a fresh venv and frozen without
+# itself; the file's leading comment lines are kept. Run it after changing pyproject.toml's dependencies (a test
+# checks the lock pins each of them) and commit the result. `make run`/`make test` install from pyproject.
+LOCK_VENV := .venv-lock
+lock:
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --disable-pip-version-check -q .
+	{ sed -n '/^#/p' requirements.lock; \
+	  $(LOCK_VENV)/bin/pip freeze --disable-pip-version-check --exclude-editable --exclude gateway; \
+	} > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+	rm -rf $(LOCK_VENV) build
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
@@ -48,7 +62,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed-run
 
 clean:
-	rm -rf $(VENV) .venv-compliance .venv-interop var .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-lock .venv-compliance .venv-interop var .pytest_cache .hypothesis
 
 # ---------------------------------------------------------------------------------------------------------
 # `make interop`: third-party DRS / Gen3 clients, unmodified from PyPI, against a live gateway federating two

@@ -1,17 +1,14 @@
-"""The newcomer's contract: pyproject's console script, the Makefile targets, and docker-compose naming
-only real CLI commands and real configuration keys (no Docker engine runs here, so we parse it)."""
+"""The newcomer's contract: pyproject's console script, the Makefile targets, the CLI and the layers.
+(The container and compose files are checked against the code in tests/test_deploy.py.)"""
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gateway.cli.main import build_parser
-from gateway.settings.gateway import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,57 +27,7 @@ def test_makefile_and_readme_name_the_two_commands():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
-def _compose() -> dict:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-
-
-def test_compose_describes_gateway_redis_and_two_commons():
-    services = _compose()["services"]
-    assert {"gateway", "redis"} <= set(services)
-    commons = [s for s in services.values() if s.get("command", [])[:3] == ["gateway", "refcommons", "serve"]]
-    assert len(commons) == 2
-    prefixes = {c["command"][c["command"].index("--prefix") + 1] for c in commons}
-    assert len(prefixes) == 2
-    assert set(services["gateway"]["depends_on"]) >= {"redis"}
-
-
-def test_compose_redis_persists_the_store():
-    """Redis holds the gateway's store in the compose file: it must come back from a restart with it (issue 14)."""
-    redis = _compose()["services"]["redis"]
-    command = redis["command"]
-    assert command[command.index("--appendonly") + 1] == "yes"
-    assert any(v.endswith(":/data") for v in redis["volumes"])
-
-
-@pytest.mark.parametrize("name", ["gateway", "commons-a", "commons-b"])
-def test_compose_commands_parse_with_the_real_cli(name):
-    command = _compose()["services"][name]["command"]
-    assert command[0] == "gateway"
-    args = build_parser().parse_args(command[1:])
-    assert callable(args.func)
-
-
-def test_compose_environment_names_real_settings(monkeypatch):
-    env = _compose()["services"]["gateway"]["environment"]
-    for key in list(os.environ):
-        if key.startswith("GATEWAY_"):
-            monkeypatch.delenv(key)
-    for key, value in env.items():
-        monkeypatch.setenv(key, str(value))
-    settings = Settings()
-    assert settings.store.url == env["GATEWAY_STORE__URL"]
-    assert settings.cache.url == env["GATEWAY_CACHE__URL"]
-    assert str(settings.refcommons.data_dir) == env["GATEWAY_REFCOMMONS__DATA_DIR"]
-    # the declared members are exactly the compose file's two commons, by their service URLs and prefixes
-    services = _compose()["services"]
-    declared = {m.base_url: m.prefixes for m in settings.registry.members}
-    for name in ("commons-a", "commons-b"):
-        command = services[name]["command"]
-        url = command[command.index("--public-url") + 1]
-        assert declared[url] == [command[command.index("--prefix") + 1]]
-    from gateway.registry.config_members import declared_members
-
-    assert {m.id for m in declared_members(settings)} == {"commons-a", "commons-b", "refcommons"}
+# docker-compose.yml, the Dockerfile and deploy/nginx.conf: tests/test_deploy.py
 
 
 def test_cli_rejects_unknown_commands():
