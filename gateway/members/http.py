@@ -27,6 +27,8 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
   answered too large a body) and a ``detail`` with the member's URL (without its query), the exception's text and
   the start of what the member sent. The detail is logged here, once, as a warning, carrying the request's id
   (:mod:`gateway.core.logs`); a call cut at the request's deadline is logged too, with its URL.
+* **Every call carries the request's id and trace** (:mod:`gateway.core.propagation`): ``X-Request-Id``, and a
+  W3C ``traceparent`` with the request's trace id and a new parent id per attempt, so a member logs the same id.
 * **No secrets in logs.** Headers are never logged, nor queries; the member's URL, method, path and status are.
 
 This is policy above the transport: the client itself is :func:`gateway.core.http_client.build_client`'s
@@ -74,6 +76,7 @@ from gateway.core.errors import (
     asked,
 )
 from gateway.core.http_client import BodyTooLarge, build_client, read_capped
+from gateway.core.propagation import own_trace, trace_var, upstream_headers
 from gateway.core.redirects import SAME_ORIGIN, RedirectRefused
 from gateway.settings.sections import UpstreamConfig
 
@@ -313,6 +316,7 @@ class MemberHttp:
             before_sleep=lambda state: self._log_retry(method, path, state),
             reraise=True,
         )
+        background = own_trace()  # outside a request, one trace for the call and its retries
         try:
             async for attempt in retrying:
                 with attempt:
@@ -331,6 +335,9 @@ class MemberHttp:
                 log.warning("upstream call cut at the deadline", extra={
                     "member": self.member_id, "detail": f"{method} {_where(url)}: no answer before the deadline"})
             raise
+        finally:
+            if background is not None:
+                trace_var.reset(background)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _log_retry(self, method: str, path: str, state: RetryCallState) -> None:
@@ -427,7 +434,8 @@ class MemberHttp:
             write=max(MIN_TIMEOUT, deadline.cap(cap.read_timeout)),
             pool=max(MIN_TIMEOUT, deadline.remaining()),
         )
-        async with self._client.stream(method, url, json=body, headers=headers, timeout=timeout) as response:
+        sent = upstream_headers(headers)  # the request's id and a new span of its trace, on every call
+        async with self._client.stream(method, url, json=body, headers=sent, timeout=timeout) as response:
             try:
                 content = await read_capped(response, limit, budget=self.budget)
             except BodyTooLarge:
