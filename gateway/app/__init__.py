@@ -11,6 +11,7 @@ coroutine so ``web.run_app`` and tests can both await it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from contextlib import AsyncExitStack
@@ -22,6 +23,7 @@ from gateway.app.federation import add_resolution_routes, setup_drs, setup_feder
 from gateway.app.passports import open_gate
 from gateway.app.refcommons import mount_refcommons
 from gateway.cache import open_cache
+from gateway.core import otel
 from gateway.core.egress import EgressPolicy
 from gateway.core.logs import log_flusher
 from gateway.settings.gateway import Settings
@@ -35,6 +37,7 @@ from gateway.web.routes import passports as passports_api
 from gateway.web.routes import status
 from gateway.web.slowclients import GatewayRunner
 from gateway.web.state import GatewayState
+from gateway.web.tracing import tracing_middleware
 
 log = logging.getLogger("gateway.app")
 
@@ -82,10 +85,15 @@ async def create_app(settings: Settings) -> web.Application:
     fails (e.g. a configuration conflict in the registry), and otherwise when the app is cleaned up."""
     async with AsyncExitStack() as opened:
         state = await open_state(settings, opened)
+        # spans only when an endpoint is set: else the SDK is not imported and no middleware is added
+        tracing = ([tracing_middleware(otel.enable(settings.tracing.otlp_endpoint, settings.tracing.service_name))]
+                   if settings.tracing.otlp_endpoint else [])
+        if tracing:
+            opened.push_async_callback(asyncio.to_thread, otel.disable)  # flushes off the event loop
         app = web.Application(
             # the query is cleaned (a clone of the request) before the body guard reads the body into the
             # request the handler gets
-            middlewares=[request_id_middleware, empty_query_middleware,
+            middlewares=[request_id_middleware, *tracing, empty_query_middleware,
                          body_guard(settings.max_body_bytes, settings.body_timeout), error_middleware],
             client_max_size=settings.max_body_bytes,
             handler_args={**PARSER_LIMITS, "keepalive_timeout": settings.keepalive_timeout,

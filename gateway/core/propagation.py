@@ -34,6 +34,8 @@ class RequestTrace:
 
     span: TraceParent
     state: str | None = None
+    parent: TraceParent | None = None
+    """The caller's span (its valid ``traceparent``), if any: the server span's parent (:mod:`gateway.core.otel`)."""
 
 
 def request_trace(traceparent: str | None, tracestate: str | None) -> RequestTrace:
@@ -42,7 +44,7 @@ def request_trace(traceparent: str | None, tracestate: str | None) -> RequestTra
     parent = parse(traceparent)
     if parent is None:
         return RequestTrace(start())
-    return RequestTrace(parent.child(), clean_state(tracestate))
+    return RequestTrace(parent.child(), clean_state(tracestate), parent)
 
 
 trace_var: contextvars.ContextVar[RequestTrace | None] = contextvars.ContextVar("request_trace", default=None)
@@ -56,10 +58,12 @@ def own_trace() -> contextvars.Token[RequestTrace | None] | None:
     return trace_var.set(RequestTrace(start()))
 
 
-def upstream_headers(headers: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The headers of one upstream call: the request's id and a new span of its trace, then ``headers``."""
+def upstream_headers(headers: Mapping[str, str] | None = None, call: TraceParent | None = None) -> dict[str, str]:
+    """The headers of one upstream call: the request's id and a new span of its trace (``call``: that span, when a
+    span pipeline made it), then ``headers``."""
     current = trace_var.get()
-    call = current.span.child() if current is not None else start()
+    if call is None:
+        call = current.span.child() if current is not None else start()
     rid = request_id_var.get() or call.trace_id
     out = {REQUEST_ID: rid, TRACEPARENT: call.header()}
     if current is not None and current.state:

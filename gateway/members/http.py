@@ -28,7 +28,8 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
   the start of what the member sent. The detail is logged here, once, as a warning, carrying the request's id
   (:mod:`gateway.core.logs`); a call cut at the request's deadline is logged too, with its URL.
 * **Every call carries the request's id and trace** (:mod:`gateway.core.propagation`): ``X-Request-Id``, and a
-  W3C ``traceparent`` with the request's trace id and a new parent id per attempt, so a member logs the same id.
+  W3C ``traceparent`` with the request's trace id and a new parent id per attempt, so a member logs the same id;
+  with ``tracing.otlp_endpoint`` set, each attempt is a client span (:mod:`gateway.core.otel`) named in it.
 * **No secrets in logs.** Headers are never logged, nor queries; the member's URL, method, path and status are.
 
 This is policy above the transport: the client itself is :func:`gateway.core.http_client.build_client`'s
@@ -55,6 +56,7 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
+from gateway.core import otel
 from gateway.core.byte_budget import ByteBudget, OverBudget, shared_budget
 from gateway.core.deadline import Deadline
 from gateway.core.egress import EgressDenied, EgressPolicy
@@ -434,7 +436,19 @@ class MemberHttp:
             write=max(MIN_TIMEOUT, deadline.cap(cap.read_timeout)),
             pool=max(MIN_TIMEOUT, deadline.remaining()),
         )
-        sent = upstream_headers(headers)  # the request's id and a new span of its trace, on every call
+        spans = otel.active()
+        if spans is None:  # no tracing pipeline: the headers only (the request's id and a new span of its trace)
+            return await self._exchange(method, url, body, upstream_headers(headers), timeout, limit)
+        current = trace_var.get()
+        with spans.span(f"{method} {self.member_id}", current.span if current else None, server=False,
+                        **{"gateway.member": self.member_id, "http.request.method": method}) as call:
+            response = await self._exchange(method, url, body, upstream_headers(headers, call.trace), timeout, limit)
+            call.answered(response.status)
+            return response
+
+    async def _exchange(
+        self, method: str, url: httpx.URL, body: Any, sent: Mapping[str, str], timeout: httpx.Timeout, limit: int,
+    ) -> UpstreamResponse:
         async with self._client.stream(method, url, json=body, headers=sent, timeout=timeout) as response:
             try:
                 content = await read_capped(response, limit, budget=self.budget)

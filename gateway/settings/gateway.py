@@ -36,6 +36,7 @@ from gateway.settings.sections import (
     ServiceInfoConfig,
     StoreConfig,
     TlsConfig,
+    TracingConfig,
     UpstreamConfig,
 )
 from gateway.settings.yaml_source import YamlFileSource
@@ -78,6 +79,7 @@ class Settings(BaseSettings):
     store: StoreConfig = Field(default_factory=StoreConfig, description="Durable shared state.")
     cache: CacheConfig = Field(default_factory=CacheConfig, description="Caches.")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
+    tracing: TracingConfig = Field(default_factory=TracingConfig, description="OpenTelemetry spans.")
     refcommons: RefCommonsConfig = Field(default_factory=RefCommonsConfig, description="In-process reference commons.")
     service_info: ServiceInfoConfig = Field(default_factory=ServiceInfoConfig, description="GA4GH service-info.")
     registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Member commons.")
