@@ -27,6 +27,7 @@ def tracing_middleware(spans: Spans) -> Middleware:
     async def server_span(request: web.Request, handler: Handler) -> web.StreamResponse:
         current = trace_var.get()
         route = _route(request)
+        raised: web.HTTPException | None = None  # an answer raised (404, 405…), not a failure: re-raised after
         with spans.span(f"{request.method} {route}", current.parent if current else None, server=True,
                         **{"http.request.method": request.method, "http.route": route}) as call:
             token = trace_var.set(RequestTrace(call.trace, current.state if current else None,
@@ -34,11 +35,12 @@ def tracing_middleware(spans: Spans) -> Middleware:
             try:
                 response = await handler(request)
             except web.HTTPException as exc:
-                call.answered(exc.status)
-                raise
+                raised = exc
             finally:
                 trace_var.reset(token)
-            call.answered(response.status)
-            return response
+            call.answered(raised.status if raised is not None else response.status)
+        if raised is not None:
+            raise raised
+        return response
 
     return server_span

@@ -76,12 +76,19 @@ async def test_a_request_and_its_member_call_are_exported_as_linked_spans():
         )) as gateway:
             r = await gateway.client.get(f"{DRS}/objects/{KNOWN}", headers={"traceparent": f"00-{TRACE}-{SPAN}-01"})
             assert r.status_code == 200, r.text
-            # stopped: the pipeline flushed
+            lost = await gateway.client.get("/no/such/route", headers={"traceparent": f"00-{TRACE}-{SPAN}-01"})
+            assert lost.status_code == 404
+        # stopped: the pipeline flushed
         got = [parse(CIMultiDict(h).get("traceparent")) for _, p, h in member.hits if p.startswith(f"{DRS}/objects/")]
     spans = [s for s in spans_of(bodies) if s.trace_id.hex() == TRACE]
     server = [s for s in spans if s.kind == s.SPAN_KIND_SERVER]
     client = [s for s in spans if s.kind == s.SPAN_KIND_CLIENT]
-    assert len(server) == 1, spans
+    assert len(server) == 2, spans
+    unmatched = [s for s in server if s.name != f"GET {DRS}/objects/{{object_id}}"]
+    assert len(unmatched) == 1 and unmatched[0].status.code == unmatched[0].status.STATUS_CODE_UNSET  # a 404: no error
+    assert {a.key: a.value.int_value for a in unmatched[0].attributes}["http.response.status_code"] == 404
+    assert "/no/such/route" not in unmatched[0].name  # never the raw path
+    server.remove(unmatched[0])
     assert server[0].name == f"GET {DRS}/objects/{{object_id}}" and server[0].parent_span_id.hex() == SPAN
     assert client and all(c.parent_span_id == server[0].span_id for c in client)
     assert got and {tp.span_id for tp in got if tp} == {c.span_id.hex() for c in client}  # the member was told
