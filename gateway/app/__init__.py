@@ -11,6 +11,7 @@ coroutine so ``web.run_app`` and tests can both await it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from contextlib import AsyncExitStack
@@ -22,6 +23,7 @@ from gateway.app.federation import add_resolution_routes, setup_drs, setup_feder
 from gateway.app.passports import open_gate
 from gateway.app.refcommons import mount_refcommons
 from gateway.cache import open_cache
+from gateway.core import otel
 from gateway.core.egress import EgressPolicy
 from gateway.core.logs import log_flusher
 from gateway.core.metrics import OFF, Metrics
@@ -38,6 +40,7 @@ from gateway.web.routes import passports as passports_api
 from gateway.web.routes import status
 from gateway.web.slowclients import GatewayRunner
 from gateway.web.state import GatewayState
+from gateway.web.tracing import tracing_middleware
 
 log = logging.getLogger("gateway.app")
 
@@ -89,11 +92,16 @@ async def create_app(settings: Settings) -> web.Application:
     async with AsyncExitStack() as opened:
         metrics = Metrics() if settings.metrics.enabled else OFF  # one registry per app: no global state
         state = await open_state(settings, opened)
+        # spans only when an endpoint is set: else the SDK is not imported and no middleware is added
+        tracing = ([tracing_middleware(otel.enable(settings.tracing.otlp_endpoint, settings.tracing.service_name))]
+                   if settings.tracing.otlp_endpoint else [])
+        if tracing:
+            opened.push_async_callback(asyncio.to_thread, otel.disable)  # flushes off the event loop
         app = web.Application(
             # the query is cleaned (a clone of the request) before the body guard reads the body into the
             # request the handler gets; metrics outermost: they count the status the client got
             middlewares=[*([metrics_middleware(metrics)] if metrics.enabled else []),
-                         request_id_middleware, empty_query_middleware,
+                         request_id_middleware, *tracing, empty_query_middleware,
                          body_guard(settings.max_body_bytes, settings.body_timeout), error_middleware],
             client_max_size=settings.max_body_bytes,
             handler_args={**PARSER_LIMITS, "keepalive_timeout": settings.keepalive_timeout,

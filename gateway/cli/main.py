@@ -35,6 +35,7 @@ from gateway.cli import db as db_cli
 from gateway.cli import registry as registry_cli
 from gateway.cli import resolve as resolver_cli
 from gateway.cli import search as aggregate_cli
+from gateway.cli.target import gateway_url
 from gateway.passports.tools import cli as passport_cli
 from refcommons import cli as refcommons_cli
 
@@ -239,6 +240,8 @@ def _config_docs(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "gateway_client", False):  # a command that talks to a running gateway: which one
+        args.url = gateway_url(args)
     return int(args.func(args) or 0)
 
 

@@ -1,9 +1,9 @@
 """``gateway registry list|join|preview|approve|suspend|remove``: the registry API of a running gateway, by hand.
 
-Every command takes ``--url`` (default ``http://127.0.0.1:8080``), ``--token`` (default
-``$GATEWAY_ADMIN_TOKEN``: the bootstrap token or a named admin's; needed by preview, approve, suspend and remove)
-and ``--json`` (print the raw answer). Failures print one line to stderr (``gateway registry: HTTP 409: prefix
-dg.abcd is already owned by …``) and exit non-zero.
+Every command takes ``--url`` (else ``$GATEWAY_URL``, else the configured host and port: :mod:`gateway.cli.target`),
+``--token`` (default ``$GATEWAY_ADMIN_TOKEN``: the bootstrap token or a named admin's; needed by preview, approve,
+suspend and remove) and ``--json`` (print the raw answer). Failures print one line to stderr (``gateway registry:
+HTTP 409: prefix dg.abcd is already owned by …``) and exit non-zero.
 
 ``preview ID`` shows what approving would do: the auth the member asked for in plain words (whether callers'
 credentials will be sent to it), the prefixes and hostnames it claims, and every conflict (``blocks`` when an
@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import orjson
 
-DEFAULT_URL = "http://127.0.0.1:8080"
+from gateway.cli.target import add_url_options
+
 TOKEN_ENV = "GATEWAY_ADMIN_TOKEN"
 TIMEOUT = 30.0
 API = "/registry/v1/commons"
@@ -38,7 +39,7 @@ def add_commands(subparsers: Any) -> None:
 
     def action(name: str, help_text: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = actions.add_parser(name, help=help_text)
-        parser.add_argument("--url", default=DEFAULT_URL, help=f"gateway base URL (default {DEFAULT_URL})")
+        add_url_options(parser)
         parser.add_argument("--token", default=None, help=f"admin token (default ${TOKEN_ENV})")
         parser.add_argument("--json", action="store_true", help="print the gateway's JSON answer")
         parser.set_defaults(func=_run)

@@ -14,13 +14,13 @@ from typing import Any
 import httpx
 import orjson
 
-DEFAULT_URL = "http://127.0.0.1:8080"
+from gateway.cli.target import add_url_options
 
 
 def add_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser("resolve", help="resolve GUIDs, UUIDs or drs:// URIs through a running gateway")
     parser.add_argument("ids", nargs="+", metavar="ID")
-    parser.add_argument("--url", default=DEFAULT_URL, help=f"gateway base URL (default {DEFAULT_URL})")
+    add_url_options(parser)
     parser.add_argument("--json", action="store_true", help="print the gateway's answers as JSON")
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.set_defaults(func=_run)

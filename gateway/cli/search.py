@@ -41,7 +41,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-DEFAULT_URL = "http://127.0.0.1:8080"
+from gateway.cli.target import add_url_options
+
 SEARCH_PATH = "/search/v1/cohort"
 EXPORT_PATH = "/search/v1/export"
 OK, UNANSWERED, USAGE, INTERRUPTED = 0, 1, 2, 130
@@ -83,7 +84,7 @@ def add_commands(commands: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=DEFAULT_URL, help=f"gateway base URL (default {DEFAULT_URL})")
+    add_url_options(parser)
     parser.add_argument("--index", choices=("subject", "file"), default="subject", help="default subject")
     parser.add_argument("--filter", metavar="JSON|@FILE", help="a Guppy JSON filter, inline or @file")
     token = parser.add_mutually_exclusive_group()

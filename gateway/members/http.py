@@ -27,6 +27,9 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
   answered too large a body) and a ``detail`` with the member's URL (without its query), the exception's text and
   the start of what the member sent. The detail is logged here, once, as a warning, carrying the request's id
   (:mod:`gateway.core.logs`); a call cut at the request's deadline is logged too, with its URL.
+* **Every call carries the request's id and trace** (:mod:`gateway.core.propagation`): ``X-Request-Id``, and a
+  W3C ``traceparent`` with the request's trace id and a new parent id per attempt, so a member logs the same id;
+  with ``tracing.otlp_endpoint`` set, each attempt is a client span (:mod:`gateway.core.otel`) named in it.
 * **No secrets in logs.** Headers are never logged, nor queries; the member's URL, method, path and status are.
 
 This is policy above the transport: the client itself is :func:`gateway.core.http_client.build_client`'s
@@ -53,6 +56,7 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
+from gateway.core import otel
 from gateway.core.byte_budget import ByteBudget, OverBudget, shared_budget
 from gateway.core.deadline import Deadline
 from gateway.core.egress import EgressDenied, EgressPolicy
@@ -75,6 +79,7 @@ from gateway.core.errors import (
 )
 from gateway.core.http_client import BodyTooLarge, build_client, read_capped
 from gateway.core.metrics import current
+from gateway.core.propagation import own_trace, trace_var, upstream_headers
 from gateway.core.redirects import SAME_ORIGIN, RedirectRefused
 from gateway.settings.sections import UpstreamConfig
 
@@ -322,6 +327,7 @@ class MemberHttp:
             reraise=True,
         )
         started = time.perf_counter()
+        background = own_trace()  # outside a request, one trace for the call and its retries
         try:
             async for attempt in retrying:
                 with attempt:
@@ -343,6 +349,9 @@ class MemberHttp:
                 log.warning("upstream call cut at the deadline", extra={
                     "member": self.member_id, "detail": f"{method} {_where(url)}: no answer before the deadline"})
             raise
+        finally:
+            if background is not None:
+                trace_var.reset(background)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _failed(self, error: UpstreamError, started: float) -> UpstreamError:
@@ -448,7 +457,20 @@ class MemberHttp:
             write=max(MIN_TIMEOUT, deadline.cap(cap.read_timeout)),
             pool=max(MIN_TIMEOUT, deadline.remaining()),
         )
-        async with self._client.stream(method, url, json=body, headers=headers, timeout=timeout) as response:
+        spans = otel.active()
+        if spans is None:  # no tracing pipeline: the headers only (the request's id and a new span of its trace)
+            return await self._exchange(method, url, body, upstream_headers(headers), timeout, limit)
+        current = trace_var.get()
+        with spans.span(f"{method} {self.member_id}", current.span if current else None, server=False,
+                        **{"gateway.member": self.member_id, "http.request.method": method}) as call:
+            response = await self._exchange(method, url, body, upstream_headers(headers, call.trace), timeout, limit)
+            call.answered(response.status)
+            return response
+
+    async def _exchange(
+        self, method: str, url: httpx.URL, body: Any, sent: Mapping[str, str], timeout: httpx.Timeout, limit: int,
+    ) -> UpstreamResponse:
+        async with self._client.stream(method, url, json=body, headers=sent, timeout=timeout) as response:
             try:
                 content = await read_capped(response, limit, budget=self.budget)
             except BodyTooLarge:

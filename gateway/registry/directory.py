@@ -80,6 +80,11 @@ class Directory:
             log.warning("registry store unavailable: routing on the last snapshot read (version %d)",
                         self._routes.version)
 
+    @property
+    def loaded(self) -> bool:
+        """Has this view read the registry at least once (readiness: a view that never did cannot route)?"""
+        return self._routes.version >= 0
+
     async def routes(self, *, fresh: bool = False) -> Routes:
         """The current snapshot (reloaded when the registry version moved; ``fresh`` checks right now). While one
         caller rechecks, the others keep using the snapshot they have rather than queue behind the store read

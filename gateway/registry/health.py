@@ -151,6 +151,11 @@ class HealthMonitor:
         found = await self.store.get_many(NS_HEALTH, list(member_ids))
         return {key for key, stored in found.items() if stored.doc.get("state") == "unhealthy"}
 
+    async def states(self, member_ids: Iterable[str]) -> dict[str, str]:
+        """The recorded state of each of ``member_ids`` that has one, in one store read (``/_status``)."""
+        found = await self.store.get_many(NS_HEALTH, list(member_ids))
+        return {key: str(stored.doc.get("state", "unknown")) for key, stored in found.items()}
+
     async def snapshot(self, member: Member) -> dict[str, Any]:
         """The health route's body."""
         return {

@@ -37,6 +37,7 @@ from gateway.settings.sections import (
     ServiceInfoConfig,
     StoreConfig,
     TlsConfig,
+    TracingConfig,
     UpstreamConfig,
 )
 from gateway.settings.yaml_source import YamlFileSource
@@ -80,6 +81,7 @@ class Settings(BaseSettings):
     cache: CacheConfig = Field(default_factory=CacheConfig, description="Caches.")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus metrics.")
+    tracing: TracingConfig = Field(default_factory=TracingConfig, description="OpenTelemetry spans.")
     refcommons: RefCommonsConfig = Field(default_factory=RefCommonsConfig, description="In-process reference commons.")
     service_info: ServiceInfoConfig = Field(default_factory=ServiceInfoConfig, description="GA4GH service-info.")
     registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Member commons.")

@@ -61,6 +61,15 @@ class MetricsConfig(Section):
     )
 
 
+class TracingConfig(Section):
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP endpoint spans are exported to (e.g. `http://collector:4318/v1/traces`): a span "
+        "per request and per call to a member, batched. Empty: no spans, and the OpenTelemetry SDK is not even "
+        "imported (`X-Request-Id` and `traceparent` are sent to members either way)."
+    )
+    service_name: str = Field("gateway", description="`service.name` of the exported spans.")
+
+
 class LogConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level logged.")
     format: Literal["json", "text"] = Field("json", description="`json`: one JSON object per line.")

@@ -4,6 +4,10 @@ A client's ``X-Request-Id`` is kept when it is a sane token (printable, at most 
 otherwise a new one is generated. It is echoed in the response's ``X-Request-Id`` header and set in
 :data:`gateway.core.logs.request_id_var` so every log line of the request carries it. One access-log line
 per request records method, path (query scrubbed), status and duration, never headers or bodies.
+
+The request's trace is set here too (:data:`gateway.core.propagation.trace_var`): the caller's valid W3C
+``traceparent`` is continued (and its ``tracestate`` kept), an absent or invalid one starts a new trace; every call
+to a member then carries the request's id and trace (:func:`gateway.core.propagation.upstream_headers`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.core.logs import log_access, request_id_var
+from gateway.core.propagation import TRACEPARENT, TRACESTATE, request_trace, trace_var
 
 HEADER = "X-Request-Id"
 _SANE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
@@ -37,6 +42,7 @@ def choose_request_id(supplied: str | None) -> str:
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     rid = choose_request_id(request.headers.get(HEADER))
     token = request_id_var.set(rid)
+    trace_token = trace_var.set(request_trace(request.headers.get(TRACEPARENT), request.headers.get(TRACESTATE)))
     started = time.perf_counter()
     status = 500
     try:
@@ -53,3 +59,4 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
             log_access(access_log, request.method, request.raw_path, status,
                        round((time.perf_counter() - started) * 1000, 2), request.remote)
         request_id_var.reset(token)
+        trace_var.reset(trace_token)

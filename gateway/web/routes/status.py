@@ -1,12 +1,21 @@
-"""Operational routes: ``/_status`` (liveness and dependencies), GA4GH ``/service-info``, ``/openapi.json``.
+"""Operational routes: ``/_status`` (dependencies and members), ``/_live`` and ``/_ready`` (for orchestrators),
+GA4GH ``/service-info``, ``/openapi.json``.
 
 ``/_status`` answers **200** whenever this process serves, with ``"status": "ok"`` or ``"degraded"`` and, per
 dependency, ``"checks": {"store": "ok"|"down", "cache": "ok"|"down", "registry": …}``: store and cache each
 checked with a PING bounded by :data:`PING_TIMEOUT`; the registry against the declared members (``ok``,
-``empty`` or ``missing declared members: …`` — degraded —, ``diverged: …``, or ``unknown``). A dead Redis is *not*
-a reason to answer 503 here: every replica shares it, so a load balancer that pulled replicas on it would pull
-them all, while a degraded gateway still answers every route that needs no store (the cache being a miss) and
-answers 503 with ``Retry-After`` on the routes that do. Monitoring alerts on ``status != "ok"`` in the body.
+``empty`` or ``missing declared members: …`` — degraded —, ``diverged: …``, or ``unknown``). ``"members"``
+summarises the active members' shared health (:func:`gateway.registry.readiness.summarise`: ``active``,
+``healthy``, ``unhealthy``, ``unknown``, and the ids ``down``; ``null`` when it could not be read); a member down
+makes the status ``degraded``. A dead Redis is *not* a reason to answer 503 here: every replica shares it, so a load
+balancer that pulled replicas on it would pull them all, while a degraded gateway still answers every route that
+needs no store (the cache being a miss) and answers 503 with ``Retry-After`` on the routes that do. Monitoring
+alerts on ``status != "ok"`` in the body.
+
+``/_live`` (liveness) answers 200 while the process serves HTTP, touching nothing: restart the process only when
+it fails. ``/_ready`` (readiness) answers 200 when this replica can serve federation requests and **503** (with
+``Retry-After``) when it cannot: its store does not answer, or its routing view never read the registry
+(:func:`gateway.registry.readiness.unready_because`). Members are summarised in its body, never a reason for 503.
 """
 
 from __future__ import annotations
@@ -16,7 +25,8 @@ import asyncio
 from aiohttp import web
 
 from gateway import __version__
-from gateway.web.keys import REGISTRY, STATE
+from gateway.registry.readiness import MembersSummary, overall, summarise, unready_because
+from gateway.web.keys import REGISTRY, RESOLVER, STATE
 from gateway.web.openapi import build_openapi, operation
 from gateway.web.render import json_response
 from gateway.web.service_info import service_info
@@ -26,6 +36,8 @@ OPERATION_ID_PREFIX = "gateway.status"
 
 routes = web.RouteTableDef()
 PING_TIMEOUT = 2.0
+READY_RETRY_AFTER = 5
+"""Seconds a 503 from ``/_ready`` tells a client to wait."""
 
 
 async def _answers(ping: object) -> bool:
@@ -48,21 +60,67 @@ async def _registry_check(app: web.Application) -> tuple[str, bool]:
     return check.text(), check.healthy
 
 
+async def _members(app: web.Application, *, store_ok: bool) -> tuple[MembersSummary | None, bool]:
+    """The active members' health summary (``None`` when unreadable: always when the store did not answer its
+    ping) and whether the routing view has read the registry at least once (reading it now if it never did)."""
+    resolver = app.get(RESOLVER)
+    if resolver is None:  # no federation in this app: nothing to route, nothing to load
+        return None, True
+    directory = resolver.directory
+    if not store_ok:
+        return None, directory.loaded
+    try:
+        routes = await asyncio.wait_for(directory.routes(), PING_TIMEOUT)
+        states = await asyncio.wait_for(directory.health.states(routes.members), PING_TIMEOUT)
+    except Exception:  # the store does not answer: its own check says so
+        return None, directory.loaded
+    return summarise(routes.members, states), True
+
+
 @routes.get("/_status")
-@operation("Gateway health: the gateway, its store and cache, and the registry against the declared members "
-           "(200 also when degraded: see the body)", tags=("operations",))
+@operation("Gateway health: the gateway, its store and cache, the registry against the declared members, and the "
+           "members' health (200 also when degraded: see the body)", tags=("operations",))
 async def get_status(request: web.Request) -> web.Response:
     """Gateway health."""
     state = request.app[STATE]
     store_ok, cache_ok = await asyncio.gather(_answers(state.store.ping), _answers(state.cache.ping))
     registry, registry_ok = await _registry_check(request.app) if store_ok else ("unknown", True)
-    healthy = store_ok and cache_ok and registry_ok
+    members, _ = await _members(request.app, store_ok=store_ok)
     body = {
-        "status": "ok" if healthy else "degraded",
+        "status": overall(store=store_ok, cache=cache_ok, registry=registry_ok, members=members),
         "version": __version__,
         "checks": {"store": "ok" if store_ok else "down", "cache": "ok" if cache_ok else "down",
                    "registry": registry},
+        "members": members.to_doc() if members is not None else None,
     }
+    return json_response(body)
+
+
+@routes.get("/_live")
+@operation("Liveness: 200 while this process serves HTTP (it checks nothing else)", tags=("operations",))
+async def get_live(request: web.Request) -> web.Response:
+    """Liveness."""
+    return json_response({"status": "alive", "version": __version__})
+
+
+@routes.get("/_ready")
+@operation("Readiness: 200 when this replica can serve (its store answers, its registry was loaded), else 503",
+           tags=("operations",), responses={503: "not ready: the store does not answer or the registry was never "
+                                                 "loaded (Retry-After)"})
+async def get_ready(request: web.Request) -> web.Response:
+    """Readiness."""
+    state = request.app[STATE]
+    store_ok = await _answers(state.store.ping)
+    members, loaded = await _members(request.app, store_ok=store_ok)
+    reasons = unready_because(store=store_ok, registry_loaded=loaded)
+    body = {
+        "status": "not ready" if reasons else "ready",
+        "reasons": reasons,
+        "checks": {"store": "ok" if store_ok else "down", "registry": "loaded" if loaded else "not loaded"},
+        "members": members.to_doc() if members is not None else None,
+    }
+    if reasons:
+        return json_response(body, status=503, headers={"Retry-After": str(READY_RETRY_AFTER)})
     return json_response(body)
 
 
