@@ -96,12 +96,18 @@ async def test_a_failed_job_is_exit_1_with_its_error_and_no_file(env, tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
+INTERRUPTIBLE = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                 "from gateway.cli.main import main; sys.exit(main(sys.argv[1:]))")
+
+
 @ASYNC
 async def test_ctrl_c_cancels_the_job(env, tmp_path):
     env.state["gate"].clear()
     environ = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    # Ctrl-C as a terminal delivers it: SIGINT handled by Python (a run started in the background by a
+    # non-interactive shell inherits SIGINT ignored, which a plain `python -m gateway` would keep)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", "export", "--url", env.default.base_url, "--format", "pfb", "--out",
+        sys.executable, "-c", INTERRUPTIBLE, "export", "--url", env.default.base_url, "--format", "pfb", "--out",
         str(tmp_path / "x.pfb"), "--filter", FILTER, "--job", "--poll", "0.05",
         stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, env=environ, cwd=tmp_path)
     try:
