@@ -13,6 +13,7 @@ The parent supervises:
   start, at most 10 s); a worker that exits within :data:`START_WINDOW` seconds of its start counts as failing at
   start, and after :data:`MAX_START_FAILURES` in a row the parent stops the others and exits 1 (a worker that
   cannot open the store, say, would otherwise be restarted forever);
+* a worker dies with its parent (SIGKILL from the kernel when the parent is gone, :func:`_die_with`);
 * SIGTERM and SIGINT are forwarded (as SIGTERM) to every worker; each stops accepting, lets in-flight requests
   finish (up to ``shutdown_timeout``), runs the app's cleanup and exits 0. The parent waits for them
   (``shutdown_timeout`` plus :data:`KILL_GRACE`, then SIGKILL) and exits 0 when all exited 0, else 1.
@@ -65,12 +66,14 @@ class Supervisor:
     stopping: bool = False
 
     def _spawn(self) -> None:
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the parent's code
             code = 1
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _die_with(parent)
                 code = self.worker()
             finally:
                 sys.stdout.flush()
@@ -151,6 +154,21 @@ class Supervisor:
                 code = 1
             time.sleep(POLL)
         return code
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel SIGKILL this worker when its parent dies (Linux ``PR_SET_PDEATHSIG``): a parent killed
+    with SIGKILL takes its workers with it, as a single-process server would die, instead of leaving orphans
+    serving (and heartbeating export jobs) on. Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def _signal(pid: int, signum: int) -> None:

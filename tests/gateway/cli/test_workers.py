@@ -91,6 +91,11 @@ async def test_two_workers_answer_and_sigterm_drains_in_flight_request(tmp_path)
         assert all(status == 200 for status, _ in answered)
         pids = {int(pid) for _, pid in answered}
         assert pids == _children(proc.pid) and len(pids) == 2  # the parent's two children answered
+        async with httpx.AsyncClient(base_url=base, timeout=5) as client:  # whichever worker answers: both counted
+            text = (await client.get("/metrics")).text
+        line = next(x for x in text.splitlines() if x.startswith("gateway_http_requests_total{")
+                    and 'route="/ga4gh/drs/v1/objects/{object_id}"' in x and 'status="200"' in x)
+        assert float(line.rsplit(" ", 1)[1]) == 12
 
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             slow = asyncio.create_task(client.get(f"{DRS}/objects/{SLOW_ID}"))  # not cached: asks the member
@@ -144,3 +149,40 @@ async def test_health_prober_runs_once_per_slot_across_workers(tmp_path):
         assert await asyncio.to_thread(proc.wait, 15) == 0
     slots = (time.time() - t0) / INTERVAL
     assert 3 <= len(probes) <= slots + 1, f"{len(probes)} probes in {slots:.1f} intervals (one per interval expected)"
+
+
+async def test_workers_die_with_a_killed_parent(tmp_path):
+    async with serve(plain_drs({KNOWN: DOC}, delay=0.0)) as member, workers_gateway(tmp_path, member) as (proc, _):
+        workers = _children(proc.pid)
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while any(Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid) for pid in workers):
+            assert time.monotonic() < deadline, "orphaned workers still running"
+            await asyncio.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (OSError, IndexError):
+        return "zombie"
+
+
+def test_workers_that_keep_failing_at_start_make_the_parent_exit_1(tmp_path):
+    """A store no worker can open: each worker exits at start; the parent gives up (exit 1), not restarts forever."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "PROMETHEUS_"))}
+    env.update({"PYTHONPATH": os.getcwd(), "GATEWAY_STORE__URL": "redis://127.0.0.1:9/0",
+                "GATEWAY_REFCOMMONS__ENABLED": "false"})
+    result = subprocess.run([sys.executable, "-m", "gateway", "serve", "--port", str(free_port()), "--workers", "2"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "workers keep exiting at start" in result.stderr and "cannot open the store" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_restart_rules():
+    from gateway.cli.workers import START_WINDOW, failed_at_start, restart_delay
+
+    assert [restart_delay(n) for n in (0, 1, 2, 3, 4, 10)] == [0.5, 0.5, 1.0, 2.0, 4.0, 10.0]
+    assert failed_at_start(100.0, 100.0 + START_WINDOW - 0.1) and not failed_at_start(100.0, 100.0 + START_WINDOW)
