@@ -87,7 +87,11 @@ async def _worker_of_new_connection(base: str) -> tuple[int, str]:
 
 async def test_two_workers_answer_and_sigterm_drains_in_flight_request(tmp_path):
     async with serve(plain_drs(OBJECTS, delay=SLOW)) as member, workers_gateway(tmp_path, member) as (proc, base):
-        answered = [await _worker_of_new_connection(base) for _ in range(12)]
+        answered: list[tuple[int, str]] = []
+        deadline = time.monotonic() + 20
+        while len(answered) < 12 or len({pid for _, pid in answered}) < 2:  # the kernel picks: under load, unevenly
+            answered.append(await _worker_of_new_connection(base))
+            assert time.monotonic() < deadline, f"one worker answered all of {len(answered)}"
         assert all(status == 200 for status, _ in answered)
         pids = {int(pid) for _, pid in answered}
         assert pids == _children(proc.pid) and len(pids) == 2  # the parent's two children answered
@@ -95,7 +99,7 @@ async def test_two_workers_answer_and_sigterm_drains_in_flight_request(tmp_path)
             text = (await client.get("/metrics")).text
         line = next(x for x in text.splitlines() if x.startswith("gateway_http_requests_total{")
                     and 'route="/ga4gh/drs/v1/objects/{object_id}"' in x and 'status="200"' in x)
-        assert float(line.rsplit(" ", 1)[1]) == 12
+        assert float(line.rsplit(" ", 1)[1]) == len(answered)
 
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             slow = asyncio.create_task(client.get(f"{DRS}/objects/{SLOW_ID}"))  # not cached: asks the member
@@ -133,8 +137,10 @@ async def test_a_killed_worker_is_replaced_and_service_continues(tmp_path):
             await asyncio.sleep(0.05)
         assert failures == 0
         replacement = (now - before).pop()
-        seen = {pid for _, pid in [await _worker_of_new_connection(base) for _ in range(12)]}
-        assert str(replacement) in seen  # the new worker serves
+        seen: set[str] = set()
+        while str(replacement) not in seen:  # the new worker serves
+            seen.add((await _worker_of_new_connection(base))[1])
+            assert time.monotonic() < deadline + 15, "the replacement never answered"
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 15) == 0
 
