@@ -178,6 +178,7 @@ def _serve_workers(settings: Settings, ssl_context: ssl.SSLContext | None, worke
 
     from gateway.cli.workers import Supervisor
     from gateway.core.metrics import multiprocess_dir, use_multiprocess_dir
+    from gateway.store import StoreError
 
     ports = [settings.port] + ([settings.tls.port] if ssl_context is not None else [])
     sockets: list[socket.socket] = []
@@ -188,6 +189,11 @@ def _serve_workers(settings: Settings, ssl_context: ssl.SSLContext | None, worke
         for sock in sockets:
             sock.close()
         raise SystemExit(f"gateway: {exc}") from None
+    if settings.store.url.startswith("sqlite"):
+        try:
+            asyncio.run(_create_sqlite_store(settings))
+        except StoreError as exc:
+            raise SystemExit(f"gateway: cannot open the store: {exc}") from None
     made = None
     if multiprocess_dir() is None:
         made = tempfile.mkdtemp(prefix="gateway-metrics-")
@@ -210,6 +216,15 @@ def _serve_workers(settings: Settings, ssl_context: ssl.SSLContext | None, worke
             sock.close()
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)
+
+
+async def _create_sqlite_store(settings: Settings) -> None:
+    """Create the SQLite file (WAL mode, tables) once, before the workers start: N workers creating a fresh file
+    at once can find it locked while another switches it to WAL (seen: one worker exiting at start)."""
+    from gateway.store import open_store
+
+    store = await open_store(settings.store.url, migrate_on_start=settings.store.migrate_on_start)
+    await store.close()
 
 
 async def _run(settings: Settings, ssl_context: ssl.SSLContext | None,

@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -75,6 +76,8 @@ class Supervisor:
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 _die_with(parent)
                 code = self.worker()
+            except BaseException:  # os._exit below would drop it silently: say what failed
+                traceback.print_exc()
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()

@@ -30,7 +30,7 @@ SLOW = 1.5
 
 
 @asynccontextmanager
-async def workers_gateway(tmp_path: Path, member: Server, *, workers: int = 2) -> AsyncIterator[
+async def workers_gateway(tmp_path: Path, member: Server, *, workers: int = 2, **environ: str) -> AsyncIterator[
         tuple[subprocess.Popen[str], str]]:
     port = free_port()
     config = tmp_path / "gateway.yaml"
@@ -43,6 +43,7 @@ async def workers_gateway(tmp_path: Path, member: Server, *, workers: int = 2) -
     }))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "PROMETHEUS_"))}
     env["PYTHONPATH"] = os.getcwd()
+    env.update(environ)
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port),
          "--workers", str(workers)],
@@ -158,7 +159,10 @@ async def test_health_prober_runs_once_per_slot_across_workers(tmp_path):
 
 
 async def test_workers_die_with_a_killed_parent(tmp_path):
-    async with serve(plain_drs({KNOWN: DOC}, delay=0.0)) as member, workers_gateway(tmp_path, member) as (proc, _):
+    metrics = tmp_path / "metrics"  # ours: a killed parent cannot remove the temporary one it would make
+    metrics.mkdir()
+    async with serve(plain_drs({KNOWN: DOC}, delay=0.0)) as member, \
+            workers_gateway(tmp_path, member, PROMETHEUS_MULTIPROC_DIR=str(metrics)) as (proc, _):
         workers = _children(proc.pid)
         proc.kill()
         proc.wait()
