@@ -142,6 +142,8 @@ async def create_app(settings: Settings) -> web.Application:
 
 def serve_runner(app: web.Application, settings: Settings) -> web.AppRunner:
     """The runner to serve the gateway ``app`` with (``gateway serve``, tests): aiohttp's, with the request-head
-    deadline ``settings.header_timeout`` (:mod:`gateway.web.slowclients`) and aiohttp's access log off (ours is
+    deadline ``settings.header_timeout`` (:mod:`gateway.web.slowclients`), in-flight requests given
+    ``settings.shutdown_timeout`` to finish at cleanup, and aiohttp's access log off (ours is
     :mod:`gateway.web.requestid`)."""
-    return GatewayRunner(app, header_timeout=settings.header_timeout, access_log=None, handle_signals=False)
+    return GatewayRunner(app, header_timeout=settings.header_timeout, access_log=None, handle_signals=False,
+                         shutdown_timeout=settings.shutdown_timeout)

@@ -44,8 +44,8 @@ async def setup_registry(app: web.Application, state: GatewayState, probe: Probe
     :class:`gateway.registry.config_members.RegistryStartupError` when declared members conflict."""
     repository = RegistryRepository(state.store, pending_ttl=state.settings.registry.pending_ttl)
     await load_config_members(repository, state.settings)
-    monitor = HealthMonitor(state.store, state.cache, repository, state.settings.health, probe)
-    keeper = DeclarationKeeper(repository, state.cache, declared_members(state.settings),
+    monitor = HealthMonitor(state.store, repository, state.settings.health, probe)
+    keeper = DeclarationKeeper(repository, declared_members(state.settings),
                                state.settings.registry.reassert_interval)
     registry = app[REGISTRY] = Registry(repository, monitor, state.settings, state.cache,
                                         AdminCredentials(repository), state.egress.without_exceptions(), keeper)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import signal
 import socket
 import sys
@@ -42,6 +43,8 @@ from refcommons import cli as refcommons_cli
 if TYPE_CHECKING:  # annotations only: the settings and the app load when a command needs them
     import ssl
 
+    from aiohttp import web
+
     from gateway.settings.gateway import Settings
 
 
@@ -56,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate (chain): also serve HTTPS (tls.cert)")
     serve.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert (tls.key)")
     serve.add_argument("--tls-port", type=int, help="port of the HTTPS listener (tls.port, default 8443)")
+    serve.add_argument("--workers", type=int, help="worker processes sharing the port (workers; default: the "
+                       "machine's cores; 1: one process, no supervisor)")
     serve.set_defaults(func=_serve)
 
     config = commands.add_parser("config", help="inspect configuration")
@@ -128,8 +133,6 @@ class _ListenError(Exception):
 def _serve(args: argparse.Namespace) -> int:
     from gateway.app.tls import TlsError, server_context
     from gateway.core.logs import configure_logging
-    from gateway.settings.yaml_source import ConfigError
-    from gateway.store import StoreError
 
     settings = _load(args)
     ssl_context = None
@@ -141,10 +144,23 @@ def _serve(args: argparse.Namespace) -> int:
             ssl_context = server_context(settings.tls.cert, settings.tls.key)
         except TlsError as exc:
             raise SystemExit(f"gateway: {exc}") from None
+    workers = args.workers if args.workers is not None else settings.workers or os.cpu_count() or 1
+    if workers < 1:
+        raise SystemExit("gateway: --workers must be at least 1")
     configure_logging(settings.log.level, fmt=settings.log.format, access=settings.log.access,
                       access_sample_rate=settings.log.access_sample_rate, access_slow_ms=settings.log.access_slow_ms)
+    if workers > 1:
+        return _serve_workers(settings, ssl_context, workers)
+    return _serve_one(settings, ssl_context, None)
+
+
+def _serve_one(settings: Settings, ssl_context: ssl.SSLContext | None, sockets: list[socket.socket] | None) -> int:
+    """Serve in this process (on ``sockets`` when given, else bound here) until SIGINT/SIGTERM; errors one line."""
+    from gateway.settings.yaml_source import ConfigError
+    from gateway.store import StoreError
+
     try:
-        asyncio.run(_run(settings, ssl_context))
+        asyncio.run(_run(settings, ssl_context, sockets))
     except _ListenError as exc:  # typically the port is taken: say so in one line, not a traceback
         raise SystemExit(f"gateway: {exc}") from None
     except ConfigError as exc:  # a section refused as the gateway starts (e.g. a field mapping)
@@ -154,9 +170,70 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
+def _serve_workers(settings: Settings, ssl_context: ssl.SSLContext | None, workers: int) -> int:
+    """``--workers N`` (N > 1): bind once here, then run N supervised workers on the sockets
+    (:mod:`gateway.cli.workers`). Without ``PROMETHEUS_MULTIPROC_DIR``, a private temporary one for this run, so
+    ``/metrics`` sums every worker; removed at exit."""
+    import shutil
+    import tempfile
+
+    from gateway.cli.workers import Supervisor
+    from gateway.core.metrics import multiprocess_dir, use_multiprocess_dir
+    from gateway.store import StoreError
+
+    ports = [settings.port] + ([settings.tls.port] if ssl_context is not None else [])
+    sockets: list[socket.socket] = []
+    try:
+        for port in ports:
+            sockets.append(_bind(settings.host, port))
+    except _ListenError as exc:
+        for sock in sockets:
+            sock.close()
+        raise SystemExit(f"gateway: {exc}") from None
+    if settings.store.url.startswith("sqlite"):
+        try:
+            asyncio.run(_create_sqlite_store(settings))
+        except StoreError as exc:
+            raise SystemExit(f"gateway: cannot open the store: {exc}") from None
+    made = None
+    if multiprocess_dir() is None:
+        made = tempfile.mkdtemp(prefix="gateway-metrics-")
+        use_multiprocess_dir(made)
+    print(f"gateway: starting {workers} workers", file=sys.stderr, flush=True)
+
+    def worker() -> int:
+        try:
+            return _serve_one(settings, ssl_context, sockets)
+        except SystemExit as exc:
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr, flush=True)
+                return 1
+            return int(exc.code or 0)
+
+    try:
+        return Supervisor(workers, worker, settings.shutdown_timeout).run()
+    finally:
+        for sock in sockets:
+            sock.close()
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+
+
+async def _create_sqlite_store(settings: Settings) -> None:
+    """Create the SQLite file (WAL mode, tables) once, before the workers start: N workers creating a fresh file
+    at once can find it locked while another switches it to WAL (seen: one worker exiting at start)."""
+    from gateway.store import open_store
+
+    store = await open_store(settings.store.url, migrate_on_start=settings.store.migrate_on_start)
+    await store.close()
+
+
+async def _run(settings: Settings, ssl_context: ssl.SSLContext | None,
+               inherited: list[socket.socket] | None = None) -> None:
     """Serve HTTP (and HTTPS when ``ssl_context`` is given) until SIGINT or SIGTERM, then shut down gracefully:
-    stop accepting, let in-flight requests finish, run the app's shutdown and cleanup hooks."""
+    stop accepting, let in-flight requests finish (up to ``shutdown_timeout``), run the app's shutdown and cleanup
+    hooks. ``inherited``: the listening sockets a ``--workers`` parent bound (one per listener), served as they
+    are; each response then names the worker (``X-Gateway-Worker: <pid>``)."""
     from aiohttp import web
 
     from gateway.app import create_app, serve_runner
@@ -170,9 +247,14 @@ async def _run(settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
         listeners.append(("https", settings.tls.port, ssl_context))
     sockets: list[socket.socket] = []
     try:
-        for _, port, _ in listeners:  # bind first: an instance that cannot serve writes nothing to shared state
-            sockets.append(_bind(settings.host, port))
+        if inherited is not None:
+            sockets = list(inherited)
+        else:
+            for _, port, _ in listeners:  # bind first: an instance that cannot serve writes nothing to shared state
+                sockets.append(_bind(settings.host, port))
         app = await create_app(settings)
+        if inherited is not None:
+            app.on_response_prepare.append(_name_worker)
         runner = serve_runner(app, settings)
         try:
             await runner.setup()
@@ -182,7 +264,8 @@ async def _run(settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
                 bound = sock.getsockname()[1] if port == 0 else port
                 urls.append(settings.base_url if scheme == "http" and port != 0 else
                             f"{scheme}://{settings.host}:{bound}")
-            print(f"gateway listening on {' and '.join(urls)} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+            worker = f" [worker {os.getpid()}]" if inherited is not None else ""
+            print(f"gateway listening on {' and '.join(urls)} (Ctrl-C to stop){worker}", file=sys.stderr, flush=True)
             gc.freeze()  # what start-up built lives as long as the process: keep it out of every GC pass
             await stop.wait()
         finally:
@@ -192,6 +275,10 @@ async def _run(settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
             sock.close()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+async def _name_worker(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Gateway-Worker"] = str(os.getpid())
 
 
 def _bind(host: str, port: int) -> socket.socket:

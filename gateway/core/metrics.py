@@ -42,6 +42,17 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or os.environ.get(MULTIPROC_ENV.lower()) or None
 
 
+def use_multiprocess_dir(path: str) -> None:
+    """Count in ``path`` from now on (multiprocess mode), also in this already-started process: sets
+    ``PROMETHEUS_MULTIPROC_DIR`` for the processes it starts and makes metrics created afterwards write files there
+    (``prometheus_client`` chose its value class when it was imported). ``gateway serve --workers N`` calls it
+    before it starts its workers."""
+    from prometheus_client import values
+
+    os.environ[MULTIPROC_ENV] = path
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+
+
 class Metrics:
     """The metric families of one gateway app, on their own registry."""
 

@@ -53,7 +53,7 @@ from gateway.members.search import SearchUnsupported
 from gateway.registry.directory import Directory
 from gateway.settings.aggregate import AggregateConfig
 from gateway.settings.discovery import MemberMappingSettings
-from gateway.store import ABSENT, Conflict, Store, Stored
+from gateway.store import ABSENT, Conflict, Store, Stored, claim_slot
 
 log = logging.getLogger("gateway.discovery.harvest")
 
@@ -203,15 +203,7 @@ class Harvester:
 
     async def claim(self, member_id: str, slot: int) -> bool:
         """Move the member's lease to ``slot`` (conditional write); ``False`` when another replica has it."""
-        found = await self.store.get(NS_LEASES, member_id)
-        if found is not None and int(found.doc.get("slot", -1)) >= slot:
-            return False
-        try:
-            await self.store.put(NS_LEASES, member_id, {"slot": slot, "holder": self.replica, "at": self.clock()},
-                                 expect_rev=found.rev if found is not None else ABSENT)
-        except Conflict:
-            return False
-        return True
+        return await claim_slot(self.store, NS_LEASES, member_id, slot, holder=self.replica, at=self.clock())
 
     async def fetch(self, member: Member) -> Outcome:
         """Ask the member for its records under the harvest timeout; never raises (but on cancellation)."""

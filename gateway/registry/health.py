@@ -1,8 +1,9 @@
 """Member health: a background prober per gateway, its state shared by every replica through the store.
 
 Every ``health.interval`` seconds (aligned on wall-clock slots, so replicas agree on what "this interval"
-is), each ``active`` member is probed by whichever replica first takes the cache lock
-``registry:probe:<id>:<slot>`` (``Cache.add``), so one replica probes a member per interval. The outcome
+is), each ``active`` member is probed by whichever process first takes its slot lease (store namespace
+:data:`NS_PROBE_LEASES`, key: member id; :func:`gateway.store.claim_slot`), so one process of the whole
+deployment (every replica, every ``--workers`` process) probes a member per interval. The outcome
 goes to the store namespace ``gateway.registry.health`` (key: member id):
 ``{state, consecutive_failures, last_success, last_failure, latency_ms, recent_failures, checked_at, lies}``.
 A member becomes ``unhealthy`` after ``failure_threshold`` consecutive failures and ``healthy`` again after
@@ -24,12 +25,12 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from typing import Any, Literal
 
-from gateway.cache import Cache
 from gateway.core.concurrency import every_slot, gather_bounded
 from gateway.core.egress import EgressPolicy
 from gateway.core.member import Member, Status
@@ -40,6 +41,7 @@ from gateway.registry.join import CandidateRefused, check_candidate
 from gateway.registry.repository import NS_HEALTH, RegistryRepository, utc_now
 from gateway.settings.sections import HealthConfig
 from gateway.store.base import ABSENT, Conflict, Store
+from gateway.store.lease import claim_slot
 
 log = logging.getLogger("gateway.registry.health")
 
@@ -123,16 +125,21 @@ def adapter_probe(adapter_for: Callable[[Member], MemberAdapter]) -> ProbeFn:
     return probe
 
 
+NS_PROBE_LEASES = "gateway.registry.probe_leases"
+"""Slot leases of the health probes, one document per member id (:mod:`gateway.store.lease`)."""
+
+
 @dataclass
 class HealthMonitor:
     """Probes active members in the background and answers "is this member healthy?"."""
 
     store: Store
-    cache: Cache
     repository: RegistryRepository
     config: HealthConfig
     probe: ProbeFn
     clock: Callable[[], float] = time.time
+    replica: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    """Who holds a probe lease (recorded in it)."""
     _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _soon: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
 
@@ -166,9 +173,8 @@ class HealthMonitor:
     # --- probing ---------------------------------------------------------------------------------------
 
     async def probe_member(self, member: Member, slot: int) -> bool:
-        """Probe ``member`` if no replica has this slot yet; ``True`` when this call probed."""
-        lock = f"registry:probe:{member.id}:{slot}"
-        if not await self.cache.add(lock, b"1", ttl=max(self.config.interval * 2, 1.0)):
+        """Probe ``member`` if no process has this slot yet; ``True`` when this call probed."""
+        if not await claim_slot(self.store, NS_PROBE_LEASES, member.id, slot, holder=self.replica, at=self.clock()):
             return False
         await self._probe_and_record(member)
         return True
@@ -226,7 +232,7 @@ class HealthMonitor:
         async def one(member: Member) -> bool:
             try:
                 return await self.probe_member(member, slot)
-            except Exception:  # store or cache trouble for one member: log, keep going
+            except Exception:  # store trouble for one member: log, keep going
                 log.warning("health probe not recorded", extra={"member_id": member.id}, exc_info=True)
                 return False
 

@@ -4,11 +4,12 @@ The store can lose the registry under a running gateway (a Redis without persist
 replaced); a start-up load alone would leave every member gone until the next restart. Every
 ``registry.reassert_interval`` seconds (aligned on wall-clock slots, like the health prober, so replicas agree on
 what "this interval" is) each replica compares the stored records with its declarations
-(:func:`gateway.registry.config_members.check_registry`). When declared members are missing, the replica that first
-takes the cache lease ``registry:reassert:<slot>`` (``Cache.add``, expiring after two intervals) re-creates them.
-The lease keeps it to one writer per interval where the cache is shared; correctness does not depend on it: every
-write is a create-only one (:meth:`RegistryRepository.create`), so two replicas racing (a per-process cache, a cache
-that failed) create each member once and the loser's write is refused and ignored.
+(:func:`gateway.registry.config_members.check_registry`). When declared members are missing, the process that
+first takes the slot lease (store namespace :data:`NS_REASSERT_LEASE`; :func:`gateway.store.claim_slot`, the same
+lease the health prober and the harvester use) re-creates them. The lease keeps it to one writer per interval;
+correctness does not depend on it: every write is a create-only one (:meth:`RegistryRepository.create`), so two
+writers racing (:meth:`DeclarationKeeper.reassert_now`, which takes no lease) create each member once and the
+loser's write is refused and ignored.
 
 The re-assert never *updates* an existing record: a record that differs from this replica's declaration (another
 replica declares it otherwise) is reported (a warning when the set changes, ``/_status`` "diverged: <ids>"), not
@@ -23,16 +24,20 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gateway.cache.base import Cache
 from gateway.core.concurrency import every_slot
 from gateway.core.member import Member
 from gateway.registry.config_members import RegistryCheck, check_registry, reassert_missing
 from gateway.registry.repository import RegistryRepository
+from gateway.store.lease import claim_slot
 
 log = logging.getLogger("gateway.registry.keeper")
+
+NS_REASSERT_LEASE = "gateway.registry.reassert_lease"
+"""The re-assert's slot lease, one document (key ``reassert``)."""
 
 
 @dataclass
@@ -41,10 +46,11 @@ class DeclarationKeeper:
     compares with the declarations."""
 
     repository: RegistryRepository
-    cache: Cache
     declared: list[Member]
     interval: float
     clock: Callable[[], float] = time.time
+    replica: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    """Who holds the lease (recorded in it)."""
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _reported: tuple[str, ...] = field(default=(), init=False)
 
@@ -63,11 +69,8 @@ class DeclarationKeeper:
                             "otherwise); the stored records are kept", extra={"member_ids": list(check.diverged)})
         if not check.missing:
             return []
-        try:
-            leased = await self.cache.add(f"registry:reassert:{slot}", b"1", ttl=max(self.interval * 2, 1.0))
-        except Exception:  # no cache to agree through: write anyway (create-only, so a double write is harmless)
-            leased = True
-        if not leased:
+        if not await claim_slot(self.repository.store, NS_REASSERT_LEASE, "reassert", slot, holder=self.replica,
+                                at=self.clock()):
             return []
         created = await reassert_missing(self.repository, self.declared)
         if created:

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
         75.0, gt=0, description="Seconds a connection may stay open without a request (a new connection that sends "
         "nothing, or a kept-alive one between requests) before the gateway closes it."
     )
+    workers: int | None = Field(
+        None, ge=1, description="Worker processes `gateway serve` runs on the one port (`--workers` overrides); "
+        "empty: the machine's cores. 1: a single process, no supervisor."
+    )
+    shutdown_timeout: float = Field(
+        30.0, gt=0, description="Seconds a stopping server (SIGTERM, SIGINT) lets in-flight requests finish before "
+        "it closes their connections."
+    )
     admin_token: SecretStr | None = Field(
         None, description="Bootstrap admin credential (the admin named `bootstrap`); named admins are added with "
         "`gateway admin add NAME`. Empty and no named admin: admin disabled."

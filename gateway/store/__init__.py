@@ -2,6 +2,7 @@
 
 from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Store, Stored, StoreError, StoreUnavailable
 from gateway.store.factory import open_store
+from gateway.store.lease import claim_slot
 
 __all__ = [
     "ABSENT",
@@ -13,5 +14,6 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "Stored",
+    "claim_slot",
     "open_store",
 ]

@@ -58,7 +58,7 @@ async def parts():
 
 
 async def test_one_replica_probes_each_member_per_interval(parts):
-    store, cache, repo = parts
+    store, _cache, repo = parts
     calls: list[str] = []
 
     async def probe(member: Member, timeout: float) -> Probe:
@@ -66,7 +66,7 @@ async def test_one_replica_probes_each_member_per_interval(parts):
         return OK
 
     config = HealthConfig(interval=10, timeout=1)
-    replicas = [HealthMonitor(store, cache, repo, config, probe) for _ in range(3)]
+    replicas = [HealthMonitor(store, repo, config, probe) for _ in range(3)]
     counts = await asyncio.gather(*(r.run_once(slot=7) for r in replicas))
     assert sum(counts) == 5 and sorted(calls) == [f"m{i}" for i in range(1, 6)], "pending members are not probed"
     assert sum(await asyncio.gather(*(r.run_once(slot=7) for r in replicas))) == 0
@@ -76,7 +76,7 @@ async def test_one_replica_probes_each_member_per_interval(parts):
 
 
 async def test_probe_errors_and_hangs_never_break_the_loop(parts):
-    store, cache, repo = parts
+    store, _cache, repo = parts
 
     async def probe(member: Member, timeout: float) -> Probe:
         if member.id == "m1":
@@ -85,7 +85,7 @@ async def test_probe_errors_and_hangs_never_break_the_loop(parts):
             await asyncio.sleep(3600)
         return DOWN
 
-    monitor = HealthMonitor(store, cache, repo, HealthConfig(interval=0.05, timeout=0.05, failure_threshold=2), probe)
+    monitor = HealthMonitor(store, repo, HealthConfig(interval=0.05, timeout=0.05, failure_threshold=2), probe)
     monitor.start()
     try:
         async def all_unhealthy() -> bool:

@@ -25,7 +25,7 @@ async def _opened(tmp_path, shared_cache: bool):
     caches.append(caches[0] if shared_cache else await open_cache("memory://"))
     repo = RegistryRepository(store)
     await load_config_members(repo, SETTINGS)
-    keepers = [DeclarationKeeper(RegistryRepository(store), c, declared_members(SETTINGS), 1.0) for c in caches]
+    keepers = [DeclarationKeeper(RegistryRepository(store), declared_members(SETTINGS), 1.0) for c in caches]
     return store, caches, repo, keepers
 
 
@@ -47,12 +47,12 @@ async def test_one_replica_per_round_recreates_the_missing(tmp_path):
         await store.close()
 
 
-async def test_without_a_shared_lease_the_create_only_write_makes_a_double_write_harmless(tmp_path):
+async def test_without_the_lease_the_create_only_write_makes_a_double_write_harmless(tmp_path):
     store, caches, repo, keepers = await _opened(tmp_path, shared_cache=False)
     try:
         await repo.remove("a", actor="test")
         await repo.remove("b", actor="test")
-        created = await asyncio.gather(*(k.run_once(7) for k in keepers))
+        created = await asyncio.gather(*(k.reassert_now() for k in keepers))  # no lease: both write
         assert sorted(m for c in created for m in c) == ["a", "b"]  # each created exactly once
         assert await _creates(repo) == 4
     finally:
