@@ -98,6 +98,30 @@ ABSENT = 0
 ANY = -1
 
 
+def check_rev(expect_rev: int) -> None:
+    """Every backend's check of a conditional write's ``expect_rev``."""
+    if expect_rev < ANY:
+        raise ValueError(f"expect_rev must be ANY (-1), ABSENT (0) or a revision, not {expect_rev}")
+
+
+def check_limit(limit: int) -> None:
+    """Every backend's check of a page size."""
+    if limit < 1:
+        raise ValueError(f"limit must be positive, not {limit}")
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The smallest string greater than every string that starts with ``prefix`` (``None``: no bound)."""
+    chars = list(prefix)
+    while chars:
+        code = ord(chars.pop()) + 1
+        if 0xD800 <= code <= 0xDFFF:  # surrogates cannot be stored as UTF-8; skip past them
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return "".join(chars) + chr(code)
+    return None
+
+
 @runtime_checkable
 class Store(Protocol):
     """Durable, shared document storage. All methods are coroutine functions."""

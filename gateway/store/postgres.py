@@ -21,7 +21,19 @@ from typing import Any
 import asyncpg
 import orjson
 
-from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Stored, StoreUnavailable, unavailable_on
+from gateway.store.base import (
+    ABSENT,
+    ANY,
+    Conflict,
+    Document,
+    LogEntry,
+    Stored,
+    StoreUnavailable,
+    check_limit,
+    check_rev,
+    prefix_end,
+    unavailable_on,
+)
 from gateway.store.migrations import LATEST, SchemaError, migrate, schema_version, start_action
 
 SEQ_WIDTH = 20  # digits of a zero-padded log sequence id, as the SQLite backend's
@@ -38,28 +50,6 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.UndefinedTableError,  # its tables are gone (recreated, restored without them): not migrated
 )
 _guarded = unavailable_on(_UNAVAILABLE, "PostgreSQL")
-
-
-def _check_rev(expect_rev: int) -> None:
-    if expect_rev < ANY:
-        raise ValueError(f"expect_rev must be ANY (-1), ABSENT (0) or a revision, not {expect_rev}")
-
-
-def _check_limit(limit: int) -> None:
-    if limit < 1:
-        raise ValueError(f"limit must be positive, not {limit}")
-
-
-def _prefix_end(prefix: str) -> str | None:
-    """The smallest string greater than every string that starts with ``prefix`` (``None``: no bound)."""
-    chars = list(prefix)
-    while chars:
-        code = ord(chars.pop()) + 1
-        if 0xD800 <= code <= 0xDFFF:
-            code = 0xE000
-        if code <= 0x10FFFF:
-            return "".join(chars) + chr(code)
-    return None
 
 
 def _encode(doc: Document) -> str:
@@ -144,7 +134,7 @@ class PostgresStore:
 
     @_guarded
     async def put(self, namespace: str, key: str, doc: Document, *, expect_rev: int = ANY) -> int:
-        _check_rev(expect_rev)
+        check_rev(expect_rev)
         body = _encode(doc)
         if expect_rev == ANY:
             sql = ("INSERT INTO documents (namespace, key, rev, body) VALUES ($1, $2, 1, $3)"
@@ -167,7 +157,7 @@ class PostgresStore:
 
     @_guarded
     async def delete(self, namespace: str, key: str, *, expect_rev: int = ANY) -> bool:
-        _check_rev(expect_rev)
+        check_rev(expect_rev)
         if expect_rev == ABSENT:
             current = await self._current_rev(namespace, key)
             if current is not None:
@@ -190,14 +180,14 @@ class PostgresStore:
     async def scan(
         self, namespace: str, *, prefix: str = "", after: str = "", limit: int = 100
     ) -> list[Stored]:
-        _check_limit(limit)
+        check_limit(limit)
         if after >= prefix:
             sql = "SELECT key, rev, body FROM documents WHERE namespace = $1 AND key > $2"
             params: list[object] = [namespace, after]
         else:
             sql = "SELECT key, rev, body FROM documents WHERE namespace = $1 AND key >= $2"
             params = [namespace, prefix]
-        end = _prefix_end(prefix)
+        end = prefix_end(prefix)
         if prefix and end is not None:
             params.append(end)
             sql += f" AND key < ${len(params)}"
@@ -224,7 +214,7 @@ class PostgresStore:
 
     @_guarded
     async def read_log(self, log: str, *, after: str | None = None, limit: int = 100) -> list[LogEntry]:
-        _check_limit(limit)
+        check_limit(limit)
         try:
             start = int(after) if after is not None else 0
         except ValueError:

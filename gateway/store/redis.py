@@ -27,7 +27,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Stored, unavailable_on
+from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Stored, check_limit, check_rev, unavailable_on
 
 SEQ_WIDTH = 20  # digits of each part of a padded stream id; both parts are unsigned 64-bit
 
@@ -72,16 +72,6 @@ return out
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
 """What a Redis that is down, unreachable, still loading (``BusyLoadingError``) or too slow raises."""
 _guarded = unavailable_on(UNAVAILABLE, "Redis")
-
-
-def _check_rev(expect_rev: int) -> None:
-    if expect_rev < ANY:
-        raise ValueError(f"expect_rev must be ANY (-1), ABSENT (0) or a revision, not {expect_rev}")
-
-
-def _check_limit(limit: int) -> None:
-    if limit < 1:
-        raise ValueError(f"limit must be positive, not {limit}")
 
 
 def _text(value: bytes | str) -> str:
@@ -153,7 +143,7 @@ class RedisStore:
 
     @_guarded
     async def put(self, namespace: str, key: str, doc: Document, *, expect_rev: int = ANY) -> int:
-        _check_rev(expect_rev)
+        check_rev(expect_rev)
         ok, rev = await self._put(keys=self._keys(namespace), args=[key, expect_rev, orjson.dumps(doc)])
         if not ok:
             raise _conflict(namespace, key, expect_rev, int(rev))
@@ -161,7 +151,7 @@ class RedisStore:
 
     @_guarded
     async def delete(self, namespace: str, key: str, *, expect_rev: int = ANY) -> bool:
-        _check_rev(expect_rev)
+        check_rev(expect_rev)
         ok, value = await self._delete(keys=self._keys(namespace), args=[key, expect_rev])
         if not ok:
             raise _conflict(namespace, key, expect_rev, int(value))
@@ -171,7 +161,7 @@ class RedisStore:
     async def scan(
         self, namespace: str, *, prefix: str = "", after: str = "", limit: int = 100
     ) -> list[Stored]:
-        _check_limit(limit)
+        check_limit(limit)
         low: bytes = b"(" + after.encode() if after >= prefix else b"[" + prefix.encode()
         # 0xFF never occurs in UTF-8, so prefix + 0xFF is above every key starting with prefix
         high: bytes = b"[" + prefix.encode() + b"\xff" if prefix else b"+"
@@ -190,7 +180,7 @@ class RedisStore:
 
     @_guarded
     async def read_log(self, log: str, *, after: str | None = None, limit: int = 100) -> list[LogEntry]:
-        _check_limit(limit)
+        check_limit(limit)
         start = "-" if after is None else "(" + _stream_id(after)
         entries = cast(
             "list[tuple[bytes | str, dict[Any, Any]]]",

@@ -23,7 +23,18 @@ from typing import Any, cast
 import aiosqlite
 import orjson
 
-from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Stored, unavailable_on
+from gateway.store.base import (
+    ABSENT,
+    ANY,
+    Conflict,
+    Document,
+    LogEntry,
+    Stored,
+    check_limit,
+    check_rev,
+    prefix_end,
+    unavailable_on,
+)
 
 log = logging.getLogger("gateway.store.sqlite")
 
@@ -50,28 +61,6 @@ CREATE INDEX IF NOT EXISTS logs_by_name ON logs (log, seq);
 
 def _encode(doc: Document) -> str:
     return orjson.dumps(doc).decode()
-
-
-def _check_rev(expect_rev: int) -> None:
-    if expect_rev < ANY:
-        raise ValueError(f"expect_rev must be ANY (-1), ABSENT (0) or a revision, not {expect_rev}")
-
-
-def _check_limit(limit: int) -> None:
-    if limit < 1:
-        raise ValueError(f"limit must be positive, not {limit}")
-
-
-def _prefix_end(prefix: str) -> str | None:
-    """The smallest string greater than every string that starts with ``prefix`` (``None``: no bound)."""
-    chars = list(prefix)
-    while chars:
-        code = ord(chars.pop()) + 1
-        if 0xD800 <= code <= 0xDFFF:  # surrogates cannot be stored as UTF-8; skip past them
-            code = 0xE000
-        if code <= 0x10FFFF:
-            return "".join(chars) + chr(code)
-    return None
 
 
 _guarded = unavailable_on((sqlite3.OperationalError,), "SQLite")
@@ -156,7 +145,7 @@ class SqliteStore:
 
     @_guarded
     async def put(self, namespace: str, key: str, doc: Document, *, expect_rev: int = ANY) -> int:
-        _check_rev(expect_rev)
+        check_rev(expect_rev)
         body = _encode(doc)
         async with self._transaction() as db:
             async with db.execute(
@@ -178,7 +167,7 @@ class SqliteStore:
 
     @_guarded
     async def delete(self, namespace: str, key: str, *, expect_rev: int = ANY) -> bool:
-        _check_rev(expect_rev)
+        check_rev(expect_rev)
         async with self._transaction() as db:
             async with db.execute(
                 "SELECT rev FROM documents WHERE namespace = ? AND key = ?", (namespace, key)
@@ -198,14 +187,14 @@ class SqliteStore:
     async def scan(
         self, namespace: str, *, prefix: str = "", after: str = "", limit: int = 100
     ) -> list[Stored]:
-        _check_limit(limit)
+        check_limit(limit)
         if after >= prefix:
             sql = "SELECT key, rev, body FROM documents WHERE namespace = ? AND key > ?"
             params: tuple[object, ...] = (namespace, after)
         else:
             sql = "SELECT key, rev, body FROM documents WHERE namespace = ? AND key >= ?"
             params = (namespace, prefix)
-        end = _prefix_end(prefix)
+        end = prefix_end(prefix)
         if prefix and end is not None:
             sql += " AND key < ?"
             params += (end,)
@@ -231,7 +220,7 @@ class SqliteStore:
 
     @_guarded
     async def read_log(self, log: str, *, after: str | None = None, limit: int = 100) -> list[LogEntry]:
-        _check_limit(limit)
+        check_limit(limit)
         try:
             start = int(after) if after is not None else 0
         except ValueError:
