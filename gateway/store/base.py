@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
 
+import orjson
+
 from gateway.core.metrics import current
 
 Document = dict[str, Any]
@@ -108,6 +110,29 @@ def check_limit(limit: int) -> None:
     """Every backend's check of a page size."""
     if limit < 1:
         raise ValueError(f"limit must be positive, not {limit}")
+
+
+SEQ_WIDTH = 20
+"""Digits of a zero-padded log sequence id of the backends that number a log's entries with one integer (SQLite
+rowids fit in 19; PostgreSQL's bigserial too): string order is then append order."""
+
+
+def seq_id(seq: int) -> str:
+    """The sequence id of entry ``seq`` of an integer-numbered log."""
+    return f"{seq:0{SEQ_WIDTH}d}"
+
+
+def seq_after(after: str | None) -> int:
+    """The integer ``after`` names (0: from the start); :class:`ValueError` for text no such backend gave out."""
+    try:
+        return int(after) if after is not None else 0
+    except ValueError:
+        raise ValueError(f"not a sequence id of this store: {after!r}") from None
+
+
+def encode_doc(doc: Document) -> str:
+    """A document as the JSON text the SQL backends store."""
+    return orjson.dumps(doc).decode()
 
 
 def prefix_end(prefix: str) -> str | None:

@@ -31,12 +31,13 @@ from gateway.store.base import (
     StoreUnavailable,
     check_limit,
     check_rev,
+    encode_doc,
     prefix_end,
+    seq_after,
+    seq_id,
     unavailable_on,
 )
 from gateway.store.migrations import LATEST, SchemaError, migrate, schema_version, start_action
-
-SEQ_WIDTH = 20  # digits of a zero-padded log sequence id, as the SQLite backend's
 
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, unreachable
@@ -50,10 +51,6 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.UndefinedTableError,  # its tables are gone (recreated, restored without them): not migrated
 )
 _guarded = unavailable_on(_UNAVAILABLE, "PostgreSQL")
-
-
-def _encode(doc: Document) -> str:
-    return orjson.dumps(doc).decode()
 
 
 def _stored(row: asyncpg.Record) -> Stored:
@@ -135,7 +132,7 @@ class PostgresStore:
     @_guarded
     async def put(self, namespace: str, key: str, doc: Document, *, expect_rev: int = ANY) -> int:
         check_rev(expect_rev)
-        body = _encode(doc)
+        body = encode_doc(doc)
         if expect_rev == ANY:
             sql = ("INSERT INTO documents (namespace, key, rev, body) VALUES ($1, $2, 1, $3)"
                    " ON CONFLICT (namespace, key) DO UPDATE SET rev = documents.rev + 1, body = excluded.body"
@@ -204,25 +201,22 @@ class PostgresStore:
 
     @_guarded
     async def append(self, log: str, doc: Document) -> str:
-        body = _encode(doc)
+        body = encode_doc(doc)
         async with asyncio.timeout(self.timeout), self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", log)
             seq = await conn.fetchval(
                 "INSERT INTO logs (log, body) VALUES ($1, $2) RETURNING seq", log, body
             )
-        return f"{seq:0{SEQ_WIDTH}d}"
+        return seq_id(seq)
 
     @_guarded
     async def read_log(self, log: str, *, after: str | None = None, limit: int = 100) -> list[LogEntry]:
         check_limit(limit)
-        try:
-            start = int(after) if after is not None else 0
-        except ValueError:
-            raise ValueError(f"not a sequence id of this store: {after!r}") from None
+        start = seq_after(after)
         rows = await self._fetch(
             "SELECT seq, body FROM logs WHERE log = $1 AND seq > $2 ORDER BY seq LIMIT $3", log, start, limit
         )
-        return [LogEntry(f"{row['seq']:0{SEQ_WIDTH}d}", orjson.loads(row["body"])) for row in rows]
+        return [LogEntry(seq_id(row["seq"]), orjson.loads(row["body"])) for row in rows]
 
     async def ping(self) -> bool:
         try:

@@ -27,9 +27,18 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.store.base import ABSENT, ANY, Conflict, Document, LogEntry, Stored, check_limit, check_rev, unavailable_on
-
-SEQ_WIDTH = 20  # digits of each part of a padded stream id; both parts are unsigned 64-bit
+from gateway.store.base import (
+    ABSENT,
+    ANY,
+    SEQ_WIDTH,
+    Conflict,
+    Document,
+    LogEntry,
+    Stored,
+    check_limit,
+    check_rev,
+    unavailable_on,
+)
 
 # KEYS: hash, index. ARGV: key, expect_rev, doc JSON. Returns {1, new rev} or {0, current rev}.
 _PUT = """

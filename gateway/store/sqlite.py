@@ -32,14 +32,16 @@ from gateway.store.base import (
     Stored,
     check_limit,
     check_rev,
+    encode_doc,
     prefix_end,
+    seq_after,
+    seq_id,
     unavailable_on,
 )
 
 log = logging.getLogger("gateway.store.sqlite")
 
 MEMORY = ":memory:"
-SEQ_WIDTH = 20  # digits of a zero-padded log sequence id; SQLite rowids fit in 19
 _IN_CHUNK = 500  # keys per "IN (...)" query, well under SQLite's bound-parameter limit
 
 _SCHEMA = """
@@ -57,10 +59,6 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS logs_by_name ON logs (log, seq);
 """
-
-
-def _encode(doc: Document) -> str:
-    return orjson.dumps(doc).decode()
 
 
 _guarded = unavailable_on((sqlite3.OperationalError,), "SQLite")
@@ -146,7 +144,7 @@ class SqliteStore:
     @_guarded
     async def put(self, namespace: str, key: str, doc: Document, *, expect_rev: int = ANY) -> int:
         check_rev(expect_rev)
-        body = _encode(doc)
+        body = encode_doc(doc)
         async with self._transaction() as db:
             async with db.execute(
                 "SELECT rev FROM documents WHERE namespace = ? AND key = ?", (namespace, key)
@@ -211,25 +209,22 @@ class SqliteStore:
 
     @_guarded
     async def append(self, log: str, doc: Document) -> str:
-        body = _encode(doc)
+        body = encode_doc(doc)
         async with self._transaction() as db:
             cursor = await db.execute("INSERT INTO logs (log, body) VALUES (?, ?)", (log, body))
             seq = cursor.lastrowid
             await cursor.close()
-        return f"{seq:0{SEQ_WIDTH}d}"
+        return seq_id(cast(int, seq))  # an INSERT always sets lastrowid
 
     @_guarded
     async def read_log(self, log: str, *, after: str | None = None, limit: int = 100) -> list[LogEntry]:
         check_limit(limit)
-        try:
-            start = int(after) if after is not None else 0
-        except ValueError:
-            raise ValueError(f"not a sequence id of this store: {after!r}") from None
+        start = seq_after(after)
         rows = await self._rows(
             "SELECT seq, body FROM logs WHERE log = ? AND seq > ? ORDER BY seq LIMIT ?",
             (log, start, limit),
         )
-        return [LogEntry(f"{seq:0{SEQ_WIDTH}d}", orjson.loads(body)) for seq, body in rows]
+        return [LogEntry(seq_id(seq), orjson.loads(body)) for seq, body in rows]
 
     async def ping(self) -> bool:
         try:
