@@ -50,6 +50,7 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,8 +65,21 @@ from gateway.core.member import MEMBER_ID_RE, Member, Status
 from gateway.registry.admins import ADMIN_NAME_RE, AdminError, AdminNotFound, admin_actor
 from gateway.registry.approval import conflicts, preview
 from gateway.registry.config_members import REFCOMMONS_ID
-from gateway.registry.join import CandidateRefused, check_candidate, refuse_denied_hosts
-from gateway.registry.repository import AcknowledgementRequired, InvalidTransition, MemberNotFound, RegistryConflict
+from gateway.registry.join import (
+    CandidateRefused,
+    capabilities_from,
+    check_candidate,
+    discover_capabilities,
+    refusal_for,
+    refuse_denied_hosts,
+)
+from gateway.registry.repository import (
+    AcknowledgementRequired,
+    InvalidTransition,
+    MemberNotFound,
+    RegistryConflict,
+    utc_now,
+)
 from gateway.registry.schemas import AdminAddRequest, ApproveRequest, JoinRequest, UpdateRequest
 from gateway.resolver import purge
 from gateway.resolver.identifiers import InvalidIdentifier
@@ -190,15 +204,23 @@ async def join(request: web.Request) -> web.Response:
         await registry.repository.precheck(candidate)
     cfg = registry.settings.registry
     try:
-        await refuse_denied_hosts(candidate.base_url, registry.egress)
+        await refuse_denied_hosts(candidate.base_url, registry.egress, candidate.endpoints)
         check = await check_candidate(candidate.base_url, timeout=cfg.join_probe_timeout,
-                                      max_bytes=cfg.join_max_body_bytes, egress=registry.egress)
+                                      max_bytes=cfg.join_max_body_bytes, egress=registry.egress,
+                                      endpoints=candidate.endpoints)
+        findings = await discover_capabilities(candidate, timeout=cfg.join_probe_timeout,
+                                               max_bytes=cfg.join_max_body_bytes, egress=registry.egress)
+        if (refused := refusal_for(candidate.base_url, findings)) is not None:
+            raise refused
     except CandidateRefused as exc:
         raise await _join_refused(request, registry, candidate, exc, admin=admin) from None
+    candidate = replace(candidate, capabilities=capabilities_from(findings, utc_now()))
+    checked = {**check.to_doc(), "capabilities": [{"capability": f.capability, "verdict": f.verdict, "why": f.why}
+                                                  for f in findings]}
     with _translated():
         member = await registry.repository.create(
-            candidate, actor=admin or f"join:{client_address(request)}", detail={"check": check.to_doc()})
-    return json_response({**_public(registry, member), "check": check.to_doc()}, status=201,
+            candidate, actor=admin or f"join:{client_address(request)}", detail={"check": checked})
+    return json_response({**_public(registry, member), "check": checked}, status=201,
                          headers={"Location": f"/registry/v1/commons/{member.id}"})
 
 
@@ -321,7 +343,8 @@ def _declared_in_config(member: Member) -> None:
            response=MemberShape,
            request=UpdateRequest, security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled",
                                              404: "no such member", 409: "prefix or hostname owned",
-                                             422: "base_url inside a network the egress policy denies"})
+                                             422: "base_url or an endpoint inside a network the egress policy "
+                                                  "denies"})
 async def patch_member(request: web.Request) -> web.Response:
     actor = await require_admin(request)
     member_id = _member_id(request)
@@ -329,16 +352,17 @@ async def patch_member(request: web.Request) -> web.Response:
     registry = _registry(request)
     current = await _member(request)
     _declared_in_config(current)
-    if change.base_url is not None:
+    if change.base_url is not None or change.endpoints is not None:
         with _translated():
-            moved = change.apply(current).base_url
-        try:
-            await registry.egress.check_host(urlsplit(moved).hostname or "")
-        except EgressDenied as exc:
-            raise ApiError(422, f"invalid change: base_url {moved}: {exc}; the gateway does not connect there "
-                                "(egress.deny_networks)") from None
-        except OSError:
-            pass  # no address yet: whatever it resolves to later is checked on every connection
+            changed = change.apply(current)
+        for moved in dict.fromkeys([changed.base_url, *changed.endpoints.hosts()]):
+            try:
+                await registry.egress.check_host(urlsplit(moved).hostname or "")
+            except EgressDenied as exc:
+                raise ApiError(422, f"invalid change: {moved}: {exc}; the gateway does not connect there "
+                                    "(egress.deny_networks)") from None
+            except OSError:
+                pass  # no address yet: whatever it resolves to later is checked on every connection
     with _translated():
         member = await registry.repository.update(member_id, change.apply, actor=actor)
     return json_response(_public(registry, member))
