@@ -36,6 +36,7 @@ def _part_routes(part: Part, commons: ReferenceCommons) -> web.RouteTableDef:
         return GuppyApi.for_settings(commons.settings).routes  # its tier level and limit, per commons
     return {
         "indexd": indexd_api.routes, "indexd-drs": drs_api.routes, "indexd-drs-no-access": drs_api.no_access_routes,
+        "drs-passports": drs_api.passport_routes,
         "fence": fence_api.routes, "fence-drs": drs_api.access_routes, "storage": fence_api.storage_routes,
         "wts": fence_api.wts_routes, "arborist": authz_api.routes, "mds": mds_api.routes,
         "sheepdog": submission_api.routes,

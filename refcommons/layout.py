@@ -31,11 +31,12 @@ SPLIT: Layout = "split"
 LAYOUTS: tuple[Layout, ...] = (GEN3, INDEXD, SPLIT)
 
 Part = Literal[
-    "indexd", "indexd-drs", "indexd-drs-no-access", "fence", "fence-drs", "storage", "wts", "arborist", "mds",
-    "guppy", "sheepdog",
+    "indexd", "indexd-drs", "indexd-drs-no-access", "drs-passports", "fence", "fence-drs", "storage", "wts",
+    "arborist", "mds", "guppy", "sheepdog",
 ]
 """A group of routes one service serves (a service may serve several: indexd its own API and its DRS routes;
-fence its own API, GA4GH DRS access and, here, the storage its signed URLs point to)."""
+fence its own API, GA4GH DRS access and, here, the storage its signed URLs point to). ``drs-passports``: the POST
+of one DRS object with Passports, this commons' own (Gen3's layout only; indexd alone answers it 405)."""
 
 INDEXD_DRS_NO_ACCESS: Part = "indexd-drs-no-access"
 """What indexd answers for DRS access calls when no fence serves them (it has no access route: its object route
@@ -62,7 +63,8 @@ _INDEXD_ALONE = (Mount(INDEXD_DRS_NO_ACCESS), Mount("indexd-drs"), Mount("indexd
 
 SERVERS: dict[Layout, dict[str, tuple[Mount, ...]]] = {
     GEN3: {"commons": (
-        Mount("indexd", "/index"), Mount("fence-drs"), Mount("indexd-drs"), Mount("fence", "/user"),
+        Mount("indexd", "/index"), Mount("fence-drs"), Mount("drs-passports"), Mount("indexd-drs"),
+        Mount("fence", "/user"),
         Mount("storage"), Mount("wts", "/wts"), Mount("arborist", "/authz", "/auth"), Mount("mds", "/mds"),
         Mount("sheepdog", "/api"), Mount("guppy", "/guppy"),
     )},

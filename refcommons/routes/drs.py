@@ -11,10 +11,11 @@ bulk access at the top level or per item). Every access decision is :meth:`Fence
 and no URL outlives it. Passports and an ``Authorization`` header together are a 400 (rule 2).
 
 As in Gen3, indexd serves the object routes (:data:`routes`) and fence the access routes (:data:`access_routes`);
-where no fence serves them (indexd alone, :mod:`refcommons.layout`), :data:`no_access_routes` answer what
-uc-cdis/indexd answers: it has no access route, so its object route takes ``<id>/access/<access_id>`` as an id (a
-GET is ``404 {"msg": "no record found", "status_code": 404}``) and any POST on an object path is its
-``405 {"msg": "Passport-authenticated DRS object retrieval is not yet supported."}``.
+the POST of one object with Passports (:data:`passport_routes`) is this commons' own, served in Gen3's layout
+only (uc-cdis/indexd answers it 405). Where no fence serves them (indexd alone, :mod:`refcommons.layout`),
+:data:`no_access_routes` answer what uc-cdis/indexd answers: it has no access route, so its object route takes
+``<id>/access/<access_id>`` as an id (a GET is ``404 {"msg": "no record found", "status_code": 404}``) and any POST
+on an object path is its ``405 {"msg": "Passport-authenticated DRS object retrieval is not yet supported."}``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ OPERATION_ID_PREFIX = "refcommons.drs_api"
 
 routes = web.RouteTableDef()
 access_routes = web.RouteTableDef()
+passport_routes = web.RouteTableDef()
 no_access_routes = web.RouteTableDef()
 
 INDEXD_NO_RECORD = "no record found"
@@ -317,7 +319,7 @@ async def get_access(request: web.Request) -> web.Response:
 
 
 @routes.get(BASE + "/objects/{object_id:.+}")
-@routes.post(BASE + "/objects/{object_id:.+}")
+@passport_routes.post(BASE + "/objects/{object_id:.+}")  # DRS 1.2 Passports in the body (indexd's answer: 405)
 @operation("One DRS object (public metadata)", tags=TAGS, request=ObjectRequest, response=DrsObject,
            query=("expand",))
 async def get_object(request: web.Request) -> web.Response:
@@ -338,18 +340,16 @@ async def object_options(request: web.Request) -> web.Response:
     return json_response(dump(await _authorizations(commons, record)))
 
 
-@no_access_routes.post(f"{BASE}/objects/access")
-@operation("indexd without fence: no bulk access (its POST on an object path)", tags=TAGS,
-           responses={405: "not supported"})
-async def bulk_access_unserved(request: web.Request) -> web.Response:
-    return json_response({"msg": INDEXD_NO_POST}, status=405)
-
-
 @no_access_routes.get(BASE + "/objects/{object_id:.+}/access/{access_id:[^/]+}")
-@no_access_routes.post(BASE + "/objects/{object_id:.+}/access/{access_id:[^/]+}")
 @operation("indexd without fence: no access route (the path is looked up as an object id)", tags=TAGS,
-           responses={404: "GET: no record found", 405: "POST: not supported"})
+           responses={404: "no record found"})
 async def access_unserved(request: web.Request) -> web.Response:
-    if request.method == "POST":
-        return json_response({"msg": INDEXD_NO_POST}, status=405)
     raise not_found(INDEXD_NO_RECORD)
+
+
+@no_access_routes.post(f"{BASE}/objects/access")
+@no_access_routes.post(BASE + "/objects/{object_id:.+}")
+@operation("indexd without fence: no POST on an object path (Passports, single or bulk access)", tags=TAGS,
+           responses={405: "not supported"})
+async def post_unserved(request: web.Request) -> web.Response:
+    return json_response({"msg": INDEXD_NO_POST}, status=405)

@@ -4,6 +4,7 @@ and one commons split over several ports whose tokens and signed URLs work acros
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 from urllib.parse import quote, urlsplit
 
@@ -12,8 +13,11 @@ import jwt
 import pytest
 from servers import Deployment, running, start_layout
 
+from refcommons import cli
 from refcommons.authz.default_policy import ADMIN_USER
+from refcommons.commons import ReferenceCommons
 from refcommons.layout import GEN3, INDEXD, SPLIT, Mount, service_urls
+from refcommons.settings import CommonsSettings
 
 INDEXD_NO_POST = {"msg": "Passport-authenticated DRS object retrieval is not yet supported."}
 """uc-cdis/indexd 6.3's answer (405, no status_code) to a POST on /ga4gh/drs/v1/objects/<path>."""
@@ -43,6 +47,78 @@ def test_service_urls_of_each_layout():
         "indexd": "http://h:0", "drs": "http://h:0", "fence": "http://h:1", "authz": "http://h:4/auth",
         "mds": "http://h:3", "guppy": "http://h:2", "sheepdog": "http://h:5",
     }
+
+
+def test_settings_refuse_a_server_the_layout_does_not_run():
+    with pytest.raises(ValueError, match="layout"):
+        CommonsSettings(layout="proxy")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="has no server fence"):
+        CommonsSettings(layout=INDEXD, server_urls={"fence": "http://h:2"})
+
+
+def test_where_tokens_signed_urls_and_drs_ids_point_in_each_layout():
+    gen3 = CommonsSettings(base_url="http://h:1")
+    assert (gen3.fence_url, gen3.storage_url, gen3.hostname, gen3.serves_fence) == (
+        "http://h:1/user", "http://h:1", "h:1", True)
+    alone = CommonsSettings(base_url="http://h:1", layout=INDEXD)
+    assert (alone.hostname, alone.serves_fence) == ("h:1", False)
+    split = CommonsSettings(base_url="http://h:1", layout=SPLIT, server_urls={"indexd": "http://i:1/",
+                                                                              "fence": "http://f:2"})
+    assert (split.fence_url, split.storage_url, split.hostname) == ("http://f:2", "http://f:2", "i:1")
+    assert split.urls["guppy"] == "http://h:1"  # a server not named is at base_url
+
+
+# --- the CLI -------------------------------------------------------------------------------------------
+
+
+def serve_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    cli.add_commands(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["refcommons", "serve", "--port", "8790", *argv])
+
+
+def test_split_ports_follow_the_first_unless_named():
+    s = cli.settings_from_args(serve_args("--layout", "split", "--service-port", "mds=9000",
+                                          "--service-url", "fence=https://fence.example/"))
+    assert s.layout == SPLIT and s.base_url == "http://127.0.0.1:8790"
+    assert s.urls == {"indexd": "http://127.0.0.1:8790", "fence": "https://fence.example",
+                      "guppy": "http://127.0.0.1:8792", "mds": "http://127.0.0.1:9000",
+                      "arborist": "http://127.0.0.1:8794", "sheepdog": "http://127.0.0.1:8795"}
+    assert s.fence_url == "https://fence.example"
+    assert cli.server_ports(SPLIT, 8790, [("mds", "9000")])["mds"] == 9000
+    lines = cli.served_lines(s, cli.server_ports(SPLIT, 8790, [("mds", "9000")]), "127.0.0.1")
+    assert any("http://127.0.0.1:9000 [mds, 127.0.0.1:9000]" in line for line in lines)
+    assert any(line.split() == ["authz", "http://127.0.0.1:8794/auth"] for line in lines)
+    alone = cli.served_lines(cli.settings_from_args(serve_args("--layout", "indexd")), {"indexd": 8790}, "h")
+    assert any("no fence" in line for line in alone)
+
+
+@pytest.mark.parametrize("argv", [
+    ("--layout", "split", "--public-url", "http://x"),
+    ("--service-port", "mds=9000"),
+    ("--layout", "split", "--service-port", "fence=8790"),  # indexd's port already
+    ("--layout", "split", "--service-port", "portal=9000"),
+    ("--layout", "split", "--service-port", "mds=port"),
+    ("--layout", "split", "--service-url", "portal=http://x"),
+])
+def test_bad_layout_flags_are_one_line_and_status_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.settings_from_args(serve_args(*argv))
+    assert exc.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+async def test_the_descriptor_keeps_the_layout_so_cli_api_keys_match_the_server(tmp_path):
+    settings = cli.settings_from_args(serve_args("--layout", "split", "--data-dir", str(tmp_path)))
+    cli.write_descriptor(settings)
+    again = cli.read_descriptor(tmp_path)
+    assert (again.layout, dict(again.server_urls), again.fence_url) == (SPLIT, settings.urls, "http://127.0.0.1:8791")
+    commons = await ReferenceCommons.open(again)
+    try:
+        creds = await commons.fence.create_api_key(ADMIN_USER)
+    finally:
+        await commons.close()
+    assert jwt.decode(creds["api_key"], options={"verify_signature": False})["iss"] == "http://127.0.0.1:8791"
 
 
 # --- what each layout serves -----------------------------------------------------------------------
@@ -77,6 +153,8 @@ def _controlled_guid(dep: Deployment) -> str:
 async def test_gen3_layout_serves_gens3_proxy_paths_under_one_host():
     async with running(start_layout("dg.LAY1", seed=3, subjects=6)) as dep:
         assert list(dep.servers) == ["commons"]
+        assert dep.server("mds") is dep.server("drs") is dep.servers["commons"]
+        assert dep.urls["indexd"] == dep.base_url + "/index" and dep.urls["authz"] == dep.base_url + "/authz"
         guid = _a_guid(dep)
         await _assert_serves(dep, {"commons": [
             ("GET", "/index/_status", 200), ("GET", "/index/_stats", 200), ("GET", "/index/index?limit=1", 200),
@@ -137,6 +215,10 @@ async def test_indexd_alone_answers_drs_access_as_indexd_does_without_fence():
                 assert got.json() == {"msg": "no record found", "status_code": 404}
                 posted = await client.post(f"/ga4gh/drs/v1/objects/{object_id}/access/{access_id}", json={})
                 assert posted.status_code == 405 and posted.json() == INDEXD_NO_POST
+        posted = await client.post(f"/ga4gh/drs/v1/objects/{_a_guid(dep)}", json={"passports": ["x.y.z"]})
+        assert posted.status_code == 405 and posted.json() == INDEXD_NO_POST
+        bulk_objects = await client.post("/ga4gh/drs/v1/objects", json={"bulk_object_ids": [_a_guid(dep)]})
+        assert bulk_objects.status_code == 200 and bulk_objects.json()["summary"]["resolved"] == 1
         bulk = await client.post("/ga4gh/drs/v1/objects/access", json={"bulk_object_access_ids": [
             {"bulk_object_id": _a_guid(dep), "bulk_access_ids": ["s3"]}]})
         assert bulk.status_code == 405 and bulk.json() == INDEXD_NO_POST
@@ -149,6 +231,8 @@ async def test_split_layout_serves_each_service_at_its_own_root():
     async with running(start_layout("dg.LAY4", seed=3, subjects=6, layout=SPLIT)) as dep:
         assert list(dep.servers) == ["indexd", "fence", "guppy", "mds", "arborist", "sheepdog"]
         assert len({s.port for s in dep.servers.values()}) == 6
+        assert dep.server("authz") is dep.servers["arborist"] and dep.server("drs") is dep.servers["indexd"]
+        assert dep.urls["authz"] == dep.servers["arborist"].base_url + "/auth" and dep.base_url == dep.urls["indexd"]
         guid = _a_guid(dep)
         elsewhere = [("GET", "/index/_status", 404), ("GET", "/user/jwt/keys", 404), ("GET", "/mds/metadata", 404),
                      ("GET", "/authz/mapping", 404), ("GET", "/api/v0/submission/_dictionary", 404)]
