@@ -11,12 +11,19 @@ came from (file path, issuers and JWKS URLs: nothing secret); the ``api-key`` co
 
 Guppy's tiered access: ``--tier-access-level private|regular|libre`` (default ``regular``) and
 ``--tier-access-limit N`` (default 50, not Guppy's 1000).
+
+Layouts (:mod:`refcommons.layout`): ``--layout gen3`` (default; Gen3's reverse-proxy layout on ``--port``),
+``indexd`` (indexd alone at its root on ``--port``, no fence) or ``split`` (each service on its own port: ``--port``
+is indexd's and the others follow in order, fence, guppy, mds, arborist, sheepdog, unless ``--service-port
+SERVER=PORT`` says otherwise; ``--service-url SERVER=URL`` sets a server's public URL). On start it prints which URL
+serves what.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -27,6 +34,7 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
+from refcommons.layout import GEN3, LAYOUTS, SPLIT, Layout, check_layout, servers, service_urls
 from refcommons.settings import DEFAULT_TIER_LEVEL, DEFAULT_TIER_LIMIT, TIER_LEVELS, CommonsSettings, TrustedGateway
 
 if TYPE_CHECKING:
@@ -43,7 +51,14 @@ def add_commands(commands: Any) -> None:
 
     serve = sub.add_parser("serve", help="run a standalone reference commons")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8701)
+    serve.add_argument("--port", type=int, default=8701, help="the port (split: indexd's; the others follow it)")
+    serve.add_argument("--layout", choices=LAYOUTS, default=GEN3,
+                       help="gen3: Gen3's reverse-proxy layout under one host; indexd: indexd alone at its root "
+                            "(no fence); split: each service on its own port")
+    serve.add_argument("--service-port", action="append", default=[], type=_server_value, metavar="SERVER=PORT",
+                       help="split: the port of one server (indexd, fence, guppy, mds, arborist, sheepdog)")
+    serve.add_argument("--service-url", action="append", default=[], type=_server_value, metavar="SERVER=URL",
+                       help="split: the public URL of one server (default http://HOST:PORT)")
     serve.add_argument("--prefix", default="dg.TST1", help="GUID prefix, e.g. dg.TST1")
     serve.add_argument("--seed", type=int, default=7)
     serve.add_argument("--subjects", type=int, default=500)
@@ -91,6 +106,31 @@ def _tier_limit(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
     return value
+
+
+def _server_value(spec: str) -> tuple[str, str]:
+    name, sep, value = spec.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected SERVER=VALUE, got {spec!r}")
+    return name.strip(), value.strip()
+
+
+def server_ports(layout: Layout, port: int, overrides: list[tuple[str, str]]) -> dict[str, int]:
+    """Each server's port: ``port`` then the next ones, in the layout's order, unless ``overrides`` names it;
+    :class:`ValueError` for an unknown server, a port that is not one, or two servers on one port."""
+    names = servers(layout)
+    ports = {name: port + i for i, name in enumerate(names)}
+    for name, value in overrides:
+        if name not in ports:
+            raise ValueError(f"--service-port: layout {layout} has no server {name!r} "
+                             f"(its servers: {', '.join(names)})")
+        try:
+            ports[name] = int(value)
+        except ValueError:
+            raise ValueError(f"--service-port {name}: not a port: {value!r}") from None
+    if any(not 0 < p < 65536 for p in ports.values()) or len(set(ports.values())) != len(ports):
+        raise ValueError(f"each server needs its own port in 1..65535, got {ports}")
+    return ports
 
 
 def _trusted_gateway(spec: str) -> TrustedGateway:
@@ -167,11 +207,15 @@ def settings_from_args(args: argparse.Namespace) -> CommonsSettings:
         gateway_map(gateways, allow_insecure_loopback=loopback)
     except ValueError as exc:
         raise _usage_error(f"--trust-gateway: {exc}") from None
+    layout, server_urls = _layout_urls(args)
+    first = servers(layout)[0]
     return CommonsSettings(
         prefix=args.prefix,
         seed=args.seed,
         subjects=args.subjects,
-        base_url=(args.public_url or f"http://{args.host}:{args.port}").rstrip("/"),
+        base_url=(args.public_url or server_urls[first]).rstrip("/"),
+        layout=layout,
+        server_urls=server_urls if layout == SPLIT else {},
         data_dir=args.data_dir,
         user_yaml=args.user_yaml,
         drs_profile=args.drs_profile,
@@ -181,6 +225,27 @@ def settings_from_args(args: argparse.Namespace) -> CommonsSettings:
         tier_access_level=getattr(args, "tier_access_level", DEFAULT_TIER_LEVEL),
         tier_access_limit=getattr(args, "tier_access_limit", DEFAULT_TIER_LIMIT),
     )
+
+
+def _layout_urls(args: argparse.Namespace) -> tuple[Layout, dict[str, str]]:
+    """The layout and each server's public URL (``http://HOST:PORT`` unless ``--service-url`` says otherwise)."""
+    layout = check_layout(getattr(args, "layout", GEN3))
+    service_ports = list(getattr(args, "service_port", None) or ())
+    service_url = list(getattr(args, "service_url", None) or ())
+    if layout != SPLIT and (service_ports or service_url):
+        raise _usage_error("--service-port and --service-url need --layout split (use --port and --public-url)")
+    if layout == SPLIT and args.public_url:
+        raise _usage_error("--layout split: give each server's public URL with --service-url SERVER=URL")
+    try:
+        ports = server_ports(layout, args.port, service_ports)
+    except ValueError as exc:
+        raise _usage_error(str(exc)) from None
+    urls = {name: f"http://{args.host}:{port}" for name, port in ports.items()}
+    for name, url in service_url:
+        if name not in urls:
+            raise _usage_error(f"--service-url: layout {layout} has no server {name!r}")
+        urls[name] = url.rstrip("/")
+    return layout, urls
 
 
 def write_descriptor(settings: CommonsSettings, *, passports_config: Path | None = None) -> None:
@@ -194,6 +259,8 @@ def write_descriptor(settings: CommonsSettings, *, passports_config: Path | None
         "seed": settings.seed,
         "subjects": settings.subjects,
         "base_url": settings.base_url,
+        "layout": settings.layout,
+        "server_urls": dict(settings.server_urls),
         "user_yaml": str(settings.user_yaml) if settings.user_yaml else None,
         "passports_config": str(passports_config.resolve()) if passports_config else None,
         "passports_enabled": settings.passports_enabled,
@@ -212,39 +279,66 @@ def read_descriptor(data_dir: Path) -> CommonsSettings:
     user_yaml = Path(info["user_yaml"]) if info.get("user_yaml") else None
     return CommonsSettings(
         prefix=info["prefix"], seed=info["seed"], subjects=info["subjects"], base_url=info["base_url"],
-        data_dir=data_dir, user_yaml=user_yaml,
+        layout=info.get("layout", GEN3), server_urls=info.get("server_urls") or {}, data_dir=data_dir,
+        user_yaml=user_yaml,
     )
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from gateway.core.logs import configure_logging
-    from refcommons.app import build_app
-    from refcommons.commons import ReferenceCommons
 
     settings = settings_from_args(args)
     configure_logging(args.log_level)
     write_descriptor(settings, passports_config=args.passports_config)
-
-    async def make_app() -> web.Application:
-        return build_app(await ReferenceCommons.open(settings))
-
-    try:
-        web.run_app(
-            make_app(),
-            host=args.host,
-            port=args.port,
-            access_log=None,
-            print=lambda _: print(
-                f"reference commons {settings.prefix} listening on {settings.base_url} (Ctrl-C to stop)",
-                file=sys.stderr,
-            ),
-        )
-    except OSError as exc:  # typically the port is taken: say so in one line, not a traceback
-        where = f"{args.host}:{args.port}"
-        raise SystemExit(f"gateway refcommons: cannot listen on {where}: {exc.strerror or exc}") from None
+    ports = server_ports(settings.layout, args.port, list(getattr(args, "service_port", None) or ()))
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C before the commons is up
+        asyncio.run(_run(settings, args.host, ports))
     return 0
+
+
+def served_lines(settings: CommonsSettings, ports: dict[str, int], host: str) -> list[str]:
+    """What ``serve`` prints on start: each server's address and public URL, then each service's public URL."""
+    lines = [f"reference commons {settings.prefix} ({settings.layout} layout) listening on "
+             f"{settings.urls[name]}" + (f" [{name}, {host}:{port}]" if len(ports) > 1 else "")
+             for name, port in ports.items()]
+    lines += [f"  {service:<9} {url}" for service, url in service_urls(settings.layout, settings.urls).items()]
+    if not settings.serves_fence:
+        lines.append("  (no fence: no tokens, signed URLs or DRS access, as indexd alone)")
+    return [*lines, "(Ctrl-C to stop)"]
+
+
+async def _run(settings: CommonsSettings, host: str, ports: dict[str, int]) -> None:
+    """Serve every server of the commons' layout until SIGINT or SIGTERM; one line, exit status 1, when a port
+    cannot be listened on."""
+    import signal
+
+    from aiohttp import web
+
+    from refcommons.app import build_apps
+    from refcommons.commons import ReferenceCommons
+
+    commons = await ReferenceCommons.open(settings)
+    runners: list[web.AppRunner] = []
+    try:
+        for name, app in build_apps(commons).items():
+            runner = web.AppRunner(app, access_log=None, keepalive_timeout=75.0)  # web.run_app's keep-alive
+            await runner.setup()
+            runners.append(runner)
+            try:
+                await web.TCPSite(runner, host, ports[name]).start()
+            except OSError as exc:  # typically the port is taken: say so in one line, not a traceback
+                where = f"{host}:{ports[name]}"
+                raise SystemExit(f"gateway refcommons: cannot listen on {where}: {exc.strerror or exc}") from None
+        print("\n".join(served_lines(settings, ports, host)), file=sys.stderr, flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+        await commons.close()
 
 
 async def _with_commons(data_dir: Path, action: Any) -> Any:

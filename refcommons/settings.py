@@ -6,9 +6,12 @@ A leaf of the reference commons: every service imports it, it imports none of th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+
+from refcommons.layout import GEN3, Layout, check_layout, hostname, part_url, servers
 
 if TYPE_CHECKING:  # annotations only: importing the settings stays cheap (the CLI imports this module)
     from gateway.settings.passports import PassportsConfig
@@ -47,8 +50,15 @@ class CommonsSettings:
     subjects: int = 200
     """How many subjects to synthesise (files scale with it, a few per subject)."""
     base_url: str = "http://127.0.0.1:8701"
-    """Public base URL, no trailing slash: token ``iss`` is ``<base_url>/user``; signed URLs and the DRS
-    ``self_uri`` hostname are derived from it."""
+    """Public base URL, no trailing slash: the commons' own URL (the server that serves indexd; the audience
+    of trusted gateways' tokens), and every server's URL unless :attr:`server_urls` says otherwise."""
+    layout: Layout = GEN3
+    """How the services are served (:mod:`refcommons.layout`): ``gen3`` (Gen3's reverse-proxy layout under one
+    host), ``indexd`` (indexd alone at its root, no fence) or ``split`` (each service on its own server)."""
+    server_urls: Mapping[str, str] = field(default_factory=dict)
+    """Public root URL of each server of the layout (``split``: ``indexd``, ``fence``, ``guppy``, ``mds``,
+    ``arborist``, ``sheepdog``); a server not named is at :attr:`base_url`. Token ``iss`` is fence's URL, signed
+    URLs point at the server serving fence, DRS ``self_uri`` s at the server serving indexd."""
     data_dir: Path | None = None
     """Where keys, API keys and indexd writes persist (SQLite). ``None``: in memory, gone at exit."""
     user_yaml: Path | None = None
@@ -82,6 +92,12 @@ class CommonsSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trusted_gateways", tuple(self.trusted_gateways))
+        object.__setattr__(self, "layout", check_layout(self.layout))
+        unknown = set(self.server_urls) - set(servers(self.layout))
+        if unknown:
+            raise ValueError(f"layout {self.layout} has no server {', '.join(sorted(unknown))} "
+                             f"(its servers: {', '.join(servers(self.layout))})")
+        object.__setattr__(self, "server_urls", {k: v.rstrip("/") for k, v in self.server_urls.items()})
         if self.tier_access_level not in TIER_LEVELS:
             raise ValueError(f"tier_access_level must be one of {', '.join(TIER_LEVELS)}, "
                              f"not {self.tier_access_level!r}")
@@ -98,7 +114,26 @@ class CommonsSettings:
         return self.name or f"Reference commons {self.prefix}"
 
     @property
+    def urls(self) -> dict[str, str]:
+        """Every server of the layout and its public root URL."""
+        return {name: self.server_urls.get(name, self.base_url) for name in servers(self.layout)}
+
+    @property
     def hostname(self) -> str:
-        """``host[:port]`` of :attr:`base_url` (used in hostname-based ``drs://`` URIs)."""
-        rest = self.base_url.split("://", 1)[-1]
-        return rest.split("/", 1)[0]
+        """``host[:port]`` of the server serving indexd's DRS routes (used in hostname-based ``drs://`` URIs)."""
+        return hostname(part_url(self.layout, self.urls, "indexd-drs") or self.base_url)
+
+    @property
+    def serves_fence(self) -> bool:
+        """Whether the layout serves fence (signed URLs, tokens, DRS access): not ``indexd`` alone."""
+        return part_url(self.layout, self.urls, "fence") is not None
+
+    @property
+    def fence_url(self) -> str:
+        """Fence's public URL: the ``iss`` of its tokens (``<base_url>/user`` under Gen3's proxy)."""
+        return part_url(self.layout, self.urls, "fence") or f"{self.base_url}/user"
+
+    @property
+    def storage_url(self) -> str:
+        """Where signed URLs point: ``<storage_url>/storage/<guid>?…`` (the server serving fence)."""
+        return part_url(self.layout, self.urls, "storage") or self.base_url

@@ -116,7 +116,7 @@ class Fence:
         """Load the policy (``settings.user_yaml`` or the default) and the persisted keys; build the Passport
         engine and the gateway-token checker when configured (:class:`ValueError` for an unusable configuration)."""
         policy = load_policy(settings.user_yaml, dataset)
-        tokens = await TokenService.open(store, settings.base_url, settings.access_token_ttl_seconds)
+        tokens = await TokenService.open(store, settings.fence_url, settings.access_token_ttl_seconds)
         signer = await load_signer(store)
         config = settings.passports
         passports = PassportAccess.build(config) if config is not None and config.enabled else None
@@ -316,7 +316,7 @@ class Fence:
         self, guid: str, protocol: str, expires_in: int | None, user: str | None, not_after: int | None = None
     ) -> tuple[str, dict[str, Any]]:
         expires = self._expiry(expires_in, not_after)
-        url = self.signer.sign(self.settings.base_url, guid, protocol, expires, user)
+        url = self.signer.sign(self.settings.storage_url, guid, protocol, expires, user)
         fields = {"guid": guid, "user": user, "protocol": protocol, "expires": expires}
         log.info("download url issued", extra=fields)
         return url, {"ts": int(time.time()), **fields}

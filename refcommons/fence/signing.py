@@ -1,4 +1,4 @@
-"""HMAC-SHA256 signed download URLs: ``<base_url>/storage/<guid>?protocol=..&expires=<unix>&user=..&sig=<hex>``.
+"""HMAC-SHA256 signed download URLs: ``<storage_url>/storage/<guid>?protocol=..&expires=<unix>&user=..&sig=<hex>``.
 
 The signature covers the guid, protocol, expiry and user, so changing any of them (or the signature)
 makes :meth:`UrlSigner.verify` refuse the URL, as does an expiry in the past. The secret is generated

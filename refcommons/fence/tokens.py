@@ -4,7 +4,8 @@ The RSA key is generated once and kept in the store (namespace :data:`KEYS_NAMES
 ``expect_rev=ABSENT`` and re-read, so every process sharing a store (a server and an admin CLI on the
 same SQLite file) signs and verifies with the same key. ``kid`` is the key's RFC 7638 thumbprint.
 
-Tokens carry ``iss = <base_url>/user`` (the Gen3 SDK derives the commons' endpoint from it), ``aud``
+Tokens carry ``iss`` = fence's public URL (``<base_url>/user`` under Gen3's proxy, from which the Gen3 SDK
+derives the commons' endpoint; :attr:`~refcommons.settings.CommonsSettings.fence_url`), ``aud``
 (``[iss]``), ``sub`` and ``context.user.name`` (the username), ``iat``, ``exp``, ``jti``, ``scope`` and
 ``pur`` (``access`` or ``api_key``), under the header ``{"alg": "RS256", "kid", "typ": "JWT"}``. Verification
 checks the JWS strictly (compact form, RS256 only, :func:`gateway.passports.parse_compact`), ``kid``, the signature,
@@ -70,12 +71,12 @@ class TokenService:
 
     key: SigningKey
     issuer: str
-    """``<base_url>/user``."""
+    """Fence's public URL (``<base_url>/user`` under Gen3's proxy)."""
     access_ttl: int
 
     @classmethod
-    async def open(cls, store: Store, base_url: str, access_ttl: int) -> TokenService:
-        return cls(await load_signing_key(store), f"{base_url.rstrip('/')}/user", access_ttl)
+    async def open(cls, store: Store, issuer: str, access_ttl: int) -> TokenService:
+        return cls(await load_signing_key(store), issuer.rstrip("/"), access_ttl)
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         return {"keys": [self.key.public_jwk]}

@@ -1,4 +1,5 @@
-"""Arborist's auth mapping as Gen3's reverse proxy exposes it: ``GET /authz/mapping``.
+"""Arborist's auth mapping: ``GET /auth/mapping`` (Arborist's own path; Gen3's reverse proxy exposes it as
+``/authz/mapping``, :mod:`refcommons.layout`).
 
 Without an ``Authorization`` header the answer is what *anyone* may do (the policy's ``anonymous_policies``);
 with a fence access token, what its user may do (their policies, the logged-in ones and the anonymous ones). The
@@ -19,7 +20,7 @@ OPERATION_ID_PREFIX = "refcommons.authz_api"
 
 routes = web.RouteTableDef()
 
-MAPPING = "/authz/mapping"
+MAPPING = "/auth/mapping"
 
 
 @routes.get(MAPPING)

@@ -9,6 +9,13 @@ the ``Authorization`` header (a fence access token, or a trusted gateway's token
 has a ``passports`` configuration, by GA4GH Passports in the POST body (``{"passports": [...]}``; for
 bulk access at the top level or per item). Every access decision is :meth:`Fence.authorize_download`,
 and no URL outlives it. Passports and an ``Authorization`` header together are a 400 (rule 2).
+
+As in Gen3, indexd serves the object routes (:data:`routes`) and fence the access routes (:data:`access_routes`);
+the POST of one object with Passports (:data:`passport_routes`) is this commons' own, served in Gen3's layout
+only (uc-cdis/indexd answers it 405). Where no fence serves them (indexd alone, :mod:`refcommons.layout`),
+:data:`no_access_routes` answer what uc-cdis/indexd answers: it has no access route, so its object route takes
+``<id>/access/<access_id>`` as an id (a GET is ``404 {"msg": "no record found", "status_code": 404}``) and any POST
+on an object path is its ``405 {"msg": "Passport-authenticated DRS object retrieval is not yet supported."}``.
 """
 
 from __future__ import annotations
@@ -57,6 +64,14 @@ OPERATION_ID_PREFIX = "refcommons.drs_api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
 
 routes = web.RouteTableDef()
+access_routes = web.RouteTableDef()
+passport_routes = web.RouteTableDef()
+no_access_routes = web.RouteTableDef()
+
+INDEXD_NO_RECORD = "no record found"
+"""indexd's message for an id it does not hold (a path ``<id>/access/<access_id>`` is one)."""
+INDEXD_NO_POST = "Passport-authenticated DRS object retrieval is not yet supported."
+"""indexd's answer (405, no ``status_code``) to a POST on ``/ga4gh/drs/v1/objects/<path>``."""
 
 
 class BulkAccessItem(BulkAccessIds):
@@ -141,12 +156,13 @@ async def _authorizations(commons: ReferenceCommons, record: IndexRecord) -> Aut
     if anonymous.allows("read-storage", record.authz, "fence"):
         return Authorizations(drs_object_id=record.did, supported_types=[AuthorizationType.none])
     types = [AuthorizationType.bearer]
+    fence_issuer = [commons.settings.fence_url] if commons.settings.serves_fence else []
     issuers = fence.passport_issuers(record.authz)
     if issuers:
         types.append(AuthorizationType.passport)
     return Authorizations(
         drs_object_id=record.did, supported_types=types, passport_auth_issuers=issuers or None,
-        bearer_auth_issuers=[f"{commons.settings.base_url}/user", *fence.gateway_issuers],
+        bearer_auth_issuers=[*fence_issuer, *fence.gateway_issuers] or None,
     )
 
 
@@ -209,7 +225,7 @@ async def bulk_options(request: web.Request) -> web.Response:
     )))
 
 
-@routes.post(f"{BASE}/objects/access")
+@access_routes.post(f"{BASE}/objects/access")
 @operation("Bulk signed URLs; per-item 401/403/404 go to unresolved_drs_objects", tags=TAGS,
            request=BulkAccessBody, response=BulkAccessResponse)
 async def bulk_access(request: web.Request) -> web.Response:
@@ -284,8 +300,8 @@ class _PassportChecks:
         return self.fence.passport_grant(done, record)
 
 
-@routes.get(BASE + "/objects/{object_id:.+}/access/{access_id:[^/]+}")
-@routes.post(BASE + "/objects/{object_id:.+}/access/{access_id:[^/]+}")
+@access_routes.get(BASE + "/objects/{object_id:.+}/access/{access_id:[^/]+}")
+@access_routes.post(BASE + "/objects/{object_id:.+}/access/{access_id:[^/]+}")
 @operation("A signed URL for one access method (needs read-storage on the object's authz)", tags=TAGS,
            request=AccessRequest, response=AccessURL)
 async def get_access(request: web.Request) -> web.Response:
@@ -303,7 +319,7 @@ async def get_access(request: web.Request) -> web.Response:
 
 
 @routes.get(BASE + "/objects/{object_id:.+}")
-@routes.post(BASE + "/objects/{object_id:.+}")
+@passport_routes.post(BASE + "/objects/{object_id:.+}")  # DRS 1.2 Passports in the body (indexd's answer: 405)
 @operation("One DRS object (public metadata)", tags=TAGS, request=ObjectRequest, response=DrsObject,
            query=("expand",))
 async def get_object(request: web.Request) -> web.Response:
@@ -322,3 +338,18 @@ async def object_options(request: web.Request) -> web.Response:
     commons = _commons(request)
     record = await _record(commons, request.match_info["object_id"])
     return json_response(dump(await _authorizations(commons, record)))
+
+
+@no_access_routes.get(BASE + "/objects/{object_id:.+}/access/{access_id:[^/]+}")
+@operation("indexd without fence: no access route (the path is looked up as an object id)", tags=TAGS,
+           responses={404: "no record found"})
+async def access_unserved(request: web.Request) -> web.Response:
+    raise not_found(INDEXD_NO_RECORD)
+
+
+@no_access_routes.post(f"{BASE}/objects/access")
+@no_access_routes.post(BASE + "/objects/{object_id:.+}")
+@operation("indexd without fence: no POST on an object path (Passports, single or bulk access)", tags=TAGS,
+           responses={405: "not supported"})
+async def post_unserved(request: web.Request) -> web.Response:
+    return json_response({"msg": INDEXD_NO_POST}, status=405)

@@ -1,7 +1,9 @@
-"""HTTP routes of the fence subset: API-key exchange and management, ``/user/user``, JWKS, signed
-download URLs and the byte endpoint they point to (``/storage/...``), plus the WTS stub gen3 drs-pull calls.
+"""HTTP routes of the fence subset: API-key exchange and management, ``/user``, JWKS, signed download URLs
+(:data:`routes`); the byte endpoint they point to (``/storage/...``, :data:`storage_routes`, a stand-in for the
+bucket); the WTS stub gen3 drs-pull calls (:data:`wts_routes`).
 
-Paths follow Fence (``/user/...``) so the unmodified Gen3 SDK works against the reference commons.
+Paths are fence's own (``/credentials/...``, ``/data/download/{guid}``); Gen3's proxy serves them under ``/user``
+(:mod:`refcommons.layout`), so the unmodified Gen3 SDK works against the reference commons.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ OPERATION_ID_PREFIX = "refcommons.fence_api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
 
 routes = web.RouteTableDef()
+storage_routes = web.RouteTableDef()
+wts_routes = web.RouteTableDef()
 log = logging.getLogger("refcommons.fence")
 
 TAGS = ("fence",)
@@ -78,8 +82,8 @@ def content_disposition(file_name: str) -> str:
     return header
 
 
-@routes.post("/user/credentials/api/access_token")
-@routes.post("/user/credentials/cdis/access_token")
+@routes.post("/credentials/api/access_token")
+@routes.post("/credentials/cdis/access_token")
 @operation(
     "Exchange an API key for an access token",
     tags=TAGS,
@@ -103,13 +107,13 @@ async def exchange_api_key(request: web.Request) -> web.Response:
     return json_response({"access_token": token})
 
 
-# DELETE /user/credentials/{api,cdis}/{key_id} matches these paths too: other methods get 405 naming POST only
-routes.route("*", "/user/credentials/cdis/access_token")(only("POST"))
-routes.route("*", "/user/credentials/api/access_token")(only("POST"))
+# DELETE /credentials/{api,cdis}/{key_id} matches these paths too: other methods get 405 naming POST only
+routes.route("*", "/credentials/cdis/access_token")(only("POST"))
+routes.route("*", "/credentials/api/access_token")(only("POST"))
 
 
-@routes.post("/user/credentials/api/")
-@routes.post("/user/credentials/cdis/")
+@routes.post("/credentials/api/")
+@routes.post("/credentials/cdis/")
 @operation(
     "Create an API key for the caller",
     tags=TAGS,
@@ -128,8 +132,8 @@ async def create_api_key(request: web.Request) -> web.Response:
     return json_response(await fence.create_api_key(user, ttl_seconds=ttl))
 
 
-@routes.get("/user/credentials/api/")
-@routes.get("/user/credentials/cdis/")
+@routes.get("/credentials/api/")
+@routes.get("/credentials/cdis/")
 @operation("List the caller's active API keys", tags=TAGS, responses={401: "no valid access token"})
 async def list_api_keys(request: web.Request) -> web.Response:
     """``{"jwt_keys": [{"jti", "exp"}]}`` for the caller's unrevoked, unexpired keys."""
@@ -140,8 +144,8 @@ async def list_api_keys(request: web.Request) -> web.Response:
     return json_response({"jwt_keys": active})
 
 
-@routes.delete("/user/credentials/api/{key_id}")
-@routes.delete("/user/credentials/cdis/{key_id}")
+@routes.delete("/credentials/api/{key_id}")
+@routes.delete("/credentials/cdis/{key_id}")
 @operation(
     "Revoke an API key", tags=TAGS, responses={204: "revoked", 401: "no valid access token", 404: "no such key"}
 )
@@ -155,26 +159,26 @@ async def revoke_api_key(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@routes.get("/user/.well-known/jwks")
+@routes.get("/.well-known/jwks")
 @operation("The JWK set verifying this commons' tokens", tags=TAGS)
 async def jwks(request: web.Request) -> web.Response:
     return json_response(_commons(request).fence.jwks())
 
 
-@routes.get("/user/jwt/keys")
+@routes.get("/jwt/keys")
 @operation("Fence's legacy public-key list: {keys: [[kid, PEM]]}", tags=TAGS)
 async def jwt_keys(request: web.Request) -> web.Response:
     return json_response(_commons(request).fence.public_keys())
 
 
-@routes.get("/user/user")
+@routes.get("/user")
 @operation("The caller's identity and authz map", tags=TAGS, responses={401: "no valid access token"})
 async def user_info(request: web.Request) -> web.Response:
     caller, _ = await _caller(request)
     return json_response(_commons(request).fence.user_info(caller))
 
 
-@routes.get("/user/data/download/{guid:.+}")
+@routes.get("/data/download/{guid:.+}")
 @operation(
     "A signed URL to download a file",
     tags=TAGS,
@@ -208,7 +212,7 @@ async def download_url(request: web.Request) -> web.Response:
     return json_response({"url": url})
 
 
-@routes.get("/storage/{guid:.+}")
+@storage_routes.get("/storage/{guid:.+}")
 @operation(
     "The bytes behind a signed download URL",
     tags=TAGS,
@@ -238,8 +242,8 @@ async def storage(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/wts/external_oidc/")
-@routes.get("/wts/external_oidc")
+@wts_routes.get("/external_oidc/")
+@wts_routes.get("/external_oidc")
 @operation("Workspace token service IdPs (none here)", tags=("wts",))
 async def external_oidc(request: web.Request) -> web.Response:
     return json_response({"providers": []})

@@ -1,5 +1,6 @@
-"""Guppy's HTTP API under ``/guppy``: ``POST /guppy/graphql``, ``POST /guppy/download``, ``GET /guppy/_status``
-and ``GET /guppy/_version``, over the commons' dataset as Guppy indices (:mod:`refcommons.guppy.service`).
+"""Guppy's HTTP API at Guppy's own root (Gen3's proxy serves it under ``/guppy``, :mod:`refcommons.layout`):
+``POST /graphql``, ``POST /download``, ``GET /_status`` and ``GET /_version``, over the commons' dataset as Guppy
+indices (:mod:`refcommons.guppy.service`).
 
 Who is asking comes from the ``Authorization`` header as for the commons' other routes (none: anonymous,
 who reads the open resources; a bad token: 401). A caller may read the rows whose ``auth_resource_path`` it
@@ -7,7 +8,7 @@ holds ``read`` on (service ``guppy`` or ``*``), Guppy's rule. :class:`GuppyApi` 
 level and limit; each commons app builds its own from its settings (:meth:`GuppyApi.for_settings`:
 ``tier_access_level``, default ``regular``, and ``tier_access_limit``, default 50).
 
-``/guppy/graphql`` answers GraphQL results as JSON: a request that is not ``{"query": str, "variables":
+``/graphql`` answers GraphQL results as JSON: a request that is not ``{"query": str, "variables":
 object?, "operationName": str?}`` is a 400 in the commons' error shape; anything GraphQL rejects (syntax,
 validation, variables, resolver errors) is a 200 whose body carries ``errors`` (each with
 ``extensions.code``), as GraphQL over HTTP has it for ``application/json``.
@@ -127,26 +128,26 @@ class GuppyApi:
     def _routes(self) -> web.RouteTableDef:
         routes = web.RouteTableDef()
 
-        @routes.post("/guppy/graphql")
+        @routes.post("/graphql")
         @operation("Guppy GraphQL: raw rows, _aggregation and _mapping over subject and file", tags=TAGS,
                    responses={400: "not a GraphQL request", 401: "invalid access token"})
         async def graphql(request: web.Request) -> web.Response:
             return await self.graphql(request)
 
-        @routes.post("/guppy/download")
+        @routes.post("/download")
         @operation("Guppy download: every matching row (accessible data only under tiered access)", tags=TAGS,
                    responses={400: "bad type, fields, filter or sort", 401: "out-of-scope data or bad token"})
         async def download(request: web.Request) -> web.Response:
             return await self.download(request)
 
-        @routes.get("/guppy/_status")
+        @routes.get("/_status")
         @operation("Guppy health: the indices served", tags=TAGS)
         async def status(request: web.Request) -> web.Response:
             service = self.service(request.config_dict[COMMONS])
             indices: dict[str, Any] = {i.index: {"aliases": {}} for i in service.indices.values()}
             return json_response({"statusCode": 200, "warnings": None, "indices": indices})
 
-        @routes.get("/guppy/_version")
+        @routes.get("/_version")
         @operation("Guppy version", tags=TAGS)
         async def version(request: web.Request) -> web.Response:
             return json_response(VERSION)

@@ -1,9 +1,10 @@
-"""Gen3 indexd's HTTP API under ``/index``: health, stats, list/get/bulk reads (public) and
-token-guarded writes, over the commons' :class:`~refcommons.indexd.store.IndexStore`.
+"""Gen3 indexd's HTTP API, relative to indexd's own root (``/_status``, ``/index/{guid}``, ``/bulk/documents``;
+Gen3's proxy serves it under ``/index``, :mod:`refcommons.layout`): health, stats, list/get/bulk reads (public)
+and token-guarded writes, over the commons' :class:`~refcommons.indexd.store.IndexStore`.
 
-Record ids may carry a raw ``/`` or ``%2F`` (``{guid:.+}`` routes). ``/index/{guid}`` is indexd's
+Record ids may carry a raw ``/`` or ``%2F`` (``{guid:.+}`` routes). ``/{guid}`` is indexd's
 "global" lookup (``no_dist`` is ignored: this commons has no distributed resolvers). Routes are
-registered most specific first so ``/index/_status`` and ``/index/index/…`` never reach it.
+registered most specific first so ``/_status`` and ``/index/…`` never reach it.
 """
 
 from __future__ import annotations
@@ -92,27 +93,27 @@ async def _record_or_404(request: web.Request, guid: str) -> IndexRecord:
     return record
 
 
-@routes.get("/index/_status")
+@routes.get("/_status")
 @operation("indexd health: the text 'Healthy'", tags=TAGS, content="text/plain")
 async def status(request: web.Request) -> web.Response:
     return web.Response(text="Healthy", content_type="text/plain")
 
 
-@routes.get("/index/_version")
+@routes.get("/_version")
 @operation("indexd version and commit", tags=TAGS)
 async def version(request: web.Request) -> web.Response:
     return json_response(INDEXD_VERSION)
 
 
-@routes.get("/index/_stats")
+@routes.get("/_stats")
 @operation("How many records and bytes the index holds", tags=TAGS, response=IndexStats)
 async def stats(request: web.Request) -> web.Response:
     count, total = _commons(request).index.stats()
     return json_response(IndexStats(fileCount=count, totalFileSize=total).model_dump())
 
 
-@routes.get("/index/index")
-@routes.get("/index/index/")
+@routes.get("/index")
+@routes.get("/index/")
 @operation("List records (indexd pagination and filters)", tags=TAGS, query=LIST_PARAMS)
 async def list_records(request: web.Request) -> web.Response:
     q = list_query(request.query)
@@ -127,7 +128,7 @@ async def list_records(request: web.Request) -> web.Response:
     })
 
 
-@routes.post("/index/bulk/documents")
+@routes.post("/bulk/documents")
 @operation("The records of a JSON array of ids (unknown ids are left out)", tags=TAGS,
            request_schema={"type": "array", "items": {"type": "string"}})
 async def bulk_documents(request: web.Request) -> web.Response:
@@ -139,11 +140,11 @@ async def bulk_documents(request: web.Request) -> web.Response:
     return json_response([r.to_json() for r in await commons.index.get_many(ids)])
 
 
-routes.route("*", "/index/bulk/documents")(only("POST"))  # GET /index/{guid:.+} matches it too: 405 says POST
+routes.route("*", "/bulk/documents")(only("POST"))  # GET /{guid:.+} matches it too: 405 says POST
 
 
-@routes.post("/index/index")
-@routes.post("/index/index/")
+@routes.post("/index")
+@routes.post("/index/")
 @operation("Create a record (needs 'create' on its authz)", tags=TAGS, request=IndexCreate, response=WriteResult)
 async def create_record(request: web.Request) -> web.Response:
     commons = _commons(request)
@@ -155,13 +156,13 @@ async def create_record(request: web.Request) -> web.Response:
     return json_response(WriteResult(did=record.did, rev=record.rev, baseid=record.baseid).model_dump())
 
 
-@routes.get("/index/index/{guid:.+}")
+@routes.get("/index/{guid:.+}")
 @operation("One record by did (prefixed, %2F-encoded or bare uuid)", tags=TAGS)
 async def get_record(request: web.Request) -> web.Response:
     return json_response((await _record_or_404(request, request.match_info["guid"])).to_json())
 
 
-@routes.put("/index/index/{guid:.+}")
+@routes.put("/index/{guid:.+}")
 @operation("Update a record at ?rev= (needs 'update' on its authz)", tags=TAGS, request=IndexUpdate,
            response=WriteResult, query=(REV,))
 async def update_record(request: web.Request) -> web.Response:
@@ -174,7 +175,7 @@ async def update_record(request: web.Request) -> web.Response:
     return json_response(WriteResult(did=updated.did, rev=updated.rev, baseid=updated.baseid).model_dump())
 
 
-@routes.delete("/index/index/{guid:.+}")
+@routes.delete("/index/{guid:.+}")
 @operation("Delete a record at ?rev= (needs 'delete' on its authz)", tags=TAGS, query=(REV,))
 async def delete_record(request: web.Request) -> web.Response:
     commons = _commons(request)
@@ -189,7 +190,7 @@ async def delete_record(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-@routes.get("/index/{guid:.+}")
+@routes.get("/{guid:.+}")
 @operation("indexd's global lookup of one record (no_dist is ignored)", tags=TAGS, query=("no_dist",))
 async def get_global(request: web.Request) -> web.Response:
     return json_response((await _record_or_404(request, request.match_info["guid"])).to_json())

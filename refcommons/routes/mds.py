@@ -1,6 +1,7 @@
-"""HTTP routes of the Gen3 metadata service subset (``/mds``): status, version, query and get by GUID.
+"""HTTP routes of the Gen3 metadata service subset, relative to the service's root (Gen3's proxy serves them under
+``/mds``, :mod:`refcommons.layout`): status, version, query and get by GUID.
 
-``GET /mds/metadata`` takes ``data`` (``true``/``false``, any case; default false), ``limit`` (default 10,
+``GET /metadata`` takes ``data`` (``true``/``false``, any case; default false), ``limit`` (default 10,
 at most 2000) and ``offset``; every other query parameter is a dotted-path filter (see
 :mod:`refcommons.mds.catalog`). It answers a JSON list of GUIDs, or with ``data=true`` a ``{guid: record}`` map.
 """
@@ -32,19 +33,19 @@ def _catalog(request: web.Request) -> MetadataCatalog:
     return request.config_dict[COMMONS].metadata
 
 
-@routes.get("/mds/_status")
+@routes.get("/_status")
 @operation("MDS health", tags=TAGS)
 async def status(request: web.Request) -> web.Response:
     return json_response({"status": "OK"})
 
 
-@routes.get("/mds/version")
+@routes.get("/version")
 @operation("MDS version (a JSON string)", tags=TAGS)
 async def version(request: web.Request) -> web.Response:
     return json_response(VERSION)
 
 
-@routes.get("/mds/metadata")
+@routes.get("/metadata")
 @operation(
     "Query metadata records by dotted-path filters",
     tags=TAGS,
@@ -66,7 +67,7 @@ async def query(request: web.Request) -> web.Response:
     return json_response([guid for guid, _ in hits])
 
 
-@routes.get("/mds/metadata/{guid:.+}")
+@routes.get("/metadata/{guid:.+}")
 @operation("One metadata record", tags=TAGS, responses={404: "no such record"})
 async def get_record(request: web.Request) -> web.Response:
     """The record's data; ``<guid>/aliases`` answers ``{"guid", "aliases": []}`` for a known record."""

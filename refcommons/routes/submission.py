@@ -1,10 +1,11 @@
-"""The data dictionary routes of Gen3's submission service (sheepdog), as the reference commons serves them.
+"""The data dictionary routes of Gen3's submission service (sheepdog), relative to sheepdog's root (Gen3's proxy
+serves them under ``/api``, :mod:`refcommons.layout`).
 
-* ``GET /api/v0/submission/_dictionary`` → ``{"links": [...]}``: one link per node schema, then one to ``_all``
+* ``GET /v0/submission/_dictionary`` → ``{"links": [...]}``: one link per node schema, then one to ``_all``
   (sheepdog's listing), each the listing's own path plus ``/<entry>`` (so they stay right under a mount prefix).
-* ``GET /api/v0/submission/_dictionary/_all`` → the whole dictionary: node schemas keyed by node id, ``$ref`` s
+* ``GET /v0/submission/_dictionary/_all`` → the whole dictionary: node schemas keyed by node id, ``$ref`` s
   resolved, beside the non-node entries (``_settings``, ``_definitions``).
-* ``GET /api/v0/submission/_dictionary/<entry>`` → that node schema or non-node entry; 404 for anything else.
+* ``GET /v0/submission/_dictionary/<entry>`` → that node schema or non-node entry; 404 for anything else.
 
 No credential is needed: sheepdog serves its dictionary to anyone. The data is
 :mod:`refcommons.submission.dictionary` (package data, not code).
@@ -25,7 +26,7 @@ OPERATION_ID_PREFIX = "refcommons.submission.api"
 routes = web.RouteTableDef()
 
 TAGS = ("submission",)
-DICTIONARY = "/api/v0/submission/_dictionary"
+DICTIONARY = "/v0/submission/_dictionary"
 ALL = "_all"
 
 

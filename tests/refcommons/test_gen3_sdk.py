@@ -42,29 +42,43 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "gateway", *args], capture_output=True, text=True, timeout=60)
 
 
-@pytest.fixture(scope="module")
-def standalone(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("sdk-commons")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
+def _serve(*args: str, probe: str):
+    """``gateway refcommons serve ARGS`` in its own process, once ``probe`` (a URL) answers; stopped with Ctrl-C."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "refcommons", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--prefix", "dg.SDK1", "--seed", "5", "--subjects", "30", "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "gateway", "refcommons", "serve", "--host", "127.0.0.1", *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.time() + 30
     while True:
         try:
-            urllib.request.urlopen(base + "/index/_status", timeout=1).read()
+            urllib.request.urlopen(probe, timeout=1).read()
             break
         except OSError:
             if time.time() > deadline or proc.poll() is not None:
                 proc.kill()
                 pytest.fail(f"commons did not start: {proc.stderr.read() if proc.stderr else ''}")
             time.sleep(0.1)
-    yield base, data_dir
+    yield proc
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=15) == 0, "Ctrl-C must stop the commons cleanly"
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("sdk-commons")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    yield from ((base, data_dir) for _ in _serve(
+        "--port", str(port), "--prefix", "dg.SDK1", "--seed", "5", "--subjects", "30", "--data-dir", str(data_dir),
+        probe=base + "/index/_status"))
+
+
+@pytest.fixture(scope="module")
+def bare_indexd():
+    """The ``indexd`` layout: indexd alone at its root, as uc-cdis/indexd serves itself (no fence)."""
+    port = _free_port()
+    yield from (port for _ in _serve("--layout", "indexd", "--port", str(port), "--prefix", "dg.SDK2", "--seed", "5",
+                                     "--subjects", "20", probe=f"http://127.0.0.1:{port}/_status"))
 
 
 @pytest.fixture
@@ -104,6 +118,30 @@ def test_gen3_index_reads(standalone, sdk_env):
     by_hash = index.get_with_params({"hashes": {"md5": first["hashes"]["md5"]}})
     assert by_hash["did"] == first["did"]
     assert index.get_stats()["fileCount"] == len(records)
+
+
+@pytest.mark.parametrize("where", ["localhost", "service_location"])
+def test_gen3_index_reads_a_bare_indexd(bare_indexd, sdk_env, where):
+    """Gen3Index against indexd at its root: the SDK's own rule for a local indexd (an ``http://localhost``
+    endpoint), or ``service_location=""`` for any other host."""
+    if where == "localhost":
+        index = Gen3Index(endpoint=f"http://localhost:{bare_indexd}")
+    else:
+        index = Gen3Index(endpoint=f"http://127.0.0.1:{bare_indexd}", service_location="")
+    assert index.is_healthy()
+    assert index.get_version()["version"]
+    records = _get_json(f"http://127.0.0.1:{bare_indexd}/index/?limit=1024")["records"]
+    assert len(records) > 5
+    assert index.get_stats() == {"fileCount": len(records), "totalFileSize": sum(r["size"] for r in records)}
+    first = records[0]
+    assert index.get_record(first["did"]) == first
+    assert index.get(first["did"])["did"] == first["did"]
+    assert index.get_record("dg.SDK2/00000000-0000-4000-8000-000000000000") is None
+    assert [r["did"] for r in index.get_all_records(limit=5)] == [r["did"] for r in records[:5]]
+    every = index.get_all_records(limit=4, paginate=True)
+    assert [r["did"] for r in every] == [r["did"] for r in records]
+    wanted = [r["did"] for r in records[3:6]]
+    assert sorted(r["did"] for r in index.get_records(wanted)) == sorted(wanted)
 
 
 def test_gen3_file_presigned_url_and_download_of_controlled_data(standalone, sdk_env):

@@ -33,7 +33,7 @@ async def store():
 
 @pytest.fixture
 async def tokens(store) -> TokenService:
-    return await TokenService.open(store, BASE, 1200)
+    return await TokenService.open(store, f"{BASE}/user", 1200)
 
 
 def _tamper_payload(token: str, **changes) -> str:
@@ -128,7 +128,7 @@ async def test_purpose_issuer_and_key_are_checked(tokens, store):
         tokens.verify(elsewhere.issue_access_token("u"), ACCESS)
     other_store = await open_store("sqlite:///:memory:")
     try:
-        stranger = await TokenService.open(other_store, BASE, 60)
+        stranger = await TokenService.open(other_store, f"{BASE}/user", 60)
     finally:
         await other_store.close()
     assert stranger.key.kid != tokens.key.kid

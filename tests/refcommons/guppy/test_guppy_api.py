@@ -19,11 +19,13 @@ from servers import Server, start_commons, start_gateway
 
 from gateway.web.errors import error_middleware
 from gateway.web.keys import STATE
+from refcommons.app import mount
 from refcommons.authz.default_policy import ADMIN_USER, RESEARCHER_USER
 from refcommons.commons import ReferenceCommons
 from refcommons.guppy.index import OUT_OF_SCOPE, TierLevel
 from refcommons.guppy.schema import GuppyContext
 from refcommons.guppy.service import GuppyService, run
+from refcommons.layout import Mount
 from refcommons.model import Subject
 from refcommons.routes.guppy import GuppyApi
 from refcommons.routes.keys import COMMONS
@@ -122,7 +124,7 @@ class Tiered:
 async def tiered(commons: ReferenceCommons, level: TierLevel = "regular", limit: int = 50) -> Tiered:
     app = web.Application(middlewares=[error_middleware])
     app[COMMONS] = commons
-    app.add_routes(GuppyApi(level, limit).routes)
+    mount(app, Mount("guppy", "/guppy"), GuppyApi(level, limit).routes)  # as the gen3 layout serves it
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     with socket.socket() as s:
