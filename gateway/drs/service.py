@@ -125,6 +125,17 @@ class DrsService:
         access itself (a Passport gate); any age otherwise (the member decides)."""
         return self.config.authz_max_age if self.gate is not None else None
 
+    async def first_access_id(self, raw: str, deadline: Deadline, *, client: str | None = None) -> str:
+        """The access id a fence-style download without ``protocol`` signs: the object's first. 501 when its member
+        offers no signed URLs (as :meth:`access`), 404 when the object lists no access id."""
+        resolution = await self._resolve(raw, deadline, client, max_age=self.max_age())
+        if not _signs(resolution):
+            raise no_signed_urls(resolution.member, raw)
+        ids = access_ids(_render(lambda: drs_object(resolution.record, self.hostname, "1.5"), resolution))
+        if not ids:
+            raise ResolutionError(404, f"{raw} has no storage location to sign")
+        return ids[0]
+
     async def access(
         self, raw: str, access_id: str, deadline: Deadline, *, authorization: str | None, expires_in: int | None,
         caller: Caller | None = None, client: str | None = None,

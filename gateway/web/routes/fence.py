@@ -4,17 +4,16 @@
   URL needs some), what ``Gen3File.get_presigned_url`` reads. ``protocol`` is an access id of the object
   (``s3``, ``gs``, …; default: its first access method); ``expires_in`` is clamped to
   ``drs.max_signed_url_ttl``. The caller's ``Authorization`` reaches the member as its auth mode allows
-  (:class:`~gateway.drs.service.DrsService`); the member's 401/403/404 is passed on.
+  (:class:`~gateway.drs.service.DrsService`); the member's 401/403/404 is passed on. A member that offers no
+  signed URLs (no fence: docs/members.md) is a 501, as on the DRS access route.
 - ``GET /wts/external_oidc/`` → ``{"providers": []}``: ``gen3 drs-pull`` asks the workspace token service
   which other identity providers it can get tokens from; the gateway brokers none.
 """
 
 from __future__ import annotations
 
-import orjson
 from aiohttp import web
 
-from gateway.drs.federate import access_ids
 from gateway.resolver.outcomes import ResolutionError
 from gateway.web.caller import client_address
 from gateway.web.keys import DRS
@@ -33,7 +32,8 @@ routes = web.RouteTableDef()
 @operation("fence-compatible signed download URL for any member's object", tags=("fence",),
            query=("protocol", "expires_in"),
            responses={400: "bad id or expires_in", 401: "the member wants credentials", 403: "the member refused",
-                      404: "no such object or protocol", 502: "the member failed", 504: "deadline passed"})
+                      404: "no such object or protocol", 501: "the member offers no signed URLs (no fence)",
+                      502: "the member failed", 504: "deadline passed"})
 async def download(request: web.Request) -> web.Response:
     service = request.app[DRS]
     guid = request.match_info["guid"]
@@ -43,10 +43,7 @@ async def download(request: web.Request) -> web.Response:
     client = client_address(request)
     try:
         if protocol is None:
-            ids = access_ids(orjson.loads(await service.object_bytes(guid, deadline, client=client)))
-            if not ids:
-                raise ResolutionError(404, f"{guid} has no storage location to sign")
-            protocol = ids[0]
+            protocol = await service.first_access_id(guid, deadline, client=client)
         url = await service.access(guid, protocol, deadline, authorization=request.headers.get("Authorization"),
                                    expires_in=expires_in, client=client)
     except ResolutionError as exc:
