@@ -39,6 +39,7 @@ from gateway.settings.gateway import CONFIG_ENV, Settings
 from gateway.settings.reference import env_name, iter_keys
 from gateway.web.routes import status
 from refcommons.cli import settings_from_args
+from refcommons.layout import GEN3, server_of
 from refcommons.routes import indexd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -362,7 +363,9 @@ def _health_targets(test: list[str]) -> list[tuple[int, str | None]]:
 
 
 def test_health_checks_probe_the_port_and_a_route_the_service_serves():
-    served = {"gateway": _route_paths(status), "commons": _route_paths(indexd),
+    gen3_indexd = server_of(GEN3, "indexd")  # the compose commons run the default layout: indexd under /index
+    assert gen3_indexd is not None
+    served = {"gateway": _route_paths(status), "commons": {gen3_indexd[1].path(p) for p in _route_paths(indexd)},
               "nginx": set(re.findall(r"location\s+=?\s*(/\S*)", _nginx()))}
     for name, service in _services().items():
         if "healthcheck" not in service:
