@@ -15,6 +15,7 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-test
 	@bash .ci/redis
 	@bash .ci/postgres
+	@bash .ci/browser   # Debian's chromium for the portal's browser tests (tests/gateway/portal)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports   # the layers and contracts of docs/architecture.md
 	$(BIN)/mypy           # strict for core, settings, wire, resolver, passports, drs; the whole tree checked

@@ -1,0 +1,169 @@
+"""The web portal's pages (HTML for people; docs/portal.md): parse the request, call a portal page model over the
+very services the JSON API's handlers use, render a Jinja2 template.
+
+- ``GET /``: the home page, GUID lookup; ``POST /lookup`` (form: ``ids``) the same page with a row per id;
+  ``GET /guid/{id}``: the permalink of one id (any form: GUID, bare UUID, ``drs://`` URI…).
+- ``GET /portal/download?id=&access_id=``: the signed URL of an object's access method, fetched only now (a
+  ``303`` to it): no page embeds one.
+- ``GET /portal/static/{name}``: the pages' assets, from memory (:mod:`gateway.portal.assets`).
+
+Every page carries the strict Content-Security-Policy of :mod:`gateway.portal.csp`; every form the CSRF token of
+:mod:`gateway.portal.csrf` (checked on each ``POST``). The handlers are marked :func:`~gateway.web.openapi.page`:
+they are not part of the JSON API nor of its OpenAPI document. A page's failures are pages too (HTML with the
+right status), not the API's JSON errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from gateway.core.errors import ApiError
+from gateway.portal import csp, csrf
+from gateway.portal.assets import HTMX, STATIC_PATH
+from gateway.portal.lookup import look_up, signed_url, split_ids
+from gateway.resolver.identifiers import InvalidIdentifier
+from gateway.resolver.outcomes import ResolutionError
+from gateway.web.caller import client_address
+from gateway.web.keys import DRS, OPEN_AUTHZ, PORTAL
+from gateway.web.openapi import page
+
+routes = web.RouteTableDef()
+
+MAX_FORM_TEXT = 256 * 1024
+"""Longest pasted text a lookup form may carry (characters)."""
+
+
+# --- rendering ----------------------------------------------------------------------------------------------------
+
+
+def _csrf_token(request: web.Request) -> tuple[str, bool]:
+    """The browser's CSRF token, or a new one (``True``: to be set as the cookie)."""
+    cookie = request.cookies.get(csrf.COOKIE)
+    return (cookie, False) if cookie is not None and csrf.well_formed(cookie) else (csrf.new_token(), True)
+
+
+def render(request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200) -> web.Response:
+    """``template`` rendered with the portal's shared context, with the page headers and, when the browser has
+    none, the CSRF cookie."""
+    site = request.app[PORTAL]
+    token, fresh = _csrf_token(request)
+    shared = {"asset": site.urls, "htmx": HTMX.file, "csrf": token, "csrf_field": csrf.FIELD,
+              "max_ids": site.config.max_ids}
+    response = aiohttp_jinja2.render_template(template, request, {**shared, **context}, status=status)
+    response.headers.update(csp.PAGE_HEADERS)
+    if fresh:
+        response.set_cookie(csrf.COOKIE, token, httponly=True, samesite="Strict", path="/", secure=request.secure)
+    return response
+
+
+def problem(request: web.Request, status: int, title: str, message: str, *, back: str = "/") -> web.Response:
+    return render(request, "problem.html", {"title": title, "message": message, "back": back, "nav": None},
+                  status=status)
+
+
+def _origins(request: web.Request) -> list[str]:
+    return [f"{request.scheme}://{request.host}", request.app[PORTAL].public_origin]
+
+
+async def checked_form(request: web.Request) -> tuple[Mapping[str, str], web.Response | None]:
+    """The posted form's fields, or the page refusing it (CSRF, not a form, too large)."""
+    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return {}, problem(request, 415, "Not a form", "this address takes the portal's own forms only")
+    try:
+        posted = await request.post()
+    except (ValueError, UnicodeDecodeError):
+        return {}, problem(request, 400, "Not a form", "the form could not be read")
+    fields = {k: v for k, v in posted.items() if isinstance(v, str)}
+    refused = csrf.refusal(request.cookies.get(csrf.COOKIE), fields.get(csrf.FIELD), request.headers.get("Origin"),
+                           _origins(request))
+    if refused is not None:
+        return fields, problem(request, 403, "Form refused", refused)
+    return fields, None
+
+
+# --- home and GUID lookup -----------------------------------------------------------------------------------------
+
+
+async def _lookup_page(request: web.Request, text: str, ids: list[str], dropped: int, *, title: str) -> web.Response:
+    rows = None
+    refused = None
+    if ids:
+        try:
+            rows = await look_up(request.app[DRS], request.app.get(OPEN_AUTHZ), ids, client=client_address(request))
+        except ApiError as exc:  # past the fan-out budget: the whole lookup is refused, as on the API
+            rows, refused = [], exc.message
+    return render(request, "home.html", {"title": title, "nav": "lookup", "text": text, "rows": rows,
+                                         "dropped": dropped, "refused": refused})
+
+
+@routes.get("/")
+@page
+async def home(request: web.Request) -> web.Response:
+    return await _lookup_page(request, "", [], 0, title="Look up identifiers")
+
+
+@routes.post("/lookup")
+@page
+async def lookup(request: web.Request) -> web.Response:
+    fields, refused = await checked_form(request)
+    if refused is not None:
+        return refused
+    text = fields.get("ids", "")[:MAX_FORM_TEXT]
+    ids, dropped = split_ids(text, request.app[PORTAL].config.max_ids)
+    return await _lookup_page(request, text, ids, dropped, title="Look up identifiers")
+
+
+@routes.get("/guid/{id:.+}")
+@page
+async def guid(request: web.Request) -> web.Response:
+    raw = request.match_info["id"]
+    return await _lookup_page(request, raw, [raw], 0, title=raw[:80])
+
+
+@routes.get("/portal/download")
+@page
+async def download(request: web.Request) -> web.StreamResponse:
+    """A ``303`` to the signed URL of ``id``'s access method ``access_id``, asked only now."""
+    raw, access_id = request.query.get("id", ""), request.query.get("access_id", "")
+    if not raw or not access_id:
+        return problem(request, 400, "Nothing to download", "a download needs an id and an access method")
+    back = f"/guid/{raw}"
+    try:
+        url = await signed_url(request.app[DRS], raw, access_id, client=client_address(request))
+    except InvalidIdentifier as exc:
+        return problem(request, 400, "Not an identifier", str(exc))
+    except ResolutionError as exc:
+        if exc.status in (401, 403):
+            return problem(request, exc.status, "Controlled access",
+                           "this file is not open data: download it through the API with your credentials or a "
+                           "Passport", back=back)
+        return problem(request, exc.status, "Download unavailable", exc.message, back=back)
+    except ApiError as exc:
+        return problem(request, exc.status, "Download unavailable", exc.message, back=back)
+    if url.headers:
+        return problem(request, 502, "Download unavailable",
+                       "this file's URL needs request headers a browser link cannot send: use the DRS API", back=back)
+    if urlsplit(url.url).scheme not in ("http", "https"):
+        return problem(request, 502, "Download unavailable",
+                       "the member commons answered a URL a browser cannot open", back=back)
+    raise web.HTTPSeeOther(url.url, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+# --- assets -------------------------------------------------------------------------------------------------------
+
+
+@routes.get(STATIC_PATH + "/{name}")
+@page
+async def static(request: web.Request) -> web.Response:
+    asset = request.app[PORTAL].assets.get(request.match_info["name"])
+    if asset is None:
+        raise web.HTTPNotFound()
+    headers = {**csp.ASSET_HEADERS, "ETag": asset.etag}
+    if request.headers.get("If-None-Match") == asset.etag:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=asset.body, headers={**headers, "Content-Type": asset.content_type})

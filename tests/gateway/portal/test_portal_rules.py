@@ -1,0 +1,116 @@
+"""The portal's pure rules: CSRF tokens, the CSP, the assets' provenance, reading pasted ids, a lookup row."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from gateway.core.member import Member
+from gateway.core.records import MemberRecord
+from gateway.portal import csp, csrf
+from gateway.portal.assets import HTMX, STATIC_DIR, STATIC_FILES, load_assets
+from gateway.portal.lookup import Found, Missing, human_size, problem_of, row_of, split_ids
+from gateway.resolver.identifiers import parse_identifier
+from gateway.resolver.outcomes import Candidate, Resolution, ResolutionError
+
+OWN = ["http://127.0.0.1:8080", "https://gateway.example"]
+
+
+def test_a_form_is_accepted_only_with_its_cookie_token_from_our_own_origin():
+    token = csrf.new_token()
+    assert csrf.well_formed(token) and token != csrf.new_token()
+    assert csrf.refusal(token, token, "http://127.0.0.1:8080", OWN) is None
+    assert csrf.refusal(token, token, "https://gateway.example/", OWN) is None
+    assert csrf.refusal(token, token, None, OWN) is None  # no Origin sent: the token decides
+    assert "another site" in csrf.refusal(token, token, "https://evil.example", OWN)
+    assert "another site" in csrf.refusal(token, token, "null", OWN)
+    assert "cookie" in csrf.refusal(None, token, None, OWN)
+    assert "cookie" in csrf.refusal("short", "short", None, OWN)  # not a token we make
+    assert "does not match" in csrf.refusal(token, None, None, OWN)
+    assert "does not match" in csrf.refusal(token, csrf.new_token(), None, OWN)
+    assert "does not match" in csrf.refusal(token, token[:-1], None, OWN)
+
+
+def test_the_policy_allows_nothing_inline_and_no_other_host():
+    directives = dict(d.split(" ", 1) for d in csp.POLICY.split("; "))
+    assert directives["default-src"] == "'none'"
+    for name in ("script-src", "style-src", "connect-src", "img-src", "form-action"):
+        assert directives[name] == "'self'", name
+    assert directives["frame-ancestors"] == "'none'" and directives["base-uri"] == "'none'"
+    assert "unsafe" not in csp.POLICY and "http" not in csp.POLICY and "*" not in csp.POLICY
+    assert csp.PAGE_HEADERS["Content-Security-Policy"] == csp.POLICY
+    assert csp.PAGE_HEADERS["X-Content-Type-Options"] == "nosniff"
+
+
+def test_vendored_htmx_is_the_published_file_and_a_changed_one_is_refused(tmp_path):
+    body = (STATIC_DIR / HTMX.file).read_bytes()
+    assert hashlib.sha256(body).hexdigest() == HTMX.sha256
+    assert b"Zero-Clause BSD" in (STATIC_DIR / HTMX.licence_file).read_bytes()
+    assets = load_assets()
+    assert set(assets) == set(STATIC_FILES)
+    for name in STATIC_FILES:
+        (tmp_path / name).write_bytes((STATIC_DIR / name).read_bytes())
+    (tmp_path / HTMX.file).write_bytes(body + b"\n//")
+    with pytest.raises(ValueError, match=r"not htmx\.org@2\.0\.11"):
+        load_assets(tmp_path)
+
+
+def test_pasted_ids_are_split_deduplicated_and_capped():
+    text = " dg.A/1, dg.A/1\n\ndrs://dg.B:2;  3 \t4\n"
+    assert split_ids(text, 10) == (["dg.A/1", "drs://dg.B:2", "3", "4"], 0)
+    assert split_ids(text, 2) == (["dg.A/1", "drs://dg.B:2"], 2)
+    assert split_ids("  \n ", 5) == ([], 0)
+
+
+@pytest.mark.parametrize(("status", "problem"), [(400, "invalid"), (404, "unknown"), (409, "ambiguous"),
+                                                 (401, "refused"), (403, "refused"), (502, "unavailable"),
+                                                 (503, "unavailable"), (504, "unavailable"), (429, "unavailable"),
+                                                 (202, "unavailable")])
+def test_each_failure_says_plainly_what_it_is(status, problem):
+    assert problem_of(status) == problem
+
+
+def test_sizes_read_as_people_read_them():
+    assert human_size(None) == "unknown size"
+    assert human_size(0) == "0 bytes"
+    assert human_size(999) == "999 bytes"
+    assert human_size(1147) == "1.1 KB (1,147 bytes)"
+    assert human_size(5_300_000_000) == "5.3 GB (5,300,000,000 bytes)"
+
+
+MEMBER = Member.from_doc({"id": "m1", "name": "Member one", "base_url": "http://127.0.0.1:1", "kind": "gen3",
+                          "prefixes": ["dg.M1"], "hostnames": [], "status": "active"})
+RECORD = {"did": "dg.M1/abc", "file_name": "a.bam", "size": 2048, "hashes": {"md5": "0" * 32},
+          "urls": ["s3://bucket/a.bam"], "authz": ["/programs/p/projects/open"], "acl": ["*"],
+          "created_date": "2024-01-01T00:00:00", "updated_date": "2024-01-01T00:00:00", "form": "object"}
+
+
+def test_a_found_id_names_its_member_and_the_objects_facts():
+    resolution = Resolution(parse_identifier("dg.M1/abc"), MEMBER, MemberRecord("m1", "dg.M1/abc", "indexd", RECORD),
+                            "prefix")
+    row = row_of("dg.M1/abc", resolution, "gw.example", open_data=True)
+    assert isinstance(row, Found)
+    assert (row.member_id, row.member_name, row.normalized, row.name, row.size) == (
+        "m1", "Member one", "dg.M1/abc", "a.bam", 2048)
+    assert ("md5", "0" * 32) in row.checksums
+    assert row.access_ids and row.access_ids[0][1] == "s3"
+    assert row.availability == "open" and row.drs_uri.startswith("drs://gw.example/")
+    assert row_of("x", resolution, "gw.example", open_data=None).availability == "unknown"
+    assert row_of("x", resolution, "gw.example", open_data=False).availability == "controlled"
+
+
+def test_a_member_record_that_is_no_object_is_unavailable_not_a_crash():
+    record = MemberRecord("m1", "dg.M1/abc", "indexd", {"did": "dg.M1/abc"})  # no size, no hashes
+    broken = Resolution(parse_identifier("dg.M1/abc"), MEMBER, record, "prefix")
+    row = row_of("dg.M1/abc", broken, "gw.example", open_data=None)
+    assert isinstance(row, Missing) and row.problem == "unavailable" and "unusable record" in row.message
+
+
+def test_an_ambiguous_id_lists_every_holder():
+    error = ResolutionError(409, "held by several members", candidates=(
+        Candidate("a", "dg.A/1", "drs://dg.A:1"), Candidate("b", "dg.B/1", None)))
+    row = row_of("1", error, "gw.example", open_data=None)
+    assert isinstance(row, Missing)
+    assert row.headline == "Held by several member commons"
+    assert row.candidates == (("a", "dg.A/1", "drs://dg.A:1"), ("b", "dg.B/1", None))
