@@ -5,6 +5,7 @@ very services the JSON API's handlers use, render a Jinja2 template.
   ``GET /guid/{id}``: the permalink of one id (any form: GUID, bare UUID, ``drs://`` URI…).
 - ``GET /portal/download?id=&access_id=``: the signed URL of an object's access method, fetched only now (a
   ``303`` to it): no page embeds one.
+- ``GET /federation``: the members, their prefixes, status and health over time (as the prober records it).
 - ``GET /portal/static/{name}``: the pages' assets, from memory (:mod:`gateway.portal.assets`).
 
 Every page carries the strict Content-Security-Policy of :mod:`gateway.portal.csp`; every form the CSRF token of
@@ -25,11 +26,12 @@ from aiohttp import web
 from gateway.core.errors import ApiError
 from gateway.portal import csp, csrf
 from gateway.portal.assets import HTMX, STATIC_PATH
+from gateway.portal.federation import federation_view
 from gateway.portal.lookup import look_up, signed_url, split_ids
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import ResolutionError
 from gateway.web.caller import client_address
-from gateway.web.keys import DRS, OPEN_AUTHZ, PORTAL
+from gateway.web.keys import DRS, OPEN_AUTHZ, PORTAL, REGISTRY
 from gateway.web.openapi import page
 
 routes = web.RouteTableDef()
@@ -152,6 +154,17 @@ async def download(request: web.Request) -> web.StreamResponse:
         return problem(request, 502, "Download unavailable",
                        "the member commons answered a URL a browser cannot open", back=back)
     raise web.HTTPSeeOther(url.url, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+# --- federation -------------------------------------------------------------------------------------------------
+
+
+@routes.get("/federation")
+@page
+async def federation(request: web.Request) -> web.Response:
+    registry = request.app[REGISTRY]
+    view = await federation_view(registry.repository, registry.health)
+    return render(request, "federation.html", {"title": "Federation", "nav": "federation", "view": view})
 
 
 # --- assets -------------------------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ async def _a_file(member: Server) -> dict:
 async def test_a_guid_of_each_member_shows_its_member_and_size(fed, browser):
     files = {mid: await _a_file(fed.members[mid]) for mid, _, _ in MEMBERS}
     alpha, beta, gamma = files["alpha"]["did"], files["beta"]["did"], files["gamma"]["did"]
-    prefix, uuid = gamma.split("/", 1)
+    uuid = gamma.split("/", 1)[1]
     asked = [alpha, f"drs://{beta.replace('/', ':', 1)}", uuid, "dg.AL01/00000000-0000-4000-8000-000000000000",
              "drs://"]
     watched = await open_page(browser, fed.gateway.base_url, "/")

@@ -114,3 +114,17 @@ def test_an_ambiguous_id_lists_every_holder():
     assert isinstance(row, Missing)
     assert row.headline == "Held by several member commons"
     assert row.candidates == (("a", "dg.A/1", "drs://dg.A:1"), ("b", "dg.B/1", None))
+
+
+def test_a_member_row_shows_health_as_the_prober_recorded_it():
+    from gateway.portal.federation import FederationView, member_row
+    from gateway.registry.health import HealthRecord
+
+    failing = HealthRecord("unhealthy", 2, "t0", "t2", 12.4, ({"at": "t1", "detail": "a"}, {"at": "t2", "detail": "b"}),
+                           "t2")
+    row = member_row(MEMBER, failing)
+    assert (row.id, row.name, row.prefixes, row.status) == ("m1", "Member one", MEMBER.prefixes, "active")
+    assert row.latency_text == "12 ms" and row.failures == [("t2", "b"), ("t1", "a")]
+    assert member_row(MEMBER, HealthRecord()).latency_text == "not measured yet"
+    view = FederationView([row, member_row(MEMBER, HealthRecord("healthy"))], 30.0, 3)
+    assert (view.count("unhealthy"), view.count("healthy"), view.count("unknown")) == (1, 1, 0)
