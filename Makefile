@@ -36,6 +36,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench_passports.py
 	$(BIN)/python bench/bench_fanout.py
 	$(BIN)/python bench/bench_pfb.py
+	$(BIN)/python bench/bench_portal.py
 
 # `make lock`: requirements.lock, the container image's pinned runtime dependencies (the Dockerfile installs it,
 # then the project with --no-deps). The project is installed from PyPI into a fresh venv and frozen without
