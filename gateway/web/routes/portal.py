@@ -6,6 +6,8 @@ very services the JSON API's handlers use, render a Jinja2 template.
 - ``GET /portal/download?id=&access_id=``: the signed URL of an object's access method, fetched only now (a
   ``303`` to it): no page embeds one.
 - ``GET /federation``: the members, their prefixes, status and health over time (as the prober records it).
+- ``GET /studies?q=&tag=&offset=``: study discovery (full text, tag filters, stale snapshots marked);
+  ``GET /studies/{guid}``: one study's metadata.
 - ``GET /portal/static/{name}``: the pages' assets, from memory (:mod:`gateway.portal.assets`).
 
 Every page carries the strict Content-Security-Policy of :mod:`gateway.portal.csp`; every form the CSRF token of
@@ -18,21 +20,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from gateway.core.errors import ApiError
+from gateway.discovery.documents import CountHider
+from gateway.discovery.harvest import DiscoveryView
 from gateway.portal import csp, csrf
 from gateway.portal.assets import HTMX, STATIC_PATH
 from gateway.portal.federation import federation_view
 from gateway.portal.lookup import look_up, signed_url, split_ids
+from gateway.portal.studies import search_page, study_page
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import ResolutionError
 from gateway.web.caller import client_address
-from gateway.web.keys import DRS, OPEN_AUTHZ, PORTAL, REGISTRY
+from gateway.web.keys import COUNT_HIDER, DRS, HARVESTER, OPEN_AUTHZ, PORTAL, REGISTRY
 from gateway.web.openapi import page
+from gateway.web.routes.discovery import COUNTED_FIELDS
 
 routes = web.RouteTableDef()
 
@@ -165,6 +171,54 @@ async def federation(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     view = await federation_view(registry.repository, registry.health)
     return render(request, "federation.html", {"title": "Federation", "nav": "federation", "view": view})
+
+
+# --- study discovery --------------------------------------------------------------------------------------------
+
+MAX_SELECTED_TAGS = 50
+
+
+async def _discovery(request: web.Request) -> tuple[DiscoveryView, CountHider | None, float]:
+    harvester = request.app[HARVESTER]
+    view = await harvester.view()
+    factory = request.app.get(COUNT_HIDER)
+    hider = await factory(request, view.snapshots) if factory is not None else None
+    return view, hider, harvester.clock()
+
+
+@routes.get("/studies")
+@page
+async def studies(request: web.Request) -> web.Response:
+    text = request.query.get("q", "")[:1000]
+    selected = list(dict.fromkeys(request.query.getall("tag", [])))[:MAX_SELECTED_TAGS]
+    try:
+        offset = max(0, min(int(request.query.get("offset", "0")), 1_000_000))
+    except ValueError:
+        offset = 0
+    view, hider, now = await _discovery(request)
+    try:
+        found = search_page(view, now, q=text, selected=selected, offset=offset, count_hider=hider,
+                            counted_fields=COUNTED_FIELDS)
+    except ValueError as exc:  # over the search's limits: the API's 400
+        return problem(request, 400, "Search not understood", str(exc), back="/studies")
+
+    def query_for(at: int) -> str:
+        return urlencode([("q", text), *(("tag", t) for t in selected), ("offset", str(at))])
+
+    return render(request, "studies.html", {"title": "Studies", "nav": "studies", "page": found,
+                                            "query_for": query_for})
+
+
+@routes.get("/studies/{guid:.+}")
+@page
+async def study(request: web.Request) -> web.Response:
+    guid = request.match_info["guid"]
+    view, hider, now = await _discovery(request)
+    found = study_page(view, now, guid, count_hider=hider, counted_fields=COUNTED_FIELDS)
+    if found is None:
+        return problem(request, 404, "No such study", f"no member commons has a study {guid[:200]!r}",
+                       back="/studies")
+    return render(request, "study.html", {"title": found.row.title, "nav": "studies", "study": found})
 
 
 # --- assets -------------------------------------------------------------------------------------------------------

@@ -128,3 +128,18 @@ def test_a_member_row_shows_health_as_the_prober_recorded_it():
     assert member_row(MEMBER, HealthRecord()).latency_text == "not measured yet"
     view = FederationView([row, member_row(MEMBER, HealthRecord("healthy"))], 30.0, 3)
     assert (view.count("unhealthy"), view.count("healthy"), view.count("unknown")) == (1, 1, 0)
+
+
+def test_a_study_row_never_shows_a_hidden_count_as_a_number():
+    from gateway.portal.studies import age_text, study_row
+
+    doc = {"gen3_discovery": {"full_name": "Study X", "commons_name": "m1", "study_description": "about x",
+                              "_subjects_count": None, "_samples_count": 7, "_files_count": None,
+                              "_hidden_counts": ["_subjects_count"],
+                              "tags": [{"category": "Access", "name": "Open"}, {"name": "no category"}]}}
+    row = study_row("S1", doc, {"m1": 4000.0})
+    assert row.counts == (("Subjects", "hidden"), ("Samples", 7), ("Files", "unknown"))
+    assert row.tags == (("Access", "Open"),) and row.title == "Study X" and row.member_id == "m1"
+    assert row.stale_text == "snapshot 67 min old"
+    assert study_row("S2", {"gen3_discovery": {"commons_name": "m2"}}, {"m1": 1.0}).stale_text is None
+    assert [age_text(s) for s in (5, 600, 36_000, 864_000)] == ["5 s", "10 min", "10 h", "10 days"]
