@@ -24,13 +24,14 @@ POLICY = "; ".join((
 PAGE_HEADERS: dict[str, str] = {
     "Content-Security-Policy": POLICY,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-"""Headers of every page: no caching (a page may show what a caller's credentials revealed), no referrer (a
-permalink names an id), no framing, no sniffing."""
+"""Headers of every page: no caching (a page may show what a caller's credentials revealed), no referrer to other
+sites (a permalink names an id; ``same-origin`` rather than ``no-referrer``, under which browsers send ``Origin:
+null`` with a form and the CSRF check could not tell our own forms), no framing, no sniffing."""
 
 ASSET_HEADERS: dict[str, str] = {
     "X-Content-Type-Options": "nosniff",

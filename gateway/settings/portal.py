@@ -16,3 +16,7 @@ class PortalConfig(BaseModel):
         100, ge=1, le=1000, description="Most ids one lookup on the home page resolves (the rest are listed as "
         "not looked up)."
     )
+    explore_facets: list[str] = Field(
+        ["project_id", "sex", "race", "ethnicity"], min_length=1, max_length=12,
+        description="Fields of the `subject` index the cohort explorer (`/explore`) offers as facets."
+    )

@@ -8,6 +8,8 @@ very services the JSON API's handlers use, render a Jinja2 template.
 - ``GET /federation``: the members, their prefixes, status and health over time (as the prober records it).
 - ``GET /studies?q=&tag=&offset=``: study discovery (full text, tag filters, stale snapshots marked);
   ``GET /studies/{guid}``: one study's metadata.
+- ``GET /explore?f.<facet>=<value>…``: the cohort explorer (tiered counts, per-member status, a chart per facet);
+  ``POST /explore/export``: an export job of the cohort (PFB), ``GET /explore/jobs/{id}`` its progress.
 - ``GET /portal/static/{name}``: the pages' assets, from memory (:mod:`gateway.portal.assets`).
 
 Every page carries the strict Content-Security-Policy of :mod:`gateway.portal.csp`; every form the CSRF token of
@@ -18,25 +20,45 @@ right status), not the API's JSON errors.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
+from multidict import MultiMapping
 
 from gateway.core.errors import ApiError
 from gateway.discovery.documents import CountHider
 from gateway.discovery.harvest import DiscoveryView
+from gateway.export.job import JOB_ID, is_expired, public_doc
+from gateway.export.plan import ExportFailed, ExportRequest, plan_export
+from gateway.export.runner import JobMissing, JobsFull
 from gateway.portal import csp, csrf
 from gateway.portal.assets import HTMX, STATIC_PATH
+from gateway.portal.explore import INDEX, explore, guppy_filter, selection
 from gateway.portal.federation import federation_view
 from gateway.portal.lookup import look_up, signed_url, split_ids
 from gateway.portal.studies import search_page, study_page
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import ResolutionError
-from gateway.web.caller import client_address
-from gateway.web.keys import COUNT_HIDER, DRS, HARVESTER, OPEN_AUTHZ, PORTAL, REGISTRY
+from gateway.search.mapping.translate import UntranslatableQuery
+from gateway.search.question import check_filter
+from gateway.web.caller import caller_from_request, client_address
+from gateway.web.keys import (
+    COHORT,
+    COUNT_HIDER,
+    DICTIONARIES,
+    DRS,
+    EXPORT,
+    HARVESTER,
+    JOBS,
+    OPEN_AUTHZ,
+    OWN_HOST,
+    PORTAL,
+    REGISTRY,
+)
 from gateway.web.openapi import page
 from gateway.web.routes.discovery import COUNTED_FIELDS
 
@@ -219,6 +241,80 @@ async def study(request: web.Request) -> web.Response:
         return problem(request, 404, "No such study", f"no member commons has a study {guid[:200]!r}",
                        back="/studies")
     return render(request, "study.html", {"title": found.row.title, "nav": "studies", "study": found})
+
+
+# --- cohort explorer --------------------------------------------------------------------------------------------
+
+
+def _selection(request: web.Request, fields: MultiMapping[Any] | None = None) -> dict[str, tuple[str, ...]]:
+    """The explorer's selection from the query string, or from a posted form's ``fields``."""
+    facets = request.app[PORTAL].config.explore_facets
+    source: MultiMapping[Any] = request.query if fields is None else fields
+    values = {f"f.{facet}": [v for v in source.getall(f"f.{facet}", []) if isinstance(v, str)] for facet in facets}
+    return selection(values, facets)
+
+
+@routes.get("/explore")
+@page
+async def explore_page(request: web.Request) -> web.Response:
+    facets = request.app[PORTAL].config.explore_facets
+    selected = _selection(request)
+    flt = guppy_filter(selected)
+    try:
+        if flt is not None:
+            check_filter(flt)
+        view = await explore(request.app[COHORT], await caller_from_request(request), facets, selected)
+    except ApiError as exc:
+        return problem(request, exc.status, "Search not possible", exc.message, back="/explore")
+    except UntranslatableQuery as exc:
+        return problem(request, 400, "Search not possible", str(exc), back="/explore")
+    return render(request, "explore.html", {"title": "Explore a cohort", "nav": "explore", "view": view},
+                  status=200 if view.answered or not view.sources else 503)
+
+
+@routes.post("/explore/export")
+@page
+async def explore_export(request: web.Request) -> web.StreamResponse:
+    """Start an export job of the cohort's accessible subjects (PFB), as ``POST /search/v1/export`` with
+    ``delivery: job`` does, and show its progress page."""
+    _, refused = await checked_form(request)
+    if refused is not None:
+        return refused
+    posted = await request.post()  # read once by checked_form; aiohttp keeps it
+    selected = _selection(request, posted)
+    body = ExportRequest(index=INDEX, filter=guppy_filter(selected), format="pfb", delivery="job")
+    caller = await caller_from_request(request)
+    try:
+        if body.filter is not None:
+            check_filter(body.filter)
+        plan = await plan_export(request.app[COHORT], body, caller, request.app[EXPORT], request.app[DICTIONARIES])
+        production = plan.produce(request.app[COHORT], caller, request.app[EXPORT], asyncio.get_running_loop(),
+                                  request.app[OWN_HOST])
+        job = await request.app[JOBS].submit(plan, production)
+    except ExportFailed as exc:
+        return problem(request, exc.status, "Export not possible", str(exc), back="/explore")
+    except ApiError as exc:
+        return problem(request, exc.status, "Export not possible", exc.message, back="/explore")
+    except JobsFull:
+        return problem(request, 429, "Export not possible now", "the gateway runs as many exports as it may; "
+                       "try again in a minute", back="/explore")
+    raise web.HTTPSeeOther(f"/explore/jobs/{job.id}")
+
+
+@routes.get("/explore/jobs/{job_id}")
+@page
+async def explore_job(request: web.Request) -> web.Response:
+    job_id = request.match_info["job_id"]
+    service = request.app[JOBS]
+    if not JOB_ID.fullmatch(job_id):
+        return problem(request, 404, "No such export", "no export job has this address", back="/explore")
+    try:
+        job = await service.read(job_id)
+    except JobMissing:
+        return problem(request, 404, "No such export", "unknown, deleted, or expired", back="/explore")
+    if is_expired(job, service.clock()):
+        return problem(request, 410, "Export expired", "this export's file is no longer kept", back="/explore")
+    return render(request, "export_job.html", {"title": "Export", "nav": "explore", "job": public_doc(job)})
 
 
 # --- assets -------------------------------------------------------------------------------------------------------

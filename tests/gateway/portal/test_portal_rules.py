@@ -143,3 +143,25 @@ def test_a_study_row_never_shows_a_hidden_count_as_a_number():
     assert row.stale_text == "snapshot 67 min old"
     assert study_row("S2", {"gen3_discovery": {"commons_name": "m2"}}, {"m1": 1.0}).stale_text is None
     assert [age_text(s) for s in (5, 600, 36_000, 864_000)] == ["5 s", "10 min", "10 h", "10 days"]
+
+
+def test_a_hidden_cohort_count_is_only_ever_words():
+    from gateway.portal.explore import bar_of, count_text
+    from gateway.search.tiering import Shown
+
+    assert count_text(Shown(None, True), 50) == "fewer than 50"
+    assert count_text(Shown(7, True), 50) == "fewer than 50"  # even were a value carried, it is not shown
+    assert bar_of(Shown(7, True)) is None
+    assert count_text(Shown(1234), 50) == "1,234" and bar_of(Shown(1234)) == 1234
+    assert count_text(Shown(None), 50) == "no answer"
+
+
+def test_the_explorer_selection_becomes_guppys_filter():
+    from gateway.portal.explore import guppy_filter, selection
+
+    query = {"f.sex": ["female", "female", ""], "f.race": ["Asian", "White"], "f.unknown": ["x"]}
+    chosen = selection(query, ["project_id", "sex", "race"])
+    assert chosen == {"sex": ("female",), "race": ("Asian", "White")}
+    assert guppy_filter(chosen) == {"AND": [{"IN": {"race": ["Asian", "White"]}}, {"IN": {"sex": ["female"]}}]}
+    assert guppy_filter(chosen, without="race") == {"AND": [{"IN": {"sex": ["female"]}}]}
+    assert guppy_filter({}) is None
