@@ -10,6 +10,7 @@ very services the JSON API's handlers use, render a Jinja2 template.
   ``GET /studies/{guid}``: one study's metadata.
 - ``GET /explore?f.<facet>=<value>…``: the cohort explorer (tiered counts, per-member status, a chart per facet);
   ``POST /explore/export``: an export job of the cohort (PFB), ``GET /explore/jobs/{id}`` its progress.
+- ``GET /passport``, ``POST /passport``: what a pasted Passport grants, Visa by Visa (POST only).
 - ``GET /portal/static/{name}``: the pages' assets, from memory (:mod:`gateway.portal.assets`).
 
 Every page carries the strict Content-Security-Policy of :mod:`gateway.portal.csp`; every form the CSRF token of
@@ -35,11 +36,13 @@ from gateway.discovery.harvest import DiscoveryView
 from gateway.export.job import JOB_ID, is_expired, public_doc
 from gateway.export.plan import ExportFailed, ExportRequest, plan_export
 from gateway.export.runner import JobMissing, JobsFull
+from gateway.passports.evaluation import PassportRejected
 from gateway.portal import csp, csrf
 from gateway.portal.assets import HTMX, STATIC_PATH
 from gateway.portal.explore import INDEX, explore, guppy_filter, selection
 from gateway.portal.federation import federation_view
 from gateway.portal.lookup import look_up, signed_url, split_ids
+from gateway.portal.passport import inspect
 from gateway.portal.studies import search_page, study_page
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import ResolutionError
@@ -52,6 +55,7 @@ from gateway.web.keys import (
     DICTIONARIES,
     DRS,
     EXPORT,
+    GATE,
     HARVESTER,
     JOBS,
     OPEN_AUTHZ,
@@ -315,6 +319,37 @@ async def explore_job(request: web.Request) -> web.Response:
     if is_expired(job, service.clock()):
         return problem(request, 410, "Export expired", "this export's file is no longer kept", back="/explore")
     return render(request, "export_job.html", {"title": "Export", "nav": "explore", "job": public_doc(job)})
+
+
+# --- Passports ---------------------------------------------------------------------------------------------------
+
+
+@routes.get("/passport")
+@page
+async def passport_form(request: web.Request) -> web.Response:
+    return render(request, "passport.html", {"title": "Your Passport", "nav": "passport",
+                                             "enabled": request.app.get(GATE) is not None, "view": None,
+                                             "refused": None})
+
+
+@routes.post("/passport")
+@page
+async def passport_check(request: web.Request) -> web.Response:
+    """What the posted Passport grants (the Passport is read from the body only and never echoed)."""
+    fields, refused = await checked_form(request)
+    if refused is not None:
+        return refused
+    gate = request.app.get(GATE)
+    context: dict[str, Any] = {"title": "Your Passport", "nav": "passport", "enabled": gate is not None,
+                               "view": None, "refused": None}
+    if gate is None:
+        return render(request, "passport.html", context, status=404)
+    try:
+        context["view"] = await inspect(gate, fields.get("passport", ""))
+    except PassportRejected as exc:
+        context.update(refused=exc.reason, refused_status=exc.status)
+        return render(request, "passport.html", context, status=exc.status)
+    return render(request, "passport.html", context)
 
 
 # --- assets -------------------------------------------------------------------------------------------------------

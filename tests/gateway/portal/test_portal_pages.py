@@ -139,8 +139,10 @@ async def test_the_home_page_reads_at_360_px(gateway, browser):
 
 async def test_the_portal_can_be_turned_off():
     async with running(start_gateway(**SMALL, portal={"enabled": False})) as gw:
-        for path in ("/", "/guid/dg.REF0/x", "/portal/static/portal.css", "/federation"):
+        for path in ("/", "/guid/dg.REF0/x", "/portal/static/portal.css", "/federation", "/studies", "/explore",
+                     "/passport", "/portal/download?id=x&access_id=s3"):
             r = await gw.client.get(path)
             assert r.status_code == 404 and r.json()["status_code"] == 404, path
-        assert (await gw.client.post("/lookup", data={"ids": "x"})).status_code == 404
+        for path in ("/lookup", "/passport", "/explore/export"):
+            assert (await gw.client.post(path, data={"ids": "x"})).status_code == 404, path
         assert (await gw.client.get("/_status")).status_code == 200

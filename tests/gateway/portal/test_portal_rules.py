@@ -165,3 +165,22 @@ def test_the_explorer_selection_becomes_guppys_filter():
     assert guppy_filter(chosen) == {"AND": [{"IN": {"race": ["Asian", "White"]}}, {"IN": {"sex": ["female"]}}]}
     assert guppy_filter(chosen, without="race") == {"AND": [{"IN": {"sex": ["female"]}}]}
     assert guppy_filter({}) is None
+
+
+def test_a_passport_view_never_holds_the_token():
+    from gateway.passports.evaluation import ACCEPTED, IGNORED, Evaluation, VisaReport
+    from gateway.passports.rules.grants import Grant
+    from gateway.portal.passport import tokens_of, view_of
+
+    evaluation = Evaluation(
+        grants=(Grant("dbgap", "phs2", "c1", 2_000_000_000, "https://broker", "https://dac"),
+                Grant("dbgap", "phs1", "c2", 2_000_000_000, "https://broker", "https://dac")),
+        valid_until=2_000_000_000, passports_expire=2_000_000_000,
+        visas=(VisaReport(0, "aa", ACCEPTED, iss="https://broker", type="ControlledAccessGrants"),
+               VisaReport(0, "bb", IGNORED, rule=20, reason="token has expired")),
+        identity=("https://broker", "someone"))
+    view = view_of(evaluation)
+    assert (view.issuer, view.subject, view.valid_until) == ("https://broker", "someone", "2033-05-18 03:33:20 UTC")
+    assert [g.dataset for g in view.grants] == ["phs1", "phs2"]
+    assert view.visas[1].reason == "rule 20: token has expired" and view.visas[1].issuer == "not verified"
+    assert tokens_of("  a.b.c \n d.e.f ") == ["a.b.c", "d.e.f"] and tokens_of("   ") == []
