@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pytest
 import pytest_asyncio
 from browser_kit import open_page
+from playwright.async_api import expect
 from servers import Server, start_commons, start_gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -89,7 +90,7 @@ async def test_studies_are_listed_searched_and_filtered(fed, browser):
     await watched.finish("studies")
 
     await page.check("input.tag-filter[value='Access:Open']")
-    await page.wait_for_function(f"document.querySelectorAll('#studies article.study').length === {len(opened)}")
+    await expect(page.locator("#studies article.study")).to_have_count(len(opened))  # no eval: the CSP forbids it
     assert "tag=Access%3AOpen" in page.url, "the filter is in the URL (a link to share)"
     assert await page.locator("#studies .hidden-count").count() == 0, "open studies' counts are shown"
     await watched.finish("studies-open-tag")
@@ -98,7 +99,7 @@ async def test_studies_are_listed_searched_and_filtered(fed, browser):
     await page.fill("#q", "sleep")
     await page.click(".studies-search button[type=submit]")
     sleepy = [s for s in every if "sleep" in repr(s).lower()]
-    await page.wait_for_function(f"document.querySelectorAll('#studies article.study').length === {len(sleepy)}")
+    await expect(page.locator("#studies article.study")).to_have_count(len(sleepy))
 
     await page.locator("#studies article.study h3 a").first.click()
     await page.wait_for_selector("h1")
