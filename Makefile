@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test fuzz bench lock clean
+.PHONY: run test test-scale fuzz bench lock clean
 
 run: $(VENV)/.installed-run
 	@mkdir -p var
@@ -15,11 +15,20 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-test
 	@bash .ci/redis
 	@bash .ci/postgres
-	@bash .ci/browser   # Debian's chromium for the portal's browser tests (tests/gateway/portal)
+	@bash .ci/nginx       # the load balancer of the scale-out test (tests/scale/)
+	@bash .ci/browser     # Debian's chromium for the portal's browser tests (tests/gateway/portal)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports   # the layers and contracts of docs/architecture.md
 	$(BIN)/mypy           # strict for core, settings, wire, resolver, passports, drs; the whole tree checked
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The scale-out scenario alone (also part of `make test`): two gateway processes on PostgreSQL + Redis behind nginx,
+# two standalone commons, a replica killed under load, PostgreSQL restarted (tests/scale/test_scale_out.py).
+test-scale: $(VENV)/.installed-test
+	@bash .ci/redis
+	@bash .ci/postgres
+	@bash .ci/nginx
+	$(BIN)/python -m pytest tests/scale $(PYTEST_ARGS)
 
 # The API contract with a larger budget than `make test` (tests/test_contract.py): FUZZ_EXAMPLES per operation,
 # seed FUZZ_SEED (change it to explore other inputs).

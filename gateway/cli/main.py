@@ -182,12 +182,14 @@ def _serve_workers(settings: Settings, ssl_context: ssl.SSLContext | None, worke
     from gateway.store import StoreError
 
     ports = [settings.port] + ([settings.tls.port] if ssl_context is not None else [])
-    sockets: list[socket.socket] = []
+    slots: list[list[socket.socket]] = []  # per worker slot, one socket per listener (gateway.cli.workers)
     try:
-        for port in ports:
-            sockets.append(_bind(settings.host, port))
+        for _ in range(workers):
+            slot = [_bind(settings.host, port, reuse_port=True) for port in ports]
+            ports = [sock.getsockname()[1] for sock in slot]  # port 0: every slot on the port the first one got
+            slots.append(slot)
     except _ListenError as exc:
-        for sock in sockets:
+        for sock in (s for slot in slots for s in slot):
             sock.close()
         raise SystemExit(f"gateway: {exc}") from None
     if settings.store.url.startswith("sqlite"):
@@ -201,9 +203,13 @@ def _serve_workers(settings: Settings, ssl_context: ssl.SSLContext | None, worke
         use_multiprocess_dir(made)
     print(f"gateway: starting {workers} workers", file=sys.stderr, flush=True)
 
-    def worker() -> int:
+    def worker(slot: int) -> int:
+        for other, sockets in enumerate(slots):  # only its own slot's: the kernel must not queue on copies
+            if other != slot:                     # a worker holds but never accepts from
+                for sock in sockets:
+                    sock.close()
         try:
-            return _serve_one(settings, ssl_context, sockets)
+            return _serve_one(settings, ssl_context, slots[slot])
         except SystemExit as exc:
             if isinstance(exc.code, str):
                 print(exc.code, file=sys.stderr, flush=True)
@@ -213,7 +219,7 @@ def _serve_workers(settings: Settings, ssl_context: ssl.SSLContext | None, worke
     try:
         return Supervisor(workers, worker, settings.shutdown_timeout).run()
     finally:
-        for sock in sockets:
+        for sock in (s for slot in slots for s in slot):
             sock.close()
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)
@@ -281,8 +287,9 @@ async def _name_worker(request: web.Request, response: web.StreamResponse) -> No
     response.headers["X-Gateway-Worker"] = str(os.getpid())
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (what ``web.TCPSite`` would open), or :class:`_ListenError`."""
+def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket on ``host:port`` (what ``web.TCPSite`` would open), or :class:`_ListenError`.
+    ``reuse_port``: one of several on the same port (``SO_REUSEPORT``), the kernel spreading connections over them."""
     try:
         family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -290,6 +297,8 @@ def _bind(host: str, port: int) -> socket.socket:
         raise _ListenError(host, port, exc) from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
         sock.listen(128)
     except OSError as exc:

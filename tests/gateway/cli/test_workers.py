@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -196,3 +197,38 @@ def test_restart_rules():
 
     assert [restart_delay(n) for n in (0, 1, 2, 3, 4, 10)] == [0.5, 0.5, 1.0, 2.0, 4.0, 10.0]
     assert failed_at_start(100.0, 100.0 + START_WINDOW - 0.1) and not failed_at_start(100.0, 100.0 + START_WINDOW)
+
+
+def _burst_owners(port: int, count: int) -> list[str]:
+    """``count`` connections opened back to back (as fast as a C load generator opens its pool), then one request
+    on each: the worker that answered each connection."""
+    connections = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]
+    try:
+        for conn in connections:
+            conn.sendall(b"GET /_status HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        owners = []
+        for conn in connections:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(65536)
+                assert chunk, "connection closed"
+                head += chunk
+            owners.append(next(line.split(":", 1)[1].strip() for line in head.decode("latin-1").split("\r\n")
+                               if line.lower().startswith("x-gateway-worker:")))
+        return owners
+    finally:
+        for conn in connections:
+            conn.close()
+
+
+async def test_a_burst_of_keep_alive_connections_is_spread_over_the_workers(tmp_path):
+    """64 connections opened at once (a load balancer's keep-alive pool, a benchmark): each worker holds a fair
+    share. With one socket shared by all workers, whichever wakes first accepted nearly all of them (asyncio accepts
+    up to its backlog per wake-up) and the others idled; per-slot ``SO_REUSEPORT`` sockets let the kernel spread them
+    (a binomial split: below 20 % for one worker has a chance of about 1e-6)."""
+    async with serve(plain_drs({KNOWN: DOC}, delay=0.0)) as member, workers_gateway(tmp_path, member) as (proc, base):
+        owners = await asyncio.to_thread(_burst_owners, int(base.rsplit(":", 1)[1]), 64)
+        shares = {pid: owners.count(pid) for pid in set(owners)}
+        assert len(shares) == 2 and min(shares.values()) >= 0.2 * len(owners), shares
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 15) == 0
