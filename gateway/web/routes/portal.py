@@ -96,8 +96,13 @@ def render(request: web.Request, template: str, context: Mapping[str, Any], *, s
 
 
 def problem(request: web.Request, status: int, title: str, message: str, *, back: str = "/") -> web.Response:
-    return render(request, "problem.html", {"title": title, "message": message, "back": back, "nav": None},
-                  status=status)
+    """The page saying why a request failed, with its status. Asked by htmx (a form swapping part of a page), it
+    replaces the page's main content instead, so the person sees it rather than stale results."""
+    response = render(request, "problem.html", {"title": title, "message": message, "back": back, "nav": None},
+                      status=status)
+    if request.headers.get("HX-Request") == "true":
+        response.headers.update({"HX-Retarget": "#main", "HX-Reselect": "#main", "HX-Reswap": "outerHTML"})
+    return response
 
 
 def _origins(request: web.Request) -> list[str]:

@@ -146,3 +146,17 @@ async def test_the_portal_can_be_turned_off():
         for path in ("/lookup", "/passport", "/explore/export"):
             assert (await gw.client.post(path, data={"ids": "x"})).status_code == 404, path
         assert (await gw.client.get("/_status")).status_code == 200
+
+
+async def test_a_refused_htmx_form_shows_why_in_place(gateway, browser):
+    """A lookup whose form cookie is gone (cleared, expired) is refused (403): htmx shows the refusal instead of
+    leaving the page as it was."""
+    watched = await open_page(browser, gateway.base_url, "/")
+    page = watched.page
+    await page.context.clear_cookies()
+    await page.fill("#ids", "dg.NOPE/1")
+    await page.click("button[type=submit]")
+    await page.locator("h1", has_text="Form refused").wait_for()
+    assert "cookie" in await page.locator(".problem").inner_text()
+    watched.problems = [p for p in watched.problems if "status of 403" not in p]  # the browser logs the 403 itself
+    await watched.finish("lookup-refused")
