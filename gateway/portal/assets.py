@@ -45,6 +45,7 @@ STATIC_FILES: dict[str, str] = {
     HTMX.licence_file: "text/plain; charset=utf-8",
     "portal.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
+    "portal.js": "text/javascript; charset=utf-8",
 }
 """Every servable asset and its content type."""
 
