@@ -16,6 +16,7 @@ test: $(VENV)/.installed-test
 	@bash .ci/redis
 	@bash .ci/postgres
 	@bash .ci/nginx       # the load balancer of the scale-out test (tests/scale/)
+	@bash .ci/browser     # Debian's chromium for the portal's browser tests (tests/gateway/portal)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports   # the layers and contracts of docs/architecture.md
 	$(BIN)/mypy           # strict for core, settings, wire, resolver, passports, drs; the whole tree checked
@@ -44,6 +45,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench_passports.py
 	$(BIN)/python bench/bench_fanout.py
 	$(BIN)/python bench/bench_pfb.py
+	$(BIN)/python bench/bench_portal.py
 
 # `make lock`: requirements.lock, the container image's pinned runtime dependencies (the Dockerfile installs it,
 # then the project with --no-deps). The project is installed from PyPI into a fresh venv and frozen without

@@ -21,6 +21,7 @@ from aiohttp import web
 from gateway.app.features import setup_callers, setup_discovery, setup_search
 from gateway.app.federation import add_resolution_routes, setup_drs, setup_federation
 from gateway.app.passports import open_gate
+from gateway.app.portal import setup_portal
 from gateway.app.refcommons import mount_refcommons
 from gateway.cache import open_cache
 from gateway.core import otel
@@ -127,6 +128,7 @@ async def create_app(settings: Settings) -> web.Application:
         setup_discovery(app, state, directory)
         setup_search(app, state, directory)
         add_resolution_routes(app)
+        setup_portal(app, settings)
         opened.push_async_callback(directory.close)
         if resolver.upstream is not None:
             opened.push_async_callback(resolver.upstream.close)

@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gateway.settings.aggregate import AggregateConfig
 from gateway.settings.passports import PassportsConfig
+from gateway.settings.portal import PortalConfig
 from gateway.settings.sections import (
     CacheConfig,
     DrsConfig,
@@ -108,6 +109,7 @@ class Settings(BaseSettings):
     aggregate: AggregateConfig = Field(
         default_factory=AggregateConfig, description="Federated search, tiered access and export."
     )
+    portal: PortalConfig = Field(default_factory=PortalConfig, description="The web portal for people.")
 
     @model_validator(mode="after")
     def _fold_join_deny_networks(self) -> Settings:

@@ -22,6 +22,7 @@ from gateway.drs.service import DrsService
 from gateway.export.member_dictionaries import MemberDictionaries
 from gateway.export.runner import ExportJobs
 from gateway.passports.gate import PassportGate
+from gateway.portal.site import PortalSite
 from gateway.resolver.service import Resolver
 from gateway.search.cohort import CohortService
 from gateway.settings.aggregate import ExportSettings
@@ -66,3 +67,8 @@ HiderFactory = Callable[[web.Request, SnapshotSet], Awaitable[CountHider | None]
 COUNT_HIDER: web.AppKey[HiderFactory] = web.AppKey("mds_count_hider")
 """The request's count hider over the snapshots it is served from (tiered study counts); absent → nothing
 hidden."""
+
+# --- the web portal (pages for people) ----------------------------------------------------------------------------
+
+PORTAL = web.AppKey("portal", PortalSite)
+"""Present only when ``portal.enabled``: the assets and settings the pages share."""

@@ -23,7 +23,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -155,15 +155,31 @@ def openapi_path(canonical: str) -> str:
     return _PARAM.sub(lambda m: "{" + m.group(1) + "}", canonical)
 
 
-def iter_routes(app: web.Application, prefix: str = "") -> Iterator[RouteInfo]:
-    """Every (method, path, handler) served by ``app`` and its sub-applications (HEAD twins omitted)."""
+F = TypeVar("F", bound=Callable[..., Any])
+_PAGE_ATTR = "_gateway_page"
+
+
+def page(handler: F) -> F:
+    """Mark a handler as a page for people (the web portal): HTML, not part of the JSON API, so not in the OpenAPI
+    document nor among :func:`iter_routes`' API routes."""
+    setattr(handler, _PAGE_ATTR, True)
+    return handler
+
+
+def is_page(handler: object) -> bool:
+    return bool(getattr(handler, _PAGE_ATTR, False))
+
+
+def iter_routes(app: web.Application, prefix: str = "", *, pages: bool = False) -> Iterator[RouteInfo]:
+    """Every (method, path, handler) of the API served by ``app`` and its sub-applications (HEAD twins omitted);
+    the portal's pages (:func:`page`) too when ``pages``."""
     for resource in app.router.resources():
         if isinstance(resource, web.PrefixedSubAppResource):
             # aiohttp's add_subapp already prefixed the sub-app's resources: do not add it twice
-            yield from iter_routes(resource._app, prefix)
+            yield from iter_routes(resource._app, prefix, pages=pages)
             continue
         for route in resource:
-            if route.method in ("HEAD", "*"):
+            if route.method in ("HEAD", "*") or (is_page(route.handler) and not pages):
                 continue
             yield RouteInfo(route.method, prefix + openapi_path(resource.canonical), route.handler)
 
