@@ -6,6 +6,9 @@
 * ``access_url``: ``GET /user/data/download/{id}?protocol={access_id}`` → ``{"url"}``, with the caller's
   ``Authorization`` or else the gateway's own credentials for the member (:class:`MemberCredentials`).
 * ``probe``: ``GET /index/_status``.
+* index listing (:class:`~gateway.members.protocols.IndexListing`): ``list_records``, ``index_stats``,
+  ``index_version`` over ``/index/index``, ``/index/_stats``, ``/index/_version``
+  (:mod:`gateway.members.indexd_reads`, under :data:`INDEXD`).
 * search (:class:`~gateway.members.protocols.CohortSearch`): ``cohort_counts`` and ``cohort_rows`` ``POST
   /guppy/graphql`` (:mod:`gateway.members.guppy_wire`) with the *caller's* ``Authorization`` only (anonymous without
   one: counts are the caller's, never the gateway's); discovery (:class:`~gateway.members.protocols.StudyDiscovery`):
@@ -33,15 +36,18 @@ from gateway.core.concurrency import gather_chunked
 from gateway.core.deadline import Deadline
 from gateway.core.errors import MemberUnavailable, NotFoundUpstream, UpstreamError, answered, asked
 from gateway.core.records import AccessURL, MemberRecord, Probe
-from gateway.members import guppy_wire
+from gateway.members import guppy_wire, indexd_reads
 from gateway.members.access_each import access_each
 from gateway.members.http import UpstreamResponse, error_for, logged, quote_id
-from gateway.members.protocols import Authz, CohortSearch, MemberAdapter, StudyDiscovery
+from gateway.members.protocols import Authz, CohortSearch, IndexListing, MemberAdapter, StudyDiscovery
 from gateway.members.remote import RemoteMember
 from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
+from gateway.wire.indexd_list import ListFilters
 
 log = logging.getLogger("gateway.members.gen3")
 
+INDEXD = "/index"
+"""Where the member's indexd answers, relative to its base URL (Gen3's reverse-proxy layout)."""
 BULK_CHUNK = 100
 """Most ids per ``/index/bulk/documents`` call (indexd's advertised limit)."""
 GUPPY = "/guppy/graphql"
@@ -86,7 +92,7 @@ def match_back(
     return out
 
 
-class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Authz):
+class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Authz, IndexListing):
     """A member speaking Gen3's indexd and fence APIs at ``member.base_url``: every capability."""
 
     async def get_record(self, object_id: str, deadline: Deadline) -> MemberRecord | None:
@@ -187,6 +193,20 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
         if response.status != 200:  # the detail is public (the health route): the member's words are not
             return Probe(False, _ms(start), asked("indexd status", answered(response.status)), response.status, info)
         return Probe(True, _ms(start), body or "answered", response.status, info)
+
+    # --- index listing ---------------------------------------------------------------------------------
+
+    async def list_records(
+        self, filters: ListFilters, start: str | None, limit: int, deadline: Deadline
+    ) -> list[MemberRecord]:
+        docs = await indexd_reads.list_page(self.http, INDEXD, filters, start, limit, deadline)
+        return [self._record(doc) for doc in docs]
+
+    async def index_stats(self, deadline: Deadline) -> tuple[int, int]:
+        return await indexd_reads.stats(self.http, INDEXD, deadline)
+
+    async def index_version(self, deadline: Deadline) -> dict[str, str]:
+        return await indexd_reads.version(self.http, INDEXD, deadline)
 
     # --- search ---------------------------------------------------------------------------------------
 
