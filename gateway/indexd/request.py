@@ -18,6 +18,7 @@ from gateway.core.errors import bad_request
 from gateway.wire.checksums import INDEXD_HASH_FORMATS
 from gateway.wire.indexd_list import DEFAULT_LIMIT, MAX_LIMIT, ListFilters
 
+INT64_MAX = 2**63 - 1
 MAX_OFFSET = 10_000
 """The deepest ``page * limit`` served (deeper: page with ``start``, which costs the same at any depth)."""
 MAX_VALUE = 2048
@@ -46,9 +47,12 @@ def _int(values: dict[str, list[str]], name: str, message: str) -> int | None:
     if not got:
         return None
     try:
-        return int(got[-1].strip())
+        value = int(got[-1].strip())
     except ValueError:
         raise bad_request(message) from None
+    if not -INT64_MAX <= value <= INT64_MAX:  # echoed in the answer: JSON numbers a client can read
+        raise bad_request(f"{name} is out of range")
+    return value
 
 
 def _csv(values: dict[str, list[str]], name: str) -> tuple[str, ...] | None:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.core.member import Member
+from gateway.resolver.endpoints import drs_endpoint, indexd_endpoint
 
 _LITERAL = re.compile(r"^[a-z0-9._-]+$")
 
@@ -80,14 +81,14 @@ def spellings(prefix: str) -> list[str]:
 
 
 def dist_endpoint(member: Member) -> tuple[str, str]:
-    """A member's ``(type, host)`` in a dist list: what service its records are read from, and where. A ``gen3``
-    (or in-process ``reference``) member is an ``indexd`` at ``<base>/index/``; a ``drs`` member is a ``drs`` server
-    at ``<base>/ga4gh/drs/v1/`` (not an indexd: gen3's drs-pull, which reads only ``indexd`` entries, skips it
-    rather than ask an indexd route it does not have)."""
-    base = member.base_url.rstrip("/")
-    if member.kind == "drs":
-        return "drs", base + "/ga4gh/drs/v1/"
-    return "indexd", base + "/index/"
+    """A member's ``(type, host)`` in a dist list: what service its records are read from, and where
+    (:mod:`gateway.resolver.endpoints`). A member with an indexd is an ``indexd`` entry at its indexd root; a
+    ``drs`` member is a ``drs`` entry at its DRS root (not an indexd: gen3's drs-pull, which reads only ``indexd``
+    entries, skips it rather than ask an indexd route it does not have)."""
+    indexd = indexd_endpoint(member)
+    if indexd is None:
+        return "drs", drs_endpoint(member) + "/"
+    return "indexd", indexd
 
 
 def render_dist(members: Iterable[Member]) -> list[dict[str, Any]]:

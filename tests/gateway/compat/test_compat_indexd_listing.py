@@ -282,6 +282,17 @@ async def test_dist_types_each_member_by_its_kind(fed):
     assert entries["b"]["type"] == "drs" and entries["b"]["host"] == fed.b.base_url + "/ga4gh/drs/v1/"
 
 
+async def test_services_point_at_each_members_drs_root(fed):
+    r = await fed.client.get("/services")
+    assert r.status_code == 200, r.text
+    services = {s["id"]: s for s in r.json()}
+    for mid, server in (("a", fed.a), ("b", fed.b), ("c", fed.c)):
+        assert services[mid]["url"] == server.base_url + "/ga4gh/drs/v1"
+        assert services[mid]["organization"]["url"] == server.base_url
+        assert (await fed.client.get(services[mid]["url"] + "/service-info")).status_code == 200
+    assert "drs commons" in services["b"]["description"] and "gen3 commons" in services["a"]["description"]
+
+
 # --- failures -------------------------------------------------------------------------------------------------
 
 

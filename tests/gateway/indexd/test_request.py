@@ -36,7 +36,8 @@ def test_every_filter_is_read_and_goes_back_on_the_wire():
 
 @pytest.mark.parametrize("items", [
     [("limit", "1025")], [("limit", "-1")], [("limit", "1e3")], [("limit", "9" * 40)], [("page", "-2")],
-    [("page", str(MAX_OFFSET)), ("limit", "2")], [("size", "-1")], [("size", "big")], [("hash", "md5:ABC")],
+    [("page", str(MAX_OFFSET)), ("limit", "2")], [("size", "-1")], [("size", "big")], [("size", "9" * 30)],
+    [("page", "9" * 30), ("limit", "0")], [("hash", "md5:ABC")],
     [("hash", "md4:" + "a" * 32)], [("hash", "nocolon")], [("ids", "a,b")], [("metadata", "k:v")],
     [("uploader", "me")], [("negate_params", "{}")], [("urls_metadata", "{}")], [("form", "bundle")],
     [("file_name", "x" * 5000)], [("hash", "md5:" + "a" * 32)] * 33,
