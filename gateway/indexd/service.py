@@ -71,9 +71,6 @@ class IndexdReads:
         self.directory = directory
         self.deadline_seconds = deadline_seconds
 
-    def _deadline(self, seconds: float) -> Deadline:
-        return Deadline.after(seconds)
-
     async def _members(self) -> list[tuple[Member, MemberAdapter]]:
         """Every active member (healthy or not: a listing without one would be incomplete) and its adapter."""
         routes = await self.directory.routes()
@@ -94,7 +91,7 @@ class IndexdReads:
         taken: list[MemberRecord] = []
         more = False
         if request.limit > 0:
-            deadline = self._deadline(self.deadline_seconds)
+            deadline = Deadline.after(self.deadline_seconds)
             asked_for = min(want + 1, MAX_LIMIT)
             adapters = {m.id: a for m, a in listing}
 
@@ -111,7 +108,9 @@ class IndexdReads:
             except UpstreamError as exc:
                 raise failed(exc, "the listing") from None
         page: Page = cut(taken, skip, request.limit, positional=positional, more=more)
-        next_start = encode_cursor(page.records[-1].id, digest) if page.more and page.records else None
+        # with page= the page is positional (it may end inside a did group): continue with page=N+1, not a cursor
+        more_after = page.more and page.records and not positional
+        next_start = encode_cursor(page.records[-1].id, digest) if more_after else None
         counts: dict[str, int] = {}
         for record in page.records:
             counts[record.member_id] = counts.get(record.member_id, 0) + 1
@@ -124,7 +123,7 @@ class IndexdReads:
 
     async def stats(self) -> dict[str, Any]:
         members = await self._members()
-        deadline = self._deadline(self.deadline_seconds)
+        deadline = Deadline.after(self.deadline_seconds)
         listing = listing_members(members)
         try:
             numbers = await gather_bounded([partial(a.index_stats, deadline) for _, a in listing],
@@ -145,7 +144,7 @@ class IndexdReads:
 
     async def version(self, own_version: str) -> dict[str, Any]:
         members = await self._members()
-        deadline = self._deadline(min(self.deadline_seconds, 5.0))
+        deadline = Deadline.after(min(self.deadline_seconds, 5.0))
         listing = listing_members(members)
         answers = await gather_settled([partial(a.index_version, deadline) for _, a in listing],
                                        max(1, len(listing)), UpstreamError)

@@ -51,7 +51,7 @@ NOT_FOUND = (400, 404)
 LIST_PARAMS = (Query("limit", {"type": "integer", "minimum": 0, "maximum": 1024}),
                Query("start", {"type": "string", "maxLength": 1024}),
                Query("page", {"type": "integer", "minimum": 0}),
-               Query("hash", {"type": "string", "pattern": "^md5:[0-9a-f]{32}$"}),
+               Query("hash", {"type": "string", "pattern": "^(md5|sha1|sha256|sha512|crc|etag):[0-9a-f-]+$"}),
                "url", "file_name", "version", Query("size", {"type": "integer", "minimum": 0}), "acl", "authz")
 FAILURES = {502: "a member failed (named)", 503: "a member is busy or unhealthy", 504: "deadline passed"}
 

@@ -147,7 +147,7 @@ async def test_page_is_an_offset_in_the_merged_order(fed):
     for page in range(4):
         got = await _page(fed, limit=6, page=page)
         assert _dids(got["records"]) == dids[page * 6:(page + 1) * 6]
-        assert got["page"] == page
+        assert got["page"] == page and got["next_start"] is None  # positional: continue with page + 1
 
 
 async def test_the_answer_has_indexds_shape_and_says_who_could_not_list(fed):
