@@ -28,7 +28,7 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.core.errors import ApiError, bad_request, not_found
-from gateway.indexd.request import parse_list_request
+from gateway.indexd.request import INT64_MAX, MAX_OFFSET, parse_list_request
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import Resolution, ResolutionError
 from gateway.resolver.records import indexd_view
@@ -39,7 +39,8 @@ from gateway.web.methods import only
 from gateway.web.openapi import Query, operation
 from gateway.web.render import json_response
 from gateway.web.routes.resolver import BULK_IDS, MAX_BULK, api_error
-from gateway.web.shapes import IndexdRecordShape, IndexdRecordsShape
+from gateway.web.shapes import IndexdListShape, IndexdRecordShape, IndexdRecordsShape, IndexdStatsShape
+from gateway.wire.checksums import INDEXD_HASH_FORMATS
 
 OPERATION_ID_PREFIX = "gateway.resolver.indexd_api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
@@ -48,11 +49,14 @@ routes = web.RouteTableDef()
 TAGS = ("indexd",)
 NOT_FOUND = (400, 404)
 """Per-id outcomes indexd would simply not find (a malformed id, an id no member holds)."""
+HASH_PATTERN = "^(" + "|".join(f"{name}:{shape.pattern[1:-1]}" for name, shape in INDEXD_HASH_FORMATS.items()) + ")$"
+"""``<type>:<hex>`` in one of indexd's hash shapes."""
 LIST_PARAMS = (Query("limit", {"type": "integer", "minimum": 0, "maximum": 1024}),
                Query("start", {"type": "string", "maxLength": 1024}),
-               Query("page", {"type": "integer", "minimum": 0}),
-               Query("hash", {"type": "string", "pattern": "^(md5|sha1|sha256|sha512|crc|etag):[0-9a-f-]+$"}),
-               "url", "file_name", "version", Query("size", {"type": "integer", "minimum": 0}), "acl", "authz")
+               Query("page", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
+               Query("hash", {"type": "string", "pattern": HASH_PATTERN}),
+               "url", "file_name", "version", Query("size", {"type": "integer", "minimum": 0, "maximum": INT64_MAX}),
+               "acl", "authz")
 FAILURES = {502: "a member failed (named)", 503: "a member is busy or unhealthy", 504: "deadline passed"}
 
 
@@ -70,7 +74,7 @@ async def version(request: web.Request) -> web.Response:
 
 @routes.get("/index/_stats")
 @operation("indexd stats summed over every member that can list, with each member's own", tags=TAGS,
-           responses=FAILURES)
+           response=IndexdStatsShape, responses=FAILURES)
 async def stats(request: web.Request) -> web.Response:
     return json_response(await request.app[INDEXD_READS].stats())
 
@@ -78,7 +82,7 @@ async def stats(request: web.Request) -> web.Response:
 @routes.get("/index/index")
 @routes.get("/index/index/")
 @operation("indexd listing and queries across every member that can list, in did order, paged by an opaque "
-           "cursor (or the last did) as start", tags=TAGS, query=LIST_PARAMS,
+           "cursor (or the last did) as start", tags=TAGS, query=LIST_PARAMS, response=IndexdListShape,
            responses={400: "a malformed parameter, a limit out of bounds, a forged cursor", **FAILURES})
 async def list_records(request: web.Request) -> web.Response:
     asked = parse_list_request(list(request.query.items()))

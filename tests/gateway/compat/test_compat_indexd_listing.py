@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -18,7 +19,7 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
-from faults import recording_app, serve
+from faults import hanging, recording_app, serve
 from gen3.index import Gen3Index
 from servers import Server, start_commons, start_gateway
 
@@ -215,6 +216,15 @@ async def test_hash_query_finds_the_record_at_whichever_member(fed):
         assert page["hashes"] == {"md5": md5}
 
 
+async def test_every_hash_given_must_match(fed):
+    record = fed.records[next(k for k in fed.expected if k[1] == "c" and k[0].startswith("dg."))]
+    md5, sha256 = record["hashes"]["md5"], record["hashes"]["sha256"]
+    r = await fed.client.get("/index/index", params=[("hash", f"md5:{md5}"), ("hash", f"sha256:{sha256}")])
+    assert r.status_code == 200 and _dids(r.json()["records"]) == [record["did"]], r.text
+    r = await fed.client.get("/index/index", params=[("hash", f"md5:{md5}"), ("hash", "sha256:" + "0" * 64)])
+    assert r.status_code == 200 and r.json()["records"] == [], r.text
+
+
 async def test_file_name_url_size_acl_and_authz_queries(fed):
     record = fed.records[next(k for k in fed.expected if k[1] == "c" and k[0].startswith("dg."))]
     page = await _page(fed, file_name=record["file_name"])
@@ -349,6 +359,24 @@ async def test_a_misbehaving_member_is_a_502_not_a_wrong_listing(tmp_path, mode)
         assert "member z" in r.json()["error"] and bad.url not in r.json()["error"]
         r = await gateway.client.get("/index/_stats")
         assert r.status_code == 502, r.text
+
+
+async def test_a_member_that_hangs_is_a_504_at_the_deadline():
+    async with AsyncExitStack() as stack:
+        a = await start_commons("dg.AAA1", seed=1, subjects=3)
+        stack.push_async_callback(a.stop)
+        stuck = await stack.enter_async_context(serve(hanging()))
+        members = [{"id": "a", "name": "A", "base_url": a.base_url, "kind": "gen3", "prefixes": ["dg.AAA1"]},
+                   {"id": "h", "name": "H", "base_url": stuck.url, "kind": "gen3", "prefixes": ["dg.hang"]}]
+        gateway = await start_gateway(store={"url": "sqlite:///:memory:"}, refcommons={"enabled": False},
+                                      registry={"members": members}, resolver={"deadline": 1.0},
+                                      health={"interval": 3600.0}, aggregate={"harvest": {"enabled": False}})
+        stack.push_async_callback(gateway.stop)
+        for path in ("/index/index", "/index/_stats"):
+            started = time.monotonic()
+            r = await gateway.client.get(path)
+            assert r.status_code == 504 and "member h" in r.json()["error"], r.text
+            assert time.monotonic() - started < 5
 
 
 async def test_the_in_process_reference_commons_lists_like_any_member():
