@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from random import Random
 from typing import Any
 
 import orjson
@@ -53,8 +54,10 @@ async def _all(commons: Server) -> list[dict[str, Any]]:
 
 async def _add_bare(commons: Server, n: int, seed: str) -> None:
     assert commons.commons is not None
+    random = Random(f"bare-{seed}")  # the same dids every run
     for i in range(n):
-        body = {"did": str(uuid.uuid4()), "form": "object", "size": 100 + i, "hashes": {"md5": f"{i:032x}"},
+        did = str(uuid.UUID(int=random.getrandbits(128), version=4))
+        body = {"did": did, "form": "object", "size": 100 + i, "hashes": {"md5": f"{i:032x}"},
                 "urls": [f"s3://bucket-{seed}/{i}"], "file_name": f"bare-{seed}-{i}.txt", "authz": ["/open"],
                 "acl": ["open"]}
         await commons.commons.index.create(IndexCreate(**body))
@@ -413,7 +416,9 @@ async def test_gen3_index_get_all_records_and_get_stats_through_the_gateway(fed,
     everything = await asyncio.to_thread(index.get_all_records, limit=7, paginate=True)
     assert _dids(everything) == [d for d, _ in fed.expected]
     first = await asyncio.to_thread(index.get_all_records, limit=5)
-    assert _dids(first) == [d for d, _ in fed.expected][:5]
+    dids = [d for d, _ in fed.expected]
+    group = dids[4] if dids[4] == dids[5] else None  # a did two members hold is never split: the page is shorter
+    assert _dids(first) == [d for d in dids[:5] if d != group]
     stats = await asyncio.to_thread(index.get_stats)
     assert stats["fileCount"] == len(fed.expected)
     assert (await asyncio.to_thread(index.get_version))["version"]
@@ -421,7 +426,7 @@ async def test_gen3_index_get_all_records_and_get_stats_through_the_gateway(fed,
     found = await asyncio.to_thread(index.get_with_params, {"hashes": {"md5": record["hashes"]["md5"]}})
     assert found["did"] == record["did"]
     on_page = await asyncio.to_thread(index.get_records_on_page, limit=4, page=2)
-    assert _dids(on_page) == [d for d, _ in fed.expected][8:12]
+    assert _dids(on_page) == dids[8:12]  # page= is positional
 
 
 def test_cursor_json_is_not_needed_to_use_start():
