@@ -1,5 +1,5 @@
 """The federation's core services: the registry (declared members, health prober), the directory (the routing
-view, one adapter per member), the resolver and the DRS service, with their routes.
+view, one adapter per member), the resolver, the federated indexd reads and the DRS service, with their routes.
 
 Members are reached through :func:`gateway.app.members.adapter_factory`; the health prober asks each member's
 pooled adapter (:func:`gateway.registry.health.adapter_probe`). Every client is under the state's one egress policy:
@@ -17,6 +17,7 @@ from gateway.app.background import run_with_app
 from gateway.app.members import adapter_factory, member_egress
 from gateway.core.member import Member
 from gateway.drs.service import DrsService
+from gateway.indexd.service import IndexdReads
 from gateway.members.protocols import MemberAdapter
 from gateway.passports.gate import PassportGate
 from gateway.registry.admins import AdminCredentials
@@ -28,7 +29,7 @@ from gateway.registry.repository import RegistryRepository
 from gateway.resolver.service import Resolver
 from gateway.resolver.upstream import UpstreamDist
 from gateway.settings.gateway import Settings
-from gateway.web.keys import DRS, REGISTRY, RESOLVER
+from gateway.web.keys import DRS, INDEXD_READS, REGISTRY, RESOLVER
 from gateway.web.routes import drs as drs_api
 from gateway.web.routes import drshub as drshub_api
 from gateway.web.routes import fence as fence_api
@@ -93,6 +94,7 @@ async def setup_federation(app: web.Application, state: GatewayState) -> Directo
     registry = await setup_registry(app, state, adapter_probe(adapter_for))
     directory = directory_for(registry, state)
     app[RESOLVER] = resolver_for(directory, state)
+    app[INDEXD_READS] = IndexdReads(directory, state.settings.resolver.deadline)
     return directory
 
 

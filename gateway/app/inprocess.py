@@ -10,6 +10,9 @@ Search runs the commons' own Guppy schema (:func:`refcommons.guppy.service.run`,
 names (fence, as the route does), but with nothing hidden: the gateway's tiering decides what to show, so
 ``hidden`` (and so ``hidden_accessible``) is always empty. Discovery records come from the commons' MDS catalogue,
 its data dictionary from its package data (what its ``/api/v0/submission/_dictionary/_all`` serves).
+
+Its index listing, stats and version are what its ``GET /index/index``, ``/index/_stats`` and ``/index/_version``
+answer: the commons' own :class:`~refcommons.indexd.store.IndexStore` list and stats, its route's version document.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from gateway.members.access_each import access_each
 from gateway.members.gen3 import gen3_id
 from gateway.members.search import CohortQuery, MemberCounts, RowsPage
 from gateway.wire.drs import dump
+from gateway.wire.indexd_list import ListFilters
 from refcommons.commons import ReferenceCommons
 from refcommons.drs.render import service_info
 from refcommons.guppy import access as search_access
@@ -45,6 +49,8 @@ from refcommons.guppy.index import Access
 from refcommons.guppy.schema import GuppyContext
 from refcommons.guppy.service import GuppyService, run
 from refcommons.indexd.records import IndexRecord
+from refcommons.indexd.store import ListQuery
+from refcommons.routes.indexd import INDEXD_VERSION
 from refcommons.submission import dictionary as submission_dictionary
 
 ACCESS_CONCURRENCY = 8
@@ -115,6 +121,27 @@ class ReferenceAdapter:
 
     async def close(self) -> None:
         """Nothing pooled; the commons belongs to whoever opened it."""
+
+    # --- index listing ---------------------------------------------------------------------------------
+
+    async def list_records(
+        self, filters: ListFilters, start: str | None, limit: int, deadline: Deadline
+    ) -> list[MemberRecord]:
+        self._check(deadline)
+        query = ListQuery(
+            limit=limit, start=start, hashes=dict(filters.hashes) or None, urls=list(filters.urls) or None,
+            file_name=filters.file_name, version=filters.version, size=filters.size,
+            acl=None if filters.acl is None else list(filters.acl),
+            authz=None if filters.authz is None else list(filters.authz),
+        )
+        return [self._record(record) for record in await self.commons.index.list(query)]
+
+    async def index_stats(self, deadline: Deadline) -> tuple[int, int]:
+        self._check(deadline)
+        return self.commons.index.stats()
+
+    async def index_version(self, deadline: Deadline) -> dict[str, str]:
+        return dict(INDEXD_VERSION)
 
     # --- search ---------------------------------------------------------------------------------------
 

@@ -14,6 +14,9 @@ sent: records → :class:`MemberMisconfigured` (502, never "not found"), signed 
 * ``access_url``: ``GET <fence>/data/download/{id}?protocol={access_id}`` → ``{"url"}``, with the caller's
   ``Authorization`` or else the gateway's own credentials for the member (:class:`MemberCredentials`).
 * ``probe``: ``GET <indexd>/_status``.
+* index listing (:class:`~gateway.members.protocols.IndexListing`): ``list_records``, ``index_stats``,
+  ``index_version`` over ``<indexd>/index``, ``<indexd>/_stats``, ``<indexd>/_version``
+  (:mod:`gateway.members.indexd_reads`).
 * search (:class:`~gateway.members.protocols.CohortSearch`): ``cohort_counts`` and ``cohort_rows`` ``POST
   /guppy/graphql`` (:mod:`gateway.members.guppy_wire`) with the *caller's* ``Authorization`` only (anonymous without
   one: counts are the caller's, never the gateway's); discovery (:class:`~gateway.members.protocols.StudyDiscovery`):
@@ -50,12 +53,13 @@ from gateway.core.errors import (
     asked,
 )
 from gateway.core.records import AccessURL, MemberRecord, Probe
-from gateway.members import guppy_wire
+from gateway.members import guppy_wire, indexd_reads
 from gateway.members.access_each import access_each
 from gateway.members.http import UpstreamResponse, error_for, logged, quote_id
-from gateway.members.protocols import Authz, CohortSearch, MemberAdapter, StudyDiscovery
+from gateway.members.protocols import Authz, CohortSearch, IndexListing, MemberAdapter, StudyDiscovery
 from gateway.members.remote import RemoteMember
 from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUnsupported
+from gateway.wire.indexd_list import ListFilters
 
 log = logging.getLogger("gateway.members.gen3")
 
@@ -107,7 +111,7 @@ def match_back(
     return out
 
 
-class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Authz):
+class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Authz, IndexListing):
     """A member speaking Gen3's indexd and fence APIs at its endpoints: every capability it offers."""
 
     # --- where each call goes, and what the member offers --------------------------------------------
@@ -244,6 +248,23 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
         if response.status != 200:  # the detail is public (the health route): the member's words are not
             return Probe(False, _ms(start), asked("indexd status", answered(response.status)), response.status, info)
         return Probe(True, _ms(start), body or "answered", response.status, info)
+
+    # --- index listing ---------------------------------------------------------------------------------
+
+    async def list_records(
+        self, filters: ListFilters, start: str | None, limit: int, deadline: Deadline
+    ) -> list[MemberRecord]:
+        self._require("records")
+        docs = await indexd_reads.list_page(self.http, self.at("indexd", ""), filters, start, limit, deadline)
+        return [self._record(doc) for doc in docs]
+
+    async def index_stats(self, deadline: Deadline) -> tuple[int, int]:
+        self._require("records")
+        return await indexd_reads.stats(self.http, self.at("indexd", ""), deadline)
+
+    async def index_version(self, deadline: Deadline) -> dict[str, str]:
+        self._require("records")
+        return await indexd_reads.version(self.http, self.at("indexd", ""), deadline)
 
     # --- search ---------------------------------------------------------------------------------------
 

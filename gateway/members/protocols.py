@@ -11,7 +11,9 @@ Capabilities:
 * :class:`Access`: signed URLs, one or many (DRS access, exports);
 * :class:`CohortSearch`: counts and rows of a cohort question (:mod:`gateway.search`);
 * :class:`StudyDiscovery`: the member's study-level discovery records (:mod:`gateway.discovery`);
-* :class:`Authz`: what a caller's own token, and what anyone, may read there (:mod:`gateway.access`).
+* :class:`Authz`: what a caller's own token, and what anyone, may read there (:mod:`gateway.access`);
+* :class:`IndexListing`: the member's indexd listing, stats and version (:mod:`gateway.indexd`); a DRS server has
+  none (DRS cannot list).
 
 :class:`MemberAdapter` is what every member offers (records, bulk records, access, a health probe); the registry
 builds one per member (:mod:`gateway.members.factory`). The other capabilities are optional: a feature asks whether
@@ -20,7 +22,8 @@ an adapter has one with ``isinstance`` (the protocols are runtime-checkable) and
 a given member raises :class:`~gateway.members.search.SearchUnsupported` from them (a plain DRS server's search).
 
 Implementations: :class:`gateway.members.gen3.Gen3Adapter` (all of them), :class:`gateway.members.drs.DrsAdapter`
-(search and discovery answered ``unsupported``, no authz), ``gateway.app.inprocess.ReferenceAdapter`` (all).
+(search and discovery answered ``unsupported``, no authz, no index listing), ``gateway.app.inprocess.ReferenceAdapter``
+(all).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from gateway.core.deadline import Deadline
 from gateway.core.errors import UpstreamError
 from gateway.core.records import AccessURL, MemberRecord, Probe
 from gateway.members.search import CohortQuery, MemberCounts, RowsPage
+from gateway.wire.indexd_list import ListFilters
 
 
 @runtime_checkable
@@ -104,3 +108,18 @@ class Authz(Protocol):
 
     async def anonymous_authz(self, deadline: Deadline) -> dict[str, Any]:
         """What anyone may do at the member, in the same shape (Arborist's mapping for the anonymous user)."""
+
+
+@runtime_checkable
+class IndexListing(Protocol):
+    async def list_records(
+        self, filters: ListFilters, start: str | None, limit: int, deadline: Deadline
+    ) -> list[MemberRecord]:
+        """Up to ``limit`` indexd records matching ``filters`` whose ``did`` sorts after ``start`` (``None``: from
+        the first), in strictly ascending ``did`` order (indexd's ``GET /index/index``)."""
+
+    async def index_stats(self, deadline: Deadline) -> tuple[int, int]:
+        """``(fileCount, totalFileSize)`` of the member's index (indexd's ``/_stats``)."""
+
+    async def index_version(self, deadline: Deadline) -> dict[str, str]:
+        """The member's indexd ``{"version", "commit"}``."""

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from gateway.core.member import Member
+from gateway.resolver.endpoints import drs_endpoint, indexd_endpoint
+
 _LITERAL = re.compile(r"^[a-z0-9._-]+$")
 
 
@@ -77,11 +80,25 @@ def spellings(prefix: str) -> list[str]:
     return [prefix] if conventional == prefix else [prefix, conventional]
 
 
-def render_dist(members: Iterable[tuple[str, str, Iterable[str], str]]) -> list[dict[str, Any]]:
-    """The gateway's ``/index/_dist``: one entry per (name, member id, prefixes, base URL), each host the
-    member's own indexd (``<base>/index/``), as dataguids.org lists the commons it knows."""
-    return [
-        {"name": name, "host": base_url.rstrip("/") + "/index/", "type": "indexd", "member": member_id,
-         "hints": [".*" + re.escape(s) + ".*" for p in prefixes for s in spellings(p)]}
-        for name, member_id, prefixes, base_url in members
-    ]
+def dist_endpoint(member: Member) -> tuple[str, str]:
+    """A member's ``(type, host)`` in a dist list: what service its records are read from, and where
+    (:mod:`gateway.resolver.endpoints`). A member with an indexd is an ``indexd`` entry at its indexd root; a
+    ``drs`` member is a ``drs`` entry at its DRS root (not an indexd: gen3's drs-pull, which reads only ``indexd``
+    entries, skips it rather than ask an indexd route it does not have)."""
+    indexd = indexd_endpoint(member)
+    if indexd is None:
+        return "drs", drs_endpoint(member) + "/"
+    return "indexd", indexd
+
+
+def render_dist(members: Iterable[Member]) -> list[dict[str, Any]]:
+    """The gateway's ``/index/_dist``: one entry per member that owns prefixes, typed and located by
+    :func:`dist_endpoint`, as dataguids.org lists the commons it knows."""
+    out: list[dict[str, Any]] = []
+    for member in members:
+        if not member.prefixes:
+            continue
+        kind, host = dist_endpoint(member)
+        out.append({"name": member.name, "host": host, "type": kind, "member": member.id,
+                    "hints": [".*" + re.escape(s) + ".*" for p in member.prefixes for s in spellings(p)]})
+    return out

@@ -21,6 +21,7 @@ from gateway.discovery.snapshots import SnapshotSet
 from gateway.drs.service import DrsService
 from gateway.export.member_dictionaries import MemberDictionaries
 from gateway.export.runner import ExportJobs
+from gateway.indexd.service import IndexdReads
 from gateway.passports.gate import PassportGate
 from gateway.portal.site import PortalSite
 from gateway.resolver.service import Resolver
@@ -38,6 +39,8 @@ METRICS = web.AppKey("metrics", Metrics)
 REGISTRY = web.AppKey("registry", Registry)
 RESOLVER = web.AppKey("resolver", Resolver)
 DRS = web.AppKey("drs", DrsService)
+INDEXD_READS = web.AppKey("indexd_reads", IndexdReads)
+"""The federated indexd listing, stats and version (:mod:`gateway.indexd`)."""
 
 # --- Passports --------------------------------------------------------------------------------------------------
 

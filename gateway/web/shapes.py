@@ -36,6 +36,32 @@ class IndexdRecordsShape(RootModel[list[IndexdRecordShape]]):
     """The records found, in the order asked (ids found nowhere are left out)."""
 
 
+class IndexdSourceShape(_Open):
+    """One member's part in a federated indexd answer: ``ok``, ``unsupported`` (it cannot list) or ``error``."""
+
+    commons: str
+    kind: str
+    status: str
+
+
+class IndexdListShape(_Open):
+    """indexd's list answer across members, plus the cursor of the next page and each member's part."""
+
+    records: list[IndexdRecordShape]
+    limit: int
+    start: str | None = None
+    next_start: str | None = None
+    sources: list[IndexdSourceShape]
+
+
+class IndexdStatsShape(_Open):
+    """indexd's stats summed over the members that can list, with each member's own."""
+
+    fileCount: int
+    totalFileSize: int
+    members: list[IndexdSourceShape]
+
+
 class ResolvedMemberShape(_Open):
     id: str
     name: str

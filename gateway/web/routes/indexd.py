@@ -2,7 +2,13 @@
 indexclient) can point at the gateway as if it were one indexd holding every member's records.
 
 - ``GET /index/_status`` → text ``Healthy`` (``Gen3Index.is_healthy`` compares the body exactly);
-- ``GET /index/_version`` → ``{"version", "commit"}``;
+- ``GET /index/_version`` → ``{"version", "commit"}``: the gateway's version (the software serving this API), and
+  ``members``: each member's own indexd version (or its error; ``unsupported`` for a member that cannot list);
+- ``GET /index/index?limit=&start=&page=&hash=&url=&file_name=&version=&size=&acl=&authz=`` → indexd's list answer
+  over every member that can list (:mod:`gateway.indexd`), records in ascending ``did`` order, plus
+  ``next_start`` (the opaque cursor of the next page, ``null`` at the end: ``start=<last did>`` works too) and
+  ``sources`` (each member's part; a DRS member is ``unsupported``). A member that fails fails the request;
+- ``GET /index/_stats`` → ``{"fileCount", "totalFileSize"}`` summed over those members, with ``members``;
 - ``GET /index/index/{guid}`` → the record, from whichever member holds it, in indexd's shape (a DRS
   member's object converted); anything not found, including a malformed id, is indexd's 404;
 - ``POST /index/bulk/documents`` with a JSON list of ids → the list of records found, in the order asked
@@ -22,17 +28,19 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.core.errors import ApiError, bad_request, not_found
+from gateway.indexd.request import INT64_MAX, MAX_OFFSET, parse_list_request
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import Resolution, ResolutionError
 from gateway.resolver.records import indexd_view
 from gateway.web.body import read_json
 from gateway.web.caller import client_address
-from gateway.web.keys import RESOLVER
+from gateway.web.keys import INDEXD_READS, RESOLVER
 from gateway.web.methods import only
-from gateway.web.openapi import operation
+from gateway.web.openapi import Query, operation
 from gateway.web.render import json_response
 from gateway.web.routes.resolver import BULK_IDS, MAX_BULK, api_error
-from gateway.web.shapes import IndexdRecordShape, IndexdRecordsShape
+from gateway.web.shapes import IndexdListShape, IndexdRecordShape, IndexdRecordsShape, IndexdStatsShape
+from gateway.wire.checksums import INDEXD_HASH_FORMATS
 
 OPERATION_ID_PREFIX = "gateway.resolver.indexd_api"
 """Where these operations were first published: operationIds are API (:func:`gateway.web.openapi.operation_id`)."""
@@ -41,6 +49,15 @@ routes = web.RouteTableDef()
 TAGS = ("indexd",)
 NOT_FOUND = (400, 404)
 """Per-id outcomes indexd would simply not find (a malformed id, an id no member holds)."""
+HASH_PATTERN = "^(" + "|".join(f"{name}:{shape.pattern[1:-1]}" for name, shape in INDEXD_HASH_FORMATS.items()) + ")$"
+"""``<type>:<hex>`` in one of indexd's hash shapes."""
+LIST_PARAMS = (Query("limit", {"type": "integer", "minimum": 0, "maximum": 1024}),
+               Query("start", {"type": "string", "maxLength": 1024}),
+               Query("page", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
+               Query("hash", {"type": "string", "pattern": HASH_PATTERN}),
+               "url", "file_name", "version", Query("size", {"type": "integer", "minimum": 0, "maximum": INT64_MAX}),
+               "acl", "authz")
+FAILURES = {502: "a member failed (named)", 503: "a member is busy or unhealthy", 504: "deadline passed"}
 
 
 @routes.get("/index/_status")
@@ -50,9 +67,31 @@ async def status(request: web.Request) -> web.Response:
 
 
 @routes.get("/index/_version")
-@operation("indexd version document of the gateway", tags=TAGS)
+@operation("indexd version document: the gateway's version, and each member's indexd version", tags=TAGS)
 async def version(request: web.Request) -> web.Response:
-    return json_response({"version": __version__, "commit": ""})
+    return json_response(await request.app[INDEXD_READS].version(__version__))
+
+
+@routes.get("/index/_stats")
+@operation("indexd stats summed over every member that can list, with each member's own", tags=TAGS,
+           response=IndexdStatsShape, responses=FAILURES)
+async def stats(request: web.Request) -> web.Response:
+    return json_response(await request.app[INDEXD_READS].stats())
+
+
+@routes.get("/index/index")
+@routes.get("/index/index/")
+@operation("indexd listing and queries across every member that can list, in did order, paged by an opaque "
+           "cursor (or the last did) as start", tags=TAGS, query=LIST_PARAMS, response=IndexdListShape,
+           responses={400: "a malformed parameter, a limit out of bounds, a forged cursor", **FAILURES})
+async def list_records(request: web.Request) -> web.Response:
+    asked = parse_list_request(list(request.query.items()))
+    listed = await request.app[INDEXD_READS].list(asked)
+    return json_response({
+        "ids": None, "records": [indexd_view(r) for r in listed.records], "limit": asked.limit,
+        "start": asked.start, "page": asked.page, **asked.filters.echo(),
+        "next_start": listed.next_start, "sources": listed.sources,
+    })
 
 
 @routes.get("/index/index/{guid:.+}")

@@ -85,6 +85,7 @@ from gateway.registry.repository import (
 )
 from gateway.registry.schemas import AdminAddRequest, ApproveRequest, JoinRequest, UpdateRequest
 from gateway.resolver import purge
+from gateway.resolver.endpoints import drs_endpoint
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.web.body import parse_as, read_json, read_model
 from gateway.web.caller import client_address
@@ -520,7 +521,8 @@ def _contact_url(contact: str) -> str | None:
 
 
 def service_entry(member: Member) -> dict[str, Any]:
-    """A member as a GA4GH service-info object (pure)."""
+    """A member as a GA4GH service-info object (pure): every kind is reached as a DRS service, whose root
+    (:func:`~gateway.resolver.endpoints.drs_endpoint`) is its ``url``; the organization's is the member's base."""
     entry: dict[str, Any] = {
         "id": member.id,
         "name": member.name,
@@ -529,7 +531,7 @@ def service_entry(member: Member) -> dict[str, Any]:
                        + (f", GUID prefixes {', '.join(member.prefixes)}" if member.prefixes else ""),
         "organization": {"name": member.name, "url": member.base_url},
         "version": "unknown",
-        "url": member.base_url,
+        "url": drs_endpoint(member),
         "createdAt": member.created,
         "updatedAt": member.updated,
     }

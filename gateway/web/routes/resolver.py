@@ -125,8 +125,7 @@ async def resolve_many(request: web.Request) -> web.Response:
 @operation("The registry as a dataguids-style distribution list", tags=("dataguids",))
 async def dist(request: web.Request) -> web.Response:
     members = (await request.app[RESOLVER].directory.routes()).members.values()
-    listed = [(m.name, m.id, m.prefixes, m.base_url) for m in sorted(members, key=lambda m: m.id) if m.prefixes]
-    return json_response(render_dist(listed))
+    return json_response(render_dist(sorted(members, key=lambda m: m.id)))
 
 
 @routes.get("/index/{guid:.+}")

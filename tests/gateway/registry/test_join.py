@@ -40,7 +40,7 @@ async def test_join_approve_and_list_in_services(gateway_at, base_settings, comm
         services = (await gw.client.get("/services")).json()
         assert len(services) == 1
         service = services[0]
-        assert service["id"] == "test-commons-one" and service["url"] == commons.base_url
+        assert service["id"] == "test-commons-one" and service["url"] == commons.base_url + "/ga4gh/drs/v1"
         assert service["type"] == {"group": "org.ga4gh", "artifact": "drs", "version": "1.2.0"}
         assert service["organization"] == {"name": "Test Commons One", "url": commons.base_url}
         assert service["contactUrl"] == "mailto:ops@example.org"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.core.member import Kind, Member
 from gateway.resolver.dist import hint_prefix, match, parse_dist, render_dist
 
 
@@ -33,16 +34,29 @@ def test_parse_and_match():
         parse_dist({"not": "a list"}, source="t")
 
 
+def _member(name: str, mid: str, prefixes: list[str], base_url: str, kind: Kind = "gen3") -> Member:
+    return Member(id=mid, name=name, base_url=base_url, kind=kind, prefixes=tuple(prefixes), hostnames=())
+
+
 def test_render_dist_round_trips_through_parse():
-    rendered = render_dist([("Commons A", "a", ["dg.tst1"], "http://127.0.0.1:8701"),
-                            ("Commons B", "b", ["dg.tst2", "drs.x"], "http://127.0.0.1:8702/")])
+    rendered = render_dist([_member("Commons A", "a", ["dg.tst1"], "http://127.0.0.1:8701"),
+                            _member("Commons B", "b", ["dg.tst2", "drs.x"], "http://127.0.0.1:8702/"),
+                            _member("Commons C", "c", [], "http://127.0.0.1:8703")])
     entries = parse_dist(rendered, source="self")
     assert match(entries, "dg.TST2").name == "Commons B"
     assert [e.host for e in entries] == ["http://127.0.0.1:8701/index/", "http://127.0.0.1:8702/index/"]
 
 
+def test_render_dist_types_each_member_by_its_kind():
+    rendered = render_dist([_member("G", "g", ["dg.tst1"], "http://g"),
+                            _member("D", "d", ["dg.tst2"], "http://d/", "drs"),
+                            _member("R", "r", ["dg.ref0"], "http://r", "reference")])
+    assert [(e["type"], e["host"]) for e in rendered] == [
+        ("indexd", "http://g/index/"), ("drs", "http://d/ga4gh/drs/v1/"), ("indexd", "http://r/index/")]
+
+
 def test_rendered_hints_serve_gen3_drs_pull_case_sensitive_lookup():
     """drs-pull cleans each hint (``\\.`` → ``.``, drops ``.*``) and looks the id's prefix up exactly."""
-    rendered = render_dist([("A", "a", ["dg.tst1"], "http://a")])
+    rendered = render_dist([_member("A", "a", ["dg.tst1"], "http://a")])
     cleaned = {h.replace("\\.", ".").replace(".*", "") for h in rendered[0]["hints"]}
     assert cleaned == {"dg.tst1", "dg.TST1"}

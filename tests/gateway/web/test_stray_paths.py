@@ -31,7 +31,8 @@ INDEXD_WORDS = ["_stats", "urls", "index", "_version", "_dist", "_status", "bulk
 one member the prefix routes to: ``dg.cnt1/index`` costs one call, never a fan-out.)"""
 STRAY = [
     *((("GET", f"/index/index/{w}", None), 404) for w in INDEXD_WORDS),
-    *((("GET", f"/index/{w}", None), 400) for w in ("_stats", "urls", "index", "_query/urls/q", "bulk", "blank/")),
+    # (``/index/_stats`` and ``/index/index`` are the federated stats and listing: they do ask the members)
+    *((("GET", f"/index/{w}", None), 400) for w in ("urls", "_query/urls/q", "bulk", "blank/")),
     *((("GET", f"/ga4gh/drs/v1/objects/{w}", None), 400) for w in ("index", "_stats", "access", "service-info",
                                                                       "urls/", "objects")),
     (("GET", "/ga4gh/drs/v1/objects/index/access/s3", None), 400),
