@@ -6,8 +6,9 @@ layout (``refcommons.layout``) on its own ports of 127.0.0.1, joined through the
 * ``dg.MIX3``: every service on its own port (declared: each service's URL).
 
 The unmodified gen3 SDK (``Gen3Index``, ``Gen3File``) then uses the gateway as if it were one commons: records of
-every member; signed URLs (fetched: the bytes' md5 is the record's) where the member has fence; a clear 501 where
-it has not, and no ``access_id`` the member cannot serve.
+every member, the whole listing (``get_all_records``, paged) and ``get_stats`` summed over the three; signed URLs
+(fetched: the bytes' md5 is the record's) where the member has fence; a clear 501 where it has not, and no
+``access_id`` the member cannot serve. ``/index/_dist`` names each member's indexd where it really is.
 """
 
 from __future__ import annotations
@@ -124,6 +125,18 @@ async def test_the_gen3_sdk_over_a_federation_of_every_layout(federation) -> Non
         async with httpx.AsyncClient(timeout=10) as client:
             body = (await client.get(signed["url"])).content
         assert hashlib.md5(body).hexdigest() == member.records[did]["hashes"]["md5"], layout
+
+    every = {did: r for m in members.values() for did, r in m.records.items()}
+    listed = await asyncio.to_thread(index.get_all_records, limit=7, paginate=True)
+    assert sorted(r["did"] for r in listed) == sorted(every)  # every record of the three, each once
+    stats = await asyncio.to_thread(index.get_stats)
+    assert stats["fileCount"] == len(every)
+    assert stats["totalFileSize"] == sum(r["size"] for r in every.values())
+
+    dist = {entry["name"]: entry for entry in (await gateway.client.get("/index/_dist")).json()}
+    for layout, member in members.items():
+        entry = dist[f"Mixed {layout}"]
+        assert entry["type"] == "indexd" and entry["host"].rstrip("/") == member.deployment.urls["indexd"], entry
 
 
 async def _offers(gateway: Server, member_id: str) -> list[str]:
