@@ -9,8 +9,14 @@ from gateway.core.records import MemberRecord
 from gateway.wire.checksums import indexd_hash_name
 
 
+NOT_IN_DRS = ("acl", "authz", "baseid", "rev", "uploader")
+"""indexd fields a DRS object has no equivalent of: empty in a converted record, and named in its ``not_carried``."""
+
+
 def indexd_view(record: MemberRecord) -> dict[str, Any]:
-    """The record as indexd would return it (a copy; indexd records pass through unchanged)."""
+    """The record as indexd would return it (a copy; indexd records pass through unchanged). A DRS object converted
+    says so: ``converted_from: "drs"`` and ``not_carried`` (:data:`NOT_IN_DRS`), so an empty ``acl``/``authz`` is not
+    read as "open to all" — the member's DRS server decides access, not these lists."""
     if record.format == "indexd":
         return dict(record.document)
     drs = record.document
@@ -26,4 +32,5 @@ def indexd_view(record: MemberRecord) -> dict[str, Any]:
                    if isinstance(c, dict) and "type" in c and "checksum" in c},
         "metadata": {}, "created_date": drs.get("created_time"), "updated_date": drs.get("updated_time"),
         "description": drs.get("description"), "content_created_date": None, "content_updated_date": None,
+        "converted_from": "drs", "not_carried": list(NOT_IN_DRS),
     }
