@@ -1,7 +1,9 @@
 """A live federation on 127.0.0.1 for the interop harness, started with the real CLI in subprocesses:
 
-* two standalone reference commons (``gateway refcommons serve``), ``dg.TST1`` (seed 7) and ``dg.TST2``
-  (seed 11), each with an admin API key (``gateway refcommons api-key create``) exchanged for an access token;
+* two standalone reference commons (``gateway refcommons serve``), ``dg.TST1`` (seed 7) in Gen3's reverse-proxy
+  layout under one host and ``dg.TST2`` (seed 11) with every service on its own port (``--layout split``, declared
+  to the gateways with its endpoints: docs/members.md), each with an admin API key (``gateway refcommons api-key
+  create``) exchanged for an access token at its fence;
 * two gateways (``gateway serve`` with ``--tls-cert``/``--tls-key``: HTTP and HTTPS), DRS profile ``1.5`` and
   ``1.2`` (the compliance suite's strict 1.2.0 schemas), federating both commons as members declared in
   ``GATEWAY_REGISTRY__MEMBERS`` with ``auth: passthrough``; their in-process commons disabled, SQLite in the
@@ -30,7 +32,9 @@ from typing import Any
 from common import Failure, post_json
 
 ADMIN = "admin@refcommons.example"
-COMMONS = (("a", "dg.TST1", 7), ("b", "dg.TST2", 11))
+COMMONS = (("a", "dg.TST1", 7, "gen3"), ("b", "dg.TST2", 11, "split"))
+SPLIT_SERVERS = ("indexd", "fence", "guppy", "mds", "arborist", "sheepdog")
+"""The servers of a ``--layout split`` commons (refcommons.layout), each on a port of its own."""
 PROFILES = ("1.5", "1.2")
 
 
@@ -56,6 +60,9 @@ class Commons:
     seed: int
     port: int
     data_dir: Path
+    layout: str = "gen3"
+    ports: dict[str, int] = field(default_factory=dict)
+    """``split``: each server's port (``indexd``'s is :attr:`port`)."""
     creds: Path = Path()
     token: str = ""
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -67,6 +74,32 @@ class Commons:
     @property
     def member_id(self) -> str:
         return f"commons-{self.name}"
+
+    def _at(self, server: str) -> str:
+        return f"http://127.0.0.1:{self.ports[server]}"
+
+    @property
+    def indexd(self) -> str:
+        """Where indexd's own routes are (``/_status``, ``/index?limit=``, ``/index/{guid}``)."""
+        return self.base + "/index" if self.layout == "gen3" else self._at("indexd")
+
+    @property
+    def fence(self) -> str:
+        return self.base + "/user" if self.layout == "gen3" else self._at("fence")
+
+    def endpoints(self) -> dict[str, str]:
+        """What the member declares to the gateways: nothing under one host; each service's URL when split."""
+        if self.layout == "gen3":
+            return {}
+        return {"indexd": self._at("indexd"), "drs": self._at("indexd"), "fence": self._at("fence"),
+                "guppy": self._at("guppy"), "mds": self._at("mds"), "authz": self._at("arborist") + "/auth",
+                "dictionary": self._at("sheepdog")}
+
+    def serve_args(self) -> list[str]:
+        if self.layout == "gen3":
+            return ["--port", str(self.port)]
+        return ["--layout", "split", "--port", str(self.port),
+                *(f"--service-port={server}={port}" for server, port in self.ports.items())]
 
     def _ids(self, controlled: bool) -> list[str]:
         return [d for d, r in self.records.items() if r["authz"][0].startswith("/programs/phs") == controlled]
@@ -128,27 +161,31 @@ class Federation:
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         self._cli("tls", "self-signed", "--out", str(self.cert.parent))
-        for name, prefix, seed in COMMONS:
-            c = Commons(name, prefix, seed, free_port(), self.workdir / f"commons-{name}")
+        for name, prefix, seed, layout in COMMONS:
+            port = free_port()
+            ports = {server: port if server == "indexd" else free_port() for server in SPLIT_SERVERS} \
+                if layout == "split" else {}
+            c = Commons(name, prefix, seed, port, self.workdir / f"commons-{name}", layout, ports)
             self.commons[name] = c
             self._spawn(f"commons-{name}", [
-                "refcommons", "serve", "--host", "127.0.0.1", "--port", str(c.port), "--prefix", prefix,
+                "refcommons", "serve", "--host", "127.0.0.1", *c.serve_args(), "--prefix", prefix,
                 "--seed", str(seed), "--subjects", "30", "--data-dir", str(c.data_dir),
             ], self._env())
         for c in self.commons.values():
-            self._wait(f"commons-{c.name}", c.base + "/index/_status")
+            self._wait(f"commons-{c.name}", c.indexd + "/_status")
             c.creds = self.workdir / f"creds-{c.name}.json"
             self._cli("refcommons", "api-key", "create", "--data-dir", str(c.data_dir), "--user", ADMIN,
                       "--out", str(c.creds))
-            c.token = post_json(c.base + "/user/credentials/api/access_token", json.loads(c.creds.read_text()))[
+            c.token = post_json(c.fence + "/credentials/api/access_token", json.loads(c.creds.read_text()))[
                 "access_token"]
-            records = _get(c.base + "/index/index?limit=1024")["records"]
+            records = _get(c.indexd + "/index?limit=1024")["records"]
             c.records = {r["did"]: r for r in records}
             if not (c.open_ids and len(c.controlled_ids) >= 2):
                 raise Failure(f"commons {c.prefix} has no open or controlled objects")
         members = [
             {"id": c.member_id, "name": f"Commons {c.prefix}", "base_url": c.base, "kind": "gen3",
-             "prefixes": [c.prefix], "auth": {"type": "passthrough"}}
+             "prefixes": [c.prefix], "auth": {"type": "passthrough"},
+             **({"endpoints": c.endpoints()} if c.endpoints() else {})}
             for c in self.commons.values()
         ]
         for profile in PROFILES:
