@@ -499,6 +499,22 @@ def test_b64url_decode_is_the_definition(segment):
         assert expected is None and exc.rule == 6
 
 
+@settings(max_examples=1500, deadline=None)
+@given(st.binary(min_size=24, max_size=400), st.integers(min_value=0), st.sampled_from("+/=. \n%\x00Äa"))
+def test_b64url_decode_of_long_segments_is_the_definition(raw, where, intruder):
+    """Segments long enough for a vectorised decoder's wide path (the short ones above may stay on its scalar path):
+    a canonical encoding decodes, and one foreign character anywhere in it is refused."""
+    text = kit.b64url(raw)
+    assert b64url_decode(text) == raw
+    at = where % len(text)
+    for segment in (text[:at] + intruder + text[at + 1:], text[:at] + intruder + text[at:]):
+        expected = b64url_by_definition(segment)
+        try:
+            assert b64url_decode(segment) == expected
+        except MalformedJws as exc:
+            assert expected is None and exc.rule == 6
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=40))
 def test_every_canonical_encoding_decodes_and_no_twin_does(raw):
