@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -213,12 +213,15 @@ _ACCEPTED_TYPS: dict[tuple[TokenKind, bool], frozenset[str | None]] = {
 }
 
 
+_ACCEPTED_BY_NAME = {(kind._name_, legacy): typs for (kind, legacy), typs in _ACCEPTED_TYPS.items()}
+
+
 def check_typ(header: Mapping[str, Any], kind: TokenKind, *, legacy: bool = False) -> None:
     """Rule 12: the ``typ`` must name this kind of token; a ``typ`` of another kind is token confusion."""
     raw = header.get("typ")
     if raw is not None and not isinstance(raw, str):
         raise HeaderRejected(12, "typ is not a string")
-    accepted = _ACCEPTED_TYPS[kind, bool(legacy)]
+    accepted = _ACCEPTED_BY_NAME[kind._name_, bool(legacy)]  # a str key: an Enum member hashes in Python code
     if raw in accepted:  # already in normal form (the usual case): normalising would give it back unchanged
         return
     typ = None if raw is None else normalise_typ(raw)
@@ -240,12 +243,12 @@ def verify(parsed: ParsedJws, key: VerificationKey | rsa.RSAPublicKey | ec.Ellip
     public = check_key(key, alg)  # the key's type is the one alg needs from here on
     try:
         if alg == RS256:
-            rsa_key = cast(rsa.RSAPublicKey, public)
+            rsa_key: rsa.RSAPublicKey = public  # type: ignore[assignment]  # check_key: RSA for RS256 (no cast() call)
             if len(parsed.signature) != (rsa_key.key_size + 7) // 8:
                 raise SignatureInvalid(9, "signature does not verify")
             rsa_key.verify(parsed.signature, parsed.signing_digest, _PKCS1V15, _PREHASHED_SHA256)
         else:
-            ec_key = cast(ec.EllipticCurvePublicKey, public)
+            ec_key: ec.EllipticCurvePublicKey = public  # type: ignore[assignment]  # check_key: EC for ES256
             if len(parsed.signature) != 64:  # JWS ES256 is raw r||s (RFC 7518 §3.4), never DER
                 raise SignatureInvalid(9, "signature does not verify")
             r = int.from_bytes(parsed.signature[:32], "big")
