@@ -118,7 +118,7 @@ def parse_compact(
     found there passed exactly the checks it would meet again, so the outcome is the same; each token still gets
     its own copy of the dict.
     """
-    allowed = _allowed(algorithms)
+    allowed = SUPPORTED_ALGORITHMS if algorithms is SUPPORTED_ALGORITHMS else _allowed(algorithms)  # the usual one
     if not isinstance(token, str):
         raise MalformedJws(6, "token is not a string")
     if len(token) > max_bytes:  # checked on characters first: cheap, and non-ASCII is rejected just below
