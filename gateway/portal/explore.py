@@ -7,8 +7,9 @@ with a selection lists its values as they would be without its own selection (on
 concurrently), so a person can add values to it.
 
 **Hidden counts.** A count the tiers hide (:mod:`gateway.search.tiering`: ``hidden``, its value ``None``) is
-rendered only as the words :func:`count_text` gives, "fewer than N" with N the tier limit (Gen3's wording), and
-never as a number: not in the text, not in a chart (a hidden value has no bar), not in an attribute. The rule is one
+rendered only as the words :func:`count_text` gives, "fewer than N" with N the tier limit (Gen3's wording) when the
+tiers mark it as under the limit, else "hidden" (complementary suppression hides larger counts too), and never as a
+number: not in the text, not in a chart (a hidden value has no bar), not in an attribute. The rule is one
 function, applied to every count the page shows (the total, each bucket, each member's count).
 """
 
@@ -27,6 +28,8 @@ from gateway.settings.search import CohortIndex
 
 INDEX: CohortIndex = "subject"
 MAX_VALUES_PER_FACET = 50
+HIDDEN = "hidden"
+"""How a hidden count that may be ``limit`` or more reads."""
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,11 @@ class ExploreView:
 
 
 def count_text(shown: Shown, limit: int) -> str:
-    """The one rule for showing a tiered count: hidden → "fewer than N", never its value."""
+    """The one rule for showing a tiered count: never a hidden one's value. "fewer than N" only when the tiers say
+    that is true of it (:attr:`~gateway.search.tiering.Shown.below`: hidden by the primary rule and under the limit);
+    any other hidden count (hidden to protect others, or with a large accessible part) reads "hidden"."""
     if shown.hidden:
-        return f"fewer than {limit}"
+        return f"fewer than {limit}" if shown.below else HIDDEN
     if shown.value is None:
         return "no answer"
     return f"{shown.value:,}"
@@ -115,7 +120,7 @@ def view_of(main: CohortResult, own: Mapping[str, CohortResult], facets: Sequenc
     for facet in facets:
         source = own.get(facet, main).rendered
         panels.append(_panel(facet, source.histograms.get(facet, {}), selected.get(facet, ()), source.limit))
-    sources = tuple(SourceRow(s.commons, s.status.value, count_text(Shown(s.count, s.hidden), r.limit), s.took_ms,
+    sources = tuple(SourceRow(s.commons, s.status.value, count_text(Shown(s.count, s.hidden, s.below), r.limit), s.took_ms,
                               s.error) for s in r.sources)
     any_hidden = r.any_hidden or any(o.rendered.any_hidden for o in own.values())
     return ExploreView(count_text(r.total, r.limit) if main.answered else "no answer", r.limit, any_hidden,
