@@ -120,8 +120,8 @@ def view_of(main: CohortResult, own: Mapping[str, CohortResult], facets: Sequenc
     for facet in facets:
         source = own.get(facet, main).rendered
         panels.append(_panel(facet, source.histograms.get(facet, {}), selected.get(facet, ()), source.limit))
-    sources = tuple(SourceRow(s.commons, s.status.value, count_text(Shown(s.count, s.hidden, s.below), r.limit), s.took_ms,
-                              s.error) for s in r.sources)
+    sources = tuple(SourceRow(s.commons, s.status.value, count_text(Shown(s.count, s.hidden, s.below), r.limit),
+                              s.took_ms, s.error) for s in r.sources)
     any_hidden = r.any_hidden or any(o.rendered.any_hidden for o in own.values())
     return ExploreView(count_text(r.total, r.limit) if main.answered else "no answer", r.limit, any_hidden,
                        tuple(panels), sources, selected, main.answered)

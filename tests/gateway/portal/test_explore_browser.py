@@ -1,7 +1,7 @@
 """The cohort explorer in a real browser: tick facet values and the counts change, always as the API answers the
 same question; every hidden count reads "fewer than N" (only when that is true of it) or "hidden", and is never a
-number (in the text, a chart or an attribute), after every click of a sequence; each member's status is listed; an export runs as a job whose progress
-page ends with the file."""
+number (in the text, a chart or an attribute), after every click of a sequence; each member's status is listed;
+an export runs as a job whose progress page ends with the file."""
 
 from __future__ import annotations
 
