@@ -12,7 +12,8 @@ very services the JSON API's handlers use, render a Jinja2 template.
 - ``GET /studies?q=&tag=&offset=``: study discovery (full text, tag filters, stale snapshots marked);
   ``GET /studies/{guid}``: one study's metadata.
 - ``GET /explore?f.<facet>=<value>…``: the cohort explorer (tiered counts, per-member status, a chart per facet);
-  ``POST /explore/export``: an export job of the cohort (PFB), ``GET /explore/jobs/{id}`` its progress.
+  ``POST /explore/export``: an export job of the cohort (PFB, or a manifest of its subjects' files),
+  ``GET /explore/jobs/{id}`` its progress.
 - ``GET /passport``, ``POST /passport``: what a pasted Passport grants, Visa by Visa (POST only).
 - ``GET /portal/static/{name}``: the pages' assets, from memory (:mod:`gateway.portal.assets`).
 
@@ -43,7 +44,15 @@ from gateway.export.runner import JobMissing, JobsFull
 from gateway.passports.evaluation import PassportRejected
 from gateway.portal import admin, csp, csrf
 from gateway.portal.assets import HTMX, STATIC_PATH
-from gateway.portal.explore import INDEX, explore, guppy_filter, selection
+from gateway.portal.explore import (
+    INDEX,
+    CohortNotListed,
+    cohort_subjects,
+    explore,
+    files_filter,
+    guppy_filter,
+    selection,
+)
 from gateway.portal.federation import federation_view
 from gateway.portal.lookup import look_up, signed_url, split_ids
 from gateway.portal.passport import inspect
@@ -377,26 +386,38 @@ async def explore_page(request: web.Request) -> web.Response:
 @routes.post("/explore/export")
 @page
 async def explore_export(request: web.Request) -> web.StreamResponse:
-    """Start an export job of the cohort's accessible subjects (PFB), as ``POST /search/v1/export`` with
-    ``delivery: job`` does, and show its progress page."""
-    _, refused = await checked_form(request)
+    """Start an export job of the cohort, as ``POST /search/v1/export`` with ``delivery: job`` does, and show its
+    progress page: ``format=pfb`` (default), the cohort's accessible subjects as PFB; ``format=manifest``, a
+    manifest of their files (the file index, filtered to the cohort's subject ids)."""
+    fields, refused = await checked_form(request)
     if refused is not None:
         return refused
     posted = await request.post()  # read once by checked_form; aiohttp keeps it
     selected = _selection(request, posted)
-    body = ExportRequest(index=INDEX, filter=guppy_filter(selected), format="pfb", delivery="job")
     caller = await caller_from_request(request)
     try:
+        if fields.get("format") == "manifest":
+            subjects = await cohort_subjects(request.app[COHORT], caller, selected)
+            if not subjects:
+                return problem(request, 404, "Nothing to export", "this cohort has no subject you can access",
+                               back="/explore")
+            body = ExportRequest(index="file", filter=files_filter(subjects), format="manifest", delivery="job")
+        else:
+            body = ExportRequest(index=INDEX, filter=guppy_filter(selected), format="pfb", delivery="job")
         if body.filter is not None:
             check_filter(body.filter)
         plan = await plan_export(request.app[COHORT], body, caller, request.app[EXPORT], request.app[DICTIONARIES])
         production = plan.produce(request.app[COHORT], caller, request.app[EXPORT], asyncio.get_running_loop(),
                                   request.app[OWN_HOST])
         job = await request.app[JOBS].submit(plan, production)
+    except CohortNotListed as exc:
+        return problem(request, 409, "Export not possible", str(exc), back="/explore")
     except ExportFailed as exc:
         return problem(request, exc.status, "Export not possible", str(exc), back="/explore")
     except ApiError as exc:
         return problem(request, exc.status, "Export not possible", exc.message, back="/explore")
+    except UntranslatableQuery as exc:
+        return problem(request, 400, "Export not possible", str(exc), back="/explore")
     except JobsFull:
         return problem(request, 429, "Export not possible now", "the gateway runs as many exports as it may; "
                        "try again in a minute", back="/explore")

@@ -1,14 +1,16 @@
 """The cohort explorer in a real browser: tick facet values and the counts change, always as the API answers the
 same question; every hidden count reads "fewer than N" (only when that is true of it) or "hidden", and is never a
 number (in the text, a chart or an attribute), after every click of a sequence; each member's status is listed;
-an export runs as a job whose progress page ends with the file."""
+an export runs as a job whose progress page ends with the file (PFB, or a manifest of the cohort's files)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -145,7 +147,7 @@ async def test_the_explorer_reads_at_360_px(gateway, browser):
 async def test_an_export_runs_as_a_job_with_progress(gateway, browser):
     watched = await open_page(browser, gateway.base_url, "/explore")
     page = watched.page
-    await page.click(".export button[type=submit]")
+    await page.click(".export button[value=pfb]")
     await page.wait_for_url(re.compile(r"/explore/jobs/"))
     give_up = time.monotonic() + 30
     while await page.locator(".job-status").inner_text() != "done":
@@ -157,3 +159,39 @@ async def test_an_export_runs_as_a_job_with_progress(gateway, browser):
     async with httpx.AsyncClient(base_url=gateway.base_url) as client:
         pfb = await client.get(link)
     assert pfb.status_code == 200 and pfb.content.startswith(b"Obj\x01")
+
+
+async def test_a_manifest_export_of_the_cohorts_files_downloads(gateway, browser):
+    """The manifest lists the files of the cohort's accessible subjects (the file index filtered to their ids,
+    as Gen3's explorer builds it), from every member."""
+    selected = {"sex": ["female"]}
+    watched = await open_page(browser, gateway.base_url, "/explore?f.sex=female")
+    page = watched.page
+    await page.click(".export button[value=manifest]")
+    await page.wait_for_url(re.compile(r"/explore/jobs/"))
+    give_up = time.monotonic() + 30
+    while await page.locator(".job-status").inner_text() != "done":
+        assert time.monotonic() < give_up and await page.locator(".job-status").inner_text() in ("queued", "running")
+        await asyncio.sleep(0.5)
+    link = await page.locator("#job a.button").get_attribute("href")
+    await watched.finish("export-manifest-job")
+    async with page.expect_download() as downloading:
+        await page.evaluate("href => { const a = document.createElement('a'); a.href = href; a.download = ''; "
+                            "document.body.appendChild(a); a.click(); }", link)
+    manifest = json.loads(Path(await (await downloading.value).path()).read_bytes())
+    assert manifest and all(e["object_id"] and "file_name" in e for e in manifest)
+
+    subjects = set()
+    cursor = None
+    while True:  # the cohort's accessible subjects, as the API lists them
+        doc = (await gateway.client.post("/search/v1/cohort", json={
+            "index": "subject", "filter": guppy_filter(selected), "facets": [], "accessibility": "accessible",
+            "rows": {"limit": 1000, "fields": ["subject_id"], "cursor": cursor}})).json()
+        subjects |= {r["subject_id"] for r in doc["rows"]}
+        cursor = doc["next_cursor"]
+        if cursor is None:
+            break
+    files = (await gateway.client.post("/search/v1/cohort", json={
+        "index": "file", "filter": {"IN": {"subject_id": sorted(subjects)}}, "facets": [],
+        "accessibility": "accessible"})).json()["total"]["count"]
+    assert len(manifest) == files > 0
