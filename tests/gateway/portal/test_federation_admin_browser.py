@@ -5,6 +5,7 @@ control and a forged approve (no session, or another site's form) is refused; a 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -13,6 +14,9 @@ import pytest_asyncio
 from browser_kit import open_page
 from registry_kit import join_body
 from servers import Server, start_commons, start_gateway
+
+from gateway.portal.admin import NS_SESSIONS, session_key
+from gateway.web.keys import REGISTRY
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -135,3 +139,27 @@ async def test_revoking_a_named_admin_ends_its_portal_session(env, browser):
     await page.reload()
     assert await page.locator(".admin-actions").count() == 0 and await page.locator(".admin-name").count() == 0
     await watched.finish("federation-admin-revoked")
+
+
+async def test_an_expired_session_is_no_session_and_the_store_holds_no_cookie_or_token(env):
+    gateway, _, _ = env
+    client = httpx.AsyncClient(base_url=gateway.base_url)
+    async with client:
+        page = await client.get("/federation")
+        token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        r = await client.post("/federation/sign-in", data={"csrf_token": token, "token": ADMIN_TOKEN})
+        assert r.status_code == 303
+        session_id = client.cookies.get("gw_admin")
+        assert session_id and ADMIN_TOKEN not in session_id
+        assert "admin-actions" in (await client.get("/federation")).text
+        store = gateway.app[REGISTRY].repository.store
+        stored = await store.scan(NS_SESSIONS, limit=100)
+        assert stored and all(session_id not in str(s.key) + str(s.doc) and ADMIN_TOKEN not in str(s.doc)
+                              for s in stored)
+        key = session_key(session_id)
+        doc = (await store.get(NS_SESSIONS, key)).doc
+        await store.put(NS_SESSIONS, key, {**doc, "expires": time.time() - 1})
+        assert "admin-actions" not in (await client.get("/federation")).text
+        r = await client.post("/federation/joiner/suspend", data={"csrf_token": token})
+        assert r.status_code == 403
+        assert await store.get(NS_SESSIONS, key) is None, "an expired session is removed when met"
