@@ -10,6 +10,10 @@
 
 The backend is memory (per process) or Redis (shared by replicas). It may forget anything at any time; an
 unreachable or garbled backend is a miss (and a skipped write), never an error for the request.
+
+A hit reuses the entry this process last decoded for that key while the backend returns exactly the bytes it was
+decoded from (the backend stays the one authority on what is cached: rewritten, forgotten or expired there means
+decoded anew or missed here); the end of the entry (``valid_until``, a rejection's ``until``) is checked on every hit.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ log = logging.getLogger("gateway.passports.decisions")
 FORMAT_VERSION = 2
 NEGATIVE_TTL = 60
 MAX_CACHED_GRANTS = 10_000
+MAX_DECODED = 4096
+"""Entries kept decoded per process (what was decoded last for a key; the backend's bytes decide each hit)."""
 
 
 @dataclass(frozen=True)
@@ -79,20 +85,24 @@ def _str(value: Any) -> str:
 
 def decode(raw: bytes, now: int) -> CachedDecision | CachedFailure | None:
     """The entry ``raw`` encodes, or ``None`` when it is garbled, of another format, or no longer valid at ``now``."""
+    found = _decode(raw)
+    return None if found is None or found[1] <= now else found[0]
+
+
+def _decode(raw: bytes) -> tuple[CachedDecision | CachedFailure, int] | None:
+    """The entry ``raw`` encodes and the first second it no longer holds; ``None`` when garbled or of another
+    format."""
     try:
         doc = orjson.loads(raw)
         if not isinstance(doc, dict) or doc.get("v") != FORMAT_VERSION:
             return None
         if doc.get("kind") == "fail":
-            if _int(doc["until"]) <= now:
-                return None
+            until = _int(doc["until"])
             rule = doc.get("rule")
-            return CachedFailure(_int(doc["status"]), None if rule is None else _int(rule))
+            return CachedFailure(_int(doc["status"]), None if rule is None else _int(rule)), until
         if doc.get("kind") != "ok":
             return None
         valid_until = _int(doc["valid_until"])
-        if valid_until <= now:
-            return None
         rows = doc["grants"]
         if not isinstance(rows, list) or len(rows) > MAX_CACHED_GRANTS:
             return None
@@ -106,7 +116,7 @@ def decode(raw: bytes, now: int) -> CachedDecision | CachedFailure | None:
         if identity is not None and (not isinstance(identity, list) or len(identity) != 2):
             return None
         return CachedDecision(tuple(grants), valid_until, _int(doc["passports_expire"]),
-                              None if identity is None else (_str(identity[0]), _str(identity[1])))
+                              None if identity is None else (_str(identity[0]), _str(identity[1]))), valid_until
     except (orjson.JSONDecodeError, KeyError, ValueError, TypeError):
         return None
 
@@ -122,6 +132,8 @@ class DecisionCache:
         self.trust_hash = trust_hash
         self.key_prefix = key_prefix
         self.negative_ttl = negative_ttl
+        self._decoded: dict[str, tuple[bytes, CachedDecision | CachedFailure, int]] = {}
+        """key → (the backend's bytes, their entry, its end): entries are frozen, so hits may share them."""
 
     def key(self, passports: list[str]) -> str:
         return self.key_prefix + decision_cache_key(passports, self.trust_hash)
@@ -136,7 +148,16 @@ class DecisionCache:
         current().cache_lookup("passport_decisions", raw is not None)
         if raw is None:
             return None
-        return decode(raw, now)
+        known = self._decoded.get(key)
+        if known is not None and (known[0] is raw or known[0] == raw):
+            return known[1] if known[2] > now else None
+        found = _decode(raw)
+        if found is None:
+            return None
+        if len(self._decoded) >= MAX_DECODED:
+            self._decoded.pop(next(iter(self._decoded)))  # the oldest decoded: a bound, not an LRU
+        self._decoded[key] = (raw, found[0], found[1])
+        return found[0] if found[1] > now else None
 
     async def put(self, passports: list[str], decision: CachedDecision, now: int) -> bool:
         """Store a positive entry for ``cache_ttl(valid_until, now)`` seconds; ``False`` when not stored."""

@@ -56,7 +56,7 @@ from gateway.passports.rules.passport import (
 from gateway.passports.rules.resources import Decision, MemberResourceMap
 from gateway.passports.rules.visa import Visa, VisaResult, VisaRules, read_visa, split_visas
 from gateway.passports.trust.issuers import BrokerTrust, TrustConfig, trust_hash
-from gateway.passports.trust.keys import KeyLookupError, KeyStore, KeysUnavailable
+from gateway.passports.trust.keys import KeyLookupError, KeyStore, KeysUnavailable, PublicKey
 from gateway.settings.passports import MAX_PASSPORTS
 
 log = logging.getLogger("gateway.passports.engine")
@@ -68,6 +68,10 @@ STANDARD_VISA_TYPES = frozenset({
 REGISTERED_CUSTOM_TYPES = frozenset({RAS_V11})
 """Rule 28: custom Visa types are ignored unless a handler exists for that exact type string."""
 _HANDLED_TYPES = STANDARD_VISA_TYPES | REGISTERED_CUSTOM_TYPES
+
+
+_KeyMemo = dict[tuple[str, Any, Any, "str | None"], PublicKey]
+"""``(iss, kid, alg, jku)`` → the key the key store answered (see :meth:`PassportEngine._visa`)."""
 
 
 @dataclass
@@ -233,18 +237,21 @@ class PassportEngine:
         unique, item.results = split_visas(item.passport, self.visa_rules)
         results, accepted = item.results, item.accepted
         headers: jws.HeaderMemo = {}  # this Passport's only: its Visas mostly share their issuer's header
+        keys: _KeyMemo = {}  # this Passport's only: the key lookups that succeeded, for its next Visas
         for token in unique:
             result = read_visa(token, now, self.visa_rules, headers=headers)
             visa = result.visa
             if visa is not None:
-                result = await self._visa(result, visa)
+                result = await self._visa(result, visa, keys)
                 if result.valid:
                     accepted.append((visa, visa_facts(visa)))
             results.append(result)
 
-    async def _visa(self, result: VisaResult, visa: Visa) -> VisaResult:
+    async def _visa(self, result: VisaResult, visa: Visa, keys: _KeyMemo) -> VisaResult:
         """``result`` (the claims of ``visa`` passed) once the type, the trust and the signature are checked too; an
-        ignored result otherwise. :class:`PassportRejected` (503) when a trusted issuer's keys are unreachable."""
+        ignored result otherwise. :class:`PassportRejected` (503) when a trusted issuer's keys are unreachable.
+        ``keys``: the key store's answers to the same lookup for earlier Visas of this Passport (only answers that
+        were a key: a failed lookup is made again, and fails again the same way)."""
         if visa.type not in _HANDLED_TYPES:
             return VisaResult.ignored(result.sha256, 28, "visa type has no handler")
         if self.trust.visa_issuer(visa.iss) is None:  # rule 13: before any key lookup, no request at all
@@ -252,8 +259,12 @@ class PassportEngine:
         if not self.trust.visa_source_trusted(visa.iss, visa.type, visa.source):
             return VisaResult.ignored(result.sha256, 14, "visa source is not trusted for this type")
         header = visa.jws.header
+        # parse_compact checked kid and alg are strings and jku a string if present: the slot is hashable
+        slot = (visa.iss, header.get("kid"), header.get("alg"), visa.jku)
         try:
-            key = await self.keys.visa_key(visa.iss, header.get("kid"), header.get("alg"), visa.jku)
+            key = keys.get(slot)
+            if key is None:
+                key = keys[slot] = await self.keys.visa_key(*slot)
             jws.verify(visa.jws, key)
         except KeysUnavailable as exc:  # fail closed, retryable: never silently drop a trusted issuer's Visa
             raise PassportRejected(exc.status, exc.rule, exc.message) from None

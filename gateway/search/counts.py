@@ -165,6 +165,8 @@ class SourceStatus:
     count: int | None = None
     hidden: bool = False
     error: str | None = None
+    below: bool = field(default=False, compare=False)
+    """Hidden and known to be under the tier limit (:attr:`gateway.search.tiering.Shown.below`)."""
 
 
 def buckets(histogram: Mapping[str | None, Count], missing_alias: str = MISSING_DATA_ALIAS) -> dict[str, Count]:

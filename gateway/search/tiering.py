@@ -57,7 +57,7 @@ unless every member involved is ``libre``.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from gateway.access.tiers import Tier, TierPolicy, strictest, suppress
@@ -85,6 +85,13 @@ class Shown:
 
     value: int | None
     hidden: bool = False
+    below: bool = field(default=False, compare=False)
+    """Hidden, and known to be under the tier limit: the cell was hidden by the primary rule (its protected part is
+    in ``(0, limit)``) and its value in the mode asked is below ``limit`` too, so "fewer than N" is true of it. It is
+    ``False`` for every cell hidden only to protect others (complementary suppression), for a primary one whose
+    value in this mode reaches the limit (a large accessible part) and for one a member hid itself: of those,
+    nothing but "hidden" may be said. It tells no more than Gen3's "fewer than N" does (a bound, never the value);
+    it is never set on a shown count."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +211,7 @@ def render(
 
     # accessible answers hide nothing of the caller's own data: only what a member hid without telling its part
     hidden = frozenset(c for c, known in unknown.items() if known is None)
+    primary: frozenset[CellKey] = frozenset()
     if mode is not Accessibility.ACCESSIBLE:
         equations: list[dict[CellKey, int]] = []
         if counted:
@@ -221,10 +229,13 @@ def render(
         protected = {cell: sum(_protected(n, t) for t, n in parts) for cell, parts in cells.items()}
         public = {member_cell(c) for c, t in tiers.items() if t is not Tier.REGULAR}
         hidden = suppress(protected, policy.limit, equations, public=public, reluctant={TOTAL}, forced=set(unknown))
+        primary = frozenset(c for c, s in protected.items()
+                            if 0 < s < policy.limit and c not in public and c not in unknown)
 
     def shown(cell: CellKey) -> Shown:
         if cell in hidden:
-            return Shown(None, True)
+            below = cell in primary and sum(_value(n, t, mode) for t, n in cells[cell]) < policy.limit
+            return Shown(None, True, below)
         told = unknown.get(cell) or 0  # only ever reached in accessible mode: elsewhere such cells are forced hidden
         return Shown(sum(_value(n, t, mode) for t, n in cells[cell]) + told)
 
@@ -238,7 +249,7 @@ def render(
             if mode is Accessibility.UNACCESSIBLE and tiers[a.commons] is Tier.PRIVATE
             else shown(member_cell(a.commons))
         )
-        sources.append(SourceStatus(a.commons, a.status, a.took_ms, own.value, own.hidden, a.error))
+        sources.append(SourceStatus(a.commons, a.status, a.took_ms, own.value, own.hidden, a.error, own.below))
     return Rendered(
         accessibility=mode,
         limit=policy.limit,
@@ -277,7 +288,9 @@ def render_counts(
         if mode is Accessibility.UNACCESSIBLE and tier is Tier.PRIVATE:
             return Shown(None)
         if cell in hidden:
-            return Shown(None, True)
+            n = cells[cell]
+            below = 0 < _protected(n, tier) < policy.limit and _value(n, tier, mode) < policy.limit
+            return Shown(None, True, below)
         return Shown(_value(cells[cell], tier, mode))
 
     return CountsView(

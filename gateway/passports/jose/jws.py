@@ -18,12 +18,12 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
 from gateway.passports.jose.encoding import b64url_bytes, strict_json_object
 from gateway.passports.jose.errors import HeaderRejected, KeyRejected, MalformedJws, SignatureInvalid
@@ -67,6 +67,17 @@ class ParsedJws:
                              raw_sha256=raw_sha256)
 
     @property
+    def signing_digest(self) -> bytes:
+        """sha256 of ``signing_input``: what RS256 and ES256 sign. :func:`parse_compact` computes it with the token's
+        own hash (one pass over the bytes for both); a copy made with another ``signing_input``
+        (``dataclasses.replace``) does not carry it over, so it is always the digest of this ``signing_input``."""
+        digest: bytes | None = self.__dict__.get("_signing_digest")
+        if digest is None:
+            digest = hashlib.sha256(self.signing_input).digest()
+            self.__dict__["_signing_digest"] = digest
+        return digest
+
+    @property
     def alg(self) -> str:
         alg: str = self.header["alg"]  # parse_compact checked it is one of the allowed algorithm names
         return alg
@@ -107,7 +118,7 @@ def parse_compact(
     found there passed exactly the checks it would meet again, so the outcome is the same; each token still gets
     its own copy of the dict.
     """
-    allowed = _allowed(algorithms)
+    allowed = SUPPORTED_ALGORITHMS if algorithms is SUPPORTED_ALGORITHMS else _allowed(algorithms)  # the usual one
     if not isinstance(token, str):
         raise MalformedJws(6, "token is not a string")
     if len(token) > max_bytes:  # checked on characters first: cheap, and non-ASCII is rejected just below
@@ -138,7 +149,15 @@ def parse_compact(
         if headers is not None:
             headers[slot] = dict(header)
     payload = strict_json_object(payload_raw, what="payload")
-    return ParsedJws(header, payload, raw_token[:p_end], signature, hashlib.sha256(raw_token).hexdigest())
+    signing_input = raw_token[:p_end]
+    # one pass over the bytes for both hashes: the digest the signature covers (verify() hands it to cryptography
+    # prehashed), then the rest of the token for its identifier
+    running = hashlib.sha256(signing_input)
+    digest = running.digest()
+    running.update(raw_token[p_end:])
+    parsed = ParsedJws(header, payload, signing_input, signature, running.hexdigest())
+    parsed.__dict__["_signing_digest"] = digest  # not a field: a copy with another signing_input never inherits it
+    return parsed
 
 
 def _wrong_segments(token: str) -> NoReturn:
@@ -194,12 +213,15 @@ _ACCEPTED_TYPS: dict[tuple[TokenKind, bool], frozenset[str | None]] = {
 }
 
 
+_ACCEPTED_BY_NAME = {(kind._name_, legacy): typs for (kind, legacy), typs in _ACCEPTED_TYPS.items()}
+
+
 def check_typ(header: Mapping[str, Any], kind: TokenKind, *, legacy: bool = False) -> None:
     """Rule 12: the ``typ`` must name this kind of token; a ``typ`` of another kind is token confusion."""
     raw = header.get("typ")
     if raw is not None and not isinstance(raw, str):
         raise HeaderRejected(12, "typ is not a string")
-    accepted = _ACCEPTED_TYPS[kind, bool(legacy)]
+    accepted = _ACCEPTED_BY_NAME[kind._name_, bool(legacy)]  # a str key: an Enum member hashes in Python code
     if raw in accepted:  # already in normal form (the usual case): normalising would give it back unchanged
         return
     typ = None if raw is None else normalise_typ(raw)
@@ -221,22 +243,22 @@ def verify(parsed: ParsedJws, key: VerificationKey | rsa.RSAPublicKey | ec.Ellip
     public = check_key(key, alg)  # the key's type is the one alg needs from here on
     try:
         if alg == RS256:
-            rsa_key = cast(rsa.RSAPublicKey, public)
+            rsa_key: rsa.RSAPublicKey = public  # type: ignore[assignment]  # check_key: RSA for RS256 (no cast() call)
             if len(parsed.signature) != (rsa_key.key_size + 7) // 8:
                 raise SignatureInvalid(9, "signature does not verify")
-            rsa_key.verify(parsed.signature, parsed.signing_input, _PKCS1V15, _SHA256)
+            rsa_key.verify(parsed.signature, parsed.signing_digest, _PKCS1V15, _PREHASHED_SHA256)
         else:
-            ec_key = cast(ec.EllipticCurvePublicKey, public)
+            ec_key: ec.EllipticCurvePublicKey = public  # type: ignore[assignment]  # check_key: EC for ES256
             if len(parsed.signature) != 64:  # JWS ES256 is raw r||s (RFC 7518 §3.4), never DER
                 raise SignatureInvalid(9, "signature does not verify")
             r = int.from_bytes(parsed.signature[:32], "big")
             s = int.from_bytes(parsed.signature[32:], "big")
-            ec_key.verify(encode_dss_signature(r, s), parsed.signing_input, _ECDSA_SHA256)
+            ec_key.verify(encode_dss_signature(r, s), parsed.signing_digest, _ECDSA_PREHASHED_SHA256)
     except InvalidSignature:
         raise SignatureInvalid(9, "signature does not verify") from None
 
 
 # stateless parameter objects: built once rather than per signature
 _PKCS1V15 = padding.PKCS1v15()
-_SHA256 = hashes.SHA256()
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_PREHASHED_SHA256 = Prehashed(hashes.SHA256())
+_ECDSA_PREHASHED_SHA256 = ec.ECDSA(Prehashed(hashes.SHA256()))

@@ -24,16 +24,17 @@ class AuditRecord:
 def audit_record(passport: Passport, results: Iterable[VisaResult]) -> AuditRecord:
     rows = []
     for result in results:
+        status: str = result.status._value_  # .value is a Python-level descriptor call on 3.11, per Visa
         visa = result.visa
         row: dict[str, Any]
         if visa is not None:
-            row = {"sha256": result.sha256, "status": result.status.value, "iss": visa.iss, "sub": visa.sub,
+            row = {"sha256": result.sha256, "status": status, "iss": visa.iss, "sub": visa.sub,
                    "jti": visa.jti, "type": visa.type}
             txn = visa.jws.payload.get("txn")
             if isinstance(txn, str) and len(txn) <= MAX_CLAIM_BYTES:
                 row["txn"] = txn
         else:
-            row = {"sha256": result.sha256, "status": result.status.value, "rule": result.rule,
+            row = {"sha256": result.sha256, "status": status, "rule": result.rule,
                    "reason": result.reason}
         rows.append(row)
     return AuditRecord(passport_jti=passport.jti, passport_identity=passport.identity,

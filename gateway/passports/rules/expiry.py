@@ -36,6 +36,8 @@ def cache_ttl(validity: int, now: float, *, cap: int = CACHE_TTL_CAP, margin: in
 def decision_cache_key(passport_tokens: Sequence[str], trust_config_hash: str) -> str:
     """Rule 44: sha256 over the raw Passports (order-insensitive) and the trust-config hash; no raw token kept."""
     digest = hashlib.sha256(trust_config_hash.encode("utf-8"))
-    for part in sorted(sha256_hex(t) for t in passport_tokens):
+    # an ASCII string (every Passport that can parse) encodes to the same bytes either way; "ascii" is a plain copy
+    for part in sorted(hashlib.sha256(t.encode("ascii")).hexdigest() if t.isascii() else sha256_hex(t)
+                       for t in passport_tokens):
         digest.update(b"\x00" + part.encode("ascii"))
     return digest.hexdigest()

@@ -5,11 +5,15 @@ very services the JSON API's handlers use, render a Jinja2 template.
   ``GET /guid/{id}``: the permalink of one id (any form: GUID, bare UUID, ``drs://`` URI…).
 - ``GET /portal/download?id=&access_id=``: the signed URL of an object's access method, fetched only now (a
   ``303`` to it): no page embeds one.
-- ``GET /federation``: the members, their prefixes, status and health over time (as the prober records it).
+- ``GET /federation``: the members, their prefixes, status and health over time (as the prober records it);
+  ``POST /federation/sign-in`` (form: ``token``, the admin bearer token) and ``POST /federation/sign-out``: an
+  admin session (:mod:`gateway.portal.admin`); ``POST /federation/{id}/approve`` and ``…/suspend``: a signed-in
+  admin's actions, through the registry's repository as the API's.
 - ``GET /studies?q=&tag=&offset=``: study discovery (full text, tag filters, stale snapshots marked);
   ``GET /studies/{guid}``: one study's metadata.
 - ``GET /explore?f.<facet>=<value>…``: the cohort explorer (tiered counts, per-member status, a chart per facet);
-  ``POST /explore/export``: an export job of the cohort (PFB), ``GET /explore/jobs/{id}`` its progress.
+  ``POST /explore/export``: an export job of the cohort (PFB, or a manifest of its subjects' files),
+  ``GET /explore/jobs/{id}`` its progress.
 - ``GET /passport``, ``POST /passport``: what a pasted Passport grants, Visa by Visa (POST only).
 - ``GET /portal/static/{name}``: the pages' assets, from memory (:mod:`gateway.portal.assets`).
 
@@ -31,19 +35,29 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from gateway.core.errors import ApiError
+from gateway.core.member import MEMBER_ID_RE, Status
 from gateway.discovery.documents import CountHider
 from gateway.discovery.harvest import DiscoveryView
 from gateway.export.job import JOB_ID, is_expired, public_doc
 from gateway.export.plan import ExportFailed, ExportRequest, plan_export
 from gateway.export.runner import JobMissing, JobsFull
 from gateway.passports.evaluation import PassportRejected
-from gateway.portal import csp, csrf
+from gateway.portal import admin, csp, csrf
 from gateway.portal.assets import HTMX, STATIC_PATH
-from gateway.portal.explore import INDEX, explore, guppy_filter, selection
+from gateway.portal.explore import (
+    INDEX,
+    CohortNotListed,
+    cohort_subjects,
+    explore,
+    files_filter,
+    guppy_filter,
+    selection,
+)
 from gateway.portal.federation import federation_view
 from gateway.portal.lookup import look_up, signed_url, split_ids
 from gateway.portal.passport import inspect
 from gateway.portal.studies import search_page, study_page
+from gateway.registry.repository import AcknowledgementRequired, InvalidTransition, MemberNotFound, RegistryConflict
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import ResolutionError
 from gateway.search.mapping.translate import UntranslatableQuery
@@ -196,12 +210,100 @@ async def download(request: web.Request) -> web.StreamResponse:
 # --- federation -------------------------------------------------------------------------------------------------
 
 
+def _sessions(request: web.Request) -> admin.AdminSessions:
+    registry = request.app[REGISTRY]
+
+    def bootstrap() -> str | None:
+        configured = registry.settings.admin_token
+        return configured.get_secret_value() if configured is not None else None
+
+    return admin.AdminSessions(registry.admins, registry.repository.store, bootstrap)
+
+
+async def _federation_page(request: web.Request, *, status: int = 200, message: str | None = None,
+                           signed_in: admin.SignedIn | None = None, check: bool = True) -> web.Response:
+    registry = request.app[REGISTRY]
+    sessions = _sessions(request)
+    if check:
+        signed_in = await sessions.current(request.cookies.get(admin.COOKIE))
+    view = await federation_view(registry.repository, registry.health)
+    return render(request, "federation.html", {"title": "Federation", "nav": "federation", "view": view,
+                                               "admin": signed_in, "admin_enabled": await sessions.enabled(),
+                                               "message": message}, status=status)
+
+
 @routes.get("/federation")
 @page
 async def federation(request: web.Request) -> web.Response:
+    return await _federation_page(request)
+
+
+@routes.post("/federation/sign-in")
+@page
+async def federation_sign_in(request: web.Request) -> web.StreamResponse:
+    """An admin session for the posted admin token (the token is checked and forgotten; the browser gets only an
+    opaque session id)."""
+    fields, refused = await checked_form(request)
+    if refused is not None:
+        return refused
+    sessions = _sessions(request)
+    if not await sessions.enabled():
+        return problem(request, 403, "Admin disabled", "this gateway has no admin token and no named admin",
+                       back="/federation")
+    opened = await sessions.sign_in(fields.get("token", "")[:MAX_FORM_TEXT])
+    if opened is None:
+        return await _federation_page(request, status=401, message="That is not an admin token of this gateway.",
+                                      check=False)
+    session_id, _ = opened
+    response = web.HTTPSeeOther("/federation", headers={"Cache-Control": "no-store"})
+    response.set_cookie(admin.COOKIE, session_id, httponly=True, samesite="Strict", path=admin.COOKIE_PATH,
+                        secure=request.secure, max_age=admin.TTL)
+    raise response
+
+
+@routes.post("/federation/sign-out")
+@page
+async def federation_sign_out(request: web.Request) -> web.StreamResponse:
+    _, refused = await checked_form(request)
+    if refused is not None:
+        return refused
+    await _sessions(request).sign_out(request.cookies.get(admin.COOKIE))
+    response = web.HTTPSeeOther("/federation", headers={"Cache-Control": "no-store"})
+    response.del_cookie(admin.COOKIE, path=admin.COOKIE_PATH)
+    raise response
+
+
+@routes.post(r"/federation/{id}/{action:approve|suspend}")
+@page
+async def federation_action(request: web.Request) -> web.StreamResponse:
+    """A signed-in admin approves or suspends a member: the repository calls of ``POST
+    /registry/v1/commons/{id}/approve`` and ``…/suspend``, audited under the admin's name."""
+    fields, refused = await checked_form(request)
+    if refused is not None:
+        return refused
+    signed_in = await _sessions(request).current(request.cookies.get(admin.COOKIE))
+    if signed_in is None:
+        return problem(request, 403, "Admins only", "sign in as an admin on this page first", back="/federation")
+    member_id, action = request.match_info["id"], request.match_info["action"]
+    if not MEMBER_ID_RE.match(member_id):
+        return problem(request, 404, "No such member", "no member commons has this id", back="/federation")
     registry = request.app[REGISTRY]
-    view = await federation_view(registry.repository, registry.health)
-    return render(request, "federation.html", {"title": "Federation", "nav": "federation", "view": view})
+    try:
+        if action == "approve":
+            member = await registry.repository.approve(member_id, actor=signed_in.actor,
+                                                       accepted_forwarding=fields.get("accept_passthrough") == "yes")
+            if member.status == Status.active:
+                registry.health.probe_soon(member)
+        else:
+            await registry.repository.set_status(member_id, Status.suspended, actor=signed_in.actor,
+                                                 allowed_from={Status.active, Status.pending})
+    except MemberNotFound as exc:
+        return problem(request, 404, "No such member", str(exc), back="/federation")
+    except (RegistryConflict, InvalidTransition) as exc:
+        return await _federation_page(request, status=409, message=str(exc), signed_in=signed_in, check=False)
+    except AcknowledgementRequired as exc:
+        return await _federation_page(request, status=422, message=str(exc), signed_in=signed_in, check=False)
+    raise web.HTTPSeeOther(f"/federation#member-{member_id}", headers={"Cache-Control": "no-store"})
 
 
 # --- study discovery --------------------------------------------------------------------------------------------
@@ -284,26 +386,38 @@ async def explore_page(request: web.Request) -> web.Response:
 @routes.post("/explore/export")
 @page
 async def explore_export(request: web.Request) -> web.StreamResponse:
-    """Start an export job of the cohort's accessible subjects (PFB), as ``POST /search/v1/export`` with
-    ``delivery: job`` does, and show its progress page."""
-    _, refused = await checked_form(request)
+    """Start an export job of the cohort, as ``POST /search/v1/export`` with ``delivery: job`` does, and show its
+    progress page: ``format=pfb`` (default), the cohort's accessible subjects as PFB; ``format=manifest``, a
+    manifest of their files (the file index, filtered to the cohort's subject ids)."""
+    fields, refused = await checked_form(request)
     if refused is not None:
         return refused
     posted = await request.post()  # read once by checked_form; aiohttp keeps it
     selected = _selection(request, posted)
-    body = ExportRequest(index=INDEX, filter=guppy_filter(selected), format="pfb", delivery="job")
     caller = await caller_from_request(request)
     try:
+        if fields.get("format") == "manifest":
+            subjects = await cohort_subjects(request.app[COHORT], caller, selected)
+            if not subjects:
+                return problem(request, 404, "Nothing to export", "this cohort has no subject you can access",
+                               back="/explore")
+            body = ExportRequest(index="file", filter=files_filter(subjects), format="manifest", delivery="job")
+        else:
+            body = ExportRequest(index=INDEX, filter=guppy_filter(selected), format="pfb", delivery="job")
         if body.filter is not None:
             check_filter(body.filter)
         plan = await plan_export(request.app[COHORT], body, caller, request.app[EXPORT], request.app[DICTIONARIES])
         production = plan.produce(request.app[COHORT], caller, request.app[EXPORT], asyncio.get_running_loop(),
                                   request.app[OWN_HOST])
         job = await request.app[JOBS].submit(plan, production)
+    except CohortNotListed as exc:
+        return problem(request, 409, "Export not possible", str(exc), back="/explore")
     except ExportFailed as exc:
         return problem(request, exc.status, "Export not possible", str(exc), back="/explore")
     except ApiError as exc:
         return problem(request, exc.status, "Export not possible", exc.message, back="/explore")
+    except UntranslatableQuery as exc:
+        return problem(request, 400, "Export not possible", str(exc), back="/explore")
     except JobsFull:
         return problem(request, 429, "Export not possible now", "the gateway runs as many exports as it may; "
                        "try again in a minute", back="/explore")

@@ -241,3 +241,45 @@ def test_the_key_depends_on_the_passports_not_their_order():
     store = DecisionCache(MemoryCache(), trust_hash="t")
     assert store.key(["a", "b"]) == store.key(["b", "a"]) != store.key(["a"])
     assert store.key(["a"]) != DecisionCache(MemoryCache(), trust_hash="u").key(["a"])
+
+
+def test_the_key_is_the_documented_derivation_for_any_string():
+    """Rule 44: sha256 over the trust hash and the sorted sha256 of each raw Passport, whatever the characters (a
+    faster spelling of it must give the very same keys, or replicas of two versions would not share entries)."""
+    import hashlib
+
+    def by_definition(tokens: list[str], trust: str) -> str:
+        digest = hashlib.sha256(trust.encode())
+        for part in sorted(hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest() for t in tokens):
+            digest.update(b"\x00" + part.encode())
+        return "pp:" + digest.hexdigest()
+
+    for tokens in (["a.b.c"], ["x" * 20_000, "a.b.c"], ["caf\u00e9.b.c"], ["\ud800.b.c"], ["", "a"]):
+        for trust in ("t", "u"):
+            assert DecisionCache(MemoryCache(), trust_hash=trust).key(tokens) == by_definition(tokens, trust)
+
+
+async def test_what_the_backend_holds_decides_every_hit(cache):
+    """Hits may reuse an entry already decoded in this process, but only while the backend still holds exactly those
+    bytes: an entry rewritten (another replica's rejection), forgotten or expired in the backend is never served
+    from what this process remembers, and ``valid_until`` / a rejection's end are checked on every hit."""
+    store = DecisionCache(cache, trust_hash="t")
+    grants = (Grant("dbgap", "phs000001", "c1", NOW + 3000, "https://v", "https://s"),)
+    decision = CachedDecision(grants, NOW + 3000, NOW + 3600, ("https://b", "alice"))
+    assert await store.put(["p"], decision, NOW)
+    first, again = await store.get(["p"], NOW), await store.get(["p"], NOW + 1)
+    assert first == again == decision
+    assert await store.get(["p"], NOW + 3000) is None  # past valid_until, though the backend still holds it
+    # another replica rejects the same Passports: the new bytes win over the decoded decision
+    await cache.set(store.key(["p"]), encode_failure(CachedFailure(401, 13), NOW + 60), ttl=60)
+    assert await store.get(["p"], NOW + 2) == CachedFailure(401, 13)
+    assert await store.get(["p"], NOW + 60) is None  # the rejection's end, on a repeated hit too
+    await cache.set(store.key(["p"]), encode_decision(decision), ttl=600)
+    assert await store.get(["p"], NOW + 3) == decision
+    await cache.delete(store.key(["p"]))  # forgotten by the backend: a miss
+    assert await store.get(["p"], NOW + 4) is None
+    await cache.set(store.key(["p"]), b"garbage", ttl=600)
+    assert await store.get(["p"], NOW + 5) is None
+    other = CachedDecision(grants[:0], NOW + 3000, NOW + 3600, ("https://b", "bob"))
+    await cache.set(store.key(["p"]), encode_decision(other), ttl=600)
+    assert await store.get(["p"], NOW + 6) == other

@@ -1,14 +1,16 @@
 """The cohort explorer in a real browser: tick facet values and the counts change, always as the API answers the
-same question; every hidden count reads "fewer than N" and is never a number (in the text, a chart or an
-attribute), after every click of a sequence; each member's status is listed; an export runs as a job whose progress
-page ends with the file."""
+same question; every hidden count reads "fewer than N" (only when that is true of it) or "hidden", and is never a
+number (in the text, a chart or an attribute), after every click of a sequence; each member's status is listed;
+an export runs as a job whose progress page ends with the file (PFB, or a manifest of the cohort's files)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -44,24 +46,57 @@ async def api_total(gateway: Server, selected: dict[str, list[str]]) -> str:
     doc = (await gateway.client.post("/search/v1/cohort", json={
         "index": "subject", "filter": guppy_filter(selected), "facets": []})).json()
     total = doc["total"]
-    return f"fewer than {LIMIT}" if total["hidden"] else f"{total['count']:,}"
+    return WORDS if total["hidden"] else f"{total['count']:,}"
 
 
-async def check_no_hidden_number(page) -> None:
-    """Every count on the page is a number or "fewer than N"; hidden ones have no chart and no value anywhere."""
+WORDS = "words"
+HIDDEN_WORDS = (f"fewer than {LIMIT}", "hidden")
+
+
+async def accessible_counts(gateway: Server, selected: dict[str, list[str]]) -> dict[tuple[str, str], int]:
+    """What the caller may access of every bucket the page shows, as the API answers it (never hidden): a bucket
+    with at least LIMIT of those holds at least LIMIT records, so "fewer than LIMIT" would be false of it."""
+    out: dict[tuple[str, str], int] = {}
+    for facet in FACETS:
+        own = {f: v for f, v in selected.items() if f != facet}  # a facet's panel ignores its own selection
+        doc = (await gateway.client.post("/search/v1/cohort", json={
+            "index": "subject", "filter": guppy_filter(own), "facets": [facet],
+            "accessibility": "accessible"})).json()
+        out.update(((facet, b["key"]), b["count"]) for b in doc["facets"].get(facet, []) if b["count"] is not None)
+    return out
+
+
+async def check_no_hidden_number(page, gateway: Server | None = None) -> list[str]:
+    """Every count on the page is a number, "fewer than N" or "hidden"; hidden ones have no chart and no value
+    anywhere; "fewer than N" is never said of a bucket with N or more records. The hidden counts' words."""
     texts = await page.locator("#cohort .count").all_inner_texts()
     assert texts
     for text in texts:
-        assert NUMBER.match(text) or text == f"fewer than {LIMIT}", text
+        assert NUMBER.match(text) or text in HIDDEN_WORDS, text
+    known = await accessible_counts(gateway, await selected_now(page)) if gateway is not None else {}
+    words = []
     for bucket in await page.locator("#cohort .bucket").all():
         if not await bucket.locator(".hidden-count").count():
             continue
         key = await bucket.locator("input").get_attribute("value")
-        assert (await bucket.locator("label").inner_text()).strip() == f"{key}: fewer than {LIMIT}"
+        facet = (await bucket.locator("input").get_attribute("name")).removeprefix("f.")
+        label = (await bucket.locator("label").inner_text()).strip()
+        assert label in (f"{key}: {w}" for w in HIDDEN_WORDS), label
+        said = label.removeprefix(f"{key}: ")
+        words.append(said)
+        if known.get((facet, key), 0) >= LIMIT:
+            assert said == "hidden", f"{facet}={key} holds at least {LIMIT} records: 'fewer than' would be false"
         assert await bucket.locator("meter").count() == 0, "a hidden count has no bar"
         attributes = await bucket.evaluate("b => [...b.querySelectorAll('*')].flatMap(e => [...e.attributes])"
                                            ".map(a => a.name + '=' + a.value).join(' ')")
         assert "value=" + key in attributes and not re.search(r"(max|min|aria-valuenow)=\d", attributes)
+    return words
+
+
+async def same_total(page, gateway: Server, selected: dict[str, list[str]]) -> bool:
+    text = await page.locator("#total").inner_text()
+    expected = await api_total(gateway, selected)
+    return text in HIDDEN_WORDS if expected == WORDS else text == expected
 
 
 async def selected_now(page) -> dict[str, list[str]]:
@@ -82,10 +117,10 @@ async def click(page, facet: str, nth: int = 0) -> None:
 async def test_counts_change_with_clicks_and_hidden_ones_stay_words(gateway, browser):
     watched = await open_page(browser, gateway.base_url, "/explore")
     page = watched.page
-    assert await page.locator("#total").inner_text() == await api_total(gateway, {})
+    assert await same_total(page, gateway, {})
     statuses = await page.locator(".source-status").all_inner_texts()
     assert sorted(statuses) == ["ok", "ok"]
-    await check_no_hidden_number(page)
+    said = await check_no_hidden_number(page, gateway)
     assert await page.locator("#cohort .hidden-count").count() > 0, "small protected counts are hidden"
     await watched.finish("explore")
 
@@ -93,13 +128,13 @@ async def test_counts_change_with_clicks_and_hidden_ones_stay_words(gateway, bro
     for facet, nth in [("sex", 0), ("race", 0), ("race", 1), ("sex", 0), ("project_id", 0), ("ethnicity", 0),
                        ("project_id", 0)]:
         await click(page, facet, nth)
-        await check_no_hidden_number(page)
+        said += await check_no_hidden_number(page, gateway)
         selected = await selected_now(page)
-        total = await page.locator("#total").inner_text()
-        assert total == await api_total(gateway, selected), selected
+        assert await same_total(page, gateway, selected), selected
         seen.add(tuple(await page.locator("#cohort .count").all_inner_texts()))
         assert "f." in page.url or not selected
     assert len(seen) > 3, "the counts changed with the clicks"
+    assert set(said) == set(HIDDEN_WORDS), "both kinds of hidden count were met, each in its own words"
     await watched.finish("explore-after-clicks")
 
 
@@ -112,7 +147,7 @@ async def test_the_explorer_reads_at_360_px(gateway, browser):
 async def test_an_export_runs_as_a_job_with_progress(gateway, browser):
     watched = await open_page(browser, gateway.base_url, "/explore")
     page = watched.page
-    await page.click(".export button[type=submit]")
+    await page.click(".export button[value=pfb]")
     await page.wait_for_url(re.compile(r"/explore/jobs/"))
     give_up = time.monotonic() + 30
     while await page.locator(".job-status").inner_text() != "done":
@@ -124,3 +159,39 @@ async def test_an_export_runs_as_a_job_with_progress(gateway, browser):
     async with httpx.AsyncClient(base_url=gateway.base_url) as client:
         pfb = await client.get(link)
     assert pfb.status_code == 200 and pfb.content.startswith(b"Obj\x01")
+
+
+async def test_a_manifest_export_of_the_cohorts_files_downloads(gateway, browser):
+    """The manifest lists the files of the cohort's accessible subjects (the file index filtered to their ids,
+    as Gen3's explorer builds it), from every member."""
+    selected = {"sex": ["female"]}
+    watched = await open_page(browser, gateway.base_url, "/explore?f.sex=female")
+    page = watched.page
+    await page.click(".export button[value=manifest]")
+    await page.wait_for_url(re.compile(r"/explore/jobs/"))
+    give_up = time.monotonic() + 30
+    while await page.locator(".job-status").inner_text() != "done":
+        assert time.monotonic() < give_up and await page.locator(".job-status").inner_text() in ("queued", "running")
+        await asyncio.sleep(0.5)
+    link = await page.locator("#job a.button").get_attribute("href")
+    await watched.finish("export-manifest-job")
+    async with page.expect_download() as downloading:
+        await page.evaluate("href => { const a = document.createElement('a'); a.href = href; a.download = ''; "
+                            "document.body.appendChild(a); a.click(); }", link)
+    manifest = json.loads(Path(await (await downloading.value).path()).read_bytes())
+    assert manifest and all(e["object_id"] and "file_name" in e for e in manifest)
+
+    subjects = set()
+    cursor = None
+    while True:  # the cohort's accessible subjects, as the API lists them
+        doc = (await gateway.client.post("/search/v1/cohort", json={
+            "index": "subject", "filter": guppy_filter(selected), "facets": [], "accessibility": "accessible",
+            "rows": {"limit": 1000, "fields": ["subject_id"], "cursor": cursor}})).json()
+        subjects |= {r["subject_id"] for r in doc["rows"]}
+        cursor = doc["next_cursor"]
+        if cursor is None:
+            break
+    files = (await gateway.client.post("/search/v1/cohort", json={
+        "index": "file", "filter": {"IN": {"subject_id": sorted(subjects)}}, "facets": [],
+        "accessibility": "accessible"})).json()["total"]["count"]
+    assert len(manifest) == files > 0

@@ -105,8 +105,8 @@ async def test_the_tab_keeps_the_passport_for_the_explorer_until_forgotten(env, 
     assert sent[0] is None and sent[-1] == f"Bearer {passport}", "the page load is anonymous, its refresh is not"
     api = (await env.gateway.client.post("/search/v1/cohort", json={"index": "subject", "facets": []},
                                          headers={"Authorization": f"Bearer {passport}"})).json()["total"]
-    expected = "fewer than 50" if api["hidden"] else f"{api['count']:,}"
-    assert await page.locator("#total").inner_text() == expected
+    total = await page.locator("#total").inner_text()
+    assert total in ("fewer than 50", "hidden") if api["hidden"] else total == f"{api['count']:,}"
     assert passport not in await page.content()
 
     other = await page.context.new_page()  # another tab of the same browser

@@ -149,8 +149,11 @@ def test_a_hidden_cohort_count_is_only_ever_words():
     from gateway.portal.explore import bar_of, count_text
     from gateway.search.tiering import Shown
 
-    assert count_text(Shown(None, True), 50) == "fewer than 50"
-    assert count_text(Shown(7, True), 50) == "fewer than 50"  # even were a value carried, it is not shown
+    assert count_text(Shown(None, True, below=True), 50) == "fewer than 50"
+    assert count_text(Shown(7, True, below=True), 50) == "fewer than 50"  # even were a value carried, not shown
+    # hidden to protect other counts (or with a large accessible part): "fewer than 50" would be false
+    assert count_text(Shown(None, True), 50) == "hidden"
+    assert count_text(Shown(70, True), 50) == "hidden"
     assert bar_of(Shown(7, True)) is None
     assert count_text(Shown(1234), 50) == "1,234" and bar_of(Shown(1234)) == 1234
     assert count_text(Shown(None), 50) == "no answer"

@@ -616,3 +616,29 @@ def test_told_accessible_parts_change_nothing_in_all_and_unaccessible_modes_and_
     facets = {f: list(h) for f, h in out[ALL].histograms.items()}
     assert learnt[bucket_cell("sex", "X")] is None
     assert attack(learnt, equations(answers(True), facets, set(facets))) == {}
+
+
+def test_a_hidden_count_says_whether_fewer_than_the_limit_is_true_of_it():
+    """``below`` marks a hidden count "fewer than limit" may be said of: hidden by the primary rule and under the
+    limit in the mode asked. A complementary one (hidden to protect another) and a primary one with a large
+    accessible part are hidden without it; a shown count never carries it."""
+    answers = [ans("m1", 400, 0, sex={"female": (200, 0), "male": (30, 0), "no data": (70, 0), "other": (100, 0)})]
+    for mode in (ALL, UNACC):
+        sex = render(merge(answers), REGULAR, mode).histograms["sex"]
+        assert sex["male"].hidden and sex["male"].below  # primary: 30 < 50
+        assert sex["no data"].hidden and not sex["no data"].below  # complementary: 70, not fewer than 50
+        assert not sex["female"].below and not sex["other"].below
+    large = merge([ans("m1", 1003, 1000)])
+    assert render(large, REGULAR, ALL).total.hidden and not render(large, REGULAR, ALL).total.below  # 1003
+    assert render(large, REGULAR, UNACC).total.below  # 3 inaccessible: fewer than 50 is true
+    small = render(merge([ans("m1", 10, 0), ans("m2", 10, 0)]), REGULAR, ALL)
+    assert small.total.below and all(s.hidden and s.below for s in small.sources)
+    r = render(merge([ans("m1", 30, 0), ans("m2", 30, 0)]), REGULAR, ALL)
+    assert not r.total.below and all(s.hidden and s.below for s in r.sources)
+
+
+def test_a_study_count_says_whether_fewer_than_the_limit_is_true_of_it():
+    view = render_counts({"a": Count(30, 0), "b": Count(70, 0), "c": Count(200, 0)}, REGULAR, ALL,
+                         total=Count(300, 0))
+    assert view.values["a"].hidden and view.values["a"].below
+    assert view.values["b"].hidden and not view.values["b"].below

@@ -55,6 +55,24 @@ def test_raw_sha256_identifies_the_token():
     assert parse_compact(t).raw_sha256 == hashlib.sha256(t.encode()).hexdigest()
 
 
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
+def test_the_signature_covers_exactly_the_signing_input_it_is_verified_with(alg):
+    """However the digest of the signing input is computed (once, at parse time, with the token's own hash), a
+    parsed token whose signing input is replaced afterwards is verified over the replacement, never over a digest
+    remembered from before."""
+    key = kit.rsa_key().public_key() if alg == "RS256" else kit.ec_key().public_key()
+    parsed = parse_compact(token(alg))
+    verify(parsed, key)
+    other = parse_compact(token(alg, sub="x"))  # a valid token of the same key, another header
+    verify(other, key)
+    swapped = dataclasses.replace(parsed, signing_input=other.signing_input)
+    with pytest.raises(SignatureInvalid):
+        verify(swapped, key)
+    verify(dataclasses.replace(other, signature=other.signature), key)
+    rebuilt = jws.ParsedJws(parsed.header, parsed.payload, other.signing_input, other.signature, parsed.raw_sha256)
+    verify(rebuilt, key)
+
+
 def test_wrong_key_fails_signature():
     parsed = parse_compact(token("RS256"))
     with pytest.raises(SignatureInvalid) as exc:
@@ -497,6 +515,22 @@ def test_b64url_decode_is_the_definition(segment):
         assert b64url_decode(segment) == expected
     except MalformedJws as exc:
         assert expected is None and exc.rule == 6
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.binary(min_size=24, max_size=400), st.integers(min_value=0), st.sampled_from("+/=. \n%\x00Äa"))
+def test_b64url_decode_of_long_segments_is_the_definition(raw, where, intruder):
+    """Segments long enough for a vectorised decoder's wide path (the short ones above may stay on its scalar path):
+    a canonical encoding decodes, and one foreign character anywhere in it is refused."""
+    text = kit.b64url(raw)
+    assert b64url_decode(text) == raw
+    at = where % len(text)
+    for segment in (text[:at] + intruder + text[at + 1:], text[:at] + intruder + text[at:]):
+        expected = b64url_by_definition(segment)
+        try:
+            assert b64url_decode(segment) == expected
+        except MalformedJws as exc:
+            assert expected is None and exc.rule == 6
 
 
 @settings(max_examples=300, deadline=None)
