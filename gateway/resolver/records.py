@@ -8,7 +8,6 @@ from typing import Any
 from gateway.core.records import MemberRecord
 from gateway.wire.checksums import indexd_hash_name
 
-
 NOT_IN_DRS = ("acl", "authz", "baseid", "rev", "uploader")
 """indexd fields a DRS object has no equivalent of: empty in a converted record, and named in its ``not_carried``."""
 
