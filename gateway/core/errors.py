@@ -89,6 +89,21 @@ class MemberTimeout(UpstreamError):
     status = 504
 
 
+class MemberMisconfigured(UpstreamError):
+    """The member's record does not match where it serves: its records path does not answer like indexd/DRS (found
+    by the join check or the health prober). 502: the gateway cannot ask it, whatever the object; never "not
+    found"."""
+
+    status = 502
+
+
+class ServiceNotOffered(UpstreamError):
+    """The member has no service for the call (e.g. signed URLs from a bare indexd without fence). 501: the gateway
+    cannot do this through that member; asking again will not help, and the request itself is not at fault."""
+
+    status = 501
+
+
 class NotFoundUpstream(UpstreamError):
     """The member has no such object or access method (its 404) where an answer was required."""
 

@@ -1,10 +1,18 @@
-"""A member commons record, and the normalisation rules for what it owns (pure)."""
+"""A member commons record, and the normalisation rules for what it owns (pure).
+
+A member's services may live under one host (Gen3's reverse-proxy layout) or apart: :class:`Endpoints` says where
+each one is (an absolute URL, or ``None``: the member has no such service), derived from ``base_url`` by kind
+(:func:`default_endpoints`) and overridden per service by what the member declares (``Member.declared_endpoints``).
+What the member was found to offer there (:data:`CAPABILITIES`) is :class:`Capabilities`, discovered at the join and
+re-checked by the health prober (:mod:`gateway.registry.join`); features read it through :meth:`Member.offers`.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from collections.abc import Mapping
 from typing import Any, Literal
 
 Kind = Literal["gen3", "drs", "reference"]
@@ -18,6 +26,86 @@ _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*(:\d{{1,5}})?$")
 """A DNS hostname or IPv4 address, optionally with ``:port`` (compared lower-cased)."""
 MEMBER_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+SERVICES = ("indexd", "drs", "fence", "guppy", "mds", "authz", "dictionary")
+"""The services a member may have, each at its own endpoint (:class:`Endpoints`)."""
+CAPABILITIES = ("records", "bulk", "signed_urls", "cohort_search", "study_discovery", "authz_mapping", "dictionary")
+"""What a member may offer the gateway (:class:`Capabilities`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """Where each of a member's services lives: an absolute URL without trailing slash, or ``None`` (no such service).
+
+    The URLs are the roots the services' own routes hang under: indexd's ``/index/{guid}``, ``/bulk/documents`` and
+    ``/_status`` under ``indexd``; ``/ga4gh/drs/v1/…`` under ``drs``; fence's ``/data/download/{guid}``, ``/user``
+    and ``/credentials/…`` under ``fence``; ``/graphql`` under ``guppy``; ``/metadata`` under ``mds``; ``/mapping``
+    under ``authz`` (Arborist); sheepdog's ``/v0/submission/_dictionary/…`` under ``dictionary``."""
+
+    indexd: str | None = None
+    drs: str | None = None
+    fence: str | None = None
+    guppy: str | None = None
+    mds: str | None = None
+    authz: str | None = None
+    dictionary: str | None = None
+
+    def to_doc(self) -> dict[str, str | None]:
+        return {name: getattr(self, name) for name in SERVICES}
+
+    def hosts(self) -> list[str]:
+        """Every distinct endpoint URL (for egress checks)."""
+        return list(dict.fromkeys(url for url in self.to_doc().values() if url))
+
+
+def default_endpoints(kind: str, base_url: str) -> Endpoints:
+    """The endpoints a member of ``kind`` has at ``base_url`` unless it says otherwise: ``gen3`` (and the in-process
+    ``reference`` commons) is Gen3's reverse-proxy layout under one host; ``drs`` is a DRS server only."""
+    base = base_url.rstrip("/")
+    if kind == "drs":
+        return Endpoints(drs=base)
+    return Endpoints(indexd=f"{base}/index", drs=base, fence=f"{base}/user", guppy=f"{base}/guppy",
+                     mds=f"{base}/mds", authz=f"{base}/authz", dictionary=f"{base}/api")
+
+
+def normalize_endpoints(declared: Mapping[str, str | None]) -> tuple[tuple[str, str | None], ...]:
+    """Declared endpoints in :data:`SERVICES` order, URLs without trailing slash (ValueError for an unknown
+    service)."""
+    unknown = sorted(set(declared) - set(SERVICES))
+    if unknown:
+        raise ValueError(f"unknown service {unknown[0]!r} in endpoints: expected one of {', '.join(SERVICES)}")
+    return tuple((name, None if declared[name] is None else str(declared[name]).rstrip("/"))
+                 for name in SERVICES if name in declared)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a member was found to offer (:data:`CAPABILITIES`), and why each other one is missing (public words:
+    the endpoint asked and what it answered)."""
+
+    offers: frozenset[str] = frozenset()
+    missing: tuple[tuple[str, str], ...] = ()
+    """``(capability, why)`` in :data:`CAPABILITIES` order."""
+    checked: str = ""
+    """When this was found (RFC 3339 UTC)."""
+
+    def why_not(self, capability: str) -> str | None:
+        return dict(self.missing).get(capability)
+
+    def same_as(self, other: Capabilities | None) -> bool:
+        """The same findings, whenever checked."""
+        return other is not None and (self.offers, self.missing) == (other.offers, other.missing)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"offers": [c for c in CAPABILITIES if c in self.offers], "missing": dict(self.missing),
+                "checked": self.checked}
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Capabilities:
+        missing = doc.get("missing") or {}
+        return cls(frozenset(doc.get("offers") or ()), tuple((k, str(v)) for k, v in missing.items()),
+                   str(doc.get("checked") or ""))
 
 
 class Status(StrEnum):
@@ -71,6 +159,33 @@ class Member:
     created: str = ""
     """RFC 3339 UTC."""
     updated: str = ""
+    declared_endpoints: tuple[tuple[str, str | None], ...] = ()
+    """Endpoints the member declared (``None``: it has no such service), over the kind's defaults; see
+    :attr:`endpoints`."""
+    capabilities: Capabilities | None = None
+    """What the member was found to offer (``None``: never checked, e.g. the in-process commons or a record stored
+    before capabilities existed: every service its endpoints name is taken as offered)."""
+
+    @property
+    def endpoints(self) -> Endpoints:
+        """Where each service is: the kind's defaults at ``base_url`` with the declared endpoints over them."""
+        return replace(default_endpoints(self.kind, self.base_url), **dict(self.declared_endpoints))
+
+    def offers(self, capability: str) -> bool:
+        """Does the member offer ``capability``? No endpoint for it: no; checked: what was found; never checked:
+        yes when its endpoint is named."""
+        if self.kind == "reference":
+            return True
+        if not _has_endpoint(self.kind, self.endpoints, capability):
+            return False
+        return self.capabilities is None or capability in self.capabilities.offers
+
+    def why_not(self, capability: str) -> str:
+        """Why the member does not offer ``capability`` (for error messages)."""
+        if not _has_endpoint(self.kind, self.endpoints, capability):
+            return f"it has no {_SERVICE_OF.get((self.kind, capability)) or _SERVICE_OF[('gen3', capability)]} service"
+        said = self.capabilities.why_not(capability) if self.capabilities is not None else None
+        return said or f"it was not found to offer {capability}"
 
     def with_status(self, status: Status, now: str) -> Member:
         return replace(self, status=status, updated=now)
@@ -84,6 +199,8 @@ class Member:
                                                   "credentials_file": self.auth.credentials_file,
                                                   "audience": self.auth.audience},
             "source": self.source, "created": self.created, "updated": self.updated,
+            "endpoints": dict(self.declared_endpoints),
+            "capabilities": self.capabilities.to_doc() if self.capabilities is not None else None,
         }
 
     @classmethod
@@ -96,12 +213,16 @@ class Member:
             auth=MemberAuth(auth.get("type", "none"), auth.get("token"), auth.get("credentials_file"),
                             auth.get("audience")),
             source=doc.get("source", "api"), created=doc.get("created", ""), updated=doc.get("updated", ""),
+            declared_endpoints=normalize_endpoints(doc.get("endpoints") or {}),
+            capabilities=Capabilities.from_doc(doc["capabilities"]) if doc.get("capabilities") else None,
         )
 
     def public(self) -> dict[str, Any]:
         """What clients may see: everything but credentials (only the auth type is shown)."""
         doc = self.to_doc()
         doc["auth"] = {"type": self.auth.type}
+        doc["endpoints"] = self.endpoints.to_doc()
+        doc["capabilities"] = self.capability_view()
         if self.auth.type == "gateway_token":
             doc["auth"]["audience"] = self.token_audience
         return doc
@@ -110,3 +231,24 @@ class Member:
     def token_audience(self) -> str:
         """The ``aud`` of gateway tokens for this member."""
         return self.auth.audience or self.base_url
+
+    def capability_view(self) -> dict[str, Any]:
+        """What the member offers, as shown: ``offers`` (every capability it is taken to offer now), ``missing``
+        (each other one, with why) and ``checked`` (``None``: taken from its endpoints, never checked)."""
+        offers = [c for c in CAPABILITIES if self.offers(c)]
+        return {"offers": offers, "missing": {c: self.why_not(c) for c in CAPABILITIES if c not in offers},
+                "checked": self.capabilities.checked if self.capabilities is not None else None}
+
+
+_SERVICE_OF = {
+    **{("gen3", c): s for c, s in (("records", "indexd"), ("bulk", "indexd"), ("signed_urls", "fence"),
+                                     ("cohort_search", "guppy"), ("study_discovery", "mds"),
+                                     ("authz_mapping", "authz"), ("dictionary", "dictionary"))},
+    ("drs", "records"): "drs", ("drs", "bulk"): "drs", ("drs", "signed_urls"): "drs",
+}
+"""The service each capability needs, by kind (a DRS server has only ``drs``)."""
+
+
+def _has_endpoint(kind: str, endpoints: Endpoints, capability: str) -> bool:
+    service = _SERVICE_OF.get((kind, capability)) if kind == "drs" else _SERVICE_OF.get(("gen3", capability))
+    return service is not None and getattr(endpoints, service) is not None

@@ -23,13 +23,14 @@ TOKEN_REFRESH_MARGIN = 60.0
 """Seconds before an exchanged access token's ``exp`` at which a fresh one is fetched."""
 TOKEN_DEFAULT_TTL = 300.0
 """How long to reuse an access token that carries no ``exp``."""
-EXCHANGE_PATH = "/user/credentials/api/access_token"
+EXCHANGE_PATH = "/credentials/api/access_token"
+"""Under the member's fence endpoint (``<base_url>/user`` in Gen3's layout)."""
 
 
 class MemberCredentials:
     """The ``Authorization`` the gateway sends as itself to a member (``member.auth``): nothing, a static
     bearer token, or a Gen3 API key (credentials file ``{api_key, key_id}``) exchanged at
-    ``/user/credentials/api/access_token`` for an access token that is reused until shortly before its JWT
+    ``<fence>/credentials/api/access_token`` for an access token that is reused until shortly before its JWT
     ``exp`` (read without verifying: the member checks it). One exchange runs at a time."""
 
     def __init__(self, member: Member, http: MemberHttp) -> None:
@@ -59,7 +60,8 @@ class MemberCredentials:
 
     async def _exchange(self, deadline: Deadline) -> None:
         credentials = await self._read_credentials()
-        response = await self.http.request("POST", EXCHANGE_PATH, deadline, idempotent=False, json=credentials)
+        fence = self.member.endpoints.fence or f"{self.member.base_url}/user"
+        response = await self.http.request("POST", fence + EXCHANGE_PATH, deadline, idempotent=False, json=credentials)
         if response.status in (401, 403):
             refused = f"the member refused the gateway's API key (HTTP {response.status})"
             raise MemberUnavailable(self.member.id, refused, upstream_status=response.status)

@@ -1,4 +1,7 @@
-"""Any GA4GH DRS server as a member, at ``{member.base_url}/ga4gh/drs/v1``.
+"""Any GA4GH DRS server as a member, at ``<drs>/ga4gh/drs/v1`` (its ``drs`` endpoint: ``base_url`` by default).
+
+A member found misconfigured (its DRS path does not answer like DRS: :meth:`Member.offers` ``records``) is not asked:
+:class:`MemberMisconfigured` (502); one found to offer no access (``signed_urls``): :class:`ServiceNotOffered` (501).
 
 * ``get_record``: ``GET /objects/{id}`` (id percent-encoded, ``/`` as ``%2F``) → a DRS object; 404 → ``None``.
 * ``get_records``: bulk ``POST /objects`` ``{"bulk_object_ids": [...]}`` when the member's service-info
@@ -26,7 +29,15 @@ from typing import Any
 from gateway.core.concurrency import gather_bounded, gather_chunked
 from gateway.core.deadline import Deadline
 from gateway.core.egress import EgressPolicy
-from gateway.core.errors import AccessDenied, MemberUnavailable, NotFoundUpstream, UpstreamError, answered
+from gateway.core.errors import (
+    AccessDenied,
+    MemberMisconfigured,
+    MemberUnavailable,
+    NotFoundUpstream,
+    ServiceNotOffered,
+    UpstreamError,
+    answered,
+)
 from gateway.core.member import Member
 from gateway.core.records import AccessURL, MemberRecord, Probe
 from gateway.members.access_each import access_each
@@ -63,20 +74,29 @@ class DrsAdapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery):
 
     def __init__(self, member: Member, config: UpstreamConfig, egress: EgressPolicy) -> None:
         super().__init__(member, config, egress)
+        self.api = (self.endpoints.drs or member.base_url) + API
+        """The member's DRS API root (its ``drs`` endpoint + ``/ga4gh/drs/v1``)."""
         self.service_info: dict[str, Any] | None = None
         """The member's service-info, once fetched (``None`` before, or when it has none)."""
         self._bulk: int | None = None
         """Advertised bulk length once known (0: no bulk)."""
         self._info_lock = asyncio.Lock()
 
+    def _require(self, capability: str) -> None:
+        if not self.member.offers(capability):
+            raise MemberMisconfigured(self.member_id, f"member {self.member_id} is misconfigured: "
+                                                      f"{self.member.why_not(capability)}")
+
     async def get_record(self, object_id: str, deadline: Deadline) -> MemberRecord | None:
+        self._require("records")
         path_id = quote_id(object_id, keep_slash=False)
         if path_id is None:
             return None
-        doc = await self.http.get_object(f"{API}/objects/{path_id}", deadline, "DRS object")
+        doc = await self.http.get_object(f"{self.api}/objects/{path_id}", deadline, "DRS object")
         return None if doc is None else self._record(doc)
 
     async def get_records(self, object_ids: Sequence[str], deadline: Deadline) -> dict[str, MemberRecord]:
+        self._require("records")
         asked = list(dict.fromkeys(object_ids))
         if not asked:
             return {}
@@ -94,7 +114,7 @@ class DrsAdapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery):
             async with self._info_lock:
                 if self._bulk is None:
                     try:
-                        response = await self.http.request("GET", f"{API}/service-info", deadline, idempotent=True)
+                        response = await self.http.request("GET", f"{self.api}/service-info", deadline, idempotent=True)
                     except UpstreamError:
                         return 0
                     if response.status == 200:
@@ -118,7 +138,7 @@ class DrsAdapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery):
 
     async def _bulk_chunk(self, asked: list[str], deadline: Deadline) -> dict[str, MemberRecord]:
         response = await self.http.request(
-            "POST", f"{API}/objects", deadline, idempotent=True, json={"bulk_object_ids": asked},
+            "POST", f"{self.api}/objects", deadline, idempotent=True, json={"bulk_object_ids": asked},
             max_body=self.http.bulk_cap(len(asked)),
         )
         if response.status in BULK_UNSUPPORTED:
@@ -142,13 +162,16 @@ class DrsAdapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery):
     ) -> AccessURL:
         """``expires_in`` is not sent: DRS has no way to ask for a lifetime. With ``passports``: a ``POST``
         with them in the body and no other credential."""
+        if not self.member.offers("signed_urls"):
+            raise ServiceNotOffered(self.member_id, f"member {self.member_id} offers no signed URLs "
+                                                    f"({self.member.why_not('signed_urls')})")
         path_id, path_access = quote_id(object_id, keep_slash=False), quote_id(access_id, keep_slash=False)
         if path_id is None or path_access is None:
             raise NotFoundUpstream(self.member_id, f"no access method {access_id!r} for {object_id!r}",
                                    upstream_status=404)
         if passports is not None:
             response = await self.http.request(
-                "POST", f"{API}/objects/{path_id}/access/{path_access}", deadline, idempotent=True,
+                "POST", f"{self.api}/objects/{path_id}/access/{path_access}", deadline, idempotent=True,
                 json={"passports": list(passports)},
             )
             if response.status == 200:
@@ -157,7 +180,7 @@ class DrsAdapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery):
         own = authorization is None
         auth = authorization if not own else await self.credentials.authorization(deadline)
         response = await self.http.request(
-            "GET", f"{API}/objects/{path_id}/access/{path_access}", deadline, idempotent=True,
+            "GET", f"{self.api}/objects/{path_id}/access/{path_access}", deadline, idempotent=True,
             headers={"Authorization": auth} if auth else None,
         )
         if response.status == 200:
@@ -206,7 +229,7 @@ class DrsAdapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery):
         if passports is not None:
             body["passports"] = list(passports)
         response = await self.http.request(
-            "POST", f"{API}/objects/access", deadline, idempotent=True, json=body,
+            "POST", f"{self.api}/objects/access", deadline, idempotent=True, json=body,
             headers={"Authorization": auth} if auth else None, max_body=self.http.bulk_cap(len(pairs)),
         )
         if response.status in BULK_UNSUPPORTED:
@@ -236,7 +259,7 @@ class DrsAdapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery):
     async def probe(self, timeout: float) -> Probe:
         start = time.perf_counter()
         try:  # one attempt: a probe measures the member as it is
-            response = await self.http.request("GET", f"{API}/service-info", Deadline.after(timeout), idempotent=False)
+            response = await self.http.request("GET", f"{self.api}/service-info", Deadline.after(timeout), idempotent=False)
             if response.status != 200:
                 return Probe(False, _ms(start), f"service-info: {answered(response.status)}", response.status)
             info = response.json_object("DRS service-info")

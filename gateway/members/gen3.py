@@ -1,20 +1,28 @@
 """A Gen3 data commons as a member: indexd for records, fence for signed URLs.
 
-* ``get_record``: ``GET /index/index/{id}`` (raw ``/`` in the id) → an indexd record; 404 → ``None``.
-* ``get_records``: ``POST /index/bulk/documents`` with a JSON list of ids, :data:`BULK_CHUNK` at a time
+Every call goes to the endpoint of its service (``member.endpoints``: by default Gen3's reverse-proxy layout under
+``base_url``, ``<base>/index``, ``<base>/user``…; a bare indexd at its root, services on other hosts and absent
+services (``None``) are declared by the member: docs/members.md). Below, ``<indexd>`` etc. name those endpoints.
+A call for a capability the member does not offer (:meth:`Member.offers`, found at the join and by the prober) is not
+sent: records → :class:`MemberMisconfigured` (502, never "not found"), signed URLs → :class:`ServiceNotOffered`
+(501), search and discovery → :class:`SearchUnsupported`, bulk → one ``GET`` per id, authz → nothing, the dictionary →
+``None``.
+
+* ``get_record``: ``GET <indexd>/index/{id}`` (raw ``/`` in the id) → an indexd record; 404 → ``None``.
+* ``get_records``: ``POST <indexd>/bulk/documents`` with a JSON list of ids, :data:`BULK_CHUNK` at a time
   (a read: retried like a GET), answers mapped back to the ids as asked.
-* ``access_url``: ``GET /user/data/download/{id}?protocol={access_id}`` → ``{"url"}``, with the caller's
+* ``access_url``: ``GET <fence>/data/download/{id}?protocol={access_id}`` → ``{"url"}``, with the caller's
   ``Authorization`` or else the gateway's own credentials for the member (:class:`MemberCredentials`).
-* ``probe``: ``GET /index/_status``.
+* ``probe``: ``GET <indexd>/_status``.
 * search (:class:`~gateway.members.protocols.CohortSearch`): ``cohort_counts`` and ``cohort_rows`` ``POST
   /guppy/graphql`` (:mod:`gateway.members.guppy_wire`) with the *caller's* ``Authorization`` only (anonymous without
   one: counts are the caller's, never the gateway's); discovery (:class:`~gateway.members.protocols.StudyDiscovery`):
-  ``discovery_records`` pages ``GET /mds/metadata?data=true&_guid_type=discovery_metadata`` until a short page. A
+  ``discovery_records`` pages ``GET <mds>/metadata?data=true&_guid_type=discovery_metadata`` until a short page. A
   404 (or 405/501) on either route is :class:`SearchUnsupported`.
-* authz (:class:`~gateway.members.protocols.Authz`): ``user_authz``, the caller's authz map from ``GET /user/user``
+* authz (:class:`~gateway.members.protocols.Authz`): ``user_authz``, the caller's authz map from ``GET <fence>/user``
   (what the search's readable resources come from); ``anonymous_authz``, what anyone may do there, Arborist's
-  ``GET /authz/mapping`` asked with no ``Authorization`` (the commons' open resources).
-* ``data_dictionary``: the commons' whole data dictionary, sheepdog's ``GET /api/v0/submission/_dictionary/_all``
+  ``GET <authz>/mapping`` asked with no ``Authorization`` (the commons' open resources).
+* ``data_dictionary``: the commons' whole data dictionary, sheepdog's ``GET <dictionary>/v0/submission/_dictionary/_all``
   asked with no ``Authorization`` (sheepdog serves it to anyone); 404 (or 405/501): ``None``, it has none.
 
 Gen3 accepts ``dg.XXXX/uuid`` or a bare uuid but not the compact ``dg.XXXX:uuid`` (drs-resolver.md §2.7.8),
@@ -29,9 +37,17 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
-from gateway.core.concurrency import gather_chunked
+from gateway.core.concurrency import gather_bounded, gather_chunked
 from gateway.core.deadline import Deadline
-from gateway.core.errors import MemberUnavailable, NotFoundUpstream, UpstreamError, answered, asked
+from gateway.core.errors import (
+    MemberMisconfigured,
+    MemberUnavailable,
+    NotFoundUpstream,
+    ServiceNotOffered,
+    UpstreamError,
+    answered,
+    asked,
+)
 from gateway.core.records import AccessURL, MemberRecord, Probe
 from gateway.members import guppy_wire
 from gateway.members.access_each import access_each
@@ -43,12 +59,16 @@ from gateway.members.search import CohortQuery, MemberCounts, RowsPage, SearchUn
 log = logging.getLogger("gateway.members.gen3")
 
 BULK_CHUNK = 100
-"""Most ids per ``/index/bulk/documents`` call (indexd's advertised limit)."""
-GUPPY = "/guppy/graphql"
-MDS = "/mds/metadata"
-USER = "/user/user"
-AUTHZ_MAPPING = "/authz/mapping"
-DICTIONARY = "/api/v0/submission/_dictionary/_all"
+"""Most ids per ``<indexd>/bulk/documents`` call (indexd's advertised limit)."""
+GRAPHQL = "/graphql"
+"""Under the ``guppy`` endpoint; the ones below likewise under ``mds``, ``fence``, ``authz``, ``dictionary``."""
+METADATA = "/metadata"
+USER_INFO = "/user"
+MAPPING = "/mapping"
+DICTIONARY_ALL = "/v0/submission/_dictionary/_all"
+GUPPY, MDS, USER, AUTHZ_MAPPING, DICTIONARY = (
+    f"/guppy{GRAPHQL}", f"/mds{METADATA}", f"/user{USER_INFO}", f"/authz{MAPPING}", f"/api{DICTIONARY_ALL}")
+"""The same under one host in Gen3's reverse-proxy layout (the default endpoints)."""
 DISCOVERY_PAGE = 500
 """Records per MDS page asked for (MDS allows up to 2000)."""
 DISCOVERY_MAX_PAGES = 200
@@ -87,26 +107,54 @@ def match_back(
 
 
 class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Authz):
-    """A member speaking Gen3's indexd and fence APIs at ``member.base_url``: every capability."""
+    """A member speaking Gen3's indexd and fence APIs at its endpoints: every capability it offers."""
+
+    # --- where each call goes, and what the member offers --------------------------------------------
+
+    def at(self, service: str, path: str) -> str:
+        """The absolute URL of ``path`` under the member's ``service`` endpoint (callers check it has one)."""
+        root = getattr(self.endpoints, service)
+        assert root is not None, f"{self.member_id} has no {service} endpoint"
+        return root + path
+
+    def _require(self, capability: str) -> None:
+        """:class:`MemberMisconfigured` when the member's records path was found not to answer like indexd."""
+        if not self.member.offers(capability):
+            raise MemberMisconfigured(self.member_id, f"member {self.member_id} is misconfigured: "
+                                                      f"{self.member.why_not(capability)}")
+
+    def _unsupported(self, capability: str, what: str) -> SearchUnsupported | None:
+        if self.member.offers(capability):
+            return None
+        return SearchUnsupported(self.member_id, f"{what}: not offered ({self.member.why_not(capability)})")
+
+    # --- records -----------------------------------------------------------------------------------
 
     async def get_record(self, object_id: str, deadline: Deadline) -> MemberRecord | None:
+        self._require("records")
         path_id = quote_id(gen3_id(object_id), keep_slash=True)
         if path_id is None:
             return None
-        doc = await self.http.get_object(f"/index/index/{path_id}", deadline, "indexd record")
+        doc = await self.http.get_object(self.at("indexd", f"/index/{path_id}"), deadline, "indexd record")
         return None if doc is None else self._record(doc)
 
     async def get_records(self, object_ids: Sequence[str], deadline: Deadline) -> dict[str, MemberRecord]:
+        self._require("records")
         asked = list(dict.fromkeys(object_ids))
         if not asked:
             return {}
+        if not self.member.offers("bulk"):  # one GET per id, a few at a time
+            found = await gather_bounded([partial(self.get_record, i, deadline) for i in asked],
+                                         self.config.bulk_concurrency)
+            return {i: r for i, r in zip(asked, found) if r is not None}
         return await gather_chunked(
             asked, BULK_CHUNK, partial(self._bulk, deadline=deadline), self.config.bulk_concurrency
         )
 
     async def _bulk(self, asked: list[str], deadline: Deadline) -> dict[str, MemberRecord]:
         wire = [gen3_id(i) for i in asked]
-        response = await self.http.request("POST", "/index/bulk/documents", deadline, idempotent=True, json=wire,
+        response = await self.http.request("POST", self.at("indexd", "/bulk/documents"), deadline, idempotent=True,
+                                           json=wire,
                                            max_body=self.http.bulk_cap(len(wire)))
         if response.status != 200:
             raise error_for(response, "indexd bulk lookup")
@@ -119,6 +167,9 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
         self, object_id: str, access_id: str, deadline: Deadline, *, authorization: str | None = None,
         expires_in: int | None = None, passports: Sequence[str] | None = None,
     ) -> AccessURL:
+        if not self.member.offers("signed_urls"):
+            raise ServiceNotOffered(self.member_id, f"member {self.member_id} offers no signed URLs "
+                                                    f"({self.member.why_not('signed_urls')})")
         path_id = quote_id(gen3_id(object_id), keep_slash=True)
         if path_id is None:
             raise NotFoundUpstream(self.member_id, f"no object {object_id!r}", upstream_status=404)
@@ -130,7 +181,7 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
         if expires_in is not None:
             params["expires_in"] = str(expires_in)
         response = await self.http.request(
-            "GET", f"/user/data/download/{path_id}", deadline, idempotent=True,
+            "GET", self.at("fence", f"/data/download/{path_id}"), deadline, idempotent=True,
             params=params, headers={"Authorization": auth} if auth else None,
         )
         if response.status == 200:
@@ -153,8 +204,12 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
         path_access = quote_id(access_id, keep_slash=False)
         if path_access is None:
             raise NotFoundUpstream(self.member_id, f"no access method {access_id!r}", upstream_status=404)
+        if self.endpoints.drs is None:
+            raise ServiceNotOffered(self.member_id, f"member {self.member_id} has no DRS service to present "
+                                                    "Passports to")
         response = await self.http.request(
-            "POST", f"/ga4gh/drs/v1/objects/{path_id}/access/{path_access}", deadline, idempotent=True,
+            "POST", self.at("drs", f"/ga4gh/drs/v1/objects/{path_id}/access/{path_access}"), deadline,
+            idempotent=True,
             params={"expires_in": str(expires_in)} if expires_in is not None else None,
             json={"passports": list(passports)},
         )
@@ -176,7 +231,8 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
     async def probe(self, timeout: float) -> Probe:
         start = time.perf_counter()
         try:  # one attempt: a probe measures the member as it is
-            response = await self.http.request("GET", "/index/_status", Deadline.after(timeout), idempotent=False)
+            response = await self.http.request("GET", self.at("indexd", "/_status"), Deadline.after(timeout),
+                                               idempotent=False)
         except UpstreamError as exc:
             return Probe(False, _ms(start), exc.message, exc.upstream_status)
         except Exception:
@@ -195,6 +251,8 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
 
     async def cohort_counts(self, query: CohortQuery, deadline: Deadline, *,
                             authorization: str | None = None) -> MemberCounts:
+        if (unsupported := self._unsupported("cohort_search", "Guppy GraphQL")) is not None:
+            raise unsupported
         return await guppy_wire.cohort_counts(
             self.member_id, query, partial(self._graphql, deadline=deadline, authorization=authorization))
 
@@ -209,7 +267,7 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
         """One Guppy GraphQL call as the caller (anonymous without ``authorization``); the decoded answer.
         A 400 carrying GraphQL ``errors`` (Apollo's validation answer) is returned for the parser to report."""
         response = await self.http.request(
-            "POST", GUPPY, deadline, idempotent=True, json={"query": text, "variables": variables},
+            "POST", self.at("guppy", GRAPHQL), deadline, idempotent=True, json={"query": text, "variables": variables},
             headers={"Authorization": authorization} if authorization else None, max_body=self.config.max_body_bytes,
         )
         if response.status == 200:
@@ -222,8 +280,11 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
 
     async def user_authz(self, authorization: str, deadline: Deadline) -> dict[str, Any]:
         """The caller's Arborist authz map, ``{resource_path: [{"method", "service"}, ...]}``, from fence's
-        ``GET /user/user`` with the caller's ``Authorization`` (its 401/403 as :func:`error_for` raises them)."""
-        response = await self.http.request("GET", USER, deadline, idempotent=True,
+        ``GET <fence>/user`` with the caller's ``Authorization`` (its 401/403 as :func:`error_for` raises them); no
+        fence: ``{}`` (nothing is readable there on a token's strength)."""
+        if self.endpoints.fence is None:
+            return {}
+        response = await self.http.request("GET", self.at("fence", USER_INFO), deadline, idempotent=True,
                                            headers={"Authorization": authorization})
         if response.status != 200:
             raise error_for(response, "fence user info")
@@ -234,8 +295,11 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
 
     async def anonymous_authz(self, deadline: Deadline) -> dict[str, Any]:
         """Arborist's mapping for the anonymous user, ``{resource_path: [{"service", "method"}, ...]}``, from
-        ``GET /authz/mapping`` sent without any ``Authorization``."""
-        response = await self.http.request("GET", AUTHZ_MAPPING, deadline, idempotent=True)
+        ``GET <authz>/mapping`` sent without any ``Authorization``; ``{}`` (nothing known open) when the member offers
+        no such mapping."""
+        if not self.member.offers("authz_mapping"):
+            return {}
+        response = await self.http.request("GET", self.at("authz", MAPPING), deadline, idempotent=True)
         if response.status != 200:
             raise error_for(response, "arborist auth mapping")
         return response.json_object("arborist auth mapping")
@@ -243,8 +307,10 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
     async def data_dictionary(self, deadline: Deadline) -> dict[str, Any] | None:
         """The commons' data dictionary as sheepdog serves it whole (node schemas keyed by node id, ``$ref`` s
         resolved, beside ``_definitions``, ``_terms``, ``_settings``), asked anonymously; ``None`` when the commons
-        has no submission service (404, 405, 501). Not read here: the export vets it."""
-        response = await self.http.request("GET", DICTIONARY, deadline, idempotent=True,
+        has no submission service (404, 405, 501, or none offered). Not read here: the export vets it."""
+        if not self.member.offers("dictionary"):
+            return None
+        response = await self.http.request("GET", self.at("dictionary", DICTIONARY_ALL), deadline, idempotent=True,
                                            max_body=self.config.max_body_bytes)
         if response.status in NO_SEARCH:
             return None
@@ -254,12 +320,14 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
 
     async def discovery_records(self, deadline: Deadline) -> list[tuple[str, dict[str, Any]]]:
         """Every ``discovery_metadata`` record, :attr:`discovery_page` at a time until a short page."""
+        if (unsupported := self._unsupported("study_discovery", "MDS discovery metadata")) is not None:
+            raise unsupported
         size = self.discovery_page
         out: dict[str, dict[str, Any]] = {}
         for number in range(self.discovery_max_pages):
             params = {"data": "true", "_guid_type": "discovery_metadata", "limit": str(size),
                       "offset": str(number * size)}
-            response = await self.http.request("GET", MDS, deadline, idempotent=True, params=params,
+            response = await self.http.request("GET", self.at("mds", METADATA), deadline, idempotent=True, params=params,
                                                max_body=self.config.max_body_bytes)
             if response.status != 200:
                 raise self._search_error(response, "MDS discovery metadata")

@@ -10,8 +10,9 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
   502/503/504; at most ``retries + 1`` attempts; jittered exponential backoff ("full jitter",
   ``backoff * 2**n``); a 429's ``Retry-After`` is honoured when it fits in the deadline, else the call
   gives up. Read timeouts, resets and other statuses are never retried.
-* **Redirects** follow :data:`gateway.core.redirects.SAME_ORIGIN`: one to the member's own origin is followed
-  by hand, at most :data:`MAX_REDIRECTS` times; one to any other origin is an error.
+* **Redirects** follow :data:`gateway.core.redirects.SAME_ORIGIN`: one to the origin of the URL asked (the member's
+  ``base_url``, or the endpoint of the service called, which may be on another host) is followed by hand, at most
+  :data:`MAX_REDIRECTS` times; one to any other origin is an error.
 * **Attempt cap.** One attempt (connect, redirects, the whole body) lasts at most ``upstream.attempt_timeout``
   (default: the read timeout), so a member dripping its answer a byte at a time is cut like a hanging one (504,
   never retried), not at the request's deadline.
@@ -275,7 +276,6 @@ class MemberHttp:
         self.max_body = max_body or config.max_record_bytes
         """The cap of a call that names none: a metadata call's."""
         self.budget = budget or shared_budget(config.inflight_bytes)
-        self._origin = httpx.URL(self.base_url)
         # aiohttp's engine: the hot path (1.75 vs 3.01 ms of CPU for five calls at once with httpcore's)
         self._client = build_client(
             egress=egress, timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
@@ -312,11 +312,13 @@ class MemberHttp:
         params: Mapping[str, str] | None = None,
         max_body: int | None = None,
     ) -> UpstreamResponse:
-        """``method`` ``base_url + path``; any final status is returned except 429/502/503/504, which are
-        retried (idempotent calls) and then raised as :class:`MemberUnavailable`. The body is read up to
-        ``max_body`` bytes (default :attr:`max_body`, a metadata call's cap)."""
+        """``method`` ``base_url + path`` (or ``path`` itself when it is an absolute ``http(s)://`` URL: a service's
+        own endpoint); any final status is returned except 429/502/503/504, which are retried (idempotent calls) and
+        then raised as :class:`MemberUnavailable`. The body is read up to ``max_body`` bytes (default
+        :attr:`max_body`, a metadata call's cap)."""
         limit = max_body or self.max_body
-        url = httpx.URL(self.base_url + path, params=params)
+        absolute = path.startswith(("http://", "https://"))
+        url = httpx.URL(path if absolute else self.base_url + path, params=params)
         schedule = _Schedule(deadline, self.config.backoff)
         attempts = stop_after_attempt(self.config.retries + 1 if idempotent else 1)
         retrying = AsyncRetrying(
@@ -420,12 +422,13 @@ class MemberHttp:
         self, method: str, url: httpx.URL, deadline: Deadline, body: Any, headers: Mapping[str, str] | None,
         limit: int,
     ) -> UpstreamResponse:
-        """One attempt, following same-origin redirects by hand."""
+        """One attempt, following redirects to the origin of ``url`` by hand."""
+        origin = url.copy_with(path="/", query=None, fragment=None)
         hops = 0
         while True:
             response = await self._send(method, url, deadline, body, headers, limit)
-            try:
-                hop = SAME_ORIGIN.follow(origin=self._origin, current=url, method=method, status=response.status,
+            try:  # the origin of the URL first asked: the member's, or its service endpoint's
+                hop = SAME_ORIGIN.follow(origin=origin, current=url, method=method, status=response.status,
                                          location=response.headers.get("location"), hops=hops)
             except RedirectRefused as refused:
                 raise self._not_followed(method, url, refused) from None

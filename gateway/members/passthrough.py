@@ -1,7 +1,7 @@
 """Which caller credentials may travel to which member (pure).
 
 A ``passthrough`` member receives the caller's ``Authorization``, and no other member ever does. For
-members that issue their own tokens (Gen3 and reference commons: fence at ``<base_url>/user``) the bearer
+members that issue their own tokens (Gen3 and reference commons: fence at its endpoint, ``<base_url>/user`` by default) the bearer
 token goes only to the member whose fence issued it (its ``iss``, read without verifying: the member
 verifies). So a token from commons A is never shown to commons B, where it would be refused anyway and
 could be replayed against A; B's open data stays reachable with A's token in hand. Other members (plain
@@ -24,7 +24,8 @@ ISSUING_KINDS = ("gen3", "reference")
 
 
 def issuer_of(member: Member) -> str:
-    return f"{member.base_url.rstrip('/')}/user"
+    """The ``iss`` of the member's own tokens: its fence endpoint (where fence is when it has none of its own)."""
+    return member.endpoints.fence or f"{member.base_url.rstrip('/')}/user"
 
 
 def token_issuer(authorization: str) -> str | None:

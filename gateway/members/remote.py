@@ -16,6 +16,8 @@ class RemoteMember:
         self.member = member
         self.member_id = member.id
         self.config = config
+        self.endpoints = member.endpoints
+        """Where each of the member's services is (absolute URLs; ``None``: no such service)."""
         self.http = MemberHttp(member.id, member.base_url, config, egress=egress)
         self.credentials = MemberCredentials(member, self.http)
 

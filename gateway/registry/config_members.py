@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from gateway.core.member import Member, MemberAuth, Status, normalize_hostname, normalize_prefix
 from gateway.registry.repository import MemberNotFound, RegistryConflict, RegistryRepository, same_record
-from gateway.registry.schemas import check_member, host_of, normalize_base_url
+from gateway.registry.schemas import check_endpoints, check_member, default_hostnames, normalize_base_url
 from gateway.settings.gateway import Settings
 from gateway.settings.sections import MemberConfig
 
@@ -96,7 +96,8 @@ def _member(cfg: MemberConfig, *, own_host: bool = True) -> Member:
     """``own_host=False``: the member shares the gateway's host (the in-process commons) and so claims no
     DRS hostname of its own: ``drs://<gateway host>/…`` belongs to the gateway."""
     base_url = normalize_base_url(cfg.base_url)
-    default = [h for h in [host_of(base_url)] if h] if own_host else []
+    declared = check_endpoints(dict(cfg.endpoints))
+    default = default_hostnames(cfg.kind, base_url, declared) if own_host else []
     hostnames = [normalize_hostname(h) for h in cfg.hostnames] or default
     auth = MemberAuth(
         cfg.auth.type,
@@ -108,7 +109,7 @@ def _member(cfg: MemberConfig, *, own_host: bool = True) -> Member:
         id=cfg.id, name=cfg.name, base_url=base_url, kind=cfg.kind,
         prefixes=tuple(dict.fromkeys(normalize_prefix(p) for p in cfg.prefixes)),
         hostnames=tuple(dict.fromkeys(hostnames)), contact=cfg.contact, status=Status.active, auth=auth,
-        source="config",
+        source="config", declared_endpoints=declared,
     ))
 
 
@@ -177,9 +178,12 @@ def _declared_as(member: Member, status: Status) -> Callable[[Member], Member]:
 
 def as_stored(member: Member, current: Member | None) -> Member:
     """The declared ``member`` as this instance may write it over ``current``: the in-process commons' URL is this
-    instance's own fact (its public URL), written only when the record is absent, never over another's."""
+    instance's own fact (its public URL), written only when the record is absent, never over another's. What the
+    prober found the member to offer is kept while it is where it was."""
     if member.id == REFCOMMONS_ID and current is not None and current.source == "config":
-        return replace(member, base_url=current.base_url)
+        member = replace(member, base_url=current.base_url)
+    if current is not None and current.endpoints == member.endpoints and current.kind == member.kind:
+        member = replace(member, capabilities=current.capabilities)
     return member
 
 

@@ -145,8 +145,9 @@ def rfc3339(epoch: float) -> str:
 
 
 def same_record(a: Member, b: Member) -> bool:
-    """Equal but for lifecycle and bookkeeping fields (status, source, times)."""
-    keep = {"status": Status.pending, "source": "api", "created": "", "updated": ""}
+    """Equal but for lifecycle and bookkeeping fields (status, source, times) and what the member was found to offer
+    (the prober's finding, not a declaration)."""
+    keep = {"status": Status.pending, "source": "api", "created": "", "updated": "", "capabilities": None}
     return replace(a, **keep) == replace(b, **keep)  # type: ignore[arg-type]
 
 

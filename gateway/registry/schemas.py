@@ -17,7 +17,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway.core.member import MEMBER_ID_RE, Kind, Member, MemberAuth, Status, normalize_hostname, normalize_prefix
+from gateway.core.member import (
+    MEMBER_ID_RE,
+    SERVICES,
+    Kind,
+    Member,
+    MemberAuth,
+    Status,
+    default_endpoints,
+    normalize_endpoints,
+    normalize_hostname,
+    normalize_prefix,
+)
 
 MAX_KEYS = 100
 """Most prefixes (or hostnames) one member may own."""
@@ -57,6 +68,27 @@ def host_of(base_url: str) -> str | None:
         return normalize_hostname(urlsplit(base_url).netloc)
     except ValueError:
         return None
+
+
+def check_endpoints(declared: dict[str, str | None]) -> tuple[tuple[str, str | None], ...]:
+    """Declared endpoints, each URL normalised like a ``base_url`` (ValueError naming the service and the rule)."""
+    out: dict[str, str | None] = {}
+    for name, url in declared.items():
+        if name not in SERVICES:
+            raise ValueError(f"endpoints: unknown service {name[:40]!r}; expected one of {', '.join(SERVICES)}")
+        try:
+            out[name] = None if url is None else normalize_base_url(url)
+        except ValueError as exc:
+            raise ValueError(f"endpoints.{name}: {str(exc).replace('base_url', 'the URL')}") from None
+    return normalize_endpoints(out)
+
+
+def default_hostnames(kind: str, base_url: str, declared: tuple[tuple[str, str | None], ...]) -> list[str]:
+    """The DRS hostnames a member answers for unless it names them: the hosts of its ``base_url`` and of its DRS and
+    indexd endpoints (where ``drs://<host>/<id>`` URIs of its objects would point)."""
+    endpoints = replace(default_endpoints(kind, base_url), **dict(declared))
+    urls = [base_url, endpoints.drs, endpoints.indexd]
+    return list(dict.fromkeys(h for url in urls if url for h in [host_of(url)] if h))
 
 
 def derive_id(name: str) -> str:
@@ -139,6 +171,11 @@ class _Body(BaseModel):
     def _hostnames(cls, v: list[str] | None) -> list[str] | None:
         return None if v is None else _unique(v, normalize_hostname)
 
+    @field_validator("endpoints", check_fields=False)
+    @classmethod
+    def _endpoints(cls, v: dict[str, str | None] | None) -> dict[str, str | None] | None:
+        return None if v is None else dict(check_endpoints(v))
+
 
 class JoinRequest(_Body):
     """``POST /registry/v1/commons``: a commons asks to join (it becomes ``pending`` until approved)."""
@@ -151,6 +188,9 @@ class JoinRequest(_Body):
     hostnames: list[str] | None = Field(None, description="DRS hostnames; default: the base_url's host[:port].")
     contact: str = Field("", max_length=320)
     auth: AuthIn = Field(default_factory=AuthIn)
+    endpoints: dict[str, str | None] | None = Field(
+        None, description="Where each service is when not at the kind's default under base_url (indexd, drs, fence, "
+        "guppy, mds, authz, dictionary); null: the member has no such service. See docs/members.md.")
 
     @field_validator("kind")
     @classmethod
@@ -182,11 +222,14 @@ class JoinRequest(_Body):
         return self
 
     def to_member(self, *, now: str) -> Member:
-        hostnames = self.hostnames if self.hostnames is not None else [h for h in [host_of(self.base_url)] if h]
+        declared = normalize_endpoints(self.endpoints or {})
+        hostnames = (self.hostnames if self.hostnames is not None
+                     else default_hostnames(self.kind, self.base_url, declared))
         return Member(
             id=self.id or derive_id(self.name), name=self.name, base_url=self.base_url, kind=self.kind,
             prefixes=tuple(self.prefixes), hostnames=tuple(hostnames), contact=self.contact,
             status=Status.pending, auth=self.auth.to_auth(), source="api", created=now, updated=now,
+            declared_endpoints=declared,
         )
 
 
@@ -200,6 +243,8 @@ class UpdateRequest(_Body):
     hostnames: list[str] | None = None
     contact: str | None = Field(None, max_length=320)
     auth: AuthIn | None = None
+    endpoints: dict[str, str | None] | None = Field(
+        None, description="The declared endpoints, replacing the ones declared before ({}: the kind's defaults).")
 
     @model_validator(mode="after")
     def _not_empty(self) -> UpdateRequest:
@@ -219,6 +264,10 @@ class UpdateRequest(_Body):
             changes["hostnames"] = tuple(self.hostnames)
         if self.auth is not None:
             changes["auth"] = self.auth.to_auth()
+        if self.endpoints is not None:
+            changes["declared_endpoints"] = normalize_endpoints(self.endpoints)
+        if {"base_url", "kind", "endpoints"} & self.model_fields_set:
+            changes["capabilities"] = None  # found at the old place: the prober finds them again
         return check_member(replace(member, **changes))
 
 

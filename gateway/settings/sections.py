@@ -209,6 +209,14 @@ class MemberConfig(Section):
     hostnames: list[str] = Field(default_factory=list, description="DRS hostnames it answers for.")
     contact: str = Field("", description="Operator contact (e-mail or URL).")
     auth: MemberAuthConfig = Field(default_factory=MemberAuthConfig, description="Credentials for access calls.")
+    endpoints: dict[
+        Literal["indexd", "drs", "fence", "guppy", "mds", "authz", "dictionary"], str | None
+    ] = Field(
+        default_factory=dict, description="Where each service is when not at the kind's default under `base_url` "
+        "(`gen3`: indexd `<base>/index`, drs `<base>`, fence `<base>/user`, guppy `<base>/guppy`, mds `<base>/mds`, "
+        "authz `<base>/authz`, dictionary `<base>/api`; `drs`: drs `<base>` only); `null`: the member has no such "
+        "service (docs/members.md).",
+    )
 
 
 class RegistryConfig(Section):

@@ -81,6 +81,10 @@ class MemberShape(_Open):
     hostnames: list[str]
     status: str
     auth: dict[str, Any]
+    endpoints: dict[str, str | None]
+    """Where each service is (``null``: the member has none)."""
+    capabilities: dict[str, Any]
+    """``offers``, ``missing`` (capability → why) and ``checked``."""
 
 
 class MemberListShape(_Open):
