@@ -10,9 +10,9 @@ re-checked by the health prober (:mod:`gateway.registry.join`); features read it
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from collections.abc import Mapping
 from typing import Any, Literal
 
 Kind = Literal["gen3", "drs", "reference"]

@@ -259,7 +259,8 @@ class DrsAdapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery):
     async def probe(self, timeout: float) -> Probe:
         start = time.perf_counter()
         try:  # one attempt: a probe measures the member as it is
-            response = await self.http.request("GET", f"{self.api}/service-info", Deadline.after(timeout), idempotent=False)
+            response = await self.http.request("GET", f"{self.api}/service-info", Deadline.after(timeout),
+                                               idempotent=False)
             if response.status != 200:
                 return Probe(False, _ms(start), f"service-info: {answered(response.status)}", response.status)
             info = response.json_object("DRS service-info")

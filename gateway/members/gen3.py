@@ -22,8 +22,9 @@ sent: records → :class:`MemberMisconfigured` (502, never "not found"), signed 
 * authz (:class:`~gateway.members.protocols.Authz`): ``user_authz``, the caller's authz map from ``GET <fence>/user``
   (what the search's readable resources come from); ``anonymous_authz``, what anyone may do there, Arborist's
   ``GET <authz>/mapping`` asked with no ``Authorization`` (the commons' open resources).
-* ``data_dictionary``: the commons' whole data dictionary, sheepdog's ``GET <dictionary>/v0/submission/_dictionary/_all``
-  asked with no ``Authorization`` (sheepdog serves it to anyone); 404 (or 405/501): ``None``, it has none.
+* ``data_dictionary``: the commons' whole data dictionary, sheepdog's
+  ``GET <dictionary>/v0/submission/_dictionary/_all`` asked with no ``Authorization`` (sheepdog serves it to
+  anyone); 404 (or 405/501): ``None``, it has none.
 
 Gen3 accepts ``dg.XXXX/uuid`` or a bare uuid but not the compact ``dg.XXXX:uuid`` (drs-resolver.md §2.7.8),
 so compact ids are translated before any call.
@@ -327,8 +328,8 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
         for number in range(self.discovery_max_pages):
             params = {"data": "true", "_guid_type": "discovery_metadata", "limit": str(size),
                       "offset": str(number * size)}
-            response = await self.http.request("GET", self.at("mds", METADATA), deadline, idempotent=True, params=params,
-                                               max_body=self.config.max_body_bytes)
+            response = await self.http.request("GET", self.at("mds", METADATA), deadline, idempotent=True,
+                                               params=params, max_body=self.config.max_body_bytes)
             if response.status != 200:
                 raise self._search_error(response, "MDS discovery metadata")
             page = response.json("MDS discovery metadata")

@@ -1,8 +1,8 @@
 """Which caller credentials may travel to which member (pure).
 
 A ``passthrough`` member receives the caller's ``Authorization``, and no other member ever does. For
-members that issue their own tokens (Gen3 and reference commons: fence at its endpoint, ``<base_url>/user`` by default) the bearer
-token goes only to the member whose fence issued it (its ``iss``, read without verifying: the member
+members that issue their own tokens (Gen3 and reference commons: fence at its endpoint, ``<base_url>/user`` by
+default) the bearer token goes only to the member whose fence issued it (its ``iss``, read without verifying: the member
 verifies). So a token from commons A is never shown to commons B, where it would be refused anyway and
 could be replayed against A; B's open data stays reachable with A's token in hand. Other members (plain
 DRS servers) get the header as sent: the operator chose to trust them with it.

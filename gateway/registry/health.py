@@ -108,7 +108,8 @@ def http_probe(egress: EgressPolicy) -> ProbeFn:
     async def probe(member: Member, timeout: float) -> Probe:
         started = time.perf_counter()
         try:
-            result = await check_candidate(member.base_url, timeout=timeout, max_bytes=PROBE_BODY_CAP, egress=egress)
+            result = await check_candidate(member.base_url, timeout=timeout, max_bytes=PROBE_BODY_CAP, egress=egress,
+                                           endpoints=member.endpoints)
         except CandidateRefused as exc:
             return Probe(False, round((time.perf_counter() - started) * 1000, 1), str(exc))
         return Probe(True, result.latency_ms, f"{result.path} answered", result.status)

@@ -50,6 +50,7 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,8 +65,21 @@ from gateway.core.member import MEMBER_ID_RE, Member, Status
 from gateway.registry.admins import ADMIN_NAME_RE, AdminError, AdminNotFound, admin_actor
 from gateway.registry.approval import conflicts, preview
 from gateway.registry.config_members import REFCOMMONS_ID
-from gateway.registry.join import CandidateRefused, check_candidate, refuse_denied_hosts
-from gateway.registry.repository import AcknowledgementRequired, InvalidTransition, MemberNotFound, RegistryConflict
+from gateway.registry.join import (
+    CandidateRefused,
+    capabilities_from,
+    check_candidate,
+    discover_capabilities,
+    refusal_for,
+    refuse_denied_hosts,
+)
+from gateway.registry.repository import (
+    AcknowledgementRequired,
+    InvalidTransition,
+    MemberNotFound,
+    RegistryConflict,
+    utc_now,
+)
 from gateway.registry.schemas import AdminAddRequest, ApproveRequest, JoinRequest, UpdateRequest
 from gateway.resolver import purge
 from gateway.resolver.identifiers import InvalidIdentifier
@@ -190,15 +204,23 @@ async def join(request: web.Request) -> web.Response:
         await registry.repository.precheck(candidate)
     cfg = registry.settings.registry
     try:
-        await refuse_denied_hosts(candidate.base_url, registry.egress)
+        await refuse_denied_hosts(candidate.base_url, registry.egress, candidate.endpoints)
         check = await check_candidate(candidate.base_url, timeout=cfg.join_probe_timeout,
-                                      max_bytes=cfg.join_max_body_bytes, egress=registry.egress)
+                                      max_bytes=cfg.join_max_body_bytes, egress=registry.egress,
+                                      endpoints=candidate.endpoints)
+        findings = await discover_capabilities(candidate, timeout=cfg.join_probe_timeout,
+                                               max_bytes=cfg.join_max_body_bytes, egress=registry.egress)
+        if (refused := refusal_for(candidate.base_url, findings)) is not None:
+            raise refused
     except CandidateRefused as exc:
         raise await _join_refused(request, registry, candidate, exc, admin=admin) from None
+    candidate = replace(candidate, capabilities=capabilities_from(findings, utc_now()))
+    checked = {**check.to_doc(), "capabilities": [{"capability": f.capability, "verdict": f.verdict, "why": f.why}
+                                                  for f in findings]}
     with _translated():
         member = await registry.repository.create(
-            candidate, actor=admin or f"join:{client_address(request)}", detail={"check": check.to_doc()})
-    return json_response({**_public(registry, member), "check": check.to_doc()}, status=201,
+            candidate, actor=admin or f"join:{client_address(request)}", detail={"check": checked})
+    return json_response({**_public(registry, member), "check": checked}, status=201,
                          headers={"Location": f"/registry/v1/commons/{member.id}"})
 
 
