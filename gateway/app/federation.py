@@ -22,7 +22,7 @@ from gateway.passports.gate import PassportGate
 from gateway.registry.admins import AdminCredentials
 from gateway.registry.config_members import declared_members, load_config_members
 from gateway.registry.directory import Directory
-from gateway.registry.health import HealthMonitor, ProbeFn, adapter_probe
+from gateway.registry.health import HealthMonitor, ProbeFn, adapter_probe, capability_probe
 from gateway.registry.keeper import DeclarationKeeper
 from gateway.registry.repository import RegistryRepository
 from gateway.resolver.service import Resolver
@@ -44,7 +44,8 @@ async def setup_registry(app: web.Application, state: GatewayState, probe: Probe
     :class:`gateway.registry.config_members.RegistryStartupError` when declared members conflict."""
     repository = RegistryRepository(state.store, pending_ttl=state.settings.registry.pending_ttl)
     await load_config_members(repository, state.settings)
-    monitor = HealthMonitor(state.store, repository, state.settings.health, probe)
+    monitor = HealthMonitor(state.store, repository, state.settings.health, probe,
+                            discover=capability_probe(member_egress(state.egress, state.settings.registry.members)))
     keeper = DeclarationKeeper(repository, declared_members(state.settings),
                                state.settings.registry.reassert_interval)
     registry = app[REGISTRY] = Registry(repository, monitor, state.settings, state.cache,

@@ -240,7 +240,7 @@ class Harvester:
             except Conflict:
                 continue
             self._checked_at = float("-inf")  # serve what was just written at the next read
-            if outcome.records is None:
+            if outcome.records is None and not outcome.unsupported:  # a member without discovery is no failure
                 log.warning("discovery harvest failed", extra={"member_id": member.id, "error": outcome.error})
             return
         log.warning("discovery harvest not recorded: too many concurrent writes", extra={"member_id": member.id})

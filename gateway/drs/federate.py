@@ -9,8 +9,10 @@ import orjson
 
 from gateway.core.records import AccessURL, MemberRecord
 from gateway.drs.sanitize import drs_from_member, embedded_urls
-from gateway.wire.drs import DrsObject, dump
+from gateway.wire.drs import AccessMethod, DrsObject, dump
+from gateway.wire.drs import AccessURL as DrsAccessURL
 from gateway.wire.drs_profile import to_profile
+from gateway.wire.indexd import access_ids as indexd_access_ids
 from gateway.wire.indexd import drs_from_indexd
 
 
@@ -18,22 +20,42 @@ class InvalidRecord(ValueError):
     """The member's record cannot be made a valid DRS object (e.g. no size or no checksum)."""
 
 
-def drs_model(record: MemberRecord, hostname: str) -> DrsObject:
+def drs_model(record: MemberRecord, hostname: str, *, signed_urls: bool = True) -> DrsObject:
+    """``signed_urls=False``: the member offers no signed URLs, so no access method names an ``access_id`` the
+    gateway could not serve (:func:`direct_only`)."""
     try:
         if record.format == "indexd":
-            return drs_from_indexd(record.document, hostname)
-        return drs_from_member(record.document, hostname)[0]
+            model = drs_from_indexd(record.document, hostname)
+        else:
+            model = drs_from_member(record.document, hostname)[0]
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidRecord(_reason(exc)) from None
+    return model if signed_urls else direct_only(model, record)
 
 
-def drs_object(record: MemberRecord, hostname: str, profile: str) -> dict[str, Any]:
+def direct_only(model: DrsObject, record: MemberRecord) -> DrsObject:
+    """``model`` with only what can be fetched without a signed URL: an indexd record's storage URL as the method's
+    ``access_url`` (as indexd's own DRS lists it: fetched with the reader's own cloud credentials) and no
+    ``access_id``; a DRS member's methods that carry an ``access_url``, without their ``access_id`` (those with only
+    an ``access_id`` are dropped)."""
+    urls = indexd_access_ids(record.document.get("urls") or []) if record.format == "indexd" else {}
+    methods: list[AccessMethod] = []
+    for method in model.access_methods or []:
+        url = method.access_url
+        if url is None and method.access_id is not None and method.access_id in urls:
+            url = DrsAccessURL(url=urls[method.access_id])
+        if url is not None:
+            methods.append(method.model_copy(update={"access_url": url, "access_id": None}))
+    return model.model_copy(update={"access_methods": methods or None})
+
+
+def drs_object(record: MemberRecord, hostname: str, profile: str, *, signed_urls: bool = True) -> dict[str, Any]:
     """The object as the gateway serves it (JSON dict)."""
-    return to_profile(dump(drs_model(record, hostname)), profile)
+    return to_profile(dump(drs_model(record, hostname, signed_urls=signed_urls)), profile)
 
 
-def drs_object_bytes(record: MemberRecord, hostname: str, profile: str) -> bytes:
-    return orjson.dumps(drs_object(record, hostname, profile))
+def drs_object_bytes(record: MemberRecord, hostname: str, profile: str, *, signed_urls: bool = True) -> bytes:
+    return orjson.dumps(drs_object(record, hostname, profile, signed_urls=signed_urls))
 
 
 def access_ids(obj: dict[str, Any]) -> list[str]:

@@ -97,13 +97,15 @@ class DrsService:
         deadline starts now unless given."""
         if not self.resolver.config.cache:
             resolution = await self._resolve(raw, deadline or self.deadline(), client)
-            return _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile), resolution)
+            return _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile,
+                                                    signed_urls=_signs(resolution)), resolution)
         key = self.object_key(raw, *await self.resolver.scope())
         body = await self.cache.get(key)
         current().cache_lookup("drs_objects", body is not None)
         if body is None:
             resolution = await self._resolve(raw, deadline or self.deadline(), client)
-            body = _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile), resolution)
+            body = _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile,
+                                                    signed_urls=_signs(resolution)), resolution)
             ttl = self.config.object_ttl
             if not resolution.owner_known:
                 ttl = min(ttl, self.resolver.config.negative_ttl)
@@ -128,6 +130,8 @@ class DrsService:
         caller: Caller | None = None, client: str | None = None,
     ) -> AccessURL:
         resolution = await self._resolve(raw, deadline, client, max_age=self.max_age())
+        if not _signs(resolution):
+            raise no_signed_urls(resolution.member, raw)
         obj = _render(lambda: drs_object(resolution.record, self.hostname, "1.5"), resolution)
         if access_id not in access_ids(obj):
             raise ResolutionError(404, f"DRS object {raw} has no access method {access_id!r}")
@@ -223,6 +227,8 @@ class DrsService:
             obj = self._render_outcome(outcome)
             if isinstance(obj, ResolutionError):
                 answers[n] = obj.status
+            elif isinstance(outcome, Resolution) and not _signs(outcome):
+                answers[n] = NO_SIGNED_URLS
             elif access_id not in access_ids(obj):
                 answers[n] = 404
             else:
@@ -328,9 +334,27 @@ class DrsService:
         if isinstance(outcome, ResolutionError):
             return outcome
         try:
-            return _render(lambda: drs_object(outcome.record, self.hostname, self.profile), outcome)
+            return _render(lambda: drs_object(outcome.record, self.hostname, self.profile,
+                                              signed_urls=_signs(outcome)), outcome)
         except ResolutionError as exc:
             return exc
+
+
+NO_SIGNED_URLS = 501
+"""The status of an access call for an object of a member that offers no signed URLs: the gateway cannot serve it
+through that member (not the caller's fault, not a missing object, and asking again will not help)."""
+
+
+def _signs(resolution: Resolution) -> bool:
+    """Does the member holding the object offer signed URLs (its capabilities, from the registry)?"""
+    return resolution.member.offers("signed_urls")
+
+
+def no_signed_urls(member: Member, raw: str) -> ResolutionError:
+    """The error of an access call that ``member`` cannot serve: it offers no signed URLs."""
+    return ResolutionError(NO_SIGNED_URLS, f"member commons {member.id} offers no signed URLs "
+                                           f"({member.why_not('signed_urls')}): DRS object {raw} has no access "
+                                           "method the gateway can serve; use its access_url, where it lists one")
 
 
 def _credentials(

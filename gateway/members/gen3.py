@@ -114,7 +114,7 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
 
     def at(self, service: str, path: str) -> str:
         """The absolute URL of ``path`` under the member's ``service`` endpoint (callers check it has one)."""
-        root = getattr(self.endpoints, service)
+        root: str | None = getattr(self.endpoints, service)
         assert root is not None, f"{self.member_id} has no {service} endpoint"
         return root + path
 

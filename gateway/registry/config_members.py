@@ -96,7 +96,7 @@ def _member(cfg: MemberConfig, *, own_host: bool = True) -> Member:
     """``own_host=False``: the member shares the gateway's host (the in-process commons) and so claims no
     DRS hostname of its own: ``drs://<gateway host>/…`` belongs to the gateway."""
     base_url = normalize_base_url(cfg.base_url)
-    declared = check_endpoints(dict(cfg.endpoints))
+    declared = check_endpoints({str(k): v for k, v in cfg.endpoints.items()})
     default = default_hostnames(cfg.kind, base_url, declared) if own_host else []
     hostnames = [normalize_hostname(h) for h in cfg.hostnames] or default
     auth = MemberAuth(

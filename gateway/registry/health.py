@@ -13,6 +13,14 @@ A member caught answering for an id it does not hold under its own name (:mod:`g
 counted too (:meth:`HealthMonitor.record_lie`): a failure like a failed probe, listed in ``recent_failures`` with
 ``"kind": "lied"``, and added to ``lies``, which no probe resets.
 
+What a member offers is re-checked after each probe when a :data:`DiscoverFn` is handed in
+(:func:`capability_probe`: the join check's calls, :func:`gateway.registry.join.discover_capabilities`): a changed
+finding is written to the member's record (audited as ``capabilities`` by ``health``; a call answering ``unknown``,
+e.g. a 5xx, keeps the last finding). A member whose records path answers, but not like indexd/DRS (moved, or its
+layout changed), is **misconfigured**: the probe counts as failed with ``misconfigured: <what answered>`` and its
+adapter answers every lookup 502 ``member X is misconfigured: …`` (:class:`~gateway.core.errors.MemberMisconfigured`)
+until a re-check finds the records again.
+
 How a member is probed is a callable (:data:`ProbeFn`) handed in, so the gateway can probe through its
 adapters (:func:`adapter_probe`: under each member's egress policy, checked on every connection);
 :func:`http_probe` is a minimal stand-in over HTTP (the join check's GETs, under the egress policy handed in). A
@@ -33,11 +41,11 @@ from typing import Any, Literal
 
 from gateway.core.concurrency import every_slot, gather_bounded
 from gateway.core.egress import EgressPolicy
-from gateway.core.member import Member, Status
+from gateway.core.member import CAPABILITIES, Capabilities, Member, Status
 from gateway.core.metrics import current
 from gateway.core.records import Probe
 from gateway.members.protocols import MemberAdapter
-from gateway.registry.join import CandidateRefused, check_candidate
+from gateway.registry.join import CandidateRefused, Finding, capabilities_from, check_candidate, discover_capabilities
 from gateway.registry.repository import NS_HEALTH, RegistryRepository, utc_now
 from gateway.settings.sections import HealthConfig
 from gateway.store.base import ABSENT, Conflict, Store
@@ -47,6 +55,9 @@ log = logging.getLogger("gateway.registry.health")
 
 ProbeFn = Callable[[Member, float], Awaitable[Probe]]
 """Probe one member within a timeout (seconds)."""
+DiscoverFn = Callable[[Member, float], Awaitable[list[Finding]]]
+"""Ask one member what it offers within a timeout (seconds)."""
+HEALTH_ACTOR = "health"
 HealthState = Literal["healthy", "unhealthy", "unknown"]
 PROBE_BODY_CAP = 65_536
 PROBE_CONCURRENCY = 32
@@ -117,6 +128,16 @@ def http_probe(egress: EgressPolicy) -> ProbeFn:
     return probe
 
 
+def capability_probe(egress_for: Callable[[Member], EgressPolicy]) -> DiscoverFn:
+    """The join check's capability calls as a re-check, each member under its own egress policy."""
+
+    async def discover(member: Member, timeout: float) -> list[Finding]:
+        return await discover_capabilities(member, timeout=timeout, max_bytes=PROBE_BODY_CAP,
+                                           egress=egress_for(member))
+
+    return discover
+
+
 def adapter_probe(adapter_for: Callable[[Member], MemberAdapter]) -> ProbeFn:
     """A :data:`ProbeFn` asking each member's adapter (e.g. built and pooled by ``gateway.members.factory``)."""
 
@@ -139,6 +160,8 @@ class HealthMonitor:
     config: HealthConfig
     probe: ProbeFn
     clock: Callable[[], float] = time.time
+    discover: DiscoverFn | None = None
+    """Re-checks what members offer after each probe (``None``: never re-checked)."""
     replica: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     """Who holds a probe lease (recorded in it)."""
     _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
@@ -199,7 +222,41 @@ class HealthMonitor:
         except Exception:  # the detail is public (the health route): the exception goes to the log only
             log.warning("health probe failed", extra={"member_id": member.id}, exc_info=True)
             probe = Probe(False, 0.0, "probe error")
+        if self.discover is not None and member.kind != "reference":
+            misconfigured = await self._recheck(member)
+            if misconfigured is not None:
+                probe = Probe(False, probe.latency_ms, f"misconfigured: {misconfigured}", probe.status, probe.info)
         await self._record(member.id, probe)
+
+    async def _recheck(self, member: Member) -> str | None:
+        """Ask ``member`` what it offers; write a changed finding to its record. Why its records path is wrong when
+        it answered not like indexd/DRS (``None``: fine, or nothing learnt)."""
+        assert self.discover is not None
+        try:
+            async with asyncio.timeout(self.config.timeout + min(1.0, self.config.timeout)):
+                findings = await self.discover(member, self.config.timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("capability re-check failed", extra={"member_id": member.id}, exc_info=True)
+            return None
+        before = member.capabilities or Capabilities(frozenset(CAPABILITIES))  # never checked: all offered
+        found = capabilities_from(findings, utc_now(), previous=before)
+        if not found.same_as(member.capabilities):
+            def change(current: Member) -> Member:
+                if current.endpoints != member.endpoints or current.kind != member.kind:
+                    return current  # moved meanwhile: the next round checks the new place
+                return replace(current, capabilities=found)
+
+            try:
+                await self.repository.update(member.id, change, actor=HEALTH_ACTOR, action="capabilities")
+            except Exception:  # removed meanwhile, or the store: the next round tries again
+                log.info("capabilities not recorded", extra={"member_id": member.id}, exc_info=True)
+            else:
+                log.info("member capabilities changed", extra={
+                    "member_id": member.id, "offers": sorted(found.offers), "missing": dict(found.missing)})
+        records = next((f for f in findings if f.capability == "records"), None)
+        return records.why if records is not None and records.verdict == "no" else None
 
     async def record_lie(self, member_id: str, detail: str) -> None:
         """Count against ``member_id`` a record refused because it answered for an id it does not hold under its

@@ -45,6 +45,7 @@ from gateway.core.egress import EgressDenied, EgressPolicy
 from gateway.core.http_client import BodyEncoded, BodyTooLarge, build_client, read_capped
 from gateway.core.member import CAPABILITIES, Capabilities, Endpoints, Member
 from gateway.core.redirects import SAME_HOST, RedirectRefused
+from gateway.members.drs import bulk_length
 
 STATUS_PATHS = ("/_status", "/index/_status", "/ga4gh/drs/v1/service-info")
 MAX_REDIRECTS = SAME_HOST.max_hops
@@ -62,9 +63,10 @@ class CapabilityCall:
     service: str
     method: str
     path: str
-    expect: Literal["listing", "list", "object", "answer"]
+    expect: Literal["listing", "list", "object", "answer", "bulk_info"]
     """``listing``: indexd's ``{"records": [...]}``; ``list``: a JSON list; ``object``: a JSON object (2xx); ``answer``:
-    a JSON object with any status but 5xx (an API's own 404 for an id it does not hold, or a 401/403)."""
+    a JSON object with any status but 5xx (an API's own 404 for an id it does not hold, or a 401/403);
+    ``bulk_info``: a DRS service-info advertising a bulk length."""
     body: Any = None
 
 
@@ -81,7 +83,7 @@ CAPABILITY_CALLS = {
     ),
     "drs": (
         CapabilityCall("records", "drs", "GET", f"/ga4gh/drs/v1/objects/{PROBE_UUID}", "answer"),
-        CapabilityCall("bulk", "drs", "GET", "/ga4gh/drs/v1/service-info", "object"),
+        CapabilityCall("bulk", "drs", "GET", "/ga4gh/drs/v1/service-info", "bulk_info"),
     ),
 }
 """What each kind is asked, capability by capability: the calls its adapter makes (indexd's listing and bulk lookup,
@@ -154,6 +156,8 @@ def judge_capability(call: CapabilityCall, status: int, body: bytes) -> tuple[Ve
         return "no", "HTTP 200 but not an indexd listing (no records list)"
     if call.expect == "list":
         return ("yes", "") if isinstance(doc, list) else ("no", "HTTP 200 but not a JSON list")
+    if call.expect == "bulk_info":
+        return ("yes", "") if bulk_length(doc) > 0 else ("no", "its service-info advertises no maxBulkRequestLength")
     return ("yes", "") if isinstance(doc, dict) else ("no", "HTTP 200 but not a JSON object")
 
 

@@ -162,7 +162,8 @@ async def bulk_access(request: web.Request) -> web.Response:
 @routes.post(BASE + "/objects/{object_id:.+}/access/{access_id:[^/]+}")
 @operation("A signed URL for one access method, from the member that holds the object", tags=TAGS,
            request=AccessRequest, response=AccessURL, query=("expires_in",),
-           responses={**ERRORS, 202: "the member is not ready; see Retry-After"})
+           responses={**ERRORS, 202: "the member is not ready; see Retry-After",
+                      501: "the member holding the object offers no signed URLs (e.g. a bare indexd without fence)"})
 async def get_access(request: web.Request) -> web.Response:
     service = _service(request)
     passports = None

@@ -100,7 +100,8 @@ async def resolve(request: web.Request) -> web.Response:
     service = request.app[DRS]
     resolution = await _resolve(request, url, service)
     try:
-        obj = drs_object(resolution.record, service.hostname, "1.5")
+        obj = drs_object(resolution.record, service.hostname, "1.5",
+                         signed_urls=resolution.member.offers("signed_urls"))
     except InvalidRecord as exc:
         raise ApiError(502, f"member commons {resolution.member.id} sent a record that is not a valid DRS "
                             f"object ({exc})") from None

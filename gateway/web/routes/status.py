@@ -74,7 +74,7 @@ async def _members(app: web.Application, *, store_ok: bool) -> tuple[MembersSumm
         states = await asyncio.wait_for(directory.health.states(routes.members), PING_TIMEOUT)
     except Exception:  # the store does not answer: its own check says so
         return None, directory.loaded
-    return summarise(routes.members, states), True
+    return summarise(routes.members, states, routes.members), True
 
 
 @routes.get("/_status")
