@@ -1,4 +1,4 @@
-"""``gateway registry list|join|preview|approve|suspend|remove``: the registry API of a running gateway, by hand.
+"""``gateway registry list|show|join|preview|approve|suspend|remove``: the registry API of a running gateway, by hand.
 
 Every command takes ``--url`` (else ``$GATEWAY_URL``, else the configured host and port: :mod:`gateway.cli.target`),
 ``--token`` (default ``$GATEWAY_ADMIN_TOKEN``: the bootstrap token or a named admin's; needed by preview, approve,
@@ -9,6 +9,10 @@ HTTP 409: prefix dg.abcd is already owned by …``) and exit non-zero.
 credentials will be sent to it), the prefixes and hostnames it claims, and every conflict (``blocks`` when an
 admitted member owns the key: the approval would be refused). ``approve ID`` prints the same for the approved
 member; a member that will be sent callers' credentials needs ``--accept-passthrough``.
+
+``show ID`` prints one member with where each of its services is (its endpoints) and what it was found to offer
+(its capabilities, and why each other one is missing); ``join`` takes ``--endpoint SERVICE=URL`` (repeatable;
+``SERVICE=none``: it has no such service; docs/members.md) and prints the same.
 """
 
 from __future__ import annotations
@@ -55,6 +59,10 @@ def add_commands(subparsers: Any) -> None:
     join.add_argument("--hostname", action="append", default=None, help="DRS hostname (repeatable)")
     join.add_argument("--contact", default="")
     join.add_argument("--id", dest="member_id", default=None, help="member id (default: derived from the name)")
+    join.add_argument("--endpoint", action="append", default=[], metavar="SERVICE=URL",
+                      help="where a service is when not at the kind's default (indexd, drs, fence, guppy, mds, authz, "
+                           "dictionary); SERVICE=none: it has none (repeatable; docs/members.md)")
+    action("show", "one member: its endpoints and what it offers").add_argument("member_id", metavar="ID")
     action("preview", "what approving a member would do: auth, claims, conflicts").add_argument(
         "member_id", metavar="ID")
     approve = action("approve", "make a member active (it claims its prefixes and hostnames)")
@@ -92,6 +100,28 @@ def _line(member: dict[str, Any]) -> str:
                       member["base_url"]])
 
 
+def details_text(member: dict[str, Any]) -> str:
+    """Where a member's services are and what it offers, as lines for a human."""
+    endpoints = member.get("endpoints") or {}
+    capabilities = member.get("capabilities") or {}
+    lines = [f"  {service}: {url or '-'}" for service, url in endpoints.items()]
+    lines.append(f"  offers: {', '.join(capabilities.get('offers') or []) or '-'}"
+                 + ("" if capabilities.get("checked") else " (by its endpoints; not checked yet)"))
+    lines += [f"  not offered: {name}: {why}" for name, why in (capabilities.get("missing") or {}).items()]
+    return "\n".join(lines)
+
+
+def parse_endpoints(given: list[str]) -> dict[str, str | None]:
+    """``["fence=https://auth.example.org/user", "guppy=none"]`` → ``{"fence": "https://…", "guppy": None}``."""
+    out: dict[str, str | None] = {}
+    for item in given:
+        service, sep, url = item.partition("=")
+        if not sep or not service.strip() or not url.strip():
+            raise CliError(f"--endpoint takes SERVICE=URL (or SERVICE=none), not {item!r}")
+        out[service.strip()] = None if url.strip().lower() in ("none", "null") else url.strip()
+    return out
+
+
 def _conflict_line(c: dict[str, Any]) -> str:
     if c["blocking"]:
         return f"{c['kind']} {c['value']} is owned by {c['member']!r} ({c['status']}): approval will be refused"
@@ -124,8 +154,13 @@ def _act(args: argparse.Namespace) -> tuple[Any, str]:
             payload["hostnames"] = args.hostname
         if args.member_id:
             payload["id"] = args.member_id
+        if args.endpoint:
+            payload["endpoints"] = parse_endpoints(args.endpoint)
         body = _request(args, "POST", API, json=payload)
-        return body, f"joined: {_line(body)} (checked {body['check']['path']})"
+        return body, f"joined: {_line(body)} (checked {body['check']['path']})\n{details_text(body)}"
+    if command == "show":
+        body = _request(args, "GET", f"{API}/{args.member_id}")
+        return body, f"{_line(body)}\n{details_text(body)}"
     if command == "remove":
         body = _request(args, "DELETE", f"{API}/{args.member_id}", admin=True)
         return body, f"removed: {body['deleted']}"

@@ -63,9 +63,10 @@ class CapabilityCall:
     service: str
     method: str
     path: str
-    expect: Literal["listing", "list", "object", "answer", "bulk_info"]
+    expect: Literal["listing", "list", "object", "answer", "drs_answer", "bulk_info"]
     """``listing``: indexd's ``{"records": [...]}``; ``list``: a JSON list; ``object``: a JSON object (2xx); ``answer``:
     a JSON object with any status but 5xx (an API's own 404 for an id it does not hold, or a 401/403);
+    ``drs_answer``: ``answer``, or a 401/403/404 whose body is not an HTML page (a DRS server's terse refusal);
     ``bulk_info``: a DRS service-info advertising a bulk length."""
     body: Any = None
 
@@ -82,7 +83,7 @@ CAPABILITY_CALLS = {
         CapabilityCall("dictionary", "dictionary", "GET", "/v0/submission/_dictionary", "object"),
     ),
     "drs": (
-        CapabilityCall("records", "drs", "GET", f"/ga4gh/drs/v1/objects/{PROBE_UUID}", "answer"),
+        CapabilityCall("records", "drs", "GET", f"/ga4gh/drs/v1/objects/{PROBE_UUID}", "drs_answer"),
         CapabilityCall("bulk", "drs", "GET", "/ga4gh/drs/v1/service-info", "bulk_info"),
     ),
 }
@@ -145,8 +146,10 @@ def judge_capability(call: CapabilityCall, status: int, body: bytes) -> tuple[Ve
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
+        if call.expect == "drs_answer" and status in (401, 403, 404) and not body.lstrip().startswith(b"<"):
+            return "yes", ""
         return "no", f"HTTP {status}, not JSON"
-    if call.expect == "answer":
+    if call.expect in ("answer", "drs_answer"):
         return ("yes", "") if isinstance(doc, dict) else ("no", f"HTTP {status}, not a JSON object")
     if not 200 <= status < 300:
         return "no", f"HTTP {status}"

@@ -343,7 +343,8 @@ def _declared_in_config(member: Member) -> None:
            response=MemberShape,
            request=UpdateRequest, security=ADMIN, responses={401: "no or wrong admin token", 403: "admin disabled",
                                              404: "no such member", 409: "prefix or hostname owned",
-                                             422: "base_url inside a network the egress policy denies"})
+                                             422: "base_url or an endpoint inside a network the egress policy "
+                                                  "denies"})
 async def patch_member(request: web.Request) -> web.Response:
     actor = await require_admin(request)
     member_id = _member_id(request)
@@ -351,16 +352,17 @@ async def patch_member(request: web.Request) -> web.Response:
     registry = _registry(request)
     current = await _member(request)
     _declared_in_config(current)
-    if change.base_url is not None:
+    if change.base_url is not None or change.endpoints is not None:
         with _translated():
-            moved = change.apply(current).base_url
-        try:
-            await registry.egress.check_host(urlsplit(moved).hostname or "")
-        except EgressDenied as exc:
-            raise ApiError(422, f"invalid change: base_url {moved}: {exc}; the gateway does not connect there "
-                                "(egress.deny_networks)") from None
-        except OSError:
-            pass  # no address yet: whatever it resolves to later is checked on every connection
+            changed = change.apply(current)
+        for moved in dict.fromkeys([changed.base_url, *changed.endpoints.hosts()]):
+            try:
+                await registry.egress.check_host(urlsplit(moved).hostname or "")
+            except EgressDenied as exc:
+                raise ApiError(422, f"invalid change: {moved}: {exc}; the gateway does not connect there "
+                                    "(egress.deny_networks)") from None
+            except OSError:
+                pass  # no address yet: whatever it resolves to later is checked on every connection
     with _translated():
         member = await registry.repository.update(member_id, change.apply, actor=actor)
     return json_response(_public(registry, member))

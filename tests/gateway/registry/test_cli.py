@@ -27,8 +27,10 @@ async def test_registry_commands(gateway_at, base_settings, commons, capsys, mon
                                    "--kind", "gen3", "--prefix", "dg.CLI1", "--prefix", "dg.cli2",
                                    "--hostname", "cli.example.org", "--contact", "ops@example.org")
         assert code == 0, err
-        assert out == (f"joined: cli-commons  pending  gen3  dg.cli1,dg.cli2  {commons.base_url} "
-                       "(checked /index/_status)\n")
+        assert out.splitlines()[0] == (f"joined: cli-commons  pending  gen3  dg.cli1,dg.cli2  {commons.base_url} "
+                                       "(checked /index/_status)")
+        assert f"  indexd: {commons.base_url}/index" in out.splitlines()
+        assert "  offers: records, bulk, signed_urls, cohort_search, study_discovery, authz_mapping, dictionary" in out
 
         code, _, err = await run(capsys, "approve", *url, "cli-commons")
         assert code == 1 and err == "gateway registry: an admin token is needed: --token or $GATEWAY_ADMIN_TOKEN\n"
@@ -91,3 +93,29 @@ async def test_approve_shows_what_the_member_receives(gateway_at, base_settings,
         assert "  conflict: prefix dg.pass is owned by 'passer' (active): approval will be refused" in out
         code, _, err = await run(capsys, "approve", *url, "rival")
         assert code == 1 and err == "gateway registry: HTTP 409: prefix dg.pass is already owned by member 'passer'\n"
+
+
+async def test_join_with_endpoints_and_show(gateway_at, base_settings, commons, capsys, monkeypatch):
+    from member_layouts import start_bare_indexd
+
+    monkeypatch.setenv("GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN)
+    bare = await start_bare_indexd(commons.base_url)
+    try:
+        async with gateway_at(**base_settings) as gw:
+            url = ("--url", gw.base_url)
+            code, out, err = await run(capsys, "join", *url, "--name", "Bare", "--base-url", bare.base_url,
+                                       "--prefix", "dg.TST1", "--endpoint", f"indexd={bare.base_url}",
+                                       "--endpoint", "fence=none", "--endpoint", "guppy=null")
+            assert code == 0, err
+            code, out, err = await run(capsys, "show", *url, "bare")
+            assert code == 0, err
+            lines = out.splitlines()
+            assert lines[0] == f"bare  pending  gen3  dg.tst1  {bare.base_url}"
+            assert f"  indexd: {bare.base_url}" in lines and "  fence: -" in lines and "  guppy: -" in lines
+            assert "  offers: records, bulk" in lines
+            assert "  not offered: signed_urls: it has no fence service" in lines
+            code, _, err = await run(capsys, "join", *url, "--name", "X", "--base-url", bare.base_url,
+                                     "--prefix", "dg.x", "--endpoint", "fence")
+            assert code == 1 and "--endpoint takes SERVICE=URL" in err
+    finally:
+        await bare.stop()

@@ -194,6 +194,15 @@ async def test_endpoints_are_validated_and_egress_checked(gateway_at, base_setti
         r = await gw.client.post("/registry/v1/commons", headers=ADMIN, json=join_body(
             commons.base_url, "Inside", ["dg.TST1"], endpoints={"fence": "http://10.1.2.3:8000"}))
         assert r.status_code == 422 and "10.1.2.3" in r.json()["error"]
+        member = await joined(gw, join_body(commons.base_url, "Fine", ["dg.TST1"]))
+        assert member["capabilities"]["checked"]
+        r = await gw.client.patch("/registry/v1/commons/fine", headers=ADMIN,
+                                  json={"endpoints": {"fence": "http://10.1.2.3:8000"}})
+        assert r.status_code == 422 and "http://10.1.2.3:8000" in r.json()["error"]
+        r = await gw.client.patch("/registry/v1/commons/fine", headers=ADMIN, json={"endpoints": {"guppy": None}})
+        assert r.status_code == 200, r.text
+        assert r.json()["endpoints"]["guppy"] is None and r.json()["capabilities"]["checked"] is None  # found again
+        assert "cohort_search" not in r.json()["capabilities"]["offers"]
 
 
 def test_stored_records_without_endpoints_load_with_the_kinds_defaults():

@@ -8,7 +8,8 @@ from gateway.registry.readiness import MembersSummary, overall, summarise, unrea
 def test_a_summary_counts_active_members_by_state():
     summary = summarise(["c", "a", "b", "d"], {"a": "healthy", "b": "unhealthy", "d": "unhealthy", "z": "unhealthy"})
     assert summary == MembersSummary(active=4, healthy=1, unhealthy=2, unknown=1, down=("b", "d"))
-    assert summary.to_doc() == {"active": 4, "healthy": 1, "unhealthy": 2, "unknown": 1, "down": ["b", "d"]}
+    assert summary.to_doc() == {"active": 4, "healthy": 1, "unhealthy": 2, "unknown": 1, "down": ["b", "d"],
+                                "misconfigured": [], "offers": {}}
     assert summarise([], {}) == MembersSummary(0, 0, 0, 0, ())
 
 

@@ -70,15 +70,19 @@ async def test_status_shows_a_member_down_and_says_degraded(tmp_path):
         async with running(start_gateway(store={"url": f"sqlite:///{tmp_path / 'g.sqlite3'}"},
                                          registry={"members": members}, **BASE)) as gateway:
             before = (await gateway.client.get("/_status")).json()
+            drs = ["records", "bulk", "signed_urls"]  # a DRS server's, by its endpoints (never checked yet)
             assert before["status"] == "ok" and before["members"] == {
-                "active": 2, "healthy": 0, "unhealthy": 0, "unknown": 2, "down": []}
+                "active": 2, "healthy": 0, "unhealthy": 0, "unknown": 2, "down": [], "misconfigured": [],
+                "offers": {"gone": drs, "up": drs}}
             await gateway.app[REGISTRY].health.run_once(slot=1)  # one round of the prober, for real
             status = await gateway.client.get("/_status")
             ready = await gateway.client.get("/_ready")
     assert status.status_code == 200, status.text
     body = status.json()
     assert body["status"] == "degraded" and body["checks"] == {"store": "ok", "cache": "ok", "registry": "ok"}
-    assert body["members"] == {"active": 2, "healthy": 1, "unhealthy": 1, "unknown": 0, "down": ["gone"]}
+    assert body["members"] == {"active": 2, "healthy": 1, "unhealthy": 1, "unknown": 0, "down": ["gone"],
+                               "misconfigured": [],  # an unreachable member is down, not misconfigured
+                               "offers": {"gone": drs, "up": ["records", "signed_urls"]}}  # re-checked: no bulk
     assert ready.status_code == 200 and ready.json()["members"]["down"] == ["gone"]  # summarised, not a reason
 
 
