@@ -192,6 +192,8 @@ class HealthMonitor:
         return {
             "member_id": member.id, "status": member.status.value, **(await self.record(member.id)).to_doc(),
             "interval": self.config.interval, "failure_threshold": self.config.failure_threshold,
+            "misconfigured": None if member.offers("records") else member.why_not("records"),
+            "capabilities": member.capability_view(),
         }
 
     # --- probing ---------------------------------------------------------------------------------------

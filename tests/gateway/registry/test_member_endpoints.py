@@ -135,6 +135,7 @@ async def test_a_member_whose_records_path_stops_answering_is_misconfigured_not_
         assert member["capabilities"]["missing"]["records"].startswith(f"GET {bare.base_url}/index: HTTP 404")
         report = (await gw.client.get("/registry/v1/commons/bare/health")).json()
         assert report["recent_failures"][-1]["detail"].startswith("misconfigured: GET ")
+        assert report["misconfigured"] == member["capabilities"]["missing"]["records"]
         assert (await gw.client.get("/_status")).json()["members"]["misconfigured"] == ["bare"]
 
         r = await gw.client.get(f"/ga4gh/drs/v1/objects/{guid}")
@@ -232,3 +233,34 @@ def test_declared_endpoints_in_the_configuration_file():
     assert member.hostnames == ("indexd.example.org:8000", "drs.example.org")
     assert not member.offers("signed_urls")
     assert member.public()["endpoints"]["drs"] == "http://drs.example.org"
+
+
+async def test_a_service_on_another_host_is_not_followed_off_its_own_origin(gateway_at, base_settings, commons):
+    """Redirects are followed only within the origin of the endpoint asked: fence on its own port sending the call to
+    the member's main host (another origin) is not followed, whatever the member's base_url."""
+    from aiohttp import web
+    from registry_kit import serve
+
+    guid = await first_guid(commons)
+    hops: list[str] = []
+
+    async def bounce(request: web.Request) -> web.Response:
+        hops.append(request.path)
+        if request.path.startswith("/data/download/"):  # the join check's probe id answers like fence
+            if "00000000-0000-4000-8000-000000000000" in request.path:
+                return web.json_response({"error": "no record"}, status=404)
+            raise web.HTTPFound(f"{commons.base_url}/user{request.path_qs}")
+        return web.json_response({"error": "no"}, status=404)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", bounce)
+    runner, fence = await serve(app)
+    try:
+        async with gateway_at(**base_settings) as gw:
+            await joined(gw, join_body(commons.base_url, "Bouncy", ["dg.TST1"], endpoints={"fence": fence}))
+            r = await gw.client.get(f"/ga4gh/drs/v1/objects/{guid}/access/s3")
+            assert r.status_code == 502, r.text
+            assert r.json()["msg"] == "member commons bouncy: answered HTTP 302"
+            assert len([h for h in hops if guid.split("/")[1] in h]) == 1, "asked once, the redirect not followed"
+    finally:
+        await runner.cleanup()
