@@ -66,6 +66,8 @@ class Directory:
     _adapters: dict[str, tuple[Member, MemberAdapter]] = field(default_factory=dict, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _health_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    retire_after: float = 60.0
+    """Seconds a replaced adapter stays open for the calls still running on it."""
     _closing: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _store_failing: bool = field(default=False, init=False)
 
@@ -131,19 +133,29 @@ class Directory:
         return [m for mid, m in sorted(routes.members.items()) if mid not in unhealthy]
 
     def adapter(self, member: Member) -> MemberAdapter:
-        """The member's pooled adapter, rebuilt when its record changed (the old one closed in the background)."""
+        """The member's pooled adapter, rebuilt when its record changed (e.g. the prober found what it offers
+        changed). The old one is closed in the background after :attr:`retire_after` seconds, so calls still running
+        on it end as they would have (closing it at once would cut them)."""
         held = self._adapters.get(member.id)
         if held is not None and held[0] == member:
             return held[1]
         adapter = self.build_adapter(member)
         self._adapters[member.id] = (member, adapter)
         if held is not None:
-            task = asyncio.get_running_loop().create_task(held[1].close())
+            task = asyncio.get_running_loop().create_task(self._retire(held[1]))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
         return adapter
 
+    async def _retire(self, adapter: MemberAdapter) -> None:
+        try:
+            await asyncio.sleep(self.retire_after)
+        finally:  # cancelled by close(): at once
+            await adapter.close()
+
     async def close(self) -> None:
         adapters = [a for _, a in self._adapters.values()]
         self._adapters.clear()
+        for task in self._closing:
+            task.cancel()  # retired adapters: closed now, not after their grace
         await asyncio.gather(*(a.close() for a in adapters), *self._closing, return_exceptions=True)

@@ -248,8 +248,14 @@ def drs_member(objects: Mapping[str, dict[str, Any]], *, bulk: int = 0, **faults
 def strict_indexd(records: Mapping[str, dict[str, Any]]) -> web.Application:
     """Gen3's indexd as a member sees it, but matching ids exactly (real indexd is case-sensitive about the
     prefix): ``GET /index/index/{id}``, ``POST /index/bulk/documents`` (each body kept in
-    ``state["bulk_bodies"]``), ``GET /index/_status``."""
+    ``state["bulk_bodies"]``), ``GET /index/_status``, and the listing ``GET /index/index?limit=`` (what the join
+    check and the prober read to know it is indexd)."""
     routes = web.RouteTableDef()
+
+    @routes.get("/index/index")
+    async def listing(request: web.Request) -> web.Response:
+        limit = int(request.query.get("limit") or 100)
+        return _json({"records": list(records.values())[:limit]})
 
     @routes.get("/index/_status")
     async def status(request: web.Request) -> web.Response:

@@ -105,7 +105,7 @@ async def test_two_workers_answer_and_sigterm_drains_in_flight_request(tmp_path)
 
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             slow = asyncio.create_task(client.get(f"{DRS}/objects/{SLOW_ID}"))  # not cached: asks the member
-            while not _member_busy(member):
+            while not _member_busy(member, SLOW_ID.rsplit("/", 1)[1]):
                 await asyncio.sleep(0.02)
             proc.send_signal(signal.SIGTERM)
             response = await slow
@@ -115,8 +115,9 @@ async def test_two_workers_answer_and_sigterm_drains_in_flight_request(tmp_path)
         assert "Traceback" not in stderr
 
 
-def _member_busy(member: Server) -> bool:
-    return bool(member.app[STATE]["in_flight"])
+def _member_busy(member: Server, object_id: str) -> bool:
+    """Is the member answering ``object_id`` (not only the prober's calls)?"""
+    return bool(member.app[STATE]["in_flight"]) and any(object_id in hit[1] for hit in member.hits)
 
 
 async def test_a_killed_worker_is_replaced_and_service_continues(tmp_path):
@@ -152,11 +153,14 @@ async def test_health_prober_runs_once_per_slot_across_workers(tmp_path):
         start = len(member.hits)
         t0 = time.time()
         await asyncio.sleep(INTERVAL * 6)
-        probes = [h for h in member.hits[start:] if h[1].endswith("/service-info")]
+        asked = [h for h in member.hits[start:] if h[1].endswith("/service-info")]
+        probes = [h for h in asked if h[2].get("User-Agent") != "gateway-registry-check"]
+        rechecks = [h for h in asked if h[2].get("User-Agent") == "gateway-registry-check"]  # what it offers
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 15) == 0
     slots = (time.time() - t0) / INTERVAL
     assert 3 <= len(probes) <= slots + 1, f"{len(probes)} probes in {slots:.1f} intervals (one per interval expected)"
+    assert len(rechecks) <= slots + 1, f"{len(rechecks)} capability re-checks in {slots:.1f} intervals"
 
 
 async def test_workers_die_with_a_killed_parent(tmp_path):
