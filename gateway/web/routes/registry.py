@@ -33,10 +33,13 @@ Admin routes need ``Authorization: Bearer <token>``: the configured ``admin_toke
 gateway has neither. The audit log names the admin who acted (``admin:<name>``). Responses carry
 :meth:`Member.public` forms only: credentials never leave.
 
-A join whose candidate fails the check is 422: the reason (what answered, which address is denied) goes to the
-audit log (``join_refused``) and to the log under the request id, and into the answer only when an admin makes the
-call; anyone else gets :data:`JOIN_REFUSED` and the request id to quote. An admin's change of ``base_url`` into a
-network the egress policy denies is 422 with the reason.
+A join checks a status route, then asks each service the calls its adapter will make, at the endpoints the body
+declares (``endpoints``, over the kind's defaults; :mod:`gateway.registry.join`, docs/members.md): what the member
+offers is recorded (``capabilities``) and shown with its resolved ``endpoints`` in every listing. A join whose
+candidate fails the check (its records path included) is 422: the reason (what answered, which address is denied)
+goes to the audit log (``join_refused``) and to the log under the request id, and into the answer only when an
+admin makes the call; anyone else gets :data:`JOIN_REFUSED` and the request id to quote. An admin's change of
+``base_url`` or an endpoint into a network the egress policy denies is 422 with the reason.
 
 GA4GH service type: every kind serves DRS (Gen3 and the reference commons at ``/ga4gh/drs/v1``), so each
 member is ``{"group": "org.ga4gh", "artifact": "drs"}`` with version ``1.5.0`` for the reference commons
