@@ -21,7 +21,7 @@ Then the check asks what the member will be asked (:func:`discover_capabilities`
 its service's endpoint (``member.endpoints``, :data:`CAPABILITY_CALLS`), under the same rules (egress, same-host
 redirects from that endpoint, capped bodies, one deadline), and judges each answer (:func:`judge_capability`, pure):
 ``yes``, ``no`` (the service answered, not as it should: a 404 page, HTML, another JSON) or ``unknown`` (unreachable,
-a 5xx: nothing learnt). A candidate whose records call is not ``yes`` is refused naming that call: an indexd at its
+a 5xx: nothing learnt). A candidate whose records call answers ``no`` is refused naming that call: an indexd at its
 root joined with the Gen3 layout's defaults answers ``/_status`` but 404 under ``/index/index``. What it offers is
 recorded on the member (:class:`~gateway.core.member.Capabilities`); the health prober asks the same calls again
 (:mod:`gateway.registry.health`), keeping the last finding where the answer is ``unknown``.
@@ -175,7 +175,8 @@ class Finding:
 
 def capabilities_from(findings: Sequence[Finding], at: str, previous: Capabilities | None = None) -> Capabilities:
     """The capabilities ``findings`` show (pure). With ``previous`` (the prober's re-check), an ``unknown`` keeps the
-    previous finding (never checked: offered); without (the join), an ``unknown`` is not offered. A DRS member's
+    previous finding (never checked: offered); without (the join), an ``unknown`` is not offered, but for ``records``
+    (the candidate answered its status route; the prober asks again: :func:`refusal_for`). A DRS member's
     ``signed_urls`` follows its ``records``; a capability without a call (no endpoint) is simply not offered."""
     offers: set[str] = set()
     missing: dict[str, str] = {}
@@ -187,6 +188,8 @@ def capabilities_from(findings: Sequence[Finding], at: str, previous: Capabiliti
                 offers.add(finding.capability)
             else:
                 missing[finding.capability] = previous.why_not(finding.capability) or ""
+        elif finding.verdict == "unknown" and finding.capability == "records":
+            offers.add("records")  # reachable (its status answered) but slow: the prober finds out
         else:
             missing[finding.capability] = finding.why
     return Capabilities(frozenset(offers), tuple((c, missing[c]) for c in CAPABILITIES if c in missing), at)
@@ -381,9 +384,11 @@ async def discover_capabilities(
 
 
 def refusal_for(base_url: str, findings: Sequence[Finding]) -> CandidateRefused | None:
-    """The refusal of a candidate whose records call did not answer as it must (``None``: it did)."""
+    """The refusal of a candidate whose records call answered, but not like indexd/DRS (``None``: it did, or gave no
+    answer in time: its status route answered, so it is no layout error as far as the check can tell, and the
+    prober asks again)."""
     records = next((f for f in findings if f.capability == "records"), None)
-    if records is None or records.verdict == "yes":
+    if records is None or records.verdict != "no":
         return None
     return CandidateRefused(
         f"candidate {base_url} refused: its records path does not answer like indexd/DRS: {records.why} (declare "

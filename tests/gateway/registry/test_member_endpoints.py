@@ -264,3 +264,22 @@ async def test_a_service_on_another_host_is_not_followed_off_its_own_origin(gate
             assert len([h for h in hops if guid.split("/")[1] in h]) == 1, "asked once, the redirect not followed"
     finally:
         await runner.cleanup()
+
+
+def test_what_a_check_finds_is_what_the_member_offers():
+    from gateway.core.member import Capabilities
+    from gateway.registry.join import Finding, capabilities_from, refusal_for
+
+    found = [Finding("records", "unknown", "GET http://x/index/index: no answer in time"),
+             Finding("bulk", "yes"), Finding("signed_urls", "no", "it has no fence service"),
+             Finding("cohort_search", "unknown", "GET http://x/guppy/_status: HTTP 503")]
+    joined = capabilities_from(found, "t0")
+    assert joined.offers == {"records", "bulk"}  # a slow records path is no layout error; anything else unknown: not
+    assert dict(joined.missing) == {"signed_urls": "it has no fence service",
+                                    "cohort_search": "GET http://x/guppy/_status: HTTP 503"}
+    assert refusal_for("http://x", found) is None
+    assert "HTTP 404" in str(refusal_for("http://x", [Finding("records", "no", "GET http://x/index/index: HTTP 404")]))
+    before = Capabilities(frozenset({"records", "cohort_search"}), (("bulk", "earlier"),), "t0")
+    again = capabilities_from([Finding("records", "unknown"), Finding("bulk", "unknown"),
+                               Finding("cohort_search", "unknown")], "t1", previous=before)
+    assert again.same_as(before) and again.checked == "t1"  # nothing learnt: the last finding stands

@@ -167,13 +167,9 @@ async def _hanging_commons() -> tuple[web.AppRunner, str]:
     async def hang(_):
         await asyncio.sleep(3600)
 
-    async def listing(_):  # it lists as indexd does (the join check reads that), then hangs on every record
-        return web.json_response({"records": []})
-
     app = web.Application()
     app.router.add_get("/_status", status)
     app.router.add_get("/index/_status", status)
-    app.router.add_get("/index/index", listing)
     app.router.add_route("*", "/{tail:.*}", hang)
     runner = web.AppRunner(app, shutdown_timeout=0.1)  # don't wait for the hung handlers at teardown
     await runner.setup()
