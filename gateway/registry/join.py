@@ -121,6 +121,11 @@ class _Next(Exception):
     """A failure of one path; the next path is tried."""
 
 
+class _Broken(_Next):
+    """The connection broke mid-answer (no answer to judge): the next status path is tried; a capability call learns
+    nothing (``unknown``)."""
+
+
 # --- pure decisions ----------------------------------------------------------------------------------
 
 
@@ -258,8 +263,10 @@ async def _fetch(
             raise _Stop(f"unreachable: {_connect_reason(exc)}") from None
         except httpx.TimeoutException:
             raise _Stop("unreachable: no answer in time") from None
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except httpx.InvalidURL as exc:
             raise _Next(f"malformed HTTP answer ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:
+            raise _Broken(f"malformed HTTP answer ({type(exc).__name__})") from None
 
 
 async def _try_path(client: httpx.AsyncClient, target: str, path: str, max_bytes: int) -> CheckResult:
@@ -338,7 +345,7 @@ async def _find(client: httpx.AsyncClient, call: CapabilityCall, root: str, max_
     said = f"{call.method} {target.partition('?')[0]}"
     try:
         status, body, _, _ = await _fetch(client, target, max_bytes, call.method, call.body)
-    except _Stop as exc:
+    except (_Stop, _Broken) as exc:
         return Finding(call.capability, "unknown", f"{said}: {exc}")
     except _Next as exc:
         return Finding(call.capability, "no", f"{said}: {exc}")

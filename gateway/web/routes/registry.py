@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -105,6 +106,8 @@ RATE_WINDOW = 3600
 MAX_AUDIT_PAGE = 1000
 _SEQ = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 SERVICE_VERSIONS = {"gen3": "1.2.0", "drs": "1.2.0", "reference": "1.5.0"}
+MIN_DISCOVERY = 0.1
+"""Seconds the capability calls get at least when the status check took (nearly) all of the join's deadline."""
 JOIN_REFUSED = "the candidate did not pass the join check; the registry's operators can see why"
 """What an anonymous joiner learns of a refused candidate (the reason would map the gateway's network)."""
 log = logging.getLogger("gateway.web.routes.registry")
@@ -206,12 +209,13 @@ async def join(request: web.Request) -> web.Response:
     with _translated():
         await registry.repository.precheck(candidate)
     cfg = registry.settings.registry
+    deadline = time.monotonic() + cfg.join_probe_timeout  # one deadline for the whole check
     try:
         await refuse_denied_hosts(candidate.base_url, registry.egress, candidate.endpoints)
         check = await check_candidate(candidate.base_url, timeout=cfg.join_probe_timeout,
                                       max_bytes=cfg.join_max_body_bytes, egress=registry.egress,
                                       endpoints=candidate.endpoints)
-        findings = await discover_capabilities(candidate, timeout=cfg.join_probe_timeout,
+        findings = await discover_capabilities(candidate, timeout=max(MIN_DISCOVERY, deadline - time.monotonic()),
                                                max_bytes=cfg.join_max_body_bytes, egress=registry.egress)
         if (refused := refusal_for(candidate.base_url, findings)) is not None:
             raise refused
