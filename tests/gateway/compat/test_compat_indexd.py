@@ -23,12 +23,17 @@ async def test_a_gen3_members_record_is_passed_through(federation):
     assert "from_index_service" not in r.json()  # the dataguids route did not take it
 
 
+CONVERTED = {"converted_from", "not_carried"}
+"""What a DRS member's object converted to an indexd record adds (gateway.resolver.records)."""
+
+
 async def test_a_drs_members_object_in_indexd_shape(federation):
     record = await federation.controlled_record(federation.drs)
     r = await federation.gateway.client.get(f"/index/index/{record['did']}")
     assert r.status_code == 200, r.text
     got = r.json()
-    assert set(got) == INDEXD_KEYS
+    assert set(got) == INDEXD_KEYS | CONVERTED  # every indexd key, and what DRS does not carry said
+    assert got["converted_from"] == "drs" and "authz" in got["not_carried"]
     assert got["did"] == record["did"] and got["size"] == record["size"]
     assert got["file_name"] == record["file_name"] and got["hashes"] == record["hashes"]
     assert got["form"] == "object"
@@ -74,7 +79,7 @@ async def test_bulk_documents_across_members(federation):
     got = r.json()
     assert [d["did"] for d in got] == [b[0]["did"], a[0]["did"], a[1]["did"]]
     assert got[1] == a[0] and got[2] == a[1]
-    assert set(got[0]) == set(a[0])
+    assert set(got[0]) == set(a[0]) | CONVERTED
     r = await federation.gateway.client.post("/index/bulk/documents", json=unknown)
     assert r.status_code == 200 and r.json() == []
 
