@@ -9,15 +9,19 @@ and every request to a host other than the gateway's is recorded in the :class:`
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright
+from servers import Server, start_commons, start_gateway
 
 CHROMIUM = os.environ.get("GATEWAY_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "portal"
@@ -85,3 +89,39 @@ async def open_page(browser: Browser, base_url: str, path: str, *, narrow: bool 
     response = await page.goto(base_url + path)
     assert response is not None
     return watched
+
+
+@dataclass
+class Federation:
+    """A gateway and the standalone reference commons it federates, by member id."""
+
+    gateway: Server
+    members: dict[str, Server]
+
+
+@asynccontextmanager
+async def federation(members: Sequence[tuple[str, str, int]], subjects: int, **gateway: Any
+                     ) -> AsyncIterator[Federation]:
+    """One standalone reference commons per ``(member id, prefix, seed)`` with ``subjects`` subjects, declared as
+    members (kind gen3) of a gateway on an in-memory store without its in-process commons; ``gateway``: more
+    settings (``registry`` is merged with the declared members)."""
+    async with AsyncExitStack() as stack:
+        started: dict[str, Server] = {}
+        for member_id, prefix, seed in members:
+            started[member_id] = await start_commons(prefix, seed, subjects)
+            stack.push_async_callback(started[member_id].stop)
+        declared = [{"id": mid, "name": f"Commons {mid.title()}", "base_url": started[mid].base_url, "kind": "gen3",
+                     "prefixes": [prefix]} for mid, prefix, _ in members]
+        settings = {"store": {"url": "sqlite:///:memory:"}, "refcommons": {"enabled": False}, **gateway}
+        settings["registry"] = {**settings.get("registry", {}), "members": declared}
+        served = await start_gateway(**settings)
+        stack.push_async_callback(served.stop)
+        yield Federation(served, started)
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float = 15.0) -> None:
+    """Until ``check()`` holds (AssertionError after ``seconds``)."""
+    give_up = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < give_up, "gave up waiting"
+        await asyncio.sleep(0.2)

@@ -4,16 +4,11 @@ times); the page reads at 360 px."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
-from browser_kit import open_page
-from servers import Server, start_commons, start_gateway
+from browser_kit import Federation, federation, open_page, until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -21,38 +16,15 @@ MEMBERS = (("north", "dg.NO01", 21), ("south", "dg.SO02", 22), ("west", "dg.WE03
 PROBE_EVERY = 0.3
 
 
-@dataclass
-class Federation:
-    gateway: Server
-    members: dict[str, Server]
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def fed() -> AsyncIterator[Federation]:
-    async with AsyncExitStack() as stack:
-        members: dict[str, Server] = {}
-        for member_id, prefix, seed in MEMBERS:
-            members[member_id] = await start_commons(prefix, seed, 3)
-            stack.push_async_callback(members[member_id].stop)
-        declared = [{"id": mid, "name": f"Commons {mid.title()}", "base_url": members[mid].base_url, "kind": "gen3",
-                     "prefixes": [prefix]} for mid, prefix, _ in MEMBERS]
-        gateway = await start_gateway(
-            store={"url": "sqlite:///:memory:"}, refcommons={"enabled": False}, registry={"members": declared},
-            health={"interval": PROBE_EVERY, "timeout": 1.0, "failure_threshold": 2},
-            upstream={"retries": 0}, aggregate={"harvest": {"enabled": False}})
-        stack.push_async_callback(gateway.stop)
-        yield Federation(gateway, members)
+    async with federation(MEMBERS, 3, health={"interval": PROBE_EVERY, "timeout": 1.0, "failure_threshold": 2},
+                          upstream={"retries": 0}, aggregate={"harvest": {"enabled": False}}) as running:
+        yield running
 
 
 async def _health_text(watched, member_id: str) -> str:
     return (await watched.page.locator(f"#member-{member_id} .health").inner_text()).strip()
-
-
-async def _until(check, seconds: float = 15.0) -> None:
-    give_up = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < give_up, "gave up waiting"
-        await asyncio.sleep(0.2)
 
 
 async def test_a_stopped_member_turns_unhealthy(fed, browser):
@@ -63,7 +35,7 @@ async def test_a_stopped_member_turns_unhealthy(fed, browser):
         await page.reload()
         return all([await _health_text(watched, mid) == "healthy" for mid, _, _ in MEMBERS])
 
-    await _until(all_healthy)
+    await until(all_healthy)
     for mid, prefix, _ in MEMBERS:
         card = page.locator(f"#member-{mid}")
         assert f"Commons {mid.title()}" in await card.locator("h2").inner_text()
@@ -77,7 +49,7 @@ async def test_a_stopped_member_turns_unhealthy(fed, browser):
         await page.reload()
         return await _health_text(watched, "south") == "unhealthy"
 
-    await _until(south_unhealthy)
+    await until(south_unhealthy)
     south = page.locator("#member-south")
     assert int(await south.locator(".consecutive").inner_text()) >= 2
     assert await south.locator(".failures li").count() >= 2

@@ -7,39 +7,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
-from browser_kit import open_page
-from servers import Server, start_commons, start_gateway
+from browser_kit import Federation, federation, open_page
+from servers import Server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 MEMBERS = (("alpha", "dg.AL01", 11), ("beta", "dg.BE02", 12), ("gamma", "dg.GA03", 13))
 
 
-@dataclass
-class Federation:
-    gateway: Server
-    members: dict[str, Server]
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def fed() -> AsyncIterator[Federation]:
-    async with AsyncExitStack() as stack:
-        members: dict[str, Server] = {}
-        for member_id, prefix, seed in MEMBERS:
-            members[member_id] = await start_commons(prefix, seed, 5)
-            stack.push_async_callback(members[member_id].stop)
-        declared = [{"id": mid, "name": f"Commons {mid.title()}", "base_url": members[mid].base_url, "kind": "gen3",
-                     "prefixes": [prefix]} for mid, prefix, _ in MEMBERS]
-        gateway = await start_gateway(store={"url": "sqlite:///:memory:"}, refcommons={"enabled": False},
-                                      registry={"members": declared}, health={"interval": 3600.0},
-                                      aggregate={"harvest": {"enabled": False}})
-        stack.push_async_callback(gateway.stop)
-        yield Federation(gateway, members)
+    async with federation(MEMBERS, 5, health={"interval": 3600.0},
+                          aggregate={"harvest": {"enabled": False}}) as running:
+        yield running
 
 
 async def _a_file(member: Server) -> dict:

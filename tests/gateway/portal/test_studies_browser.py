@@ -5,36 +5,19 @@ answering leaves its studies listed from its last snapshot, marked stale with th
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
-from browser_kit import open_page
+from browser_kit import Federation, federation, open_page, until
 from playwright.async_api import expect
-from servers import Server, start_commons, start_gateway
+from servers import Server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 MEMBERS = (("west", "dg.WE02", 32),)
 """Standalone members; the in-process reference commons (``refcommons``, whose studies carry counts) is the other."""
-
-
-@dataclass
-class Federation:
-    gateway: Server
-    members: dict[str, Server]
-
-
-async def _until(check, seconds: float = 20.0) -> None:
-    give_up = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < give_up, "gave up waiting"
-        await asyncio.sleep(0.2)
 
 
 async def _status(gateway: Server) -> dict[str, str]:
@@ -44,25 +27,15 @@ async def _status(gateway: Server) -> dict[str, str]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def fed() -> AsyncIterator[Federation]:
-    async with AsyncExitStack() as stack:
-        members: dict[str, Server] = {}
-        for member_id, prefix, seed in MEMBERS:
-            members[member_id] = await start_commons(prefix, seed, 8)
-            stack.push_async_callback(members[member_id].stop)
-        declared = [{"id": mid, "name": f"Commons {mid.title()}", "base_url": members[mid].base_url, "kind": "gen3",
-                     "prefixes": [prefix]} for mid, prefix, _ in MEMBERS]
-        gateway = await start_gateway(
-            store={"url": "sqlite:///:memory:"}, refcommons={"data_dir": None, "subjects": 12},
-            registry={"members": declared},
-            health={"interval": 3600.0}, upstream={"retries": 0},
-            aggregate={"harvest": {"interval": 0.5, "timeout": 2.0}})
-        stack.push_async_callback(gateway.stop)
+    async with federation(MEMBERS, 8, refcommons={"data_dir": None, "subjects": 12}, health={"interval": 3600.0},
+                          upstream={"retries": 0}, aggregate={"harvest": {"interval": 0.5, "timeout": 2.0}}
+                          ) as running:
 
         async def harvested() -> bool:
-            return set((await _status(gateway)).values()) == {"ok"}
+            return set((await _status(running.gateway)).values()) == {"ok"}
 
-        await _until(harvested)
-        yield Federation(gateway, members)
+        await until(harvested, 20.0)
+        yield running
 
 
 async def _api_studies(gateway: Server, **params) -> list[dict]:
@@ -114,7 +87,7 @@ async def test_a_member_that_stops_answering_is_marked_stale(fed, browser):
     async def stale() -> bool:
         return (await _status(fed.gateway)).get("west") == "stale"
 
-    await _until(stale)
+    await until(stale, 20.0)
     watched = await open_page(browser, fed.gateway.base_url, "/studies", narrow=True)
     text = await watched.page.locator("#studies").inner_text()
     assert re.search(r"west \(stale: snapshot \d+ s old\)", text), text[:2000]
