@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
+# processes the suite runs in (pytest-xdist; 0: in this process). 2 on the 2-core machines CI runs on.
+TEST_WORKERS ?= 2
 
 .PHONY: run test test-scale fuzz bench lock clean
 
@@ -20,7 +22,7 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports   # the layers and contracts of docs/architecture.md
 	$(BIN)/mypy           # strict for core, settings, wire, resolver, passports, drs; the whole tree checked
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The scale-out scenario alone (also part of `make test`): two gateway processes on PostgreSQL + Redis behind nginx,
 # two standalone commons, a replica killed under load, PostgreSQL restarted (tests/scale/test_scale_out.py).
