@@ -20,7 +20,8 @@ from gateway.core.jwt_peek import peek_bearer
 from gateway.core.member import Member
 
 ISSUING_KINDS = ("gen3", "reference")
-"""Member kinds whose bearer tokens come from their own fence at ``<base_url>/user``."""
+"""Member kinds whose bearer tokens come from their own fence (its ``fence`` endpoint: ``<base_url>/user`` in Gen3's
+layout)."""
 
 
 def issuer_of(member: Member) -> str:

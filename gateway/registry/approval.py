@@ -46,8 +46,9 @@ def auth_terms(member: Member) -> str:
     """What the member will be sent on access calls, in one plain sentence starting with the auth type."""
     auth = member.auth
     if auth.type == "passthrough":
-        scope = ("(only tokens its own fence issued, at <base_url>/user)" if member.kind in ("gen3", "reference")
-                 else "(every caller's Authorization header, as sent)")
+        fence = member.endpoints.fence
+        scope = ((f"(only tokens its own fence issued, at {fence})" if fence else "(none: it has no fence service)")
+                 if member.kind in ("gen3", "reference") else "(every caller's Authorization header, as sent)")
         return f"passthrough: callers' bearer tokens will be sent to this member {scope}"
     if auth.type == "passport":
         return "passport: callers' GA4GH Passports will be sent to this member"

@@ -76,7 +76,7 @@ async def test_approve_shows_what_the_member_receives(gateway_at, base_settings,
         assert out.splitlines() == [
             f"approving: passer  pending  gen3  dg.pass  {commons.base_url}",
             "  auth: passthrough: callers' bearer tokens will be sent to this member (only tokens its own fence "
-            "issued, at <base_url>/user)",
+            f"issued, at {commons.base_url}/user)",  # its fence endpoint, named
             "  claims prefixes: dg.pass",
             "  claims hostnames: drs.example.org",
             "  conflict: prefix dg.pass is also asked for by 'rival' (pending): first approved wins",
