@@ -147,6 +147,27 @@ def prefix_end(prefix: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class ScanBounds:
+    """The key range of one :meth:`Store.scan` page, for a backend that renders it as a condition on ``key``:
+    ``key > low`` (``low_open``) or ``key >= low``; then ``key < high`` when ``high`` is set, else, when
+    ``head`` is set, the key starts with ``head`` (a prefix of only U+10FFFF has no upper bound string)."""
+
+    low: str
+    low_open: bool
+    high: str | None
+    head: str | None
+
+
+def scan_bounds(prefix: str, after: str) -> ScanBounds:
+    """The keys starting with ``prefix`` and greater than ``after``, as bounds: every SQL backend's one rule."""
+    low, low_open = (after, True) if after >= prefix else (prefix, False)
+    if not prefix:
+        return ScanBounds(low, low_open, None, None)
+    end = prefix_end(prefix)
+    return ScanBounds(low, low_open, end, prefix if end is None else None)
+
+
 @runtime_checkable
 class Store(Protocol):
     """Durable, shared document storage. All methods are coroutine functions."""

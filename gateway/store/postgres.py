@@ -32,7 +32,7 @@ from gateway.store.base import (
     check_limit,
     check_rev,
     encode_doc,
-    prefix_end,
+    scan_bounds,
     seq_after,
     seq_id,
     unavailable_on,
@@ -178,18 +178,14 @@ class PostgresStore:
         self, namespace: str, *, prefix: str = "", after: str = "", limit: int = 100
     ) -> list[Stored]:
         check_limit(limit)
-        if after >= prefix:
-            sql = "SELECT key, rev, body FROM documents WHERE namespace = $1 AND key > $2"
-            params: list[object] = [namespace, after]
-        else:
-            sql = "SELECT key, rev, body FROM documents WHERE namespace = $1 AND key >= $2"
-            params = [namespace, prefix]
-        end = prefix_end(prefix)
-        if prefix and end is not None:
-            params.append(end)
+        bounds = scan_bounds(prefix, after)
+        sql = f"SELECT key, rev, body FROM documents WHERE namespace = $1 AND key {'>' if bounds.low_open else '>='} $2"
+        params: list[object] = [namespace, bounds.low]
+        if bounds.high is not None:
+            params.append(bounds.high)
             sql += f" AND key < ${len(params)}"
-        elif prefix:  # a prefix made only of U+10FFFF: no upper bound string exists
-            params += [len(prefix), prefix]
+        elif bounds.head is not None:
+            params += [len(bounds.head), bounds.head]
             sql += f" AND left(key, ${len(params) - 1}) = ${len(params)}"
         params.append(limit)
         rows = await self._fetch(sql + f" ORDER BY key LIMIT ${len(params)}", *params)

@@ -33,7 +33,7 @@ from gateway.store.base import (
     check_limit,
     check_rev,
     encode_doc,
-    prefix_end,
+    scan_bounds,
     seq_after,
     seq_id,
     unavailable_on,
@@ -186,19 +186,15 @@ class SqliteStore:
         self, namespace: str, *, prefix: str = "", after: str = "", limit: int = 100
     ) -> list[Stored]:
         check_limit(limit)
-        if after >= prefix:
-            sql = "SELECT key, rev, body FROM documents WHERE namespace = ? AND key > ?"
-            params: tuple[object, ...] = (namespace, after)
-        else:
-            sql = "SELECT key, rev, body FROM documents WHERE namespace = ? AND key >= ?"
-            params = (namespace, prefix)
-        end = prefix_end(prefix)
-        if prefix and end is not None:
+        bounds = scan_bounds(prefix, after)
+        sql = f"SELECT key, rev, body FROM documents WHERE namespace = ? AND key {'>' if bounds.low_open else '>='} ?"
+        params: tuple[object, ...] = (namespace, bounds.low)
+        if bounds.high is not None:
             sql += " AND key < ?"
-            params += (end,)
-        elif prefix:  # a prefix made only of U+10FFFF: no upper bound string exists
+            params += (bounds.high,)
+        elif bounds.head is not None:
             sql += " AND substr(key, 1, ?) = ?"
-            params += (len(prefix), prefix)
+            params += (len(bounds.head), bounds.head)
         rows = await self._rows(sql + " ORDER BY key LIMIT ?", (*params, limit))
         return [Stored(k, rev, orjson.loads(body)) for k, rev, body in rows]
 
