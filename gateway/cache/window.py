@@ -27,10 +27,11 @@ class WindowCount:
     """Whole seconds until the window ends (at least 1): when a refused client may try again."""
 
 
-async def count_in_window(cache: Cache, name: str, seconds: int, *, now: float | None = None) -> WindowCount:
-    """Count one event under ``name`` in the current window of ``seconds`` (key ``<name>:<window number>``, expiring
-    with the window)."""
+async def count_in_window(cache: Cache, name: str, seconds: int, *, now: float | None = None,
+                          amount: int = 1) -> WindowCount:
+    """Count ``amount`` events (one; ``0`` reads the count) under ``name`` in the current window of ``seconds`` (key
+    ``<name>:<window number>``, expiring with the window)."""
     now = time.time() if now is None else now
     window = int(now // seconds)
-    count = await cache.incr(f"{name}:{window}", ttl=seconds)
+    count = await cache.incr(f"{name}:{window}", amount, ttl=seconds)
     return WindowCount(count, int((window + 1) * seconds - now) + 1)

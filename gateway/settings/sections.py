@@ -224,6 +224,11 @@ class RegistryConfig(Section):
         default_factory=list, description="Members declared here are loaded as `active` at start."
     )
     join_rate_limit: int = Field(10, ge=1, description="Join requests allowed per client address per hour.")
+    admin_token_failures: int = Field(
+        20, ge=1, description="Wrong admin tokens (API bearer tokens and portal sign-ins together) a client address "
+        "may present per clock hour; past it every admin attempt from that address, the right token included, is "
+        "429 with `Retry-After` until the hour ends."
+    )
     join_probe_timeout: float = Field(5.0, gt=0, description="Seconds a candidate has to answer the join check.")
     join_max_body_bytes: int = Field(65_536, ge=1024, description="Largest body accepted from a candidate's probe.")
     anonymous_join: bool = Field(

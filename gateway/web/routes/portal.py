@@ -57,6 +57,7 @@ from gateway.portal.federation import federation_view
 from gateway.portal.lookup import look_up, signed_url, split_ids
 from gateway.portal.passport import inspect
 from gateway.portal.studies import search_page, study_page
+from gateway.registry import token_guessing
 from gateway.registry.repository import AcknowledgementRequired, InvalidTransition, MemberNotFound, RegistryConflict
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import ResolutionError
@@ -250,8 +251,18 @@ async def federation_sign_in(request: web.Request) -> web.StreamResponse:
     if not await sessions.enabled():
         return problem(request, 403, "Admin disabled", "this gateway has no admin token and no named admin",
                        back="/federation")
-    opened = await sessions.sign_in(fields.get("token", "")[:MAX_FORM_TEXT])
+    registry, client = request.app[REGISTRY], client_address(request)
+    wait = await token_guessing.locked_out(registry.cache, client, registry.settings.registry.admin_token_failures)
+    if wait is not None:
+        refused = problem(request, 429, "Too many wrong admin tokens", token_guessing.refusal(wait).capitalize() + ".",
+                          back="/federation")
+        refused.headers["Retry-After"] = str(wait)
+        return refused
+    given = fields.get("token", "")[:MAX_FORM_TEXT]
+    opened = await sessions.sign_in(given)
     if opened is None:
+        if given.strip():
+            await token_guessing.wrong_token(registry.cache, client)
         return await _federation_page(request, status=401, message="That is not an admin token of this gateway.",
                                       check=False)
     session_id, _ = opened

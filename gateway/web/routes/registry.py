@@ -66,6 +66,7 @@ from gateway.core.egress import EgressDenied
 from gateway.core.errors import ApiError, bad_request, conflict, forbidden, not_found, unauthorized
 from gateway.core.logs import request_id_var
 from gateway.core.member import MEMBER_ID_RE, Member, Status
+from gateway.registry import token_guessing
 from gateway.registry.admins import ADMIN_NAME_RE, AdminError, AdminNotFound, admin_actor
 from gateway.registry.approval import conflicts, preview
 from gateway.registry.config_members import REFCOMMONS_ID
@@ -158,9 +159,10 @@ def _public(registry: Registry, member: Member) -> dict[str, Any]:
 
 
 async def require_admin(request: web.Request) -> str:
-    """403 when admin is disabled (no ``admin_token`` and no named admin), 401 without a valid admin bearer token;
-    the audit actor (``admin:<name>``) otherwise. Named admins are read from the store on every call, so a
-    revocation holds at once on every replica."""
+    """403 when admin is disabled (no ``admin_token`` and no named admin), 401 without a valid admin bearer token,
+    429 once the client presented too many wrong ones (:mod:`gateway.registry.token_guessing`); the audit actor
+    (``admin:<name>``) otherwise. Named admins are read from the store on every call, so a revocation holds at once
+    on every replica."""
     registry = _registry(request)
     configured = registry.settings.admin_token
     bootstrap = configured.get_secret_value() if configured is not None else ""
@@ -170,8 +172,13 @@ async def require_admin(request: web.Request) -> str:
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
         raise unauthorized("admin token required: Authorization: Bearer <admin token>")
+    client = client_address(request)
+    limit = registry.settings.registry.admin_token_failures
+    if (wait := await token_guessing.locked_out(registry.cache, client, limit)) is not None:
+        raise ApiError(429, token_guessing.refusal(wait), headers={"Retry-After": str(wait)})
     name = await registry.admins.verify(given.strip(), bootstrap=bootstrap or None)
     if name is None:
+        await token_guessing.wrong_token(registry.cache, client)
         raise unauthorized("invalid admin token")
     return admin_actor(name)
 
