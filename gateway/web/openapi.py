@@ -44,7 +44,8 @@ PASSPORT = "passport"
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     ADMIN: {"type": "http", "scheme": "bearer",
             "description": "The gateway's admin token (admin_token / GATEWAY_ADMIN_TOKEN) or a named admin's token "
-                           "(gateway admin add NAME). 403 when admin is disabled, 401 without a valid token."},
+                           "(gateway admin add NAME). 403 when admin is disabled, 401 without a valid token, 429 "
+                           "after too many wrong tokens from the client's address."},
     BEARER: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
              "description": "A member commons' (Fence) access token, forwarded to the member that holds the object; "
                             "optional: public objects need none."},
