@@ -130,9 +130,11 @@ def headers(token: str | None) -> dict[str, str]:
 
 
 def count_text(count: Mapping[str, Any], limit: int | None) -> str:
-    """A count as printed: the number, or ``hidden (< limit)`` (or ``—`` when nobody answered)."""
+    """A count as printed: the number; ``hidden (< limit)`` when the gateway says it is below the limit
+    (``below``), else ``hidden``: of a count hidden to protect others, or by its member, no bound may be said; ``—``
+    when nobody answered."""
     if count.get("hidden"):
-        return f"hidden (< {limit})" if limit is not None else "hidden"
+        return f"hidden (< {limit})" if limit is not None and count.get("below") else "hidden"
     value = count.get("count")
     return "—" if value is None else f"{value:,}"
 

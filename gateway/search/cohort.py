@@ -314,4 +314,4 @@ class RowsRequest:
 
 def sources_doc(result: CohortResult) -> list[Mapping[str, Any]]:
     return [{"commons": s.commons, "status": s.status.value, "took_ms": s.took_ms, "count": s.count,
-             "hidden": s.hidden, "error": s.error} for s in result.rendered.sources]
+             "hidden": s.hidden, "below": s.below, "error": s.error} for s in result.rendered.sources]

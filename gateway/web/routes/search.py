@@ -8,14 +8,15 @@ Request (pydantic, unknown fields refused)::
      "deadline": seconds | null,                                         (at most aggregate.deadline)
      "passports": [passport, ...] | null}                                (or Authorization: Bearer <passport>)
 
-Response: ``{"index", "accessibility", "tier": {"level", "limit"}, "total": {"count", "hidden"},
-"facets": {name: [{"key", "count", "hidden"}]}, "sources": [{"commons", "status", "took_ms", "count", "hidden",
-"error"}]}``, plus ``rows``, ``next_cursor`` and ``rows_sources`` when rows were asked for. A hidden count is
-``null`` with ``hidden: true``. 200 when at least one member answered; otherwise 503 (504 when the members that
-failed all timed out) with the same body plus ``msg`` and ``status_code``. 400: invalid body, filter, facet or field
-names, or cursor, or Passports sent both ways or while ``passports.enabled`` is false; 401/413/503: Passports the
-engine rejects; 403: rows of anything but ``accessible`` data (unless every member is ``libre``). The question's
-syntax is checked by :mod:`gateway.search.question`; who the caller is at each member: :mod:`gateway.access.caller`.
+Response: ``{"index", "accessibility", "tier": {"level", "limit"}, "total": {"count", "hidden", "below"}, "facets":
+{name: [{"key", "count", "hidden", "below"}]}, "sources": [{"commons", "status", "took_ms", "count", "hidden", "below",
+"error"}]}``, plus ``rows``, ``next_cursor`` and ``rows_sources`` when rows were asked for. A hidden count is ``null``
+with ``hidden: true``, and ``below: true`` when it is known to be fewer than ``tier.limit``
+(:attr:`gateway.search.tiering.Shown.below`). 200 when at least one member answered; otherwise 503 (504 when the members
+that failed all timed out) with the same body plus ``msg`` and ``status_code``. 400: invalid body, filter, facet or
+field names, or cursor, or Passports sent both ways or while ``passports.enabled`` is false; 401/413/503: Passports the
+engine rejects; 403: rows of anything but ``accessible`` data (unless every member is ``libre``). The question's syntax
+is checked by :mod:`gateway.search.question`; who the caller is at each member: :mod:`gateway.access.caller`.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ class CohortRequest(_Body):
 class CountOut(BaseModel):
     count: int | None
     hidden: bool
+    below: bool = Field(description="Hidden and known to be fewer than `tier.limit` (Gen3's \"fewer than N\"); "
+                                    "false for a count hidden for any other reason, and for every shown count.")
 
 
 class BucketOut(CountOut):
@@ -89,6 +92,7 @@ class SourceOut(BaseModel):
     took_ms: int
     count: int | None
     hidden: bool
+    below: bool
     error: str | None
 
 
@@ -112,8 +116,9 @@ def response_doc(body: CohortRequest, service: CohortService, result: CohortResu
         "index": body.index,
         "accessibility": r.accessibility.value,
         "tier": {"level": service.policy.level.value, "limit": r.limit},
-        "total": {"count": r.total.value if result.answered else None, "hidden": r.total.hidden},
-        "facets": {f: [{"key": k, "count": b.value, "hidden": b.hidden} for k, b in h.items()]
+        "total": {"count": r.total.value if result.answered else None, "hidden": r.total.hidden,
+                  "below": r.total.below},
+        "facets": {f: [{"key": k, "count": b.value, "hidden": b.hidden, "below": b.below} for k, b in h.items()]
                    for f, h in r.histograms.items()},
         "sources": sources_doc(result),
     }

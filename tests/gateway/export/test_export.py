@@ -228,7 +228,7 @@ async def test_the_cap_holds_mid_stream_when_a_member_hides_its_total_entirely(e
         try:
             doc = (await small.client.post(COHORT_PATH, json={"index": "subject", "filter": OPEN,
                                                               "accessibility": "accessible"})).json()
-            assert doc["total"] == {"count": None, "hidden": True}  # the pre-count cannot know
+            assert doc["total"] == {"count": None, "hidden": True, "below": False}  # the pre-count cannot know
             r = await small.client.post(PATH, json={"index": "subject", "filter": OPEN})
         finally:
             await small.stop()

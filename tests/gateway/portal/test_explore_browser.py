@@ -49,6 +49,20 @@ async def api_total(gateway: Server, selected: dict[str, list[str]]) -> str:
     return WORDS if total["hidden"] else f"{total['count']:,}"
 
 
+async def test_the_api_says_below_exactly_where_the_page_may_say_fewer_than(gateway):
+    """``below`` in /search/v1/cohort: set on some hidden counts, never on a shown one, never on a bucket holding
+    LIMIT or more records the caller may access (of which "fewer than LIMIT" would be false)."""
+    doc = (await gateway.client.post("/search/v1/cohort", json={"index": "subject", "facets": FACETS})).json()
+    accessible = await accessible_counts(gateway, {})
+    buckets = [(f, b) for f in FACETS for b in doc["facets"][f]]
+    assert any(b["below"] for _, b in buckets), buckets
+    for facet, b in buckets:
+        assert b["hidden"] or not b["below"]
+        if b["below"]:
+            assert b["count"] is None and accessible.get((facet, b["key"]), 0) < LIMIT
+    assert all(s["hidden"] or not s["below"] for s in doc["sources"])
+
+
 WORDS = "words"
 HIDDEN_WORDS = (f"fewer than {LIMIT}", "hidden")
 

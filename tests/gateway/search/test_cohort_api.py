@@ -76,13 +76,13 @@ async def test_merged_counts_equal_the_sum_of_the_members_asked_directly(env):
         assert mine["_totalCount"] > 0  # nothing hidden: open data only
         expected_total += mine["_totalCount"]
         assert sources(doc)[mid] == {"commons": mid, "status": "ok", "took_ms": sources(doc)[mid]["took_ms"],
-                                     "count": mine["_totalCount"], "hidden": False, "error": None}
+                                     "count": mine["_totalCount"], "hidden": False, "below": False, "error": None}
         for f in expected:
             for b in mine[f]["asTextHistogram"]:
                 assert b["count"] >= 0
                 expected[f][b["key"]] = expected[f].get(b["key"], 0) + b["count"]
     assert sources(doc)["z-partial"]["count"] == 70  # the partial member's total counts too
-    assert doc["total"] == {"count": expected_total + 70, "hidden": False}
+    assert doc["total"] == {"count": expected_total + 70, "hidden": False, "below": False}
     for f, buckets in expected.items():
         assert {b["key"]: b["count"] for b in doc["facets"][f]} == buckets
         assert not any(b["hidden"] for b in doc["facets"][f])
@@ -118,13 +118,13 @@ async def test_small_inaccessible_counts_are_hidden_in_total_buckets_and_members
         mine = await direct(s, None, ["project_id", "race"], "all")
         src = sources(doc)[mid]
         if mine["_totalCount"] == -1:
-            assert src == {**src, "count": None, "hidden": True}
+            assert src == {**src, "count": None, "hidden": True, "below": False}
         else:
             assert src["count"] == mine["_totalCount"] and not src["hidden"]
         for b in mine["race"]["asTextHistogram"]:
             merged = next(x for x in doc["facets"]["race"] if x["key"] == b["key"])
             if b["count"] == -1:  # the member hid it: so does the gateway
-                assert merged == {"key": b["key"], "count": None, "hidden": True}
+                assert merged == {"key": b["key"], "count": None, "hidden": True, "below": False}
     for f in ("project_id", "race"):
         for b in doc["facets"][f]:
             assert (b["count"] is None) == b["hidden"]
@@ -138,6 +138,8 @@ async def test_small_inaccessible_counts_are_hidden_in_total_buckets_and_members
     if not doc["total"]["hidden"]:
         assert sum(s["hidden"] for s in answered) != 1
     assert any(b["hidden"] for b in doc["facets"]["race"])  # the data has small buckets: something was hidden
+    counts = [doc["total"], *doc["sources"], *(b for f in doc["facets"].values() for b in f)]
+    assert all(c["hidden"] for c in counts if c["below"])  # "fewer than the limit" is said of hidden counts only
 
 
 async def test_accessible_counts_are_never_hidden_by_the_gateway(env):
@@ -209,7 +211,7 @@ async def test_no_member_answering_is_503_or_504_with_the_body():
             assert r.status_code == 504
             doc = r.json()
             assert doc["status_code"] == 504 and doc["msg"] and doc["sources"][0]["status"] == "timeout"
-            assert doc["total"] == {"count": None, "hidden": False}
+            assert doc["total"] == {"count": None, "hidden": False, "below": False}
         finally:
             await gw.stop()
         gw = await start_search_gateway([gen3("hung", hung.url, "dg.hung"), gen3("bad", broken.url, "dg.bad")])

@@ -139,7 +139,7 @@ async def test_the_renamed_member_merges_into_the_gateway_schema(env):
     doc = await search(env.gateway, {"index": "subject", "filter": OPEN_FILTER, "facets": ["sex", "project_id"]})
     total, sex = await expected_sex(env, OPEN_FILTER, "all")
     assert None not in sex.values()  # open data only: nothing hidden
-    assert doc["total"] == {"count": total, "hidden": False}
+    assert doc["total"] == {"count": total, "hidden": False, "below": False}
     assert {b["key"]: b["count"] for b in doc["facets"]["sex"]} == sex
     assert "F" not in sex and "M" not in sex
     src = {s["commons"]: s for s in doc["sources"]}
@@ -163,7 +163,7 @@ async def test_filters_on_a_mapped_field_count_what_the_member_has_under_its_own
         expected += (await direct(s, {"AND": [OPEN_FILTER, gateway_filter]}, [], "all"))["_totalCount"]
     renamed = (await direct(env.renamed, {"AND": [OPEN_FILTER, member_filter]}, [], "all"))["_totalCount"]
     assert renamed > 0
-    assert doc["total"] == {"count": expected + renamed, "hidden": False}
+    assert doc["total"] == {"count": expected + renamed, "hidden": False, "below": False}
     src = {s["commons"]: s for s in doc["sources"]}
     assert src[RENAMED]["count"] == renamed
 
@@ -182,7 +182,7 @@ async def test_a_member_hidden_bucket_hides_the_gateway_bucket_it_becomes_part_o
     assert mine["F"] == -1 and mine["female"] > 0  # the member hides its few F, not its many female
     doc = await search(env.libre, {"index": "subject", "facets": ["sex"]})
     got = {b["key"]: b for b in doc["facets"]["sex"]}
-    assert got["female"] == {"key": "female", "count": None, "hidden": True}
+    assert got["female"] == {"key": "female", "count": None, "hidden": True, "below": False}
     _, sex = await expected_sex(env, None, "all")
     for key, n in sex.items():
         if n is None:

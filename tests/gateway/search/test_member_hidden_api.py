@@ -77,7 +77,7 @@ async def test_accessible_counts_include_buckets_a_member_hid_in_its_all_answer(
     assert r.status_code == 200, r.text
     doc = r.json()
     total, per_member, facets = await expected(env, None)
-    assert doc["total"] == {"count": total, "hidden": False}
+    assert doc["total"] == {"count": total, "hidden": False, "below": False}
     for mid, n in per_member.items():
         assert sources(doc)[mid]["count"] == n and not sources(doc)[mid]["hidden"]
     for f in FACETS:
@@ -94,7 +94,7 @@ async def test_an_accessible_total_a_member_hid_in_its_all_answer_is_shown(env):
     doc = (await search(env.gateway, {"index": "subject", "filter": flt, "facets": FACETS,
                                       "accessibility": "accessible"})).json()
     total, per_member, facets = await expected(env, flt)
-    assert doc["total"] == {"count": total, "hidden": False} and per_member[mid] > 0
+    assert doc["total"] == {"count": total, "hidden": False, "below": False} and per_member[mid] > 0
     assert {s: (v["count"], v["hidden"]) for s, v in sources(doc).items()} == {
         m: (n, False) for m, n in per_member.items()}
     for f in FACETS:
@@ -110,9 +110,9 @@ async def test_the_same_cells_stay_hidden_and_underivable_in_all_and_unaccessibl
             for mode in ("all", "unaccessible")}
     for mode, doc in docs.items():
         got = {b["key"]: b for b in doc["facets"]["race"]}
-        assert got[race] == {"key": race, "count": None, "hidden": True}, mode
+        assert got[race] == {"key": race, "count": None, "hidden": True, "below": False}, mode
         if flt:
-            assert doc["total"] == {"count": None, "hidden": True} and sources(doc)[mid]["hidden"], mode
+            assert doc["total"] == {"count": None, "hidden": True, "below": False} and sources(doc)[mid]["hidden"], mode
         # no subtraction gives the hidden bucket back: the total is hidden, or so is another bucket of the facet
         for f in FACETS:
             if not doc["total"]["hidden"]:

@@ -31,7 +31,8 @@ ANSWER = {
     "index": "subject", "accessibility": "all", "tier": {"level": "regular", "limit": 50},
     "total": {"count": 1234, "hidden": False},
     "facets": {"race": [{"key": "White", "count": 93, "hidden": False},
-                        {"key": "Asian", "count": None, "hidden": True}], "empty": []},
+                        {"key": "Asian", "count": None, "hidden": True, "below": True},
+                        {"key": "Other", "count": None, "hidden": True, "below": False}], "empty": []},
     "sources": [{"commons": "aaa", "status": "ok", "took_ms": 12, "count": 1000, "hidden": False, "error": None},
                 {"commons": "bbb", "status": "timeout", "took_ms": 1500, "count": None, "hidden": False,
                  "error": "no answer before the deadline"},
@@ -43,8 +44,10 @@ ANSWER = {
 
 def test_counts_are_numbers_hidden_with_the_limit_or_a_dash():
     assert cli.count_text({"count": 1234, "hidden": False}, 50) == "1,234"
-    assert cli.count_text({"count": None, "hidden": True}, 50) == "hidden (< 50)"
-    assert cli.count_text({"count": None, "hidden": True}, None) == "hidden"
+    assert cli.count_text({"count": None, "hidden": True, "below": True}, 50) == "hidden (< 50)"
+    assert cli.count_text({"count": None, "hidden": True, "below": True}, None) == "hidden"
+    assert cli.count_text({"count": None, "hidden": True, "below": False}, 50) == "hidden"  # no bound is known
+    assert cli.count_text({"count": None, "hidden": True}, 50) == "hidden"
     assert cli.count_text({"count": None, "hidden": False}, 50) == "—"
 
 
@@ -55,10 +58,11 @@ def test_the_rendered_answer_has_the_total_one_table_per_facet_and_the_sources()
     lines = out.splitlines()
     assert any("White" in line and "93" in line for line in lines)
     assert any("Asian" in line and "hidden (< 50)" in line for line in lines)
+    assert any("Other" in line and "hidden" in line and "<" not in line for line in lines)
     assert "sources" in out
     assert any("bbb" in line and "timeout" in line and "1500" in line and "no answer before the deadline" in line
                for line in lines)
-    assert any("ccc" in line and "partial" in line and "hidden (< 50)" in line for line in lines)
+    assert any("ccc" in line and "partial" in line and "hidden" in line and "<" not in line for line in lines)
 
 
 def test_an_unanswered_search_says_why():

@@ -190,10 +190,10 @@ async def test_a_gateway_counts_only_what_a_private_member_lets_it_see(levels):
         theirs = {b["key"]: b["count"] for b in (await count(regular, "all", facet="race"))["race"]["asTextHistogram"]}
         for bucket in doc["facets"]["race"]:
             if theirs.get(bucket["key"]) == -1:
-                assert bucket == {"key": bucket["key"], "count": None, "hidden": True}
+                assert bucket == {"key": bucket["key"], "count": None, "hidden": True, "below": False}
             else:
                 assert bucket["count"] == mine.get(bucket["key"], 0) + theirs.get(bucket["key"], 0)
-        assert doc["total"] == {"count": readable + everything, "hidden": False}
+        assert doc["total"] == {"count": readable + everything, "hidden": False, "below": False}
         # rows: the private member's are the readable ones
         r = await gateway.client.post("/search/v1/cohort", json={
             "index": "subject", "accessibility": "accessible",
