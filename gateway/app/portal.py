@@ -8,10 +8,12 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from gateway.app.background import run_with_app
+from gateway.portal.admin import SessionSweeper
 from gateway.portal.assets import TEMPLATES_DIR
 from gateway.portal.site import PortalSite
 from gateway.settings.gateway import Settings
-from gateway.web.keys import PORTAL
+from gateway.web.keys import PORTAL, REGISTRY
 from gateway.web.routes import portal
 
 
@@ -26,3 +28,4 @@ def setup_portal(app: web.Application, settings: Settings) -> None:
         undefined=jinja2.StrictUndefined, enable_async=False,
     )
     app.add_routes(portal.routes)
+    run_with_app(app, SessionSweeper(lambda: app[REGISTRY].repository.store))

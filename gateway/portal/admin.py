@@ -18,11 +18,19 @@ of the admin's token digest as the admins' records hold it (of the bootstrap tok
 **Acting.** A signed-in admin's approve and suspend go through the registry's repository with
 ``actor="admin:<name>"`` like the API's, so the audit log is the same; sign-in and sign-out are audited too
 (``portal.sign_in``, ``portal.sign_out``).
+
+**The sweep.** An expired session is deleted when it is met, and :class:`SessionSweeper` (every replica, every
+:data:`SWEEP_INTERVAL` seconds) deletes those nobody presents again (:func:`sweep_expired`), so the store does not
+keep every session ever opened. Each delete is conditional on the revision read; replicas sweeping at once delete each
+session once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
 import re
 import secrets
 import time
@@ -30,13 +38,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.registry.admins import BOOTSTRAP, AdminCredentials, admin_actor, digest
-from gateway.store.base import Store
+from gateway.store.base import Conflict, Store
+
+log = logging.getLogger("gateway.portal.admin")
 
 COOKIE = "gw_admin"
 COOKIE_PATH = "/federation"
 NS_SESSIONS = "portal.admin_sessions"
 TTL = 8 * 3600
 """Seconds a session lasts from sign-in."""
+SWEEP_INTERVAL = 3600.0
+"""Seconds between two sweeps of expired sessions on a replica."""
+SWEEP_PAGE = 100
 _SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
@@ -141,5 +154,45 @@ class AdminSessions:
             await self.admins.repository.note(signed_in.actor, "portal.sign_out", {})
 
 
-__all__ = ["COOKIE", "COOKIE_PATH", "NS_SESSIONS", "TTL", "AdminSessions", "SignedIn", "new_session_id",
-           "session_key", "well_formed"]
+async def sweep_expired(store: Store, now: float) -> int:
+    """Delete every session expired at ``now`` (or without an expiry); how many this call deleted."""
+    deleted, after = 0, ""
+    while page := await store.scan(NS_SESSIONS, after=after, limit=SWEEP_PAGE):
+        for stored in page:
+            if live(dict(stored.doc), now):
+                continue
+            with contextlib.suppress(Conflict):  # rewritten meanwhile: left to the next sweep
+                deleted += await store.delete(NS_SESSIONS, stored.key, expect_rev=stored.rev)
+        after = page[-1].key
+    return deleted
+
+
+class SessionSweeper:
+    """Runs :func:`sweep_expired` every :data:`SWEEP_INTERVAL` seconds on the store ``store()`` returns (asked at
+    each sweep: the app's registry is wired after this is)."""
+
+    def __init__(self, store: Callable[[], Store], clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._forever(), name="admin-session-sweeper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            try:
+                await sweep_expired(self._store(), self._clock())
+            except Exception:  # the store is down, say: the next sweep tries again
+                log.warning("admin session sweep failed", exc_info=True)
+
+
+__all__ = ["COOKIE", "COOKIE_PATH", "NS_SESSIONS", "SWEEP_INTERVAL", "TTL", "AdminSessions", "SessionSweeper",
+           "SignedIn", "new_session_id", "session_key", "sweep_expired", "well_formed"]
