@@ -94,7 +94,8 @@ async def setup_federation(app: web.Application, state: GatewayState) -> Directo
     registry = await setup_registry(app, state, adapter_probe(adapter_for))
     directory = directory_for(registry, state)
     app[RESOLVER] = resolver_for(directory, state)
-    app[INDEXD_READS] = IndexdReads(directory, state.settings.resolver.deadline)
+    app[INDEXD_READS] = IndexdReads(directory, state.settings.resolver.deadline, state.cache,
+                                    state.settings.resolver.fanout_budget)
     return directory
 
 

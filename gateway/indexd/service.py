@@ -12,6 +12,10 @@
   members, with each one's own numbers (``members``); a failing member fails the request, as above.
 * **Version** (:meth:`IndexdReads.version`): the gateway's own version (the software answering this API), with
   each listing member's indexd ``{version, commit}`` or the error it gave (informational: never fails).
+
+Each of the three asks every listing member, so each request is one fan-out of the client's budget
+(:mod:`gateway.resolver.budget`, shared with the resolutions of ids no route decides): past it, 429 before any
+member is asked. A federation where no member can list asks nobody and spends nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from gateway.cache import Cache
 from gateway.core.concurrency import gather_bounded, gather_settled
 from gateway.core.deadline import Deadline
 from gateway.core.errors import ApiError, UpstreamError
@@ -30,6 +35,7 @@ from gateway.indexd.merge import Page, Stream, collect, cut
 from gateway.indexd.request import ListRequest
 from gateway.members.protocols import IndexListing, MemberAdapter
 from gateway.registry.directory import Directory
+from gateway.resolver.budget import spend
 from gateway.wire.indexd_list import MAX_LIMIT
 
 UNSUPPORTED = "unsupported"
@@ -68,23 +74,34 @@ def unsupported(member: Member) -> dict[str, Any]:
 
 
 class IndexdReads:
-    def __init__(self, directory: Directory, deadline_seconds: float) -> None:
+    def __init__(self, directory: Directory, deadline_seconds: float, cache: Cache, fanout_budget: int) -> None:
         self.directory = directory
         self.deadline_seconds = deadline_seconds
+        self.cache = cache
+        self.fanout_budget = fanout_budget
 
     async def _members(self) -> list[tuple[Member, MemberAdapter]]:
         """Every active member (healthy or not: a listing without one would be incomplete) and its adapter."""
         routes = await self.directory.routes()
         return [(m, self.directory.adapter(m)) for _, m in sorted(routes.members.items())]
 
-    async def list(self, request: ListRequest) -> Listed:
+    async def _listing(self, client: str | None) -> tuple[list[tuple[Member, MemberAdapter]],
+                                                          list[tuple[Member, IndexListing]]]:
+        """Every active member, and those that can list; the fan-out spent from ``client``'s budget first when
+        any member will be asked (:class:`~gateway.resolver.budget.FanoutRefused` past it)."""
+        members = await self._members()
+        listing = listing_members(members)
+        if listing:
+            await spend(self.cache, client, self.fanout_budget)
+        return members, listing
+
+    async def list(self, request: ListRequest, client: str | None = None) -> Listed:
         digest = request.filters.digest()
         try:
             after = read_start(request.start, digest)
         except BadCursor as exc:
             raise ApiError(400, str(exc)) from None
-        members = await self._members()
-        listing = listing_members(members)
+        members, listing = await self._listing(client)
         positional = request.page is not None
         skip = (request.page or 0) * request.limit
         want = skip + request.limit
@@ -122,10 +139,9 @@ class IndexdReads:
         ]
         return Listed(page.records, next_start, sources)
 
-    async def stats(self) -> dict[str, Any]:
-        members = await self._members()
+    async def stats(self, client: str | None = None) -> dict[str, Any]:
+        members, listing = await self._listing(client)
         deadline = Deadline.after(self.deadline_seconds)
-        listing = listing_members(members)
         try:
             numbers = await gather_bounded([partial(a.index_stats, deadline) for _, a in listing],
                                            max(1, len(listing)))
@@ -143,10 +159,9 @@ class IndexdReads:
         return {"fileCount": sum(c for c, _ in own.values()), "totalFileSize": sum(s for _, s in own.values()),
                 "members": breakdown}
 
-    async def version(self, own_version: str) -> dict[str, Any]:
-        members = await self._members()
+    async def version(self, own_version: str, client: str | None = None) -> dict[str, Any]:
+        members, listing = await self._listing(client)
         deadline = Deadline.after(min(self.deadline_seconds, 5.0))
-        listing = listing_members(members)
         answers = await gather_settled([partial(a.index_version, deadline) for _, a in listing],
                                        max(1, len(listing)), UpstreamError)
         got = {m.id: answer for (m, _), answer in zip(listing, answers, strict=True)}

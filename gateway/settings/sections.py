@@ -312,8 +312,8 @@ class ResolverConfig(Section):
     fanout_concurrency: int = Field(8, ge=1, description="Members asked at once for a prefix-less id.")
     fanout_budget: int = Field(
         600, ge=0, description="Requests that fan out to every member (ids without a prefix or DRS hostname, not "
-        "cached) allowed per client address per minute, shared by replicas through the cache; past it 429 with "
-        "`Retry-After`, before any member is asked. `0`: no budget."
+        "cached; indexd listings, `_stats` and `_version`) allowed per client address per minute, shared by replicas "
+        "through the cache; past it 429 with `Retry-After`, before any member is asked. `0`: no budget."
     )
     positive_ttl: float = Field(300.0, gt=0, description="Seconds a resolved id stays cached.")
     negative_ttl: float = Field(

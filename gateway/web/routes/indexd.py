@@ -67,26 +67,28 @@ async def status(request: web.Request) -> web.Response:
 
 
 @routes.get("/index/_version")
-@operation("indexd version document: the gateway's version, and each member's indexd version", tags=TAGS)
+@operation("indexd version document: the gateway's version, and each member's indexd version", tags=TAGS,
+           responses={429: "fan-out budget spent (Retry-After)"})
 async def version(request: web.Request) -> web.Response:
-    return json_response(await request.app[INDEXD_READS].version(__version__))
+    return json_response(await request.app[INDEXD_READS].version(__version__, client_address(request)))
 
 
 @routes.get("/index/_stats")
 @operation("indexd stats summed over every member that can list, with each member's own", tags=TAGS,
-           response=IndexdStatsShape, responses=FAILURES)
+           response=IndexdStatsShape, responses={429: "fan-out budget spent (Retry-After)", **FAILURES})
 async def stats(request: web.Request) -> web.Response:
-    return json_response(await request.app[INDEXD_READS].stats())
+    return json_response(await request.app[INDEXD_READS].stats(client_address(request)))
 
 
 @routes.get("/index/index")
 @routes.get("/index/index/")
 @operation("indexd listing and queries across every member that can list, in did order, paged by an opaque "
            "cursor (or the last did) as start", tags=TAGS, query=LIST_PARAMS, response=IndexdListShape,
-           responses={400: "a malformed parameter, a limit out of bounds, a forged cursor", **FAILURES})
+           responses={400: "a malformed parameter, a limit out of bounds, a forged cursor",
+                      429: "fan-out budget spent (Retry-After)", **FAILURES})
 async def list_records(request: web.Request) -> web.Response:
     asked = parse_list_request(list(request.query.items()))
-    listed = await request.app[INDEXD_READS].list(asked)
+    listed = await request.app[INDEXD_READS].list(asked, client_address(request))
     return json_response({
         "ids": None, "records": [indexd_view(r) for r in listed.records], "limit": asked.limit,
         "start": asked.start, "page": asked.page, **asked.filters.echo(),

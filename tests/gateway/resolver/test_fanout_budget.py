@@ -90,3 +90,24 @@ async def test_replicas_share_one_budget_through_redis(redis_url, redis_key_pref
             assert_refused(await gateway.client.get("/resolver/v1/resolve", params={"id": bare()}),
                            ("error", "status_code"))
         assert member_calls(member) == 4
+
+
+async def test_indexd_listing_stats_and_version_spend_the_same_budget():
+    """``GET /index/index``, ``/index/_stats`` and ``/index/_version`` ask every member that can list: each request
+    is one fan-out, counted with the bare-UUID resolutions of the same client."""
+    gateway = await start_gateway(store={"url": "sqlite:///:memory:"}, refcommons={"subjects": 5},
+                                  resolver={"fanout_budget": 4}, health={"interval": 3600.0},
+                                  aggregate={"harvest": {"enabled": False}})
+    try:
+        client = gateway.client
+        assert (await client.get("/index/index", params={"limit": 2})).status_code == 200
+        assert (await client.get("/index/_stats")).status_code == 200
+        assert (await client.get("/index/_version")).status_code == 200
+        assert (await client.get(f"/ga4gh/drs/v1/objects/{bare()}")).status_code == 404  # the 4th fan-out
+        for path in ("/index/index", "/index/_stats", "/index/_version"):
+            r = await client.get(path)
+            assert r.status_code == 429, (path, r.text)
+            assert 1 <= int(r.headers["Retry-After"]) <= 61 and "fan" in r.json()["error"], r.json()
+        assert (await client.get("/index/_status")).text == "Healthy"  # asks no member: never counted
+    finally:
+        await gateway.stop()
