@@ -1,4 +1,4 @@
-"""The shared upstream HTTP layer: one pooled ``httpx.AsyncClient`` per member, bounded by a :class:`Deadline`.
+"""The shared upstream HTTP layer: one pooled aiohttp session per member, bounded by a :class:`Deadline`.
 
 Rules every adapter inherits from :meth:`MemberHttp.request`:
 
@@ -6,23 +6,26 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
   and the attempt runs under ``asyncio.timeout(remaining)``; a backoff sleep that would end past the deadline
   is not taken. Past the deadline the call raises :class:`MemberTimeout` at once (no stacked retries:
   the lesson of Cromwell PR #6439).
-* **Retry only what is safe** (tenacity): idempotent calls only, and only on connect errors, 429 and
-  502/503/504; at most ``retries + 1`` attempts; jittered exponential backoff ("full jitter",
+* **Retry only what is safe**: idempotent calls only, and only on connect errors (a connection never made), 429
+  and 502/503/504; at most ``retries + 1`` attempts; jittered exponential backoff ("full jitter",
   ``backoff * 2**n``); a 429's ``Retry-After`` is honoured when it fits in the deadline, else the call
-  gives up. Read timeouts, resets and other statuses are never retried.
+  gives up. Read timeouts, resets and other statuses are never retried. The schedule is one pure function,
+  :func:`next_sleep`, driven by a plain loop (no retry library set up per call).
 * **Redirects** follow :data:`gateway.core.redirects.SAME_ORIGIN`: one to the origin of the URL asked (the member's
   ``base_url``, or the endpoint of the service called, which may be on another host) is followed by hand, at most
   :data:`MAX_REDIRECTS` times; one to any other origin is an error.
 * **Attempt cap.** One attempt (connect, redirects, the whole body) lasts at most ``upstream.attempt_timeout``
   (default: the read timeout), so a member dripping its answer a byte at a time is cut like a hanging one (504,
-  never retried), not at the request's deadline.
+  never retried), not at the request's deadline. As the cap is at most the read timeout and starts first, it is the
+  read timeout too; the engine is given the connect timeout only.
 * **Bounded bodies.** A call reads at most its cap: ``upstream.max_record_bytes`` for a metadata call (the
   default), :meth:`MemberHttp.bulk_cap` for a bulk answer, ``upstream.max_body_bytes`` for what may be large
   (search, discovery, the dictionary); past it, 502 :data:`TOO_LARGE` naming the member, read no further. Every
   call's bytes are taken from the process's in-flight budget (``upstream.inflight_bytes``) while they are read; a
   chunk that does not fit fails the call at once with 503 :data:`BUSY` (``Retry-After: 1``, never retried: the
-  budget frees as other reads end, not within this call). Malformed JSON is :class:`MemberUnavailable` with a
-  clear message.
+  budget frees as other reads end, not within this call); a body of declared length and no encoding is taken
+  whole and read in one go (:func:`gateway.core.http_client.read_capped_aiohttp`). Malformed JSON is
+  :class:`MemberUnavailable` with a clear message.
 * **Failures name the member, never describe it** (:mod:`gateway.core.errors`): every error raised here has a
   public ``message`` of a generic kind (unreachable, timed out, answered HTTP 500, sent a malformed answer,
   answered too large a body) and a ``detail`` with the member's URL (without its query), the exception's text and
@@ -33,10 +36,15 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
   with ``tracing.otlp_endpoint`` set, each attempt is a client span (:mod:`gateway.core.otel`) named in it.
 * **No secrets in logs.** Headers are never logged, nor queries; the member's URL, method, path and status are.
 
-This is policy above the transport: the client itself is :func:`gateway.core.http_client.build_client`'s
-(aiohttp's connection engine, with aiohttp's own replay of dropped requests off so that this retry policy is the
-only one; no cookies kept; the gateway's egress policy handed in, checked on every connection). A connection the
-policy refuses is :class:`MemberUnavailable` (502) naming no address, never retried; the address is logged.
+This is policy above the transport: the client itself is :func:`gateway.core.http_client.build_session`'s, a
+plain ``aiohttp.ClientSession`` (aiohttp's own replay of dropped requests off so that this retry policy is the
+only one; no cookies kept; no proxy from the environment; the gateway's egress policy handed in, checked on every
+connection: names by the session's resolver, IP literals of any spelling before aiohttp sees them). URLs are
+``yarl.URL`` (aiohttp's own), answers' headers aiohttp's case-insensitive ``CIMultiDictProxy``; aiohttp's errors
+are mapped here (:meth:`MemberHttp._engine_error`). A connection the policy refuses is :class:`MemberUnavailable`
+(502) naming no address, never retried; the address is logged. Redirects are judged by
+:data:`gateway.core.redirects.SAME_ORIGIN` on ``httpx.URL`` (its URL type), converted only when a redirect comes.
+One call costs little more CPU than aiohttp's own GET + read + ``orjson.loads`` (bench/bench_upstream.py).
 """
 
 from __future__ import annotations
