@@ -253,6 +253,8 @@ def _error_kind(error: UpstreamError) -> str:
 
 def _where(url: URL) -> str:
     """``url`` without its query (which may carry an access id, an expiry or worse): for logged details."""
+    if not url.raw_query_string and not url.raw_fragment:
+        return str(url)
     return str(url.with_query(None).with_fragment(None))
 
 
