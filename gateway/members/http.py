@@ -101,6 +101,8 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 DEFAULT_RETRY_AFTER = 5
 """Seconds to tell a client to wait when a member's ``202`` names no ``Retry-After``."""
 MIN_TIMEOUT = 0.001
+JSON_BODY = {"Content-Type": "application/json"}
+"""The header of a call with a JSON body (a redirect that drops the body drops it too)."""
 SNIPPET_CHARS = 300
 """How much of a member's answer a logged detail quotes."""
 
@@ -328,8 +330,6 @@ class MemberHttp:
         limit = max_body or self.max_body
         url = target_url(self.base_url, path, params)
         body = None if json is None else orjson.dumps(json)
-        if body is not None:
-            headers = {"Content-Type": "application/json", **(headers or {})}
         attempts = self.config.retries + 1 if idempotent else 1
         started = time.perf_counter()
         background = own_trace()  # outside a request, one trace for the call and its retries
@@ -474,6 +474,8 @@ class MemberHttp:
         limit: int, deadline: Deadline,
     ) -> UpstreamResponse:
         """One request and its capped body; every failure of the engine mapped to the policy's errors."""
+        if body is not None:
+            sent = {**JSON_BODY, **sent}
         try:
             async with self._session.request(method, url, headers=sent, data=body, timeout=timeout) as response:
                 try:
