@@ -8,7 +8,8 @@
 2. Uncached ``GET /resolver/v1/resolve?id=<guid>`` and uncached DRS ``GET /objects/<id>`` (a gateway with
    ``resolver.cache: false``) vs the member's own indexd / DRS GET for the same ids: throughput at
    ``--concurrency`` (target >= 0.4x) and the p50 of sequential requests (target <= +0.3 ms), gateway and member
-   measured in alternation, medians of ``--rounds``.
+   measured in alternation, medians of ``--rounds``; and where the CPU goes: the gateway's processes' CPU per
+   request (its workers included) vs the member's, from ``/proc``.
 
 One standalone reference commons and one gateway, each in its own process on 127.0.0.1 (wrk when installed, else
 bench/load.py). Expect noise on a shared machine: each figure is a median of interleaved rounds.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -83,6 +85,26 @@ async def cpu_per_call(member: str, paths: list[str], calls: int, rounds: int) -
         await session.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its live children (a ``--workers`` supervisor's workers), from /proc."""
+    def own(p: int) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    children.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return own(pid) + sum(own(c) for c in children)
+
+
 def sequential_p50(urls: list[str], samples: int) -> float:
     """p50 ms of one-at-a-time GETs (keep-alive)."""
     import httpx
@@ -119,7 +141,8 @@ def main() -> None:
         gw = f"http://127.0.0.1:{free_port()}"
         if not args.only_cpu:
             config = gateway_config(tmp, [(prefix, member)], "uncached", cached=False)
-            procs.append(start(["serve", "--port", gw.rsplit(":", 1)[1], "--config", str(config)]))
+            gateway = start(["serve", "--port", gw.rsplit(":", 1)[1], "--config", str(config)])
+            procs.append(gateway)
         wait_until_up(member + "/index/_status")
         guids = [r["did"] for r in json.loads(fetch(f"{member}/index/index?limit={args.guids}"))["records"]]
         record_paths = [f"/index/index/{urllib.parse.quote(g, safe='')}" for g in guids]
@@ -145,9 +168,21 @@ def main() -> None:
                 fetch(url)
             rps: dict[str, list[float]] = {"gateway": [], "member": []}
             p50: dict[str, list[float]] = {"gateway": [], "member": []}
+            cpu: dict[str, list[float]] = {"gateway": [], "member": [], "member behind": []}
             for _ in range(args.rounds):
-                rps["gateway"].append(load(gw_urls, args.seconds, args.concurrency, tool)["rps"])
-                rps["member"].append(load(member_urls, args.seconds, args.concurrency, tool)["rps"])
+                g0, m0 = cpu_seconds(gateway.pid), cpu_seconds(procs[0].pid)
+                through_run = load(gw_urls, args.seconds, args.concurrency, tool)
+                g1, m1 = cpu_seconds(gateway.pid), cpu_seconds(procs[0].pid)
+                direct_run = load(member_urls, args.seconds, args.concurrency, tool)
+                m2 = cpu_seconds(procs[0].pid)
+                # bench/load.py warms up for 1 s it does not count: count those requests too (at the same rate)
+                through_n, direct_n = (run["requests"] * (1 if tool == "wrk" else (args.seconds + 1) / args.seconds)
+                                       for run in (through_run, direct_run))
+                rps["gateway"].append(through_run["rps"])
+                rps["member"].append(direct_run["rps"])
+                cpu["gateway"].append((g1 - g0) / max(1, through_n) * 1e6)
+                cpu["member behind"].append((m1 - m0) / max(1, through_n) * 1e6)
+                cpu["member"].append((m2 - m1) / max(1, direct_n) * 1e6)
                 p50["gateway"].append(sequential_p50(gw_urls, args.samples))
                 p50["member"].append(sequential_p50(member_urls, args.samples))
             g, m = statistics.median(rps["gateway"]), statistics.median(rps["member"])
@@ -155,6 +190,9 @@ def main() -> None:
             print(f"{n}. {name}: c={args.concurrency} gateway {g:7.0f} rps | member {m:7.0f} rps | ratio {g / m:.2f} "
                   f"(target >= 0.4); c=1 p50 gateway {gp:.2f} ms | member {mp:.2f} ms | +{gp - mp:.2f} ms "
                   f"(target <= +0.3)")
+            print(f"   CPU per request: gateway {statistics.median(cpu['gateway']):.0f} us (+ the member behind it "
+                  f"{statistics.median(cpu['member behind']):.0f} us) | member direct "
+                  f"{statistics.median(cpu['member']):.0f} us")
     finally:
         stop_all(procs)
 

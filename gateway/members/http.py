@@ -500,9 +500,9 @@ class MemberHttp:
     def _engine_error(
         self, method: str, url: URL, exc: aiohttp.ClientError, deadline: Deadline
     ) -> UpstreamError | _Transient:
-        """The policy's error for one of aiohttp's: a connection never made is worth a retry (:class:`_Transient`),
-        a socket read timeout is :class:`MemberTimeout`, anything else (a reset or close mid-request, a connect
-        timeout, a broken body) is :class:`MemberUnavailable`, never retried."""
+        """The policy's error for one of aiohttp's: a connection never made is worth a retry (:class:`_Transient`;
+        :class:`MemberTimeout` once the deadline has passed), anything else (a reset or close mid-request, a
+        connect timeout, a broken body) is :class:`MemberUnavailable`, never retried."""
         what = f"{method} {_where(url)}"
         if isinstance(exc, aiohttp.ClientConnectorError):
             if deadline.expired:
@@ -510,7 +510,5 @@ class MemberHttp:
             reason = str(exc) or type(exc).__name__
             return _Transient(MemberUnavailable(self.member_id, UNREACHABLE,
                                                 detail=f"{what}: could not connect ({reason})"))
-        if isinstance(exc, aiohttp.SocketTimeoutError):
-            return MemberTimeout(self.member_id, TIMED_OUT, detail=f"{what}: timed out (ReadTimeout)")
         reason = f"{str(exc) or 'reset or closed by the member'}; {type(exc).__name__}"
         return MemberUnavailable(self.member_id, UNREACHABLE, detail=f"{what}: connection failed ({reason})")
