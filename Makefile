@@ -44,6 +44,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench_refcommons.py
 	$(BIN)/python bench/bench_resolver.py
 	$(BIN)/python bench/bench_drs.py
+	$(BIN)/python bench/bench_upstream.py
 	$(BIN)/python bench/bench_passports.py
 	$(BIN)/python bench/bench_fanout.py
 	$(BIN)/python bench/bench_pfb.py

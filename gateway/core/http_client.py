@@ -1,33 +1,41 @@
 """The one way the gateway builds an outbound HTTP client, and the one way it reads an answer's body.
 
-:func:`build_client` makes a pooled ``httpx.AsyncClient`` with the rules every outbound call shares:
+Two factories, one set of rules:
 
-* **redirects are never followed by httpx**: a caller that follows any does so by hand, asking
+* :func:`build_session` makes an :class:`UpstreamSession`, a plain pooled ``aiohttp.ClientSession`` under the rules
+  below: the members' client (:class:`gateway.members.http.MemberHttp`), the hot path (a call costs little more
+  than aiohttp's own GET: see bench/bench_upstream.py);
+* :func:`build_client` makes a pooled ``httpx.AsyncClient`` for the cold callers (Passport key fetches, the
+  registry's join check, remote resolver lists), on httpx's own engine (``"httpcore"``) or aiohttp's
+  (``"aiohttp"``, httpx's API over ``httpx-aiohttp``).
+
+The rules every outbound client shares:
+
+* **redirects are never followed by the engine**: a caller that follows any does so by hand, asking
   :mod:`gateway.core.redirects`;
 * **cookies are never kept**, so never sent again: each call carries its own credentials, and a cookie one
-  caller's call brought back must not ride along on another's (skipping httpx's cookie extraction also saves
-  ~7% of a call's CPU);
+  caller's call brought back must not ride along on another's;
 * **the egress policy** (:mod:`gateway.core.egress`) decides which addresses a connection may reach, at connect
   time, on the addresses actually connected to: an IP literal (any spelling) before the engine sees it, a name on
   each resolution (aiohttp's DNS cache then pins the checked answer; httpcore resolves every new connection). A
-  refused connection raises :class:`EgressDenied` (never an httpx error, so no caller mistakes it for a network
+  refused connection raises :class:`EgressDenied` (never an engine's error, so no caller mistakes it for a network
   failure and retries it). A policy that denies nothing adds nothing to a call. While a policy denies anything,
-  proxies from the environment are not used (the policy must see the destination, not a proxy);
-* **one of two engines**: ``"aiohttp"``, httpx's API over aiohttp's connection engine (``httpx-aiohttp``),
-  for the hot paths (~40% less CPU per call to a member than httpcore: 0.51 vs 0.79 ms a request, see
-  bench/bench_resolver.py), with aiohttp's own replay of a request on a dropped pooled connection off unless
-  asked for (a caller's retry policy must be the only one); or ``"httpcore"``, httpx's own engine.
+  proxies from the environment are not used (the policy must see the destination, not a proxy); an
+  :class:`UpstreamSession` never uses them (nor ``~/.netrc``);
+* **aiohttp's own replay** of a request on a dropped pooled connection is off unless asked for (a caller's retry
+  policy must be the only one).
 
-:func:`read_capped` reads a streamed body and stops past ``limit`` bytes (:class:`BodyTooLarge`), so no server can
-make the gateway buffer without bound; with a :class:`~gateway.core.byte_budget.ByteBudget` the bytes being read by
-every call together are bounded too.
+:func:`read_capped` (an httpx response) and :func:`read_capped_aiohttp` (an aiohttp one) read a body and stop past
+``limit`` decoded bytes (:class:`BodyTooLarge`), so no server can make the gateway buffer without bound; with a
+:class:`~gateway.core.byte_budget.ByteBudget` the bytes being read by every call together are bounded too. Both
+share one rule (:func:`_gather`); the aiohttp read takes a body of known length and no encoding in one read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, Literal
 
 import aiohttp
@@ -35,6 +43,7 @@ import httpcore
 import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 from httpx_aiohttp import AiohttpTransport
+from yarl import URL
 
 from gateway.core.byte_budget import ByteBudget
 from gateway.core.egress import EgressPolicy
@@ -88,6 +97,48 @@ def build_client(
     return client
 
 
+class UpstreamSession:
+    """A pooled ``aiohttp.ClientSession`` under the egress policy, opened on the running loop at its first call
+    (aiohttp binds a session to the loop it is made on). No cookies kept (``DummyCookieJar``), at most
+    ``max_connections`` connections, names resolved and checked by the policy's resolver, IP literals checked
+    here before aiohttp sees them (it connects to those without asking its resolver)."""
+
+    def __init__(self, egress: EgressPolicy, max_connections: int, replay_dropped: bool) -> None:
+        self._egress = egress
+        self._literals = not egress.denies_nothing
+        self._limit = max_connections
+        self._replay_dropped = replay_dropped
+        self._session: aiohttp.ClientSession | None = None
+
+    def request(
+        self, method: str, url: URL, *, headers: Mapping[str, str], data: bytes | None, timeout: aiohttp.ClientTimeout,
+    ) -> aiohttp.client._RequestContextManager:
+        """``method url`` (never following a redirect), for ``async with``; :class:`EgressDenied` at once for a
+        denied IP literal."""
+        if self._literals:
+            self._egress.check_literal(url.raw_host or "")
+        session = self._session or self._open()
+        return session.request(method, url, headers=headers, data=data, timeout=timeout, allow_redirects=False)
+
+    def _open(self) -> aiohttp.ClientSession:
+        self._session = _aiohttp_session(self._egress, self._limit, self._replay_dropped)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def build_session(
+    *, egress: EgressPolicy, max_connections: int | None = None, replay_dropped: bool = False
+) -> UpstreamSession:
+    """An aiohttp session under ``egress``: ``max_connections`` bounds its pool (aiohttp's 100 by default);
+    ``replay_dropped`` lets aiohttp resend an idempotent request once when a pooled connection turns out to be
+    closed."""
+    return UpstreamSession(egress, max_connections or AIOHTTP_DEFAULT_CONNECTIONS, replay_dropped)
+
+
 # --- the capped read --------------------------------------------------------------------------------------------
 
 
@@ -120,20 +171,48 @@ async def read_capped(
     expand past it): :class:`BodyTooLarge` as soon as the ``Content-Length`` or the bytes read exceed it. With
     ``identity_only`` a ``Content-Encoding`` other than identity is :class:`BodyEncoded` and the body is read
     as sent. With ``budget`` every chunk is taken from it before it is kept (:class:`~gateway.core.byte_budget.
-    OverBudget` when it does not fit) and all of it is given back when the read ends, however it ends.
-
-    The body grows in one buffer (no list of chunks joined at the end, which held twice the body), and a read cut
-    short drops what it read at once."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(limit, int(declared))
+    OverBudget` when it does not fit) and all of it is given back when the read ends, however it ends."""
+    _precheck(response.headers.get("content-length", ""), limit)
     if identity_only:
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             raise BodyEncoded(encoding)
-        stream = response.aiter_raw()
-    else:
-        stream = response.aiter_bytes()
+        return await _gather(response.aiter_raw(), limit, budget)
+    return await _gather(response.aiter_bytes(), limit, budget)
+
+
+async def read_capped_aiohttp(
+    response: aiohttp.ClientResponse, limit: int, *, budget: ByteBudget | None = None
+) -> bytes:
+    """:func:`read_capped` for an aiohttp ``response`` (decoded by aiohttp). A body of declared length within
+    ``limit`` and no ``Content-Encoding`` is taken from ``budget`` whole, then read at once (aiohttp reads no
+    further than the declared length); any other body is read chunk by chunk under the same rule."""
+    declared = response.headers.get("content-length", "")
+    _precheck(declared, limit)
+    encoding = response.headers.get("content-encoding", "")
+    if declared.isdigit() and encoding.strip().lower() in ("", "identity"):
+        size = int(declared)
+        if budget is None:
+            return await response.read()
+        budget.take(size)
+        try:
+            return await response.read()
+        finally:
+            budget.give(size)
+    return await _gather(response.content.iter_any(), limit, budget)
+
+
+def _precheck(declared: str, limit: int) -> None:
+    """:class:`BodyTooLarge` before anything is read when the ``Content-Length`` says more than ``limit``."""
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit, int(declared))
+
+
+async def _gather(stream: AsyncIterator[bytes], limit: int, budget: ByteBudget | None) -> bytes:
+    """The rule of a capped read: chunks kept until they pass ``limit``, each taken from ``budget`` first.
+
+    The body grows in one buffer (no list of chunks joined at the end, which held twice the body), and a read cut
+    short drops what it read at once."""
     body = bytearray()
     try:
         async for chunk in stream:
@@ -152,11 +231,12 @@ async def read_capped(
 
 
 def _aiohttp_session(egress: EgressPolicy, limit: int, replay_dropped: bool) -> aiohttp.ClientSession:
-    """aiohttp's session, created lazily on the event loop by the transport."""
+    """aiohttp's session, created lazily on the event loop (by :class:`UpstreamSession` or httpx-aiohttp's
+    transport)."""
     resolver = None if egress.denies_nothing else _EgressResolver(egress)
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=limit, resolver=resolver), cookie_jar=aiohttp.DummyCookieJar()
-    )
+    )  # trust_env off (aiohttp's default): no proxy from the environment, no credentials from ~/.netrc
     if not replay_dropped:
         # The attribute is private; test_a_reset_connection_is_unavailable_and_not_retried (members) notices if
         # it ever stops working.

@@ -99,6 +99,7 @@ class Metrics:
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._cache_children: dict[tuple[str, bool], Any] = {}
         self._store_children: dict[str, Any] = {}
+        self._upstream_children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     # --- recording: one call per site --------------------------------------------------------------------------
 
@@ -111,8 +112,12 @@ class Metrics:
         children[1].observe(seconds)
 
     def upstream(self, member: str, outcome: str, seconds: float) -> None:
-        self.upstream_calls.labels(member, outcome).inc()
-        self.upstream_seconds.labels(member).observe(seconds)
+        children = self._upstream_children.get((member, outcome))
+        if children is None:
+            children = self._upstream_children[member, outcome] = (
+                self.upstream_calls.labels(member, outcome), self.upstream_seconds.labels(member))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def upstream_error(self, member: str, kind: str) -> None:
         self.upstream_errors.labels(member, kind).inc()

@@ -1,4 +1,4 @@
-"""The shared upstream HTTP layer: one pooled ``httpx.AsyncClient`` per member, bounded by a :class:`Deadline`.
+"""The shared upstream HTTP layer: one pooled aiohttp session per member, bounded by a :class:`Deadline`.
 
 Rules every adapter inherits from :meth:`MemberHttp.request`:
 
@@ -6,23 +6,26 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
   and the attempt runs under ``asyncio.timeout(remaining)``; a backoff sleep that would end past the deadline
   is not taken. Past the deadline the call raises :class:`MemberTimeout` at once (no stacked retries:
   the lesson of Cromwell PR #6439).
-* **Retry only what is safe** (tenacity): idempotent calls only, and only on connect errors, 429 and
-  502/503/504; at most ``retries + 1`` attempts; jittered exponential backoff ("full jitter",
+* **Retry only what is safe**: idempotent calls only, and only on connect errors (a connection never made), 429
+  and 502/503/504; at most ``retries + 1`` attempts; jittered exponential backoff ("full jitter",
   ``backoff * 2**n``); a 429's ``Retry-After`` is honoured when it fits in the deadline, else the call
-  gives up. Read timeouts, resets and other statuses are never retried.
+  gives up. Read timeouts, resets and other statuses are never retried. The schedule is one pure function,
+  :func:`next_sleep`, driven by a plain loop (no retry library set up per call).
 * **Redirects** follow :data:`gateway.core.redirects.SAME_ORIGIN`: one to the origin of the URL asked (the member's
   ``base_url``, or the endpoint of the service called, which may be on another host) is followed by hand, at most
   :data:`MAX_REDIRECTS` times; one to any other origin is an error.
 * **Attempt cap.** One attempt (connect, redirects, the whole body) lasts at most ``upstream.attempt_timeout``
   (default: the read timeout), so a member dripping its answer a byte at a time is cut like a hanging one (504,
-  never retried), not at the request's deadline.
+  never retried), not at the request's deadline. As the cap is at most the read timeout and starts first, it is the
+  read timeout too; the engine is given the connect timeout only.
 * **Bounded bodies.** A call reads at most its cap: ``upstream.max_record_bytes`` for a metadata call (the
   default), :meth:`MemberHttp.bulk_cap` for a bulk answer, ``upstream.max_body_bytes`` for what may be large
   (search, discovery, the dictionary); past it, 502 :data:`TOO_LARGE` naming the member, read no further. Every
   call's bytes are taken from the process's in-flight budget (``upstream.inflight_bytes``) while they are read; a
   chunk that does not fit fails the call at once with 503 :data:`BUSY` (``Retry-After: 1``, never retried: the
-  budget frees as other reads end, not within this call). Malformed JSON is :class:`MemberUnavailable` with a
-  clear message.
+  budget frees as other reads end, not within this call); a body of declared length and no encoding is taken
+  whole and read in one go (:func:`gateway.core.http_client.read_capped_aiohttp`). Malformed JSON is
+  :class:`MemberUnavailable` with a clear message.
 * **Failures name the member, never describe it** (:mod:`gateway.core.errors`): every error raised here has a
   public ``message`` of a generic kind (unreachable, timed out, answered HTTP 500, sent a malformed answer,
   answered too large a body) and a ``detail`` with the member's URL (without its query), the exception's text and
@@ -33,10 +36,15 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
   with ``tracing.otlp_endpoint`` set, each attempt is a client span (:mod:`gateway.core.otel`) named in it.
 * **No secrets in logs.** Headers are never logged, nor queries; the member's URL, method, path and status are.
 
-This is policy above the transport: the client itself is :func:`gateway.core.http_client.build_client`'s
-(aiohttp's connection engine, with aiohttp's own replay of dropped requests off so that this retry policy is the
-only one; no cookies kept; the gateway's egress policy handed in, checked on every connection). A connection the
-policy refuses is :class:`MemberUnavailable` (502) naming no address, never retried; the address is logged.
+This is policy above the transport: the client itself is :func:`gateway.core.http_client.build_session`'s, a
+plain ``aiohttp.ClientSession`` (aiohttp's own replay of dropped requests off so that this retry policy is the
+only one; no cookies kept; no proxy from the environment; the gateway's egress policy handed in, checked on every
+connection: names by the session's resolver, IP literals of any spelling before aiohttp sees them). URLs are
+``yarl.URL`` (aiohttp's own), answers' headers aiohttp's case-insensitive ``CIMultiDictProxy``; aiohttp's errors
+are mapped here (:meth:`MemberHttp._engine_error`). A connection the policy refuses is :class:`MemberUnavailable`
+(502) naming no address, never retried; the address is logged. Redirects are judged by
+:data:`gateway.core.redirects.SAME_ORIGIN` on ``httpx.URL`` (its URL type), converted only when a redirect comes.
+One call costs little more CPU than aiohttp's own GET + read + ``orjson.loads`` (bench/bench_upstream.py).
 """
 
 from __future__ import annotations
@@ -45,17 +53,17 @@ import asyncio
 import email.utils
 import logging
 import math
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import httpx
 import orjson
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
-from tenacity.wait import wait_random_exponential
+from yarl import URL
 
 from gateway.core import otel
 from gateway.core.byte_budget import ByteBudget, OverBudget, shared_budget
@@ -78,10 +86,10 @@ from gateway.core.errors import (
     answered,
     asked,
 )
-from gateway.core.http_client import BodyTooLarge, build_client, read_capped
+from gateway.core.http_client import BodyTooLarge, build_session, read_capped_aiohttp
 from gateway.core.metrics import current
 from gateway.core.propagation import own_trace, trace_var, upstream_headers
-from gateway.core.redirects import SAME_ORIGIN, RedirectRefused
+from gateway.core.redirects import REDIRECT_STATUSES, SAME_ORIGIN, RedirectRefused
 from gateway.settings.sections import UpstreamConfig
 
 log = logging.getLogger("gateway.members.http")
@@ -93,11 +101,11 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 DEFAULT_RETRY_AFTER = 5
 """Seconds to tell a client to wait when a member's ``202`` names no ``Retry-After``."""
 MIN_TIMEOUT = 0.001
+JSON_BODY = {"Content-Type": "application/json"}
+"""The header of a call with a JSON body (a redirect that drops the body drops it too)."""
 SNIPPET_CHARS = 300
 """How much of a member's answer a logged detail quotes."""
 
-T = TypeVar("T")
-R = TypeVar("R")
 E = TypeVar("E", bound=UpstreamError)
 
 
@@ -107,7 +115,8 @@ class UpstreamResponse:
 
     member_id: str
     status: int
-    headers: httpx.Headers
+    headers: Mapping[str, str]
+    """Case-insensitive (aiohttp's ``CIMultiDictProxy``)."""
     body: bytes
     url: str = ""
     """Where the answer came from (without the query): for logged details only."""
@@ -196,7 +205,7 @@ def quote_id(object_id: str, *, keep_slash: bool) -> str | None:
     return quote(object_id, safe="/" if keep_slash else "")
 
 
-def retry_after(headers: httpx.Headers) -> float | None:
+def retry_after(headers: Mapping[str, str]) -> float | None:
     """``Retry-After`` in seconds (delta-seconds or an HTTP date); ``None`` when absent or unreadable."""
     raw = (headers.get("retry-after") or "").strip()
     if not raw:
@@ -222,25 +231,19 @@ class _Transient(Exception):
         """The member's ``Retry-After``, if it said one."""
 
 
-class _Schedule:
-    """Tenacity wait + stop for one call: jittered backoff or ``Retry-After``; stop when the next sleep would
-    end past the deadline. The wait is computed once per attempt, so it is the same whichever of the two
-    tenacity evaluates first (recent versions compute the wait first, older ones the stop)."""
-
-    def __init__(self, deadline: Deadline, backoff: float) -> None:
-        self.deadline = deadline
-        self._jitter = wait_random_exponential(multiplier=backoff, max=MAX_BACKOFF)
-        self._planned: tuple[int, float] | None = None
-
-    def wait(self, state: RetryCallState) -> float:
-        if self._planned is None or self._planned[0] != state.attempt_number:
-            exc = state.outcome.exception() if state.outcome else None
-            told = exc.wait if isinstance(exc, _Transient) else None
-            self._planned = (state.attempt_number, told if told is not None else self._jitter(state))
-        return self._planned[1]
-
-    def out_of_time(self, state: RetryCallState) -> bool:
-        return self.wait(state) >= self.deadline.remaining()
+def next_sleep(
+    attempt: int, attempts: int, told: float | None, *, backoff: float, remaining: float,
+    draw: Callable[[float, float], float] = random.uniform,
+) -> float | None:
+    """The retry schedule (pure but for ``draw``): after failed attempt number ``attempt`` (from 1) of at most
+    ``attempts``, the seconds to sleep before the next one, or ``None`` for no further attempt. The sleep is the
+    member's ``Retry-After`` (``told``) when it gave one, else "full jitter": ``draw(0, backoff * 2**(attempt-1))``,
+    the window capped at :data:`MAX_BACKOFF`. No attempt past the last, none whose sleep would end at or past the
+    deadline (``remaining`` seconds away)."""
+    if attempt >= attempts:
+        return None
+    wait = told if told is not None else draw(0.0, min(MAX_BACKOFF, backoff * 2 ** (attempt - 1)))
+    return None if wait >= remaining else wait
 
 
 def _error_kind(error: UpstreamError) -> str:
@@ -250,17 +253,26 @@ def _error_kind(error: UpstreamError) -> str:
     return (name.removeprefix("Member") or name).lower()
 
 
-def _where(url: httpx.URL) -> str:
+def _where(url: URL) -> str:
     """``url`` without its query (which may carry an access id, an expiry or worse): for logged details."""
-    return str(url.copy_with(query=None))
+    if not url.raw_query_string and not url.raw_fragment:
+        return str(url)
+    return str(url.with_query(None).with_fragment(None))
 
 
-def _failed_to_connect(exc: httpx.HTTPError) -> bool:
-    """Did the connection never open (retryable), rather than break mid-request? The aiohttp transport
-    reports every broken connection as a connect error, but keeps aiohttp's own exception as the cause:
-    only ``ClientConnectorError`` means the connection was never made."""
-    cause = exc.__cause__
-    return not isinstance(cause, aiohttp.ClientError) or isinstance(cause, aiohttp.ClientConnectorError)
+Params = Mapping[str, str] | Sequence[tuple[str, str]]
+"""A call's query: a mapping, or pairs when a key repeats."""
+
+
+def target_url(base_url: str, path: str, params: Params | None) -> URL:
+    """``base_url + path``, or ``path`` itself when it is an absolute ``http(s)://`` URL (a service's own endpoint),
+    its query replaced by ``params`` (form-encoded, as httpx did)."""
+    text = path if path.startswith(("http://", "https://")) else base_url + path
+    if "?" in text:
+        text = text.split("?", 1)[0]
+    if params:
+        text += "?" + urlencode(list(params.items()) if isinstance(params, Mapping) else list(params))
+    return URL(text)
 
 
 class MemberHttp:
@@ -276,14 +288,13 @@ class MemberHttp:
         self.max_body = max_body or config.max_record_bytes
         """The cap of a call that names none: a metadata call's."""
         self.budget = budget or shared_budget(config.inflight_bytes)
-        # aiohttp's engine: the hot path (1.75 vs 3.01 ms of CPU for five calls at once with httpcore's)
-        self._client = build_client(
-            egress=egress, timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
-            engine="aiohttp", max_connections=config.max_connections,
-        )
+        self._session = build_session(egress=egress, max_connections=config.max_connections)
+        self._timeout = aiohttp.ClientTimeout(sock_connect=config.connect_timeout)
+        """An attempt's engine timeouts while the deadline is further away than the connect timeout (the usual
+        case)."""
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._session.close()
 
     def bulk_cap(self, ids: int) -> int:
         """The cap of a bulk answer for ``ids`` ids: a record's cap plus ``upstream.bulk_bytes_per_id`` for each
@@ -309,7 +320,7 @@ class MemberHttp:
         idempotent: bool,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
+        params: Params | None = None,
         max_body: int | None = None,
     ) -> UpstreamResponse:
         """``method`` ``base_url + path`` (or ``path`` itself when it is an absolute ``http(s)://`` URL: a service's
@@ -317,25 +328,27 @@ class MemberHttp:
         then raised as :class:`MemberUnavailable`. The body is read up to ``max_body`` bytes (default
         :attr:`max_body`, a metadata call's cap)."""
         limit = max_body or self.max_body
-        absolute = path.startswith(("http://", "https://"))
-        url = httpx.URL(path if absolute else self.base_url + path, params=params)
-        schedule = _Schedule(deadline, self.config.backoff)
-        attempts = stop_after_attempt(self.config.retries + 1 if idempotent else 1)
-        retrying = AsyncRetrying(
-            stop=lambda state: attempts(state) or schedule.out_of_time(state),
-            wait=schedule.wait,
-            retry=retry_if_exception_type(_Transient),
-            before_sleep=lambda state: self._log_retry(method, path, state),
-            reraise=True,
-        )
+        url = target_url(self.base_url, path, params)
+        body = None if json is None else orjson.dumps(json)
+        attempts = self.config.retries + 1 if idempotent else 1
         started = time.perf_counter()
         background = own_trace()  # outside a request, one trace for the call and its retries
         try:
-            async for attempt in retrying:
-                with attempt:
-                    response = await self._attempt(method, url, deadline, json, headers, limit)
-                    current().upstream(self.member_id, f"{response.status // 100}xx", time.perf_counter() - started)
-                    return response
+            attempt = 1
+            while True:
+                try:
+                    response = await self._attempt(method, url, deadline, body, headers, limit)
+                except _Transient as exc:
+                    sleep = next_sleep(attempt, attempts, exc.wait, backoff=self.config.backoff,
+                                       remaining=deadline.remaining())
+                    if sleep is None:
+                        raise
+                    self._log_retry(method, path, attempt, sleep, exc)
+                    await asyncio.sleep(sleep)
+                    attempt += 1
+                    continue
+                current().upstream(self.member_id, f"{response.status // 100}xx", time.perf_counter() - started)
+                return response
         except _Transient as exc:
             error = exc.error
             if exc.wait is not None:
@@ -354,7 +367,6 @@ class MemberHttp:
         finally:
             if background is not None:
                 trace_var.reset(background)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _failed(self, error: UpstreamError, started: float) -> UpstreamError:
         """``error`` logged and counted (the call's outcome and the error's kind: its class, e.g. ``timeout``)."""
@@ -364,23 +376,21 @@ class MemberHttp:
         metrics.upstream_error(self.member_id, kind)
         return logged(error)
 
-    def _log_retry(self, method: str, path: str, state: RetryCallState) -> None:
+    def _log_retry(self, method: str, path: str, attempt: int, sleep: float, exc: _Transient) -> None:
         current().retry(self.member_id)
-        exc = state.outcome.exception() if state.outcome else None
         log.info("retrying upstream call", extra={
-            "member": self.member_id, "method": method, "path": path, "attempt": state.attempt_number,
-            "sleep": round(state.next_action.sleep if state.next_action else 0.0, 3),
-            "reason": getattr(exc, "args", ("",))[0],
+            "member": self.member_id, "method": method, "path": path.split("?", 1)[0], "attempt": attempt,
+            "sleep": round(sleep, 3), "reason": exc.args[0] if exc.args else "",
         })
 
     async def _attempt(
-        self, method: str, url: httpx.URL, deadline: Deadline, body: Any, headers: Mapping[str, str] | None,
+        self, method: str, url: URL, deadline: Deadline, body: bytes | None, headers: Mapping[str, str] | None,
         limit: int,
     ) -> UpstreamResponse:
-        what = f"{method} {_where(url)}"
         remaining = deadline.remaining()
         if remaining <= 0:
-            raise MemberTimeout(self.member_id, TIMED_OUT, detail=f"{what}: no time left before the deadline")
+            raise MemberTimeout(self.member_id, TIMED_OUT,
+                                detail=f"{method} {_where(url)}: no time left before the deadline")
         cap = self.config.attempt_seconds
         try:
             async with asyncio.timeout(min(remaining, cap)):
@@ -388,56 +398,42 @@ class MemberHttp:
         except TimeoutError:
             why = (f"the answer took longer than the attempt cap ({cap:g} s)" if cap < remaining
                    else "no answer within the deadline")
-            raise MemberTimeout(self.member_id, TIMED_OUT, detail=f"{what}: {why}") from None
-        except EgressDenied as exc:  # never retried: asking again cannot change the answer
-            raise MemberUnavailable(self.member_id, UNREACHABLE,
-                                    detail=f"{what}: refused by the egress policy: {exc}") from None
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            if not _failed_to_connect(exc):  # a reset or close mid-request: not retried
-                reason = f"{exc.__cause__ or exc or 'reset or closed by the member'}; {type(exc.__cause__).__name__}"
-                raise MemberUnavailable(self.member_id, UNREACHABLE,
-                                        detail=f"{what}: connection failed ({reason})") from None
-            if deadline.expired:
-                raise MemberTimeout(self.member_id, TIMED_OUT,
-                                    detail=f"{what}: could not connect within the deadline") from None
-            reason = str(exc) or type(exc).__name__
-            raise _Transient(MemberUnavailable(self.member_id, UNREACHABLE,
-                                               detail=f"{what}: could not connect ({reason})")) from None
-        except httpx.TimeoutException as exc:
-            raise MemberTimeout(self.member_id, TIMED_OUT, detail=f"{what}: timed out ({type(exc).__name__})") from None
-        except httpx.HTTPError as exc:
-            reason = f"{str(exc) or 'reset or closed by the member'}; {type(exc).__name__}"
-            raise MemberUnavailable(self.member_id, UNREACHABLE,
-                                    detail=f"{what}: connection failed ({reason})") from None
+            raise MemberTimeout(self.member_id, TIMED_OUT, detail=f"{method} {_where(url)}: {why}") from None
         if response.status in RETRY_STATUSES:
             told = retry_after(response.headers) if response.status == 429 else None
             note = f"; Retry-After {told:g} s" if told is not None else ""
             said = response.message() or response.snippet()
             error = MemberUnavailable(self.member_id, answered(response.status), upstream_status=response.status,
-                                      detail=f"{what}: HTTP {response.status}{note}" + (f": {said!r}" if said else ""))
+                                      detail=f"{method} {_where(url)}: HTTP {response.status}{note}"
+                                             + (f": {said!r}" if said else ""))
             raise _Transient(error, told)
         return response
 
     async def _follow(
-        self, method: str, url: httpx.URL, deadline: Deadline, body: Any, headers: Mapping[str, str] | None,
+        self, method: str, url: URL, deadline: Deadline, body: bytes | None, headers: Mapping[str, str] | None,
         limit: int,
     ) -> UpstreamResponse:
-        """One attempt, following redirects to the origin of ``url`` by hand."""
-        origin = url.copy_with(path="/", query=None, fragment=None)
+        """One attempt, following redirects to the origin of ``url`` (the URL first asked: the member's, or its
+        service endpoint's) by hand; the rule is :data:`SAME_ORIGIN`'s, asked only about a redirect status."""
+        asked = url
         hops = 0
         while True:
             response = await self._send(method, url, deadline, body, headers, limit)
-            try:  # the origin of the URL first asked: the member's, or its service endpoint's
-                hop = SAME_ORIGIN.follow(origin=origin, current=url, method=method, status=response.status,
+            if response.status not in REDIRECT_STATUSES:
+                return response
+            current_url = httpx.URL(str(url))
+            try:
+                hop = SAME_ORIGIN.follow(origin=httpx.URL(str(asked)).copy_with(path="/", query=None, fragment=None),
+                                         current=current_url, method=method, status=response.status,
                                          location=response.headers.get("location"), hops=hops)
             except RedirectRefused as refused:
                 raise self._not_followed(method, url, refused) from None
             if hop is None:
                 return response
-            method, url, hops = hop.method, hop.url, hops + 1
+            method, url, hops = hop.method, URL(str(hop.url), encoded=True), hops + 1
             body = body if hop.keeps_body else None
 
-    def _not_followed(self, method: str, url: httpx.URL, refused: RedirectRefused) -> MemberUnavailable:
+    def _not_followed(self, method: str, url: URL, refused: RedirectRefused) -> MemberUnavailable:
         what = f"{method} {_where(url)}"
         if refused.reason == "too_many":
             return MemberUnavailable(self.member_id, MALFORMED, upstream_status=refused.status,
@@ -445,45 +441,74 @@ class MemberHttp:
         if refused.reason == "malformed":
             return MemberUnavailable(self.member_id, MALFORMED, upstream_status=refused.status,
                                      detail=f"{what}: redirected to a malformed Location; not followed")
-        target = _where(refused.target) if refused.target is not None else "an unknown place"
+        target = str(refused.target.copy_with(query=None)) if refused.target is not None else "an unknown place"
         return MemberUnavailable(self.member_id, answered(refused.status), upstream_status=refused.status,
                                  detail=f"{what}: redirected to another origin ({target}); not followed")
 
+    def _timeouts(self, deadline: Deadline) -> aiohttp.ClientTimeout:
+        """This attempt's connect timeout, capped by the deadline. No read timeout: the attempt's own cap (at most
+        ``upstream.read_timeout``, started before any read) always ends a silent member first."""
+        remaining = deadline.remaining()
+        if remaining > self.config.connect_timeout:
+            return self._timeout
+        return aiohttp.ClientTimeout(sock_connect=max(MIN_TIMEOUT, remaining))
+
     async def _send(
-        self, method: str, url: httpx.URL, deadline: Deadline, body: Any, headers: Mapping[str, str] | None,
+        self, method: str, url: URL, deadline: Deadline, body: bytes | None, headers: Mapping[str, str] | None,
         limit: int,
     ) -> UpstreamResponse:
-        cap = self.config
-        timeout = httpx.Timeout(
-            connect=max(MIN_TIMEOUT, deadline.cap(cap.connect_timeout)),
-            read=max(MIN_TIMEOUT, deadline.cap(cap.read_timeout)),
-            write=max(MIN_TIMEOUT, deadline.cap(cap.read_timeout)),
-            pool=max(MIN_TIMEOUT, deadline.remaining()),
-        )
+        timeout = self._timeouts(deadline)
         spans = otel.active()
         if spans is None:  # no tracing pipeline: the headers only (the request's id and a new span of its trace)
-            return await self._exchange(method, url, body, upstream_headers(headers), timeout, limit)
-        current = trace_var.get()
-        with spans.span(f"{method} {self.member_id}", current.span if current else None, server=False,
+            return await self._exchange(method, url, body, upstream_headers(headers), timeout, limit, deadline)
+        trace = trace_var.get()
+        with spans.span(f"{method} {self.member_id}", trace.span if trace else None, server=False,
                         **{"gateway.member": self.member_id, "http.request.method": method}) as call:
-            response = await self._exchange(method, url, body, upstream_headers(headers, call.trace), timeout, limit)
+            response = await self._exchange(method, url, body, upstream_headers(headers, call.trace), timeout, limit,
+                                            deadline)
             call.answered(response.status)
             return response
 
     async def _exchange(
-        self, method: str, url: httpx.URL, body: Any, sent: Mapping[str, str], timeout: httpx.Timeout, limit: int,
+        self, method: str, url: URL, body: bytes | None, sent: Mapping[str, str], timeout: aiohttp.ClientTimeout,
+        limit: int, deadline: Deadline,
     ) -> UpstreamResponse:
-        async with self._client.stream(method, url, json=body, headers=sent, timeout=timeout) as response:
-            try:
-                content = await read_capped(response, limit, budget=self.budget)
-            except BodyTooLarge:
-                raise MemberUnavailable(
-                    self.member_id, TOO_LARGE, upstream_status=response.status_code,
-                    detail=f"{method} {_where(url)}: response body larger than {limit} bytes",
-                ) from None
-            except OverBudget as exc:
-                raise MemberBusy(
-                    self.member_id, BUSY, retry_after=1, upstream_status=None,
-                    detail=f"{method} {_where(url)}: not read past the in-flight byte budget ({exc})",
-                ) from None
-            return UpstreamResponse(self.member_id, response.status_code, response.headers, content, _where(url))
+        """One request and its capped body; every failure of the engine mapped to the policy's errors."""
+        if body is not None:
+            sent = {**JSON_BODY, **sent}
+        try:
+            async with self._session.request(method, url, headers=sent, data=body, timeout=timeout) as response:
+                try:
+                    content = await read_capped_aiohttp(response, limit, budget=self.budget)
+                except BodyTooLarge:
+                    raise MemberUnavailable(
+                        self.member_id, TOO_LARGE, upstream_status=response.status,
+                        detail=f"{method} {_where(url)}: response body larger than {limit} bytes",
+                    ) from None
+                except OverBudget as exc:
+                    raise MemberBusy(
+                        self.member_id, BUSY, retry_after=1, upstream_status=None,
+                        detail=f"{method} {_where(url)}: not read past the in-flight byte budget ({exc})",
+                    ) from None
+                return UpstreamResponse(self.member_id, response.status, response.headers, content, _where(url))
+        except EgressDenied as exc:  # never retried: asking again cannot change the answer
+            raise MemberUnavailable(self.member_id, UNREACHABLE,
+                                    detail=f"{method} {_where(url)}: refused by the egress policy: {exc}") from None
+        except aiohttp.ClientError as exc:
+            raise self._engine_error(method, url, exc, deadline) from None
+
+    def _engine_error(
+        self, method: str, url: URL, exc: aiohttp.ClientError, deadline: Deadline
+    ) -> UpstreamError | _Transient:
+        """The policy's error for one of aiohttp's: a connection never made is worth a retry (:class:`_Transient`;
+        :class:`MemberTimeout` once the deadline has passed), anything else (a reset or close mid-request, a
+        connect timeout, a broken body) is :class:`MemberUnavailable`, never retried."""
+        what = f"{method} {_where(url)}"
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            if deadline.expired:
+                return MemberTimeout(self.member_id, TIMED_OUT, detail=f"{what}: could not connect within the deadline")
+            reason = str(exc) or type(exc).__name__
+            return _Transient(MemberUnavailable(self.member_id, UNREACHABLE,
+                                                detail=f"{what}: could not connect ({reason})"))
+        reason = f"{str(exc) or 'reset or closed by the member'}; {type(exc).__name__}"
+        return MemberUnavailable(self.member_id, UNREACHABLE, detail=f"{what}: connection failed ({reason})")

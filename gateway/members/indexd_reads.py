@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from gateway.core.deadline import Deadline
 from gateway.core.errors import MemberUnavailable, UpstreamError
 from gateway.members.http import MemberHttp, UpstreamResponse, error_for
@@ -39,11 +37,11 @@ async def list_page(
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` records after ``start`` matching ``filters``, in the member's (ascending ``did``) order."""
     what = "indexd listing"
-    pairs: list[tuple[str, str | int | float | bool | None]] = [("limit", str(limit))]
+    pairs: list[tuple[str, str]] = [("limit", str(limit))]
     pairs += [("start", start)] if start is not None else []
     pairs += filters.params()
     response = await http.request("GET", f"{prefix}/index", deadline, idempotent=True,
-                                  params=httpx.QueryParams(pairs),  # a Mapping that keeps repeated hash/url
+                                  params=pairs,  # pairs: hash/url may repeat
                                   max_body=http.bulk_cap(max(limit, 1)))
     if response.status != 200:
         raise _failure(response, what)

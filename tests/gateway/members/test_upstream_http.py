@@ -12,7 +12,7 @@ from faults import serve
 from gateway.core.deadline import Deadline
 from gateway.core.egress import OPEN, EgressPolicy
 from gateway.core.errors import MemberBusy, MemberTimeout, MemberUnavailable
-from gateway.members.http import MemberHttp
+from gateway.members.http import MAX_BACKOFF, MemberHttp, next_sleep, target_url
 from gateway.settings.sections import UpstreamConfig
 
 EPSILON = 0.5
@@ -297,11 +297,12 @@ async def test_a_bulk_cap_grows_with_the_ids_asked_up_to_the_largest_body(config
         await http.close()
 
 
-async def test_a_body_past_the_in_flight_budget_is_503_and_the_budget_is_given_back(config):
-    """Every call shares one budget of bytes being read; a call whose next chunk does not fit fails at once with 503
-    (Retry-After), and what it held is given back."""
+@pytest.mark.parametrize("declare_length", [False, True])
+async def test_a_body_past_the_in_flight_budget_is_503_and_the_budget_is_given_back(config, declare_length):
+    """Every call shares one budget of bytes being read; a call whose next chunk (or whose declared length, read in
+    one go) does not fit fails at once with 503 (Retry-After), and what it held is given back."""
     tight = config.model_copy(update={"inflight_bytes": 256 * 1024})
-    async with serve(faults.huge(faults.MiB)) as server:
+    async with serve(faults.huge(faults.MiB, declare_length=declare_length)) as server:
         http = client(server.url, tight)
         with pytest.raises(MemberBusy) as err:
             await call(http, 10.0)
@@ -321,3 +322,101 @@ async def test_a_dripping_member_is_cut_at_the_attempt_timeout(config):
     assert elapsed <= 0.5 + EPSILON
     assert err.value.status == 504 and "attempt" in err.value.detail
     assert server.count() == 1  # a timeout is never retried
+
+
+@pytest.mark.parametrize("declare_length", [False, True])
+async def test_a_body_within_the_budget_is_read_whole_and_given_back(config, declare_length):
+    async with serve(faults.huge(300_000, declare_length=declare_length)) as server:
+        http = client(server.url, config)
+        response = await call(http, 10.0)
+    assert response.body == b" " * 300_000 and http.budget.held == 0
+
+
+async def test_the_cap_counts_decoded_bytes(config):
+    """A small gzip body that expands past the cap is too large; one that expands within it is read decoded."""
+    async with serve(faults.compressed(2 * faults.MiB)) as server:
+        response = await call(client(server.url, config), 10.0, max_body=2 * faults.MiB)
+        assert response.body == b" " * (2 * faults.MiB)
+        with pytest.raises(MemberUnavailable) as err:
+            await call(client(server.url, config), 10.0, max_body=faults.MiB)
+    assert err.value.message == "answered too large a body"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "2130706433", "0x7f.1", "127.1", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]",
+                                  "[::127.0.0.1]", "0.0.0.0", "localhost"])
+async def test_a_member_spelt_as_any_form_of_a_denied_address_is_never_connected_to(config, host):
+    """IP literals in any spelling are checked before aiohttp (which connects to literals without asking its
+    resolver); names are checked on what they resolve to."""
+    async with serve(faults.flaky(0)) as server:
+        port = server.url.rsplit(":", 1)[1]
+        denied = EgressPolicy.denying(["127.0.0.0/8", "::1/128"])
+        with pytest.raises(MemberUnavailable) as err:
+            await call(client(f"http://{host}:{port}", config, egress=denied), 5.0)
+    assert err.value.message == "unreachable" and "refused by the egress policy" in err.value.detail
+    assert server.hits == []
+
+
+async def test_every_call_carries_the_request_id_and_a_traceparent(config):
+    from aiohttp import web
+
+    seen: list[tuple[str | None, str | None]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((request.headers.get("X-Request-Id"), request.headers.get("traceparent")))
+        return web.json_response({"ok": True})
+
+    async with serve(faults.recording_app([web.get("/{tail:.*}", handler)])) as server:
+        await call(client(server.url, config), 5.0)
+    [(rid, traceparent)] = seen
+    assert rid and traceparent and traceparent.split("-")[1] == rid  # outside a request: one new trace, its id
+
+
+async def test_a_json_body_is_sent_as_json(config):
+    from aiohttp import web
+
+    seen: list[tuple[str, object]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((request.content_type, await request.json()))
+        return web.json_response({"ok": True})
+
+    async with serve(faults.recording_app([web.post("/{tail:.*}", handler)])) as server:
+        response = await call(client(server.url, config), 5.0, "POST", idempotent=False, json={"ids": ["a", "é"]})
+    assert response.status == 200 and seen == [("application/json", {"ids": ["a", "é"]})]
+
+
+# --- the retry schedule and the URL (pure) ----------------------------------------------------------------------
+
+
+def window(attempt: int, backoff: float = 0.2) -> float:
+    """The jitter window ``next_sleep`` draws from after ``attempt``."""
+    drawn: list[tuple[float, float]] = []
+    next_sleep(attempt, 99, None, backoff=backoff, remaining=1e9, draw=lambda lo, hi: drawn.append((lo, hi)) or hi)
+    [(low, high)] = drawn
+    assert low == 0.0
+    return high
+
+
+def test_the_backoff_window_doubles_from_the_base_up_to_its_cap():
+    assert [window(n) for n in (1, 2, 3)] == [0.2, 0.4, 0.8]
+    assert window(20) == MAX_BACKOFF
+
+
+def test_no_attempt_past_the_last():
+    assert next_sleep(3, 3, None, backoff=0.2, remaining=100) is None
+    assert next_sleep(1, 1, 0.0, backoff=0.2, remaining=100) is None  # a call that may not be retried
+    assert next_sleep(2, 3, None, backoff=0.2, remaining=100, draw=lambda lo, hi: hi) == 0.4
+
+
+def test_retry_after_is_the_sleep_when_it_fits_in_the_deadline():
+    assert next_sleep(1, 3, 2.0, backoff=0.2, remaining=2.5) == 2.0
+    assert next_sleep(1, 3, 2.0, backoff=0.2, remaining=2.0) is None
+    assert next_sleep(1, 3, None, backoff=0.2, remaining=0.1, draw=lambda lo, hi: 0.15) is None
+
+
+def test_a_call_url_is_the_base_and_path_with_its_query_replaced_by_the_params():
+    assert str(target_url("http://m.example/x", "/index/dg.1%2Fa", None)) == "http://m.example/x/index/dg.1%2Fa"
+    assert str(target_url("http://m.example", "/q?old=1", {"a": "b c", "d": "é"})) == "http://m.example/q?a=b+c&d=%C3%A9"
+    assert str(target_url("http://m.example", "/q", [("hash", "md5:1"), ("hash", "sha1:2")])) == (
+        "http://m.example/q?hash=md5:1&hash=sha1:2")
+    assert str(target_url("http://m.example", "https://drs.example/ga4gh/x", None)) == "https://drs.example/ga4gh/x"
