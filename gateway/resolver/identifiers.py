@@ -78,6 +78,8 @@ _UUID_RE = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,31})://")
 _LEAD_DELIM_RE = re.compile(r"[/:]|%2[Ff]|%3[Aa]")
 _RAW_DELIM_RE = re.compile(r"[/:]")
+_SPACE_RE = re.compile(r"\s")
+"""Any character ``str.isspace`` calls whitespace (the same Unicode set), found without a Python loop."""
 _BAD_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _PROVIDER_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 _PORT_RE = re.compile(r"[0-9]{1,5}")
@@ -245,7 +247,7 @@ def _parse(value: object) -> Identifier:
         raise InvalidIdentifier(value, "the identifier is empty")
     if len(text) > MAX_LENGTH:
         raise InvalidIdentifier(value, f"the identifier is longer than {MAX_LENGTH} characters")
-    if not text.isprintable() or any(c.isspace() for c in text):
+    if not text.isprintable() or _SPACE_RE.search(text):
         raise InvalidIdentifier(value, "the identifier contains whitespace or control characters")
     scheme = _SCHEME_RE.match(text)
     if scheme is not None:
