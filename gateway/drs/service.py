@@ -211,26 +211,27 @@ class DrsService:
             found = {raw: cached[key] for raw, key in keys.items() if key in cached}
         rest = [raw for raw in distinct if raw not in found]
         resolving = self.resolution_deadline(deadline)
+        out = BulkObjects()
         if rest:
             outcomes = await self.resolver.resolve_many(rest, resolving, client=client)
+            out.timed_out = resolving.expired
             writes: list[Write] = []
-            signs: dict[str, bool] = {}
-            """Per member: does it offer signed URLs (asked once, not once per object)."""
+            signs: dict[str, bool] = {}  # per member: does it offer signed URLs (asked once, not once per object)
             for raw in rest:
                 outcome = outcomes[raw]
+                if isinstance(outcome, ResolutionError):
+                    found[raw] = outcome
+                    continue
+                if outcome.member.id not in signs:
+                    signs[outcome.member.id] = _signs(outcome)
                 try:
-                    if isinstance(outcome, ResolutionError):
-                        raise outcome
-                    if outcome.member.id not in signs:
-                        signs[outcome.member.id] = _signs(outcome)
                     found[raw] = body = self.rendered(outcome, signs[outcome.member.id])
-                except ResolutionError as exc:
+                except ResolutionError as exc:  # a record that makes no DRS object: failed, and never cached
                     found[raw] = exc
                     continue
                 if keys:
                     writes.append((keys[raw], body, self.object_ttl(outcome)))
             await self.cache.set_many(writes)
-        out = BulkObjects(timed_out=resolving.expired)
         for raw in raws:
             item = found[raw]
             if isinstance(item, ResolutionError):
