@@ -61,6 +61,7 @@ lookahead, and input is capped at ``MAX_LENGTH`` before any matching.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -235,7 +236,19 @@ def _parse_uri(raw: str, rest: str) -> Identifier:
 
 def parse_identifier(value: object) -> Identifier:
     """Parse one identifier (see the module docstring); raise :class:`InvalidIdentifier` otherwise, also for text
-    that parses but cannot be an id (rule 9)."""
+    that parses but cannot be an id (rule 9). Text parsed lately is remembered (:data:`PARSED`): a hot id (a cached
+    hit asked again and again) is not parsed again; what is not an id is never remembered."""
+    if isinstance(value, str):
+        return _parse_text(value)
+    return _checked(_parse(value))
+
+
+PARSED = 4096
+"""How many recently parsed texts are remembered (an :class:`Identifier` is immutable: sharing it is safe)."""
+
+
+@functools.lru_cache(maxsize=PARSED)
+def _parse_text(value: str) -> Identifier:
     return _checked(_parse(value))
 
 
