@@ -146,8 +146,8 @@ def main() -> None:
         med = {k: statistics.median(v) for k, v in rps.items()}
         print(f"cached resolver hit ({tool}, 3 alternated rounds): this tree {med['new']:.0f} rps, baseline "
               f"{med['base']:.0f} rps, bare aiohttp {med['bare']:.0f} rps | this tree / bare "
-              f"{med['new'] / med['bare']:.2f} (target >= 0.6), baseline / bare {med['base'] / med['bare']:.2f}, this tree / baseline "
-              f"{med['new'] / med['base']:.2f}")
+              f"{med['new'] / med['bare']:.2f} (target >= 0.6), baseline / bare {med['base'] / med['bare']:.2f}, "
+              f"this tree / baseline {med['new'] / med['base']:.2f}")
     finally:
         stop_all(procs)
 

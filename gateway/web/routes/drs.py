@@ -5,8 +5,8 @@ body on a GET is ignored. Errors are DRS ``{"msg", "status_code"}``; a member's 
 ``202`` with its ``Retry-After``. A bulk ``POST /objects`` answer splices in each object as the bytes
 ``GET /objects/{id}`` serves for it (:meth:`~gateway.drs.service.DrsService.objects`). Bulk requests answer ``200``
 with per-id failures in ``unresolved_drs_objects``, ``413`` above ``maxBulkRequestLength``, and ``504`` (same body,
-plus ``msg`` and ``status_code``) when the deadline cut the work short. An id several members hold (a bare UUID two members
-claim) is ``409`` with a ``candidates`` list next to ``msg`` and ``status_code`` (``409`` among a bulk answer's
+plus ``msg`` and ``status_code``) when the deadline cut the work short. An id several members hold (a bare UUID two
+members claim) is ``409`` with a ``candidates`` list next to ``msg`` and ``status_code`` (``409`` among a bulk answer's
 unresolved ids); a client past its fan-out budget gets ``429`` with ``Retry-After``. ``expires_in`` on access
 calls asks for a signed-URL lifetime, clamped to ``drs.max_signed_url_ttl``.
 
