@@ -1,6 +1,6 @@
 """Expiring, bounded caches behind one contract: in-process LRU and Redis."""
 
-from gateway.cache.base import Cache
+from gateway.cache.base import Cache, Write
 from gateway.cache.factory import open_cache
 
-__all__ = ["Cache", "open_cache"]
+__all__ = ["Cache", "Write", "open_cache"]

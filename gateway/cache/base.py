@@ -9,7 +9,11 @@ Both backends pass ``tests/gateway/cache/test_cache_contract.py``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
+
+Write = tuple[str, bytes, float | None]
+"""One write of :meth:`Cache.set_many`: ``(key, value, ttl)`` (the cache's default TTL when ``None``)."""
 
 
 @runtime_checkable
@@ -22,6 +26,10 @@ class Cache(Protocol):
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
         """Store ``value`` for ``ttl`` seconds (the cache's default TTL when ``None``)."""
+
+    async def set_many(self, writes: Sequence[Write]) -> None:
+        """Store each ``(key, value, ttl)`` as :meth:`set` would, in one round trip (a later write of the same key
+        wins). Not atomic: a failure midway may leave some written."""
 
     async def add(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
         """Store only if absent; ``True`` if stored (a building block for locks and de-duplication)."""

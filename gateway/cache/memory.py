@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from gateway.cache.base import Write
 
 _INTEGER = re.compile(rb"-?[0-9]+")  # what a counter's value looks like, as Redis stores it
 
@@ -60,7 +62,9 @@ class MemoryCache:
         return entry
 
     def _store(self, key: str, value: bytes, ttl: float | None) -> None:
-        expires_at = self.clock() + _checked_ttl(self.default_ttl if ttl is None else ttl)
+        self._put(key, value, self.clock() + _checked_ttl(self.default_ttl if ttl is None else ttl))
+
+    def _put(self, key: str, value: bytes, expires_at: float) -> None:
         self._entries[key] = _Entry(bytes(value), expires_at)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
@@ -76,6 +80,13 @@ class MemoryCache:
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
         self._store(key, value, ttl)
+
+    async def set_many(self, writes: Sequence[Write]) -> None:
+        now = self.clock()
+        timed = [(key, value, now + _checked_ttl(self.default_ttl if ttl is None else ttl))
+                 for key, value, ttl in writes]
+        for key, value, expires_at in timed:  # every TTL checked before anything is written
+            self._put(key, value, expires_at)
 
     async def add(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
         if self._live(key) is not None:

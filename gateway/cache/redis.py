@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -28,6 +28,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from gateway.cache.base import Write
 from gateway.cache.breaker import Breaker, Transition
 from gateway.core.metrics import current
 
@@ -127,6 +128,20 @@ class RedisCache:
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
         ms = self._ms(ttl)
         await self._call(lambda: self.client.set(self._key(key), value, px=ms), None)
+
+    async def set_many(self, writes: Sequence[Write]) -> None:
+        """One pipeline (not a transaction) of ``SET … PX``: one round trip for the lot."""
+        if not writes:
+            return
+        commands = [(self._key(key), value, self._ms(ttl)) for key, value, ttl in writes]
+
+        async def send() -> None:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key, value, ms in commands:
+                    pipe.set(key, value, px=ms)
+                await pipe.execute()
+
+        await self._call(send, None)
 
     async def add(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
         ms = self._ms(ttl)

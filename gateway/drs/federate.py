@@ -9,7 +9,7 @@ import orjson
 
 from gateway.core.records import AccessURL, MemberRecord
 from gateway.drs.sanitize import drs_from_member, embedded_urls
-from gateway.wire.drs import AccessMethod, DrsObject, dump
+from gateway.wire.drs import AccessMethod, DrsObject, dump, dump_json
 from gateway.wire.drs import AccessURL as DrsAccessURL
 from gateway.wire.drs_profile import to_profile
 from gateway.wire.indexd import access_ids as indexd_access_ids
@@ -55,7 +55,12 @@ def drs_object(record: MemberRecord, hostname: str, profile: str, *, signed_urls
 
 
 def drs_object_bytes(record: MemberRecord, hostname: str, profile: str, *, signed_urls: bool = True) -> bytes:
-    return orjson.dumps(drs_object(record, hostname, profile, signed_urls=signed_urls))
+    """:func:`drs_object` as JSON bytes (under the 1.5 profile, which changes nothing, written straight from the
+    model: a bulk renders thousands)."""
+    model = drs_model(record, hostname, signed_urls=signed_urls)
+    if profile == "1.5":
+        return dump_json(model)
+    return orjson.dumps(to_profile(dump(model), profile))
 
 
 def access_ids(obj: dict[str, Any]) -> list[str]:

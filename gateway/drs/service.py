@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gateway.cache import Cache
+from gateway.cache import Cache, Write
 from gateway.core.concurrency import run_until
 from gateway.core.deadline import Deadline
 from gateway.core.errors import TIMED_OUT, UpstreamError
@@ -55,7 +55,8 @@ log = logging.getLogger("gateway.drs.service")
 
 @dataclass
 class BulkObjects:
-    objects: list[dict[str, Any]] = field(default_factory=list)
+    objects: list[bytes] = field(default_factory=list)
+    """Each object found, in request order, as the bytes ``GET /objects/{id}`` answers for it."""
     failures: list[tuple[int, str]] = field(default_factory=list)
     timed_out: bool = False
 
@@ -96,21 +97,31 @@ class DrsService:
         cached when ``resolver.cache`` is off; a holder not established cached no longer than a miss). The request's
         deadline starts now unless given."""
         if not self.resolver.config.cache:
-            resolution = await self._resolve(raw, deadline or self.deadline(), client)
-            return _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile,
-                                                    signed_urls=_signs(resolution)), resolution)
+            return self.rendered(await self._resolve(raw, deadline or self.deadline(), client))
         key = self.object_key(raw, *await self.resolver.scope())
         body = await self.cache.get(key)
         current().cache_lookup("drs_objects", body is not None)
         if body is None:
             resolution = await self._resolve(raw, deadline or self.deadline(), client)
-            body = _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile,
-                                                    signed_urls=_signs(resolution)), resolution)
-            ttl = self.config.object_ttl
-            if not resolution.owner_known:
-                ttl = min(ttl, self.resolver.config.negative_ttl)
-            await self.cache.set(key, body, ttl=ttl)
+            body = self.rendered(resolution)
+            await self.cache.set(key, body, ttl=self.object_ttl(resolution))
         return body
+
+    def rendered(self, resolution: Resolution, signs: bool | None = None) -> bytes:
+        """The one rendering of a resolved object as the gateway serves it (``GET /objects/{id}`` and each object of
+        a bulk answer): the member's record mapped to DRS, re-homed on the gateway's hostname, shaped for the profile
+        (502 for a record that makes no valid DRS object). ``signs``: whether its member offers signed URLs, when
+        the caller already knows."""
+        signed_urls = _signs(resolution) if signs is None else signs
+        return _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile,
+                                                signed_urls=signed_urls), resolution)
+
+    def object_ttl(self, resolution: Resolution) -> float:
+        """How long the rendered object is cached: ``drs.object_ttl``, no longer than a miss when its member is not
+        established as the id's owner."""
+        if resolution.owner_known:
+            return self.config.object_ttl
+        return min(self.config.object_ttl, self.resolver.config.negative_ttl)
 
     def object_key(self, raw: str, routes: Routes, generation: int) -> str:
         """The cache key of the rendered object for ``raw`` (per registry version and cache generation)."""
@@ -185,15 +196,44 @@ class DrsService:
     # -- bulk -------------------------------------------------------------------------------------------
 
     async def objects(self, raws: Sequence[str], deadline: Deadline, *, client: str | None = None) -> BulkObjects:
-        """Each id's object, or ``(status, id)``; each member asked once per chunk (the resolver's batch)."""
+        """Each id's object, or ``(status, id)``, in request order. The objects are those ``GET /objects/{id}``
+        answers, byte for byte: the ones cached for it read in one lookup and used as they are; the rest resolved
+        in one batch (each member asked once per chunk), rendered by :meth:`rendered` and cached as ``GET`` caches
+        them, in one write."""
+        distinct = list(dict.fromkeys(raws))
+        found: dict[str, bytes | ResolutionError] = {}
+        keys: dict[str, str] = {}
+        if self.resolver.config.cache:
+            routes, generation = await self.resolver.scope()
+            keys = {raw: self.object_key(raw, routes, generation) for raw in distinct}
+            cached = await self.cache.get_many(list(keys.values()))
+            current().cache_lookups_many("drs_objects", len(cached), len(keys) - len(cached))
+            found = {raw: cached[key] for raw, key in keys.items() if key in cached}
+        rest = [raw for raw in distinct if raw not in found]
         resolving = self.resolution_deadline(deadline)
-        outcomes = await self.resolver.resolve_many(raws, resolving, client=client)
-        out = BulkObjects(timed_out=resolving.expired)
-        rendered: dict[str, dict[str, Any] | ResolutionError] = {}
+        out = BulkObjects()
+        if rest:
+            outcomes = await self.resolver.resolve_many(rest, resolving, client=client)
+            out.timed_out = resolving.expired
+            writes: list[Write] = []
+            signs: dict[str, bool] = {}  # per member: does it offer signed URLs (asked once, not once per object)
+            for raw in rest:
+                outcome = outcomes[raw]
+                if isinstance(outcome, ResolutionError):
+                    found[raw] = outcome
+                    continue
+                if outcome.member.id not in signs:
+                    signs[outcome.member.id] = _signs(outcome)
+                try:
+                    found[raw] = body = self.rendered(outcome, signs[outcome.member.id])
+                except ResolutionError as exc:  # a record that makes no DRS object: failed, and never cached
+                    found[raw] = exc
+                    continue
+                if keys:
+                    writes.append((keys[raw], body, self.object_ttl(outcome)))
+            await self.cache.set_many(writes)
         for raw in raws:
-            if raw not in rendered:
-                rendered[raw] = self._render_outcome(outcomes[raw])
-            item = rendered[raw]
+            item = found[raw]
             if isinstance(item, ResolutionError):
                 out.failures.append((item.status, raw))
             else:

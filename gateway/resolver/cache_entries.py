@@ -8,6 +8,13 @@ without it reads as fetched at 0, i.e. too old for any access decision, see
 :attr:`~.outcomes.Resolution.fetched_at`); a miss (any 404) as its message; an ambiguous id (409) as its message and
 candidates. An entry naming a member that is no longer active (or an upstream dist list's
 pseudo-member, never in the registry) reads as nothing: the id is resolved afresh.
+
+A hit's entry may also hold its **finished answer** (:func:`gateway.resolver.answers.finished`), after a newline
+(orjson never writes one): the entry and the bytes ``GET /resolver/v1/resolve`` answers for it live and die
+together (same key, same TTL, same purge, rewritten together on a revalidation). It is written only for a member
+of the registry snapshot the key names (never for an upstream dist list's pseudo-member, whose entry reads as
+nothing), so a key whose entry holds one always answers with it. An entry without one (written by an older
+version) is read as before.
 """
 
 from __future__ import annotations
@@ -28,13 +35,21 @@ def cache_key(version: int, ident: Identifier, generation: int = 0) -> str:
     return f"resolve:v{version}.{generation}:{ident.kind}:{ident.hostname or ''}:{ident.object_id}"
 
 
-def hit_entry(resolution: Resolution, fetched_at: float | None = None) -> bytes:
-    """``fetched_at``: when the record was fetched (default: the resolution's own time, else now)."""
+def hit_entry(resolution: Resolution, fetched_at: float | None = None, answer: bytes | None = None) -> bytes:
+    """``fetched_at``: when the record was fetched (default: the resolution's own time, else now); ``answer``: its
+    finished answer, kept with it."""
     r = resolution.record
     at = fetched_at if fetched_at is not None else resolution.fetched_at
-    return orjson.dumps({"m": resolution.member.id, "id": r.id, "f": r.format, "d": r.document,
-                         "r": resolution.route, "e": resolution.established,
-                         "t": at if at is not None else time.time()})
+    entry = orjson.dumps({"m": resolution.member.id, "id": r.id, "f": r.format, "d": r.document,
+                          "r": resolution.route, "e": resolution.established,
+                          "t": at if at is not None else time.time()})
+    return entry if answer is None else entry + b"\n" + answer
+
+
+def finished_answer(entry: bytes) -> bytes | None:
+    """The finished answer an entry holds (see the module docstring), or ``None``."""
+    _, newline, answer = entry.partition(b"\n")
+    return answer if newline else None
 
 
 def miss_entry(error: ResolutionError) -> bytes:
@@ -48,7 +63,8 @@ def miss_entry(error: ResolutionError) -> bytes:
 def read_entry(ident: Identifier, entry: bytes, members: dict[str, Member]) -> Outcome | None:
     """The remembered answer for ``ident`` (a :class:`Resolution` marked ``cached``, the 404 or the 409 it was);
     ``None`` when it names a member not in ``members``."""
-    doc: dict[str, Any] = orjson.loads(entry)
+    end = entry.find(b"\n")
+    doc: dict[str, Any] = orjson.loads(entry if end < 0 else memoryview(entry)[:end])
     if "miss" in doc:
         return ResolutionError(404, doc["miss"])
     if "ambiguous" in doc:

@@ -61,6 +61,7 @@ lookahead, and input is capped at ``MAX_LENGTH`` before any matching.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -78,6 +79,8 @@ _UUID_RE = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,31})://")
 _LEAD_DELIM_RE = re.compile(r"[/:]|%2[Ff]|%3[Aa]")
 _RAW_DELIM_RE = re.compile(r"[/:]")
+_SPACE_RE = re.compile(r"\s")
+"""Any character ``str.isspace`` calls whitespace (the same Unicode set), found without a Python loop."""
 _BAD_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _PROVIDER_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 _PORT_RE = re.compile(r"[0-9]{1,5}")
@@ -233,7 +236,19 @@ def _parse_uri(raw: str, rest: str) -> Identifier:
 
 def parse_identifier(value: object) -> Identifier:
     """Parse one identifier (see the module docstring); raise :class:`InvalidIdentifier` otherwise, also for text
-    that parses but cannot be an id (rule 9)."""
+    that parses but cannot be an id (rule 9). Text parsed lately is remembered (:data:`PARSED`): a hot id (a cached
+    hit asked again and again) is not parsed again; what is not an id is never remembered."""
+    if isinstance(value, str):
+        return _parse_text(value)
+    return _checked(_parse(value))
+
+
+PARSED = 4096
+"""How many recently parsed texts are remembered (an :class:`Identifier` is immutable: sharing it is safe)."""
+
+
+@functools.lru_cache(maxsize=PARSED)
+def _parse_text(value: str) -> Identifier:
     return _checked(_parse(value))
 
 
@@ -245,7 +260,7 @@ def _parse(value: object) -> Identifier:
         raise InvalidIdentifier(value, "the identifier is empty")
     if len(text) > MAX_LENGTH:
         raise InvalidIdentifier(value, f"the identifier is longer than {MAX_LENGTH} characters")
-    if not text.isprintable() or any(c.isspace() for c in text):
+    if not text.isprintable() or _SPACE_RE.search(text):
         raise InvalidIdentifier(value, "the identifier contains whitespace or control characters")
     scheme = _SCHEME_RE.match(text)
     if scheme is not None:

@@ -36,16 +36,25 @@ import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 
-from gateway.cache import Cache
+from gateway.cache import Cache, Write
 from gateway.core.concurrency import run_until
 from gateway.core.deadline import Deadline
 from gateway.core.errors import TIMED_OUT
 from gateway.core.member import Member
 from gateway.core.metrics import current
 from gateway.registry.directory import Directory, Routes
+from gateway.resolver import answers
+from gateway.resolver.answers import finished, spliced
 from gateway.resolver.asking import ask_everyone, ask_owner, unhealthy_retry_after
 from gateway.resolver.budget import spend
-from gateway.resolver.cache_entries import cache_key, hit_entry, miss_entry, read_entry, recalled
+from gateway.resolver.cache_entries import (
+    cache_key,
+    finished_answer,
+    hit_entry,
+    miss_entry,
+    read_entry,
+    recalled,
+)
 from gateway.resolver.generations import Generation
 from gateway.resolver.identifiers import Identifier, InvalidIdentifier, parse_identifier
 from gateway.resolver.outcomes import Outcome, Resolution, ResolutionError
@@ -78,17 +87,40 @@ class Resolver:
         :class:`~gateway.resolver.budget.FanoutRefused` past ``client``'s fan-out budget). Its cache lookup is one
         plain read: the hot path of a cached hit does nothing else. ``max_age``: a cached record fetched longer ago
         is fetched again."""
-        ident = parse_identifier(raw)
         deadline = deadline or Deadline.after(self.config.deadline)
+        looked_up = await self._look_up(raw)
+        return await self._resolved(looked_up, deadline, client, max_age)
+
+    async def answer(self, raw: str, *, client: str | None = None) -> bytes:
+        """The answer of ``GET /resolver/v1/resolve`` for ``raw`` (:mod:`.answers`), raising as :meth:`resolve`
+        does. A cached hit is answered from the finished bytes its entry holds: no record read back, nothing
+        rendered; anything else is resolved as by :meth:`resolve` and rendered."""
+        deadline = Deadline.after(self.config.deadline)
+        looked_up = await self._look_up(raw)
+        if looked_up.entry is not None and (rest := finished_answer(looked_up.entry)) is not None:
+            return spliced(looked_up.ident.raw, rest)
+        return answers.answer(await self._resolved(looked_up, deadline, client, None))
+
+    async def _look_up(self, raw: str) -> _LookedUp:
+        """One id's cache lookup: one plain read, the hot path of a cached hit."""
+        ident = parse_identifier(raw)
         routes, generation = await self.scope()
-        keys = {raw: cache_key(routes.version, ident, generation)} if self.config.cache else {}
-        entry = await self.cache.get(keys[raw]) if keys else None
-        if keys:
-            current().cache_lookup("resolver", entry is not None)
+        if not self.config.cache:
+            return _LookedUp(raw, ident, routes, None, None)
+        key = cache_key(routes.version, ident, generation)
+        entry = await self.cache.get(key)
+        current().cache_lookup("resolver", entry is not None)
+        return _LookedUp(raw, ident, routes, key, entry)
+
+    async def _resolved(
+        self, looked_up: _LookedUp, deadline: Deadline, client: str | None, max_age: float | None
+    ) -> Resolution:
+        raw, ident, routes, entry = looked_up.raw, looked_up.ident, looked_up.routes, looked_up.entry
         outcome = read_entry(ident, entry, routes.members) if entry is not None else None
         if max_age is not None and isinstance(outcome, Resolution) and outcome.age(time.time()) > max_age:
             outcome = None  # too old for the decision it is wanted for: revalidated with its member
         if outcome is None:
+            keys = {raw: looked_up.key} if looked_up.key is not None else {}
             outcome = (await self._fresh({raw: ident}, keys, deadline, routes, client))[raw]
         if isinstance(outcome, ResolutionError):
             raise outcome.invalid or outcome
@@ -132,7 +164,7 @@ class Resolver:
         """The ids the cache did not answer: routed, asked, and their answers remembered (under ``keys``)."""
         found = await self._find(batch, deadline, routes, client)
         if keys:
-            await self._remember(found, keys)
+            await self._remember(found, keys, batch, routes)
         return found
 
     async def _find(
@@ -181,17 +213,36 @@ class Resolver:
                                            f"{raw}: no answer from its member commons before the deadline")
         return out
 
-    async def _remember(self, fresh: dict[str, Outcome], keys: dict[str, str]) -> None:
-        writes = []
+    async def _remember(
+        self, fresh: dict[str, Outcome], keys: dict[str, str], batch: dict[str, Identifier], routes: Routes
+    ) -> None:
+        """Every answer worth remembering, in one cache write; a hit with its finished answer
+        (:mod:`.cache_entries`), rendered as reading the entry back under ``batch``'s identifier would give it."""
+        writes: list[Write] = []
+        now = time.time()
         for raw, outcome in fresh.items():
             if isinstance(outcome, Resolution):
                 ttl = self.config.positive_ttl
                 if not outcome.owner_known:  # found while some member did not answer: soon asked again
                     ttl = min(ttl, self.config.negative_ttl)
-                writes.append(self.cache.set(keys[raw], hit_entry(outcome, time.time()), ttl=ttl))
+                member = routes.members.get(outcome.member.id)  # None: an upstream pseudo-member, never read back
+                rest = None if member is None else finished(Resolution(
+                    batch[raw], member, outcome.record, outcome.route, cached=True, established=outcome.established))
+                writes.append((keys[raw], hit_entry(outcome, now, rest), ttl))
             elif outcome.status in (404, 409):
-                writes.append(self.cache.set(keys[raw], miss_entry(outcome), ttl=self.config.negative_ttl))
-        await asyncio.gather(*writes)
+                writes.append((keys[raw], miss_entry(outcome), self.config.negative_ttl))
+        await self.cache.set_many(writes)
+
+
+@dataclass(frozen=True, slots=True)
+class _LookedUp:
+    """One id parsed and looked up in the cache (``key`` and ``entry`` ``None`` when caching is off)."""
+
+    raw: str
+    ident: Identifier
+    routes: Routes
+    key: str | None
+    entry: bytes | None
 
 
 async def _until(jobs: list[Awaitable[None]], deadline: Deadline) -> None:

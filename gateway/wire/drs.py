@@ -23,6 +23,12 @@ def dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
+def dump_json(model: BaseModel) -> bytes:
+    """:func:`dump` written as JSON in one step (pydantic's serializer, no dict in between): the bytes
+    ``orjson.dumps(dump(model))`` gives."""
+    return model.__pydantic_serializer__.to_json(model, exclude_none=True, by_alias=True)
+
+
 class AccessMethodType(StrEnum):
     s3 = "s3"
     gs = "gs"

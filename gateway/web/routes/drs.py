@@ -2,10 +2,11 @@
 
 Ids arrive in any form the resolver accepts, with a raw ``/`` or ``%2F``; ``expand`` in any case; a JSON
 body on a GET is ignored. Errors are DRS ``{"msg", "status_code"}``; a member's ``202`` is answered
-``202`` with its ``Retry-After``. Bulk requests answer ``200`` with per-id failures in
-``unresolved_drs_objects``, ``413`` above ``maxBulkRequestLength``, and ``504`` (same body, plus ``msg``
-and ``status_code``) when the deadline cut the work short. An id several members hold (a bare UUID two members
-claim) is ``409`` with a ``candidates`` list next to ``msg`` and ``status_code`` (``409`` among a bulk answer's
+``202`` with its ``Retry-After``. A bulk ``POST /objects`` answer splices in each object as the bytes
+``GET /objects/{id}`` serves for it (:meth:`~gateway.drs.service.DrsService.objects`). Bulk requests answer ``200``
+with per-id failures in ``unresolved_drs_objects``, ``413`` above ``maxBulkRequestLength``, and ``504`` (same body,
+plus ``msg`` and ``status_code``) when the deadline cut the work short. An id several members hold (a bare UUID two
+members claim) is ``409`` with a ``candidates`` list next to ``msg`` and ``status_code`` (``409`` among a bulk answer's
 unresolved ids); a client past its fan-out budget gets ``429`` with ``Retry-After``. ``expires_in`` on access
 calls asks for a signed-URL lifetime, clamped to ``drs.max_signed_url_ttl``.
 
@@ -30,7 +31,7 @@ from gateway.web.caller import admitted, client_address
 from gateway.web.keys import DRS, STATE
 from gateway.web.openapi import operation
 from gateway.web.query import query_bool, query_int
-from gateway.web.render import json_response
+from gateway.web.render import JSON, json_response, json_spliced
 from gateway.web.routes.resolver import api_error
 from gateway.web.service_info import service_info
 from gateway.wire.drs import (
@@ -79,10 +80,14 @@ def _check_bulk(service: DrsService, count: int) -> None:
         raise ApiError(413, f"at most {limit} ids per bulk request (maxBulkRequestLength), got {count}")
 
 
+PARTIAL: dict[str, Any] = {"msg": "the deadline passed before every member answered; partial result",
+                           "status_code": 504}
+"""What a bulk answer cut short by the deadline adds to its body."""
+
+
 def _bulk_response(body: dict[str, Any], timed_out: bool) -> web.Response:
     if timed_out:
-        body = {**body, "msg": "the deadline passed before every member answered; partial result",
-                "status_code": 504}
+        body = {**body, **PARTIAL}
     return json_response(body, status=504 if timed_out else 200)
 
 
@@ -110,12 +115,13 @@ async def bulk_objects(request: web.Request) -> web.Response:
     query_bool(request.query, "expand")
     await admitted(request, body.passports, service.gate)  # validated, though an object's metadata needs no Passport
     result = await service.objects(body.bulk_object_ids, service.deadline(), client=client_address(request))
-    return _bulk_response({
-        "summary": dump(Summary(requested=len(body.bulk_object_ids), resolved=len(result.objects),
-                                unresolved=len(result.failures))),
-        "unresolved_drs_objects": [dump(u) for u in group_unresolved(result.failures)],
-        "resolved_drs_object": result.objects,
-    }, result.timed_out)
+    head = {"summary": dump(Summary(requested=len(body.bulk_object_ids), resolved=len(result.objects),
+                                    unresolved=len(result.failures))),
+            "unresolved_drs_objects": [dump(u) for u in group_unresolved(result.failures)]}
+    # each object spliced in as the bytes GET /objects/{id} answers for it (cached ones as cached)
+    return web.Response(body=json_spliced(head, "resolved_drs_object", result.objects,
+                                          PARTIAL if result.timed_out else None),
+                        status=504 if result.timed_out else 200, content_type=JSON)
 
 
 @routes.route("OPTIONS", f"{BASE}/objects")

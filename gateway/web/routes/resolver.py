@@ -1,6 +1,7 @@
 """The resolver's HTTP surface.
 
-- ``GET /resolver/v1/resolve?id=…`` and ``POST /resolver/v1/resolve`` (``{"ids": [...]}``, resolved together:
+- ``GET /resolver/v1/resolve?id=…`` (a cached hit answered from the finished bytes its cache entry holds:
+  :mod:`gateway.resolver.answers`) and ``POST /resolver/v1/resolve`` (``{"ids": [...]}``, resolved together:
   each member asked at most once per chunk of ids): which member holds an id, the normalised id, the member's
   record, and whether that member is ``established`` as the id's owner (by prefix or hostname, or as the only
   holder of a bare id when every member answered). An id several members hold answers 409 with ``candidates``
@@ -20,6 +21,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.core.errors import ApiError, bad_request
+from gateway.resolver.answers import view
 from gateway.resolver.dist import render_dist
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import Resolution, ResolutionError
@@ -28,7 +30,7 @@ from gateway.web.body import parse_as, read_json
 from gateway.web.caller import client_address
 from gateway.web.keys import RESOLVER
 from gateway.web.openapi import IDENTIFIER_PATTERN, Query, operation
-from gateway.web.render import json_response
+from gateway.web.render import JSON, json_response
 from gateway.web.shapes import BulkResolutionShape, IndexdRecordShape, ResolutionShape
 
 OPERATION_ID_PREFIX = "gateway.resolver.api"
@@ -62,21 +64,6 @@ def candidates_view(exc: ResolutionError) -> dict[str, Any]:
     return {"candidates": [c.view() for c in exc.candidates]} if exc.candidates else {}
 
 
-def _member_view(resolution: Resolution) -> dict[str, Any]:
-    m = resolution.member
-    return {"id": m.id, "name": m.name, "base_url": m.base_url, "kind": m.kind}
-
-
-def render(resolution: Resolution) -> dict[str, Any]:
-    ident = resolution.identifier
-    return {
-        "id": ident.raw, "normalized": ident.object_id, "kind": ident.kind, "member": _member_view(resolution),
-        "route": resolution.route, "established": resolution.owner_known, "cached": resolution.cached,
-        "format": resolution.record.format,
-        "record": resolution.record.document,
-    }
-
-
 async def _resolve(request: web.Request, raw: str) -> Resolution:
     try:
         return await request.app[RESOLVER].resolve(raw, client=client_address(request))
@@ -93,17 +80,23 @@ async def _resolve(request: web.Request, raw: str) -> Resolution:
                       429: "fan-out budget spent (Retry-After)", 502: "a member failed",
                       503: "the owning member is unhealthy", 504: "deadline passed"})
 async def resolve_one(request: web.Request) -> web.Response:
-    raw = request.query.get("id")
+    raw = request.query.get("id")  # the only parameter: the answer depends on nothing else
     if not raw:
         raise bad_request("give the identifier as ?id=<GUID, UUID or drs:// URI>")
-    return json_response(render(await _resolve(request, raw)))
+    try:
+        body = await request.app[RESOLVER].answer(raw, client=client_address(request))
+    except InvalidIdentifier as exc:
+        raise bad_request(str(exc)) from None
+    except ResolutionError as exc:
+        raise api_error(exc) from None
+    return web.Response(body=body, content_type=JSON)
 
 
 def render_outcome(raw: str, outcome: Resolution | ResolutionError) -> dict[str, Any]:
     """One id's entry in a bulk answer: its resolution with status 200, or its status and error."""
     if isinstance(outcome, ResolutionError):
         return {"id": raw, "status": outcome.status, "error": outcome.message, **candidates_view(outcome)}
-    return {"status": 200, **render(outcome)}
+    return {"status": 200, **view(outcome)}
 
 
 @routes.post("/resolver/v1/resolve")

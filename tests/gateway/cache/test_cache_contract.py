@@ -79,6 +79,27 @@ async def test_get_set_and_get_many(backend: Backend) -> None:
     assert await cache.get_many([]) == {}
 
 
+async def test_set_many_writes_each_with_its_own_ttl_in_one_call(backend: Backend) -> None:
+    cache = await backend.cache(default_ttl=0.3)
+    await cache.set("kept", b"old")
+    await cache.set_many([("short", b"1", 0.05), ("default", b"2", None), ("long", b"3", 30), ("kept", b"new", 30),
+                          ("twice", b"first", 30), ("twice", b"second", 30)])
+    await cache.set_many([])
+    assert await cache.get_many(["short", "default", "long", "kept", "twice"]) == {
+        "short": b"1", "default": b"2", "long": b"3", "kept": b"new", "twice": b"second"}
+    await backend.advance(0.15)
+    assert await cache.get_many(["short", "default", "long"]) == {"default": b"2", "long": b"3"}
+    await backend.advance(0.3)
+    assert await cache.get_many(["short", "default", "long", "kept"]) == {"long": b"3", "kept": b"new"}
+
+
+async def test_set_many_with_a_bad_ttl_writes_nothing(backend: Backend) -> None:
+    cache = await backend.cache()
+    with pytest.raises(ValueError):
+        await cache.set_many([("a", b"1", 30), ("b", b"2", 0)])
+    assert await cache.get_many(["a", "b"]) == {}
+
+
 async def test_add_only_stores_when_absent(backend: Backend) -> None:
     cache = await backend.cache()
     assert await cache.add("lock", b"first") is True

@@ -24,6 +24,7 @@ async def _misses(cache: RedisCache) -> None:
     assert await cache.get("k") is None
     assert await cache.get_many(["k", "l"]) == {}
     assert await cache.set("k", b"v") is None
+    assert await cache.set_many([("k", b"v", None), ("l", b"w", 5)]) is None
     assert await cache.add("lock", b"1") is True
     assert await cache.delete("k") is False
     assert await cache.incr("counter") == 1 and await cache.incr("counter", 5) == 5  # limits fail open

@@ -21,6 +21,9 @@ async def test_a_gateway_resolves_through_another_gateways_dist_list(tmp_path):
             body = r.json()
             assert body["route"] == "upstream" and body["record"]["did"] == guid
             assert body["member"]["base_url"] == members[1].base_url
+            # an upstream pseudo-member's hit is never answered from the cache (no finished answer is kept for it)
+            again = await downstream.client.get("/resolver/v1/resolve", params={"id": guid})
+            assert again.status_code == 200 and again.json() == body and body["cached"] is False
             # the list is cached: the upstream gateway can go away and resolution goes on
             await upstream_gateway.stop()
             other = a_record(members[2]).guid
