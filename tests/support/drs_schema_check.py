@@ -119,12 +119,18 @@ def _venvs() -> list[Path]:
     return [compliance / "venv", REPO / ".venv-interop" / "drs-compliance-suite"]
 
 
-@cache
+_found: list[Path] = []
+
+
 def compliance_schema_dir() -> Path | None:
-    """``compliance_suite/schemas`` of an installed drs-compliance-suite, or ``None``."""
+    """``compliance_suite/schemas`` of an installed drs-compliance-suite, or ``None``. Only a found directory is
+    remembered: a module asking before another one built the suite's venv must not hide it from those after."""
+    if _found:
+        return _found[0]
     for venv in _venvs():
         for found in sorted(venv.glob("lib/python3*/site-packages/compliance_suite/schemas")):
             if (found / OBJECT_SCHEMA).is_file() and (found / SERVICE_INFO_SCHEMA).is_file():
+                _found.append(found)
                 return found
     return None
 
