@@ -9,8 +9,8 @@ the suite exists (built by tests/refcommons/test_drs_compliance_suite.py, or the
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
