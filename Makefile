@@ -49,6 +49,8 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench_fanout.py
 	$(BIN)/python bench/bench_pfb.py
 	$(BIN)/python bench/bench_portal.py
+	$(BIN)/python bench/bench_memory.py    # idle RSS per worker (issue 17), growth after huge bodies (issue 14)
+	$(BIN)/python bench/bench_workers.py   # --workers 2 vs 1 on cached paths (issue 17)
 
 # `make lock`: requirements.lock, the container image's pinned runtime dependencies (the Dockerfile installs it,
 # then the project with --no-deps). The project is installed from PyPI into a fresh venv and frozen without

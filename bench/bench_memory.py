@@ -1,4 +1,11 @@
-"""Memory after huge member bodies: the gateway's RSS growth while a member answers 50 MB bodies for its ids
+"""Memory per worker, idle (issue 17: at most 80 MB RSS), then after huge member bodies.
+
+**Idle.** ``gateway serve --workers 2`` (one DRS member, no in-process commons, SQLite, in-process cache, default
+logs and metrics): each worker's RSS (and PSS, its share of pages shared with the other processes) once it listens,
+and again after a warm-up of ``--warmup`` requests over the status, service-info, metrics and DRS routes; the
+largest worker's figure against the 80 MB target. ``--idle-only`` stops there.
+
+**Growth.** Memory after huge member bodies: the gateway's RSS growth while a member answers 50 MB bodies for its ids
 (target: growth at most 50 MB, issue 14).
 
 A DRS member on 127.0.0.1 answers every request (objects, service-info, bulk) with a 50 MB JSON-looking body,
@@ -35,6 +42,7 @@ from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MB = 50.0
+IDLE_TARGET_MB = 80.0
 
 
 def free_port() -> int:
@@ -71,6 +79,62 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
+def pss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+async def idle(member_port: int, warmup: int) -> None:
+    """Start ``gateway serve --workers 2``, print each worker's RSS/PSS after start and after ``warmup`` requests."""
+    port = free_port()
+    config = {
+        "host": "127.0.0.1", "port": port, "refcommons": {"enabled": False},
+        "registry": {"members": [{"id": "m", "name": "m", "kind": "drs", "prefixes": ["dg.IDLE"],
+                                  "base_url": f"http://127.0.0.1:{member_port}"}]},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        config["store"] = {"url": f"sqlite:///{tmp}/gw.sqlite3"}
+        path = Path(tmp) / "gateway.yaml"
+        path.write_text(json.dumps(config))
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--workers", "2", "--config", str(path)],
+                                env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient(timeout=30.0) as client:
+                await wait_ready(client, base, proc)
+                workers: list[int] = []
+                for _ in range(100):  # every worker listening
+                    workers = children(proc.pid)
+                    if len(workers) == 2:
+                        break
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(1.0)
+                started = {pid: (rss_mb(pid), pss_mb(pid)) for pid in workers}
+                paths = ["/_status", "/service-info", "/ga4gh/drs/v1/service-info", "/metrics",
+                         "/ga4gh/drs/v1/objects/dg.NONE/x", "/index/_dist"]
+                for i in range(warmup):  # new connections: the kernel spreads them over both workers
+                    async with httpx.AsyncClient(timeout=30.0) as fresh:
+                        await fresh.get(base + paths[i % len(paths)])
+                await asyncio.sleep(1.0)
+                warm = {pid: (rss_mb(pid), pss_mb(pid)) for pid in workers}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    for pid in workers:
+        print(f"idle worker {pid}: RSS {started[pid][0]:.1f} MB after start, {warm[pid][0]:.1f} MB after {warmup} "
+              f"requests (PSS {started[pid][1]:.1f} / {warm[pid][1]:.1f} MB)")
+    top = max(w[0] for w in warm.values())
+    print(f"idle RSS per worker (largest, warmed): {top:.1f} MB | target <= {IDLE_TARGET_MB:.0f} MB | "
+          f"ratio {top / IDLE_TARGET_MB:.2f} ({'met' if top <= IDLE_TARGET_MB else 'NOT met'})")
+
+
 async def wait_ready(client: httpx.AsyncClient, base: str, proc: subprocess.Popen[bytes]) -> None:
     for _ in range(300):
         if proc.poll() is not None:
@@ -92,12 +156,22 @@ async def main() -> None:
     parser.add_argument("--body-mb", type=int, default=50)
     parser.add_argument("--settle", type=float, default=2.0)
     parser.add_argument("--upstream-json", default="{}", help="overlay of the upstream settings section")
+    parser.add_argument("--warmup", type=int, default=200, help="requests before the idle figure")
+    parser.add_argument("--idle-only", action="store_true", help="measure the idle worker only")
     args = parser.parse_args()
 
     member_port, gateway_port = free_port(), free_port()
     runner = web.AppRunner(huge_member(args.body_mb * 1024 * 1024), access_log=None, shutdown_timeout=0.2)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", member_port).start()
+    try:
+        await idle(member_port, args.warmup)
+    except BaseException:
+        await runner.cleanup()
+        raise
+    if args.idle_only:
+        await runner.cleanup()
+        return
     config = {
         "host": "127.0.0.1", "port": gateway_port,
         "store": {"url": "sqlite:///:memory:"}, "refcommons": {"enabled": False},

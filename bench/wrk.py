@@ -26,7 +26,8 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def run(urls: list[str], concurrency: int, seconds: float, threads: int = 1) -> dict:
+def run(urls: list[str], concurrency: int, seconds: float, threads: int = 1, cpus: str | None = None) -> dict:
+    """wrk's report over ``urls``; ``cpus``: a CPU list wrk is pinned to (``taskset -c``)."""
     base = urlsplit(urls[0])
     paths = [(lambda p: p.path + (f"?{p.query}" if p.query else ""))(urlsplit(u)) for u in urls]
     script = (
@@ -38,8 +39,8 @@ def run(urls: list[str], concurrency: int, seconds: float, threads: int = 1) -> 
         fh.write(script)
         fh.flush()
         out = subprocess.run(
-            ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{int(seconds)}s", "--latency",
-             "-s", fh.name, f"{base.scheme}://{base.netloc}"],
+            [*(["taskset", "-c", cpus] if cpus else []), "wrk", "-t", str(threads), "-c", str(concurrency),
+             "-d", f"{int(seconds)}s", "--latency", "-s", fh.name, f"{base.scheme}://{base.netloc}"],
             check=True, capture_output=True, text=True,
         ).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))

@@ -4,7 +4,7 @@
 * ``redis://host:port/db`` or ``rediss://…`` (TLS): a Redis server shared by replicas, checked with
   a PING; its keys live under ``key_prefix``. Each call waits at most ``timeout`` seconds and a failing Redis is a
   miss behind a circuit breaker (``breaker_failures`` consecutive failures bypass it for ``breaker_cooldown``
-  seconds): :mod:`gateway.cache.redis`.
+  seconds): :mod:`gateway.cache.redis`, imported only then (a gateway on the in-process cache never loads redis).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 from gateway.cache.base import Cache
 from gateway.cache.breaker import Breaker
 from gateway.cache.memory import MemoryCache
-from gateway.cache.redis import RedisCache
 from gateway.store.base import StoreError
 from gateway.store.factory import connect_redis, redacted
 
@@ -42,6 +41,8 @@ async def open_cache(
             client = await connect_redis(url, timeout=timeout)
         except StoreError as exc:
             raise CacheUnavailable(f"cache unavailable: {exc}") from exc
+        from gateway.cache.redis import RedisCache
+
         breaker = Breaker(threshold=breaker_failures, cooldown=breaker_cooldown)
         return RedisCache(client, key_prefix=key_prefix, default_ttl=default_ttl, breaker=breaker)
     raise ValueError(

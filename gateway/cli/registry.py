@@ -22,7 +22,6 @@ import os
 import sys
 from typing import Any
 
-import httpx
 import orjson
 
 from gateway.cli.target import add_url_options
@@ -74,6 +73,8 @@ def add_commands(subparsers: Any) -> None:
 
 
 def _request(args: argparse.Namespace, method: str, path: str, *, admin: bool = False, **kw: Any) -> Any:
+    import httpx  # loaded when a command runs, never in `gateway serve`
+
     headers = {}
     if admin:
         token = args.token or os.environ.get(TOKEN_ENV, "")

@@ -11,7 +11,6 @@ import argparse
 import sys
 from typing import Any
 
-import httpx
 import orjson
 
 from gateway.cli.target import add_url_options
@@ -38,6 +37,8 @@ def describe(result: dict[str, Any]) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import httpx  # loaded when a command runs, never in `gateway serve`
+
     try:
         response = httpx.post(
             args.url.rstrip("/") + "/resolver/v1/resolve", json={"ids": args.ids}, timeout=args.timeout

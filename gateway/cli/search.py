@@ -22,26 +22,18 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-import httpx
 import orjson
-from rich.console import Console, Group
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
 from gateway.cli.target import add_url_options
+
+if TYPE_CHECKING:  # annotations only: httpx and rich load when a command runs, never in `gateway serve`
+    import httpx
+    from rich.console import Console, Group
+    from rich.progress import Progress
+    from rich.table import Table
 
 SEARCH_PATH = "/search/v1/cohort"
 EXPORT_PATH = "/search/v1/export"
@@ -160,6 +152,9 @@ def error_message(status: int, body: bytes) -> str:
 
 
 def facet_table(name: str, buckets: list[Mapping[str, Any]], limit: int | None) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=f"facet: {name}", title_justify="left")
     table.add_column("key")
     table.add_column("count", justify="right")
@@ -175,6 +170,9 @@ STATUS_STYLE = {"ok": "green", "partial": "yellow", "stale": "yellow", "timeout"
 
 
 def sources_table(sources: list[Mapping[str, Any]], limit: int | None) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="sources", title_justify="left")
     for column, justify in (("commons", "left"), ("status", "left"), ("took_ms", "right"), ("count", "right"),
                             ("error", "left")):
@@ -188,6 +186,9 @@ def sources_table(sources: list[Mapping[str, Any]], limit: int | None) -> Table:
 
 def render_search(doc: Mapping[str, Any]) -> Group:
     """The answer of ``POST /search/v1/cohort`` (200, 503 or 504) as rich renderables: summary, facets, sources."""
+    from rich.console import Group
+    from rich.text import Text
+
     tier = doc.get("tier") or {}
     limit = tier.get("limit")
     summary = Text()
@@ -224,6 +225,16 @@ def save_stream(chunks: Iterable[bytes], out: Path, on_chunk: Callable[[int], No
 
 def progress_bar(total: int | None, console: Console) -> Progress:
     """A byte progress bar; a spinner with bytes and rate when the size is unknown."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
     if total:
         columns: tuple[Any, ...] = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                     TransferSpeedColumn(), TimeElapsedColumn())
@@ -248,6 +259,8 @@ def job_failure(doc: Mapping[str, Any]) -> str:
 
 
 def job_bar(console: Console) -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("entities"), TimeElapsedColumn(), console=console, transient=False)
 
@@ -264,6 +277,9 @@ def _request(args: argparse.Namespace) -> tuple[dict[str, Any] | None, dict[str,
 
 
 def _search(args: argparse.Namespace) -> int:
+    import httpx
+    from rich.console import Console
+
     try:
         flt, hdrs = _request(args)
     except UsageError as exc:
@@ -295,6 +311,9 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    import httpx
+    from rich.console import Console
+
     try:
         flt, hdrs = _request(args)
     except UsageError as exc:
@@ -342,6 +361,8 @@ def _download(response: httpx.Response, out: Path, console: Console) -> int:
 
 def _follow_job(args: argparse.Namespace, doc: dict[str, Any], console: Console) -> int:
     """Poll an export job until it ends, then download its file; Ctrl-C before it is done cancels it."""
+    import httpx
+
     status_url = urljoin(args.url.rstrip("/") + "/", str(doc["status_url"]))
     try:
         console.print(f"export job {doc.get('status')}: {status_url}", soft_wrap=True, markup=False)
@@ -367,6 +388,8 @@ def _follow_job(args: argparse.Namespace, doc: dict[str, Any], console: Console)
 def _poll(status_url: str, doc: dict[str, Any], args: argparse.Namespace, console: Console) -> dict[str, Any] | None:
     """The job document once the job ended (``None`` when the status URL stops answering 200). The job id is the
     capability: no token is sent."""
+    import httpx
+
     with httpx.Client(timeout=args.timeout) as client, job_bar(console) as progress:
         done, total = job_progress(doc)
         task = progress.add_task(args.out.name, completed=done, total=total or None)

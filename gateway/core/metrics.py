@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -239,6 +239,16 @@ def bind(metrics: Metrics) -> None:
     """Make ``metrics`` the current ones in this context (a copied context for background tasks, the request's
     task at the web edge, which resets it with :func:`bound`)."""
     _current.set(metrics)
+
+
+def bind_token(metrics: Metrics) -> Token[Metrics]:
+    """Make ``metrics`` current in this context until :func:`unbind` with the token answered (what :func:`bound` does,
+    without a context manager object: the web edge's per-request form)."""
+    return _current.set(metrics)
+
+
+def unbind(token: Token[Metrics]) -> None:
+    _current.reset(token)
 
 
 @contextmanager

@@ -32,10 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import fastavro
-
 from gateway.export.dictionary import Dictionary, from_gen3_dictionary
-from gateway.export.formats.pfb import avro_schema
+from gateway.export.formats.pfb.schema import avro_schema
 
 MAX_NODES = 1_000
 MAX_PROPERTIES = 20_000
@@ -71,6 +69,9 @@ def read_offered(doc: object) -> Dictionary:
         dictionary.topological_order()
     except ValueError as exc:
         raise Refused(str(exc)) from None
+
+    import fastavro  # loaded when a member's dictionary is judged, not when the gateway starts
+
     try:
         fastavro.parse_schema(avro_schema(dictionary))
     except Exception as exc:  # the model's checks should make this unreachable; a member must never cause a 500

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -25,7 +26,6 @@ from typing import BinaryIO, Protocol
 import orjson
 
 from gateway.cache import Cache
-from gateway.cache.redis import RedisCache
 from gateway.settings.aggregate import ExportSettings
 
 BLOB_SIZE = 1024 * 1024
@@ -231,10 +231,17 @@ class DirectoryFiles:
         return await asyncio.to_thread(remove_old)
 
 
+def _is_redis(cache: Cache) -> bool:
+    """Whether ``cache`` is the shared Redis cache. :mod:`gateway.cache.redis` (and redis with it) is loaded only
+    when a Redis cache is opened, so a cache made while it is not loaded is not one."""
+    module = sys.modules.get("gateway.cache.redis")
+    return module is not None and isinstance(cache, module.RedisCache)
+
+
 def open_files(settings: ExportSettings, cache: Cache) -> ExportFiles:
     """The backend ``settings.storage`` names; ``cache`` needs a shared (Redis) cache."""
     retention = settings.max_duration + settings.job_ttl
-    shared = isinstance(cache, RedisCache)
+    shared = _is_redis(cache)
     if settings.storage == "cache" and not shared:
         raise ValueError("aggregate.export.storage: cache needs a shared cache (cache.url: redis://…); the "
                          "in-process cache does not hold export files")

@@ -7,19 +7,22 @@
 * ``postgresql://user:password@host:port/database`` (or ``postgres://…``; libpq's query parameters such as
   ``?sslmode=require``): a PostgreSQL database, its schema migrated at open when ``migrate_on_start`` allows
   (:mod:`gateway.store.migrations`).
+
+The Redis and PostgreSQL backends (and their client libraries, ~35 MB of a worker's memory) are imported only
+when a URL names them: a gateway on SQLite never loads them.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import redis.asyncio as aioredis
-
 from gateway.store.base import Store, StoreError, StoreUnavailable
-from gateway.store.postgres import PostgresStore
-from gateway.store.redis import RedisStore
 from gateway.store.sqlite import MEMORY, SqliteStore
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 PING_TIMEOUT = 10.0  # seconds open_store waits for a Redis server's first answer
 
@@ -50,6 +53,8 @@ async def connect_redis(url: str, *, timeout: float = 5.0) -> aioredis.Redis:
     """A Redis client for ``url`` whose server has answered a PING (``StoreError`` otherwise). ``timeout`` bounds
     every connect and every command's socket read: a Redis that stops answering fails a call in that time rather
     than holding the request (the OS timeout would be minutes)."""
+    import redis.asyncio as aioredis
+
     try:
         client = aioredis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     except ValueError as exc:
@@ -71,8 +76,12 @@ async def open_store(
     if scheme == "sqlite":
         return await SqliteStore.open(sqlite_path(url))
     if scheme in ("redis", "rediss"):
+        from gateway.store.redis import RedisStore
+
         return RedisStore(await connect_redis(url, timeout=timeout), key_prefix=key_prefix)
     if scheme in ("postgresql", "postgres"):
+        from gateway.store.postgres import PostgresStore
+
         try:
             return await PostgresStore.open(
                 url, timeout=timeout, pool_size=pool_size, migrate_on_start=migrate_on_start

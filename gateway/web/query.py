@@ -27,6 +27,8 @@ async def empty_query_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Hand the handler a request whose query has no empty values (``?a=&b=1`` → ``?b=1``)."""
+    if not request.query_string:  # most requests carry no query: nothing to parse
+        return await handler(request)
     kept = without_empty_values(request.query)
     if kept is not None:
         request = request.clone(rel_url=request.rel_url.with_query(kept))

@@ -5,16 +5,16 @@ chunks the caller pulls (:func:`pfb_chunks`); see :mod:`gateway.export.formats.p
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import IO, Any, cast
-
-import fastavro
-from fastavro.write import Writer
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from gateway.export.dictionary import Dictionary
 from gateway.export.formats.pfb.records import ORDER_FILTER_BITS, Encoder, Entity, PFBError, metadata_object
 from gateway.export.formats.pfb.schema import avro_schema
 
 DEFAULT_BLOCK_SIZE = 64 * 1024
+
+if TYPE_CHECKING:  # fastavro loads when the first file is written, not when the gateway starts
+    from fastavro.write import Writer
 
 
 def _as_file(sink: _WriteOnly | _ChunkSink) -> IO[bytes]:
@@ -30,6 +30,8 @@ class _Export:
         self, dictionary: Dictionary, entities: Iterable[Entity], misc: Mapping[str, Any], *, check_order: bool,
         order_filter_bits: int,
     ) -> None:
+        import fastavro
+
         self.schema = fastavro.parse_schema(avro_schema(dictionary))
         self.metadata = metadata_object(dictionary, misc)
         self.encoder = Encoder(dictionary, check_order, order_filter_bits)
@@ -111,6 +113,8 @@ def write_pfb(
     (:class:`OrderError`) on an entity the dictionary does not allow, leaving ``fileobj`` with a partial file.
     """
     export = _Export(dictionary, entities, misc, check_order=check_order, order_filter_bits=order_filter_bits)
+    from fastavro.write import Writer
+
     writer = Writer(_as_file(_WriteOnly(fileobj)), export.schema, codec=codec, sync_interval=block_size)
     for record in export.records():
         export.write(writer, record)
@@ -135,6 +139,8 @@ def pfb_chunks(
     export = _Export(dictionary, entities, misc, check_order=check_order, order_filter_bits=order_filter_bits)
     sink = _ChunkSink()
     # the header goes into the sink
+    from fastavro.write import Writer
+
     writer = Writer(_as_file(sink), export.schema, codec=codec, sync_interval=chunk_size)
     return _chunks(export, writer, sink, chunk_size)
 
