@@ -191,17 +191,14 @@ class PassportEngine:
             raise PassportRejected(exc.status, exc.rule, exc.reason) from None
 
         grants: list[Grant] = []
-        reports: list[VisaReport] = []
-        audits: list[AuditRecord] = []
         for item in checked:
             grants.extend(self._grants(item, now))
-            audits.append(audit_record(item.passport, item.results))
-            reports.extend(visa_report(item.index, r) for r in item.results)
         passports_expire = min(c.passport.expires for c in checked)  # exp + leeway (rule 20)
         valid_until = min([passports_expire, *(g.expires for g in grants)])
-        self._log(audits)
-        return Evaluation(tuple(grants), valid_until, passports_expire, tuple(reports), tuple(audits),
-                          identity=checked[0].passport.identity)
+        evaluation = Evaluation(tuple(grants), valid_until, passports_expire, identity=checked[0].passport.identity,
+                                details=lambda: _details(checked))
+        self._log(evaluation)
+        return evaluation
 
     async def _passport(self, index: int, token: str, now: int) -> _Checked:
         """One Passport, fully checked; :class:`PassportRejected` otherwise."""
@@ -304,15 +301,22 @@ class PassportEngine:
         return list(collect_grants(usable, self.grants, now, leeway=self.visa_rules.leeway))
 
     @staticmethod
-    def _log(audits: list[AuditRecord]) -> None:
-        if not log.isEnabledFor(logging.INFO):  # spares building the extras nobody would see
+    def _log(evaluation: Evaluation) -> None:
+        if not log.isEnabledFor(logging.INFO):  # spares building the audit records nobody would see
             return
-        for record in audits:
+        for record in evaluation.audit:
             log.info("passport evaluated", extra={
                 "passport_jti": record.passport_jti, "passport_iss": record.passport_identity[0],
                 "passport_sub": record.passport_identity[1], "passport_sha256": record.passport_sha256,
                 "visas": list(record.visas),
             })
+
+
+def _details(checked: list[_Checked]) -> tuple[tuple[VisaReport, ...], tuple[AuditRecord, ...]]:
+    """The per-Visa reports and the audit records of verified Passports (:attr:`Evaluation.visas`,
+    :attr:`Evaluation.audit`), built when first read."""
+    reports = tuple(visa_report(item.index, r) for item in checked for r in item.results)
+    return reports, tuple(audit_record(item.passport, item.results) for item in checked)
 
 
 def _bound_roots(passport: Passport, facts: list[VisaFacts], graph: IdentityGraph) -> set[tuple[str, str]]:
