@@ -240,8 +240,9 @@ class PassportEngine:
         results, accepted = item.results, item.accepted
         headers: jws.HeaderMemo = {}  # this Passport's only: its Visas mostly share their issuer's header
         keys: _KeyMemo = {}  # this Passport's only: trust verdicts and keys, for its next Visas
+        rules, lookup, verified = self.visa_rules, self._lookup, self._verified  # once, not per Visa
         for token in unique:
-            result = read_visa(token, now, self.visa_rules, headers=headers)
+            result = read_visa(token, now, rules, headers=headers)
             visa = result.visa
             if visa is not None:
                 header = visa.jws.header
@@ -250,12 +251,12 @@ class PassportEngine:
                 known = keys.get(slot)
                 if known is None:  # a coroutine only for what may wait on the key store
                     try:
-                        known = await self._lookup(visa, slot[3], slot[4])
+                        known = await lookup(visa, slot[3], slot[4])
                     except KeyLookupError as exc:  # not kept: made again for the next Visa, and fails the same way
                         results.append(VisaResult.ignored(result.sha256, exc.rule, exc.message))
                         continue
                     keys[slot] = known
-                result = self._verified(result, visa, known)
+                result = verified(result, visa, known)
                 if result.valid:
                     accepted.append((visa, visa_facts(visa)))
             results.append(result)

@@ -41,6 +41,7 @@ BY_VALUES = frozenset({"self", "peer", "system", "so", "dac"})
 TYPE_ACCEPTED_TERMS = "AcceptedTermsAndPolicies"
 TYPE_CONTROLLED_ACCESS = "ControlledAccessGrants"
 BY_REQUIRED_TYPES = frozenset({TYPE_ACCEPTED_TERMS, TYPE_CONTROLLED_ACCESS})
+_NO_CONDITIONS: list[Any] = []  # an absent conditions member reads as this (never changed: only looked at)
 _FAST_CHARS = MAX_CLAIM_BYTES // 4  # a string this short is within MAX_CLAIM_BYTES of UTF-8 whatever it holds
 
 
@@ -239,7 +240,7 @@ def _validate_visa(parsed: ParsedJws, now: int, rules: VisaRules) -> Visa:
         raise InvalidClaim(24, "by is not one of self, peer, system, so, dac")
     if by is None and vtype in BY_REQUIRED_TYPES:
         raise InvalidClaim(24, "by is required for this visa type")
-    conditions = obj.get("conditions", [])
+    conditions = obj.get("conditions", _NO_CONDITIONS)
     if not isinstance(conditions, list):
         raise InvalidClaim(33, "conditions is not an array")
     if vtype == LINKED_IDENTITIES:  # rule 39: the one parser; a malformed value never counts, conditions included
