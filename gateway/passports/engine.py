@@ -20,7 +20,8 @@
 
 The :class:`~gateway.passports.evaluation.Evaluation` carries the grants, ``valid_until`` (rule 41: the earliest
 expiry of every Passport and grant used), per-Visa report entries (hashes, rules and reasons; never token contents)
-and the audit records of rule 46.
+and the audit records of rule 46, these two built when first read (an access decision reads neither; the audit log
+line does, when INFO is on).
 :meth:`PassportEngine.decide` turns an evaluation (or a cached one, see :mod:`gateway.passports.decisions`) into an
 all-of :class:`~gateway.passports.rules.resources.Decision` for one object.
 :func:`gateway.passports.build.build_engine` builds an engine from the ``passports`` settings.
