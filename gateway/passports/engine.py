@@ -20,7 +20,8 @@
 
 The :class:`~gateway.passports.evaluation.Evaluation` carries the grants, ``valid_until`` (rule 41: the earliest
 expiry of every Passport and grant used), per-Visa report entries (hashes, rules and reasons; never token contents)
-and the audit records of rule 46.
+and the audit records of rule 46, these two built when first read (an access decision reads neither; the audit log
+line does, when INFO is on).
 :meth:`PassportEngine.decide` turns an evaluation (or a cached one, see :mod:`gateway.passports.decisions`) into an
 all-of :class:`~gateway.passports.rules.resources.Decision` for one object.
 :func:`gateway.passports.build.build_engine` builds an engine from the ``passports`` settings.
@@ -70,8 +71,9 @@ REGISTERED_CUSTOM_TYPES = frozenset({RAS_V11})
 _HANDLED_TYPES = STANDARD_VISA_TYPES | REGISTERED_CUSTOM_TYPES
 
 
-_KeyMemo = dict[tuple[str, Any, Any, "str | None"], PublicKey]
-"""``(iss, kid, alg, jku)`` → the key the key store answered (see :meth:`PassportEngine._visa`)."""
+_KeyMemo = dict[tuple[str, str, str, Any, Any, "str | None"], "PublicKey | tuple[int, str]"]
+"""``(type, iss, source, kid, alg, jku)`` → the key the key store answered, or the rule and reason of a Visa
+ignored before any key lookup (see :meth:`PassportEngine._visas`)."""
 
 
 @dataclass
@@ -191,17 +193,14 @@ class PassportEngine:
             raise PassportRejected(exc.status, exc.rule, exc.reason) from None
 
         grants: list[Grant] = []
-        reports: list[VisaReport] = []
-        audits: list[AuditRecord] = []
         for item in checked:
             grants.extend(self._grants(item, now))
-            audits.append(audit_record(item.passport, item.results))
-            reports.extend(visa_report(item.index, r) for r in item.results)
         passports_expire = min(c.passport.expires for c in checked)  # exp + leeway (rule 20)
         valid_until = min([passports_expire, *(g.expires for g in grants)])
-        self._log(audits)
-        return Evaluation(tuple(grants), valid_until, passports_expire, tuple(reports), tuple(audits),
-                          identity=checked[0].passport.identity)
+        evaluation = Evaluation(tuple(grants), valid_until, passports_expire, identity=checked[0].passport.identity,
+                                details=lambda: _details(checked))
+        self._log(evaluation)
+        return evaluation
 
     async def _passport(self, index: int, token: str, now: int) -> _Checked:
         """One Passport, fully checked; :class:`PassportRejected` otherwise."""
@@ -233,46 +232,71 @@ class PassportEngine:
         return _Checked(index, passport, broker, [], [])
 
     async def _visas(self, item: _Checked, now: int) -> None:
-        """Read, trust-check and verify the Passport's Visas into ``item.results`` / ``item.accepted``."""
+        """Read, trust-check and verify the Passport's Visas into ``item.results`` / ``item.accepted``.
+
+        ``keys`` holds what :meth:`_lookup` answered for earlier Visas of this Passport with the same type, issuer,
+        source and ``kid``/``alg``/``jku`` header (the usual case: one issuer's Visas of one type), which are all
+        those checks read: the key, or the rule an untrusted Visa failed."""
         unique, item.results = split_visas(item.passport, self.visa_rules)
         results, accepted = item.results, item.accepted
         headers: jws.HeaderMemo = {}  # this Passport's only: its Visas mostly share their issuer's header
-        keys: _KeyMemo = {}  # this Passport's only: the key lookups that succeeded, for its next Visas
+        keys: _KeyMemo = {}  # this Passport's only: trust verdicts and keys, for its next Visas
+        rules, lookup, verified = self.visa_rules, self._lookup, self._verified  # once, not per Visa
         for token in unique:
-            result = read_visa(token, now, self.visa_rules, headers=headers)
+            result = read_visa(token, now, rules, headers=headers)
             visa = result.visa
             if visa is not None:
-                result = await self._visa(result, visa, keys)
+                header = visa.jws.header
+                # read_visa checked these are strings (jku a string or None): the slot is hashable
+                slot = (visa.type, visa.iss, visa.source, header.get("kid"), header.get("alg"), visa.jku)
+                known = keys.get(slot)
+                if known is None:  # a coroutine only for what may wait on the key store
+                    try:
+                        known = await lookup(visa, slot[3], slot[4])
+                    except KeyLookupError as exc:  # not kept: made again for the next Visa, and fails the same way
+                        results.append(VisaResult.ignored(result.sha256, exc.rule, exc.message))
+                        continue
+                    keys[slot] = known
+                result = verified(result, visa, known)
                 if result.valid:
                     accepted.append((visa, visa_facts(visa)))
             results.append(result)
 
-    async def _visa(self, result: VisaResult, visa: Visa, keys: _KeyMemo) -> VisaResult:
-        """``result`` (the claims of ``visa`` passed) once the type, the trust and the signature are checked too; an
-        ignored result otherwise. :class:`PassportRejected` (503) when a trusted issuer's keys are unreachable.
-        ``keys``: the key store's answers to the same lookup for earlier Visas of this Passport (only answers that
-        were a key: a failed lookup is made again, and fails again the same way)."""
-        if visa.type not in _HANDLED_TYPES:
-            return VisaResult.ignored(result.sha256, 28, "visa type has no handler")
-        if self.trust.visa_issuer(visa.iss) is None:  # rule 13: before any key lookup, no request at all
-            return VisaResult.ignored(result.sha256, 13, "visa issuer is not trusted")
-        if not self.trust.visa_source_trusted(visa.iss, visa.type, visa.source):
-            return VisaResult.ignored(result.sha256, 14, "visa source is not trusted for this type")
-        header = visa.jws.header
-        # parse_compact checked kid and alg are strings and jku a string if present: the slot is hashable
-        slot = (visa.iss, header.get("kid"), header.get("alg"), visa.jku)
+    async def _lookup(self, visa: Visa, kid: Any, alg: Any) -> PublicKey | tuple[int, str]:
+        """What the checks before a Visa's signature answer (rules 28, 13, 14 first: an untrusted Visa makes no
+        request at all): its issuer's key for ``kid``/``alg``, or the rule and reason it is ignored for;
+        :class:`KeyLookupError` when the key store has no such key, :class:`PassportRejected` (503) when a trusted
+        issuer's keys are unreachable."""
+        untrusted = self._untrusted(visa)
+        if untrusted is not None:
+            return untrusted
         try:
-            key = keys.get(slot)
-            if key is None:
-                key = keys[slot] = await self.keys.visa_key(*slot)
-            jws.verify(visa.jws, key)
+            return await self.keys.visa_key(visa.iss, kid, alg, visa.jku)
         except KeysUnavailable as exc:  # fail closed, retryable: never silently drop a trusted issuer's Visa
             raise PassportRejected(exc.status, exc.rule, exc.message) from None
-        except KeyLookupError as exc:
-            return VisaResult.ignored(result.sha256, exc.rule, exc.message)
+
+    @staticmethod
+    def _verified(result: VisaResult, visa: Visa, known: PublicKey | tuple[int, str]) -> VisaResult:
+        """``result`` (the claims of ``visa`` passed) once its signature verifies under ``known``, the key
+        :meth:`_lookup` answered; an ignored result otherwise (``known`` the rule and reason of an untrusted Visa,
+        or a bad signature)."""
+        if isinstance(known, tuple):
+            return VisaResult.ignored(result.sha256, *known)
+        try:
+            jws.verify(visa.jws, known)
         except JwsError as exc:
             return VisaResult.ignored(result.sha256, exc.rule, exc.reason)
         return result
+
+    def _untrusted(self, visa: Visa) -> tuple[int, str] | None:
+        """Why ``visa`` is ignored before any key lookup (rules 28, 13, 14: no request at all), or ``None``."""
+        if visa.type not in _HANDLED_TYPES:
+            return 28, "visa type has no handler"
+        if self.trust.visa_issuer(visa.iss) is None:
+            return 13, "visa issuer is not trusted"
+        if not self.trust.visa_source_trusted(visa.iss, visa.type, visa.source):
+            return 14, "visa source is not trusted for this type"
+        return None
 
     def _grants(self, item: _Checked, now: int) -> list[Grant]:
         """Strict subject binding, conditions, then the grants of one Passport's accepted Visas. Visas dropped
@@ -304,15 +328,22 @@ class PassportEngine:
         return list(collect_grants(usable, self.grants, now, leeway=self.visa_rules.leeway))
 
     @staticmethod
-    def _log(audits: list[AuditRecord]) -> None:
-        if not log.isEnabledFor(logging.INFO):  # spares building the extras nobody would see
+    def _log(evaluation: Evaluation) -> None:
+        if not log.isEnabledFor(logging.INFO):  # spares building the audit records nobody would see
             return
-        for record in audits:
+        for record in evaluation.audit:
             log.info("passport evaluated", extra={
                 "passport_jti": record.passport_jti, "passport_iss": record.passport_identity[0],
                 "passport_sub": record.passport_identity[1], "passport_sha256": record.passport_sha256,
                 "visas": list(record.visas),
             })
+
+
+def _details(checked: list[_Checked]) -> tuple[tuple[VisaReport, ...], tuple[AuditRecord, ...]]:
+    """The per-Visa reports and the audit records of verified Passports (:attr:`Evaluation.visas`,
+    :attr:`Evaluation.audit`), built when first read."""
+    reports = tuple(visa_report(item.index, r) for item in checked for r in item.results)
+    return reports, tuple(audit_record(item.passport, item.results) for item in checked)
 
 
 def _bound_roots(passport: Passport, facts: list[VisaFacts], graph: IdentityGraph) -> set[tuple[str, str]]:

@@ -17,6 +17,12 @@ _B64URL_VALUE = {c: i for i, c in enumerate(_B64URL_ALPHABET)}
 _PADDING = (b"", b"", b"==", b"=")  # by length % 4 (1 is impossible)
 # the low bits of the last character that encode no data, by length % 4: canonical encodings leave them zero
 _SPARE_BITS = (0, 0, 0x0F, 0x03)
+# by length % 4, the last characters (as 1-byte strings) a canonical encoding can end with: any character when the
+# length is a multiple of 4 (no spare bits), none for the impossible remainder 1, those with zero spare bits else
+_CANONICAL_LAST: tuple[frozenset[bytes], ...] = tuple(
+    frozenset(c.encode("ascii") for c in _B64URL_ALPHABET if remainder != 1 and not _B64URL_VALUE[c] & spare)
+    for remainder, spare in enumerate(_SPARE_BITS)
+)
 
 
 def b64url_decode(segment: str, *, rule: int = 6, what: str = "segment") -> bytes:
@@ -36,8 +42,26 @@ def b64url_bytes(segment: bytes, rule: int, what: str) -> bytes:
     The decoding is ``pybase64``'s (vectorised: CPython's ``binascii`` walks a Passport's 13 kB payload a byte at a
     time, and that was a fifth of a cold validation). Its strict mode refuses every character outside the two
     alphabets and wrong padding; what it would accept beyond RFC 7515 §2 is refused here first: the standard-only
-    characters ``+`` and ``/``, any ``=`` (we add the padding ourselves), an impossible length, and (after decoding)
-    non-canonical trailing bits."""
+    characters ``+`` and ``/``, any ``=`` (we add the padding ourselves), an impossible length, and non-canonical
+    trailing bits (a last character outside :data:`_CANONICAL_LAST` for the length).
+
+    One expression decides the usual, valid segment; anything else (or a decoding error) is handed to
+    :func:`_b64url_refused`, which checks the same conditions one by one, in their order, and raises the error
+    they always raised."""
+    remainder = len(segment) & 3
+    if segment[-1:] in _CANONICAL_LAST[remainder] and b"=" not in segment and b"+" not in segment \
+            and b"/" not in segment:
+        try:
+            return _b64decode(segment + _PADDING[remainder] if remainder else segment, altchars=b"-_",
+                              validate=True)
+        except ValueError:  # binascii.Error
+            pass
+    return _b64url_refused(segment, rule, what)
+
+
+def _b64url_refused(segment: bytes, rule: int, what: str) -> bytes:
+    """The strict decoding, one check at a time: raises :class:`MalformedJws` for every segment
+    :func:`b64url_bytes` refused (and decodes any other exactly as it does)."""
     remainder = len(segment) % 4
     if remainder == 1 or b"=" in segment or b"+" in segment or b"/" in segment:
         raise MalformedJws(rule, f"{what} is not base64url")

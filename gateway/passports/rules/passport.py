@@ -79,6 +79,12 @@ class Passport(Signed):
     """``exp + leeway``: the first second the Passport no longer counts, for validation and decision alike
     (:func:`~gateway.passports.rules.claims.usable_until`)."""
 
+    def __init__(self, iss: str, sub: str, iat: int, exp: int, nbf: int | None, aud: tuple[str, ...],
+                 jti: str | None, visas: tuple[object, ...], jws: ParsedJws, expires: int) -> None:
+        # the generated frozen __init__ pays one object.__setattr__ call per field (10 here), once per Passport
+        self.__dict__.update(iss=iss, sub=sub, iat=iat, exp=exp, nbf=nbf, aud=aud, jti=jti, visas=visas, jws=jws,
+                             expires=expires)
+
 
 def parse_passport(token: object, rules: PassportRules = PassportRules()) -> ParsedJws:
     """Size cap, compact-JWS parsing and header checks for a Passport (rules 3, 6–12). Raises PassportError."""

@@ -495,3 +495,54 @@ async def test_every_kind_of_visa_is_reported_as_before_in_one_passport():
     alone = [read_visa(e, NOW) for e in elements if isinstance(e, str)]
     assert {r.sha256 for r in alone} == {v.sha256 for v in result.visas if v.sha256}
     assert keys_of(result) == {("dbgap", f"phs00000{n}", "c1") for n in (1, 2, 7)}
+
+
+# --- the per-Passport memo of what a Visa's checks before its signature answered ------------------------------------
+
+
+async def test_visas_sharing_issuer_source_and_header_still_each_verify_their_own_signature():
+    forged = visa(2, key=kit.rsa_key(2048, 7))  # same issuer, source, kid and jku as visa(1): another key signed it
+    engine = pinned_engine()
+    try:
+        result = await engine.evaluate([passport([visa(1), forged, visa(3)])], NOW)
+    finally:
+        await engine.aclose()
+    assert [(v.status, v.rule) for v in result.visas] == [("accepted", None), ("ignored", 9), ("accepted", None)]
+    assert keys_of(result) == {("dbgap", "phs000001", "c1"), ("dbgap", "phs000003", "c1")}
+
+
+async def test_trust_verdicts_are_kept_per_slot_and_never_cross_to_another_source_or_type():
+    other_source = visa_object(value=dataset(2), source="https://other-dac.example")
+    untrusted_type = visa_object(type="SomeCustomType", value=dataset(3))
+    engine = pinned_engine()
+    try:
+        result = await engine.evaluate([passport([
+            visa(2, obj=other_source), visa(1), visa(4, obj=visa_object(value=dataset(4), source="https://other-dac.example")),
+            visa(3, obj=untrusted_type), visa(5), visa(6, iss="https://evil.example")])], NOW)
+    finally:
+        await engine.aclose()
+    assert [(v.status, v.rule) for v in result.visas] == [
+        ("ignored", 14), ("accepted", None), ("ignored", 14), ("ignored", 28), ("accepted", None), ("ignored", 13)]
+
+
+async def test_reports_and_audit_are_built_once_when_first_read():
+    engine = pinned_engine()
+    try:
+        result = await engine.evaluate([passport([visa(1), visa(2, iss="https://evil.example")])], NOW)
+    finally:
+        await engine.aclose()
+    first = result.visas
+    assert result.visas is first and result.audit is result.audit  # built once, then kept
+    assert [v.status for v in first] == ["accepted", "ignored"]
+    assert len(result.audit) == 1 and [row["status"] for row in result.audit[0].visas] == ["VALID", "IGNORED"]
+
+
+async def test_audit_records_are_logged_at_info(caplog):
+    engine = pinned_engine()
+    try:
+        with caplog.at_level(logging.INFO, logger="gateway.passports.engine"):
+            await engine.evaluate([passport([visa(1)])], NOW)
+    finally:
+        await engine.aclose()
+    (record,) = [r for r in caplog.records if r.getMessage() == "passport evaluated"]
+    assert record.passport_jti == "passport-jti" and [v["status"] for v in record.visas] == ["VALID"]
