@@ -30,16 +30,18 @@ REQUEST_ID = "X-Request-Id"
 class RequestTrace:
     """The span serving the current request, and the ``tracestate`` its caller sent (if any).
 
-    Built from a request's headers (:meth:`of_request`) it is *lazy*: the caller's headers are parsed and the
-    request's span made on first use (an upstream call, the server span), so a request that calls no member pays
-    only for this holder. Built from a span (``RequestTrace(span, state, parent)``) it is settled at once."""
+    Built from a request's headers (:meth:`of_request`) it is *lazy*: the caller's headers are parsed on first use
+    and the request's span made only when asked for (an upstream call), so a request that calls no member pays only
+    for this holder, and the server span (:mod:`gateway.web.tracing`, which asks for the caller's span and state
+    only) makes no ids of ours. Built from a span (``RequestTrace(span, state, parent)``) it is settled at once."""
 
-    __slots__ = ("_parent", "_span", "_state", "_traceparent", "_tracestate")
+    __slots__ = ("_parent", "_parsed", "_span", "_state", "_traceparent", "_tracestate")
 
     def __init__(self, span: TraceParent, state: str | None = None, parent: TraceParent | None = None) -> None:
         self._span: TraceParent | None = span
         self._state = state
         self._parent = parent
+        self._parsed = True
         self._traceparent: str | None = None
         self._tracestate: str | None = None
 
@@ -48,38 +50,39 @@ class RequestTrace:
         """The (lazy) trace of a request whose caller sent these headers."""
         trace = cls.__new__(cls)
         trace._span = None
+        trace._parsed = False
         trace._traceparent = traceparent
         trace._tracestate = tracestate
         return trace
 
-    def _settle(self) -> TraceParent:
-        parent = parse(self._traceparent)
-        if parent is None:
-            span, self._state, self._parent = start(), None, None
-        else:
-            span, self._state, self._parent = parent.child(), clean_state(self._tracestate), parent
-        self._span = span
-        return span
+    def _parse(self) -> None:
+        parent = self._parent = parse(self._traceparent)
+        self._state = clean_state(self._tracestate) if parent is not None else None
+        self._parsed = True
 
     @property
     def span(self) -> TraceParent:
         """The request's span: a child of the caller's valid ``traceparent``, else a new trace's first."""
         span = self._span
-        return span if span is not None else self._settle()
+        if span is None:
+            if not self._parsed:
+                self._parse()
+            span = self._span = self._parent.child() if self._parent is not None else start()
+        return span
 
     @property
     def state(self) -> str | None:
         """The caller's ``tracestate`` (only with a valid ``traceparent``, when printable and short enough)."""
-        if self._span is None:
-            self._settle()
+        if not self._parsed:
+            self._parse()
         return self._state
 
     @property
     def parent(self) -> TraceParent | None:
         """The caller's span (its valid ``traceparent``), if any: the server span's parent
         (:mod:`gateway.core.otel`)."""
-        if self._span is None:
-            self._settle()
+        if not self._parsed:
+            self._parse()
         return self._parent
 
     def __eq__(self, other: object) -> bool:
