@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from gateway.core.logs import request_id_var
 from gateway.core.traceparent import HEADER as TRACEPARENT
@@ -28,23 +27,81 @@ from gateway.core.traceparent import TraceParent, clean_state, parse, start
 REQUEST_ID = "X-Request-Id"
 
 
-@dataclass(frozen=True, slots=True)
 class RequestTrace:
-    """The span serving the current request, and the ``tracestate`` its caller sent (if any)."""
+    """The span serving the current request, and the ``tracestate`` its caller sent (if any).
 
-    span: TraceParent
-    state: str | None = None
-    parent: TraceParent | None = None
-    """The caller's span (its valid ``traceparent``), if any: the server span's parent (:mod:`gateway.core.otel`)."""
+    Built from a request's headers (:meth:`of_request`) it is *lazy*: the caller's headers are parsed on first use
+    and the request's span made only when asked for (an upstream call), so a request that calls no member pays only
+    for this holder, and the server span (:mod:`gateway.web.tracing`, which asks for the caller's span and state
+    only) makes no ids of ours. Built from a span (``RequestTrace(span, state, parent)``) it is settled at once."""
+
+    __slots__ = ("_parent", "_parsed", "_span", "_state", "_traceparent", "_tracestate")
+
+    def __init__(self, span: TraceParent, state: str | None = None, parent: TraceParent | None = None) -> None:
+        self._span: TraceParent | None = span
+        self._state = state
+        self._parent = parent
+        self._parsed = True
+        self._traceparent: str | None = None
+        self._tracestate: str | None = None
+
+    @classmethod
+    def of_request(cls, traceparent: str | None, tracestate: str | None) -> RequestTrace:
+        """The (lazy) trace of a request whose caller sent these headers."""
+        trace = cls.__new__(cls)
+        trace._span = None
+        trace._parsed = False
+        trace._traceparent = traceparent
+        trace._tracestate = tracestate
+        return trace
+
+    def _parse(self) -> None:
+        parent = self._parent = parse(self._traceparent)
+        self._state = clean_state(self._tracestate) if parent is not None else None
+        self._parsed = True
+
+    @property
+    def span(self) -> TraceParent:
+        """The request's span: a child of the caller's valid ``traceparent``, else a new trace's first."""
+        span = self._span
+        if span is None:
+            if not self._parsed:
+                self._parse()
+            span = self._span = self._parent.child() if self._parent is not None else start()
+        return span
+
+    @property
+    def state(self) -> str | None:
+        """The caller's ``tracestate`` (only with a valid ``traceparent``, when printable and short enough)."""
+        if not self._parsed:
+            self._parse()
+        return self._state
+
+    @property
+    def parent(self) -> TraceParent | None:
+        """The caller's span (its valid ``traceparent``), if any: the server span's parent
+        (:mod:`gateway.core.otel`)."""
+        if not self._parsed:
+            self._parse()
+        return self._parent
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RequestTrace):
+            return NotImplemented
+        return (self.span, self.state, self.parent) == (other.span, other.state, other.parent)
+
+    def __hash__(self) -> int:
+        return hash((self.span, self.state, self.parent))
+
+    def __repr__(self) -> str:
+        return f"RequestTrace(span={self.span!r}, state={self.state!r}, parent={self.parent!r})"
 
 
 def request_trace(traceparent: str | None, tracestate: str | None) -> RequestTrace:
     """The trace of a request whose caller sent these headers: a child span of a valid ``traceparent`` (with the
-    caller's ``tracestate``, when printable and short enough), else a new trace (any ``tracestate`` dropped)."""
-    parent = parse(traceparent)
-    if parent is None:
-        return RequestTrace(start())
-    return RequestTrace(parent.child(), clean_state(tracestate), parent)
+    caller's ``tracestate``, when printable and short enough), else a new trace (any ``tracestate`` dropped). Lazy:
+    settled on first use (:meth:`RequestTrace.of_request`)."""
+    return RequestTrace.of_request(traceparent, tracestate)
 
 
 trace_var: contextvars.ContextVar[RequestTrace | None] = contextvars.ContextVar("request_trace", default=None)

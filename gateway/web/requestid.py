@@ -7,7 +7,8 @@ per request records method, path (query scrubbed), status and duration, never he
 
 The request's trace is set here too (:data:`gateway.core.propagation.trace_var`): the caller's valid W3C
 ``traceparent`` is continued (and its ``tracestate`` kept), an absent or invalid one starts a new trace; every call
-to a member then carries the request's id and trace (:func:`gateway.core.propagation.upstream_headers`).
+to a member then carries the request's id and trace (:func:`gateway.core.propagation.upstream_headers`). The trace is
+lazy: its ids are made on first use, so a request answered without calling a member (a cache hit) makes none.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.core.logs import log_access, request_id_var
-from gateway.core.propagation import TRACEPARENT, TRACESTATE, request_trace, trace_var
+from gateway.core.propagation import TRACEPARENT, TRACESTATE, RequestTrace, trace_var
 
 HEADER = "X-Request-Id"
 _SANE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
@@ -42,7 +43,8 @@ def choose_request_id(supplied: str | None) -> str:
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     rid = choose_request_id(request.headers.get(HEADER))
     token = request_id_var.set(rid)
-    trace_token = trace_var.set(request_trace(request.headers.get(TRACEPARENT), request.headers.get(TRACESTATE)))
+    trace_token = trace_var.set(RequestTrace.of_request(request.headers.get(TRACEPARENT),
+                                                          request.headers.get(TRACESTATE)))
     started = time.perf_counter()
     status = 500
     try:

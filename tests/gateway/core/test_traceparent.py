@@ -92,3 +92,14 @@ def test_a_call_outside_any_request_starts_its_own_trace():
     sent = parse(headers["traceparent"])
     assert sent and sent.sampled and headers["X-Request-Id"] == sent.trace_id and "tracestate" not in headers
     assert upstream_headers({"X-Request-Id": "mine"})["X-Request-Id"] == "mine"  # a named header wins
+
+
+def test_a_request_trace_is_settled_once_on_first_use():
+    for sent, state in ((VALID, "congo=t61rcWkgMzE"), (None, "congo=t61rcWkgMzE"), ("garbage", None)):
+        trace = request_trace(sent, state)
+        span, parent = trace.span, trace.parent
+        assert trace.span is span and trace.parent is parent and trace.state == trace.state
+        assert (parent is None) == (sent != VALID) and (trace.state is None) == (sent != VALID)
+    late = request_trace(VALID, "k=v")  # state asked first: the same settled span after
+    assert late.state == "k=v" and late.parent == parse(VALID) and late.span is late.span
+    assert RequestTrace(TraceParent(TRACE, SPAN, 1), "k=v") == RequestTrace(TraceParent(TRACE, SPAN, 1), "k=v")
