@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Literal
 
 Kind = Literal["gen3", "drs", "reference"]
@@ -67,6 +68,13 @@ def default_endpoints(kind: str, base_url: str) -> Endpoints:
         return Endpoints(drs=base)
     return Endpoints(indexd=f"{base}/index", drs=base, fence=f"{base}/user", guppy=f"{base}/guppy",
                      mds=f"{base}/mds", authz=f"{base}/authz", dictionary=f"{base}/api")
+
+
+@lru_cache(maxsize=4096)
+def resolved_endpoints(kind: str, base_url: str, declared: tuple[tuple[str, str | None], ...]) -> Endpoints:
+    """The kind's defaults at ``base_url`` with ``declared`` over them. Remembered (an :class:`Endpoints` is immutable):
+    every upstream call asks where its service is, and building the answer costs more than the call's own URL."""
+    return replace(default_endpoints(kind, base_url), **dict(declared))
 
 
 def normalize_endpoints(declared: Mapping[str, str | None]) -> tuple[tuple[str, str | None], ...]:
@@ -169,7 +177,7 @@ class Member:
     @property
     def endpoints(self) -> Endpoints:
         """Where each service is: the kind's defaults at ``base_url`` with the declared endpoints over them."""
-        return replace(default_endpoints(self.kind, self.base_url), **dict(self.declared_endpoints))
+        return resolved_endpoints(self.kind, self.base_url, self.declared_endpoints)
 
     def offers(self, capability: str) -> bool:
         """Does the member offer ``capability``? No endpoint for it: no; checked: what was found; never checked:
