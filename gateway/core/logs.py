@@ -19,8 +19,6 @@ import contextvars
 import functools
 import io
 import logging
-import os
-import random
 import re
 import sys
 import time
@@ -30,6 +28,8 @@ from typing import Any
 from urllib.parse import unquote
 
 import orjson
+
+from gateway.core.prng import seeded
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -274,7 +274,7 @@ def access_wanted(policy: AccessPolicy, status: int, duration_ms: float, draw: f
 
 
 _access_policy = AccessPolicy()
-_draws = random.Random(os.urandom(16))
+_draws = seeded(16)
 """The sample needs to be fair, not secret: a seeded PRNG avoids a system call per request."""
 
 

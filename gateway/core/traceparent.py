@@ -17,10 +17,10 @@ Ids come from a PRNG seeded from the OS: they need to be unique, not secret (as 
 
 from __future__ import annotations
 
-import os
-import random
 import re
 from dataclasses import dataclass
+
+from gateway.core.prng import seeded
 
 HEADER = "traceparent"
 STATE_HEADER = "tracestate"
@@ -33,7 +33,7 @@ _V00 = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _FUTURE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 _ZERO_TRACE = "0" * 32
 _ZERO_PARENT = "0" * 16
-_ids = random.Random(os.urandom(32))
+_ids = seeded(32)
 
 
 @dataclass(frozen=True, slots=True)

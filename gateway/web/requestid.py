@@ -14,8 +14,6 @@ lazy: its ids are made on first use, so a request answered without calling a mem
 from __future__ import annotations
 
 import logging
-import os
-import random
 import re
 import time
 
@@ -23,12 +21,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.core.logs import log_access, request_id_var
+from gateway.core.prng import seeded
 from gateway.core.propagation import TRACEPARENT, TRACESTATE, RequestTrace, trace_var
 
 HEADER = "X-Request-Id"
 _SANE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 access_log = logging.getLogger("gateway.access")
-_ids = random.Random(os.urandom(32))
+_ids = seeded(32)
 """Request ids need to be unique, not secret: a seeded PRNG avoids a system call per request."""
 
 
