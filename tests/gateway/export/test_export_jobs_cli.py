@@ -46,8 +46,10 @@ async def env(tmp_path_factory) -> AsyncIterator[Env]:
         members, proxy = await members_behind_gate(stack, (21, 22, 23), 30)
         gateways = []
         for name, extra in (("default", {}), ("tiny", {"inline_limit": 0})):
+            # nothing here tests a lost replica: a job must not be reported lost because the loaded machine stalled
+            # a heartbeat past jobs_env's 1 s (a failed job read "the gateway replica running the export stopped")
             gateway = await start_export_gateway(members, store={"url": "sqlite:///:memory:"},
-                                                 directory=tmp / name, **extra)
+                                                 directory=tmp / name, lost_after=10.0, **extra)
             stack.push_async_callback(gateway.stop)
             gateways.append(gateway)
         try:
