@@ -20,9 +20,9 @@ of the admin's token digest as the admins' records hold it (of the bootstrap tok
 (``portal.sign_in``, ``portal.sign_out``).
 
 **The sweep.** An expired session is deleted when it is met, and :class:`SessionSweeper` (every replica, every
-:data:`SWEEP_INTERVAL` seconds) deletes those nobody presents again (:func:`sweep_expired`), so the store does not
-keep every session ever opened. Each delete is conditional on the revision read; replicas sweeping at once delete each
-session once.
+:data:`SWEEP_INTERVAL` seconds, :func:`~gateway.core.concurrency.every_slot`) deletes those nobody presents again
+(:func:`sweep_expired`), so the store does not keep every session ever opened. Each delete is conditional on the
+revision read; replicas sweeping at once delete each session once.
 """
 
 from __future__ import annotations
@@ -30,17 +30,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 import re
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.core.concurrency import every_slot
 from gateway.registry.admins import BOOTSTRAP, AdminCredentials, admin_actor, digest
 from gateway.store.base import Conflict, Store
-
-log = logging.getLogger("gateway.portal.admin")
 
 COOKIE = "gw_admin"
 COOKIE_PATH = "/federation"
@@ -186,12 +184,10 @@ class SessionSweeper:
                 await self._task
 
     async def _forever(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_INTERVAL)
-            try:
-                await sweep_expired(self._store(), self._clock())
-            except Exception:  # the store is down, say: the next sweep tries again
-                log.warning("admin session sweep failed", exc_info=True)
+        await every_slot(SWEEP_INTERVAL, self._sweep, clock=self._clock, what="admin session sweep")
+
+    async def _sweep(self, _slot: int) -> None:
+        await sweep_expired(self._store(), self._clock())
 
 
 __all__ = ["COOKIE", "COOKIE_PATH", "NS_SESSIONS", "SWEEP_INTERVAL", "TTL", "AdminSessions", "SessionSweeper",
