@@ -13,8 +13,13 @@ Like the join limit, the count fails open while the cache is unavailable (:mod:`
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from gateway.cache.base import Cache
 from gateway.cache.window import count_in_window
+
+T = TypeVar("T")
 
 WINDOW = 3600
 """Seconds of the window wrong tokens are counted in."""
@@ -24,15 +29,26 @@ def _name(client: str) -> str:
     return f"registry:admin_failures:{client}"
 
 
-async def locked_out(cache: Cache, client: str, limit: int) -> int | None:
-    """Seconds until ``client`` may present an admin token again, or ``None`` when it may now."""
+class LockedOut(Exception):
+    """The client presented too many wrong admin tokens: it may try again in ``wait`` seconds."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(refusal(wait))
+        self.wait = wait
+
+
+async def guarded(cache: Cache, client: str, limit: int, attempt: Callable[[], Awaitable[T | None]], *,
+                  counts: bool = True) -> T | None:
+    """``attempt()`` (checking an admin token: ``None`` when it is wrong), unless ``client`` is locked out
+    (:class:`LockedOut`, before anything is checked); a wrong token is counted, unless ``counts`` is false (nothing
+    was presented)."""
     counted = await count_in_window(cache, _name(client), WINDOW, amount=0)
-    return counted.retry_after if counted.count >= limit else None
-
-
-async def wrong_token(cache: Cache, client: str) -> None:
-    """Count one wrong admin token from ``client``."""
-    await count_in_window(cache, _name(client), WINDOW)
+    if counted.count >= limit:
+        raise LockedOut(counted.retry_after)
+    found = await attempt()
+    if found is None and counts:
+        await count_in_window(cache, _name(client), WINDOW)
+    return found
 
 
 def refusal(seconds: int) -> str:
@@ -40,4 +56,4 @@ def refusal(seconds: int) -> str:
     return f"too many wrong admin tokens from this address; retry in {seconds}s"
 
 
-__all__ = ["WINDOW", "locked_out", "refusal", "wrong_token"]
+__all__ = ["WINDOW", "LockedOut", "guarded", "refusal"]

@@ -251,18 +251,18 @@ async def federation_sign_in(request: web.Request) -> web.StreamResponse:
     if not await sessions.enabled():
         return problem(request, 403, "Admin disabled", "this gateway has no admin token and no named admin",
                        back="/federation")
-    registry, client = request.app[REGISTRY], client_address(request)
-    wait = await token_guessing.locked_out(registry.cache, client, registry.settings.registry.admin_token_failures)
-    if wait is not None:
-        refused = problem(request, 429, "Too many wrong admin tokens", token_guessing.refusal(wait).capitalize() + ".",
-                          back="/federation")
-        refused.headers["Retry-After"] = str(wait)
-        return refused
+    registry = request.app[REGISTRY]
     given = fields.get("token", "")[:MAX_FORM_TEXT]
-    opened = await sessions.sign_in(given)
+    try:
+        opened = await token_guessing.guarded(registry.cache, client_address(request),
+                                              registry.settings.registry.admin_token_failures,
+                                              lambda: sessions.sign_in(given), counts=bool(given.strip()))
+    except token_guessing.LockedOut as locked:
+        refused = problem(request, 429, "Too many wrong admin tokens", str(locked).capitalize() + ".",
+                          back="/federation")
+        refused.headers["Retry-After"] = str(locked.wait)
+        return refused
     if opened is None:
-        if given.strip():
-            await token_guessing.wrong_token(registry.cache, client)
         return await _federation_page(request, status=401, message="That is not an admin token of this gateway.",
                                       check=False)
     session_id, _ = opened

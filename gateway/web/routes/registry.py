@@ -172,13 +172,13 @@ async def require_admin(request: web.Request) -> str:
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
         raise unauthorized("admin token required: Authorization: Bearer <admin token>")
-    client = client_address(request)
-    limit = registry.settings.registry.admin_token_failures
-    if (wait := await token_guessing.locked_out(registry.cache, client, limit)) is not None:
-        raise ApiError(429, token_guessing.refusal(wait), headers={"Retry-After": str(wait)})
-    name = await registry.admins.verify(given.strip(), bootstrap=bootstrap or None)
+    try:
+        name = await token_guessing.guarded(
+            registry.cache, client_address(request), registry.settings.registry.admin_token_failures,
+            lambda: registry.admins.verify(given.strip(), bootstrap=bootstrap or None))
+    except token_guessing.LockedOut as locked:
+        raise ApiError(429, str(locked), headers={"Retry-After": str(locked.wait)}) from None
     if name is None:
-        await token_guessing.wrong_token(registry.cache, client)
         raise unauthorized("invalid admin token")
     return admin_actor(name)
 
