@@ -107,14 +107,12 @@ class DrsService:
             await self.cache.set(key, body, ttl=self.object_ttl(resolution))
         return body
 
-    def rendered(self, resolution: Resolution, signs: bool | None = None) -> bytes:
+    def rendered(self, resolution: Resolution) -> bytes:
         """The one rendering of a resolved object as the gateway serves it (``GET /objects/{id}`` and each object of
         a bulk answer): the member's record mapped to DRS, re-homed on the gateway's hostname, shaped for the profile
-        (502 for a record that makes no valid DRS object). ``signs``: whether its member offers signed URLs, when
-        the caller already knows."""
-        signed_urls = _signs(resolution) if signs is None else signs
+        (502 for a record that makes no valid DRS object)."""
         return _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile,
-                                                signed_urls=signed_urls), resolution)
+                                                signed_urls=_signs(resolution)), resolution)
 
     def object_ttl(self, resolution: Resolution) -> float:
         """How long the rendered object is cached: ``drs.object_ttl``, no longer than a miss when its member is not
@@ -216,16 +214,13 @@ class DrsService:
             outcomes = await self.resolver.resolve_many(rest, resolving, client=client)
             out.timed_out = resolving.expired
             writes: list[Write] = []
-            signs: dict[str, bool] = {}  # per member: does it offer signed URLs (asked once, not once per object)
             for raw in rest:
                 outcome = outcomes[raw]
                 if isinstance(outcome, ResolutionError):
                     found[raw] = outcome
                     continue
-                if outcome.member.id not in signs:
-                    signs[outcome.member.id] = _signs(outcome)
                 try:
-                    found[raw] = body = self.rendered(outcome, signs[outcome.member.id])
+                    found[raw] = body = self.rendered(outcome)
                 except ResolutionError as exc:  # a record that makes no DRS object: failed, and never cached
                     found[raw] = exc
                     continue
