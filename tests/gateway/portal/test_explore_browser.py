@@ -158,16 +158,22 @@ async def test_the_explorer_reads_at_360_px(gateway, browser):
     await watched.finish("explore-360")
 
 
-async def test_an_export_runs_as_a_job_with_progress(gateway, browser):
-    watched = await open_page(browser, gateway.base_url, "/explore")
-    page = watched.page
-    await page.click(".export button[value=pfb]")
+async def export_job(page, kind: str) -> str:
+    """Click the explorer's ``kind`` export, follow its job page until the job is done (queued or running before,
+    nothing else; at most 30 s) and return the file's link."""
+    await page.click(f".export button[value={kind}]")
     await page.wait_for_url(re.compile(r"/explore/jobs/"))
     give_up = time.monotonic() + 30
     while await page.locator(".job-status").inner_text() != "done":
         assert time.monotonic() < give_up and await page.locator(".job-status").inner_text() in ("queued", "running")
         await asyncio.sleep(0.5)
-    link = await page.locator("#job a.button").get_attribute("href")
+    return await page.locator("#job a.button").get_attribute("href")
+
+
+async def test_an_export_runs_as_a_job_with_progress(gateway, browser):
+    watched = await open_page(browser, gateway.base_url, "/explore")
+    page = watched.page
+    link = await export_job(page, "pfb")
     assert link.startswith("/search/v1/export/jobs/") and link.endswith("/file")
     await watched.finish("export-job")
     async with httpx.AsyncClient(base_url=gateway.base_url) as client:
@@ -181,13 +187,7 @@ async def test_a_manifest_export_of_the_cohorts_files_downloads(gateway, browser
     selected = {"sex": ["female"]}
     watched = await open_page(browser, gateway.base_url, "/explore?f.sex=female")
     page = watched.page
-    await page.click(".export button[value=manifest]")
-    await page.wait_for_url(re.compile(r"/explore/jobs/"))
-    give_up = time.monotonic() + 30
-    while await page.locator(".job-status").inner_text() != "done":
-        assert time.monotonic() < give_up and await page.locator(".job-status").inner_text() in ("queued", "running")
-        await asyncio.sleep(0.5)
-    link = await page.locator("#job a.button").get_attribute("href")
+    link = await export_job(page, "manifest")
     await watched.finish("export-manifest-job")
     async with page.expect_download() as downloading:
         await page.evaluate("href => { const a = document.createElement('a'); a.href = href; a.download = ''; "
