@@ -23,7 +23,9 @@ The rules every outbound client shares:
   proxies from the environment are not used (the policy must see the destination, not a proxy); an
   :class:`UpstreamSession` never uses them (nor ``~/.netrc``);
 * **aiohttp's own replay** of a request on a dropped pooled connection is off unless asked for (a caller's retry
-  policy must be the only one).
+  policy must be the only one): aiohttp would replay an idempotent request after any early close, also on a new
+  connection, where the request may have reached the member. Instead an :class:`UpstreamSession` request tells its
+  :class:`ConnectionUse` whether it went out on a pooled connection, and the caller decides.
 
 :func:`read_capped` (an httpx response) and :func:`read_capped_aiohttp` (an aiohttp one) read a body and stop past
 ``limit`` decoded bytes (:class:`BodyTooLarge`), so no server can make the gateway buffer without bound; with a
@@ -34,6 +36,7 @@ share one rule (:func:`_gather`); the aiohttp read takes a body of known length 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import socket
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, Literal
@@ -97,6 +100,37 @@ def build_client(
     return client
 
 
+class ConnectionUse:
+    """Which connection one request went out on: ``reused`` once it is a pooled one that served an earlier request.
+    A caller tells the keep-alive race (the member closed an idle connection just as it was reused: the request
+    never reached its application, RFC 9112 §9.3.1) from a failure of the member."""
+
+    __slots__ = ("reused",)
+
+    def __init__(self) -> None:
+        self.reused = False
+
+
+_use: contextvars.ContextVar[ConnectionUse | None] = contextvars.ContextVar("connection_use", default=None)
+"""The :class:`ConnectionUse` of the request the running task is sending (set by :meth:`UpstreamSession.request`)."""
+
+
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, telling the request being sent (through :data:`_use`) when it hands out a pooled
+    connection. aiohttp's tracing says the same through public signals, but costs several awaited signal sends on
+    every request; this is one frame, on the pooled path only. ``_get`` is
+    aiohttp's pool lookup (private): test_a_pooled_connection_the_member_dropped_is_replayed_on_a_new_one
+    (members) fails if it stops being called."""
+
+    async def _get(self, key: Any, traces: Any) -> Any:
+        connection = await super()._get(key, traces)
+        if connection is not None:
+            use = _use.get()
+            if use is not None:
+                use.reused = True
+        return connection
+
+
 class UpstreamSession:
     """A pooled ``aiohttp.ClientSession`` under the egress policy, opened on the running loop at its first call
     (aiohttp binds a session to the loop it is made on). No cookies kept (``DummyCookieJar``), at most
@@ -112,12 +146,14 @@ class UpstreamSession:
 
     def request(
         self, method: str, url: URL, *, headers: Mapping[str, str], data: bytes | None, timeout: aiohttp.ClientTimeout,
+        use: ConnectionUse | None = None,
     ) -> aiohttp.client._RequestContextManager:
         """``method url`` (never following a redirect), for ``async with``; :class:`EgressDenied` at once for a
-        denied IP literal."""
+        denied IP literal. ``use`` is told whether the request went out on a pooled connection."""
         if self._literals:
             self._egress.check_literal(url.raw_host or "")
         session = self._session or self._open()
+        _use.set(use)  # read by _Connector in this task, when aiohttp takes the connection
         return session.request(method, url, headers=headers, data=data, timeout=timeout, allow_redirects=False)
 
     def _open(self) -> aiohttp.ClientSession:
@@ -235,7 +271,7 @@ def _aiohttp_session(egress: EgressPolicy, limit: int, replay_dropped: bool) -> 
     transport)."""
     resolver = None if egress.denies_nothing else _EgressResolver(egress)
     session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=limit, resolver=resolver), cookie_jar=aiohttp.DummyCookieJar()
+        connector=_Connector(limit=limit, resolver=resolver), cookie_jar=aiohttp.DummyCookieJar(),
     )  # trust_env off (aiohttp's default): no proxy from the environment, no credentials from ~/.netrc
     if not replay_dropped:
         # The attribute is private; test_a_reset_connection_is_unavailable_and_not_retried (members) notices if

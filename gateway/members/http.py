@@ -6,11 +6,17 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
   and the attempt runs under ``asyncio.timeout(remaining)``; a backoff sleep that would end past the deadline
   is not taken. Past the deadline the call raises :class:`MemberTimeout` at once (no stacked retries:
   the lesson of Cromwell PR #6439).
-* **Retry only what is safe**: idempotent calls only, and only on connect errors (a connection never made), 429
-  and 502/503/504; at most ``retries + 1`` attempts; jittered exponential backoff ("full jitter",
-  ``backoff * 2**n``); a 429's ``Retry-After`` is honoured when it fits in the deadline, else the call
-  gives up. Read timeouts, resets and other statuses are never retried. The schedule is one pure function,
-  :func:`next_sleep`, driven by a plain loop (no retry library set up per call).
+* **Retry only what is safe**: idempotent calls only, and only on connect errors (a connection never made: refused,
+  unroutable, or not accepted within ``upstream.connect_timeout``), 429 and 502/503/504; at most ``retries + 1``
+  attempts; jittered exponential backoff ("full jitter", ``backoff * 2**n``); a 429's ``Retry-After`` is honoured
+  when it fits in the deadline, else the call gives up. Read timeouts, resets and other statuses are never
+  retried. The schedule is one pure function, :func:`next_sleep`, driven by a plain loop (no retry library set up
+  per call).
+* **The keep-alive race is not a failure.** A member may close an idle pooled connection just as it is reused; the
+  request then never reached its application (RFC 9112 §9.3.1). An idempotent call whose request went out on a
+  pooled connection that was closed or reset before any answer is sent again at once, at most
+  :data:`MAX_REPLAYS` times, within the same attempt (no backoff, no retry spent). A connection made for the call
+  and then reset is the member's failure: never replayed.
 * **Redirects** follow :data:`gateway.core.redirects.SAME_ORIGIN`: one to the origin of the URL asked (the member's
   ``base_url``, or the endpoint of the service called, which may be on another host) is followed by hand, at most
   :data:`MAX_REDIRECTS` times; one to any other origin is an error.
@@ -86,7 +92,7 @@ from gateway.core.errors import (
     answered,
     asked,
 )
-from gateway.core.http_client import BodyTooLarge, build_session, read_capped_aiohttp
+from gateway.core.http_client import BodyTooLarge, ConnectionUse, build_session, read_capped_aiohttp
 from gateway.core.metrics import current
 from gateway.core.propagation import own_trace, trace_var, upstream_headers
 from gateway.core.redirects import REDIRECT_STATUSES, SAME_ORIGIN, RedirectRefused
@@ -105,6 +111,10 @@ JSON_BODY = {"Content-Type": "application/json"}
 """The header of a call with a JSON body (a redirect that drops the body drops it too)."""
 SNIPPET_CHARS = 300
 """How much of a member's answer a logged detail quotes."""
+MAX_REPLAYS = 2
+"""How many times one attempt of an idempotent call is sent again because the pooled connection it went out on was
+dropped before any answer (the keep-alive race); each replay takes another connection (a new one once the pool
+holds no other)."""
 
 E = TypeVar("E", bound=UpstreamError)
 
@@ -337,7 +347,7 @@ class MemberHttp:
             attempt = 1
             while True:
                 try:
-                    response = await self._attempt(method, url, deadline, body, headers, limit)
+                    response = await self._attempt(method, url, deadline, body, headers, limit, idempotent)
                 except _Transient as exc:
                     sleep = next_sleep(attempt, attempts, exc.wait, backoff=self.config.backoff,
                                        remaining=deadline.remaining())
@@ -385,7 +395,7 @@ class MemberHttp:
 
     async def _attempt(
         self, method: str, url: URL, deadline: Deadline, body: bytes | None, headers: Mapping[str, str] | None,
-        limit: int,
+        limit: int, idempotent: bool,
     ) -> UpstreamResponse:
         remaining = deadline.remaining()
         if remaining <= 0:
@@ -394,7 +404,7 @@ class MemberHttp:
         cap = self.config.attempt_seconds
         try:
             async with asyncio.timeout(min(remaining, cap)):
-                response = await self._follow(method, url, deadline, body, headers, limit)
+                response = await self._follow(method, url, deadline, body, headers, limit, idempotent)
         except TimeoutError:
             why = (f"the answer took longer than the attempt cap ({cap:g} s)" if cap < remaining
                    else "no answer within the deadline")
@@ -411,14 +421,14 @@ class MemberHttp:
 
     async def _follow(
         self, method: str, url: URL, deadline: Deadline, body: bytes | None, headers: Mapping[str, str] | None,
-        limit: int,
+        limit: int, idempotent: bool,
     ) -> UpstreamResponse:
         """One attempt, following redirects to the origin of ``url`` (the URL first asked: the member's, or its
         service endpoint's) by hand; the rule is :data:`SAME_ORIGIN`'s, asked only about a redirect status."""
         asked = url
         hops = 0
         while True:
-            response = await self._send(method, url, deadline, body, headers, limit)
+            response = await self._send(method, url, deadline, body, headers, limit, idempotent)
             if response.status not in REDIRECT_STATUSES:
                 return response
             current_url = httpx.URL(str(url))
@@ -455,29 +465,52 @@ class MemberHttp:
 
     async def _send(
         self, method: str, url: URL, deadline: Deadline, body: bytes | None, headers: Mapping[str, str] | None,
-        limit: int,
+        limit: int, idempotent: bool,
     ) -> UpstreamResponse:
         timeout = self._timeouts(deadline)
         spans = otel.active()
         if spans is None:  # no tracing pipeline: the headers only (the request's id and a new span of its trace)
-            return await self._exchange(method, url, body, upstream_headers(headers), timeout, limit, deadline)
+            return await self._exchange(method, url, body, upstream_headers(headers), timeout, limit, deadline,
+                                        idempotent)
         trace = trace_var.get()
         with spans.span(f"{method} {self.member_id}", trace.span if trace else None, server=False,
                         **{"gateway.member": self.member_id, "http.request.method": method}) as call:
             response = await self._exchange(method, url, body, upstream_headers(headers, call.trace), timeout, limit,
-                                            deadline)
+                                            deadline, idempotent)
             call.answered(response.status)
             return response
 
     async def _exchange(
         self, method: str, url: URL, body: bytes | None, sent: Mapping[str, str], timeout: aiohttp.ClientTimeout,
-        limit: int, deadline: Deadline,
+        limit: int, deadline: Deadline, idempotent: bool,
     ) -> UpstreamResponse:
-        """One request and its capped body; every failure of the engine mapped to the policy's errors."""
+        """One request and its capped body, sent again when the keep-alive race dropped it (idempotent calls only);
+        every other failure of the engine mapped to the policy's errors."""
         if body is not None:
             sent = {**JSON_BODY, **sent}
+        replays = 0
+        while True:
+            use = ConnectionUse()
+            try:
+                return await self._once(method, url, body, sent, timeout, limit, use)
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                if (idempotent and use.reused and replays < MAX_REPLAYS
+                        and not isinstance(exc, aiohttp.ClientConnectorError)):
+                    replays += 1
+                    log.debug("pooled connection dropped before an answer: sent again", extra={
+                        "member": self.member_id, "detail": f"{method} {_where(url)}: {type(exc).__name__}"})
+                    continue
+                raise self._engine_error(method, url, exc, deadline) from None
+            except aiohttp.ClientError as exc:
+                raise self._engine_error(method, url, exc, deadline) from None
+
+    async def _once(
+        self, method: str, url: URL, body: bytes | None, sent: Mapping[str, str], timeout: aiohttp.ClientTimeout,
+        limit: int, use: ConnectionUse,
+    ) -> UpstreamResponse:
         try:
-            async with self._session.request(method, url, headers=sent, data=body, timeout=timeout) as response:
+            async with self._session.request(method, url, headers=sent, data=body, timeout=timeout,
+                                             use=use) as response:
                 try:
                     content = await read_capped_aiohttp(response, limit, budget=self.budget)
                 except BodyTooLarge:
@@ -494,17 +527,16 @@ class MemberHttp:
         except EgressDenied as exc:  # never retried: asking again cannot change the answer
             raise MemberUnavailable(self.member_id, UNREACHABLE,
                                     detail=f"{method} {_where(url)}: refused by the egress policy: {exc}") from None
-        except aiohttp.ClientError as exc:
-            raise self._engine_error(method, url, exc, deadline) from None
 
     def _engine_error(
         self, method: str, url: URL, exc: aiohttp.ClientError, deadline: Deadline
     ) -> UpstreamError | _Transient:
-        """The policy's error for one of aiohttp's: a connection never made is worth a retry (:class:`_Transient`;
-        :class:`MemberTimeout` once the deadline has passed), anything else (a reset or close mid-request, a
-        connect timeout, a broken body) is :class:`MemberUnavailable`, never retried."""
+        """The policy's error for one of aiohttp's: a connection never made (refused, unroutable, or not accepted
+        within the connect timeout) is worth a retry (:class:`_Transient`; :class:`MemberTimeout` once the deadline
+        has passed), anything else (a reset or close mid-request, a broken body) is :class:`MemberUnavailable`, never
+        retried."""
         what = f"{method} {_where(url)}"
-        if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
             if deadline.expired:
                 return MemberTimeout(self.member_id, TIMED_OUT, detail=f"{what}: could not connect within the deadline")
             reason = str(exc) or type(exc).__name__

@@ -11,7 +11,7 @@ import gzip
 import socket
 import struct
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,6 +203,52 @@ def resetting() -> web.Application:
         raise AssertionError("unreachable")
 
     return recording_app([web.route("*", "/{tail:.*}", handler)])
+
+
+def dropping_reused(*, reset: bool = False) -> web.Application:
+    """Answers the first request on each connection (200, kept alive), then drops the connection as soon as a
+    further request arrives on it, unanswered: a server closing an idle keep-alive connection just as the client
+    reuses it (a FIN; with ``reset``, an RST). ``state["connections"]`` counts the connections it answered on."""
+    async def handler(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        transport = request.transport
+        assert transport is not None
+        if transport in state["answered"]:
+            if reset:
+                sock = transport.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                transport.abort()
+            else:
+                transport.close()
+            await asyncio.sleep(3600)
+        state["answered"].add(transport)
+        state["connections"] += 1
+        return _json({"ok": True})
+
+    return recording_app([web.route("*", "/{tail:.*}", handler)], answered=set(), connections=0)
+
+
+class Unaccepting:
+    """A port whose connections are never accepted: it listens with a full backlog, so a connect to it waits until
+    the caller's connect timeout (a member whose host is overloaded, or behind a firewall dropping SYNs)."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(0)
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._fillers = []
+        for _ in range(3):  # the accept queue of a listen(0) holds one; SYNs past it are dropped
+            filler = socket.socket()
+            filler.setblocking(False)
+            with suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", self.port))
+            self._fillers.append(filler)
+
+    def close(self) -> None:
+        for s in (*self._fillers, self._listener):
+            s.close()
 
 
 # --- a DRS server without bulk -------------------------------------------------------------------

@@ -234,6 +234,66 @@ async def test_a_reset_connection_is_unavailable_and_not_retried(config):
     assert server.count() == 1
 
 
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+async def test_a_pooled_connection_the_member_dropped_is_replayed_on_a_new_one(config, reset):
+    """The keep-alive race (RFC 9112 §9.3.1): a member closes an idle connection just as it is reused. The request
+    never reached the member's application, so an idempotent one is sent again on a new connection, whatever the
+    retry budget (none here), and the caller sees the answer, not "unreachable"."""
+    no_retries = config.model_copy(update={"retries": 0})
+    async with serve(faults.dropping_reused(reset=reset)) as server:
+        http = client(server.url, no_retries)
+        try:
+            for _ in range(3):
+                response = await http.request("GET", "/thing", Deadline.after(5.0), idempotent=True)
+                assert response.status == 200 and response.json() == {"ok": True}
+        finally:
+            await http.close()
+    assert server.app[faults.STATE]["connections"] == 3
+    assert server.count() == 5  # three answered, two dropped on reuse
+
+
+async def test_a_dropped_pooled_connection_is_not_replayed_for_a_call_that_is_not_idempotent(config):
+    async with serve(faults.dropping_reused()) as server:
+        http = client(server.url, config)
+        try:
+            first = await http.request("POST", "/thing", Deadline.after(5.0), idempotent=False, json={"n": 1})
+            assert first.status == 200
+            with pytest.raises(MemberUnavailable) as err:
+                await http.request("POST", "/thing", Deadline.after(5.0), idempotent=False, json={"n": 2})
+        finally:
+            await http.close()
+    assert err.value.message == "unreachable" and "connection failed" in err.value.detail
+    assert server.count(method="POST") == 2
+
+
+async def test_a_connect_timeout_is_a_connect_error_retried_then_reported(config, caplog):
+    """A connection never made (here: a member whose backlog is full, so the SYN goes unanswered) is retried like a
+    refused one, and reported as "unreachable" with the reason in the detail."""
+    quick = config.model_copy(update={"connect_timeout": 0.2, "retries": 2, "backoff": 0.01})
+    caplog.set_level(logging.INFO, logger="gateway.members.http")
+    member = faults.Unaccepting()
+    try:
+        start = time.monotonic()
+        with pytest.raises(MemberUnavailable) as err:
+            await call(client(member.url, quick), 5.0)
+        elapsed = time.monotonic() - start
+    finally:
+        member.close()
+    assert err.value.message == "unreachable" and "could not connect" in err.value.detail
+    assert len([r for r in caplog.records if r.getMessage() == "retrying upstream call"]) == 2
+    assert 0.6 <= elapsed < 0.6 + EPSILON * 2
+
+
+async def test_a_connect_timeout_past_the_deadline_is_a_timeout(config):
+    member = faults.Unaccepting()
+    try:
+        with pytest.raises(MemberTimeout) as err:
+            await call(client(member.url, config.model_copy(update={"connect_timeout": 5.0})), 0.3)
+    finally:
+        member.close()
+    assert err.value.message == "timed out"
+
+
 async def test_member_cookies_are_never_sent_back(config):
     """A member's Set-Cookie (say, a session for the caller of one request) must not ride along on the next
     request, which may be another caller's."""

@@ -118,7 +118,9 @@ async def env(logs: Captured) -> AsyncIterator[Env]:
         gateway = await start_gateway(
             store={"url": "sqlite:///:memory:"}, refcommons={"enabled": False}, registry={"members": members},
             resolver={"deadline": DEADLINE}, drs={"deadline": DEADLINE},
-            upstream={"retries": 0, "connect_timeout": 0.5, "read_timeout": 5.0},
+            # no connect timeout of its own (the deadline caps it): a loaded run stalling a connect must not turn
+            # a member's answer into "unreachable"
+            upstream={"retries": 0, "connect_timeout": 5.0, "read_timeout": 5.0},
             health={"interval": 3600.0}, aggregate={"deadline": DEADLINE, "harvest": {"enabled": False}},
         )
         stack.push_async_callback(gateway.stop)
