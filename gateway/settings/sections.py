@@ -265,7 +265,10 @@ class HealthConfig(Section):
 class UpstreamConfig(Section):
     connect_timeout: float = Field(3.0, gt=0, description="Seconds to connect to a member.")
     read_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a member's response.")
-    retries: int = Field(2, ge=0, description="Retries of idempotent calls (connect errors, 429, 502, 503, 504).")
+    retries: int = Field(2, ge=0, description=(
+        "Retries of idempotent calls (connect errors, a connect timeout included; 429, 502, 503, 504). A request the "
+        "member dropped unanswered on a pooled connection as it was reused (the keep-alive race) is sent again on "
+        "another connection without spending a retry (idempotent calls, at most twice)."))
     backoff: float = Field(0.2, gt=0, description="Base of the jittered exponential backoff, seconds.")
     max_connections: int = Field(100, ge=1, description="Pooled connections per member.")
     bulk_concurrency: int = Field(16, ge=1, description="Parallel GETs when a member has no bulk endpoint.")
