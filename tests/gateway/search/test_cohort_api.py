@@ -106,7 +106,9 @@ async def test_every_failure_mode_has_its_status_and_the_response_keeps_the_dead
     # a shorter deadline asked by the request
     start = time.monotonic()
     r = await search(env.gateway, {"index": "subject", "facets": [], "deadline": 0.3})
-    assert time.monotonic() - start < 0.3 + 0.5
+    # answered at ~0.305 s on a quiet machine; the margin absorbs a loaded run's stall (0.8 s seen) and still tells
+    # the request's deadline from the gateway's (DEADLINE, 1.5 s)
+    assert time.monotonic() - start < min(0.3 + 1.0, DEADLINE)
     assert sources(r.json())["z-hung"]["status"] == "timeout"
 
 
