@@ -8,79 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote
 
 import pytest
-from drs_fakes import STATE, count, fault_everywhere, indexd_doc, serve, start_recorded_commons, strict_indexd
-from servers import Server, start_gateway
+from drs_fakes import STATE, count, fault_everywhere
+from resolver_federation import DRS, strict_guids
+from resolver_federation import resolver_federation as federation
 
 from gateway.core.deadline import Deadline
 from gateway.members.gen3 import BULK_CHUNK
 from gateway.resolver.identifiers import InvalidIdentifier
 from gateway.resolver.outcomes import Resolution, ResolutionError
-from gateway.resolver.service import Resolver
-from gateway.web.keys import RESOLVER
 from gateway.web.routes.resolver import MAX_BULK
 
-DRS = "/ga4gh/drs/v1"
-INDEXD_BULK = "/index/bulk/documents"
 MISSING = "00000000-0000-4000-8000-0000000000dd"
-STRICT = {f"dg.CS01/{n}0000000-0000-4000-8000-000000000000": n for n in range(1, 5)}
-"""GUIDs of the case-sensitive member (dg.CS01) → an index."""
-
-
-@dataclass
-class Fed:
-    gateway: Server
-    resolver: Resolver
-    x: Server
-    """dg.RX01, a reference commons as a Gen3 member."""
-    y: Server
-    """dg.RY02, a reference commons as a DRS member."""
-    s: Any
-    """dg.CS01, a Gen3 indexd that matches ids exactly (fake)."""
-    extra: dict[str, Any]
-
-    def guids(self, server: Server, n: int, start: int = 0) -> list[str]:
-        return [f.guid for f in server.commons.dataset.files[start:start + n]]
-
-    def calls(self) -> dict[str, int]:
-        """Requests each member received so far, but health probes."""
-        return {
-            "x_bulk": count(self.x.app, "POST", INDEXD_BULK), "x_get": count(self.x.app, "GET", "/index/index/"),
-            "y_bulk": count(self.y.app, "POST", f"{DRS}/objects"),
-            "y_get": count(self.y.app, "GET", f"{DRS}/objects/"),
-            "s_bulk": count(self.s.app, "POST", INDEXD_BULK), "s_get": count(self.s.app, "GET", "/index/index/"),
-        }
-
-
-@asynccontextmanager
-async def federation(*, cache: dict[str, Any] | None = None, extra_members: dict[str, Any] | None = None,
-                     **settings: Any) -> AsyncIterator[Fed]:
-    async with AsyncExitStack() as stack:
-        x = await start_recorded_commons("dg.RX01", 11, 8)
-        stack.push_async_callback(x.stop)
-        y = await start_recorded_commons("dg.RY02", 12, 8)
-        stack.push_async_callback(y.stop)
-        s = await stack.enter_async_context(serve(strict_indexd({g: indexd_doc(g) for g in STRICT})))
-        extra = {mid: await stack.enter_async_context(serve(app)) for mid, app in (extra_members or {}).items()}
-        members = [
-            {"id": "x", "name": "X", "base_url": x.base_url, "kind": "gen3", "prefixes": ["dg.RX01"]},
-            {"id": "y", "name": "Y", "base_url": y.base_url, "kind": "drs", "prefixes": ["dg.RY02"]},
-            {"id": "s", "name": "S", "base_url": s.url, "kind": "gen3", "prefixes": ["dg.CS01"]},
-        ] + [{"id": mid, "name": mid, "base_url": srv.url, "kind": "gen3", "prefixes": [f"dg.{mid}"]}
-             for mid, srv in extra.items()]
-        gateway = await start_gateway(
-            store={"url": "sqlite:///:memory:"}, refcommons={"enabled": False}, registry={"members": members},
-            upstream={"retries": 0}, **({"cache": cache} if cache else {}),
-            **{"health": {"interval": 3600.0}, "aggregate": {"harvest": {"enabled": False}}, **settings},
-        )  # no study harvest: the tests count what resolution asks the members
-        stack.push_async_callback(gateway.stop)
-        yield Fed(gateway, gateway.app[RESOLVER], x, y, s, extra)
+STRICT = strict_guids(4)
+"""GUIDs of the case-sensitive member (dg.CS01)."""
 
 
 def resolved(outcome: Resolution | ResolutionError) -> Resolution:

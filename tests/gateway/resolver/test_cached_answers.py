@@ -5,72 +5,40 @@ and living and dying with its entry (a purge, a revalidation that rewrites it)."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 import pytest
-from drs_fakes import count, indexd_doc, serve, start_recorded_commons, strict_indexd
-from servers import Server, start_gateway
+from resolver_federation import Fed, resolver_federation
 
 from gateway.resolver.answers import view
 from gateway.resolver.cache_entries import cache_key, finished_answer
 from gateway.resolver.identifiers import parse_identifier
-from gateway.resolver.service import Resolver
-from gateway.web.keys import RESOLVER
 
 RESOLVE = "/resolver/v1/resolve"
-STRICT = {guid: indexd_doc(guid) for guid in (f"dg.CS01/{n}0000000-0000-4000-8000-000000000000" for n in range(1, 4))}
 MISSING = "00000000-0000-4000-8000-0000000000ee"
 
 
-@dataclass
-class Fed:
-    gateway: Server
-    resolver: Resolver
-    x: Server
-    y: Server
-    s: Any
-
-    def guids(self, server: Server, n: int, start: int = 0) -> list[str]:
-        return [f.guid for f in server.commons.dataset.files[start:start + n]]
-
-    def calls(self) -> int:
-        return sum(count(app, None, path) for app, path in ((self.x.app, "/index/"), (self.y.app, "/ga4gh/"),
-                                                              (self.s.app, "/index/")))
-
-    async def get(self, raw: str, **params: str) -> bytes:
-        r = await self.gateway.client.get(RESOLVE, params={"id": raw, **params})
-        assert r.status_code == 200, (raw, r.text)
-        return r.content
-
-    async def entry(self, raw: str) -> bytes | None:
-        routes, generation = await self.resolver.scope()
-        return await self.resolver.cache.get(cache_key(routes.version, parse_identifier(raw), generation))
+def federation(cache: dict[str, Any] | None = None) -> AbstractAsyncContextManager[Fed]:
+    return resolver_federation(subjects=6, strict=3, cache=cache)
 
 
-@asynccontextmanager
-async def federation(cache: dict[str, Any] | None = None) -> AsyncIterator[Fed]:
-    async with AsyncExitStack() as stack:
-        x = await start_recorded_commons("dg.RX01", 11, 6)
-        stack.push_async_callback(x.stop)
-        y = await start_recorded_commons("dg.RY02", 12, 6)
-        stack.push_async_callback(y.stop)
-        s = await stack.enter_async_context(serve(strict_indexd(STRICT)))
-        gateway = await start_gateway(
-            store={"url": "sqlite:///:memory:"}, refcommons={"enabled": False}, upstream={"retries": 0},
-            health={"interval": 3600.0}, aggregate={"harvest": {"enabled": False}},
-            **({"cache": cache} if cache else {}),
-            registry={"members": [
-                {"id": "x", "name": "X", "base_url": x.base_url, "kind": "gen3", "prefixes": ["dg.RX01"]},
-                {"id": "y", "name": "Y", "base_url": y.base_url, "kind": "drs", "prefixes": ["dg.RY02"]},
-                {"id": "s", "name": "S", "base_url": s.url, "kind": "gen3", "prefixes": ["dg.CS01"]},
-            ]})
-        stack.push_async_callback(gateway.stop)
-        yield Fed(gateway, gateway.app[RESOLVER], x, y, s)
+async def get(fed: Fed, raw: str, **params: str) -> bytes:
+    r = await fed.gateway.client.get(RESOLVE, params={"id": raw, **params})
+    assert r.status_code == 200, (raw, r.text)
+    return r.content
+
+
+async def entry(fed: Fed, raw: str) -> bytes | None:
+    routes, generation = await fed.resolver.scope()
+    return await fed.resolver.cache.get(cache_key(routes.version, parse_identifier(raw), generation))
+
+
+def calls(fed: Fed) -> int:
+    """Requests the members received so far (health probes and service-info aside)."""
+    return sum(fed.calls().values())
 
 
 def spellings(fed: Fed) -> list[str]:
@@ -79,7 +47,7 @@ def spellings(fed: Fed) -> list[str]:
     return [
         xs[0], quote(xs[0], safe=""), xs[0].replace("dg.RX01", "dg.rx01"), f"drs://dg.RX01:{xs[1].split('/', 1)[1]}",
         f"drs://{gw}/{quote(xs[2], safe='')}", xs[3].split("/", 1)[1], ys[0], f"drs://dg.RY02/{ys[1].split('/')[1]}",
-        next(iter(STRICT)),
+        next(iter(fed.strict)),
     ]
 
 
@@ -91,12 +59,12 @@ async def test_a_cached_hit_is_the_bytes_rendering_its_entry_gives(request, back
                  "key_prefix": request.getfixturevalue("redis_key_prefix") + "a:"}
     async with federation(cache) as fed:
         raws = spellings(fed)
-        fresh = {raw: orjson.loads(await fed.get(raw)) for raw in raws}
-        before = fed.calls()
+        fresh = {raw: orjson.loads(await get(fed, raw)) for raw in raws}
+        before = calls(fed)
         for raw in raws:
-            entry = await fed.entry(raw)
-            assert entry is not None and finished_answer(entry) is not None, raw  # the fast path is taken
-            hit = await fed.get(raw)
+            held = await entry(fed, raw)
+            assert held is not None and finished_answer(held) is not None, raw  # the fast path is taken
+            hit = await get(fed, raw)
             resolution = await fed.resolver.resolve(raw)  # the entry read back, as every hit was answered before
             assert resolution.cached
             assert hit == orjson.dumps(view(resolution)), raw
@@ -104,7 +72,7 @@ async def test_a_cached_hit_is_the_bytes_rendering_its_entry_gives(request, back
             assert answer["cached"] is True and answer["id"] == raw
             if not raw.startswith(f"drs://{fed.gateway.hostname}/"):  # a fresh answer names the id it asked
                 assert answer == {**fresh[raw], "cached": True}, raw
-        assert fed.calls() == before, "a cached hit reached a member"
+        assert calls(fed) == before, "a cached hit reached a member"
 
 
 async def test_spellings_and_query_parameters_do_not_collide():
@@ -113,13 +81,13 @@ async def test_spellings_and_query_parameters_do_not_collide():
         encoded = quote(g1, safe="")
         assert parse_identifier(encoded).object_id == parse_identifier(g1).object_id  # one key for the two
         for raw in (g1, encoded, g2):
-            await fed.get(raw)
-        one, two, other = await fed.get(g1), await fed.get(encoded), await fed.get(g2)
+            await get(fed, raw)
+        one, two, other = await get(fed, g1), await get(fed, encoded), await get(fed, g2)
         assert orjson.loads(one)["id"] == g1 and orjson.loads(two)["id"] == encoded
         assert one.replace(orjson.dumps(g1), orjson.dumps(encoded), 1) == two
         assert orjson.loads(other)["record"]["did"] == g2 != orjson.loads(one)["record"]["did"]
         for params in ({"expand": "true"}, {"versions": "1"}, {"cached": "false", "format": "drs"}):
-            assert await fed.get(g1, **params) == one
+            assert await get(fed, g1, **params) == one
         for _ in range(2):  # a miss, then the cached miss: the same error either way
             r = await fed.gateway.client.get(RESOLVE, params={"id": f"dg.RX01/{MISSING}"})
             assert r.status_code == 404 and r.json()["status_code"] == 404, r.text
@@ -133,27 +101,28 @@ async def test_entries_the_bulk_path_writes_answer_single_hits_from_bytes():
         raws = spellings(fed)
         r = await fed.gateway.client.post(RESOLVE, json={"ids": raws})
         assert r.status_code == 200 and all(x["status"] == 200 for x in r.json()["results"]), r.text
-        before = fed.calls()
+        before = calls(fed)
         for raw in raws:
-            assert finished_answer(await fed.entry(raw) or b"") is not None, raw
-            hit = await fed.get(raw)
+            assert finished_answer(await entry(fed, raw) or b"") is not None, raw
+            hit = await get(fed, raw)
             assert hit == orjson.dumps(view(await fed.resolver.resolve(raw))) and orjson.loads(hit)["cached"]
-        assert fed.calls() == before
+        assert calls(fed) == before
 
 
 async def test_the_finished_answer_lives_and_dies_with_its_entry():
     async with federation() as fed:
-        guid = next(iter(STRICT))
-        await fed.get(guid)
-        assert orjson.loads(await fed.get(guid))["record"]["size"] == 10
-        STRICT[guid]["size"] = 999  # the member's record changes
+        guid = next(iter(fed.strict))
+        await get(fed, guid)
+        assert orjson.loads(await get(fed, guid))["record"]["size"] == 10
+        fed.strict[guid]["size"] = 999  # the member's record changes
         try:
-            assert orjson.loads(await fed.get(guid))["record"]["size"] == 10  # cached: not asked
+            assert orjson.loads(await get(fed, guid))["record"]["size"] == 10  # cached: not asked
             await fed.resolver.resolve(guid, max_age=0)  # a revalidation (an access decision) rewrites the entry
-            hit = orjson.loads(await fed.get(guid))
+            hit = orjson.loads(await get(fed, guid))
             assert hit["record"]["size"] == 999 and hit["cached"] is True
-            STRICT[guid]["size"] = 5
+            fed.strict[guid]["size"] = 5
             await fed.resolver.generation.bump("test")  # an admin purge retires every entry
-            assert orjson.loads(await fed.get(guid)) == {**hit, "record": {**hit["record"], "size": 5}, "cached": False}
+            again = orjson.loads(await get(fed, guid))
+            assert again == {**hit, "record": {**hit["record"], "size": 5}, "cached": False}
         finally:
-            STRICT[guid]["size"] = 10
+            fed.strict[guid]["size"] = 10
