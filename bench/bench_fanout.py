@@ -77,9 +77,19 @@ def member_app(latency: float, seed: int, held: set[str]) -> web.Application:
     async def status(request: web.Request) -> web.Response:
         return web.Response(text="Healthy")
 
+    # what the prober's capability re-check reads (every health round): Guppy's status and indexd's listing; a
+    # member without them is, rightly, reported as not offering cohort search or records
+    async def guppy_status(request: web.Request) -> web.Response:
+        return web.json_response({"statusCode": 200, "warnings": None, "indices": {"subject": {"aliases": {}}}})
+
+    async def listing(request: web.Request) -> web.Response:
+        return web.json_response({"records": []})
+
     app = web.Application()
     app.router.add_post("/guppy/graphql", graphql)
+    app.router.add_get("/guppy/_status", guppy_status)
     app.router.add_get("/index/_status", status)
+    app.router.add_get("/index/index", listing)
     app.router.add_get("/index/index/{did}", record)
     return app
 
