@@ -118,9 +118,8 @@ _use: contextvars.ContextVar[ConnectionUse | None] = contextvars.ContextVar("con
 class _Connector(aiohttp.TCPConnector):
     """aiohttp's connector, telling the request being sent (through :data:`_use`) when it hands out a pooled
     connection. aiohttp's tracing says the same through public signals, but costs several awaited signal sends on
-    every request; this is one frame, on the pooled path only. ``_get`` is
-    aiohttp's pool lookup (private): test_a_pooled_connection_the_member_dropped_is_replayed_on_a_new_one
-    (members) fails if it stops being called."""
+    every request; this is one frame, on the pooled path only. ``_get`` is aiohttp's pool lookup (private):
+    test_a_pooled_connection_the_member_dropped_is_replayed_on_a_new_one (members) fails if it stops being called."""
 
     async def _get(self, key: Any, traces: Any) -> Any:
         connection = await super()._get(key, traces)
