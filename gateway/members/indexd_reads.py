@@ -32,6 +32,17 @@ def _failure(response: UpstreamResponse, what: str) -> UpstreamError:
                              detail=error.detail)
 
 
+async def _read(
+    http: MemberHttp, path: str, deadline: Deadline, what: str, *, params: list[tuple[str, str]] | None = None,
+    max_body: int | None = None,
+) -> tuple[UpstreamResponse, dict[str, Any]]:
+    """``GET path``: the answer and its JSON object; :func:`_failure` for any status but 200."""
+    response = await http.request("GET", path, deadline, idempotent=True, params=params, max_body=max_body)
+    if response.status != 200:
+        raise _failure(response, what)
+    return response, response.json_object(what)
+
+
 async def list_page(
     http: MemberHttp, prefix: str, filters: ListFilters, start: str | None, limit: int, deadline: Deadline
 ) -> list[dict[str, Any]]:
@@ -40,12 +51,10 @@ async def list_page(
     pairs: list[tuple[str, str]] = [("limit", str(limit))]
     pairs += [("start", start)] if start is not None else []
     pairs += filters.params()
-    response = await http.request("GET", f"{prefix}/index", deadline, idempotent=True,
-                                  params=pairs,  # pairs: hash/url may repeat
-                                  max_body=http.bulk_cap(max(limit, 1)))
-    if response.status != 200:
-        raise _failure(response, what)
-    records = response.json_object(what).get("records")
+    response, doc = await _read(http, f"{prefix}/index", deadline, what,
+                                params=pairs,  # pairs: hash/url may repeat
+                                max_body=http.bulk_cap(max(limit, 1)))
+    records = doc.get("records")
     if not isinstance(records, list) or not all(isinstance(r, dict) and isinstance(r.get("did"), str)
                                                 and r["did"] for r in records):
         raise response.malformed(what, "expected {\"records\": [...]} with a did in each")
@@ -62,10 +71,7 @@ async def list_page(
 async def stats(http: MemberHttp, prefix: str, deadline: Deadline) -> tuple[int, int]:
     """The member's ``(fileCount, totalFileSize)``."""
     what = "indexd stats"
-    response = await http.request("GET", f"{prefix}/_stats", deadline, idempotent=True)
-    if response.status != 200:
-        raise _failure(response, what)
-    doc = response.json_object(what)
+    response, doc = await _read(http, f"{prefix}/_stats", deadline, what)
     count, size = doc.get("fileCount"), doc.get("totalFileSize")
     if type(count) is not int or type(size) is not int or count < 0 or size < 0:
         raise response.malformed(what, "expected integer fileCount and totalFileSize")
@@ -74,9 +80,5 @@ async def stats(http: MemberHttp, prefix: str, deadline: Deadline) -> tuple[int,
 
 async def version(http: MemberHttp, prefix: str, deadline: Deadline) -> dict[str, str]:
     """The member's indexd ``{"version", "commit"}``."""
-    what = "indexd version"
-    response = await http.request("GET", f"{prefix}/_version", deadline, idempotent=True)
-    if response.status != 200:
-        raise _failure(response, what)
-    doc = response.json_object(what)
+    _, doc = await _read(http, f"{prefix}/_version", deadline, "indexd version")
     return {key: str(doc.get(key) or "")[:200] for key in ("version", "commit")}
