@@ -281,7 +281,7 @@ async def test_a_connect_timeout_is_a_connect_error_retried_then_reported(config
         member.close()
     assert err.value.message == "unreachable" and "could not connect" in err.value.detail
     assert len([r for r in caplog.records if r.getMessage() == "retrying upstream call"]) == 2
-    assert 0.6 <= elapsed < 0.6 + EPSILON * 2
+    assert 0.55 <= elapsed < 0.6 + EPSILON * 2  # three connect timeouts of 0.2 s (a timer may fire a hair early)
 
 
 async def test_a_connect_timeout_past_the_deadline_is_a_timeout(config):
