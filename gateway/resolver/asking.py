@@ -30,6 +30,7 @@ from gateway.core.metrics import current
 from gateway.core.records import MemberRecord
 from gateway.members.protocols import MemberAdapter
 from gateway.registry.directory import Directory
+from gateway.resolver.coalescing import Coalescer
 from gateway.resolver.holders import Answers, Lie, everyone_outcomes, unasked, vet
 from gateway.resolver.identifiers import Identifier
 from gateway.resolver.outcomes import Outcome, Resolution, ResolutionError
@@ -60,16 +61,24 @@ async def records(
 
 async def ask_owner(
     directory: Directory, member: Member, items: list[tuple[str, Routed]], deadline: Deadline, *, single: bool,
-    out: dict[str, Outcome],
+    out: dict[str, Outcome], coalescer: Coalescer | None = None,
 ) -> None:
-    """Each id routed to ``member`` → its outcome in ``out``."""
+    """Each id routed to ``member`` → its outcome in ``out``. With a ``coalescer``, the one id of a ``single``
+    batch is asked together with the other lookups of the member in this turn of the loop (:mod:`.coalescing`)."""
     adapter = directory.adapter(member)
+
+    async def ask(ids: list[str]) -> dict[str, MemberRecord]:
+        if coalescer is not None and single and len(ids) == 1:
+            record = await coalescer.record(member.id, adapter, ids[0], deadline, where=member.base_url)
+            return {} if record is None else {ids[0]: record}
+        return await records(adapter, ids, deadline, single=single)
+
     try:
-        found = await records(adapter, [routed.ident.object_id for _, routed in items], deadline, single=single)
+        found = await ask([routed.ident.object_id for _, routed in items])
         retry = {alt: routed.ident.object_id for _, routed in items if routed.ident.object_id not in found
                  for alt in spellings(routed.ident)[1:]}
         if retry:
-            again = await records(adapter, list(retry), deadline, single=single)
+            again = await ask(list(retry))
             found.update({retry[alt]: record for alt, record in again.items()})
     except UpstreamError as exc:
         error = ResolutionError.upstream(member.id, exc)

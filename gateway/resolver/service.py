@@ -55,6 +55,7 @@ from gateway.resolver.cache_entries import (
     read_entry,
     recalled,
 )
+from gateway.resolver.coalescing import Coalescer
 from gateway.resolver.generations import Generation
 from gateway.resolver.identifiers import Identifier, InvalidIdentifier, parse_identifier
 from gateway.resolver.outcomes import Outcome, Resolution, ResolutionError
@@ -72,9 +73,12 @@ class Resolver:
     own_hostnames: frozenset[str] = frozenset()
     """The gateway's own ``host[:port]``: ``drs://<gateway>/<id>`` resolves ``<id>`` itself."""
     generation: Generation = field(init=False)
+    coalescer: Coalescer | None = field(init=False)
+    """A busy member's one-id lookups sent together (``resolver.coalesce_after``)."""
 
     def __post_init__(self) -> None:
         self.generation = Generation(self.directory.repository.store, self.directory.recheck)
+        self.coalescer = Coalescer(self.config.coalesce_after) if self.config.coalesce_after else None
 
     async def scope(self) -> tuple[Routes, int]:
         """The registry snapshot and the cache generation every cache key is made under."""
@@ -201,7 +205,8 @@ class Resolver:
                                             retry_after=unhealthy_retry_after(self.directory))
                     out.update((raw, error) for raw, _ in items)
                 else:
-                    jobs.append(ask_owner(self.directory, member, items, deadline, single=single, out=out))
+                    jobs.append(ask_owner(self.directory, member, items, deadline, single=single, out=out,
+                                          coalescer=self.coalescer))
         if unrouted:
             jobs.append(ask_everyone(self.directory, unrouted, deadline, single=single,
                                      concurrency=self.config.fanout_concurrency, out=out))

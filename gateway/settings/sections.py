@@ -311,6 +311,10 @@ class UpstreamConfig(Section):
 
 class ResolverConfig(Section):
     cache: bool = Field(True, description="Cache resolutions (hits and misses); off only to diagnose or benchmark.")
+    coalesce_after: int = Field(4, ge=0, description=(
+        "One member's calls under way at once before its one-id lookups queue; each time one of its calls ends, the "
+        "queue goes out as one call (its bulk call for two ids or more). Each lookup keeps its own deadline. 0: "
+        "every lookup is its own call."))
     deadline: float = Field(10.0, gt=0, description="Seconds one resolution may take, retries included.")
     fanout_concurrency: int = Field(8, ge=1, description="Members asked at once for a prefix-less id.")
     fanout_budget: int = Field(

@@ -60,12 +60,12 @@ class Fed:
 @asynccontextmanager
 async def resolver_federation(
     *, subjects: int = 8, strict: int = 4, cache: dict[str, Any] | None = None,
-    extra_members: dict[str, web.Application] | None = None, **settings: Any,
+    extra_members: dict[str, web.Application] | None = None, x_delay: float = 0.0, **settings: Any,
 ) -> AsyncIterator[Fed]:
-    """The federation, ``x`` and ``y`` with ``subjects`` subjects each, ``s`` holding :func:`strict_guids`
-    (``strict``); ``cache`` and ``settings`` go to the gateway."""
+    """The federation, ``x`` and ``y`` with ``subjects`` subjects each (``x`` answering ``x_delay`` seconds late),
+    ``s`` holding :func:`strict_guids` (``strict``); ``cache`` and ``settings`` go to the gateway."""
     async with AsyncExitStack() as stack:
-        x = await start_recorded_commons("dg.RX01", 11, subjects)
+        x = await start_recorded_commons("dg.RX01", 11, subjects, delay=x_delay)
         stack.push_async_callback(x.stop)
         y = await start_recorded_commons("dg.RY02", 12, subjects)
         stack.push_async_callback(y.stop)
