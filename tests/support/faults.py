@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from ports import free_port
 
 HITS = web.AppKey("hits", list)
 STATE = web.AppKey("state", dict)
@@ -31,12 +32,6 @@ class Server:
 
     def count(self, path_start: str = "/", method: str | None = None) -> int:
         return sum(1 for m, p, _ in self.hits if p.startswith(path_start) and method in (None, m))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @web.middleware

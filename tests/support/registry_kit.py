@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from ports import free_port
 
 from refcommons.app import build_app
 from refcommons.commons import ReferenceCommons
@@ -33,12 +33,6 @@ def _sibling(relative: str, name: str) -> Any:
 
 
 run_gateway = _sibling("gateway/conftest.py", "_registry_tests_gateway_conftest").run_gateway
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def serve(app: web.Application, port: int | None = None) -> tuple[web.AppRunner, str]:

@@ -5,7 +5,6 @@ Importable as ``servers`` from every test module (``tests/support/`` is on ``sys
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 from aiohttp import web
+from ports import free_port
 
 from gateway.app import create_app, serve_runner
 from gateway.settings.gateway import Settings
@@ -20,12 +20,6 @@ from refcommons.app import build_app, build_apps
 from refcommons.commons import ReferenceCommons
 from refcommons.layout import GEN3, Layout, servers, service_urls
 from refcommons.settings import CommonsSettings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
