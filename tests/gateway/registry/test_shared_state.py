@@ -37,10 +37,14 @@ def _declared(base_url: str = "http://127.0.0.1:9", prefix: str = "dg.DECL1") ->
 
 def _settings(store_url: str, *, public_url: str | None = None, member: dict[str, Any] | None = None,
               **extra: Any) -> dict[str, Any]:
+    # No health round within a test's few seconds: a prober recording the declared member's capabilities (a fact
+    # about that member, written once by whichever replica probes first) changes the records and the registry's
+    # version these tests compare (seen on loaded clean clones).
     return {
         "store": {"url": store_url}, "cache": {"url": "memory://"},
         "refcommons": {"enabled": True, "subjects": 3, "data_dir": None},
         "registry": {"members": [member or _declared()], "reassert_interval": INTERVAL},
+        "health": {"interval": 3600.0},
         **({"public_url": public_url} if public_url else {}), **extra,
     }
 
@@ -126,15 +130,11 @@ async def _records(store_url: str) -> dict[str, dict[str, Any]]:
 
 async def test_a_second_instance_with_another_public_url_does_not_rewrite_the_inprocess_member(tmp_path):
     store_url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
-    # No health round in the test's few seconds: a prober recording the declared member's capabilities (a fact about
-    # that member, written once by whichever replica probes first) would change the records legitimately.
-    quiet = {"health": {"interval": 3600.0}}
-    async with running(start_gateway(**_settings(store_url, **quiet))) as first:
+    async with running(start_gateway(**_settings(store_url))) as first:
         mine = (await first.client.get("/registry/v1/commons/refcommons")).json()["base_url"]
         assert mine == f"{first.base_url}/refcommons"
         before = await _records(store_url)
-        async with running(start_gateway(**_settings(store_url, public_url="https://tls.example.org:8443",
-                                                     **quiet))) as tls:
+        async with running(start_gateway(**_settings(store_url, public_url="https://tls.example.org:8443"))) as tls:
             for _ in range(3):
                 await asyncio.sleep(INTERVAL)
             for gw in (first, tls):
