@@ -21,6 +21,7 @@ import asyncio
 import logging
 import math
 from collections import defaultdict
+from functools import partial
 
 from gateway.core.concurrency import run_until
 from gateway.core.deadline import Deadline
@@ -64,12 +65,13 @@ async def ask_owner(
     out: dict[str, Outcome], coalescer: Coalescer | None = None,
 ) -> None:
     """Each id routed to ``member`` → its outcome in ``out``. With a ``coalescer``, the one id of a ``single``
-    batch is asked together with the other lookups of the member in this turn of the loop (:mod:`.coalescing`)."""
+    batch queues with the member's other lookups while its calls are busy (:mod:`.coalescing`)."""
     adapter = directory.adapter(member)
+    one_call = partial(records, adapter, single=True)
 
     async def ask(ids: list[str]) -> dict[str, MemberRecord]:
         if coalescer is not None and single and len(ids) == 1:
-            record = await coalescer.record(member.id, adapter, ids[0], deadline, where=member.base_url)
+            record = await coalescer.record(member.id, one_call, ids[0], deadline, where=member.base_url)
             return {} if record is None else {ids[0]: record}
         return await records(adapter, ids, deadline, single=single)
 

@@ -5,7 +5,9 @@ upstream call, and an upstream call is most of the gateway's CPU on that path (b
 fewer than ``resolver.coalesce_after`` calls of a member are under way, a lookup is its own single-record call, at
 once (a lone request waits for nothing); past that, lookups queue, and each time one of the member's calls ends, the
 queue goes out as one call — the member's bulk call (chunked by its adapter) for two ids or more — and each lookup
-gets its own record, ``None``, or the member's failure. The busier a member, the more each call carries; no timer,
+gets its own record, ``None``, or the member's failure. The call itself is the caller's (``ask``: the one rule of
+:func:`gateway.resolver.asking.records`, single-record call for one id, bulk call for more), made here for one id at
+once or for the queue. The busier a member, the more each call carries; no timer,
 no added wait at low load.
 
 Each lookup keeps its own deadline: a queued call runs until the latest deadline among its lookups (those already
@@ -21,17 +23,20 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from gateway.core.deadline import Deadline
 from gateway.core.errors import TIMED_OUT, MemberTimeout, UpstreamError
 from gateway.core.logs import request_id_var
 from gateway.core.records import MemberRecord
-from gateway.members.protocols import MemberAdapter
 
 log = logging.getLogger("gateway.resolver.coalescing")
 MAX_BATCH = 200
 """Lookups one queued call carries at most."""
+
+Ask = Callable[[list[str], Deadline], Awaitable[dict[str, MemberRecord]]]
+"""One call to a member for ``ids``: the records it holds, keyed by the id asked."""
 
 
 @dataclass(eq=False)
@@ -49,7 +54,7 @@ class _Waiting:
 @dataclass(eq=False)
 class _Member:
     member_id: str
-    adapter: MemberAdapter
+    ask: Ask
     busy: int = 0
     queue: dict[str, _Waiting] = field(default_factory=dict)
 
@@ -63,19 +68,19 @@ class Coalescer:
         self._running: set[asyncio.Task[None]] = set()
 
     async def record(
-        self, member_id: str, adapter: MemberAdapter, object_id: str, deadline: Deadline, *, where: str = ""
+        self, member_id: str, ask: Ask, object_id: str, deadline: Deadline, *, where: str = ""
     ) -> MemberRecord | None:
         """``object_id``'s record at ``member_id`` (``None``: it holds none); the member's failure raises here as
         it would for a lone call. A lookup that shared another request's call logs its failure under its own
         request id too (``where``: the member's address, for that line), as a call of its own would have."""
         state = self._members.get(member_id)
         if state is None:
-            state = self._members[member_id] = _Member(member_id, adapter)
-        state.adapter = adapter  # the registry may have replaced the member's adapter
+            state = self._members[member_id] = _Member(member_id, ask)
+        state.ask = ask  # the registry may have replaced the member's adapter
         if state.busy < self._in_flight and not state.queue:
             state.busy += 1
             try:
-                return await adapter.get_record(object_id, deadline)
+                return (await ask([object_id], deadline)).get(object_id)
             finally:
                 state.busy -= 1
                 self._send(state)
@@ -132,15 +137,11 @@ class Coalescer:
     async def _call(self, state: _Member, batch: dict[str, _Waiting]) -> None:
         ids = list(batch)
         deadline = Deadline(max(w.until for w in batch.values()))
+        if len(ids) > 1 and log.isEnabledFor(logging.DEBUG):
+            log.debug("lookups coalesced", extra={
+                "ids": len(ids), "requests": [r for w in batch.values() for r in w.requests]})
         try:
-            if len(ids) == 1:
-                record = await state.adapter.get_record(ids[0], deadline)
-                found = {} if record is None else {ids[0]: record}
-            else:
-                if log.isEnabledFor(logging.DEBUG):
-                    log.debug("lookups coalesced", extra={
-                        "ids": len(ids), "requests": [r for w in batch.values() for r in w.requests]})
-                found = await state.adapter.get_records(ids, deadline)
+            found = await state.ask(ids, deadline)
         except BaseException as exc:
             for waiting in batch.values():
                 if not waiting.future.done():
