@@ -17,6 +17,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from aiohttp import web
 from drs_fakes import count, indexd_doc, serve, start_recorded_commons, strict_indexd
 from servers import Server, start_gateway
@@ -26,6 +27,15 @@ from gateway.web.keys import RESOLVER
 
 DRS = "/ga4gh/drs/v1"
 INDEXD_BULK = "/index/bulk/documents"
+
+
+def cache_settings(request: pytest.FixtureRequest, backend: str, space: str) -> dict[str, Any] | None:
+    """The gateway's ``cache`` section for ``backend``: ``None`` (the in-process default) for ``memory``; for
+    ``redis``, the test session's Redis with keys under ``space`` (so parametrised tests never share entries)."""
+    if backend == "memory":
+        return None
+    return {"url": request.getfixturevalue("redis_url"),
+            "key_prefix": request.getfixturevalue("redis_key_prefix") + space}
 
 
 def strict_guids(n: int) -> list[str]:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 from drs_fakes import STATE, count, fault_everywhere
-from resolver_federation import DRS, strict_guids
+from resolver_federation import DRS, cache_settings, strict_guids
 from resolver_federation import resolver_federation as federation
 
 from gateway.core.deadline import Deadline
@@ -97,10 +97,7 @@ async def test_a_prefix_in_another_case_is_asked_again_in_gen3_spelling():
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 async def test_a_second_call_is_answered_from_the_cache(request, backend):
-    cache = None
-    if backend == "redis":
-        cache = {"url": request.getfixturevalue("redis_url"),
-                 "key_prefix": request.getfixturevalue("redis_key_prefix") + "c:"}
+    cache = cache_settings(request, backend, "c:")
     async with federation(cache=cache) as fed:
         raws = [*fed.guids(fed.x, 3), *fed.guids(fed.y, 3), next(iter(STRICT)).replace("dg.CS01", "dg.cs01"),
                 fed.guids(fed.x, 1, start=5)[0].split("/", 1)[1], f"dg.RX01/{MISSING}", MISSING]

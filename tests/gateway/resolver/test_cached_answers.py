@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import orjson
 import pytest
-from resolver_federation import Fed, resolver_federation
+from resolver_federation import Fed, cache_settings, resolver_federation
 
 from gateway.resolver.answers import view
 from gateway.resolver.cache_entries import cache_key, finished_answer
@@ -53,10 +53,7 @@ def spellings(fed: Fed) -> list[str]:
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 async def test_a_cached_hit_is_the_bytes_rendering_its_entry_gives(request, backend):
-    cache = None
-    if backend == "redis":
-        cache = {"url": request.getfixturevalue("redis_url"),
-                 "key_prefix": request.getfixturevalue("redis_key_prefix") + "a:"}
+    cache = cache_settings(request, backend, "a:")
     async with federation(cache) as fed:
         raws = spellings(fed)
         fresh = {raw: orjson.loads(await get(fed, raw)) for raw in raws}
