@@ -164,8 +164,8 @@ async def export_job(page, kind: str) -> str:
     await page.click(f".export button[value={kind}]")
     await page.wait_for_url(re.compile(r"/explore/jobs/"))
     give_up = time.monotonic() + 30
-    while await page.locator(".job-status").inner_text() != "done":
-        assert time.monotonic() < give_up and await page.locator(".job-status").inner_text() in ("queued", "running")
+    while (status := await page.locator(".job-status").inner_text()) != "done":  # read once: it may turn done
+        assert time.monotonic() < give_up and status in ("queued", "running"), status
         await asyncio.sleep(0.5)
     return await page.locator("#job a.button").get_attribute("href")
 
