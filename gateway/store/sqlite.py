@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -66,6 +67,23 @@ _guarded = unavailable_on((sqlite3.OperationalError,), "SQLite")
 :class:`~gateway.store.base.StoreUnavailable` (503 at the web edge), not a bug."""
 
 
+async def _prepare(db: aiosqlite.Connection, patience: float) -> None:
+    """WAL mode and the tables. Connections opening a fresh file at once (``--workers N``, each opening the reference
+    commons' store) race to switch it to WAL: the loser is told "database is locked" at once, without waiting out
+    ``busy_timeout`` (SQLite's deadlock rule: it read the file while another is taking it over). It tries again,
+    for as long as ``busy_timeout`` would have waited; both statements are idempotent."""
+    give_up = time.monotonic() + patience
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.executescript(_SCHEMA)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= give_up:
+                raise
+        await asyncio.sleep(0.01)
+
+
 @dataclass(eq=False)
 class SqliteStore:
     """A store on one SQLite connection; ``path`` is the file it holds (or ``:memory:``)."""
@@ -83,8 +101,7 @@ class SqliteStore:
         db = await aiosqlite.connect(target, isolation_level=None)
         try:
             await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.executescript(_SCHEMA)
+            await _prepare(db, busy_timeout_ms / 1000)
         except BaseException:
             await db.close()
             raise
