@@ -7,6 +7,7 @@ indexd's ``form``) and are written with :func:`dump`, which never emits ``null``
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -117,6 +118,21 @@ class DrsObject(_Model):
     aliases: list[str] | None = None
 
     _tz = field_validator("created_time", "updated_time")(_utc)
+
+
+_ZULU_SECOND = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+
+
+def written_time(value: str) -> bool:
+    """Is ``value`` a date exactly as :class:`DrsObject` writes it (a real date, UTC, whole seconds, ``Z``), so that
+    validating and writing it gives it back unchanged?"""
+    if not _ZULU_SECOND.fullmatch(value):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 class DrsObjectList(_Model):

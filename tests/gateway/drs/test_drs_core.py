@@ -24,9 +24,9 @@ from gateway.drs.federate import (
     embedded_access,
 )
 from gateway.drs.sanitize import drs_from_member, embedded_urls
-from gateway.wire.drs import DrsObject, dump
+from gateway.wire.drs import DrsObject, dump, dump_json
 from gateway.wire.drs_profile import service_info_profile, to_profile
-from gateway.wire.indexd import EPOCH, drs_from_indexd
+from gateway.wire.indexd import EPOCH, drs_from_indexd, drs_written
 
 HOST = "gateway.example:8443"
 DID = "dg.TEST/6a0b1c2d-0000-4000-8000-000000000001"
@@ -418,3 +418,59 @@ def test_arbitrary_dicts_never_raise_anything_but_invalid_record(object_id, doc)
         except InvalidRecord:
             continue
         assert nulls(out) == [] and violations_1_2(out) == []
+
+
+# --- an indexd record written without the model ----------------------------------------------------------
+
+zulu_seconds = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)).map(
+    lambda d: f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}Z")
+"""Dates as the model writes them, over its whole range."""
+near_dates = st.sampled_from([
+    "2024-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "0000-01-01T00:00:00Z", "2024-01-02T24:00:00Z",
+    "2024-01-02T03:04:60Z", "2024-01-02t03:04:05Z", "2024-01-02T03:04:05z", "2024-01-02 03:04:05Z",
+    "\uff12\uff10\uff12\uff14-01-02T03:04:05Z", "2024-01-02T03:04:05.000Z", "2024-01-02T03:04:05+00:00",
+    "2024-01-02T03:04Z", "+2024-01-02T03:04:05Z", "2024-01-02T03:04:05Z\n",
+])
+"""Dates one step from that form: each is the model's to take (and rewrite) or reject."""
+any_text = st.text(max_size=8) | st.sampled_from(["\x00\x1f\x7f", "\u2028\u2029", "é\U0001f600", '"\\/', "<\u00a0>"])
+written_docs = st.fixed_dictionaries(
+    {"did": st.sampled_from([DID, "bare-guid", "dg.X/", "/x", "dg.X/a b", "dg.X/é\u2028"])},
+    optional={
+        "size": st.none() | st.integers(-3, 2**40) | st.sampled_from([2**63 - 1, 2**63, 2**64, True, 1.0, "5"]),
+        "file_name": st.none() | any_text, "version": st.none() | any_text, "rev": st.none() | any_text,
+        "description": st.none() | any_text,
+        "hashes": st.dictionaries(st.sampled_from(["md5", "sha256", "SHA512", " crc ", "x"]),
+                                  st.none() | any_text | st.integers() | json_values, max_size=3),
+        "urls": st.lists(st.sampled_from(["s3://b/1", "gs://b/2", "HTTP://h/3", "x"]), max_size=3),
+        "urls_metadata": st.dictionaries(st.sampled_from(["s3://b/1", "gs://b/2"]), json_values, max_size=2),
+        **{key: st.none() | zulu_seconds | near_dates | dates
+           for key in ("content_created_date", "created_date", "updated_date", "content_updated_date")},
+    },
+).map(lambda overrides: {**indexd(), **overrides})
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(written_docs)
+def test_an_indexd_record_written_without_the_model_is_byte_for_byte_what_the_model_writes(doc):
+    try:
+        expected: bytes | None = dump_json(drs_from_indexd(doc, HOST))
+    except ValueError:
+        expected = None  # the model rejects the record
+    written = drs_written(doc, HOST)
+    if written is not None:
+        assert orjson.dumps(written) == expected
+    record = MemberRecord("m", doc["did"], "indexd", doc)
+    if expected is None:
+        with pytest.raises(InvalidRecord):
+            drs_object_bytes(record, HOST, "1.5")
+    else:
+        assert drs_object_bytes(record, HOST, "1.5") == expected
+        assert drs_object(record, HOST, "1.2") == to_profile(orjson.loads(expected), "1.2")
+
+
+def test_a_plain_indexd_record_is_written_without_the_model_and_an_odd_one_by_it():
+    plain = indexd(created_date="2021-02-03T04:05:06Z", updated_date="2021-03-04T05:06:07Z")
+    assert drs_written(plain, HOST) == dump(drs_from_indexd(plain, HOST))
+    for odd in (indexd(), indexd(created_date="2021-02-03T04:05:06+01:00"), indexd(size="42"), indexd(size=None),
+                indexd(hashes={})):
+        assert drs_written(odd, HOST) is None  # the model decides: it rewrites the date, or rejects the record
