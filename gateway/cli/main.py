@@ -272,7 +272,7 @@ async def _run(settings: Settings, ssl_context: ssl.SSLContext | None,
                             f"{scheme}://{settings.host}:{bound}")
             worker = f" [worker {os.getpid()}]" if inherited is not None else ""
             print(f"gateway listening on {' and '.join(urls)} (Ctrl-C to stop){worker}", file=sys.stderr, flush=True)
-            gc.freeze()  # what start-up built lives as long as the process: keep it out of every GC pass
+            settle_heap(settings.gc_threshold)
             await stop.wait()
         finally:
             await runner.cleanup()
@@ -281,6 +281,15 @@ async def _run(settings: Settings, ssl_context: ssl.SSLContext | None,
             sock.close()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+def settle_heap(gc_threshold: int) -> None:
+    """Once start-up is done: what it built lives as long as the process, so it is kept out of every collection
+    (``gc.freeze``), and the youngest generation is collected every ``gc_threshold`` allocations (0: Python's
+    default), the older ones as Python does (see the setting ``gc_threshold``)."""
+    gc.freeze()
+    if gc_threshold:
+        gc.set_threshold(gc_threshold, *gc.get_threshold()[1:])
 
 
 async def _name_worker(request: web.Request, response: web.StreamResponse) -> None:

@@ -3,6 +3,7 @@ and Ctrl-C stopping it cleanly with what it stored kept."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -11,6 +12,9 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
+from gateway.cli.main import settle_heap
 from gateway.web.keys import STATE
 
 
@@ -87,3 +91,17 @@ def test_a_busy_port_is_one_clear_line_not_a_traceback(tmp_path):
                                   capture_output=True, text=True, timeout=60)
             assert done.returncode == 1, done.stderr
             assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(50_000, 50_000), (0, None)])
+def test_once_started_the_heap_is_frozen_and_young_objects_collected_at_the_configured_pace(setting, expected):
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        made = [object() for _ in range(10)]  # start-up's objects
+        settle_heap(setting)
+        assert gc.get_freeze_count() >= len(made)
+        assert gc.get_threshold() == ((expected or 700), 10, 10)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
