@@ -90,7 +90,7 @@ def drs_fields(doc: dict[str, Any], hostname: str) -> dict[str, Any]:
         kind, cloud = SCHEMES[access_id]
         given_meta = urls_metadata.get(url)
         meta: dict[str, Any] = given_meta if isinstance(given_meta, dict) else {}
-        method: dict[str, Any] = {"type": kind.value, "access_id": access_id}
+        method: dict[str, Any] = {"type": kind, "access_id": access_id}
         region = _text(meta.get("region"))
         if region:
             method["region"] = region
@@ -132,7 +132,9 @@ def drs_written(doc: dict[str, Any], hostname: str) -> dict[str, Any] | None:
     fields = drs_fields(doc, hostname)
     size = fields["size"]
     if (type(fields["id"]) is str and type(size) is int and 0 <= size < 1 << 63 and fields["checksums"]
-            and written_time(fields["created_time"]) and written_time(fields.get("updated_time", EPOCH))):
+            and written_time(fields["created_time"])
+            and (fields.get("updated_time", EPOCH) in (EPOCH, fields["created_time"])
+                 or written_time(fields["updated_time"]))):
         return fields
     return None
 
