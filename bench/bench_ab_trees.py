@@ -6,6 +6,8 @@
    of each kind for scale.
 2. Cached ``GET /resolver/v1/resolve`` hits of both vs a bare aiohttp handler returning the same bytes, rounds
    alternated, medians.
+3. ``GET /ga4gh/drs/v1/objects/{id}`` under load (32 connections): uncached through each tree vs the member's own
+   DRS endpoint, and cached through each tree, rounds alternated, medians.
 
 The members are the reference commons of this tree; each gateway runs its own tree's code.
 
@@ -148,6 +150,27 @@ def main() -> None:
               f"{med['base']:.0f} rps, bare aiohttp {med['bare']:.0f} rps | this tree / bare "
               f"{med['new'] / med['bare']:.2f} (target >= 0.6), baseline / bare {med['base'] / med['bare']:.2f}, "
               f"this tree / baseline {med['new'] / med['base']:.2f}")
+
+        first = members[0][1]
+        drs_paths = [f"{DRS}/objects/{r['did']}" for r in json.loads(fetch(f"{first}/index/index?limit=50"))["records"]]
+        for path in drs_paths:
+            for tree in trees:
+                for _ in range(3):  # every worker's cache, most likely
+                    fetch(gw[tree, "cached"] + path)
+        rates: dict[str, list[float]] = {k: [] for k in ("new uncached", "base uncached", "member", "new cached",
+                                                         "base cached")}
+        for n in range(3):
+            for who in (list(rates) if n % 2 == 0 else list(rates)[::-1]):
+                tree, _, kind = who.partition(" ")
+                base_url = first if who == "member" else gw[tree, kind]
+                rates[who].append(load([base_url + p for p in drs_paths], args.seconds, 32, tool)["rps"])
+        med = {k: statistics.median(v) for k, v in rates.items()}
+        print(f"DRS GET /objects ({tool}, 32 connections, 3 alternated rounds): uncached this tree "
+              f"{med['new uncached']:.0f} rps, baseline {med['base uncached']:.0f}, the member itself "
+              f"{med['member']:.0f} | this tree / member {med['new uncached'] / med['member']:.2f} (target >= 0.4), "
+              f"baseline / member {med['base uncached'] / med['member']:.2f}, this tree / baseline "
+              f"{med['new uncached'] / med['base uncached']:.2f} | cached this tree {med['new cached']:.0f} rps, "
+              f"baseline {med['base cached']:.0f}, this tree / baseline {med['new cached'] / med['base cached']:.2f}")
     finally:
         stop_all(procs)
 
