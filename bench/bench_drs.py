@@ -12,9 +12,10 @@
    single-id ``GET`` and vs the uncached bulk of 3., samples interleaved, medians of ``--bulk-samples``.
 
 Three standalone reference commons, two gateways (cached / uncached) and the bare baseline each run in their
-own process on 127.0.0.1 (wrk when installed, else bench/load.py).
+own process on 127.0.0.1 (wrk when installed, else bench/load.py). Figures 1 and 2 under load are medians of
+``--rounds`` rounds, the two variants alternated (a shared machine's slow spell hits both alike).
 
-    python bench/bench_drs.py [--seconds 5] [--concurrency 32]
+    python bench/bench_drs.py [--seconds 5] [--concurrency 32] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import wrk  # noqa: E402
-from bench_refcommons import fetch, free_port, load, stop_all, wait_until_up  # noqa: E402
+from bench_refcommons import fetch, free_port, load_alternated, stop_all, wait_until_up  # noqa: E402
 from bench_resolver import gateway_config, start  # noqa: E402
 
 PY = sys.executable
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--bulk", type=int, default=1000)
     parser.add_argument("--bulk-samples", type=int, default=5)
     parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3, help="alternated rounds of figures 1 and 2 (medians)")
     args = parser.parse_args()
     tool = "wrk" if wrk.available() else "python"
     procs: list[subprocess.Popen] = []
@@ -90,14 +92,17 @@ def main() -> None:
         bare = f"http://127.0.0.1:{bare_port}"
         wait_until_up(bare + paths[0])
 
-        print(f"load tool: {tool}, {args.concurrency} connections, {args.seconds:g} s per run; {MEMBERS} members")
-        hit = load([gw["cached"] + p for p in paths], args.seconds, args.concurrency, tool)
-        base = load([bare + p for p in paths], args.seconds, args.concurrency, tool)
+        print(f"load tool: {tool}, {args.concurrency} connections, {args.seconds:g} s per run, medians of "
+              f"{args.rounds} alternated rounds; {MEMBERS} members")
+        got = load_alternated({"hit": [gw["cached"] + p for p in paths], "base": [bare + p for p in paths]},
+                              args.seconds, args.concurrency, tool, args.rounds)
+        hit, base = got["hit"], got["base"]
         print(f"1. cached GET /objects   {hit['rps']:8.0f} rps p50 {hit['p50_ms']:.2f} ms p99 {hit['p99_ms']:.2f} ms"
               f" | bare aiohttp {base['rps']:8.0f} rps p50 {base['p50_ms']:.2f} ms p99 {base['p99_ms']:.2f} ms"
               f" | ratio {hit['rps'] / base['rps']:.2f} (target >= 0.7, issue 17)")
-        miss = load([gw["uncached"] + p for p in paths], args.seconds, args.concurrency, tool)
-        direct = load([first + p for p in paths], args.seconds, args.concurrency, tool)
+        got = load_alternated({"miss": [gw["uncached"] + p for p in paths], "direct": [first + p for p in paths]},
+                              args.seconds, args.concurrency, tool, args.rounds)
+        miss, direct = got["miss"], got["direct"]
         print(f"2. uncached GET /objects {miss['rps']:8.0f} rps p50 {miss['p50_ms']:.2f} ms p99 {miss['p99_ms']:.2f} ms"
               f" | member direct {direct['rps']:8.0f} rps p50 {direct['p50_ms']:.2f} ms p99 {direct['p99_ms']:.2f} ms"
               f" | throughput ratio {miss['rps'] / direct['rps']:.2f}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,18 @@ def load(urls: list[str], seconds: float, concurrency: int, tool: str) -> dict:
     if result.get("errors"):
         raise SystemExit(f"load: {result['errors']} of {result.get('requests', '?')} requests to {urls[0]} failed")
     return result
+
+
+def load_alternated(variants: dict[str, list[str]], seconds: float, concurrency: int, tool: str,
+                    rounds: int) -> dict[str, dict]:
+    """:func:`load` of each variant (name → URLs) ``rounds`` times, the order reversed every other round, so a
+    shared machine's slow spell hits every variant alike; per variant the median of each figure."""
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    for n in range(rounds):
+        for name in (list(variants) if n % 2 == 0 else list(variants)[::-1]):
+            runs[name].append(load(variants[name], seconds, concurrency, tool))
+    return {name: {key: statistics.median(r[key] for r in results) for key in ("rps", "p50_ms", "p99_ms")}
+            for name, results in runs.items()}
 
 
 def main() -> None:

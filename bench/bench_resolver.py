@@ -3,7 +3,8 @@
 1. Cached hits: ``GET /resolver/v1/resolve?id=<guid>`` (answer in the cache) vs a bare aiohttp handler
    returning the same bytes: throughput and p50/p99 (wrk when installed, else bench/load.py).
 2. Misses (a gateway with ``resolver.cache: false``): the same request vs calling the member's indexd directly
-   (``GET /index/index/<guid>``): throughput ratio and added latency.
+   (``GET /index/index/<guid>``): throughput ratio and added latency. Figures 1 and 2: medians of ``--rounds``
+   rounds, the variants alternated.
 3. Prefix-less fan-out: resolving a bare UUID across 5 members vs asking the slowest member alone,
    sequential samples, medians.
 4. The egress policy's cost on an uncached member call: the miss of 2. through a gateway whose policy denies
@@ -14,7 +15,7 @@
 Five standalone reference commons, two gateways (cached / uncached) and the bare baseline each run in
 their own process; everything is on 127.0.0.1.
 
-    python bench/bench_resolver.py [--seconds 5] [--concurrency 32] [--samples 200] [--only-egress]
+    python bench/bench_resolver.py [--seconds 5] [--concurrency 32] [--rounds 3] [--samples 200] [--only-egress]
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import wrk  # noqa: E402
-from bench_refcommons import fetch, free_port, load, stop_all, wait_until_up  # noqa: E402
+from bench_refcommons import fetch, free_port, load, load_alternated, stop_all, wait_until_up  # noqa: E402
 
 PY = sys.executable
 MEMBERS = 5
@@ -79,6 +80,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--guids", type=int, default=50)
     parser.add_argument("--egress-rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="alternated rounds of figures 1 and 2 (medians)")
     parser.add_argument("--only-egress", action="store_true", help="measure figure 4 only")
     args = parser.parse_args()
     tool = "wrk" if wrk.available() else "python"
@@ -110,7 +112,8 @@ def main() -> None:
         first = members[0][1]
         guids = [r["did"] for r in json.loads(fetch(f"{first}/index/index?limit={args.guids}"))["records"]]
         resolve_paths = [f"/resolver/v1/resolve?id={urllib.parse.quote(g, safe='')}" for g in guids]
-        print(f"load tool: {tool}, {args.concurrency} connections, {args.seconds:g} s per run; {MEMBERS} members")
+        print(f"load tool: {tool}, {args.concurrency} connections, {args.seconds:g} s per run, figures 1 and 2 "
+              f"medians of {args.rounds} alternated rounds; {MEMBERS} members")
         egress_figure(gw, resolve_paths, args, tool)
         if args.only_egress:
             return
@@ -127,13 +130,17 @@ def main() -> None:
         bare = f"http://127.0.0.1:{bare_port}"
         wait_until_up(bare + urllib.parse.quote(bare_paths[0]))
 
-        hit = load([gw["cached"] + p for p in resolve_paths], args.seconds, args.concurrency, tool)
-        base = load([bare + urllib.parse.quote(p) for p in bare_paths], args.seconds, args.concurrency, tool)
+        got = load_alternated({"hit": [gw["cached"] + p for p in resolve_paths],
+                               "base": [bare + urllib.parse.quote(p) for p in bare_paths]},
+                              args.seconds, args.concurrency, tool, args.rounds)
+        hit, base = got["hit"], got["base"]
         print(f"1. cached hits      {hit['rps']:8.0f} rps p50 {hit['p50_ms']:.2f} ms p99 {hit['p99_ms']:.2f} ms | "
               f"bare aiohttp {base['rps']:8.0f} rps p50 {base['p50_ms']:.2f} ms | ratio {hit['rps'] / base['rps']:.2f} "
               "(target >= 0.6)")
-        miss = load([gw["uncached"] + p for p in resolve_paths], args.seconds, args.concurrency, tool)
-        direct = load([first + p for p in direct_paths], args.seconds, args.concurrency, tool)
+        got = load_alternated({"miss": [gw["uncached"] + p for p in resolve_paths],
+                               "direct": [first + p for p in direct_paths]},
+                              args.seconds, args.concurrency, tool, args.rounds)
+        miss, direct = got["miss"], got["direct"]
         print(f"2. misses (uncached) {miss['rps']:7.0f} rps p50 {miss['p50_ms']:.2f} ms p99 {miss['p99_ms']:.2f} ms | "
               f"member direct {direct['rps']:8.0f} rps p50 {direct['p50_ms']:.2f} ms | ratio "
               f"{miss['rps'] / direct['rps']:.2f}, +{miss['p50_ms'] - direct['p50_ms']:.2f} ms p50")
