@@ -75,9 +75,10 @@ async def ask_owner(
             return {} if record is None else {ids[0]: record}
         return await records(adapter, ids, deadline, single=single)
 
+    wanted = [routed.ident.object_id for _, routed in items]
     try:
-        found = await ask([routed.ident.object_id for _, routed in items])
-        retry = {alt: routed.ident.object_id for _, routed in items if routed.ident.object_id not in found
+        found = await ask(wanted)
+        retry = {alt: object_id for object_id, (_, routed) in zip(wanted, items, strict=True) if object_id not in found
                  for alt in spellings(routed.ident)[1:]}
         if retry:
             again = await ask(list(retry))
@@ -86,10 +87,10 @@ async def ask_owner(
         error = ResolutionError.upstream(member.id, exc)
         out.update((raw, error) for raw, _ in items)
         return
-    for raw, routed in items:
-        record = found.get(routed.ident.object_id)
+    for object_id, (raw, routed) in zip(wanted, items, strict=True):
+        record = found.get(object_id)
         out[raw] = (Resolution(routed.ident, member, record, routed.route) if record is not None
-                    else ResolutionError(404, f"{routed.ident.object_id} is not in member commons {member.id}"))
+                    else ResolutionError(404, f"{object_id} is not in member commons {member.id}"))
 
 
 async def ask_everyone(

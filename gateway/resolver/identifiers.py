@@ -142,7 +142,8 @@ class Identifier:
     @property
     def object_id(self) -> str:
         """The id to send to a member: the Gen3 GUID when prefixed, else the decoded id."""
-        return self.gen3_id if self.gen3_id is not None else self.accession
+        gen3_id = self.gen3_id  # made once: a bulk reads every id's object_id several times
+        return gen3_id if gen3_id is not None else self.accession
 
 
 def _is_prefix(token: str) -> bool:
