@@ -69,7 +69,8 @@ def load(urls: list[str], seconds: float, concurrency: int, tool: str) -> dict:
         )
         result = json.loads(out.stdout)
     if result.get("errors"):
-        raise SystemExit(f"load: {result['errors']} of {result.get('requests', '?')} requests to {urls[0]} failed")
+        raise SystemExit(f"load: {result['errors']} of {result.get('requests', '?')} requests to {urls[0]} failed"
+                         + (f" ({result['error_detail']})" if result.get("error_detail") else ""))
     return result
 
 

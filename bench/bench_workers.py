@@ -42,7 +42,7 @@ def load(urls: list[str], seconds: float, concurrency: int, clients: int, thread
     if wrk.available():
         result = wrk.run(urls, concurrency * clients, seconds, threads=threads or clients, cpus=cpus)
         if result.get("errors"):
-            raise SystemExit(f"load: {result['errors']} errors on {urls[0]}")
+            raise SystemExit(f"load: {result['errors']} errors on {urls[0]} ({result['error_detail']})")
         return float(result["rps"])
     procs = [subprocess.Popen([PY, str(HERE / "load.py"), *urls, "--seconds", str(seconds), "--concurrency",
                                str(concurrency)], stdout=subprocess.PIPE, text=True) for _ in range(clients)]

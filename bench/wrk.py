@@ -52,6 +52,7 @@ def run(urls: list[str], concurrency: int, seconds: float, threads: int = 1, cpu
     return {
         "requests": requests,
         "errors": errors,
+        "error_detail": "; ".join(m.group(0) for m in (non2xx, socket_errors) if m),
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50_ms": _ms(re.search(r"\s50%\s+(\S+)", out).group(1)),
         "p99_ms": _ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
