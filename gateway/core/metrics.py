@@ -88,6 +88,9 @@ class Metrics:
                                         ["kind"], buckets=SIZE_BUCKETS, registry=r)
         self.bulk_ids = Histogram("gateway_bulk_ids", "Identifiers in one bulk request, by operation",
                                   ["operation"], buckets=SIZE_BUCKETS, registry=r)
+        self.coalesced_ids = Histogram("gateway_coalesced_lookups", "Lookups the resolver queued while a member was "
+                                       "busy and then sent in one call, by member", ["member"], buckets=SIZE_BUCKETS,
+                                       registry=r)
         self.export_jobs = Counter("gateway_export_jobs", "Export jobs, by event (submitted, done, failed, "
                                    "cancelled)", ["event"], registry=r)
         self.store_seconds = Histogram("gateway_store_operation_duration_seconds", "Time of a store operation",
@@ -152,6 +155,9 @@ class Metrics:
     def bulk(self, operation: str, ids: int) -> None:
         self.bulk_ids.labels(operation).observe(ids)
 
+    def coalesced(self, member: str, ids: int) -> None:
+        self.coalesced_ids.labels(member).observe(ids)
+
     def export_job(self, event: str) -> None:
         self.export_jobs.labels(event).inc()
 
@@ -214,6 +220,9 @@ class _Off(Metrics):
         pass
 
     def bulk(self, operation: str, ids: int) -> None:
+        pass
+
+    def coalesced(self, member: str, ids: int) -> None:
         pass
 
     def export_job(self, event: str) -> None:

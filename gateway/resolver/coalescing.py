@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from gateway.core.deadline import Deadline
 from gateway.core.errors import TIMED_OUT, MemberTimeout, UpstreamError
 from gateway.core.logs import request_id_var
+from gateway.core.metrics import current
 from gateway.core.records import MemberRecord
 
 log = logging.getLogger("gateway.resolver.coalescing")
@@ -137,6 +138,7 @@ class Coalescer:
     async def _call(self, state: _Member, batch: dict[str, _Waiting]) -> None:
         ids = list(batch)
         deadline = Deadline(max(w.until for w in batch.values()))
+        current().coalesced(state.member_id, len(ids))  # in the first lookup's context: its app's metrics
         if len(ids) > 1 and log.isEnabledFor(logging.DEBUG):
             log.debug("lookups coalesced", extra={
                 "ids": len(ids), "requests": [r for w in batch.values() for r in w.requests]})

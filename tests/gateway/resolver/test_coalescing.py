@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 from faults import recording_app
+from prometheus_client.parser import text_string_to_metric_families
 from resolver_federation import resolver_federation
 
 from gateway.core.deadline import Deadline
@@ -25,6 +26,16 @@ def uncached(coalesce_after: int | None = None) -> dict[str, Any]:
 
 def grown(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {k: after[k] - before[k] for k in after if after[k] != before[k]}
+
+
+def coalesced(exposition: str, member: str) -> dict[str, float]:
+    """``gateway_coalesced_lookups``' count and sum for ``member`` in a /metrics text (zeros when absent)."""
+    out = {"count": 0.0, "sum": 0.0}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name.startswith("gateway_coalesced_lookups_") and sample.labels.get("member") == member:
+                out[sample.name.rsplit("_", 1)[1]] = sample.value
+    return out
 
 
 async def test_lookups_past_the_calls_under_way_share_the_members_bulk_call():
@@ -49,6 +60,11 @@ async def test_concurrent_requests_over_http_each_get_their_own_answer_in_fewer_
             (200, g, g) for g in xs]
         calls = grown(before, fed.calls())
         assert calls.get("x_bulk", 0) >= 1 and calls.get("x_get", 0) + calls["x_bulk"] <= len(xs) / 4, calls
+        # /metrics tells an operator how much was coalesced: one observation per queued batch, each at most the ids
+        # asked, at least one batch of two or more (the member's bulk calls)
+        batches = coalesced((await fed.gateway.client.get("/metrics")).text, "x")
+        assert batches["count"] >= calls["x_bulk"] and batches["count"] <= calls["x_bulk"] + calls.get("x_get", 0)
+        assert 2 * calls["x_bulk"] <= batches["sum"] <= len(xs), (batches, calls)
 
 
 async def test_a_lone_lookup_keeps_the_single_record_call():
