@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 
 class _Model(BaseModel):
@@ -95,11 +95,13 @@ class ContentsObject(_Model):
     contents: list[ContentsObject] | None = None
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def _utc(value: datetime) -> datetime:
     """Naive times are UTC; others are converted to UTC (so every date is written with ``Z``)."""
-    if value is None:
-        return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+"""A DRS date: read as pydantic reads a datetime, kept in UTC, written RFC 3339 with ``Z``."""
 
 
 class DrsObject(_Model):
@@ -107,8 +109,8 @@ class DrsObject(_Model):
     name: str | None = None
     self_uri: str
     size: int = Field(ge=0)
-    created_time: datetime
-    updated_time: datetime | None = None
+    created_time: UtcDatetime
+    updated_time: UtcDatetime | None = None
     version: str | None = None
     mime_type: str | None = None
     checksums: list[Checksum] = Field(min_length=1)
@@ -117,22 +119,26 @@ class DrsObject(_Model):
     description: str | None = None
     aliases: list[str] | None = None
 
-    _tz = field_validator("created_time", "updated_time")(_utc)
-
 
 _ZULU_SECOND = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_DATE = TypeAdapter(UtcDatetime)
 
 
-def written_time(value: str) -> bool:
-    """Is ``value`` a date exactly as :class:`DrsObject` writes it (a real date, UTC, whole seconds, ``Z``), so that
-    validating and writing it gives it back unchanged?"""
-    if not _ZULU_SECOND.fullmatch(value):
-        return False
+def written_time(value: str) -> str | None:
+    """``value`` as :class:`DrsObject` writes a date (the same type, read and written by pydantic alone: a naive
+    indexd date ``2019-08-22T19:05:27.443385`` → ``2019-08-22T19:05:27.443385Z``), or ``None`` when it is not a date
+    the model takes. A date already in that form (UTC, whole seconds, ``Z``) is given back after a cheap check."""
+    if _ZULU_SECOND.fullmatch(value):
+        try:
+            datetime.fromisoformat(value)
+            return value
+        except ValueError:
+            pass  # not a real date in that form (2024-02-30): pydantic decides, as the model would
     try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+        written: str = _DATE.dump_python(_DATE.validate_python(value), mode="json")
+    except ValidationError:
+        return None
+    return written
 
 
 class DrsObjectList(_Model):

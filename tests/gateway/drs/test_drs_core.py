@@ -425,6 +425,9 @@ def test_arbitrary_dicts_never_raise_anything_but_invalid_record(object_id, doc)
 zulu_seconds = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)).map(
     lambda d: f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}Z")
 """Dates as the model writes them, over its whole range."""
+indexd_dates = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)).map(
+    datetime.isoformat)
+"""Dates as indexd writes them (``datetime.isoformat`` of a naive UTC time: microseconds when there are any)."""
 near_dates = st.sampled_from([
     "2024-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "0000-01-01T00:00:00Z", "2024-01-02T24:00:00Z",
     "2024-01-02T03:04:60Z", "2024-01-02t03:04:05Z", "2024-01-02T03:04:05z", "2024-01-02 03:04:05Z",
@@ -443,7 +446,7 @@ written_docs = st.fixed_dictionaries(
                                   st.none() | any_text | st.integers() | json_values, max_size=3),
         "urls": st.lists(st.sampled_from(["s3://b/1", "gs://b/2", "HTTP://h/3", "x"]), max_size=3),
         "urls_metadata": st.dictionaries(st.sampled_from(["s3://b/1", "gs://b/2"]), json_values, max_size=2),
-        **{key: st.none() | zulu_seconds | near_dates | dates
+        **{key: st.none() | zulu_seconds | indexd_dates | near_dates | dates
            for key in ("content_created_date", "created_date", "updated_date", "content_updated_date")},
     },
 ).map(lambda overrides: {**indexd(), **overrides})
@@ -469,8 +472,10 @@ def test_an_indexd_record_written_without_the_model_is_byte_for_byte_what_the_mo
 
 
 def test_a_plain_indexd_record_is_written_without_the_model_and_an_odd_one_by_it():
-    plain = indexd(created_date="2021-02-03T04:05:06Z", updated_date="2021-03-04T05:06:07Z")
-    assert drs_written(plain, HOST) == dump(drs_from_indexd(plain, HOST))
-    for odd in (indexd(), indexd(created_date="2021-02-03T04:05:06+01:00"), indexd(size="42"), indexd(size=None),
-                indexd(hashes={})):
-        assert drs_written(odd, HOST) is None  # the model decides: it rewrites the date, or rejects the record
+    for plain in (indexd(created_date="2021-02-03T04:05:06Z", updated_date="2021-03-04T05:06:07Z"),
+                  indexd(),  # indexd's own naive dates, written with their Z as the model writes them
+                  indexd(created_date="2021-02-03T04:05:06.443385", updated_date="2021-02-03T04:05:06.443385"),
+                  indexd(created_date="2021-02-03T04:05:06+01:00")):
+        assert drs_written(plain, HOST) == dump(drs_from_indexd(plain, HOST))
+    for odd in (indexd(size="42"), indexd(size=None), indexd(hashes={}), indexd(created_date="yesterday")):
+        assert drs_written(odd, HOST) is None  # the model decides: it rewrites the value, or rejects the record
