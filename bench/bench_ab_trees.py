@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_refcommons  # noqa: E402
 import wrk  # noqa: E402
-from bench_refcommons import fetch, free_port, load, stop_all  # noqa: E402
+from bench_refcommons import fetch, free_port, load, load_alternated, stop_all  # noqa: E402
 from bench_resolver import gateway_config  # noqa: E402
 
 PY = sys.executable
@@ -157,14 +157,11 @@ def main() -> None:
             for tree in trees:
                 for _ in range(3):  # every worker's cache, most likely
                     fetch(gw[tree, "cached"] + path)
-        rates: dict[str, list[float]] = {k: [] for k in ("new uncached", "base uncached", "member", "new cached",
-                                                         "base cached")}
-        for n in range(3):
-            for who in (list(rates) if n % 2 == 0 else list(rates)[::-1]):
-                tree, _, kind = who.partition(" ")
-                base_url = first if who == "member" else gw[tree, kind]
-                rates[who].append(load([base_url + p for p in drs_paths], args.seconds, 32, tool)["rps"])
-        med = {k: statistics.median(v) for k, v in rates.items()}
+        bases = {"new uncached": gw["new", "uncached"], "base uncached": gw["base", "uncached"], "member": first,
+                 "new cached": gw["new", "cached"], "base cached": gw["base", "cached"]}
+        got = load_alternated({who: [url + p for p in drs_paths] for who, url in bases.items()}, args.seconds, 32,
+                              tool, 3)
+        med = {who: figures["rps"] for who, figures in got.items()}
         print(f"DRS GET /objects ({tool}, 32 connections, 3 alternated rounds): uncached this tree "
               f"{med['new uncached']:.0f} rps, baseline {med['base uncached']:.0f}, the member itself "
               f"{med['member']:.0f} | this tree / member {med['new uncached'] / med['member']:.2f} (target >= 0.4), "
