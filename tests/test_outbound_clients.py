@@ -1,10 +1,11 @@
 """Architecture guard: every outbound connection of the gateway goes through the one egress policy.
 
-The gateway reaches the network only through :func:`gateway.core.http_client.build_client`, which enforces the
-egress policy it is handed at connect time; so no other module may build an HTTP client, a transport, a connector
-or a socket of its own, and nothing in the gateway may fall back to the open policy (``OPEN``): the composition
-root hands every client the policy built from ``egress.*``. ``gateway/cli/`` is exempt from the first rule: its
-commands are an operator's HTTP clients of a running gateway's API, not the gateway's own egress.
+The gateway reaches the network only through :func:`gateway.core.http_client.build_client` and the members' client
+:class:`gateway.core.http1.Http1Session`, which enforce the egress policy they are handed at connect time; so no
+other module may build an HTTP client, a transport, a connector, a socket or an event loop connection of its own,
+and nothing in the gateway may fall back to the open policy (``OPEN``): the composition root hands every client the
+policy built from ``egress.*``. ``gateway/cli/`` is exempt from the first rule: its commands are an operator's HTTP
+clients of a running gateway's API, not the gateway's own egress.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-THE_FACTORY = Path("gateway/core/http_client.py")
+THE_FACTORIES = (Path("gateway/core/http_client.py"), Path("gateway/core/http1.py"))
 EXEMPT = (Path("gateway/cli"),)
 OUTBOUND = {
     "httpx.AsyncClient", "httpx.Client", "httpx.AsyncHTTPTransport", "httpx.HTTPTransport",
@@ -25,6 +26,8 @@ OUTBOUND = {
     "socket.socket", "socket.create_connection", "asyncio.open_connection", "urllib.request.urlopen",
     "http.client.HTTPConnection", "http.client.HTTPSConnection",
 }
+LOOP_CONNECTS = {"create_connection", "open_connection", "sock_connect", "create_unix_connection"}
+"""Methods of an event loop (or of asyncio) that open a connection, whatever the object they are called on."""
 
 
 def sources() -> list[Path]:
@@ -64,16 +67,19 @@ def outbound_calls(path: Path) -> list[str]:
             name = dotted(node.func, names)
             if name in OUTBOUND:
                 found.append(f"{path}:{node.lineno}: {name}")
+            elif isinstance(node.func, ast.Attribute) and node.func.attr in LOOP_CONNECTS:
+                found.append(f"{path}:{node.lineno}: .{node.func.attr}")
     return found
 
 
 def test_the_guard_sees_what_it_guards():
-    assert outbound_calls(THE_FACTORY), "the factory builds clients: the scan must see them"
+    for factory in THE_FACTORIES:
+        assert outbound_calls(factory), f"{factory} builds clients: the scan must see them"
     assert len(sources()) > 100
 
 
 def test_no_module_builds_an_outbound_client_but_the_factory():
-    checked = [p for p in sources() if p != THE_FACTORY and not any(p.is_relative_to(e) for e in EXEMPT)]
+    checked = [p for p in sources() if p not in THE_FACTORIES and not any(p.is_relative_to(e) for e in EXEMPT)]
     assert [call for path in checked for call in outbound_calls(path)] == []
 
 

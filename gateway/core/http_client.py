@@ -1,13 +1,9 @@
-"""The one way the gateway builds an outbound HTTP client, and the one way it reads an answer's body.
+"""How the gateway's cold callers build an outbound HTTP client, and how any caller reads a body under a cap.
 
-Two factories, one set of rules:
-
-* :func:`build_session` makes an :class:`UpstreamSession`, a plain pooled ``aiohttp.ClientSession`` under the rules
-  below: the members' client (:class:`gateway.members.http.MemberHttp`), the hot path (a call costs little more
-  than aiohttp's own GET: see bench/bench_upstream.py);
-* :func:`build_client` makes a pooled ``httpx.AsyncClient`` for the cold callers (Passport key fetches, the
-  registry's join check, remote resolver lists), on httpx's own engine (``"httpcore"``) or aiohttp's
-  (``"aiohttp"``, httpx's API over ``httpx-aiohttp``).
+:func:`build_client` makes a pooled ``httpx.AsyncClient`` for the cold callers (Passport key fetches, the registry's
+join check, remote resolver lists), on httpx's own engine (``"httpcore"``) or aiohttp's (``"aiohttp"``, httpx's API
+over ``httpx-aiohttp``). The members' hot path has its own lean client under the same rules,
+:class:`gateway.core.http1.Http1Session`.
 
 The rules every outbound client shares:
 
@@ -20,23 +16,19 @@ The rules every outbound client shares:
   each resolution (aiohttp's DNS cache then pins the checked answer; httpcore resolves every new connection). A
   refused connection raises :class:`EgressDenied` (never an engine's error, so no caller mistakes it for a network
   failure and retries it). A policy that denies nothing adds nothing to a call. While a policy denies anything,
-  proxies from the environment are not used (the policy must see the destination, not a proxy); an
-  :class:`UpstreamSession` never uses them (nor ``~/.netrc``);
+  proxies from the environment are not used (the policy must see the destination, not a proxy);
 * **aiohttp's own replay** of a request on a dropped pooled connection is off unless asked for (a caller's retry
   policy must be the only one): aiohttp would replay an idempotent request after any early close, also on a new
-  connection, where the request may have reached the member. Instead an :class:`UpstreamSession` request tells its
-  :class:`ConnectionUse` whether it went out on a pooled connection, and the caller decides.
+  connection, where the request may have reached the member.
 
-:func:`read_capped` (an httpx response) and :func:`read_capped_aiohttp` (an aiohttp one) read a body and stop past
-``limit`` decoded bytes (:class:`BodyTooLarge`), so no server can make the gateway buffer without bound; with a
-:class:`~gateway.core.byte_budget.ByteBudget` the bytes being read by every call together are bounded too. Both
-share one rule (:func:`_gather`); the aiohttp read takes a body of known length and no encoding in one read.
+:func:`read_capped` reads an httpx response's body and stops past ``limit`` decoded bytes (:class:`BodyTooLarge`), so
+no server can make the gateway buffer without bound; with a :class:`~gateway.core.byte_budget.ByteBudget` the bytes
+being read by every call together are bounded too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import socket
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, Literal
@@ -46,7 +38,6 @@ import httpcore
 import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 from httpx_aiohttp import AiohttpTransport
-from yarl import URL
 
 from gateway.core.byte_budget import ByteBudget
 from gateway.core.egress import EgressPolicy
@@ -100,80 +91,6 @@ def build_client(
     return client
 
 
-class ConnectionUse:
-    """Which connection one request went out on: ``reused`` once it is a pooled one that served an earlier request.
-    A caller tells the keep-alive race (the member closed an idle connection just as it was reused: the request
-    never reached its application, RFC 9112 §9.3.1) from a failure of the member."""
-
-    __slots__ = ("reused",)
-
-    def __init__(self) -> None:
-        self.reused = False
-
-
-_use: contextvars.ContextVar[ConnectionUse | None] = contextvars.ContextVar("connection_use", default=None)
-"""The :class:`ConnectionUse` of the request the running task is sending (set by :meth:`UpstreamSession.request`)."""
-
-
-class _Connector(aiohttp.TCPConnector):
-    """aiohttp's connector, telling the request being sent (through :data:`_use`) when it hands out a pooled
-    connection. aiohttp's tracing says the same through public signals, but costs several awaited signal sends on
-    every request; this is one frame, on the pooled path only. ``_get`` is aiohttp's pool lookup (private):
-    test_a_pooled_connection_the_member_dropped_is_replayed_on_a_new_one (members) fails if it stops being called."""
-
-    async def _get(self, key: Any, traces: Any) -> Any:
-        connection = await super()._get(key, traces)
-        if connection is not None:
-            use = _use.get()
-            if use is not None:
-                use.reused = True
-        return connection
-
-
-class UpstreamSession:
-    """A pooled ``aiohttp.ClientSession`` under the egress policy, opened on the running loop at its first call
-    (aiohttp binds a session to the loop it is made on). No cookies kept (``DummyCookieJar``), at most
-    ``max_connections`` connections, names resolved and checked by the policy's resolver, IP literals checked
-    here before aiohttp sees them (it connects to those without asking its resolver)."""
-
-    def __init__(self, egress: EgressPolicy, max_connections: int, replay_dropped: bool) -> None:
-        self._egress = egress
-        self._literals = not egress.denies_nothing
-        self._limit = max_connections
-        self._replay_dropped = replay_dropped
-        self._session: aiohttp.ClientSession | None = None
-
-    def request(
-        self, method: str, url: URL, *, headers: Mapping[str, str], data: bytes | None, timeout: aiohttp.ClientTimeout,
-        use: ConnectionUse | None = None,
-    ) -> aiohttp.client._RequestContextManager:
-        """``method url`` (never following a redirect), for ``async with``; :class:`EgressDenied` at once for a
-        denied IP literal. ``use`` is told whether the request went out on a pooled connection."""
-        if self._literals:
-            self._egress.check_literal(url.raw_host or "")
-        session = self._session or self._open()
-        _use.set(use)  # read by _Connector in this task, when aiohttp takes the connection
-        return session.request(method, url, headers=headers, data=data, timeout=timeout, allow_redirects=False)
-
-    def _open(self) -> aiohttp.ClientSession:
-        self._session = _aiohttp_session(self._egress, self._limit, self._replay_dropped)
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-
-def build_session(
-    *, egress: EgressPolicy, max_connections: int | None = None, replay_dropped: bool = False
-) -> UpstreamSession:
-    """An aiohttp session under ``egress``: ``max_connections`` bounds its pool (aiohttp's 100 by default);
-    ``replay_dropped`` lets aiohttp resend an idempotent request once when a pooled connection turns out to be
-    closed."""
-    return UpstreamSession(egress, max_connections or AIOHTTP_DEFAULT_CONNECTIONS, replay_dropped)
-
-
 # --- the capped read --------------------------------------------------------------------------------------------
 
 
@@ -216,27 +133,6 @@ async def read_capped(
     return await _gather(response.aiter_bytes(), limit, budget)
 
 
-async def read_capped_aiohttp(
-    response: aiohttp.ClientResponse, limit: int, *, budget: ByteBudget | None = None
-) -> bytes:
-    """:func:`read_capped` for an aiohttp ``response`` (decoded by aiohttp). A body of declared length within
-    ``limit`` and no ``Content-Encoding`` is taken from ``budget`` whole, then read at once (aiohttp reads no
-    further than the declared length); any other body is read chunk by chunk under the same rule."""
-    declared = response.headers.get("content-length", "")
-    _precheck(declared, limit)
-    encoding = response.headers.get("content-encoding", "")
-    if declared.isdigit() and encoding.strip().lower() in ("", "identity"):
-        size = int(declared)
-        if budget is None:
-            return await response.read()
-        budget.take(size)
-        try:
-            return await response.read()
-        finally:
-            budget.give(size)
-    return await _gather(response.content.iter_any(), limit, budget)
-
-
 def _precheck(declared: str, limit: int) -> None:
     """:class:`BodyTooLarge` before anything is read when the ``Content-Length`` says more than ``limit``."""
     if declared.isdigit() and int(declared) > limit:
@@ -266,14 +162,13 @@ async def _gather(stream: AsyncIterator[bytes], limit: int, budget: ByteBudget |
 
 
 def _aiohttp_session(egress: EgressPolicy, limit: int, replay_dropped: bool) -> aiohttp.ClientSession:
-    """aiohttp's session, created lazily on the event loop (by :class:`UpstreamSession` or httpx-aiohttp's
-    transport)."""
+    """aiohttp's session, created lazily on the event loop by httpx-aiohttp's transport."""
     resolver = None if egress.denies_nothing else _EgressResolver(egress)
     session = aiohttp.ClientSession(
-        connector=_Connector(limit=limit, resolver=resolver), cookie_jar=aiohttp.DummyCookieJar(),
+        connector=aiohttp.TCPConnector(limit=limit, resolver=resolver), cookie_jar=aiohttp.DummyCookieJar(),
     )  # trust_env off (aiohttp's default): no proxy from the environment, no credentials from ~/.netrc
     if not replay_dropped:
-        # The attribute is private; test_a_reset_connection_is_unavailable_and_not_retried (members) notices if
+        # The attribute is private; test_aiohttp_does_not_replay_a_dropped_request (test_http_client) notices if
         # it ever stops working.
         session._retry_connection = False
     return session

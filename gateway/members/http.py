@@ -1,4 +1,4 @@
-"""The shared upstream HTTP layer: one pooled aiohttp session per member, bounded by a :class:`Deadline`.
+"""The shared upstream HTTP layer: one pooled HTTP/1.1 client per member, bounded by a :class:`Deadline`.
 
 Rules every adapter inherits from :meth:`MemberHttp.request`:
 
@@ -30,7 +30,7 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
   call's bytes are taken from the process's in-flight budget (``upstream.inflight_bytes``) while they are read; a
   chunk that does not fit fails the call at once with 503 :data:`BUSY` (``Retry-After: 1``, never retried: the
   budget frees as other reads end, not within this call); a body of declared length and no encoding is taken
-  whole and read in one go (:func:`gateway.core.http_client.read_capped_aiohttp`). Malformed JSON is
+  whole, before any of it is read (:mod:`gateway.core.http1`). Malformed JSON is
   :class:`MemberUnavailable` with a clear message.
 * **Failures name the member, never describe it** (:mod:`gateway.core.errors`): every error raised here has a
   public ``message`` of a generic kind (unreachable, timed out, answered HTTP 500, sent a malformed answer,
@@ -42,15 +42,15 @@ Rules every adapter inherits from :meth:`MemberHttp.request`:
   with ``tracing.otlp_endpoint`` set, each attempt is a client span (:mod:`gateway.core.otel`) named in it.
 * **No secrets in logs.** Headers are never logged, nor queries; the member's URL, method, path and status are.
 
-This is policy above the transport: the client itself is :func:`gateway.core.http_client.build_session`'s, a
-plain ``aiohttp.ClientSession`` (aiohttp's own replay of dropped requests off so that this retry policy is the
-only one; no cookies kept; no proxy from the environment; the gateway's egress policy handed in, checked on every
-connection: names by the session's resolver, IP literals of any spelling before aiohttp sees them). URLs are
-``yarl.URL`` (aiohttp's own), answers' headers aiohttp's case-insensitive ``CIMultiDictProxy``; aiohttp's errors
-are mapped here (:meth:`MemberHttp._engine_error`). A connection the policy refuses is :class:`MemberUnavailable`
-(502) naming no address, never retried; the address is logged. Redirects are judged by
-:data:`gateway.core.redirects.SAME_ORIGIN` on ``httpx.URL`` (its URL type), converted only when a redirect comes.
-One call costs little more CPU than aiohttp's own GET + read + ``orjson.loads`` (bench/bench_upstream.py).
+This is policy above the transport: the client itself is :class:`gateway.core.http1.Http1Session`, the gateway's
+lean HTTP/1.1 client (it never replays a request itself, so this retry policy is the only one; no cookies kept; no
+proxy from the environment; the gateway's egress policy handed in, checked on every connection: names on their
+resolution, IP literals of any spelling before anything is sent). URLs are ``yarl.URL``, answers' headers
+multidict's case-insensitive ``CIMultiDictProxy``; the client's errors are mapped here
+(:meth:`MemberHttp._exchange`). A connection the policy refuses is :class:`MemberUnavailable` (502) naming no
+address, never retried; the address is logged. Redirects are judged by :data:`gateway.core.redirects.SAME_ORIGIN`
+on ``httpx.URL`` (its URL type), converted only when a redirect comes. One call, the whole policy included, costs
+less CPU than aiohttp's own GET + read + ``orjson.loads`` (bench/bench_upstream.py).
 """
 
 from __future__ import annotations
@@ -66,7 +66,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
-import aiohttp
 import httpx
 import orjson
 from yarl import URL
@@ -92,7 +91,8 @@ from gateway.core.errors import (
     answered,
     asked,
 )
-from gateway.core.http_client import BodyTooLarge, ConnectionUse, build_session, read_capped_aiohttp
+from gateway.core.http1 import ConnectFailed, ConnectionDropped, Http1Session, MalformedAnswer
+from gateway.core.http_client import BodyTooLarge
 from gateway.core.metrics import current
 from gateway.core.propagation import own_trace, trace_var, upstream_headers
 from gateway.core.redirects import REDIRECT_STATUSES, SAME_ORIGIN, RedirectRefused
@@ -126,7 +126,7 @@ class UpstreamResponse:
     member_id: str
     status: int
     headers: Mapping[str, str]
-    """Case-insensitive (aiohttp's ``CIMultiDictProxy``)."""
+    """Case-insensitive (multidict's ``CIMultiDictProxy``)."""
     body: bytes
     url: str = ""
     """Where the answer came from (without the query): for logged details only."""
@@ -298,10 +298,7 @@ class MemberHttp:
         self.max_body = max_body or config.max_record_bytes
         """The cap of a call that names none: a metadata call's."""
         self.budget = budget or shared_budget(config.inflight_bytes)
-        self._session = build_session(egress=egress, max_connections=config.max_connections)
-        self._timeout = aiohttp.ClientTimeout(sock_connect=config.connect_timeout)
-        """An attempt's engine timeouts while the deadline is further away than the connect timeout (the usual
-        case)."""
+        self._session = Http1Session(egress, max_connections=config.max_connections)
 
     async def close(self) -> None:
         await self._session.close()
@@ -455,19 +452,16 @@ class MemberHttp:
         return MemberUnavailable(self.member_id, answered(refused.status), upstream_status=refused.status,
                                  detail=f"{what}: redirected to another origin ({target}); not followed")
 
-    def _timeouts(self, deadline: Deadline) -> aiohttp.ClientTimeout:
+    def _connect_timeout(self, deadline: Deadline) -> float:
         """This attempt's connect timeout, capped by the deadline. No read timeout: the attempt's own cap (at most
         ``upstream.read_timeout``, started before any read) always ends a silent member first."""
-        remaining = deadline.remaining()
-        if remaining > self.config.connect_timeout:
-            return self._timeout
-        return aiohttp.ClientTimeout(sock_connect=max(MIN_TIMEOUT, remaining))
+        return min(self.config.connect_timeout, max(MIN_TIMEOUT, deadline.remaining()))
 
     async def _send(
         self, method: str, url: URL, deadline: Deadline, body: bytes | None, headers: Mapping[str, str] | None,
         limit: int, idempotent: bool,
     ) -> UpstreamResponse:
-        timeout = self._timeouts(deadline)
+        timeout = self._connect_timeout(deadline)
         spans = otel.active()
         if spans is None:  # no tracing pipeline: the headers only (the request's id and a new span of its trace)
             return await self._exchange(method, url, body, upstream_headers(headers), timeout, limit, deadline,
@@ -481,66 +475,42 @@ class MemberHttp:
             return response
 
     async def _exchange(
-        self, method: str, url: URL, body: bytes | None, sent: Mapping[str, str], timeout: aiohttp.ClientTimeout,
+        self, method: str, url: URL, body: bytes | None, sent: Mapping[str, str], timeout: float,
         limit: int, deadline: Deadline, idempotent: bool,
     ) -> UpstreamResponse:
         """One request and its capped body, sent again when the keep-alive race dropped it (idempotent calls only);
-        every other failure of the engine mapped to the policy's errors."""
+        every failure of the client mapped to the policy's errors."""
         if body is not None:
             sent = {**JSON_BODY, **sent}
+        what = f"{method} {_where(url)}"
         replays = 0
         while True:
-            use = ConnectionUse()
             try:
-                return await self._once(method, url, body, sent, timeout, limit, use)
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                if (idempotent and use.reused and replays < MAX_REPLAYS
-                        and not isinstance(exc, aiohttp.ClientConnectorError)):
+                answer = await self._session.request(method, url, headers=sent, body=body, connect_timeout=timeout,
+                                                     limit=limit, budget=self.budget)
+                return UpstreamResponse(self.member_id, answer.status, answer.headers, answer.body, _where(url))
+            except ConnectionDropped as exc:
+                if idempotent and exc.reused and not exc.answered and replays < MAX_REPLAYS:
                     replays += 1
                     log.debug("pooled connection dropped before an answer: sent again", extra={
-                        "member": self.member_id, "detail": f"{method} {_where(url)}: {type(exc).__name__}"})
+                        "member": self.member_id, "detail": f"{what}: {exc}"})
                     continue
-                raise self._engine_error(method, url, exc, deadline) from None
-            except aiohttp.ClientError as exc:
-                raise self._engine_error(method, url, exc, deadline) from None
-
-    async def _once(
-        self, method: str, url: URL, body: bytes | None, sent: Mapping[str, str], timeout: aiohttp.ClientTimeout,
-        limit: int, use: ConnectionUse,
-    ) -> UpstreamResponse:
-        try:
-            async with self._session.request(method, url, headers=sent, data=body, timeout=timeout,
-                                             use=use) as response:
-                try:
-                    content = await read_capped_aiohttp(response, limit, budget=self.budget)
-                except BodyTooLarge:
-                    raise MemberUnavailable(
-                        self.member_id, TOO_LARGE, upstream_status=response.status,
-                        detail=f"{method} {_where(url)}: response body larger than {limit} bytes",
-                    ) from None
-                except OverBudget as exc:
-                    raise MemberBusy(
-                        self.member_id, BUSY, retry_after=1, upstream_status=None,
-                        detail=f"{method} {_where(url)}: not read past the in-flight byte budget ({exc})",
-                    ) from None
-                return UpstreamResponse(self.member_id, response.status, response.headers, content, _where(url))
-        except EgressDenied as exc:  # never retried: asking again cannot change the answer
-            raise MemberUnavailable(self.member_id, UNREACHABLE,
-                                    detail=f"{method} {_where(url)}: refused by the egress policy: {exc}") from None
-
-    def _engine_error(
-        self, method: str, url: URL, exc: aiohttp.ClientError, deadline: Deadline
-    ) -> UpstreamError | _Transient:
-        """The policy's error for one of aiohttp's: a connection never made (refused, unroutable, or not accepted
-        within the connect timeout) is worth a retry (:class:`_Transient`; :class:`MemberTimeout` once the deadline
-        has passed), anything else (a reset or close mid-request, a broken body) is :class:`MemberUnavailable`, never
-        retried."""
-        what = f"{method} {_where(url)}"
-        if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
-            if deadline.expired:
-                return MemberTimeout(self.member_id, TIMED_OUT, detail=f"{what}: could not connect within the deadline")
-            reason = str(exc) or type(exc).__name__
-            return _Transient(MemberUnavailable(self.member_id, UNREACHABLE,
-                                                detail=f"{what}: could not connect ({reason})"))
-        reason = f"{str(exc) or 'reset or closed by the member'}; {type(exc).__name__}"
-        return MemberUnavailable(self.member_id, UNREACHABLE, detail=f"{what}: connection failed ({reason})")
+                raise MemberUnavailable(self.member_id, UNREACHABLE,
+                                        detail=f"{what}: connection failed ({exc})") from None
+            except ConnectFailed as exc:
+                if deadline.expired:
+                    raise MemberTimeout(self.member_id, TIMED_OUT,
+                                        detail=f"{what}: could not connect within the deadline") from None
+                raise _Transient(MemberUnavailable(self.member_id, UNREACHABLE,
+                                                   detail=f"{what}: could not connect ({exc})")) from None
+            except MalformedAnswer as exc:
+                raise MemberUnavailable(self.member_id, MALFORMED, detail=f"{what}: {exc}") from None
+            except BodyTooLarge:
+                raise MemberUnavailable(self.member_id, TOO_LARGE, upstream_status=None,
+                                        detail=f"{what}: response body larger than {limit} bytes") from None
+            except OverBudget as exc:
+                raise MemberBusy(self.member_id, BUSY, retry_after=1, upstream_status=None,
+                                 detail=f"{what}: not read past the in-flight byte budget ({exc})") from None
+            except EgressDenied as exc:  # never retried: asking again cannot change the answer
+                raise MemberUnavailable(self.member_id, UNREACHABLE,
+                                        detail=f"{what}: refused by the egress policy: {exc}") from None

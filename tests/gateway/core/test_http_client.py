@@ -172,3 +172,21 @@ async def test_a_name_rebound_into_a_denied_network_is_refused_on_the_next_resol
                     await http.get(url)
             assert internal.hits == [] and honest.count() == (1 if engine == "httpcore" else 2)
             assert dns.asked >= 2
+
+
+# --- aiohttp's own replay -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("replay", [False, True])
+async def test_aiohttp_replays_a_dropped_request_only_when_asked(replay):
+    """aiohttp would resend an idempotent request whose pooled connection was dropped; build_client turns that off
+    unless ``replay_dropped`` (its switch is private to aiohttp: this notices if it stops working)."""
+    async with (serve(faults.dropping_reused()) as server,
+                build_client(egress=OPEN, timeout=TIMEOUT, engine="aiohttp", replay_dropped=replay) as http):
+        assert (await http.get(server.url + "/thing")).status_code == 200
+        if replay:
+            assert (await http.get(server.url + "/thing")).status_code == 200
+        else:
+            with pytest.raises(httpx.TransportError):
+                await http.get(server.url + "/thing")
+    assert server.count() == (3 if replay else 2)
