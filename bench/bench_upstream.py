@@ -9,7 +9,9 @@
    ``resolver.cache: false``) vs the member's own indexd / DRS GET for the same ids: throughput at
    ``--concurrency`` (target >= 0.4x) and the p50 of sequential requests (target <= +0.3 ms), gateway and member
    measured in alternation, medians of ``--rounds``; and where the CPU goes: the gateway's processes' CPU per
-   request (its workers included) vs the member's, from ``/proc``.
+   request (its workers included) vs the member's, from ``/proc``. Beside them, the floor of any proxy on aiohttp:
+   ``bench/bare_proxy.py`` (a bare aiohttp app forwarding the same GETs to the member through the members' client,
+   no policy, no middleware), measured in the same alternation: how far the gateway is from merely being in the path.
 
 One standalone reference commons and one gateway, each in its own process on 127.0.0.1 (wrk when installed, else
 bench/load.py). Expect noise on a shared machine: each figure is a median of interleaved rounds.
@@ -139,10 +141,13 @@ def main() -> None:
                             "--subjects", "100", "--log-level", "warning"]))
         member = f"http://127.0.0.1:{port}"
         gw = f"http://127.0.0.1:{free_port()}"
+        proxy = f"http://127.0.0.1:{free_port()}"
         if not args.only_cpu:
             config = gateway_config(tmp, [(prefix, member)], "uncached", cached=False)
             gateway = start(["serve", "--port", gw.rsplit(":", 1)[1], "--config", str(config)])
             procs.append(gateway)
+            procs.append(subprocess.Popen([PY, str(HERE / "bare_proxy.py"), proxy.rsplit(":", 1)[1], member],
+                                          stdout=subprocess.DEVNULL))
         wait_until_up(member + "/index/_status")
         guids = [r["did"] for r in json.loads(fetch(f"{member}/index/index?limit={args.guids}"))["records"]]
         record_paths = [f"/index/index/{urllib.parse.quote(g, safe='')}" for g in guids]
@@ -154,6 +159,7 @@ def main() -> None:
             return
 
         wait_until_up(gw + "/_status")
+        wait_until_up(proxy + "/index/_status")
         print(f"load tool: {tool}, {args.concurrency} connections, {args.seconds:g} s per run, "
               f"{args.rounds} alternating rounds")
         cases = {
@@ -164,10 +170,11 @@ def main() -> None:
         }
         for n, (name, (through, direct)) in enumerate(cases.items(), start=2):
             gw_urls, member_urls = [gw + p for p in through], [member + p for p in direct]
-            for url in gw_urls[:3]:  # the gateway answers what the member answers
+            proxy_urls = [proxy + p for p in direct]
+            for url in gw_urls[:3] + proxy_urls[:3]:  # the gateway and the proxy answer what the member answers
                 fetch(url)
-            rps: dict[str, list[float]] = {"gateway": [], "member": []}
-            p50: dict[str, list[float]] = {"gateway": [], "member": []}
+            rps: dict[str, list[float]] = {"gateway": [], "member": [], "proxy": []}
+            p50: dict[str, list[float]] = {"gateway": [], "member": [], "proxy": []}
             cpu: dict[str, list[float]] = {"gateway": [], "member": [], "member behind": []}
             for _ in range(args.rounds):
                 g0, m0 = cpu_seconds(gateway.pid), cpu_seconds(procs[0].pid)
@@ -183,13 +190,18 @@ def main() -> None:
                 cpu["gateway"].append((g1 - g0) / max(1, through_n) * 1e6)
                 cpu["member behind"].append((m1 - m0) / max(1, through_n) * 1e6)
                 cpu["member"].append((m2 - m1) / max(1, direct_n) * 1e6)
+                rps["proxy"].append(load(proxy_urls, args.seconds, args.concurrency, tool)["rps"])
                 p50["gateway"].append(sequential_p50(gw_urls, args.samples))
                 p50["member"].append(sequential_p50(member_urls, args.samples))
-            g, m = statistics.median(rps["gateway"]), statistics.median(rps["member"])
-            gp, mp = statistics.median(p50["gateway"]), statistics.median(p50["member"])
+                p50["proxy"].append(sequential_p50(proxy_urls, args.samples))
+            g, m, f = (statistics.median(rps[k]) for k in ("gateway", "member", "proxy"))
+            gp, mp, fp = (statistics.median(p50[k]) for k in ("gateway", "member", "proxy"))
             print(f"{n}. {name}: c={args.concurrency} gateway {g:7.0f} rps | member {m:7.0f} rps | ratio {g / m:.2f} "
                   f"(target >= 0.4); c=1 p50 gateway {gp:.2f} ms | member {mp:.2f} ms | +{gp - mp:.2f} ms "
                   f"(target <= +0.3)")
+            print(f"   the floor, a bare proxy through the same client: c={args.concurrency} {f:7.0f} rps (ratio "
+                  f"{f / m:.2f}; the gateway at {g / f:.2f} of it); c=1 p50 {fp:.2f} ms (+{fp - mp:.2f} ms over the "
+                  f"member)")
             print(f"   CPU per request: gateway {statistics.median(cpu['gateway']):.0f} us (+ the member behind it "
                   f"{statistics.median(cpu['member behind']):.0f} us) | member direct "
                   f"{statistics.median(cpu['member']):.0f} us")
