@@ -270,7 +270,8 @@ class UpstreamConfig(Section):
         "member dropped unanswered on a pooled connection as it was reused (the keep-alive race) is sent again on "
         "another connection without spending a retry (idempotent calls, at most twice)."))
     backoff: float = Field(0.2, gt=0, description="Base of the jittered exponential backoff, seconds.")
-    max_connections: int = Field(100, ge=1, description="Pooled connections per member.")
+    max_connections: int = Field(100, ge=1, description=(
+        "Connections open at once per member (HTTP/1.1, kept alive; an idle one is closed after 15 s)."))
     bulk_concurrency: int = Field(16, ge=1, description="Parallel GETs when a member has no bulk endpoint.")
     attempt_timeout: float | None = Field(
         None, gt=0, description="Seconds one attempt may take in all (connecting, redirects and the whole body): a "
