@@ -27,6 +27,7 @@ from gateway.cache import open_cache
 from gateway.core import otel
 from gateway.core.egress import EgressPolicy
 from gateway.core.logs import log_flusher
+from gateway.core.metric_files import metrics_flusher
 from gateway.core.metrics import OFF, Metrics
 from gateway.settings.gateway import Settings
 from gateway.store import open_store
@@ -139,6 +140,7 @@ async def create_app(settings: Settings) -> web.Application:
 
     app.on_cleanup.append(close_resources)
     app.cleanup_ctx.append(log_flusher)
+    app.cleanup_ctx.append(metrics_flusher)
     return app
 
 
