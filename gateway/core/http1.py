@@ -263,8 +263,10 @@ class _Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
+            self.broken = True
             exchange.fail(MalformedAnswer("an upgrade nobody asked for"))
         except httptools.HttpParserError as exc:
+            self.broken = True  # the parser is spent, whether or not the answer was already whole
             exchange.fail(MalformedAnswer(f"not an HTTP/1.x answer ({exc})"))
         if not exchange.head_done and exchange.received > MAX_HEAD_BYTES:
             exchange.fail(MalformedAnswer(f"an answer's head larger than {MAX_HEAD_BYTES} bytes"))
