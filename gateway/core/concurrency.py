@@ -11,6 +11,8 @@ them all.
 * :func:`run_until`: jobs that record their own results, cancelled at the deadline.
 * :func:`every_slot`: a background duty run once per wall-clock slot of ``interval`` seconds (slots aligned on
   the clock, so replicas agree on what "this interval" is); a failed round is logged and the next slot comes.
+* :func:`while_running`: an aiohttp ``cleanup_ctx`` running a plain action every ``interval`` seconds while the app
+  runs, and once more when it stops (the batched log lines and metric values are written that way).
 
 There is deliberately no "first answer wins" helper: which member answers first must never decide an answer
 (docs/security.md).
@@ -21,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gateway.core.deadline import Deadline
 
@@ -140,3 +142,21 @@ async def every_slot(
             raise
         except Exception:  # e.g. the store could not be read or written: try again next slot
             log.warning("%s failed", what, exc_info=True)
+
+
+def while_running(interval: float, action: Callable[[], object]) -> Callable[[Any], AsyncIterator[None]]:
+    """An aiohttp ``cleanup_ctx`` that calls ``action`` every ``interval`` seconds while the app runs, and once more
+    when it stops (after the loop has been cancelled)."""
+    async def context(_: Any) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                action()
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        action()
+
+    return context

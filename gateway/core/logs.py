@@ -14,7 +14,6 @@ errors and slow requests only, those plus a sample of the rest, or none.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import io
@@ -22,13 +21,13 @@ import logging
 import re
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 import orjson
 
+from gateway.core.concurrency import while_running
 from gateway.core.prng import seeded
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -317,19 +316,9 @@ def flush_logs() -> None:
         handler.flush()
 
 
-async def log_flusher(_: Any) -> AsyncIterator[None]:
-    """An aiohttp ``cleanup_ctx``: batched lines are written at least every :data:`FLUSH_INTERVAL`
-    seconds while the app runs, and at shutdown."""
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            flush_logs()
-
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    flush_logs()
+log_flusher = while_running(FLUSH_INTERVAL, flush_logs)
+"""An aiohttp ``cleanup_ctx``: batched lines are written at least every :data:`FLUSH_INTERVAL` seconds while the app
+runs, and at shutdown."""
 
 
 def configure_logging(level: str = "info", *, fmt: str = "json", access: bool | str = True,

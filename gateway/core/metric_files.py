@@ -20,11 +20,12 @@ parent is flushed by the child.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
+
+from gateway.core.concurrency import while_running
 
 FLUSH_INTERVAL = 0.25
 """Seconds a counted value may wait before it is written to the process's file."""
@@ -117,16 +118,6 @@ os.register_at_fork(after_in_child=_forked)
 atexit.register(flush)  # a process that ends normally writes what it counted, app or not
 
 
-async def metrics_flusher(_: Any) -> AsyncIterator[None]:
-    """An aiohttp ``cleanup_ctx``: counted values are written at least every :data:`FLUSH_INTERVAL` seconds while
-    the app runs, and when it stops."""
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            flush()
-
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    flush()
+metrics_flusher = while_running(FLUSH_INTERVAL, flush)
+"""An aiohttp ``cleanup_ctx``: counted values are written at least every :data:`FLUSH_INTERVAL` seconds while the
+app runs, and when it stops."""
