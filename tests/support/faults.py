@@ -223,6 +223,25 @@ def dropping_reused(*, reset: bool = False) -> web.Application:
     return recording_app([web.route("*", "/{tail:.*}", handler)], answered=set(), connections=0)
 
 
+def half_answering_reused() -> web.Application:
+    """Answers the first request on each connection (200, kept alive); on a further request it sends the start of an
+    answer (a head promising more body than comes) and closes: a member failing mid-answer, on a pooled connection.
+    ``state["connections"]`` counts the connections it answered on."""
+    async def handler(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        transport = request.transport
+        assert transport is not None
+        if transport in state["answered"]:
+            transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"ok\"")
+            transport.close()
+            await asyncio.sleep(3600)
+        state["answered"].add(transport)
+        state["connections"] += 1
+        return _json({"ok": True})
+
+    return recording_app([web.route("*", "/{tail:.*}", handler)], answered=set(), connections=0)
+
+
 class Unaccepting:
     """A port whose connections are never accepted: it listens with a full backlog, so a connect to it waits until
     the caller's connect timeout (a member whose host is overloaded, or behind a firewall dropping SYNs)."""

@@ -252,6 +252,23 @@ async def test_a_pooled_connection_the_member_dropped_is_replayed_on_a_new_one(c
     assert server.count() == 5  # three answered, two dropped on reuse
 
 
+async def test_a_pooled_connection_dropped_in_the_middle_of_its_answer_is_not_replayed(config):
+    """Only a request that got no byte of answer is the keep-alive race: once the member began to answer, the request
+    reached its application, and a drop is the member's failure (never sent again, not even an idempotent GET)."""
+    no_retries = config.model_copy(update={"retries": 0})
+    async with serve(faults.half_answering_reused()) as server:
+        http = client(server.url, no_retries)
+        try:
+            first = await http.request("GET", "/thing", Deadline.after(5.0), idempotent=True)
+            assert first.status == 200
+            with pytest.raises(MemberUnavailable) as err:
+                await http.request("GET", "/thing", Deadline.after(5.0), idempotent=True)
+        finally:
+            await http.close()
+    assert err.value.message == "unreachable" and "in the middle of the answer" in err.value.detail
+    assert server.count() == 2 and server.app[faults.STATE]["connections"] == 1
+
+
 async def test_a_dropped_pooled_connection_is_not_replayed_for_a_call_that_is_not_idempotent(config):
     async with serve(faults.dropping_reused()) as server:
         http = client(server.url, config)
