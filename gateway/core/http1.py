@@ -467,23 +467,31 @@ class Http1Session:
         loop = asyncio.get_running_loop()
         scheme, host, port = key
         tls = (self._tls or default_tls()) if scheme == "https" else None
+        made: _Connection | None = None
         try:
             async with asyncio.timeout(timeout):
                 addresses = [host] if self._egress.denies_nothing else await self._egress.resolve(host, port)
                 last: OSError | None = None
                 for address in addresses:
                     try:
-                        _, connection = await loop.create_connection(
+                        _, made = await loop.create_connection(
                             lambda: _Connection(self, key), address, port, ssl=tls,
                             server_hostname=host if tls is not None else None)
-                        return connection
+                        break
                     except OSError as exc:
                         last = exc
-                raise ConnectFailed(str(last) if last else "no address") from last
-        except TimeoutError:
-            raise ConnectFailed(f"not accepted within {timeout:g} s") from None
-        except OSError as exc:  # the name did not resolve
-            raise ConnectFailed(str(exc) or type(exc).__name__) from exc
+                else:
+                    raise ConnectFailed(str(last) if last else "no address") from last
+        except BaseException as exc:
+            if made is not None:  # made just as the timeout or a cancellation came: not kept, never leaked
+                made.close()
+            if isinstance(exc, TimeoutError):
+                raise ConnectFailed(f"not accepted within {timeout:g} s") from None
+            if isinstance(exc, OSError):  # the name did not resolve
+                raise ConnectFailed(str(exc) or type(exc).__name__) from exc
+            raise
+        assert made is not None
+        return made
 
     def _release(self, connection: _Connection) -> None:
         if self._closed:
