@@ -200,46 +200,45 @@ def resetting() -> web.Application:
     return recording_app([web.route("*", "/{tail:.*}", handler)])
 
 
-def dropping_reused(*, reset: bool = False) -> web.Application:
-    """Answers the first request on each connection (200, kept alive), then drops the connection as soon as a
-    further request arrives on it, unanswered: a server closing an idle keep-alive connection just as the client
-    reuses it (a FIN; with ``reset``, an RST). ``state["connections"]`` counts the connections it answered on."""
+def _failing_on_reuse(fail: Callable[[asyncio.Transport], None]) -> web.Application:
+    """Answers the first request on each connection (200, kept alive); a further request on it gets ``fail`` done to
+    its connection and no answer. ``state["connections"]`` counts the connections it answered on."""
     async def handler(request: web.Request) -> web.Response:
         state = request.app[STATE]
         transport = request.transport
-        assert transport is not None
+        assert isinstance(transport, asyncio.Transport)
         if transport in state["answered"]:
-            if reset:
-                sock = transport.get_extra_info("socket")
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                transport.abort()
-            else:
-                transport.close()
+            fail(transport)
             await asyncio.sleep(3600)
         state["answered"].add(transport)
         state["connections"] += 1
         return _json({"ok": True})
 
     return recording_app([web.route("*", "/{tail:.*}", handler)], answered=set(), connections=0)
+
+
+def dropping_reused(*, reset: bool = False) -> web.Application:
+    """Drops a connection as soon as a further request arrives on it, unanswered: a server closing an idle keep-alive
+    connection just as the client reuses it (a FIN; with ``reset``, an RST). See :func:`_failing_on_reuse`."""
+    def drop(transport: asyncio.Transport) -> None:
+        if reset:
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        else:
+            transport.close()
+
+    return _failing_on_reuse(drop)
 
 
 def half_answering_reused() -> web.Application:
-    """Answers the first request on each connection (200, kept alive); on a further request it sends the start of an
-    answer (a head promising more body than comes) and closes: a member failing mid-answer, on a pooled connection.
-    ``state["connections"]`` counts the connections it answered on."""
-    async def handler(request: web.Request) -> web.Response:
-        state = request.app[STATE]
-        transport = request.transport
-        assert transport is not None
-        if transport in state["answered"]:
-            transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"ok\"")
-            transport.close()
-            await asyncio.sleep(3600)
-        state["answered"].add(transport)
-        state["connections"] += 1
-        return _json({"ok": True})
+    """On a further request on a connection, sends the start of an answer (a head promising more body than comes)
+    and closes: a member failing mid-answer, on a pooled connection. See :func:`_failing_on_reuse`."""
+    def half(transport: asyncio.Transport) -> None:
+        transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"ok\"")
+        transport.close()
 
-    return recording_app([web.route("*", "/{tail:.*}", handler)], answered=set(), connections=0)
+    return _failing_on_reuse(half)
 
 
 class Unaccepting:
