@@ -120,18 +120,23 @@ class DrsObject(_Model):
     aliases: list[str] | None = None
 
 
-_ZULU_SECOND = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_AS_WRITTEN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.(?!000000)[0-9]{6})?(Z?)")
+"""A date the model writes as it is (``Z`` added when absent): whole seconds, or six digits of a fraction that is not
+zero (the model drops a zero fraction), naive (UTC) or ``Z``: what indexd (``isoformat()`` of a naive UTC time) and
+the reference commons write."""
 _DATE = TypeAdapter(UtcDatetime)
 
 
 def written_time(value: str) -> str | None:
     """``value`` as :class:`DrsObject` writes a date (the same type, read and written by pydantic alone: a naive
     indexd date ``2019-08-22T19:05:27.443385`` → ``2019-08-22T19:05:27.443385Z``), or ``None`` when it is not a date
-    the model takes. A date already in that form (UTC, whole seconds, ``Z``) is given back after a cheap check."""
-    if _ZULU_SECOND.fullmatch(value):
+    the model takes. A date already in one of the forms the model writes (:data:`_AS_WRITTEN`) is only checked to be
+    a real date and given back with its ``Z``; pydantic reads and writes any other."""
+    match = _AS_WRITTEN.fullmatch(value)
+    if match is not None:
         try:
             datetime.fromisoformat(value)
-            return value
+            return value if match.group(1) else value + "Z"
         except ValueError:
             pass  # not a real date in that form (2024-02-30): pydantic decides, as the model would
     try:

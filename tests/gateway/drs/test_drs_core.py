@@ -24,7 +24,7 @@ from gateway.drs.federate import (
     embedded_access,
 )
 from gateway.drs.sanitize import drs_from_member, embedded_urls
-from gateway.wire.drs import DrsObject, dump, dump_json
+from gateway.wire.drs import DrsObject, dump, dump_json, written_time
 from gateway.wire.drs_profile import service_info_profile, to_profile
 from gateway.wire.indexd import EPOCH, drs_from_indexd, drs_written
 
@@ -435,6 +435,32 @@ near_dates = st.sampled_from([
     "2024-01-02T03:04Z", "+2024-01-02T03:04:05Z", "2024-01-02T03:04:05Z\n",
 ])
 """Dates one step from that form: each is the model's to take (and rewrite) or reject."""
+dates = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59))
+spelt_dates = st.one_of(
+    dates.map(datetime.isoformat),
+    dates.map(lambda d: d.isoformat() + "Z"),
+    dates.map(lambda d: d.replace(microsecond=0).isoformat() + ".000000"),
+    dates.map(lambda d: d.isoformat(timespec="microseconds") + "Z"),
+    dates.map(lambda d: d.isoformat(timespec="milliseconds")),
+    st.sampled_from(["2024-02-30T00:00:00.100000", "2024-01-02T03:04:05.000000Z", "2024-01-02T03:04:05.1234567",
+                     "2024-01-02T03:04:60.500000", "2024-01-02T24:00:00.000001", "0000-01-01T00:00:00.500000",
+                     "2024-01-02T03:04:05.12345Z", "2024-01-02T03:04:05.\uff11\uff12\uff13\uff14\uff15\uff16"]),
+)
+"""Dates in the forms the model writes as they are and one step from them."""
+
+
+@settings(max_examples=600, deadline=None)
+@given(spelt_dates)
+def test_a_date_is_written_as_the_model_writes_it(value):
+    try:
+        model: str | None = dump(DrsObject.model_validate({
+            "id": "x", "self_uri": "drs://h/x", "size": 1, "created_time": value,
+            "checksums": [{"checksum": "a", "type": "md5"}]}))["created_time"]
+    except ValueError:
+        model = None
+    assert written_time(value) == model
+
+
 any_text = st.text(max_size=8) | st.sampled_from(["\x00\x1f\x7f", "\u2028\u2029", "é\U0001f600", '"\\/', "<\u00a0>"])
 written_docs = st.fixed_dictionaries(
     {"did": st.sampled_from([DID, "bare-guid", "dg.X/", "/x", "dg.X/a b", "dg.X/é\u2028"])},
