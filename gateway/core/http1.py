@@ -51,15 +51,18 @@ from yarl import URL
 
 from gateway.core.byte_budget import ByteBudget, OverBudget
 from gateway.core.egress import EgressPolicy
-from gateway.core.http_client import BodyTooLarge
+from gateway.core.http_client import BodyTooLarge, check_declared_length
 
 MAX_HEAD_BYTES = 65_536
 """The largest status line and headers of an answer taken (aiohttp's limits are 8,190 bytes per line)."""
 KEEPALIVE = 15.0
 """Seconds an idle connection is kept (aiohttp's default)."""
 USER_AGENT = "gateway"
-_DEFAULTS = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"), ("User-Agent", USER_AGENT))
-_DEFAULT_NAMES = frozenset(name.lower() for name, _ in _DEFAULTS)
+_DEFAULTS = tuple((name.lower(), f"{name}: {value}") for name, value in (
+    ("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"), ("User-Agent", USER_AGENT)))
+"""The headers every request carries unless the caller sets its own: (lower-case name, header line)."""
+_OWN = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+"""Headers only this client sets (a caller's are dropped)."""
 _DECODED = frozenset({"gzip", "x-gzip", "deflate"})
 _ZLIB_ANY = 32 + zlib.MAX_WBITS
 """zlib's window bits that take a gzip or a zlib stream alike."""
@@ -177,8 +180,10 @@ class _Exchange:
             return  # the answer to a HEAD: its Content-Length describes a body that does not come
         headers = self.headers
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.limit:
-            self.fail(BodyTooLarge(self.limit, int(declared)))
+        try:
+            check_declared_length(declared, self.limit)
+        except BodyTooLarge as exc:
+            self.fail(exc)
             return
         encoding = headers.get("content-encoding", "").strip().lower()
         if encoding in _DECODED:
@@ -351,15 +356,12 @@ def _head(method: str, url: URL, headers: Mapping[str, str], body: bytes | None)
     the head (CR, LF or NUL in a name or value)."""
     lines = [f"{method} {url.raw_path_qs or '/'} HTTP/1.1", f"Host: {url.host_port_subcomponent}"]
     given = {name.lower() for name in headers}
-    for name, value in _DEFAULTS:
-        if name.lower() not in given:
-            lines.append(f"{name}: {value}")
+    lines.extend(line for name, line in _DEFAULTS if name not in given)
     for name, value in headers.items():
         if _FORBIDDEN.intersection(name) or _FORBIDDEN.intersection(value):
             raise ValueError(f"header {name!r} holds a line break or NUL")
-        if name.lower() in ("host", "content-length", "transfer-encoding", "connection"):
-            continue  # this client's to set
-        lines.append(f"{name}: {value}")
+        if name.lower() not in _OWN:
+            lines.append(f"{name}: {value}")
     if body is not None or method in _BODY_METHODS:
         lines.append(f"Content-Length: {len(body or b'')}")
     lines.append("\r\n")

@@ -124,7 +124,7 @@ async def read_capped(
     ``identity_only`` a ``Content-Encoding`` other than identity is :class:`BodyEncoded` and the body is read
     as sent. With ``budget`` every chunk is taken from it before it is kept (:class:`~gateway.core.byte_budget.
     OverBudget` when it does not fit) and all of it is given back when the read ends, however it ends."""
-    _precheck(response.headers.get("content-length", ""), limit)
+    check_declared_length(response.headers.get("content-length", ""), limit)
     if identity_only:
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
@@ -133,8 +133,9 @@ async def read_capped(
     return await _gather(response.aiter_bytes(), limit, budget)
 
 
-def _precheck(declared: str, limit: int) -> None:
-    """:class:`BodyTooLarge` before anything is read when the ``Content-Length`` says more than ``limit``."""
+def check_declared_length(declared: str, limit: int) -> None:
+    """:class:`BodyTooLarge` before anything is read when the ``Content-Length`` says more than ``limit`` (every
+    capped read: :func:`read_capped`, :mod:`gateway.core.http1`)."""
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(limit, int(declared))
 

@@ -65,15 +65,17 @@ def value_class(process_identifier: Callable[[], int]) -> type:
                 self._file.inc(amount)
                 return
             self._value += amount
-            if not self._changed:
-                self._changed = True
-                _changed.append(self)
+            self._mark()
 
         def set(self, value: float, timestamp: float | None = None) -> None:
             if not self._buffered:
                 self._file.set(value, timestamp)
                 return
             self._value = value
+            self._mark()
+
+        def _mark(self) -> None:
+            """Remembered for the next :func:`flush`, once."""
             if not self._changed:
                 self._changed = True
                 _changed.append(self)

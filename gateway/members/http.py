@@ -482,13 +482,14 @@ class MemberHttp:
         every failure of the client mapped to the policy's errors."""
         if body is not None:
             sent = {**JSON_BODY, **sent}
-        what = f"{method} {_where(url)}"
+        where = _where(url)
+        what = f"{method} {where}"
         replays = 0
         while True:
             try:
                 answer = await self._session.request(method, url, headers=sent, body=body, connect_timeout=timeout,
                                                      limit=limit, budget=self.budget)
-                return UpstreamResponse(self.member_id, answer.status, answer.headers, answer.body, _where(url))
+                return UpstreamResponse(self.member_id, answer.status, answer.headers, answer.body, where)
             except ConnectionDropped as exc:
                 if idempotent and exc.reused and not exc.answered and replays < MAX_REPLAYS:
                     replays += 1
