@@ -38,8 +38,14 @@ def coalesced(exposition: str, member: str) -> dict[str, float]:
     return out
 
 
+BUSY_FOR = 0.5
+"""Seconds the member takes per call where a test needs every lookup to reach the resolver while the first calls are
+under way (a lookup arriving once the member is idle again rightly goes out on its own: a loaded clean clone once
+stalled the lookups past a 0.1 s call, and the third went out alone)."""
+
+
 async def test_lookups_past_the_calls_under_way_share_the_members_bulk_call():
-    async with resolver_federation(subjects=12, x_delay=0.1, **uncached(coalesce_after=2)) as fed:
+    async with resolver_federation(subjects=12, x_delay=BUSY_FOR, **uncached(coalesce_after=2)) as fed:
         xs, ys = fed.guids(fed.x, 20), fed.guids(fed.y, 3)
         before = fed.calls()
         done = await asyncio.gather(*(fed.resolver.resolve(g) for g in [*xs, *ys]))
@@ -51,7 +57,7 @@ async def test_lookups_past_the_calls_under_way_share_the_members_bulk_call():
 
 
 async def test_concurrent_requests_over_http_each_get_their_own_answer_in_fewer_calls():
-    async with resolver_federation(subjects=12, x_delay=0.1, **uncached(coalesce_after=1)) as fed:
+    async with resolver_federation(subjects=12, x_delay=BUSY_FOR, **uncached(coalesce_after=1)) as fed:
         xs = fed.guids(fed.x, 16)
         before = fed.calls()
         answers = await asyncio.gather(*(fed.gateway.client.get("/resolver/v1/resolve", params={"id": g})
