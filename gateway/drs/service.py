@@ -107,12 +107,16 @@ class DrsService:
             await self.cache.set(key, body, ttl=self.object_ttl(resolution))
         return body
 
-    def rendered(self, resolution: Resolution) -> bytes:
+    def rendered(self, resolution: Resolution, *, signs: bool | None = None) -> bytes:
         """The one rendering of a resolved object as the gateway serves it (``GET /objects/{id}`` and each object of
         a bulk answer): the member's record mapped to DRS, re-homed on the gateway's hostname, shaped for the profile
-        (502 for a record that makes no valid DRS object)."""
-        return _render(lambda: drs_object_bytes(resolution.record, self.hostname, self.profile,
-                                                signed_urls=_signs(resolution)), resolution)
+        (502 for a record that makes no valid DRS object). ``signs``: whether its member offers signed URLs, when
+        the caller knows (a bulk asks once per member), else looked up."""
+        signed_urls = _signs(resolution) if signs is None else signs
+        try:
+            return drs_object_bytes(resolution.record, self.hostname, self.profile, signed_urls=signed_urls)
+        except InvalidRecord as exc:
+            raise _invalid(resolution, exc) from None
 
     def object_ttl(self, resolution: Resolution) -> float:
         """How long the rendered object is cached: ``drs.object_ttl``, no longer than a miss when its member is not
@@ -214,13 +218,17 @@ class DrsService:
             outcomes = await self.resolver.resolve_many(rest, resolving, client=client)
             out.timed_out = resolving.expired
             writes: list[Write] = []
+            signing: dict[str, bool] = {}  # member id → does it offer signed URLs (asked once per member)
             for raw in rest:
                 outcome = outcomes[raw]
                 if isinstance(outcome, ResolutionError):
                     found[raw] = outcome
                     continue
+                signs = signing.get(outcome.member.id)
+                if signs is None:
+                    signs = signing[outcome.member.id] = _signs(outcome)
                 try:
-                    found[raw] = body = self.rendered(outcome)
+                    found[raw] = body = self.rendered(outcome, signs=signs)
                 except ResolutionError as exc:  # a record that makes no DRS object: failed, and never cached
                     found[raw] = exc
                     continue
@@ -428,8 +436,12 @@ def _render(make: Callable[[], T], resolution: Resolution) -> T:
     try:
         return make()
     except InvalidRecord as exc:
-        raise ResolutionError(502, f"member commons {resolution.member.id} sent a record that is not a valid DRS "
-                                   f"object ({exc})") from None
+        raise _invalid(resolution, exc) from None
+
+
+def _invalid(resolution: Resolution, exc: InvalidRecord) -> ResolutionError:
+    return ResolutionError(502, f"member commons {resolution.member.id} sent a record that is not a valid DRS object "
+                                f"({exc})")
 
 
 async def _within(deadline: Deadline, work: Awaitable[T], member_id: str | None = None) -> T:

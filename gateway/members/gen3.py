@@ -90,8 +90,12 @@ def gen3_id(object_id: str) -> str:
     return object_id
 
 
+def _no_aliases(record: MemberRecord) -> Iterable[str]:
+    return ()
+
+
 def match_back(
-    asked: Sequence[str], records: list[MemberRecord], aliases: Callable[[MemberRecord], Iterable[str]] = lambda r: ()
+    asked: Sequence[str], records: list[MemberRecord], aliases: Callable[[MemberRecord], Iterable[str]] = _no_aliases
 ) -> dict[str, MemberRecord]:
     """``records`` keyed by the ids as ``asked``, compared case-insensitively: an id matches its record's id
     or one of its ``aliases``, a compact ``prefix:acc`` matches ``prefix/acc``, and a bare id also matches
@@ -99,13 +103,17 @@ def match_back(
     by_id: dict[str, MemberRecord] = {}
     by_tail: dict[str, MemberRecord] = {}
     for record in records:
-        for key in (record.id, *aliases(record)):
+        own = record.id.lower()
+        by_id.setdefault(own, record)
+        for key in aliases(record):
             by_id.setdefault(key.lower(), record)
-        by_tail.setdefault(record.id.lower().partition("/")[2] or record.id.lower(), record)
+        by_tail.setdefault(own.partition("/")[2] or own, record)
     out: dict[str, MemberRecord] = {}
     for original in asked:
-        key = gen3_id(original).lower()
-        hit = by_id.get(original.lower()) or by_id.get(key) or (by_tail.get(key) if "/" not in key else None)
+        hit = by_id.get(original.lower())  # the usual answer: the id as asked (gen3_id changes only a compact one)
+        if hit is None:
+            key = gen3_id(original).lower()
+            hit = by_id.get(key) or (by_tail.get(key) if "/" not in key else None)
         if hit is not None:
             out[original] = hit
     return out
@@ -373,7 +381,7 @@ class Gen3Adapter(RemoteMember, MemberAdapter, CohortSearch, StudyDiscovery, Aut
         did = doc.get("did")
         if not isinstance(did, str) or not did:
             raise MemberUnavailable(self.member_id, "indexd record without a did")
-        return MemberRecord(member_id=self.member_id, id=did, format="indexd", document=doc)
+        return MemberRecord(self.member_id, did, "indexd", doc)  # positional: one per record of a bulk
 
 
 def _json_or_none(response: UpstreamResponse) -> Any:

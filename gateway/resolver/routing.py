@@ -33,24 +33,36 @@ async def route(
 ) -> Routed | None:
     """The member ``ident`` goes to; ``None`` when every member must be asked (a bare UUID or opaque id).
     :class:`ResolutionError` 404 when nothing answers for its prefix or hostname."""
+    found = route_locally(ident, routes, own_hostnames=own_hostnames)
+    return await route_upstream(found, deadline, upstream) if isinstance(found, Identifier) else found
+
+
+def route_locally(ident: Identifier, routes: Routes, *, own_hostnames: frozenset[str]) -> Routed | Identifier | None:
+    """:func:`route` without the upstream dist list: the :class:`Routed`, ``None`` for every member, or the
+    prefixed identifier (itself, or the one a ``drs://<the gateway>/`` URI holds) whose prefix no member owns, which
+    only :func:`route_upstream` can place. No I/O: a batch routes its ids without a coroutine each."""
     if ident.kind == "hostname":
         member = routes.by_hostname.get(ident.hostname or "")
         if member is None and ident.hostname in own_hostnames:
             inner = parse_identifier(ident.accession)
             if inner.kind != "hostname":
-                return await route(inner, routes, deadline, own_hostnames=own_hostnames, upstream=upstream)
+                return route_locally(inner, routes, own_hostnames=own_hostnames)
         if member is None:
             raise ResolutionError(404, f"no member commons answers for DRS hostname {ident.hostname}")
         return Routed(member, ident, "hostname")
     if ident.kind == "prefixed":
         member = routes.by_prefix.get(ident.prefix or "")
-        if member is not None:
-            return Routed(member, ident, "prefix")
-        found = await upstream.member_for(ident.prefix or "", deadline) if upstream else None
-        if found is None:
-            raise ResolutionError(404, f"no member commons owns the prefix {ident.prefix_as_given}")
-        return Routed(found, ident, "upstream")
+        return ident if member is None else Routed(member, ident, "prefix")
     return None
+
+
+async def route_upstream(ident: Identifier, deadline: Deadline, upstream: UpstreamDist | None) -> Routed:
+    """The member an upstream dist list names for the prefix of ``ident``, which no member owns
+    (:func:`route_locally`); :class:`ResolutionError` 404 when there is none."""
+    found = await upstream.member_for(ident.prefix or "", deadline) if upstream else None
+    if found is None:
+        raise ResolutionError(404, f"no member commons owns the prefix {ident.prefix_as_given}")
+    return Routed(found, ident, "upstream")
 
 
 def spellings(ident: Identifier) -> list[str]:

@@ -59,7 +59,7 @@ from gateway.resolver.coalescing import Coalescer
 from gateway.resolver.generations import Generation
 from gateway.resolver.identifiers import Identifier, InvalidIdentifier, parse_identifier
 from gateway.resolver.outcomes import Outcome, Resolution, ResolutionError
-from gateway.resolver.routing import Routed, route
+from gateway.resolver.routing import Routed, route_locally, route_upstream
 from gateway.resolver.upstream import UpstreamDist
 from gateway.settings.sections import ResolverConfig
 
@@ -181,8 +181,9 @@ class Resolver:
         unrouted: list[tuple[str, Identifier]] = []
         for raw, ident in batch.items():
             try:
-                routed = await route(ident, routes, deadline, own_hostnames=self.own_hostnames,
-                                     upstream=self.upstream)
+                routed = route_locally(ident, routes, own_hostnames=self.own_hostnames)
+                if isinstance(routed, Identifier):
+                    routed = await route_upstream(routed, deadline, self.upstream)
             except InvalidIdentifier as exc:  # drs://<gateway>/<not an id>
                 out[raw] = ResolutionError.not_an_id(exc)
                 continue

@@ -38,6 +38,11 @@ MIME_TYPES = {
 }
 
 
+_COMMON_TYPES = {name: drs_checksum_type(name) for name in ("md5", "sha256", "sha1", "sha512", "crc", "etag")}
+"""The DRS checksum type of the hash names indexd writes (:func:`drs_checksum_type` of each, looked up rather than
+worked out for every checksum of a bulk)."""
+_NO_METADATA: dict[str, Any] = {}  # an absent or ill-typed urls_metadata reads as this (never changed)
+
 _UNRESERVED_OR_SLASH = re.compile(r"[A-Za-z0-9_.~/-]*")
 """An id ``quote(…, safe="")`` changes only by encoding its ``/`` (GUIDs always are): encoded without quote's
 per-character loop."""
@@ -60,10 +65,12 @@ def access_ids(urls: list[Any]) -> dict[str, str]:
     """``access_id`` → URL: the first URL of each known scheme (the scheme is the access id)."""
     out: dict[str, str] = {}
     for url in urls:
-        if isinstance(url, str) and "://" in url:
-            scheme = url.split("://", 1)[0].lower()
-            if scheme in SCHEMES:
-                out.setdefault(scheme, url)
+        if isinstance(url, str):
+            scheme, sep, _ = url.partition("://")
+            if sep:
+                scheme = scheme.lower()
+                if scheme in SCHEMES and scheme not in out:
+                    out[scheme] = url
     return out
 
 
@@ -83,35 +90,68 @@ def drs_fields(doc: dict[str, Any], hostname: str) -> dict[str, Any]:
     ``None``, so that when the record's own values are already as the model writes them they *are* the object's JSON
     (:func:`drs_written`). KeyError without a ``did``."""
     did = doc["did"]
-    given_metadata = doc.get("urls_metadata")
-    urls_metadata: dict[str, Any] = given_metadata if isinstance(given_metadata, dict) else {}
+    get = doc.get
     methods = []
-    for access_id, url in access_ids(doc.get("urls") or []).items():
-        kind, cloud = SCHEMES[access_id]
-        given_meta = urls_metadata.get(url)
-        meta: dict[str, Any] = given_meta if isinstance(given_meta, dict) else {}
-        method: dict[str, Any] = {"type": kind, "access_id": access_id}
-        _put(method, "region", _text(meta.get("region")))
-        _put(method, "cloud", cloud)
-        available = meta.get("available")
-        method["available"] = available if isinstance(available, bool) else True
-        methods.append(method)
-    given_hashes = doc.get("hashes")
-    hashes: dict[str, Any] = given_hashes if isinstance(given_hashes, dict) else {}
-    file_name = _text(doc.get("file_name"))
+    urls = get("urls")
+    if urls:
+        given_metadata = get("urls_metadata")
+        urls_metadata: dict[str, Any] = given_metadata if isinstance(given_metadata, dict) else _NO_METADATA
+        for access_id, url in access_ids(urls).items():
+            kind, cloud = SCHEMES[access_id]
+            meta = urls_metadata.get(url)
+            method: dict[str, Any] = {"type": kind, "access_id": access_id}
+            if isinstance(meta, dict) and meta:
+                region = meta.get("region")
+                if isinstance(region, str) and region:
+                    method["region"] = region
+                available = meta.get("available")
+            else:
+                available = None
+            if cloud:
+                method["cloud"] = cloud
+            method["available"] = available if isinstance(available, bool) else True
+            methods.append(method)
+    hashes = get("hashes")
+    file_name = get("file_name")
     fields: dict[str, Any] = {"id": did}
-    _put(fields, "name", file_name)
+    if isinstance(file_name, str) and file_name:
+        fields["name"] = file_name
+    else:
+        file_name = None
     fields["self_uri"] = self_uri(hostname, did)
-    fields["size"] = doc.get("size")
-    fields["created_time"] = (_text(doc.get("content_created_date")) or _text(doc.get("created_date"))
-                              or _text(doc.get("updated_date")) or EPOCH)
-    _put(fields, "updated_time", _text(doc.get("content_updated_date")) or _text(doc.get("updated_date")))
-    _put(fields, "version", _text(doc.get("version")) or _text(doc.get("rev")))
+    fields["size"] = get("size")
+    created = get("content_created_date")
+    updated = get("updated_date")
+    if not (isinstance(created, str) and created):
+        created = get("created_date")
+        if not (isinstance(created, str) and created):
+            created = updated if isinstance(updated, str) and updated else EPOCH
+    fields["created_time"] = created
+    content_updated = get("content_updated_date")
+    if isinstance(content_updated, str) and content_updated:
+        fields["updated_time"] = content_updated
+    elif isinstance(updated, str) and updated:
+        fields["updated_time"] = updated
+    version = get("version")
+    if isinstance(version, str) and version:
+        fields["version"] = version
+    else:
+        rev = get("rev")
+        if isinstance(rev, str) and rev:
+            fields["version"] = rev
     fields["mime_type"] = mime_type(file_name)
-    fields["checksums"] = [{"checksum": str(v), "type": drs_checksum_type(k)} for k, v in sorted(hashes.items()) if v]
+    checksums = []
+    if isinstance(hashes, dict):
+        for name, value in sorted(hashes.items()):
+            if value:
+                checksums.append({"checksum": value if value.__class__ is str else str(value),
+                                  "type": _COMMON_TYPES.get(name) or drs_checksum_type(name)})
+    fields["checksums"] = checksums
     if methods:
         fields["access_methods"] = methods
-    _put(fields, "description", _text(doc.get("description")))
+    description = get("description")
+    if isinstance(description, str) and description:
+        fields["description"] = description
     head, sep, tail = did.partition("/")
     if sep and head and tail:
         fields["aliases"] = [tail]
@@ -141,8 +181,3 @@ def drs_written(doc: dict[str, Any], hostname: str) -> dict[str, Any] | None:
             return None
         fields["updated_time"] = updated
     return fields
-
-
-def _put(fields: dict[str, Any], key: str, value: str | None) -> None:
-    if value:
-        fields[key] = value

@@ -16,7 +16,8 @@ from gateway.core.deadline import Deadline
 from gateway.core.egress import OPEN
 from gateway.core.errors import AccessDenied, MemberUnavailable, NotFoundUpstream
 from gateway.core.member import MemberAuth
-from gateway.members.gen3 import Gen3Adapter, gen3_id
+from gateway.core.records import MemberRecord
+from gateway.members.gen3 import Gen3Adapter, gen3_id, match_back
 from gateway.members.protocols import MemberAdapter
 from refcommons.authz.default_policy import ADMIN_USER
 
@@ -39,6 +40,15 @@ def test_compact_ids_become_gen3_ids():
     assert gen3_id("dg.4503:abc") == "dg.4503/abc"
     for unchanged in ("dg.4503/abc", "dg.4503/a:b", "abc", ":abc", "abc:"):
         assert gen3_id(unchanged) == unchanged
+
+
+def test_records_are_matched_back_to_the_ids_as_asked():
+    one = MemberRecord("m", "dg.ABCD/One", "indexd", {})
+    two = MemberRecord("m", "dg.ABCD/two", "indexd", {})
+    again = MemberRecord("m", "DG.abcd/ONE", "indexd", {})  # the same id in other case: the first record keeps it
+    asked = ["dg.abcd/one", "DG.ABCD:TWO", "one", "alias-2", "dg.ABCD/three", "three", "dg.ABCD"]
+    found = match_back(asked, [one, two, again], lambda r: ["Alias-2"] if r is two else [])
+    assert found == {"dg.abcd/one": one, "DG.ABCD:TWO": two, "one": one, "alias-2": two}
 
 
 async def test_it_is_a_member_adapter(gen3):

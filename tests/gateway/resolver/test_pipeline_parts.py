@@ -13,9 +13,9 @@ from gateway.core.records import MemberRecord
 from gateway.registry.directory import Routes
 from gateway.resolver.cache_entries import cache_key, hit_entry, miss_entry, read_entry, recalled
 from gateway.resolver.holders import everyone_outcomes
-from gateway.resolver.identifiers import InvalidIdentifier, parse_identifier
+from gateway.resolver.identifiers import Identifier, InvalidIdentifier, parse_identifier
 from gateway.resolver.outcomes import Resolution, ResolutionError
-from gateway.resolver.routing import route, spellings
+from gateway.resolver.routing import route, route_locally, spellings
 
 UUID = "6f1c0e2a-9b1d-4c3e-8f00-0123456789ab"
 
@@ -82,6 +82,19 @@ async def test_routes():
         await where(f"drs://z.example/{UUID}")
     with pytest.raises(InvalidIdentifier):
         await where("drs://gw.example/abc%25zz")
+
+
+def test_a_prefix_no_member_owns_is_left_to_the_upstream_step_with_the_identifier_to_place():
+    own = frozenset({"gw.example"})
+    outer = parse_identifier(f"drs://gw.example/dg.ZZZZ%2F{UUID}")
+    left = route_locally(outer, ROUTES, own_hostnames=own)
+    assert isinstance(left, Identifier) and (left.kind, left.prefix, left.object_id) == (
+        "prefixed", "dg.zzzz", f"dg.ZZZZ/{UUID}")  # the id inside the gateway's own URI, not the URI
+    plain = parse_identifier(f"dg.ZZZZ/{UUID}")
+    assert route_locally(plain, ROUTES, own_hostnames=own) is plain
+    routed = route_locally(parse_identifier(f"dg.bbbb/{UUID}"), ROUTES, own_hostnames=own)
+    assert not isinstance(routed, Identifier) and routed is not None and (routed.member, routed.route) == (B, "prefix")
+    assert route_locally(parse_identifier(UUID), ROUTES, own_hostnames=own) is None
 
 
 def test_spellings():
