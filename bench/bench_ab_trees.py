@@ -2,8 +2,8 @@
 (``--baseline-tree``, e.g. ``git worktree add --detach ../base main``), samples interleaved, medians.
 
 1. Bulk ``POST /objects`` of 1,000 ids over 3 members: uncached (``resolver.cache: false``) and warm (every object
-   cached), wall time and the gateway's CPU per bulk (its worker processes included; 10 ms ticks); one single-id GET
-   of each kind for scale.
+   cached), wall time (median) and the gateway's CPU per bulk (its worker processes included; the mean over the
+   samples, as the kernel counts CPU in 10 ms ticks); one single-id GET of each kind for scale.
 2. Cached ``GET /resolver/v1/resolve`` hits of both vs a bare aiohttp handler returning the same bytes, rounds
    alternated, medians.
 3. ``GET /ga4gh/drs/v1/objects/{id}`` under load (32 connections): uncached through each tree vs the member's own
@@ -11,7 +11,7 @@
 
 The members are the reference commons of this tree; each gateway runs its own tree's code.
 
-    python bench/bench_ab_trees.py --baseline-tree ../base [--rounds 9]
+    python bench/bench_ab_trees.py --baseline-tree ../base [--rounds 9] [--load-rounds 3]
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def up(url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline-tree", required=True)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved samples of each bulk and single GET")
+    parser.add_argument("--load-rounds", type=int, default=3, help="alternated wrk rounds of the load figures")
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
     trees = {"new": str(HERE.parent), "base": str(Path(args.baseline_tree).resolve())}
@@ -118,8 +119,8 @@ def main() -> None:
         ms = {k: statistics.median(v) * 1000 for k, v in wall.items()}
         for tree in trees:
             print(f"{tree:4s}: bulk of {len(ids)} uncached {ms[tree, 'bulk_uncached']:.1f} ms (gateway CPU "
-                  f"{statistics.median(cpu[tree, 'bulk_uncached']) * 1000:.0f} ms), warm {ms[tree, 'bulk_warm']:.1f} ms"
-                  f" (CPU {statistics.median(cpu[tree, 'bulk_warm']) * 1000:.0f} ms) | single GET uncached "
+                  f"{statistics.mean(cpu[tree, 'bulk_uncached']) * 1000:.1f} ms), warm {ms[tree, 'bulk_warm']:.1f} ms"
+                  f" (CPU {statistics.mean(cpu[tree, 'bulk_warm']) * 1000:.1f} ms) | single GET uncached "
                   f"{ms[tree, 'get_uncached']:.2f} ms, cached {ms[tree, 'get_cached']:.2f} ms | uncached bulk / "
                   f"single GET {ms[tree, 'bulk_uncached'] / ms[tree, 'get_uncached']:.1f} (target <= 5)")
         print(f"warm bulk: baseline {ms['base', 'bulk_warm']:.1f} ms / this tree {ms['new', 'bulk_warm']:.1f} ms = "
@@ -140,14 +141,14 @@ def main() -> None:
         bare = f"http://127.0.0.1:{bare_port}"
         up(bare + urllib.parse.quote(next(iter(bodies))))
         rps: dict[str, list[float]] = {"new": [], "base": [], "bare": []}
-        for _ in range(3):
+        for _ in range(args.load_rounds):
             for who in rps:
                 urls = ([bare + urllib.parse.quote(p) for p in bodies] if who == "bare" else
                         [gw[who, "cached"] + p for p in resolve_paths])
                 rps[who].append(load(urls, args.seconds, 32, tool)["rps"])
         med = {k: statistics.median(v) for k, v in rps.items()}
-        print(f"cached resolver hit ({tool}, 3 alternated rounds): this tree {med['new']:.0f} rps, baseline "
-              f"{med['base']:.0f} rps, bare aiohttp {med['bare']:.0f} rps | this tree / bare "
+        print(f"cached resolver hit ({tool}, {args.load_rounds} alternated rounds): this tree {med['new']:.0f} rps, "
+              f"baseline {med['base']:.0f} rps, bare aiohttp {med['bare']:.0f} rps | this tree / bare "
               f"{med['new'] / med['bare']:.2f} (target >= 0.6), baseline / bare {med['base'] / med['bare']:.2f}, "
               f"this tree / baseline {med['new'] / med['base']:.2f}")
 
@@ -160,9 +161,9 @@ def main() -> None:
         bases = {"new uncached": gw["new", "uncached"], "base uncached": gw["base", "uncached"], "member": first,
                  "new cached": gw["new", "cached"], "base cached": gw["base", "cached"]}
         got = load_alternated({who: [url + p for p in drs_paths] for who, url in bases.items()}, args.seconds, 32,
-                              tool, 3)
+                              tool, args.load_rounds)
         med = {who: figures["rps"] for who, figures in got.items()}
-        print(f"DRS GET /objects ({tool}, 32 connections, 3 alternated rounds): uncached this tree "
+        print(f"DRS GET /objects ({tool}, 32 connections, {args.load_rounds} alternated rounds): uncached this tree "
               f"{med['new uncached']:.0f} rps, baseline {med['base uncached']:.0f}, the member itself "
               f"{med['member']:.0f} | this tree / member {med['new uncached'] / med['member']:.2f} (target >= 0.4), "
               f"baseline / member {med['base uncached'] / med['member']:.2f}, this tree / baseline "
