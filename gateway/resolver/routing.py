@@ -27,20 +27,11 @@ class Routed:
     route: Route
 
 
-async def route(
-    ident: Identifier, routes: Routes, deadline: Deadline, *, own_hostnames: frozenset[str],
-    upstream: UpstreamDist | None,
-) -> Routed | None:
-    """The member ``ident`` goes to; ``None`` when every member must be asked (a bare UUID or opaque id).
-    :class:`ResolutionError` 404 when nothing answers for its prefix or hostname."""
-    found = route_locally(ident, routes, own_hostnames=own_hostnames)
-    return await route_upstream(found, deadline, upstream) if isinstance(found, Identifier) else found
-
-
 def route_locally(ident: Identifier, routes: Routes, *, own_hostnames: frozenset[str]) -> Routed | Identifier | None:
-    """:func:`route` without the upstream dist list: the :class:`Routed`, ``None`` for every member, or the
-    prefixed identifier (itself, or the one a ``drs://<the gateway>/`` URI holds) whose prefix no member owns, which
-    only :func:`route_upstream` can place. No I/O: a batch routes its ids without a coroutine each."""
+    """The member ``ident`` goes to by prefix or hostname (:class:`Routed`); ``None`` when every member must be asked
+    (a bare UUID or opaque id); or the prefixed identifier (itself, or the one a ``drs://<the gateway>/`` URI holds)
+    whose prefix no member owns, which only :func:`route_upstream` can place. :class:`ResolutionError` 404 when
+    nothing answers for its hostname. No I/O: a batch routes its ids without a coroutine each."""
     if ident.kind == "hostname":
         member = routes.by_hostname.get(ident.hostname or "")
         if member is None and ident.hostname in own_hostnames:

@@ -101,8 +101,8 @@ def drs_fields(doc: dict[str, Any], hostname: str) -> dict[str, Any]:
             meta = urls_metadata.get(url)
             method: dict[str, Any] = {"type": kind, "access_id": access_id}
             if isinstance(meta, dict) and meta:
-                region = meta.get("region")
-                if isinstance(region, str) and region:
+                region = _text(meta.get("region"))
+                if region:
                     method["region"] = region
                 available = meta.get("available")
             else:
@@ -112,33 +112,20 @@ def drs_fields(doc: dict[str, Any], hostname: str) -> dict[str, Any]:
             method["available"] = available if isinstance(available, bool) else True
             methods.append(method)
     hashes = get("hashes")
-    file_name = get("file_name")
+    file_name = _text(get("file_name"))
     fields: dict[str, Any] = {"id": did}
-    if isinstance(file_name, str) and file_name:
+    if file_name:
         fields["name"] = file_name
-    else:
-        file_name = None
     fields["self_uri"] = self_uri(hostname, did)
     fields["size"] = get("size")
-    created = get("content_created_date")
-    updated = get("updated_date")
-    if not (isinstance(created, str) and created):
-        created = get("created_date")
-        if not (isinstance(created, str) and created):
-            created = updated if isinstance(updated, str) and updated else EPOCH
-    fields["created_time"] = created
-    content_updated = get("content_updated_date")
-    if isinstance(content_updated, str) and content_updated:
-        fields["updated_time"] = content_updated
-    elif isinstance(updated, str) and updated:
-        fields["updated_time"] = updated
-    version = get("version")
-    if isinstance(version, str) and version:
+    updated = _text(get("updated_date"))
+    fields["created_time"] = _text(get("content_created_date")) or _text(get("created_date")) or updated or EPOCH
+    updated_time = _text(get("content_updated_date")) or updated
+    if updated_time:
+        fields["updated_time"] = updated_time
+    version = _text(get("version")) or _text(get("rev"))
+    if version:
         fields["version"] = version
-    else:
-        rev = get("rev")
-        if isinstance(rev, str) and rev:
-            fields["version"] = rev
     fields["mime_type"] = mime_type(file_name)
     checksums = []
     if isinstance(hashes, dict):
@@ -149,8 +136,8 @@ def drs_fields(doc: dict[str, Any], hostname: str) -> dict[str, Any]:
     fields["checksums"] = checksums
     if methods:
         fields["access_methods"] = methods
-    description = get("description")
-    if isinstance(description, str) and description:
+    description = _text(get("description"))
+    if description:
         fields["description"] = description
     head, sep, tail = did.partition("/")
     if sep and head and tail:
