@@ -718,13 +718,19 @@ async def test_an_idle_connection_the_member_closes_is_dropped():
 # --- the pool ----------------------------------------------------------------------------------------------------
 
 
-async def test_the_pool_never_opens_more_than_max_connections():
+def answering_after(seconds: float, body: bytes) -> Handler:
+    """Every request answered with ``body``, ``seconds`` after it came."""
+
     async def handle(peer: Peer) -> None:
         while await peer.request() is not None:
-            await asyncio.sleep(0.1)
-            peer.send(answer(b"slow"))
+            await asyncio.sleep(seconds)
+            peer.send(answer(body))
 
-    async with serve(handle) as server:
+    return handle
+
+
+async def test_the_pool_never_opens_more_than_max_connections():
+    async with serve(answering_after(0.1, b"slow")) as server:
         async with session(max_connections=2) as http:
             answers = await asyncio.gather(*(call(http, server.url(f"/{i}")) for i in range(6)))
             assert http.open_connections == 2
@@ -762,12 +768,7 @@ async def test_a_call_cancelled_waiting_for_its_answer_closes_its_connection():
 
 
 async def test_a_call_cancelled_waiting_for_a_slot_leaks_nothing():
-    async def handle(peer: Peer) -> None:
-        while await peer.request() is not None:
-            await asyncio.sleep(0.3)
-            peer.send(answer(b"served"))
-
-    async with serve(handle) as server, session(max_connections=1) as http:
+    async with serve(answering_after(0.3, b"served")) as server, session(max_connections=1) as http:
         holder = asyncio.create_task(call(http, server.url("/holder")))
         await until(lambda: len(server.requests) == 1)
         with pytest.raises(TimeoutError):
